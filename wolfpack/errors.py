@@ -1,0 +1,118 @@
+"""The one exception tree of Wolfpack.
+
+Every error a user can see is one of these, so the CLI and the API can turn it into a clear
+message and an exit code or HTTP status without knowing where it came from. Third-party
+exceptions are translated at the edge that calls the library (``raise ... from exc``).
+
+::
+
+    WolfpackError                 base; ``http_status`` is a hint for the API
+    ├── ValidationError           bad input; names every offending field (422)
+    │   └── DependencyCycleError  resource dependencies form a cycle; names it
+    ├── NotFoundError             a named object does not exist (404)
+    ├── AlreadyExistsError        create of a name that exists (409)
+    ├── IllegalTransition         a state machine was asked for a transition it lacks (409)
+    ├── RejectedError             a request the policy refuses, with a reason code (409)
+    └── StoreError                the cluster database failed (503)
+        ├── StoreUnavailable      etcd cannot be reached
+        ├── ConflictError         a revision check failed: someone else wrote first (409)
+        └── LeaseNotFound         a lease expired or was revoked (410)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class WolfpackError(Exception):
+    """Base of every Wolfpack error."""
+
+    http_status: int = 500
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field: ``field`` is a dotted path such as ``groups.Web.preferred_owners[1]``."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ValidationError(WolfpackError):
+    """Input was refused; nothing was changed. ``errors`` lists every bad field."""
+
+    http_status = 422
+
+    def __init__(self, errors: Sequence[FieldError] | FieldError) -> None:
+        self.errors: tuple[FieldError, ...] = (
+            (errors,) if isinstance(errors, FieldError) else tuple(errors)
+        )
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+    @classmethod
+    def single(cls, field: str, message: str) -> ValidationError:
+        return cls(FieldError(field, message))
+
+
+class DependencyCycleError(ValidationError):
+    """Dependencies would loop; ``cycle`` is the loop, first name repeated at the end."""
+
+    def __init__(self, field: str, cycle: Sequence[str]) -> None:
+        self.cycle = tuple(cycle)
+        super().__init__(FieldError(field, "dependency cycle: " + " -> ".join(self.cycle)))
+
+
+class NotFoundError(WolfpackError):
+    http_status = 404
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind, self.name = kind, name
+        super().__init__(f"{kind} {name!r} does not exist")
+
+
+class AlreadyExistsError(WolfpackError):
+    http_status = 409
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind, self.name = kind, name
+        super().__init__(f"{kind} {name!r} already exists")
+
+
+class IllegalTransition(WolfpackError):
+    """A state machine has no row for (state, event)."""
+
+    http_status = 409
+
+    def __init__(self, machine: str, state: str, event: str) -> None:
+        self.machine, self.state, self.event = machine, state, event
+        super().__init__(f"{machine}: no transition from {state} on {event}")
+
+
+class RejectedError(WolfpackError):
+    """The policy refused a request; ``code`` is the stable reason code."""
+
+    http_status = 409
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class StoreError(WolfpackError):
+    http_status = 503
+
+
+class StoreUnavailable(StoreError):
+    pass
+
+
+class ConflictError(StoreError):
+    http_status = 409
+
+
+class LeaseNotFound(StoreError):
+    http_status = 410
