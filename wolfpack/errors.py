@@ -33,7 +33,7 @@ class WolfpackError(Exception):
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with one field: ``field`` is a dotted path such as ``groups.Web.preferred_owners[1]``."""
+    """One problem with one field; ``field`` is a dotted path (``groups.Web.failback``)."""
 
     field: str
     message: str
@@ -61,9 +61,10 @@ class ValidationError(WolfpackError):
 class DependencyCycleError(ValidationError):
     """Dependencies would loop; ``cycle`` is the loop, first name repeated at the end."""
 
-    def __init__(self, field: str, cycle: Sequence[str]) -> None:
+    def __init__(self, field: str, cycle: Sequence[str], others: Sequence[FieldError] = ()) -> None:
         self.cycle = tuple(cycle)
-        super().__init__(FieldError(field, "dependency cycle: " + " -> ".join(self.cycle)))
+        error = FieldError(field, "dependency cycle: " + " -> ".join(self.cycle))
+        super().__init__((error, *others))
 
 
 class NotFoundError(WolfpackError):

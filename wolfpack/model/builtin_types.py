@@ -1,0 +1,111 @@
+"""The resource types every cluster knows (S26, S31), with their property schemas.
+
+Agents implementing them live in ``wolfpack.resources``; the schema here is what the cluster
+database validates before anything is stored.
+"""
+
+from __future__ import annotations
+
+from wolfpack.model.config import PropertyKind as K
+from wolfpack.model.config import PropertySpec as P
+from wolfpack.model.config import ResourceType
+
+IP_ADDRESS = "IP Address"
+NETWORK_NAME = "Network Name"
+PHYSICAL_DISK = "Physical Disk"
+GENERIC_APPLICATION = "Generic Application"
+GENERIC_SCRIPT = "Generic Script"
+GENERIC_SERVICE = "Generic Service"
+WEB_SERVER = "Web Server"
+POSTGRESQL = "PostgreSQL Server"
+OCF = "OCF Resource Agent"
+
+BUILTIN_TYPES: tuple[ResourceType, ...] = (
+    ResourceType(
+        IP_ADDRESS,
+        agent="ip",
+        description="A virtual IPv4 address on a client network, announced by gratuitous ARP",
+        properties=(
+            P("address", K.IPV4, required=True, description="The virtual address"),
+            P("network", K.STRING, required=True, description="Cluster network to add it on"),
+            P("prefix_length", K.INT, default=24, minimum=1, maximum=32),
+        ),
+    ),
+    ResourceType(
+        NETWORK_NAME,
+        agent="network-name",
+        description="A virtual computer name registered in DNS by dynamic update (S10, S16)",
+        properties=(
+            P("name", K.HOSTNAME, required=True, description="Host name, e.g. www"),
+            P("ttl", K.INT, default=30, minimum=1, maximum=86400, description="Record TTL (s)"),
+        ),
+        required_dependencies=(IP_ADDRESS,),
+    ),
+    ResourceType(
+        PHYSICAL_DISK,
+        agent="disk",
+        description="A shared block device mounted on one node at a time (S6, S24)",
+        properties=(
+            P("device", K.PATH, required=True, description="Block device, e.g. /dev/loop7"),
+            P("mountpoint", K.PATH, required=True),
+            P("fstype", K.STRING, default="ext4", choices=("ext4", "xfs")),
+        ),
+    ),
+    ResourceType(
+        GENERIC_APPLICATION,
+        agent="application",
+        description="Any program, supervised as a child process (S31)",
+        properties=(
+            P("command", K.STRING, required=True, description="Command line to run"),
+            P("directory", K.PATH, default="/", description="Working directory"),
+            P("user", K.STRING, default="root", description="Account it runs as (S11, S41)"),
+            P("environment", K.LIST, default=[], description="NAME=value entries"),
+        ),
+    ),
+    ResourceType(
+        GENERIC_SCRIPT,
+        agent="script",
+        description="A script implementing start, stop and status",
+        properties=(P("script", K.PATH, required=True),),
+    ),
+    ResourceType(
+        GENERIC_SERVICE,
+        agent="service",
+        description="A system service (systemd unit) started on the owner node only",
+        properties=(P("service", K.STRING, required=True, description="Unit name"),),
+    ),
+    ResourceType(
+        WEB_SERVER,
+        agent="nginx",
+        description="An nginx instance serving a docroot on the group's disk (IIS analog)",
+        properties=(
+            P("docroot", K.PATH, required=True),
+            P("listen_address", K.IPV4, required=True),
+            P("port", K.INT, default=80, minimum=1, maximum=65535),
+        ),
+    ),
+    ResourceType(
+        POSTGRESQL,
+        agent="postgresql",
+        description="A PostgreSQL virtual server with its data on a shared disk (S40)",
+        is_alive_ms=10000,
+        properties=(
+            P("data_directory", K.PATH, required=True),
+            P("listen_address", K.IPV4, required=True),
+            P("port", K.INT, default=5432, minimum=1, maximum=65535),
+        ),
+    ),
+    ResourceType(
+        OCF,
+        agent="ocf",
+        description="Any OCF 1.1 resource agent from Debian's resource-agents",
+        properties=(
+            P("agent", K.STRING, required=True, description="provider:type, e.g. heartbeat:Dummy"),
+            P("parameters", K.LIST, default=[], description="name=value entries"),
+        ),
+    ),
+)
+
+
+def builtin_types() -> dict[str, ResourceType]:
+    return {t.name: t for t in BUILTIN_TYPES}

@@ -1,0 +1,113 @@
+"""The output of the policy: actions and deliberate non-actions, each with a reason.
+
+Reason codes are stable identifiers (tests and tools match on them); messages are for people
+and may change freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    # placement of a group
+    PLACE_INITIAL = "PLACE_INITIAL"
+    FAILOVER_NODE_DOWN = "FAILOVER_NODE_DOWN"
+    FAILOVER_RESOURCE_FAILED = "FAILOVER_RESOURCE_FAILED"
+    FAILBACK = "FAILBACK"
+    MOVE_REQUESTED = "MOVE_REQUESTED"
+    MOVE_ROLLBACK = "MOVE_ROLLBACK"
+    DRAIN_NODE = "DRAIN_NODE"
+    # start and stop
+    ONLINE_REQUESTED = "ONLINE_REQUESTED"
+    OFFLINE_REQUESTED = "OFFLINE_REQUESTED"
+    START_WANTED = "START_WANTED"
+    RESTART_RESOURCE = "RESTART_RESOURCE"
+    PENDING_TIMEOUT = "PENDING_TIMEOUT"
+    INITIATE_FAILURE = "INITIATE_FAILURE"
+    CHANGE_GROUP = "CHANGE_GROUP"
+    TRANSITION_COMPLETE = "TRANSITION_COMPLETE"
+    # safety
+    FENCE_NODE = "FENCE_NODE"
+    AWAITING_FENCE = "AWAITING_FENCE"
+    # failure limits
+    FAILOVER_THRESHOLD_EXCEEDED = "FAILOVER_THRESHOLD_EXCEEDED"
+    RESTART_THRESHOLD_EXCEEDED = "RESTART_THRESHOLD_EXCEEDED"
+    RESTART_DISABLED = "RESTART_DISABLED"
+    NO_ELIGIBLE_NODE = "NO_ELIGIBLE_NODE"
+    DEPENDENCY_FAILED = "DEPENDENCY_FAILED"
+    # failback not done, and why
+    FAILBACK_PREVENTED = "FAILBACK_PREVENTED"
+    FAILBACK_OUTSIDE_WINDOW = "FAILBACK_OUTSIDE_WINDOW"
+    FAILBACK_AWAITING_STABILITY = "FAILBACK_AWAITING_STABILITY"
+    # refusals of administrator requests
+    UNKNOWN_OBJECT = "UNKNOWN_OBJECT"
+    TARGET_NOT_ELIGIBLE = "TARGET_NOT_ELIGIBLE"
+    NOT_POSSIBLE_OWNER = "NOT_POSSIBLE_OWNER"
+    ALREADY_OWNER = "ALREADY_OWNER"
+    RESOURCE_HAS_DEPENDENCIES = "RESOURCE_HAS_DEPENDENCIES"
+    SAME_GROUP = "SAME_GROUP"
+    NOT_ONLINE = "NOT_ONLINE"
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: Code
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class ActionKind(StrEnum):
+    FENCE_NODE = "fence-node"  # fence ``node`` (power it off) before its groups start elsewhere
+    PLACE_GROUP = "place-group"  # ``group`` gets owner ``node`` (from ``source``), then starts
+    START_GROUP = "start-group"  # bring ``resources`` of ``group`` online on ``node`` (steps)
+    STOP_GROUP = "stop-group"  # take ``resources`` of ``group`` offline on ``node`` (steps)
+    RESTART_RESOURCES = "restart-resources"  # restart in place (failed one + dependents)
+    FAIL_RESOURCES = "fail-resources"  # mark failed (pending timeout, initiate failure)
+    GROUP_FAILED = "group-failed"  # failover threshold exceeded: stop and stay offline
+    CHANGE_GROUP = "change-group"  # resource ``subject`` moves to group ``target``
+    COMPLETE_TRANSITION = "complete-transition"  # the group is online at its new owner
+    REJECT_INTENT = "reject-intent"  # the request ``intent`` is refused
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    subject: str  # the group (node for fencing, resource for change-group)
+    reason: Reason
+    node: str | None = None  # where it happens / new owner
+    source: str | None = None  # previous owner for a placement
+    target: str | None = None  # new group for change-group
+    #: Ordered steps; the names within one step may run in parallel. For PLACE_GROUP these
+    #: are the online steps on ``node`` (the old owner stops them in reverse order first).
+    steps: tuple[tuple[str, ...], ...] = ()
+    intent: str | None = None  # id of the request this carries out or refuses
+    online: bool = True  # for PLACE_GROUP: bring the group online at the new owner
+
+
+@dataclass(frozen=True)
+class Note:
+    """A deliberate non-action, so ``wolfpack plan --explain`` can say why nothing happens."""
+
+    subject: str
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    notes: tuple[Note, ...] = ()
+
+    def for_subject(self, subject: str) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.subject == subject)
+
+    def owners(self) -> dict[str, str]:
+        """Group -> new owner for every placement in this plan."""
+        return {
+            a.subject: a.node
+            for a in self.actions
+            if a.kind is ActionKind.PLACE_GROUP and a.node is not None
+        }

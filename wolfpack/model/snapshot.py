@@ -1,0 +1,111 @@
+"""What the coordinator decides from: configuration + observed state + history + requests.
+
+One immutable :class:`Snapshot` is read per tick (Patroni's ``Cluster``); the policy never reads
+anything else. History that decisions need (failover times, restart times, when a node came
+up) is part of the snapshot, never remembered inside a daemon, so any decision can be replayed
+from a dumped snapshot. Times are seconds since the epoch (floats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from wolfpack.model.config import ClusterConfig
+from wolfpack.model.states import NodeState, ResourceState, Wanted
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    state: NodeState = NodeState.UP
+    since: float = 0.0  # when it entered ``state``; the failback flap guard reads it
+    draining: bool = False  # drain: paused, and its groups are being moved away
+    #: For a Down node: fenced by an agent, or its lease has expired. Only then may its
+    #: groups start elsewhere (the safety invariant: never two owners).
+    fenced: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceStatus:
+    state: ResourceState = ResourceState.OFFLINE
+    node: str | None = None  # where it is pending, online or failed
+    since: float = 0.0  # when it entered ``state``; pending timeouts read it
+    restarts: tuple[float, ...] = ()  # restart times on ``node``, for the restart threshold
+    wanted: Wanted = Wanted.ONLINE  # an administrator can take one resource offline
+
+
+class TransitionKind(StrEnum):
+    PLACE = "place"
+    FAILOVER = "failover"
+    FAILBACK = "failback"
+    MOVE = "move"
+    DRAIN = "drain"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A group on its way to a new owner; a failed MOVE is rolled back to ``source`` (S39)."""
+
+    kind: TransitionKind
+    target: str
+    source: str | None = None
+    started: float = 0.0
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    owner: str | None = None
+    wanted: Wanted = Wanted.ONLINE  # PersistentState: what the administrator last asked for
+    failovers: tuple[float, ...] = ()  # failover times, for the failover threshold
+    transition: Transition | None = None
+    #: The failover threshold was exceeded: the group stays offline until an administrator
+    #: brings it online again (which clears this).
+    failed_over_limit: bool = False
+
+
+class IntentKind(StrEnum):
+    MOVE_GROUP = "move-group"
+    ONLINE_GROUP = "online-group"
+    OFFLINE_GROUP = "offline-group"
+    ONLINE_RESOURCE = "online-resource"
+    OFFLINE_RESOURCE = "offline-resource"
+    FAIL_RESOURCE = "fail-resource"  # Initiate Failure
+    CHANGE_GROUP = "change-group"  # move a resource to another group (S27, S36)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An administrator's request, carried out (or refused with a reason) by the coordinator."""
+
+    id: str
+    kind: IntentKind
+    subject: str  # group or resource name
+    target: str | None = None  # node for a move, group for change-group
+    created: float = 0.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    config: ClusterConfig = field(default_factory=ClusterConfig)
+    nodes: Mapping[str, NodeStatus] = field(default_factory=dict)
+    groups: Mapping[str, GroupStatus] = field(default_factory=dict)
+    resources: Mapping[str, ResourceStatus] = field(default_factory=dict)
+    intents: tuple[Intent, ...] = ()
+    revision: int = 0  # store revision the snapshot was read at
+
+    def node(self, name: str) -> NodeStatus:
+        """Status of a configured node; a node never heard from is Down."""
+        return self.nodes.get(name, _NEVER_SEEN)
+
+    def group(self, name: str) -> GroupStatus:
+        return self.groups.get(name, _NEW_GROUP)
+
+    def resource(self, name: str) -> ResourceStatus:
+        return self.resources.get(name, _NEW_RESOURCE)
+
+
+_NEVER_SEEN = NodeStatus(state=NodeState.DOWN, fenced=True)
+_NEW_GROUP = GroupStatus()
+_NEW_RESOURCE = ResourceStatus()

@@ -1,0 +1,346 @@
+"""``plan(snapshot, now) -> Plan``: every cluster decision, as a pure function.
+
+Theory of operation, in the order ``plan`` runs:
+
+1. **Fencing.** A Down node that still owns a group, or may still run one of its resources, is
+   fenced before anything of it starts elsewhere (never two owners). Its groups wait.
+2. **Requests.** Administrator intents, in order (see :mod:`wolfpack.policy.intents`).
+3. **Each group**, by name, not already handled by a request:
+   - wanted offline: stop whatever still runs; never a failover (S34);
+   - no owner: initial placement on the first eligible node of the node list (S37);
+   - owner down and fenced: fail over to the next node after the owner (S30, S37), unless
+     the failover threshold within its period is exceeded;
+   - owner up: pending timeouts; a failed move rolls back to the original node (S39);
+     failed resources restart in place up to their threshold, then fail the group over
+     (RestartAction); a draining owner gives its groups away; resources that should run
+     are started; and failback is considered (S38).
+
+Nothing here reads a clock, touches the network or the store, or uses randomness.
+"""
+
+from __future__ import annotations
+
+from wolfpack.model.config import Group, Resource
+from wolfpack.model.dependencies import dependents_closure
+from wolfpack.model.plan import Action, ActionKind, Code, Plan, Reason
+from wolfpack.model.snapshot import Snapshot, TransitionKind
+from wolfpack.model.states import NodeState, ResourceState, RestartAction, Wanted
+from wolfpack.policy.context import PlanContext
+from wolfpack.policy.failback import consider_failback
+from wolfpack.policy.intents import handle_intent
+
+
+def plan(snap: Snapshot, now: float) -> Plan:
+    ctx = PlanContext(snap, now)
+    _fence_lost_nodes(ctx)
+    for intent in snap.intents:
+        handle_intent(ctx, intent)
+    for name in sorted(ctx.cfg.groups):
+        if name not in ctx.handled:
+            _decide_group(ctx, ctx.cfg.groups[name])
+    return Plan(tuple(ctx.actions), tuple(ctx.notes))
+
+
+def _fence_lost_nodes(ctx: PlanContext) -> None:
+    hosts: dict[str, list[str]] = {}
+    for group, owner in ctx.owners.items():
+        if owner is not None:
+            hosts.setdefault(owner, []).append(group)
+    for res_name, rst in ctx.snap.resources.items():
+        res = ctx.cfg.resources.get(res_name)
+        if res is not None and rst.node is not None and rst.state.active:
+            hosts.setdefault(rst.node, []).append(res.group)
+    for node in sorted(hosts):
+        st = ctx.snap.node(node)
+        if st.state is NodeState.DOWN and not st.fenced and node in ctx.cfg.nodes:
+            groups = sorted(set(hosts[node]))
+            ctx.request_fence(
+                node,
+                f"{node} is down and may still run {', '.join(groups)}; fence it before they "
+                "start elsewhere",
+            )
+
+
+def _decide_group(ctx: PlanContext, group: Group) -> None:
+    status = ctx.snap.group(group.name)
+    owner = status.owner
+    if owner is not None and owner in ctx.cfg.nodes:
+        node = ctx.snap.node(owner)
+        if node.state is NodeState.DOWN and not node.fenced:
+            ctx.note(group.name, Code.AWAITING_FENCE, f"owner {owner} is down; waiting for fencing")
+            return
+    if status.wanted is Wanted.OFFLINE:
+        _keep_offline(ctx, group, owner)
+        return
+    if status.failed_over_limit:
+        ctx.note(
+            group.name,
+            Code.FAILOVER_THRESHOLD_EXCEEDED,
+            "stays offline after exceeding its failover threshold; bring it online to retry",
+        )
+        return
+    if owner is None:
+        _place(ctx, group)
+    elif ctx.snap.node(owner).state is NodeState.DOWN or owner not in ctx.cfg.nodes:
+        _fail_over(ctx, group, owner, Code.FAILOVER_NODE_DOWN, f"owner {owner} is down")
+    else:
+        _run_on_owner(ctx, group, owner)
+
+
+_RUNNING_OR_FAILED = (ResourceState.ONLINE, ResourceState.ONLINE_PENDING, ResourceState.FAILED)
+
+
+def _keep_offline(ctx: PlanContext, group: Group, owner: str | None) -> None:
+    running = [
+        r.name
+        for r in ctx.cfg.group_resources(group.name)
+        if ctx.state_of(r, owner) in _RUNNING_OR_FAILED
+    ]
+    if running and owner is not None and ctx.snap.node(owner).state is not NodeState.DOWN:
+        ctx.act(
+            Action(
+                ActionKind.STOP_GROUP,
+                group.name,
+                Reason(Code.OFFLINE_REQUESTED, "the group is wanted offline; stopping what runs"),
+                node=owner,
+                steps=ctx.stop_steps(group.name, ctx.active_on(group.name, owner)),
+                online=False,
+            )
+        )
+
+
+def _place(ctx: PlanContext, group: Group) -> None:
+    choice = ctx.choose(group, ctx.node_order(group))
+    if choice.node is None:
+        ctx.note(group.name, Code.NO_ELIGIBLE_NODE, f"no node can take it: {choice.explain()}")
+        return
+    ctx.act(
+        Action(
+            ActionKind.PLACE_GROUP,
+            group.name,
+            Reason(
+                Code.PLACE_INITIAL,
+                f"place on {choice.node}, the first eligible node in its list"
+                + (f" ({choice.explain()})" if choice.skipped else ""),
+            ),
+            node=choice.node,
+            steps=ctx.full_start_steps(group.name),
+        )
+    )
+
+
+def _threshold_exceeded(ctx: PlanContext, group: Group) -> bool:
+    status = ctx.snap.group(group.name)
+    recent = [t for t in status.failovers if ctx.now - t < group.failover_period_s]
+    return len(recent) >= group.failover_threshold
+
+
+def _fail_over(ctx: PlanContext, group: Group, owner: str, code: Code, why: str) -> None:
+    if _threshold_exceeded(ctx, group):
+        ctx.act(
+            Action(
+                ActionKind.GROUP_FAILED,
+                group.name,
+                Reason(
+                    Code.FAILOVER_THRESHOLD_EXCEEDED,
+                    f"{why}, but it already failed over {group.failover_threshold} times in "
+                    f"{group.failover_period_s // 3600 or group.failover_period_s} "
+                    f"{'h' if group.failover_period_s >= 3600 else 's'}; it stays offline",
+                ),
+                node=owner,
+                steps=ctx.stop_steps(group.name, ctx.active_on(group.name, owner))
+                if ctx.snap.node(owner).state is not NodeState.DOWN
+                else (),
+                online=False,
+            )
+        )
+        return
+    choice = ctx.choose(group, ctx.after(group, owner))
+    if choice.node is None:
+        ctx.note(
+            group.name, Code.NO_ELIGIBLE_NODE, f"{why}; no node can take it: {choice.explain()}"
+        )
+        return
+    ctx.act(
+        Action(
+            ActionKind.PLACE_GROUP,
+            group.name,
+            Reason(
+                code,
+                f"{why}; fail over to {choice.node}, the next node after {owner}"
+                + (f" ({choice.explain()})" if choice.skipped else ""),
+            ),
+            node=choice.node,
+            source=owner,
+            steps=ctx.full_start_steps(group.name),
+        )
+    )
+
+
+def _run_on_owner(ctx: PlanContext, group: Group, owner: str) -> None:
+    resources = ctx.wanted_online(group.name)
+    states = {r.name: ctx.state_of(r, owner) for r in resources}
+
+    timed_out = [r.name for r in resources if _pending_too_long(ctx, r, states[r.name])]
+    if timed_out:
+        ctx.act(
+            Action(
+                ActionKind.FAIL_RESOURCES,
+                group.name,
+                Reason(Code.PENDING_TIMEOUT, f"{', '.join(timed_out)} pending past its timeout"),
+                node=owner,
+                steps=(tuple(timed_out),),
+            )
+        )
+        return
+
+    failed = [r for r in resources if states[r.name] is ResourceState.FAILED]
+    transition = ctx.snap.group(group.name).transition
+    if failed and _roll_back(ctx, group, owner, failed):
+        return
+    if failed:
+        _handle_failures(ctx, group, owner, failed)
+        return
+
+    if transition is not None and all(s is ResourceState.ONLINE for s in states.values()):
+        ctx.act(
+            Action(
+                ActionKind.COMPLETE_TRANSITION,
+                group.name,
+                Reason(Code.TRANSITION_COMPLETE, f"{transition.kind} to {owner} is complete"),
+                node=owner,
+            )
+        )
+        return
+
+    if ctx.snap.node(owner).draining:
+        choice = ctx.choose(group, ctx.after(group, owner))
+        if choice.node is None:
+            ctx.note(group.name, Code.NO_ELIGIBLE_NODE, f"cannot drain {owner}: {choice.explain()}")
+        else:
+            ctx.act(
+                Action(
+                    ActionKind.PLACE_GROUP,
+                    group.name,
+                    Reason(Code.DRAIN_NODE, f"{owner} is draining; move to {choice.node}"),
+                    node=choice.node,
+                    source=owner,
+                    steps=ctx.full_start_steps(group.name),
+                )
+            )
+        return
+
+    if transition is None:
+        _start_missing(ctx, group, owner, states)
+        if group.name not in ctx.handled:
+            consider_failback(ctx, group, owner)
+
+
+def _roll_back(ctx: PlanContext, group: Group, owner: str, failed: list[Resource]) -> bool:
+    """S39: a resource failed on the target of a manual move; return to the original node."""
+    move = ctx.snap.group(group.name).transition
+    if move is None or move.kind is not TransitionKind.MOVE or move.target != owner:
+        return False
+    if move.source is None or ctx.ineligible(group.name, move.source) is not None:
+        return False
+    ctx.act(
+        Action(
+            ActionKind.PLACE_GROUP,
+            group.name,
+            Reason(
+                Code.MOVE_ROLLBACK,
+                f"{', '.join(r.name for r in failed)} failed to come online on {owner}; "
+                f"the group returns to {move.source}",
+            ),
+            node=move.source,
+            source=owner,
+            steps=ctx.full_start_steps(group.name),
+        )
+    )
+    return True
+
+
+def _pending_too_long(ctx: PlanContext, res: Resource, state: ResourceState) -> bool:
+    if not state.pending:
+        return False
+    return ctx.now - ctx.snap.resource(res.name).since >= res.pending_timeout_s
+
+
+def _handle_failures(ctx: PlanContext, group: Group, owner: str, failed: list[Resource]) -> None:
+    restart: list[str] = []
+    for res in failed:
+        st = ctx.snap.resource(res.name)
+        if res.restart_action is RestartAction.DONT_RESTART:
+            ctx.note(
+                res.name,
+                Code.RESTART_DISABLED,
+                f"{res.name!r} failed; its policy is not to restart it",
+            )
+            continue
+        recent = [t for t in st.restarts if ctx.now - t < res.restart_period_s]
+        if len(recent) < res.restart_threshold:
+            restart.append(res.name)
+        elif res.restart_action is RestartAction.RESTART_AND_FAILOVER:
+            _fail_over(
+                ctx,
+                group,
+                owner,
+                Code.FAILOVER_RESOURCE_FAILED,
+                f"{res.name!r} failed {len(recent) + 1} times within {res.restart_period_s} s "
+                f"(restart threshold {res.restart_threshold})",
+            )
+            return
+        else:
+            ctx.note(
+                res.name,
+                Code.RESTART_THRESHOLD_EXCEEDED,
+                f"{res.name!r} exceeded its restart threshold; it stays failed and, by its "
+                "policy, does not affect the group",
+            )
+    if not restart:
+        return
+    edges = {r.name: r.depends_on for r in ctx.cfg.group_resources(group.name)}
+    wanted = {r.name for r in ctx.wanted_online(group.name)}
+    affected = dependents_closure(edges, restart) & wanted
+    ctx.act(
+        Action(
+            ActionKind.RESTART_RESOURCES,
+            group.name,
+            Reason(
+                Code.RESTART_RESOURCE,
+                f"restart {', '.join(sorted(restart))} on {owner}"
+                + (" and then its dependents" if affected - set(restart) else ""),
+            ),
+            node=owner,
+            steps=ctx.start_steps(group.name, affected),
+        )
+    )
+
+
+def _start_missing(
+    ctx: PlanContext, group: Group, owner: str, states: dict[str, ResourceState]
+) -> None:
+    """Resources wanted online but offline at the owner (after a restart of the cluster, a
+    resource added to a running group) are started; those blocked by a dependency are noted."""
+    if ctx.ineligible(group.name, owner) not in (None, "paused"):
+        return
+    offline = [n for n, s in states.items() if s is ResourceState.OFFLINE]
+    if not offline:
+        return
+    running = {n for n, s in states.items() if s is ResourceState.ONLINE}
+    todo = ctx.startable(group.name, offline, running)
+    for name in sorted(set(offline) - todo):
+        ctx.note(name, Code.DEPENDENCY_FAILED, f"{name!r} cannot start: a dependency is not online")
+    if todo:
+        ctx.act(
+            Action(
+                ActionKind.START_GROUP,
+                group.name,
+                Reason(
+                    Code.START_WANTED,
+                    f"{', '.join(sorted(todo))} should run and are offline on {owner}; start them",
+                ),
+                node=owner,
+                steps=ctx.start_steps(group.name, todo),
+            )
+        )
