@@ -1,0 +1,160 @@
+"""How long one policy decision takes on a large cluster right after a node is lost.
+
+    python bench/plan.py --nodes 64 --resources 10000 --json
+    python bench/plan.py --matrix            # 3/16/64 nodes x 100/1,000/10,000 resources
+
+Builds a cluster of N nodes and R/5 groups of five resources each (disk, IP, network name on
+the IP, application on disk and IP, a monitor script on the application), every group online
+on its preferred owner, then marks node1 Down (fenced) and times ``plan()``: the failover of
+every group node1 owned, and failback/stability checks for all the others. Prints a table and,
+with --json, a JSON object as the last line; --matrix also writes bench/results/plan.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from wolfpack.model.config import (
+    ClusterConfig,
+    Failback,
+    Group,
+    Node,
+    Resource,
+)
+from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus, Snapshot
+from wolfpack.model.states import FailbackMode, NodeState, ResourceState
+from wolfpack.policy import plan
+
+NOW = 1_800_000_000.0
+RESULTS = Path(__file__).parent / "results" / "plan.json"
+
+
+def build(nodes: int, resources: int) -> Snapshot:
+    names = [f"node{i}" for i in range(1, nodes + 1)]
+    node_cfg = {n: Node(n, i) for i, n in enumerate(names, start=1)}
+    modes = (FailbackMode.PREVENT, FailbackMode.IMMEDIATE, FailbackMode.WINDOW)
+    groups: dict[str, Group] = {}
+    res_cfg: dict[str, Resource] = {}
+    group_status: dict[str, GroupStatus] = {}
+    res_status: dict[str, ResourceStatus] = {}
+    for g in range(max(1, resources // 5)):
+        gname = f"g{g:05d}"
+        preferred = (names[g % nodes], names[(g + 1) % nodes])
+        mode = modes[g % 3]
+        groups[gname] = Group(
+            gname,
+            preferred_owners=preferred if nodes > 1 else preferred[:1],
+            failback=Failback(
+                mode,
+                window_start=22 if mode is FailbackMode.WINDOW else None,
+                window_end=6 if mode is FailbackMode.WINDOW else None,
+            ),
+            anti_affinity=(f"class{g % 7}",) if g % 10 == 0 else (),
+        )
+        owner = preferred[0]
+        group_status[gname] = GroupStatus(owner=owner)
+        members = {
+            "disk": (),
+            "ip": (),
+            "name": (("ip",),),
+            "app": (("disk",), ("ip",)),
+            "check": (("app",),),
+        }
+        for short, deps in members.items():
+            rname = f"{gname}-{short}"
+            res_cfg[rname] = Resource(
+                rname,
+                type="Generic Application",
+                group=gname,
+                dependencies=tuple(tuple(f"{gname}-{d}" for d in clause) for clause in deps),
+            )
+            res_status[rname] = ResourceStatus(ResourceState.ONLINE, node=owner, since=NOW - 3600)
+    config = ClusterConfig(nodes=node_cfg, groups=groups, resources=res_cfg)
+    node_status = {n: NodeStatus(NodeState.UP, since=NOW - 86400) for n in names}
+    node_status[names[0]] = NodeStatus(NodeState.DOWN, since=NOW - 1, fenced=True)
+    return Snapshot(config, node_status, group_status, res_status)
+
+
+def measure(nodes: int, resources: int, runs: int) -> dict[str, float | int]:
+    snap = build(nodes, resources)
+    timings = []
+    placed = 0
+    for _ in range(runs):
+        # A fresh config each run: plan() may cache per-config indexes, and the coordinator
+        # decides on a freshly read snapshot every tick.
+        snap = Snapshot(
+            ClusterConfig(
+                nodes=snap.config.nodes,
+                groups=snap.config.groups,
+                resources=snap.config.resources,
+            ),
+            snap.nodes,
+            snap.groups,
+            snap.resources,
+        )
+        t0 = time.perf_counter()
+        result = plan(snap, NOW)
+        timings.append((time.perf_counter() - t0) * 1000)
+        placed = len(result.owners())
+    return {
+        "nodes": nodes,
+        "groups": len(snap.config.groups),
+        "resources": len(snap.config.resources),
+        "runs": runs,
+        "median_ms": round(statistics.median(timings), 3),
+        "min_ms": round(min(timings), 3),
+        "max_ms": round(max(timings), 3),
+        "groups_failed_over": placed,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=64)
+    ap.add_argument("--resources", type=int, default=10000)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    ap.add_argument("--matrix", action="store_true", help="3/16/64 x 100/1k/10k; write results")
+    args = ap.parse_args()
+    if args.runs < 5:
+        ap.error("--runs must be at least 5")
+    if args.matrix:
+        rows = [measure(n, r, args.runs) for n in (3, 16, 64) for r in (100, 1000, 10000)]
+        print(f"{'nodes':>5} {'groups':>6} {'resources':>9} {'median ms':>10} {'max ms':>8}")
+        for row in rows:
+            print(
+                f"{row['nodes']:>5} {row['groups']:>6} {row['resources']:>9} "
+                f"{row['median_ms']:>10} {row['max_ms']:>8}"
+            )
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        report = {
+            "benchmark": "plan() after one node lost",
+            "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+            "results": rows,
+        }
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {RESULTS}")
+        if args.json:
+            print(json.dumps(report))
+        return 0
+    row = measure(args.nodes, args.resources, args.runs)
+    print(
+        f"plan(): {row['nodes']} nodes, {row['groups']} groups, {row['resources']} resources, "
+        f"{row['groups_failed_over']} groups failed over: median {row['median_ms']} ms "
+        f"(min {row['min_ms']}, max {row['max_ms']}, {row['runs']} runs)",
+        file=sys.stderr if args.json else sys.stdout,
+    )
+    if args.json:
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
