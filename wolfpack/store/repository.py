@@ -1,0 +1,422 @@
+"""``ClusterDB``: the model <-> store mapping of the cluster database.
+
+Every configuration object is one JSON document (``codec.dump`` of its dataclass, defaults
+included so a stored object never changes meaning when a default does) under the key
+layout of :mod:`wolfpack.store.keys`. Reads are one ``get_prefix`` of the root, so a loaded
+configuration or snapshot is always consistent. Configuration writes are optimistic: read,
+change, validate the *whole* result, then one transaction that only applies if
+``config_epoch`` was not written meanwhile; a concurrent writer gets
+:class:`~wolfpack.errors.ConflictError` naming that key and nothing is overwritten.
+
+Observed state (``state/``) and administrator requests (``intents/``) are written by their
+owners with plain puts; the configuration transaction only deletes the state of objects it
+removes, so no stale status outlives its object.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeAlias, TypeVar, cast
+
+from wolfpack.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    StoreError,
+    ValidationError,
+    WolfpackError,
+)
+from wolfpack.model import codec
+from wolfpack.model.builtin_types import builtin_types
+from wolfpack.model.config import (
+    ClusterConfig,
+    ClusterSettings,
+    Group,
+    Interface,
+    Network,
+    Node,
+    Resource,
+    ResourceType,
+)
+from wolfpack.model.snapshot import (
+    GroupStatus,
+    Intent,
+    IntentKind,
+    NodeStatus,
+    ResourceStatus,
+    Snapshot,
+)
+from wolfpack.model.validation import validate_config
+from wolfpack.store.base import Compare, Delete, KeyValue, Op, Put, Store, key_absent
+from wolfpack.store.base import mod_revision_is as mod_is
+from wolfpack.store.keys import (
+    CONFIG_KINDS,
+    SCHEMA_VERSION,
+    STATE_KINDS,
+    ConfigKind,
+    KeySpace,
+    StateKind,
+)
+
+T = TypeVar("T")
+Status: TypeAlias = NodeStatus | GroupStatus | ResourceStatus
+
+_SCHEMA: Final = str(SCHEMA_VERSION).encode()
+_CONFIG_TYPES: Final[Mapping[str, type[Any]]] = {
+    "nodes": Node,
+    "networks": Network,
+    "interfaces": Interface,
+    "groups": Group,
+    "resources": Resource,
+    "types": ResourceType,
+}
+_STATE_TYPES: Final[Mapping[str, type[Any]]] = {
+    "nodes": NodeStatus,
+    "groups": GroupStatus,
+    "resources": ResourceStatus,
+}
+
+
+class NoClusterError(NotFoundError):
+    """The database under this key root holds no cluster (yet)."""
+
+    def __init__(self, root: str) -> None:
+        self.kind, self.name = "cluster", root
+        WolfpackError.__init__(
+            self,
+            f"the cluster database under {root!r} holds no cluster: create one with "
+            "`wolfpack cluster create NAME` or `wolfpack config import FILE`",
+        )
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a Wolfpack with another key layout."""
+
+
+@dataclass(frozen=True)
+class StateSection:
+    """Observed state to write together with a configuration (``config import``)."""
+
+    nodes: Mapping[str, NodeStatus] = field(default_factory=dict)
+    groups: Mapping[str, GroupStatus] = field(default_factory=dict)
+    resources: Mapping[str, ResourceStatus] = field(default_factory=dict)
+
+    def of(self, kind: StateKind) -> Mapping[str, Status]:
+        return cast(Mapping[str, Status], getattr(self, kind))
+
+
+def encode(obj: Any) -> bytes:
+    """One stored JSON document: every field, keys sorted, compact."""
+    data = codec.dump(obj, exclude_defaults=False)
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _decode(cls: type[T], kv: KeyValue) -> T:
+    try:
+        return codec.parse(cls, json.loads(kv.value))
+    except (ValueError, ValidationError) as exc:
+        raise StoreError(f"corrupt document at {kv.key!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One consistent read of the whole database root."""
+
+    kvs: Mapping[str, KeyValue]
+    revision: int
+    keys: KeySpace
+
+    def section(self, prefix: str) -> dict[str, KeyValue]:
+        """Direct children of ``prefix``, by name."""
+        out: dict[str, KeyValue] = {}
+        for key, kv in self.kvs.items():
+            if key.startswith(prefix) and "/" not in key[len(prefix) :]:
+                out[key[len(prefix) :]] = kv
+        return out
+
+    @property
+    def initialized(self) -> bool:
+        return self.keys.cluster in self.kvs
+
+    @property
+    def epoch(self) -> int:
+        kv = self.kvs.get(self.keys.config_epoch)
+        return kv.mod_revision if kv is not None else 0
+
+    def check_schema(self) -> None:
+        kv = self.kvs.get(self.keys.schema_version)
+        if kv is None and not self.initialized:
+            return
+        found = kv.value.decode(errors="replace") if kv is not None else "<missing>"
+        if kv is None or kv.value != _SCHEMA:
+            raise SchemaVersionError(
+                f"the cluster database under {self.keys.root!r} has schema version {found}; "
+                f"this Wolfpack understands {SCHEMA_VERSION}: upgrade Wolfpack or migrate "
+                "the database"
+            )
+
+    def config(self) -> ClusterConfig:
+        self.check_schema()
+        cluster = self.kvs.get(self.keys.cluster)
+        if cluster is None:
+            raise NoClusterError(self.keys.root)
+        sections = {
+            kind: {
+                name: _decode(_CONFIG_TYPES[kind], kv)
+                for name, kv in self.section(self.keys.config_prefix(kind)).items()
+            }
+            for kind in cast(tuple[ConfigKind, ...], CONFIG_KINDS)
+        }
+        return ClusterConfig(cluster=_decode(ClusterSettings, cluster), **sections)
+
+    def statuses(self, kind: StateKind) -> dict[str, Any]:
+        return {
+            name: _decode(_STATE_TYPES[kind], kv)
+            for name, kv in self.section(self.keys.state_prefix(kind)).items()
+        }
+
+    def intents(self) -> tuple[Intent, ...]:
+        found = [_decode(Intent, kv) for kv in self.section(self.keys.intents_prefix).values()]
+        return tuple(sorted(found, key=lambda i: (i.created, i.id)))
+
+
+def _key_name_errors(cfg: ClusterConfig) -> list[FieldError]:
+    """Names become key segments: refuse what the key layout cannot hold."""
+    errors = []
+    for kind in CONFIG_KINDS:
+        for name in getattr(cfg, kind):
+            if not name or "/" in name or name in (".", ".."):
+                errors.append(
+                    FieldError(f"{kind}.{name}.name", f"{name!r} is not a valid name: no '/'")
+                )
+    return errors
+
+
+def check_config(cfg: ClusterConfig) -> None:
+    """``validate_config`` plus what the key layout needs; raises one ValidationError."""
+    errors = _key_name_errors(cfg)
+    try:
+        validate_config(cfg)
+    except ValidationError as exc:
+        if not errors:
+            raise
+        errors.extend(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _state_errors(cfg: ClusterConfig, state: StateSection) -> list[FieldError]:
+    errors = []
+    for kind in cast(tuple[StateKind, ...], STATE_KINDS):
+        known = getattr(cfg, kind)
+        for name in state.of(kind):
+            if name not in known:
+                errors.append(FieldError(f"state.{kind}.{name}", f"unknown {kind[:-1]} {name!r}"))
+    return errors
+
+
+def new_intent_id(now: float) -> str:
+    """Time-sortable and unique: microseconds since the epoch, then 8 random hex digits."""
+    return f"{int(now * 1_000_000):017d}-{secrets.token_hex(4)}"
+
+
+class ClusterDB:
+    """Typed access to one Wolfpack cluster database (``store`` under ``keys.root``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        keys: KeySpace | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.keys = keys if keys is not None else KeySpace()
+        self._clock = clock
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def _read(self) -> _Read:
+        kvs, revision = self.store.get_prefix(self.keys.root)
+        return _Read({kv.key: kv for kv in kvs}, revision, self.keys)
+
+    def load_config(self) -> tuple[ClusterConfig, int]:
+        """The configuration and its epoch (``config_epoch``'s mod revision)."""
+        read = self._read()
+        return read.config(), read.epoch
+
+    def read_snapshot(self) -> Snapshot:
+        """Configuration, observed state and requests, from one consistent read."""
+        read = self._read()
+        return Snapshot(
+            config=read.config(),
+            nodes=read.statuses("nodes"),
+            groups=read.statuses("groups"),
+            resources=read.statuses("resources"),
+            intents=read.intents(),
+            revision=read.revision,
+        )
+
+    # -- configuration writes --------------------------------------------------------------
+
+    def initialize(self, settings: ClusterSettings) -> ClusterConfig:
+        """Create the cluster: schema version, settings and the built-in resource types,
+        in one transaction, only if the database holds no cluster yet."""
+        cfg = ClusterConfig(cluster=settings, types=builtin_types())
+        check_config(cfg)
+        k = self.keys
+        ops: list[Op] = [Put(k.schema_version, _SCHEMA), Put(k.config_epoch, b"1")]
+        ops += [Put(key, value) for key, value in self._documents(cfg).items()]
+        absent = [key_absent(k.schema_version), key_absent(k.cluster), key_absent(k.config_epoch)]
+        if not self.store.txn(absent, ops).succeeded:
+            read = self._read()
+            read.check_schema()
+            existing = read.kvs.get(k.cluster)
+            name = _decode(ClusterSettings, existing).name if existing else k.root
+            raise AlreadyExistsError("cluster", name)
+        return cfg
+
+    def update_config(
+        self,
+        change: Callable[[ClusterConfig], ClusterConfig],
+        *,
+        expected_epoch: int | None = None,
+    ) -> ClusterConfig:
+        """Apply ``change`` to the current configuration and store the result atomically.
+
+        The whole result is validated first (``ValidationError``: nothing written). The write
+        only happens if ``config_epoch`` is unchanged since the read, or equals
+        ``expected_epoch`` when given; otherwise ``ConflictError`` and nothing is written.
+        """
+        read = self._read()
+        current = read.config()
+        if expected_epoch is not None and expected_epoch != read.epoch:
+            raise self._conflict(expected_epoch)
+        new = change(current)
+        check_config(new)
+        self._commit(read, new, StateSection(), replace_state=False)
+        return new
+
+    def import_config(
+        self,
+        change: Callable[[ClusterConfig], ClusterConfig],
+        state: StateSection | None = None,
+        *,
+        replace_state: bool = False,
+    ) -> ClusterConfig:
+        """Like :meth:`update_config`, but also creates the cluster if there is none yet and
+        writes ``state`` in the same transaction (``replace_state``: delete every other
+        status). ``change`` gets an empty configuration with the built-in types when the
+        database holds no cluster."""
+        read = self._read()
+        read.check_schema()
+        current = read.config() if read.initialized else ClusterConfig(types=builtin_types())
+        new = change(current)
+        state = state or StateSection()
+        errors = _state_errors(new, state)
+        try:
+            check_config(new)
+        except ValidationError as exc:
+            raise ValidationError([*exc.errors, *errors]) from None
+        if errors:
+            raise ValidationError(errors)
+        self._commit(read, new, state, replace_state=replace_state)
+        return new
+
+    def _documents(self, cfg: ClusterConfig) -> dict[str, bytes]:
+        docs = {self.keys.cluster: encode(cfg.cluster)}
+        for kind in cast(tuple[ConfigKind, ...], CONFIG_KINDS):
+            for name, obj in getattr(cfg, kind).items():
+                docs[self.keys.config(kind, name)] = encode(obj)
+        return docs
+
+    def _commit(
+        self, read: _Read, new: ClusterConfig, state: StateSection, *, replace_state: bool
+    ) -> None:
+        k = self.keys
+        current = {key: kv.value for key, kv in read.kvs.items()}
+        wanted = self._documents(new)
+        for kind in cast(tuple[StateKind, ...], STATE_KINDS):
+            for name, status in state.of(kind).items():
+                wanted[k.state(kind, name)] = encode(status)
+        ops: list[Op] = [Put(key, v) for key, v in sorted(wanted.items()) if current.get(key) != v]
+        for key in sorted(current):
+            if key in wanted:
+                continue
+            if key.startswith(k.config_root) or (
+                key.startswith(k.state_root) and (replace_state or self._orphan(key, new))
+            ):
+                ops.append(Delete(key))
+        if not ops:
+            return
+        compares: list[Compare]
+        if read.initialized:
+            compares = [mod_is(k.config_epoch, read.epoch)]
+            counter = read.kvs[k.config_epoch].value if read.epoch else b"0"
+        else:
+            compares = [key_absent(k.schema_version), key_absent(k.cluster)]
+            compares.append(mod_is(k.config_epoch, read.epoch))
+            ops.append(Put(k.schema_version, _SCHEMA))
+            counter = b"0"
+        ops.append(Put(k.config_epoch, str(_counter(counter) + 1).encode()))
+        if not self.store.txn(compares, ops).succeeded:
+            raise self._conflict(read.epoch)
+
+    def _orphan(self, key: str, cfg: ClusterConfig) -> bool:
+        """A status whose object is no longer configured."""
+        for kind in STATE_KINDS:
+            prefix = self.keys.state_prefix(cast(StateKind, kind))
+            if key.startswith(prefix):
+                return key[len(prefix) :] not in getattr(cfg, kind)
+        return False
+
+    def _conflict(self, epoch: int) -> ConflictError:
+        return ConflictError(
+            f"conflict on {self.keys.config_epoch!r}: the configuration was changed by someone "
+            f"else after it was read (epoch {epoch}); nothing was written, re-read and retry"
+        )
+
+    # -- observed state -------------------------------------------------------------------
+
+    def write_status(self, kind: StateKind, name: str, status: Status) -> int:
+        """Store the observed status of one node, group or resource; returns the revision."""
+        expected = _STATE_TYPES[kind]
+        if not isinstance(status, expected):
+            raise TypeError(f"state/{kind} holds {expected.__name__}, not {type(status)}")
+        return self.store.put(self.keys.state(kind, name), encode(status))
+
+    def delete_status(self, kind: StateKind, name: str) -> bool:
+        return self.store.delete(self.keys.state(kind, name)) > 0
+
+    # -- intents --------------------------------------------------------------------------
+
+    def add_intent(self, kind: IntentKind, subject: str, target: str | None = None) -> Intent:
+        """Record an administrator's request for the coordinator to carry out."""
+        if not subject:
+            raise ValidationError.single("subject", "must name a group or resource")
+        now = self._clock()
+        intent = Intent(new_intent_id(now), IntentKind(kind), subject, target, now)
+        key = self.keys.intent(intent.id)
+        if not self.store.txn([key_absent(key)], [Put(key, encode(intent))]).succeeded:
+            raise ConflictError(f"conflict on {key!r}: an intent with this id already exists")
+        return intent
+
+    def list_intents(self) -> tuple[Intent, ...]:
+        """Pending requests, oldest first."""
+        kvs, revision = self.store.get_prefix(self.keys.intents_prefix)
+        return _Read({kv.key: kv for kv in kvs}, revision, self.keys).intents()
+
+    def delete_intent(self, intent_id: str) -> bool:
+        return self.store.delete(self.keys.intent(intent_id)) > 0
+
+
+def _counter(value: bytes) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0
