@@ -1,0 +1,1 @@
+"""Developer tools that sit beside the daemon: the policy's scenario runner."""
