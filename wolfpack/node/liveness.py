@@ -1,0 +1,80 @@
+"""Node states from evidence: etcd leases, heartbeats and fencing (pure).
+
+- A node whose lease key is gone is **Down and fenced**: its lease expired (it stopped its
+  resources before that by its own clock, or its watchdog did) or was revoked after a
+  confirmed fence.
+- A node with a lease that the coordinator hears on at least one heartbeat path is **Up**
+  (**Paused** if an administrator paused it).
+- A node with a lease that was Up and is no longer heard on any path is **Down, not fenced**:
+  the policy asks for fencing before anything of it starts elsewhere.
+- A node with a lease never heard yet in this incarnation is **Joining**.
+
+If the coordinator hears none of two or more peers that hold leases, its own heartbeat
+networks are the likelier fault; then silence is not evidence and only leases count, so one
+node with broken cables cannot fence all the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from wolfpack.model.config import ClusterConfig
+from wolfpack.model.snapshot import NodeStatus
+from wolfpack.model.states import NodeState
+
+
+@dataclass(frozen=True)
+class NodeAdmin:
+    """What an administrator set on a node (survives its restarts)."""
+
+    paused: bool = False
+    draining: bool = False
+
+
+@dataclass(frozen=True)
+class Evidence:
+    leased: frozenset[str]  # nodes whose lease key exists in etcd
+    heard: frozenset[str]  # nodes heard on at least one heartbeat path (the observer included)
+    fenced: frozenset[str] = frozenset()  # confirmed fenced by an agent in this incarnation
+
+
+def node_statuses(
+    cfg: ClusterConfig,
+    previous: Mapping[str, NodeStatus],
+    admin: Mapping[str, NodeAdmin],
+    evidence: Evidence,
+    observer: str,
+    now: float,
+) -> dict[str, NodeStatus]:
+    peers_leased = evidence.leased - {observer}
+    deaf = len(peers_leased) >= 2 and not (evidence.heard - {observer}) & peers_leased
+    out: dict[str, NodeStatus] = {}
+    for name in cfg.nodes:
+        before = previous.get(name)
+        flags = admin.get(name, NodeAdmin())
+        if name not in evidence.leased:
+            state, fenced = NodeState.DOWN, True
+        elif name in evidence.fenced:
+            state, fenced = NodeState.DOWN, True
+        elif name == observer or name in evidence.heard or (deaf and _was_up(before)):
+            state = NodeState.PAUSED if flags.paused or flags.draining else NodeState.UP
+            fenced = False
+        elif _was_up(before) and not deaf:
+            state, fenced = NodeState.DOWN, False
+        elif before is not None and before.state is NodeState.DOWN and not before.fenced:
+            state, fenced = NodeState.DOWN, False
+        else:
+            state, fenced = NodeState.JOINING, False
+        since = before.since if before is not None and before.state is state else now
+        out[name] = NodeStatus(
+            state=state,
+            since=since,
+            draining=flags.draining and state is not NodeState.DOWN,
+            fenced=fenced,
+        )
+    return out
+
+
+def _was_up(before: NodeStatus | None) -> bool:
+    return before is not None and before.state in (NodeState.UP, NodeState.PAUSED)

@@ -1,0 +1,110 @@
+"""Reading the whole cluster database in one consistent read, and writing observed state.
+
+One ``get_prefix`` of the root gives configuration, state, intents, leases and the election
+key at one revision, so every decision is made from one instant of the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from wolfpack.errors import ConflictError
+from wolfpack.model import codec
+from wolfpack.model.snapshot import Snapshot
+from wolfpack.node.liveness import NodeAdmin
+from wolfpack.store import KeySpace, Put, Store, mod_revision_is
+from wolfpack.store.repository import ClusterDB, _Read, encode
+
+T = TypeVar("T")
+
+
+def admin_key(keys: KeySpace, node: str) -> str:
+    return f"{keys.root}admin/nodes/{node}"
+
+
+def outcome_key(keys: KeySpace, intent_id: str) -> str:
+    return f"{keys.root}outcomes/{intent_id}"
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    snapshot: Snapshot
+    leased: frozenset[str]  # nodes with a live lease key
+    node_leases: Mapping[str, int]  # node -> its lease id
+    coordinator: str | None
+    coordinator_token: int  # create revision of the election key, 0 if none
+    admin: Mapping[str, NodeAdmin]
+
+
+def parse_view(read: _Read) -> ClusterView:
+    """Everything a node needs from one consistent read of the database root."""
+    snap = Snapshot(
+        config=read.config(),
+        nodes=read.statuses("nodes"),
+        groups=read.statuses("groups"),
+        resources=read.statuses("resources"),
+        intents=read.intents(),
+        revision=read.revision,
+    )
+    leases = read.section(read.keys.node_leases_prefix)
+    election = read.kvs.get(read.keys.coordinator)
+    return ClusterView(
+        snapshot=snap,
+        leased=frozenset(leases),
+        node_leases={n: kv.lease for n, kv in leases.items()},
+        coordinator=election.value.decode() if election else None,
+        coordinator_token=election.create_revision if election else 0,
+        admin={
+            n: codec.parse(NodeAdmin, json.loads(kv.value))
+            for n, kv in read.section(f"{read.keys.root}admin/nodes/").items()
+        },
+    )
+
+
+class ClusterReader:
+    def __init__(self, store: Store, keys: KeySpace) -> None:
+        self.store, self.keys = store, keys
+        self.db = ClusterDB(store, keys)
+
+    def read(self) -> ClusterView:
+        return parse_view(self.db._read())
+
+
+def update_doc(
+    store: Store,
+    key: str,
+    cls: type[T],
+    change: Callable[[T | None], T | None],
+    *,
+    extra_compares: list[Any] | None = None,
+    attempts: int = 5,
+) -> T | None:
+    """Read-modify-write one JSON document with a revision check, retrying on conflict.
+
+    ``change`` gets the current value (None if absent) and returns the new one (None: leave it).
+    Only the fields ``change`` touches change, so writers of different fields of one document
+    (the resource manager's observed state, the coordinator's restart grants) never lose
+    each other's updates.
+    """
+    for _ in range(attempts):
+        kv = store.get(key)
+        current = codec.parse(cls, json.loads(kv.value)) if kv is not None else None
+        new = change(current)
+        if new is None or new == current:
+            return current
+        body = encode(new)
+        compares = [mod_revision_is(key, kv.mod_revision if kv else 0), *(extra_compares or [])]
+        if store.txn(compares, [Put(key, body)]).succeeded:
+            return new
+        if extra_compares and _guard_failed(store, extra_compares):
+            raise ConflictError(f"{extra_compares[0].key} changed: write refused")
+        time.sleep(0.001)
+    raise ConflictError(f"{key}: too many concurrent writers, gave up after {attempts} tries")
+
+
+def _guard_failed(store: Store, compares: list[Any]) -> bool:
+    return not store.txn(compares, []).succeeded
