@@ -13,6 +13,7 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     ├── AlreadyExistsError        create of a name that exists (409)
     ├── IllegalTransition         a state machine was asked for a transition it lacks (409)
     ├── RejectedError             a request the policy refuses, with a reason code (409)
+    ├── FenceError                a fence agent did not confirm a node is off (503)
     └── StoreError                the cluster database failed (503)
         ├── StoreUnavailable      etcd cannot be reached
         ├── ConflictError         a revision check failed: someone else wrote first (409)
@@ -101,6 +102,16 @@ class RejectedError(WolfpackError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+class FenceError(WolfpackError):
+    """A fence agent did not confirm that a node is powered off (or on, for unfence).
+
+    Until a fence is confirmed, nothing of that node may start elsewhere: the caller waits
+    for the node's lease to expire instead.
+    """
+
+    http_status = 503
 
 
 class StoreError(WolfpackError):
