@@ -13,6 +13,7 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     ├── AlreadyExistsError        create of a name that exists (409)
     ├── IllegalTransition         a state machine was asked for a transition it lacks (409)
     ├── RejectedError             a request the policy refuses, with a reason code (409)
+    ├── AgentError                a resource agent failed; ``code`` is its OCF-like result
     ├── FenceError                a fence agent did not confirm a node is off (503)
     └── StoreError                the cluster database failed (503)
         ├── StoreUnavailable      etcd cannot be reached
@@ -24,6 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wolfpack.resources.base import AgentResult
 
 
 class WolfpackError(Exception):
@@ -112,6 +117,20 @@ class FenceError(WolfpackError):
     """
 
     http_status = 503
+
+
+class AgentError(WolfpackError):
+    """A resource agent could not do what it was asked on this node.
+
+    ``code`` says how, OCF-like: ``ERR_INSTALLED`` (a program is missing here),
+    ``ERR_CONFIGURED`` (a property is wrong, e.g. names an unknown account), ``ERR_PERM``,
+    ``ERR_GENERIC`` (it started and failed, or timed out). The message names the resource,
+    the node and, where one is at fault, the property.
+    """
+
+    def __init__(self, code: AgentResult, message: str) -> None:
+        self.code = code
+        super().__init__(message)
 
 
 class StoreError(WolfpackError):
