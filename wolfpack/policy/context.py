@@ -54,6 +54,21 @@ class PlanContext:
             self.act(Action(ActionKind.FENCE_NODE, node, Reason(Code.FENCE_NODE, why), node=node))
 
     # -- nodes ----------------------------------------------------------------------------
+    def unfenced_down(self, node: str) -> bool:
+        st = self.snap.node(node)
+        return node in self.cfg.nodes and st.state is NodeState.DOWN and not st.fenced
+
+    def awaiting_fence(self, group: str) -> list[str]:
+        """Down, unfenced nodes that own ``group`` or may still run one of its resources:
+        nothing of the group may start anywhere until they are fenced (never two owners)."""
+        owner = self.snap.group(group).owner
+        nodes = {owner} if owner is not None else set()
+        for res in self.cfg.group_resources(group):
+            st = self.snap.resource(res.name)
+            if st.node is not None and st.state.active:
+                nodes.add(st.node)
+        return sorted(n for n in nodes if self.unfenced_down(n))
+
     def node_order(self, group: Group) -> list[str]:
         """Preferred owners in order, then every other node by id (S37, KB299631)."""
         preferred = [n for n in group.preferred_owners if n in self.cfg.nodes]

@@ -3,17 +3,20 @@
 Theory of operation, in the order ``plan`` runs:
 
 1. **Fencing.** A Down node that still owns a group, or may still run one of its resources, is
-   fenced before anything of it starts elsewhere (never two owners). Its groups wait.
+   fenced before anything of it starts elsewhere (never two owners). Its groups wait, and so
+   does every group with a resource that may still run there.
 2. **Requests.** Administrator intents, in order (see :mod:`wolfpack.policy.intents`).
 3. **Each group**, by name, not already handled by a request:
+   - resources pending (online or offline) past their timeout at the owner are failed;
    - wanted offline: stop whatever still runs; never a failover (S34);
    - no owner: initial placement on the first eligible node of the node list (S37);
    - owner down and fenced: fail over to the next node after the owner (S30, S37), unless
      the failover threshold within its period is exceeded;
-   - owner up: pending timeouts; a failed move rolls back to the original node (S39);
-     failed resources restart in place up to their threshold, then fail the group over
-     (RestartAction); a draining owner gives its groups away; resources that should run
-     are started; and failback is considered (S38).
+   - owner up: a failed move rolls back to the original node (S39); failed resources
+     restart in place up to their threshold, then fail the group over or stay failed
+     (RestartAction); what depends on a resource that stays failed is stopped and not
+     restarted; a draining owner gives its groups away; resources that should run are
+     started; and failback is considered (S38).
 
 Nothing here reads a clock, touches the network or the store, or uses randomness.
 """
@@ -64,11 +67,16 @@ def _fence_lost_nodes(ctx: PlanContext) -> None:
 def _decide_group(ctx: PlanContext, group: Group) -> None:
     status = ctx.snap.group(group.name)
     owner = status.owner
-    if owner is not None and owner in ctx.cfg.nodes:
-        node = ctx.snap.node(owner)
-        if node.state is NodeState.DOWN and not node.fenced:
-            ctx.note(group.name, Code.AWAITING_FENCE, f"owner {owner} is down; waiting for fencing")
-            return
+    lost = ctx.awaiting_fence(group.name)
+    if lost:
+        ctx.note(
+            group.name,
+            Code.AWAITING_FENCE,
+            f"waiting for fencing of {', '.join(lost)}: down, and may still run it",
+        )
+        return
+    if owner is not None and _alive(ctx, owner) and _fail_timed_out(ctx, group, owner):
+        return
     if status.wanted is Wanted.OFFLINE:
         _keep_offline(ctx, group, owner)
         return
@@ -81,10 +89,35 @@ def _decide_group(ctx: PlanContext, group: Group) -> None:
         return
     if owner is None:
         _place(ctx, group)
-    elif ctx.snap.node(owner).state is NodeState.DOWN or owner not in ctx.cfg.nodes:
+    elif not _alive(ctx, owner):
         _fail_over(ctx, group, owner, Code.FAILOVER_NODE_DOWN, f"owner {owner} is down")
     else:
         _run_on_owner(ctx, group, owner)
+
+
+def _alive(ctx: PlanContext, node: str) -> bool:
+    return node in ctx.cfg.nodes and ctx.snap.node(node).state is not NodeState.DOWN
+
+
+def _fail_timed_out(ctx: PlanContext, group: Group, owner: str) -> bool:
+    """Resources pending (online or offline) past their timeout at the owner are failed, so
+    they are terminated; the restart policy then applies to those wanted online."""
+    timed_out = [
+        r.name
+        for r in ctx.cfg.group_resources(group.name)
+        if _pending_too_long(ctx, r, ctx.state_of(r, owner))
+    ]
+    if timed_out:
+        ctx.act(
+            Action(
+                ActionKind.FAIL_RESOURCES,
+                group.name,
+                Reason(Code.PENDING_TIMEOUT, f"{', '.join(timed_out)} pending past its timeout"),
+                node=owner,
+                steps=(tuple(timed_out),),
+            )
+        )
+    return bool(timed_out)
 
 
 _RUNNING_OR_FAILED = (ResourceState.ONLINE, ResourceState.ONLINE_PENDING, ResourceState.FAILED)
@@ -180,26 +213,14 @@ def _fail_over(ctx: PlanContext, group: Group, owner: str, code: Code, why: str)
 def _run_on_owner(ctx: PlanContext, group: Group, owner: str) -> None:
     resources = ctx.wanted_online(group.name)
     states = {r.name: ctx.state_of(r, owner) for r in resources}
-
-    timed_out = [r.name for r in resources if _pending_too_long(ctx, r, states[r.name])]
-    if timed_out:
-        ctx.act(
-            Action(
-                ActionKind.FAIL_RESOURCES,
-                group.name,
-                Reason(Code.PENDING_TIMEOUT, f"{', '.join(timed_out)} pending past its timeout"),
-                node=owner,
-                steps=(tuple(timed_out),),
-            )
-        )
-        return
+    transition = ctx.snap.group(group.name).transition
 
     failed = [r for r in resources if states[r.name] is ResourceState.FAILED]
-    transition = ctx.snap.group(group.name).transition
-    if failed and _roll_back(ctx, group, owner, failed):
-        return
     if failed:
-        _handle_failures(ctx, group, owner, failed)
+        if not _roll_back(ctx, group, owner, failed):
+            _handle_failures(ctx, group, owner, failed, states)
+        if group.name not in ctx.handled and transition is None:
+            _start_missing(ctx, group, owner, states)
         return
 
     if transition is not None and all(s is ResourceState.ONLINE for s in states.values()):
@@ -266,19 +287,30 @@ def _pending_too_long(ctx: PlanContext, res: Resource, state: ResourceState) -> 
     return ctx.now - ctx.snap.resource(res.name).since >= res.pending_timeout_s
 
 
-def _handle_failures(ctx: PlanContext, group: Group, owner: str, failed: list[Resource]) -> None:
+def _handle_failures(
+    ctx: PlanContext,
+    group: Group,
+    owner: str,
+    failed: list[Resource],
+    states: dict[str, ResourceState],
+) -> None:
+    """Restart failed resources in place up to their threshold; past it, fail the group over
+    or leave the resource failed, as its RestartAction says. A resource left failed takes
+    down what cannot run without it, and nothing is restarted on top of it."""
     restart: list[str] = []
+    stuck: list[str] = []
     for res in failed:
-        st = ctx.snap.resource(res.name)
+        recent = [
+            t for t in ctx.snap.resource(res.name).restarts if ctx.now - t < res.restart_period_s
+        ]
         if res.restart_action is RestartAction.DONT_RESTART:
             ctx.note(
                 res.name,
                 Code.RESTART_DISABLED,
                 f"{res.name!r} failed; its policy is not to restart it",
             )
-            continue
-        recent = [t for t in st.restarts if ctx.now - t < res.restart_period_s]
-        if len(recent) < res.restart_threshold:
+            stuck.append(res.name)
+        elif len(recent) < res.restart_threshold:
             restart.append(res.name)
         elif res.restart_action is RestartAction.RESTART_AND_FAILOVER:
             _fail_over(
@@ -297,11 +329,56 @@ def _handle_failures(ctx: PlanContext, group: Group, owner: str, failed: list[Re
                 f"{res.name!r} exceeded its restart threshold; it stays failed and, by its "
                 "policy, does not affect the group",
             )
+            stuck.append(res.name)
+    viable = ctx.startable(group.name, set(states) - set(stuck), set())
+    _stop_orphans(ctx, group, owner, states, viable)
+    _restart(ctx, group, owner, restart, viable)
+
+
+def _stop_orphans(
+    ctx: PlanContext,
+    group: Group,
+    owner: str,
+    states: dict[str, ResourceState],
+    viable: set[str],
+) -> None:
+    """Take offline what runs but depends on a resource that stays failed."""
+    orphans = {
+        n
+        for n, s in states.items()
+        if n not in viable and s in (ResourceState.ONLINE, ResourceState.ONLINE_PENDING)
+    }
+    if orphans:
+        ctx.act(
+            Action(
+                ActionKind.STOP_GROUP,
+                group.name,
+                Reason(
+                    Code.DEPENDENCY_FAILED,
+                    f"{', '.join(sorted(orphans))} cannot run without a resource that stays "
+                    "failed; take them offline",
+                ),
+                node=owner,
+                steps=ctx.stop_steps(group.name, orphans),
+                online=False,
+            )
+        )
+
+
+def _restart(
+    ctx: PlanContext, group: Group, owner: str, restart: list[str], viable: set[str]
+) -> None:
+    for name in sorted(set(restart) - viable):
+        ctx.note(
+            name,
+            Code.DEPENDENCY_FAILED,
+            f"{name!r} is not restarted: a resource it depends on stays failed",
+        )
+    restart = [n for n in restart if n in viable]
     if not restart:
         return
     edges = {r.name: r.depends_on for r in ctx.cfg.group_resources(group.name)}
-    wanted = {r.name for r in ctx.wanted_online(group.name)}
-    affected = dependents_closure(edges, restart) & wanted
+    affected = dependents_closure(edges, restart) & viable
     ctx.act(
         Action(
             ActionKind.RESTART_RESOURCES,

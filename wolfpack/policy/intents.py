@@ -11,7 +11,7 @@ from __future__ import annotations
 from wolfpack.model.dependencies import dependencies_closure, dependents_closure
 from wolfpack.model.plan import Action, ActionKind, Code, Reason
 from wolfpack.model.snapshot import Intent, IntentKind
-from wolfpack.model.states import NodeState, ResourceState, Wanted
+from wolfpack.model.states import ResourceState, Wanted
 from wolfpack.policy.context import PlanContext
 
 
@@ -25,10 +25,22 @@ def handle_intent(ctx: PlanContext, intent: Intent) -> None:
         return
     if group_name in ctx.handled:
         return
+    lost = ctx.awaiting_fence(group_name)
+    if lost and intent.kind in _STARTS_SOMETHING:
+        _reject(
+            ctx,
+            intent,
+            Code.AWAITING_FENCE,
+            f"{', '.join(lost)} is down, not yet fenced, and may still run {group_name!r}; "
+            "the request can be carried out once it is fenced",
+        )
+        return
     _HANDLERS[intent.kind](ctx, intent, group_name)
 
 
 _GROUP_INTENTS = {IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP}
+#: Requests that start resources somewhere: refused while a lost node may still run the group.
+_STARTS_SOMETHING = {IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.ONLINE_RESOURCE}
 
 
 def _group_of(ctx: PlanContext, intent: Intent) -> str | None:
@@ -62,14 +74,6 @@ def move_refusal(ctx: PlanContext, group: str, target: str) -> tuple[Code, str] 
 def _move(ctx: PlanContext, intent: Intent, group_name: str) -> None:
     group = ctx.cfg.groups[group_name]
     owner = ctx.owners[group_name]
-    if owner is not None and _unfenced_down(ctx, owner):
-        _reject(
-            ctx,
-            intent,
-            Code.AWAITING_FENCE,
-            f"owner {owner} is down and not yet fenced; the group moves once it is",
-        )
-        return
     if intent.target is not None:
         refusal = move_refusal(ctx, group_name, intent.target)
         if refusal is not None:
@@ -99,11 +103,6 @@ def _move(ctx: PlanContext, intent: Intent, group_name: str) -> None:
     )
 
 
-def _unfenced_down(ctx: PlanContext, node: str) -> bool:
-    st = ctx.snap.node(node)
-    return st.state is NodeState.DOWN and not st.fenced
-
-
 def _online_group(ctx: PlanContext, intent: Intent, group_name: str) -> None:
     group = ctx.cfg.groups[group_name]
     owner = ctx.owners[group_name]
@@ -126,9 +125,6 @@ def _online_group(ctx: PlanContext, intent: Intent, group_name: str) -> None:
                 intent=intent.id,
             )
         )
-        return
-    if owner is not None and _unfenced_down(ctx, owner):
-        _reject(ctx, intent, Code.AWAITING_FENCE, f"owner {owner} is down and not yet fenced")
         return
     choice = ctx.choose(group, ctx.node_order(group))
     if choice.node is None:
