@@ -1,0 +1,279 @@
+"""``EtcdProcess``: run a private single-member etcd on 127.0.0.1, for tests and the demo.
+
+Production clusters run etcd as a system service; this class exists so tests and the demo can
+start a real etcd in a temporary directory, stop or kill it to exercise failure handling, and
+start it again on the same data. It only ever signals the PID it started itself.
+
+Example::
+
+    with EtcdProcess(tmp_path / "etcd") as etcd:
+        store = EtcdStore(etcd.endpoint)
+        ...
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from wolfpack.errors import StoreUnavailable
+
+#: where Debian's etcd-server package puts the binary; ``$WOLFPACK_ETCD`` overrides
+DEFAULT_BINARY = "/usr/bin/etcd"
+STOP_GRACE_SECONDS = 5.0
+# never send loopback health checks through an HTTP proxy from the environment
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def find_etcd_binary() -> str | None:
+    """The etcd binary to use: ``$WOLFPACK_ETCD``, ``etcd`` on ``PATH``, or Debian's path."""
+    candidates = [os.environ.get("WOLFPACK_ETCD"), shutil.which("etcd"), DEFAULT_BINARY]
+    for c in candidates:
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+class EtcdProcess:
+    """One etcd member listening only on 127.0.0.1, with its data in ``data_dir``.
+
+    Ports are picked free on the first :meth:`start` (unless given) and kept for later
+    restarts, so :attr:`endpoint` stays valid across :meth:`stop`/:meth:`kill` and
+    :meth:`start`. The short default heartbeat (50 ms) and election timeout (500 ms) make a
+    restarted member ready in about a second and let leases of 1 s work.
+
+    Unless ``stop_at_exit`` is false, a still-running etcd is stopped when the Python process
+    exits, so a crashed test run leaves no etcd behind.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        name: str = "wolfpack",
+        binary: str | None = None,
+        client_port: int | None = None,
+        peer_port: int | None = None,
+        heartbeat_interval_ms: int = 50,
+        election_timeout_ms: int = 500,
+        extra_args: Sequence[str] = (),
+        ready_timeout: float = 30.0,
+        stop_at_exit: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.name = name
+        self._binary = binary
+        self._fixed_ports = client_port is not None or peer_port is not None
+        self.client_port = client_port or 0
+        self.peer_port = peer_port or 0
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.election_timeout_ms = election_timeout_ms
+        self.extra_args = tuple(extra_args)
+        self.ready_timeout = ready_timeout
+        self.stop_at_exit = stop_at_exit
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: collections.deque[str] = collections.deque(maxlen=200)
+        self._log_thread: threading.Thread | None = None
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """``http://127.0.0.1:PORT`` (known once started)."""
+        if not self.client_port:
+            raise RuntimeError("etcd has not been started yet, so it has no port")
+        return f"http://127.0.0.1:{self.client_port}"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running etcd, ``None`` when not running."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines etcd wrote to stderr (for error messages)."""
+        return "\n".join(list(self._log)[-lines:])
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> EtcdProcess:
+        """Start etcd and wait until it serves requests; a no-op if it already runs.
+
+        Raises :class:`~wolfpack.errors.StoreUnavailable` if it cannot be started (binary
+        missing, port taken, bad data dir), with etcd's own last log lines.
+        """
+        if self.running:
+            return self
+        binary = self._binary or find_etcd_binary()
+        if binary is None:
+            raise StoreUnavailable(
+                "the etcd binary was not found; install Debian package etcd-server "
+                "(scripts/setup does) or set WOLFPACK_ETCD to its path"
+            )
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # etcd refuses a data dir that others can read
+        fresh_ports = not self.client_port
+        attempts = 3 if fresh_ports and not self._fixed_ports else 1
+        for attempt in range(attempts):
+            if fresh_ports:
+                self.client_port = self.peer_port = 0
+            self.client_port = self.client_port or free_port()
+            while not self.peer_port or self.peer_port == self.client_port:
+                self.peer_port = free_port()
+            try:
+                self._spawn(binary)
+                self._wait_ready()
+                if self.stop_at_exit:
+                    atexit.register(self._at_exit)
+                return self
+            except StoreUnavailable:
+                self.kill()
+                port_clash = "address already in use" in self.log_tail().lower()
+                if not (port_clash and attempt + 1 < attempts):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _command(self, binary: str) -> list[str]:
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        client = self.endpoint
+        return [
+            binary,
+            "--name", self.name,
+            "--data-dir", str(self.data_dir),
+            "--listen-client-urls", client,
+            "--advertise-client-urls", client,
+            "--listen-peer-urls", peer,
+            "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"{self.name}={peer}",
+            "--initial-cluster-state", "new",
+            "--initial-cluster-token", f"wolfpack-{self.name}",
+            "--logger=zap",
+            "--log-level=error",
+            "--heartbeat-interval", str(self.heartbeat_interval_ms),
+            "--election-timeout", str(self.election_timeout_ms),
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def _spawn(self, binary: str) -> None:
+        self._log.clear()
+        try:
+            self._proc = subprocess.Popen(
+                self._command(binary),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # a Ctrl-C in the terminal must not hit etcd directly
+            )
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot run the etcd binary {binary!r} ({exc.strerror or exc}); install Debian "
+                "package etcd-server or set WOLFPACK_ETCD to its path"
+            ) from exc
+        assert self._proc.stderr is not None
+        self._log_thread = threading.Thread(
+            target=self._drain, args=(self._proc.stderr,), name="etcd-log", daemon=True
+        )
+        self._log_thread.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for line in stream:
+            self._log.append(line.decode("utf-8", "replace").rstrip())
+        stream.close()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if not self.running:
+                self._join_log()
+                raise StoreUnavailable(
+                    f"etcd exited during start-up (data dir {self.data_dir}):\n{self.log_tail()}"
+                )
+            try:
+                with _NO_PROXY.open(f"{self.endpoint}/health", timeout=1.0) as resp:
+                    body = json.loads(resp.read() or b"{}")
+                if body.get("health") == "true":
+                    return
+                last = f"health {body!r}"
+            except (OSError, ValueError) as exc:
+                last = str(exc)
+            time.sleep(0.05)
+        raise StoreUnavailable(
+            f"etcd at {self.endpoint} was not ready after {self.ready_timeout:.0f} s ({last}):\n"
+            f"{self.log_tail()}"
+        )
+
+    def _join_log(self) -> None:
+        if self._log_thread is not None:
+            self._log_thread.join(timeout=2.0)
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM, then SIGKILL if etcd has not exited after ``grace`` seconds. Idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # Popen only signals its own, un-reaped child
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._finish()
+
+    def kill(self) -> None:
+        """SIGKILL at once (a crash: etcd's fsync'd data survives it). Idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self._finish()
+
+    def _finish(self) -> None:
+        self._join_log()
+        atexit.unregister(self._at_exit)
+
+    def _at_exit(self) -> None:
+        self.stop(grace=2.0)
+
+    def __enter__(self) -> EtcdProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid {self.pid}" if self.running else "stopped"
+        port = self.client_port or "?"
+        return f"EtcdProcess(127.0.0.1:{port}, {self.data_dir}, {state})"

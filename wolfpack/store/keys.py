@@ -1,0 +1,178 @@
+"""The key layout of the Wolfpack cluster database (schema version 1).
+
+Every key lives under one root (``/wolfpack/`` by default; tests use their own roots so they
+can share one etcd). The layout is part of the on-disk format: changing it means bumping
+:data:`SCHEMA_VERSION` and writing a migration. ``docs/store.md`` describes it for
+administrators.
+
+::
+
+    <root>schema_version                 b"1"
+    <root>config/cluster                 cluster-wide settings (JSON)
+    <root>config/<kind>/<name>           kind in CONFIG_KINDS (JSON documents)
+    <root>config_epoch                   bumped by every configuration write
+    <root>state/<kind>/<name>            kind in STATE_KINDS: observed runtime state (JSON)
+    <root>intents/<id>                   administrator requests (JSON)
+    <root>leases/nodes/<name>            node liveness, attached to that node's lease
+    <root>leases/coordinator             coordinator election, attached to the winner's lease
+
+Names are single path segments: non-empty, without ``/``, so that a prefix such as
+``config/groups/`` matches exactly the groups and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias, get_args
+
+from wolfpack.errors import StoreError
+from wolfpack.store.base import Store, put_if_absent
+
+SCHEMA_VERSION: Final = 1
+DEFAULT_ROOT: Final = "/wolfpack/"
+
+ConfigKind: TypeAlias = Literal["nodes", "networks", "interfaces", "groups", "resources", "types"]
+StateKind: TypeAlias = Literal["nodes", "groups", "resources"]
+CONFIG_KINDS: Final[tuple[str, ...]] = get_args(ConfigKind)
+STATE_KINDS: Final[tuple[str, ...]] = get_args(StateKind)
+
+
+def _segment(what: str, name: str) -> str:
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"{what} must be a non-empty name without '/', not {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    """All Wolfpack keys under one ``root`` (must start and end with ``/``)."""
+
+    root: str = DEFAULT_ROOT
+
+    def __post_init__(self) -> None:
+        if not (self.root.startswith("/") and self.root.endswith("/")):
+            raise ValueError(f"key root must start and end with '/', not {self.root!r}")
+
+    # -- whole-database keys --------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> str:
+        return f"{self.root}schema_version"
+
+    @property
+    def config_epoch(self) -> str:
+        """Bumped (put) by every configuration write in the same transaction; writers compare
+        its mod_revision so concurrent configuration changes are serialised."""
+        return f"{self.root}config_epoch"
+
+    # -- configuration --------------------------------------------------------------------
+
+    @property
+    def config_root(self) -> str:
+        """Prefix of all configuration, ``config/cluster`` included: one ``get_prefix`` of it
+        is a consistent snapshot of the whole configuration."""
+        return f"{self.root}config/"
+
+    @property
+    def cluster(self) -> str:
+        return f"{self.root}config/cluster"
+
+    def config(self, kind: ConfigKind, name: str) -> str:
+        return f"{self.config_prefix(kind)}{_segment(kind[:-1] + ' name', name)}"
+
+    def config_prefix(self, kind: ConfigKind) -> str:
+        if kind not in CONFIG_KINDS:
+            raise ValueError(f"unknown configuration kind {kind!r}; one of {CONFIG_KINDS}")
+        return f"{self.root}config/{kind}/"
+
+    # -- observed state -------------------------------------------------------------------
+
+    @property
+    def state_root(self) -> str:
+        return f"{self.root}state/"
+
+    def state(self, kind: StateKind, name: str) -> str:
+        return f"{self.state_prefix(kind)}{_segment(kind[:-1] + ' name', name)}"
+
+    def state_prefix(self, kind: StateKind) -> str:
+        if kind not in STATE_KINDS:
+            raise ValueError(f"unknown state kind {kind!r}; one of {STATE_KINDS}")
+        return f"{self.root}state/{kind}/"
+
+    # -- intents --------------------------------------------------------------------------
+
+    @property
+    def intents_prefix(self) -> str:
+        return f"{self.root}intents/"
+
+    def intent(self, intent_id: str) -> str:
+        return f"{self.intents_prefix}{_segment('intent id', intent_id)}"
+
+    # -- liveness and election ------------------------------------------------------------
+
+    @property
+    def node_leases_prefix(self) -> str:
+        return f"{self.root}leases/nodes/"
+
+    def node_lease(self, name: str) -> str:
+        return f"{self.node_leases_prefix}{_segment('node name', name)}"
+
+    @property
+    def coordinator(self) -> str:
+        return f"{self.root}leases/coordinator"
+
+    # -- parsing --------------------------------------------------------------------------
+
+    def name_of(self, key: str, prefix: str) -> str:
+        """The name segment of ``key`` under ``prefix`` (e.g. a ``config_prefix``)."""
+        if not key.startswith(prefix) or "/" in key[len(prefix) :] or key == prefix:
+            raise ValueError(f"{key!r} is not a direct child of {prefix!r}")
+        return key[len(prefix) :]
+
+
+DEFAULT: Final = KeySpace()
+
+
+def config(kind: ConfigKind, name: str) -> str:
+    """``/wolfpack/config/<kind>/<name>`` in the default key space."""
+    return DEFAULT.config(kind, name)
+
+
+def config_prefix(kind: ConfigKind) -> str:
+    return DEFAULT.config_prefix(kind)
+
+
+def state(kind: StateKind, name: str) -> str:
+    return DEFAULT.state(kind, name)
+
+
+def state_prefix(kind: StateKind) -> str:
+    return DEFAULT.state_prefix(kind)
+
+
+def intent(intent_id: str) -> str:
+    return DEFAULT.intent(intent_id)
+
+
+def node_lease(name: str) -> str:
+    return DEFAULT.node_lease(name)
+
+
+def ensure_schema(store: Store, space: KeySpace = DEFAULT) -> int:
+    """Stamp an empty database with :data:`SCHEMA_VERSION`, or check the stamp it has.
+
+    Returns the version. Raises :class:`~wolfpack.errors.StoreError` if the database was
+    written by a Wolfpack with another schema, so an old binary never misreads new data.
+    """
+    wanted = str(SCHEMA_VERSION).encode()
+    if put_if_absent(store, space.schema_version, wanted):
+        return SCHEMA_VERSION
+    kv = store.get(space.schema_version)
+    found = kv.value if kv is not None else b"<missing>"
+    if found != wanted:
+        raise StoreError(
+            f"the cluster database under {space.root!r} has schema version "
+            f"{found.decode(errors='replace')}, this Wolfpack understands {SCHEMA_VERSION}; "
+            "upgrade Wolfpack or migrate the database"
+        )
+    return SCHEMA_VERSION
