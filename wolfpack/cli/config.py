@@ -1,0 +1,128 @@
+"""``wolfpack config``: the whole configuration as one YAML file (export, import).
+
+The file has the sections of the cluster database (``cluster``, ``nodes``, ``networks``,
+``interfaces``, ``groups``, ``resources``, ``types``; object names are the mapping keys and
+defaults are left out) and, optionally, ``state:`` with observed ``nodes``, ``groups`` and
+``resources`` statuses. Built-in resource types are implied. Import validates everything
+first and writes it in one transaction, so a bad file changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wolfpack.cli import files, output
+from wolfpack.cli.context import open_db
+from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.errors import ValidationError
+from wolfpack.model import codec
+from wolfpack.model.builtin_types import builtin_types
+from wolfpack.model.config import ClusterConfig
+from wolfpack.model.snapshot import Snapshot
+from wolfpack.store.keys import CONFIG_KINDS
+from wolfpack.store.repository import StateSection
+
+app = typer.Typer(help="The configuration as a file: export, import.", no_args_is_help=True)
+
+STATE_SECTIONS = ("nodes", "groups", "resources")
+REPLACE_HELP = "Delete objects and state that the file does not have."
+
+
+def document(cfg: ClusterConfig, snap: Snapshot | None = None) -> dict[str, Any]:
+    """The configuration (and ``snap``'s state) as a file reads best: no defaults, names as
+    keys only, built-in types left out unless changed."""
+    builtin = builtin_types()
+    custom = {k: v for k, v in cfg.types.items() if builtin.get(k) != v}
+    data: dict[str, Any] = codec.dump(dataclasses.replace(cfg, types=custom))
+    for kind in CONFIG_KINDS:
+        for obj in data.get(kind, {}).values():
+            obj.pop("name", None)
+    data = {k: v for k, v in data.items() if v}
+    if snap is not None:
+        state = codec.dump(
+            dataclasses.replace(
+                Snapshot(), nodes=snap.nodes, groups=snap.groups, resources=snap.resources
+            )
+        )
+        if state:
+            data["state"] = state
+    return data
+
+
+def parse_state(data: Any) -> StateSection:
+    if not isinstance(data, dict):
+        raise ValidationError.single("state", "must be a mapping of nodes, groups, resources")
+    unknown = sorted(set(data) - set(STATE_SECTIONS))
+    if unknown:
+        raise ValidationError.single(
+            f"state.{unknown[0]}", f"unknown section; use {', '.join(STATE_SECTIONS)}"
+        )
+    try:
+        snap = codec.parse_snapshot(data)
+    except ValidationError as exc:
+        raise files.within("state", exc) from None
+    return StateSection(snap.nodes, snap.groups, snap.resources)
+
+
+def merge(
+    current: ClusterConfig, given: ClusterConfig, keys: set[str], replace: bool
+) -> ClusterConfig:
+    """``given`` over ``current``: with ``replace`` objects missing from the file go, else
+    they stay. The cluster settings change only if the file has a ``cluster`` section."""
+    cluster = given.cluster if "cluster" in keys else current.cluster
+    sections: dict[str, Any] = {}
+    for kind in CONFIG_KINDS:
+        base = (
+            builtin_types()
+            if kind == "types" and replace
+            else ({} if replace else getattr(current, kind))
+        )
+        sections[kind] = {**base, **getattr(given, kind)}
+    return ClusterConfig(cluster=cluster, **sections)
+
+
+@verb(app, "export")
+def export(
+    file: files.OutFile = None,
+    with_state: Annotated[bool, typer.Option("--state", help="Include observed state.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write the configuration as YAML (JSON with --json), ready for ``config import``."""
+    with open_db() as db:
+        snap = db.read_snapshot()
+    files.emit(
+        document(snap.config, snap if with_state else None), file, as_json, "the configuration"
+    )
+
+
+@verb(app, "import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="YAML (or JSON) configuration file.")],
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Delete objects and state that the file does not have."),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load a configuration file (creating the cluster if there is none), all or nothing."""
+    data = files.read_mapping(file)
+    state = parse_state(data.pop("state")) if "state" in data else None
+    given = codec.parse_config(data)
+    with open_db() as db:
+        cfg = db.import_config(
+            lambda current: merge(current, given, set(data), replace),
+            state,
+            replace_state=replace,
+        )
+    if as_json:
+        output.print_json(document(cfg))
+        return
+    counts = ", ".join(
+        f"{len(getattr(cfg, k))} {k}"
+        for k in ("nodes", "networks", "interfaces", "groups", "resources")
+    )
+    output.message(f"imported {file} into cluster {cfg.cluster.name}: {counts}")

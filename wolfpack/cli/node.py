@@ -1,0 +1,82 @@
+"""``wolfpack node``: cluster members (Get-ClusterNode, ``cluster node``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+import typer
+
+from wolfpack.cli.context import open_db
+from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
+from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.errors import RejectedError
+from wolfpack.model import codec
+from wolfpack.model.config import ClusterConfig, Node
+from wolfpack.model.snapshot import Snapshot
+
+app = typer.Typer(help="Cluster nodes: create, list, show, set, delete.", no_args_is_help=True)
+
+
+def node_state(snap: Snapshot, node: Node) -> str | None:
+    status = snap.nodes.get(node.name)
+    return str(status.state) if status is not None else None
+
+
+def _details(snap: Snapshot, node: Node) -> dict[str, Any]:
+    status = snap.nodes.get(node.name)
+    owned = sorted(g for g, st in snap.groups.items() if st.owner == node.name)
+    details: dict[str, Any] = {"groups": owned}
+    if status is not None:
+        details["status"] = codec.dump(status, exclude_defaults=False)
+    return details
+
+
+def _guard(cfg: ClusterConfig, snap: Snapshot, name: str) -> None:
+    owned = [g for g, st in snap.groups.items() if st.owner == name and g in cfg.groups]
+    if owned:
+        raise RejectedError(
+            "NODE_OWNS_GROUPS",
+            f"node {name!r} owns {', '.join(sorted(owned))}: move those groups away first",
+        )
+
+
+NODES: Noun[Node] = Noun(
+    "nodes",
+    "node",
+    columns=(("id", lambda s, n: n.id), ("name", lambda s, n: n.name), ("state", node_state)),
+    details=_details,
+    guard_delete=_guard,
+)
+add_read_verbs(app, NODES)
+add_delete_verb(app, NODES)
+
+
+@verb(app, "create")
+def create_(
+    name: Annotated[str, typer.Argument(help="Node name (a DNS label, e.g. node1).")],
+    node_id: Annotated[int, typer.Option("--id", help="Node id, 1-64, unique in the cluster.")],
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a node to the cluster configuration (Add-ClusterNode)."""
+    node = Node(name, node_id, description)
+    with open_db() as db:
+        create(db, NODES, name, lambda cfg: node)
+    report(node, as_json, f"created node {name} (id {node_id})")
+
+
+@verb(app, "set")
+def set_(
+    name: Annotated[str, typer.Argument(help="The node's name.")],
+    description: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a node's properties."""
+
+    def edit(cfg: ClusterConfig, node: Node) -> Node:
+        return node if description is None else dataclasses.replace(node, description=description)
+
+    with open_db() as db:
+        node = modify(db, NODES, name, edit)
+    report(node, as_json, f"changed node {name}")

@@ -1,0 +1,72 @@
+"""Rendering for people (rich tables) and for programs (JSON), on stdout.
+
+Every cell goes through :class:`rich.text.Text`, so names and dependency expressions such as
+``[web-ip] and [web-disk]`` are printed as they are, never read as console markup.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def console(*, stderr: bool = False) -> Console:
+    # A new console per call, so it writes to the sys.stdout of the moment (tests swap it).
+    return Console(stderr=stderr, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def cell(value: Any) -> str:
+    """One value as a person reads it: lists comma-separated, absent as '-'."""
+    if value is None or value == "" or value == [] or value == ():
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={cell(v)}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for h in headers:
+        t.add_column(h, overflow="fold")
+    for row in rows:
+        t.add_row(*(Text(cell(v)) for v in row))
+    console().print(t)
+
+
+def properties(title: str | None, rows: Iterable[tuple[str, Any]]) -> None:
+    """A two-column property sheet (Cluster Administrator's Properties dialog)."""
+    table(title, ("property", "value"), rows)
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings as dotted property names: ``failback.mode``."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            rows.extend(flatten(value, f"{name}."))
+        else:
+            rows.append((name, value))
+    return rows
+
+
+def message(text: str) -> None:
+    console().print(Text(text))
+
+
+def error(text: str) -> None:
+    console(stderr=True).print(Text(text, style="red"))

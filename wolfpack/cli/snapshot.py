@@ -1,0 +1,41 @@
+"""``wolfpack snapshot``: the input of a decision, as a file (any situation -> a scenario)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from wolfpack.cli import files
+from wolfpack.cli.context import open_db
+from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.model import codec
+from wolfpack.model.snapshot import Snapshot
+
+app = typer.Typer(help="Snapshots: dump.", no_args_is_help=True)
+
+
+def load(path: Path) -> Snapshot:
+    """A snapshot file as written by ``snapshot dump`` (or a scenario's snapshot)."""
+    data = files.read_mapping(path)
+    if "snapshot" in data and isinstance(data["snapshot"], dict):
+        data = data["snapshot"]  # a scenario file: snapshot + now + expected plan
+    return codec.parse_snapshot(data)
+
+
+def document(snap: Snapshot) -> dict[str, Any]:
+    data: dict[str, Any] = codec.dump(snap)
+    return data
+
+
+@verb(app, "dump")
+def dump(
+    file: files.OutFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write the current snapshot (configuration, state, requests) as YAML, for
+    ``wolfpack plan --from FILE`` and scenario files."""
+    with open_db() as db:
+        snap = db.read_snapshot()
+    files.emit(document(snap), file, as_json, "the snapshot")
