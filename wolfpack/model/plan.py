@@ -28,6 +28,7 @@ class Code(StrEnum):
     INITIATE_FAILURE = "INITIATE_FAILURE"
     CHANGE_GROUP = "CHANGE_GROUP"
     TRANSITION_COMPLETE = "TRANSITION_COMPLETE"
+    ACTIVE_ELSEWHERE = "ACTIVE_ELSEWHERE"  # stop a resource on a node that no longer owns it
     # safety
     FENCE_NODE = "FENCE_NODE"
     AWAITING_FENCE = "AWAITING_FENCE"
@@ -49,6 +50,7 @@ class Code(StrEnum):
     RESOURCE_HAS_DEPENDENCIES = "RESOURCE_HAS_DEPENDENCIES"
     SAME_GROUP = "SAME_GROUP"
     NOT_ONLINE = "NOT_ONLINE"
+    INTENT_DEFERRED = "INTENT_DEFERRED"  # the group already has an action; next plan
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ class ActionKind(StrEnum):
     RESTART_RESOURCES = "restart-resources"  # restart in place (failed one + dependents)
     FAIL_RESOURCES = "fail-resources"  # mark failed (pending timeout, initiate failure)
     GROUP_FAILED = "group-failed"  # failover threshold exceeded: stop and stay offline
-    CHANGE_GROUP = "change-group"  # resource ``subject`` moves to group ``target``
+    #: the resource in ``steps`` moves from group ``subject`` to group ``target``; ``node``
+    #: is where it runs now (if the target group is owned elsewhere it is stopped there)
+    CHANGE_GROUP = "change-group"
     COMPLETE_TRANSITION = "complete-transition"  # the group is online at its new owner
     REJECT_INTENT = "reject-intent"  # the request ``intent`` is refused
 

@@ -143,6 +143,19 @@ class PlanContext:
             return ResourceState.OFFLINE
         return st.state
 
+    def active_elsewhere(self, group: str, owner: str) -> dict[str, list[str]]:
+        """Node -> resources of ``group`` still active on that live node, which is not the
+        owner (left over from a change of group, or a stale start): stop them there before
+        they start at the owner."""
+        out: dict[str, list[str]] = {}
+        for res in self.cfg.group_resources(group):
+            st = self.snap.resource(res.name)
+            if st.node is None or st.node == owner or not st.state.active:
+                continue
+            if st.node in self.cfg.nodes and self.snap.node(st.node).state is not NodeState.DOWN:
+                out.setdefault(st.node, []).append(res.name)
+        return out
+
     def wanted_online(self, group: str) -> list[Resource]:
         return [
             r

@@ -398,10 +398,28 @@ def _start_missing(
     ctx: PlanContext, group: Group, owner: str, states: dict[str, ResourceState]
 ) -> None:
     """Resources wanted online but offline at the owner (after a restart of the cluster, a
-    resource added to a running group) are started; those blocked by a dependency are noted."""
+    resource added to a running group) are started; those blocked by a dependency are noted.
+    One still active on another node is stopped there first (never two copies)."""
     if ctx.ineligible(group.name, owner) not in (None, "paused"):
         return
-    offline = [n for n, s in states.items() if s is ResourceState.OFFLINE]
+    elsewhere = ctx.active_elsewhere(group.name, owner)
+    for node, names in sorted(elsewhere.items()):
+        ctx.act(
+            Action(
+                ActionKind.STOP_GROUP,
+                group.name,
+                Reason(
+                    Code.ACTIVE_ELSEWHERE,
+                    f"{', '.join(names)} still active on {node}, but {group.name!r} is owned "
+                    f"by {owner}; stop there before starting here",
+                ),
+                node=node,
+                steps=ctx.stop_steps(group.name, names),
+                online=False,
+            )
+        )
+    busy = {n for names in elsewhere.values() for n in names}
+    offline = [n for n, s in states.items() if s is ResourceState.OFFLINE and n not in busy]
     if not offline:
         return
     running = {n for n, s in states.items() if s is ResourceState.ONLINE}

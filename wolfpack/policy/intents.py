@@ -24,6 +24,12 @@ def handle_intent(ctx: PlanContext, intent: Intent) -> None:
         _reject(ctx, intent, Code.UNKNOWN_OBJECT, f"{kind} {intent.subject!r} does not exist")
         return
     if group_name in ctx.handled:
+        ctx.note(
+            intent.subject,
+            Code.INTENT_DEFERRED,
+            f"request {intent.id} ({intent.kind}) waits: {group_name!r} already has an action "
+            "in this plan",
+        )
         return
     lost = ctx.awaiting_fence(group_name)
     if lost and intent.kind in _STARTS_SOMETHING:
