@@ -1,0 +1,302 @@
+"""The watchdog process against real processes and real time.
+
+Only processes this test started (or that its processes started: the watchdogs) are ever
+signalled, by PID, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wolfpack.node.pidregistry import PidRegistry, proc_stat
+from wolfpack.node.watchdog import WatchdogClient
+
+MARGIN = 0.3
+WAIT = 5.0  # upper bound of every open-ended wait here
+LATE = 2.0  # the resources must be gone at most this long after the deadline
+
+
+class Procs:
+    """What a test started; on teardown everything still running is killed by PID.
+
+    Group leaders started here are never reaped by the tests, so their PIDs (and process
+    group ids) cannot have been reused by teardown time. Processes started by processes of
+    ours (watchdogs) are killed only if their recorded start time still matches.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.registry = PidRegistry(run_dir)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.clients: list[WatchdogClient] = []
+        self.strays: list[tuple[int, int]] = []
+
+    def spawn(self, cmd: list[str], **kw: Any) -> subprocess.Popen[bytes]:
+        p: subprocess.Popen[bytes] = subprocess.Popen(cmd, start_new_session=True, **kw)
+        self.procs.append(p)
+        return p
+
+    def resource(self, label: str = "resource") -> list[int]:
+        """A resource process group (sh and two sleeps), recorded; returns its members."""
+        p = self.spawn(["sh", "-c", "sleep 100 & sleep 100"])
+        self.registry.add(p.pid, label)
+        assert until(lambda: len(group(p.pid)) == 3)
+        return group(p.pid)
+
+    def watchdog(self, log: Path) -> WatchdogClient:
+        with log.open("ab") as err:
+            client = WatchdogClient.start(self.run_dir, MARGIN, stderr=err)
+        self.clients.append(client)
+        return client
+
+    def stray(self, pid: int) -> None:
+        st = proc_stat(pid)
+        if st is not None:
+            self.strays.append((pid, st.starttime))
+
+    def cleanup(self) -> None:
+        for client in self.clients:
+            client.stop()
+        for p in self.procs:
+            if p.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=WAIT)
+        for pid, starttime in self.strays:
+            st = proc_stat(pid)
+            if st is not None and st.starttime == starttime:
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Procs]:
+    p = Procs(tmp_path / "run")
+    try:
+        yield p
+    finally:
+        p.cleanup()
+
+
+def running(pid: int) -> bool:
+    st = proc_stat(pid)
+    return st is not None and st.running
+
+
+def group(pgid: int) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st is not None and st.running and st.pgrp == pgid:
+                out.append(int(name))
+    return sorted(out)
+
+
+def until(cond: Callable[[], bool], timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def sleep_until(t: float) -> None:
+    while (left := t - time.monotonic()) > 0:
+        time.sleep(left)
+
+
+def gone_at(pids: list[int], limit: float) -> float:
+    """When every pid was seen gone (monotonic); fails if still running at ``limit``."""
+    assert until(lambda: not any(running(p) for p in pids), limit - time.monotonic()), (
+        f"still running at the limit: {[p for p in pids if running(p)]}"
+    )
+    return time.monotonic()
+
+
+def events(log: Path, name: str) -> list[dict[str, Any]]:
+    out = []
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record["event"] == name:
+                out.append(record)
+    return out
+
+
+def test_rearming_keeps_resources_and_silence_kills_them(procs: Procs, tmp_path: Path) -> None:
+    log = tmp_path / "watchdog.log"
+    res = procs.resource()
+    daemon = procs.resource("daemon")  # stands for the daemon: never the watchdog's target
+    wd = procs.watchdog(log)
+    assert os.getsid(wd.pid) == wd.pid != os.getsid(0)  # a session of its own
+
+    stop_at = time.monotonic() + 2.0
+    while (now := time.monotonic()) < stop_at:
+        wd.arm(now + 1.0)
+        time.sleep(0.1)
+    deadline = time.monotonic() + 1.0
+    wd.arm(deadline)  # the last renewal
+    sleep_until(deadline - MARGIN - 0.3)
+    assert all(running(p) for p in res), "killed too early"
+
+    killed_at = gone_at(res, deadline + LATE)
+    assert killed_at >= deadline - MARGIN - 0.3
+    assert all(running(p) for p in daemon)
+    assert wd.alive()
+    assert until(lambda: bool(events(log, "watchdog_fired")))
+    (fired,) = events(log, "watchdog_fired")
+    assert fired["reason"] == "deadline"
+    assert fired["killed"] == [res[0]]
+    assert 0 <= fired["late_s"] < LATE
+
+    # It keeps running: a daemon that comes back arms it again.
+    res2 = procs.resource()
+    deadline = time.monotonic() + 0.6
+    wd.arm(deadline)
+    gone_at(res2, deadline + LATE)
+    assert all(running(p) for p in daemon)
+    assert wd.alive()
+
+
+DAEMON = textwrap.dedent(
+    """
+    import sys, time
+    from wolfpack.node.watchdog import WatchdogClient
+    wd = WatchdogClient.start(sys.argv[1], float(sys.argv[2]))
+    print(wd.pid, flush=True)
+    while True:
+        wd.arm(time.monotonic() + 1.0)
+        time.sleep(0.1)
+    """
+)
+
+
+def test_a_frozen_daemon_has_its_resources_killed_before_the_deadline(
+    procs: Procs, tmp_path: Path
+) -> None:
+    res = procs.resource()
+    daemon = procs.spawn(
+        [sys.executable, "-c", DAEMON, str(procs.run_dir), str(MARGIN)], stdout=subprocess.PIPE
+    )
+    assert daemon.stdout is not None
+    wd_pid = int(daemon.stdout.readline())
+    procs.stray(wd_pid)
+    assert os.getsid(wd_pid) == wd_pid  # not in the daemon's session: SIGSTOP spares it
+    time.sleep(0.5)
+    assert all(running(p) for p in res)
+
+    os.kill(daemon.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 1.0  # the last deadline it wrote is earlier than this
+    gone_at(res, deadline)
+    assert running(wd_pid)
+
+    # The daemon dies for good: the watchdog, disarmed by firing, exits.
+    os.killpg(daemon.pid, signal.SIGKILL)
+    assert until(lambda: not running(wd_pid))
+
+
+def test_end_of_input_kills_at_the_deadline_and_exits(procs: Procs, tmp_path: Path) -> None:
+    log = tmp_path / "watchdog.log"
+    res = procs.resource()
+    cmd = [sys.executable, "-m", "wolfpack.node.watchdog", "--run-dir", str(procs.run_dir)]
+    with log.open("wb") as err:
+        wd = procs.spawn([*cmd, "--margin-s", str(MARGIN)], stdin=subprocess.PIPE, stderr=err)
+    assert wd.stdin is not None
+    deadline = time.monotonic() + 1.2
+    wd.stdin.write(f"deadline {deadline}\n".encode())
+    wd.stdin.close()  # the daemon died
+    time.sleep(0.3)
+    later = procs.resource()  # a new daemon's resource: not the dead daemon's
+    sleep_until(deadline - MARGIN - 0.3)
+    assert all(running(p) for p in res), "killed too early"
+
+    gone_at(res, deadline + LATE)
+    assert wd.wait(timeout=WAIT) == 0
+    assert all(running(p) for p in later)
+    (fired,) = events(log, "watchdog_fired")
+    assert fired["reason"] == "daemon_gone"
+
+
+def test_disarm_kills_nothing_and_idles_quietly(procs: Procs, tmp_path: Path) -> None:
+    log = tmp_path / "watchdog.log"
+    res = procs.resource()
+    wd = procs.watchdog(log)
+    deadline = time.monotonic() + 0.6
+    wd.arm(deadline)
+    wd.disarm()
+    assert until(lambda: bool(events(log, "watchdog_started")))  # past its start-up work
+    cpu_before = cpu_ticks(wd.pid)
+    sleep_until(deadline + 0.7)
+    assert all(running(p) for p in res)
+    assert cpu_ticks(wd.pid) - cpu_before <= 3  # ~nothing in 1.3 s (a tick is 10 ms)
+
+    wd.arm(time.monotonic() + 100)
+    before = cpu_ticks(wd.pid)
+    time.sleep(1.0)
+    assert cpu_ticks(wd.pid) - before <= 3  # armed: blocked in select until the deadline
+
+    wd.stop()
+    assert not running(wd.pid)
+    assert all(e.label != "watchdog" for e in procs.registry.entries())
+    assert all(running(p) for p in res)
+    assert events(log, "watchdog_fired") == []
+
+
+def cpu_ticks(pid: int) -> int:
+    raw = Path(f"/proc/{pid}/stat").read_bytes()
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_bad_lines_and_signals_while_armed_are_survived(procs: Procs, tmp_path: Path) -> None:
+    log = tmp_path / "watchdog.log"
+    res = procs.resource()
+    cmd = [sys.executable, "-m", "wolfpack.node.watchdog", "--run-dir", str(procs.run_dir)]
+    with log.open("wb") as err:
+        wd = procs.spawn(cmd, stdin=subprocess.PIPE, stderr=err)
+    assert wd.stdin is not None
+
+    def send(line: str) -> None:
+        assert wd.stdin is not None
+        wd.stdin.write(line.encode())
+        wd.stdin.flush()
+
+    send("nonsense\ndeadline soon\ndeadline nan\n")
+    send(f"deadline {time.monotonic() + 100}\n")
+    assert until(lambda: len(events(log, "watchdog_bad_line")) == 3)
+    os.kill(wd.pid, signal.SIGTERM)
+    assert until(lambda: bool(events(log, "watchdog_signal_ignored")))
+    assert wd.poll() is None
+    send("disarm\n")
+    time.sleep(0.1)
+    os.kill(wd.pid, signal.SIGTERM)  # disarmed: it goes
+    assert wd.wait(timeout=WAIT) == 0
+    assert all(running(p) for p in res)
+
+
+def test_client_restarts_a_dead_watchdog(procs: Procs, tmp_path: Path) -> None:
+    res = procs.resource()
+    wd = procs.watchdog(tmp_path / "watchdog.log")
+    first = wd.pid
+    os.kill(first, signal.SIGKILL)  # our child, not reaped
+    assert until(lambda: not running(first))
+    deadline = time.monotonic() + 0.8
+    wd.arm(deadline)
+    assert wd.restarts == 1
+    assert wd.pid != first
+    watchdogs = [e.pid for e in procs.registry.entries() if e.label == "watchdog"]
+    assert watchdogs == [wd.pid]
+    gone_at(res, deadline + LATE)  # the new one enforces the deadline
