@@ -1,0 +1,1 @@
+"""Unit tests of the pure layers: model (states, tables, config, validation, codec) and policy."""
