@@ -18,7 +18,7 @@ import typer
 from wolfpack.cli import files, output
 from wolfpack.cli.context import open_db
 from wolfpack.cli.runner import JsonFlag, verb
-from wolfpack.errors import ValidationError
+from wolfpack.errors import FieldError, ValidationError
 from wolfpack.model import codec
 from wolfpack.model.builtin_types import builtin_types
 from wolfpack.model.config import ClusterConfig
@@ -85,6 +85,24 @@ def merge(
     return ClusterConfig(cluster=cluster, **sections)
 
 
+def _parse(data: dict[str, Any]) -> tuple[StateSection | None, ClusterConfig]:
+    """Both parts of a file, reporting the problems of both at once."""
+    errors: list[FieldError] = []
+    state: StateSection | None = None
+    given = ClusterConfig()
+    try:
+        state = parse_state(data.pop("state")) if "state" in data else None
+    except ValidationError as exc:
+        errors.extend(exc.errors)
+    try:
+        given = codec.parse_config(data)
+    except ValidationError as exc:
+        errors.extend(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    return state, given
+
+
 @verb(app, "export")
 def export(
     file: files.OutFile = None,
@@ -110,8 +128,7 @@ def import_(
 ) -> None:
     """Load a configuration file (creating the cluster if there is none), all or nothing."""
     data = files.read_mapping(file)
-    state = parse_state(data.pop("state")) if "state" in data else None
-    given = codec.parse_config(data)
+    state, given = _parse(data)
     with open_db() as db:
         cfg = db.import_config(
             lambda current: merge(current, given, set(data), replace),
