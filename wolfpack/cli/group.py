@@ -14,16 +14,20 @@ import typer
 
 from wolfpack.cli import parse
 from wolfpack.cli.context import open_db
+from wolfpack.cli.intent import submit
 from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.errors import ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, Group
 from wolfpack.model.fsm import group_state
-from wolfpack.model.snapshot import Snapshot
+from wolfpack.model.snapshot import IntentKind, Snapshot
 from wolfpack.model.states import FailbackMode, GroupState
+from wolfpack.policy import check_move
 
-app = typer.Typer(help="Groups: create, list, show, set, delete.", no_args_is_help=True)
+app = typer.Typer(
+    help="Groups: create, list, show, set, delete, move, online, offline.", no_args_is_help=True
+)
 
 Description = Annotated[str | None, typer.Option(help="Free text.")]
 PreferredOwners = Annotated[
@@ -188,3 +192,32 @@ def set_(
     with open_db() as db:
         group = modify(db, GROUPS, name, lambda cfg, group: options.apply(group))
     report(group, as_json, f"changed group {name}")
+
+
+GroupName = Annotated[str, typer.Argument(help="The group's name.")]
+
+
+@verb(app, "move")
+def move(
+    name: GroupName,
+    node: Annotated[
+        str | None, typer.Argument(help="Target node; omit for the best possible node.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Move a group to another node (Move-ClusterGroup): offline here, online there,
+    back to where it was if anything fails there (S39)."""
+    check = None if node is None else (lambda snap: check_move(snap, name, node))
+    submit(IntentKind.MOVE_GROUP, name, node, as_json, check)
+
+
+@verb(app, "online")
+def online(name: GroupName, as_json: JsonFlag = False) -> None:
+    """Bring a group online (Start-ClusterGroup); clears a failover-threshold stop."""
+    submit(IntentKind.ONLINE_GROUP, name, None, as_json)
+
+
+@verb(app, "offline")
+def offline(name: GroupName, as_json: JsonFlag = False) -> None:
+    """Take a group offline (Stop-ClusterGroup); it does not fail over (S34)."""
+    submit(IntentKind.OFFLINE_GROUP, name, None, as_json)

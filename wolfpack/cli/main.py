@@ -12,6 +12,7 @@ from wolfpack.cli import (
     config,
     context,
     group,
+    intent,
     interface,
     network,
     node,
@@ -54,6 +55,7 @@ app.add_typer(interface.app, name="interface")
 app.add_typer(group.app, name="group")
 app.add_typer(resource.app, name="resource")
 app.add_typer(rtype.app, name="type")
+app.add_typer(intent.app, name="intent")
 app.add_typer(config.app, name="config")
 app.add_typer(snapshot.app, name="snapshot")
 plan.register(app)

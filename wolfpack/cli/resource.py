@@ -8,22 +8,27 @@ bool, comma-separated list); ``--prop key=`` removes one. Dependencies use WSFC 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from wolfpack.cli import output, parse
 from wolfpack.cli.context import open_db
+from wolfpack.cli.intent import submit
 from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
 from wolfpack.cli.runner import JsonFlag, verb
-from wolfpack.errors import RejectedError, ValidationError
+from wolfpack.errors import NotFoundError, RejectedError, ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, Resource
 from wolfpack.model.dependencies import format_expression, parse_expression
-from wolfpack.model.snapshot import Snapshot
+from wolfpack.model.snapshot import IntentKind, Snapshot
 from wolfpack.model.states import RestartAction
 
-app = typer.Typer(help="Resources: create, list, show, set, depend, delete.", no_args_is_help=True)
+app = typer.Typer(
+    help="Resources: create, list, show, set, depend, delete, online, offline, fail, move.",
+    no_args_is_help=True,
+)
 
 Description = Annotated[str | None, typer.Option(help="Free text.")]
 Props = Annotated[
@@ -215,3 +220,55 @@ def depend(
         res = modify(db, RESOURCES, name, options.apply)
     shown = format_expression(res.dependencies) or "nothing"
     report(res, as_json, f"resource {name} depends on {shown}")
+
+
+ResourceName = Annotated[str, typer.Argument(help="The resource's name.")]
+
+
+@verb(app, "online")
+def online(name: ResourceName, as_json: JsonFlag = False) -> None:
+    """Bring a resource online, with what it depends on (Start-ClusterResource)."""
+    submit(IntentKind.ONLINE_RESOURCE, name, None, as_json)
+
+
+@verb(app, "offline")
+def offline(name: ResourceName, as_json: JsonFlag = False) -> None:
+    """Take a resource offline, with what depends on it; never a failover (S34)."""
+    submit(IntentKind.OFFLINE_RESOURCE, name, None, as_json)
+
+
+@verb(app, "fail")
+def fail(name: ResourceName, as_json: JsonFlag = False) -> None:
+    """Initiate a failure (Test-ClusterResourceFailure): the restart policy then applies."""
+    submit(IntentKind.FAIL_RESOURCE, name, None, as_json)
+
+
+def _movable(name: str, group: str) -> Callable[[Snapshot], None]:
+    def check(snap: Snapshot) -> None:
+        cfg = snap.config
+        if group not in cfg.groups:
+            raise NotFoundError("group", group)
+        res = cfg.resources[name]
+        if res.group == group:
+            raise RejectedError("SAME_GROUP", f"resource {name!r} is already in group {group!r}")
+        dependents = sorted(r.name for r in cfg.resources.values() if name in r.depends_on)
+        if res.depends_on or dependents:
+            related = sorted(res.depends_on) + dependents
+            raise RejectedError(
+                "RESOURCE_HAS_DEPENDENCIES",
+                f"resource {name!r} has dependency relations ({', '.join(related)}): only a "
+                "resource without dependencies may change group (S36)",
+            )
+
+    return check
+
+
+@verb(app, "move")
+def move(
+    name: ResourceName,
+    group: Annotated[str, typer.Argument(help="The group it should belong to.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Move a resource to another group (Move-ClusterResource, S27); only a resource
+    without dependencies in either direction may move (S36)."""
+    submit(IntentKind.CHANGE_GROUP, name, group, as_json, _movable(name, group))

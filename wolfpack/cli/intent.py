@@ -1,0 +1,90 @@
+"""Administrator requests (intents): ``group move|online|offline``, ``resource
+online|offline|fail|move`` write one, and ``wolfpack intent`` lists or cancels them.
+
+A request is carried out by the coordinator, which may still refuse it with a reason code;
+``wolfpack plan --explain`` shows what it will do. Requests that can be judged now (unknown
+objects, an ineligible move target, a resource with dependencies changing group) are refused
+here at once, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from wolfpack.cli import output
+from wolfpack.cli.context import open_db
+from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.errors import NotFoundError
+from wolfpack.model import codec
+from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
+
+app = typer.Typer(help="Pending administrator requests: list, delete.", no_args_is_help=True)
+
+GROUP_REQUESTS = (IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP)
+
+
+def submit(
+    kind: IntentKind,
+    subject: str,
+    target: str | None,
+    as_json: bool,
+    check: Callable[[Snapshot], None] | None = None,
+) -> Intent:
+    """Check ``subject`` exists (and ``check(snapshot)`` if given), then record the request."""
+    with open_db() as db:
+        snap = db.read_snapshot()
+        if kind in GROUP_REQUESTS and subject not in snap.config.groups:
+            raise NotFoundError("group", subject)
+        if kind not in GROUP_REQUESTS and subject not in snap.config.resources:
+            raise NotFoundError("resource", subject)
+        if check is not None:
+            check(snap)
+        intent = db.add_intent(kind, subject, target)
+    if as_json:
+        output.print_json(codec.dump(intent, exclude_defaults=False))
+    else:
+        where = f" -> {target}" if target else ""
+        output.message(
+            f"requested {kind} {subject}{where} (request {intent.id}); "
+            "see `wolfpack plan --explain` for what the coordinator will do"
+        )
+    return intent
+
+
+def when(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@verb(app, "list")
+def list_(as_json: JsonFlag = False) -> None:
+    """List pending requests, oldest first."""
+    with open_db() as db:
+        intents = db.list_intents()
+    if as_json:
+        output.print_json([codec.dump(i, exclude_defaults=False) for i in intents])
+        return
+    output.table(
+        None,
+        ("id", "request", "subject", "target", "created"),
+        ((i.id, i.kind, i.subject, i.target, when(i.created)) for i in intents),
+    )
+
+
+@verb(app, "delete")
+def delete_(
+    intent_id: Annotated[str, typer.Argument(metavar="ID", help="The request's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a request the coordinator has not taken up yet."""
+    with open_db() as db:
+        found = next((i for i in db.list_intents() if i.id == intent_id), None)
+        if found is None or not db.delete_intent(intent_id):
+            raise NotFoundError("request", intent_id)
+    if as_json:
+        output.print_json(codec.dump(found, exclude_defaults=False))
+    else:
+        output.message(f"cancelled request {intent_id} ({found.kind} {found.subject})")
