@@ -60,13 +60,36 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
             P("directory", K.PATH, default="/", description="Working directory"),
             P("user", K.STRING, default="root", description="Account it runs as (S11, S41)"),
             P("environment", K.LIST, default=[], description="NAME=value entries"),
+            P(
+                "check_command",
+                K.STRING,
+                description="Command whose exit 0 means the program answers (start waits for it;"
+                " IsAlive runs it)",
+            ),
+            P("check_timeout_s", K.INT, default=10, minimum=1, description="Bound of one check"),
+            P(
+                "stop_timeout_s",
+                K.INT,
+                default=10,
+                minimum=0,
+                description="Seconds between SIGTERM and SIGKILL at stop",
+            ),
         ),
     ),
     ResourceType(
         GENERIC_SCRIPT,
         agent="script",
         description="A script implementing start, stop and status",
-        properties=(P("script", K.PATH, required=True),),
+        properties=(
+            P("script", K.PATH, required=True, description="Called as: script start|stop|status"),
+            P(
+                "status_timeout_s",
+                K.INT,
+                default=10,
+                minimum=1,
+                description="Bound of one status call (LooksAlive/IsAlive)",
+            ),
+        ),
     ),
     ResourceType(
         GENERIC_SERVICE,

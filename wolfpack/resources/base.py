@@ -1,0 +1,178 @@
+"""The agent interface: how the resource manager starts, stops and watches one resource.
+
+One :class:`Agent` instance serves one resource on one node (the MSCS resource DLL's
+Open/Online/Offline/Terminate/LooksAlive/IsAlive, DESIGN §3). Contract for implementers:
+
+* ``validate()`` checks, on this node, what the cluster database cannot: the program exists,
+  the account exists, the directory exists. It changes nothing.
+* ``start(timeout_s)`` returns once the resource is online, or raises :class:`AgentError`
+  having left nothing of it running. Starting a running resource does nothing.
+* ``stop(timeout_s)`` returns once nothing of the resource runs; stopping a stopped resource
+  is fine. It is also the MSCS *Terminate*: the manager calls it after a failure.
+* ``looks_alive()`` is cheap (no process spawned); ``is_alive()`` is thorough. Neither raises
+  for an unhealthy resource: they return False.
+* A failure noticed without being asked (a supervised process exiting) is reported at once
+  through ``ctx.on_failure(resource, why)``, from the agent's own thread.
+* ``adopt()`` re-attaches, after a daemon restart, to what an earlier instance started.
+* Only processes the agent started itself are ever signalled (recorded by PID, start time and
+  boot id; see :mod:`wolfpack.resources.process`).
+
+Every error is an :class:`AgentError` whose message names the resource, the node and the
+property at fault; nothing else escapes an agent's public methods.
+"""
+
+from __future__ import annotations
+
+import shlex
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from wolfpack.errors import AgentError
+from wolfpack.model.config import PropertyValue, Resource, ResourceType
+
+__all__ = ["Agent", "AgentContext", "AgentError", "AgentResult"]
+
+
+class AgentResult(StrEnum):
+    """OCF-like outcome of an agent call. "Not running" (cleanly stopped) is not a failure."""
+
+    OK = "ok"
+    NOT_RUNNING = "not_running"
+    ERR_GENERIC = "err_generic"  # it ran and failed, or timed out
+    ERR_ARGS = "err_args"  # the agent was called wrongly (another type's resource)
+    ERR_CONFIGURED = "err_configured"  # a property value is wrong (or names what is missing)
+    ERR_INSTALLED = "err_installed"  # a program the resource needs is missing on this node
+    ERR_PERM = "err_perm"  # this daemon lacks the right to do it
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """What an agent gets from the node it runs on."""
+
+    node: str
+    #: per-node runtime directory; an agent keeps its files in run_dir/resources/<resource>
+    run_dir: Path
+    #: structured log: (event, fields)
+    log: Callable[[str, dict[str, object]], None]
+    #: (resource name, why): a supervised process exited unasked; called from a watch thread
+    on_failure: Callable[[str, str], None]
+    #: the node's registry of processes its watchdog kills on self-fence
+    register_pid: Callable[[int], None]
+    unregister_pid: Callable[[int], None]
+
+
+class Agent(ABC):
+    """Base of every resource agent; see the module docstring for the contract."""
+
+    def __init__(self, resource: Resource, rtype: ResourceType, ctx: AgentContext) -> None:
+        self.resource, self.rtype, self.ctx = resource, rtype, ctx
+        if resource.type != rtype.name:
+            raise self.error(
+                AgentResult.ERR_ARGS, f"is of type {resource.type!r}, not {rtype.name!r}"
+            )
+        if resource.name in (".", ".."):
+            raise self.error(AgentResult.ERR_CONFIGURED, "is not a usable resource name")
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
+
+    @property
+    def state_dir(self) -> Path:
+        """Where this agent keeps its pid and log files on this node."""
+        return self.ctx.run_dir / "resources" / self.resource.name
+
+    # -- the interface ----------------------------------------------------------------------
+    @abstractmethod
+    def validate(self) -> None: ...
+
+    @abstractmethod
+    def start(self, timeout_s: float) -> None: ...
+
+    @abstractmethod
+    def stop(self, timeout_s: float) -> None: ...
+
+    @abstractmethod
+    def looks_alive(self) -> bool: ...
+
+    @abstractmethod
+    def is_alive(self) -> bool: ...
+
+    @abstractmethod
+    def adopt(self) -> bool: ...
+
+    @abstractmethod
+    def pids(self) -> list[int]: ...
+
+    # -- helpers for implementations -----------------------------------------------------------
+    def error(self, code: AgentResult, message: str, prop: str | None = None) -> AgentError:
+        """``resource 'Web' on node1: property user: no account 'www' on this node``."""
+        where = f"property {prop}: " if prop else ""
+        return AgentError(code, f"resource {self.name!r} on {self.ctx.node}: {where}{message}")
+
+    def log(self, event: str, **fields: object) -> None:
+        self.ctx.log(event, {"resource": self.name, "agent": self.rtype.agent, **fields})
+
+    def _value(self, prop: str) -> PropertyValue | None:
+        if prop in self.resource.properties:
+            return self.resource.properties[prop]
+        spec = self.rtype.spec(prop)
+        return None if spec is None else spec.default
+
+    def prop_str(self, prop: str, *, required: bool = False) -> str | None:
+        """A string property (or its type's default); None if unset or empty."""
+        value = self._value(prop)
+        if value is None or value == "":
+            if required:
+                raise self.error(AgentResult.ERR_CONFIGURED, "is required", prop)
+            return None
+        if not isinstance(value, str):
+            raise self.error(AgentResult.ERR_CONFIGURED, f"must be text, not {value!r}", prop)
+        return value
+
+    def prop_int(self, prop: str, default: int) -> int:
+        value = self._value(prop)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"must be a whole number >= 0, not {value!r}", prop
+            )
+        return value
+
+    def prop_list(self, prop: str) -> list[str]:
+        value = self._value(prop)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"must be a list of strings, not {value!r}", prop
+            )
+        return list(value)
+
+    def prop_argv(self, prop: str, *, required: bool = False) -> list[str] | None:
+        """A command line property, split like a shell would but never run by one."""
+        line = self.prop_str(prop, required=required)
+        if line is None:
+            return None
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"cannot split {line!r}: {exc}", prop
+            ) from exc
+        if not argv:
+            raise self.error(AgentResult.ERR_CONFIGURED, "is an empty command", prop)
+        return argv
+
+
+def spawn_error_code(exc: OSError) -> AgentResult:
+    """The result for a program that could not be started at all."""
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        return AgentResult.ERR_INSTALLED
+    if isinstance(exc, PermissionError):
+        return AgentResult.ERR_PERM
+    return AgentResult.ERR_GENERIC
