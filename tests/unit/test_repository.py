@@ -20,7 +20,7 @@ from wolfpack.model.builtin_types import IP_ADDRESS, NETWORK_NAME, builtin_types
 from wolfpack.model.config import ClusterConfig, ClusterSettings, Group, Network, Node, Resource
 from wolfpack.model.snapshot import GroupStatus, IntentKind, NodeStatus, ResourceStatus
 from wolfpack.model.states import NodeState, ResourceState
-from wolfpack.store.keys import KeySpace
+from wolfpack.store.keys import KeySpace, ensure_schema
 from wolfpack.store.memory import MemoryStore
 from wolfpack.store.repository import (
     ClusterDB,
@@ -95,6 +95,35 @@ def test_initialize_twice_is_refused_and_changes_nothing(db: ClusterDB, store: M
     with pytest.raises(AlreadyExistsError, match="jean"):
         db.initialize(ClusterSettings(name="other"))
     assert dump_store(store) == before
+
+
+def test_initialize_after_the_schema_was_stamped(store: MemoryStore) -> None:
+    keys = KeySpace("/t/")
+    ensure_schema(store, keys)  # what a daemon does on an empty database
+    db = ClusterDB(store, keys)
+    db.initialize(ClusterSettings(name="jean"))
+    assert db.load_config()[0].cluster.name == "jean"
+    with pytest.raises(AlreadyExistsError):
+        db.initialize(ClusterSettings(name="jean"))
+
+
+def test_two_concurrent_creates_one_wins(store: MemoryStore) -> None:
+    keys = KeySpace("/t/")
+    other = ClusterDB(store, keys)
+
+    class Racing(MemoryStore):
+        """Lets the other administrator create the cluster just before our write."""
+
+        def txn(self, compare, success, failure=()):  # type: ignore[no-untyped-def]
+            other.initialize(ClusterSettings(name="first"))
+            return store.txn(compare, success, failure)
+
+        def get_prefix(self, prefix: str):  # type: ignore[no-untyped-def]
+            return store.get_prefix(prefix)
+
+    with pytest.raises(AlreadyExistsError, match="first"):
+        ClusterDB(Racing(), keys).initialize(ClusterSettings(name="second"))
+    assert other.load_config()[0].cluster.name == "first"
 
 
 def test_initialize_rejects_a_bad_cluster_name(store: MemoryStore) -> None:

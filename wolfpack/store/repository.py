@@ -269,16 +269,17 @@ class ClusterDB:
         in one transaction, only if the database holds no cluster yet."""
         cfg = ClusterConfig(cluster=settings, types=builtin_types())
         check_config(cfg)
-        k = self.keys
-        ops: list[Op] = [Put(k.schema_version, _SCHEMA), Put(k.config_epoch, b"1")]
-        ops += [Put(key, value) for key, value in self._documents(cfg).items()]
-        absent = [key_absent(k.schema_version), key_absent(k.cluster), key_absent(k.config_epoch)]
-        if not self.store.txn(absent, ops).succeeded:
+        for attempt in (1, 2):
             read = self._read()
             read.check_schema()
-            existing = read.kvs.get(k.cluster)
-            name = _decode(ClusterSettings, existing).name if existing else k.root
-            raise AlreadyExistsError("cluster", name)
+            if read.initialized:
+                raise AlreadyExistsError("cluster", read.config().cluster.name)
+            try:
+                self._commit(read, cfg, StateSection(), replace_state=False)
+                break
+            except ConflictError:
+                if attempt == 2:
+                    raise  # re-checked: someone keeps writing, but no cluster appeared
         return cfg
 
     def update_config(
@@ -359,9 +360,12 @@ class ClusterDB:
             compares = [mod_is(k.config_epoch, read.epoch)]
             counter = read.kvs[k.config_epoch].value if read.epoch else b"0"
         else:
-            compares = [key_absent(k.schema_version), key_absent(k.cluster)]
-            compares.append(mod_is(k.config_epoch, read.epoch))
-            ops.append(Put(k.schema_version, _SCHEMA))
+            # creation: no cluster yet; a schema stamp (keys.ensure_schema) may already exist
+            schema = read.kvs.get(k.schema_version)
+            compares = [key_absent(k.cluster), mod_is(k.config_epoch, read.epoch)]
+            compares.append(mod_is(k.schema_version, schema.mod_revision if schema else 0))
+            if schema is None:
+                ops.append(Put(k.schema_version, _SCHEMA))
             counter = b"0"
         ops.append(Put(k.config_epoch, str(_counter(counter) + 1).encode()))
         if not self.store.txn(compares, ops).succeeded:
