@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from wolfpack.node.pidregistry import PidRegistry, proc_stat
-from wolfpack.node.watchdog import WatchdogClient
+from wolfpack.node.watchdog import Watchdog, WatchdogClient
 
 MARGIN = 0.3
 WAIT = 5.0  # upper bound of every open-ended wait here
@@ -300,3 +300,46 @@ def test_client_restarts_a_dead_watchdog(procs: Procs, tmp_path: Path) -> None:
     watchdogs = [e.pid for e in procs.registry.entries() if e.label == "watchdog"]
     assert watchdogs == [wd.pid]
     gone_at(res, deadline + LATE)  # the new one enforces the deadline
+
+
+class FakeClocks:
+    """CLOCK_MONOTONIC and CLOCK_BOOTTIME: both move with time, only boot time in suspend."""
+
+    def __init__(self) -> None:
+        self.mono, self.boot = 1000.0, 5000.0
+
+    def run(self, seconds: float) -> None:
+        self.mono += seconds
+        self.boot += seconds
+
+    def suspend(self, seconds: float) -> None:
+        self.boot += seconds
+
+
+def test_the_last_line_wins_and_suspend_counts_as_time(tmp_path: Path) -> None:
+    clocks = FakeClocks()
+    logged: list[str] = []
+    wd = Watchdog(
+        PidRegistry(tmp_path),
+        MARGIN,
+        clock=lambda: clocks.mono,
+        boot_clock=lambda: clocks.boot,
+        log=lambda event, **fields: logged.append(event),
+    )
+    assert wd.remaining() is None
+    wd.handle(f"deadline {clocks.mono + 1.0}")
+    wd.handle(f"deadline {clocks.mono + 3.0}")
+    assert wd.remaining() == pytest.approx(3.0 - MARGIN)
+    wd.handle(f"deadline {clocks.mono + 0.5}")  # a new lease may end sooner: the last one wins
+    assert wd.remaining() == pytest.approx(0.5 - MARGIN)
+    wd.handle("disarm")
+    assert wd.remaining() is None
+
+    wd.handle(f"deadline {clocks.mono + 3.0}")
+    clocks.run(1.0)
+    assert wd.remaining() == pytest.approx(2.0 - MARGIN)
+    clocks.suspend(10.0)  # the machine slept: etcd's clock went on, the lease is gone
+    remaining = wd.remaining()
+    assert remaining is not None
+    assert remaining < 0
+    assert logged == []

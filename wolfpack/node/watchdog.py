@@ -28,7 +28,9 @@ Rules:
   kill the resources that were recorded when the daemon died, and exit. Disarmed: exit.
 - SIGTERM, SIGINT and SIGHUP end the watchdog only while it is disarmed; while armed they
   are logged and otherwise ignored (SIGKILL still works, of course).
-- Idle, it blocks in ``select`` (until the deadline when armed): no polling.
+- Idle, it blocks in ``select``: with no timeout when disarmed; armed, until the moment to
+  act but at most 0.25 s, because that moment is counted on ``CLOCK_BOOTTIME`` (which,
+  unlike ``CLOCK_MONOTONIC``, goes on while the machine is suspended, as etcd's clock does).
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ __all__ = ["Watchdog", "WatchdogClient", "main"]
 
 _MAX_LINE = 256  # a longer line is not from the daemon: dropped
 _KILL_WAIT_S = 1.0  # after SIGKILL, how long to wait for the processes to be gone (for the log)
+_SUSPEND_CHECK_S = 0.25  # armed, wake at least this often to notice a suspended machine
+
+
+def _boottime() -> float:
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def _log_to_stderr(event: str, **fields: object) -> None:
@@ -78,11 +85,13 @@ class Watchdog:
         margin_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
+        boot_clock: Callable[[], float] = _boottime,
         log: Callable[..., None] = _log_to_stderr,
     ) -> None:
         self.registry, self.margin_s = registry, margin_s
-        self.clock, self.log = clock, log
-        self.deadline: float | None = None  # None = disarmed
+        self.clock, self.boot_clock, self.log = clock, boot_clock, log
+        self.deadline: float | None = None  # as the daemon wrote it (clock); None = disarmed
+        self._fire_at = 0.0  # by boot_clock
         self.fired = 0
         self._terminate = False
 
@@ -97,18 +106,24 @@ class Watchdog:
             with contextlib.suppress(ValueError):
                 value = float(words[1])
                 if math.isfinite(value):
-                    self.deadline = value
+                    self.arm(value)
                     return
         self.log("watchdog_bad_line", line=line[:_MAX_LINE])
 
-    def fire_at(self) -> float | None:
-        """When the resources are killed if no newer deadline comes; None when disarmed."""
-        return None if self.deadline is None else self.deadline - self.margin_s
+    def arm(self, deadline: float) -> None:
+        self.deadline = deadline
+        # CLOCK_MONOTONIC stands still while the machine is suspended; CLOCK_BOOTTIME does
+        # not, and neither does etcd's clock elsewhere. So the wait is counted on the latter.
+        self._fire_at = deadline - self.margin_s - self.clock() + self.boot_clock()
+
+    def remaining(self) -> float | None:
+        """Seconds until the resources are killed if no newer deadline comes; None when
+        disarmed."""
+        return None if self.deadline is None else self._fire_at - self.boot_clock()
 
     def fire(self, reason: str, victims: list[PidEntry] | None = None) -> list[int]:
         """SIGKILL the resources' process groups (``victims``, or every recorded resource)."""
-        at = self.fire_at()
-        now = self.clock()
+        left = self.remaining()
         chosen = victims if victims is not None else self.registry.entries()
         chosen = [e for e in chosen if e.label == LABEL_RESOURCE]
         killed: list[int] = []
@@ -124,7 +139,7 @@ class Watchdog:
             reason=reason,
             deadline=self.deadline,
             margin_s=self.margin_s,
-            late_s=None if at is None else round(now - at, 4),
+            late_s=None if left is None else round(-left, 4),
             killed=killed,
             all_gone=gone,
             **({"error": error} if error else {}),
@@ -158,8 +173,8 @@ class Watchdog:
     def _serve(self, fd: int, wake_r: int) -> int:
         pending = b""
         while True:
-            at = self.fire_at()
-            if at is not None and self.clock() >= at:
+            left = self.remaining()
+            if left is not None and left <= 0:
                 self.fire("deadline")
                 continue
             if self._terminate:
@@ -168,7 +183,7 @@ class Watchdog:
                     return 0
                 self.log("watchdog_signal_ignored", detail="armed: exits only once disarmed")
                 self._terminate = False
-            timeout = None if at is None else max(0.0, at - self.clock())
+            timeout = None if left is None else min(left, _SUSPEND_CHECK_S)
             readable, _, _ = select.select([fd, wake_r], [], [], timeout)
             if wake_r in readable:
                 with contextlib.suppress(BlockingIOError):
@@ -186,14 +201,14 @@ class Watchdog:
                 pending = b""
 
     def _daemon_gone(self) -> int:
-        at = self.fire_at()
-        if at is None:
+        left = self.remaining()
+        if left is None:
             self.log("watchdog_exit", reason="daemon closed the pipe while disarmed")
             return 0
         victims = self.registry.entries()  # the dead daemon's; a new one has its own watchdog
-        self.log("watchdog_daemon_gone", deadline=self.deadline, fire_in_s=at - self.clock())
-        while (left := at - self.clock()) > 0:
-            time.sleep(left)
+        self.log("watchdog_daemon_gone", deadline=self.deadline, fire_in_s=round(left, 4))
+        while (left := self.remaining() or 0.0) > 0:
+            time.sleep(min(left, _SUSPEND_CHECK_S))
         self.fire("daemon_gone", victims)
         self.log("watchdog_exit", reason="daemon gone")
         return 0
