@@ -109,5 +109,6 @@ def test_status_shows_nodes_and_groups_like_cluster_administrator(jean: Cli, wri
         "sql-ip",
         "sql-name",
     ]
+    assert jean.json("cluster", "status") == status
     human = jean.ok("status").stdout
     assert "Cluster jean" in human and "Down" in human and "Cluster Group" in human

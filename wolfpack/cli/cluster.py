@@ -16,7 +16,7 @@ from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, ClusterSettings
 
-app = typer.Typer(help="The cluster: create, show, set.", no_args_is_help=True)
+app = typer.Typer(help="The cluster: create, show, set, status.", no_args_is_help=True)
 
 OFFSET_HELP = "Cluster local time for failback windows: minutes east of UTC or +HH:MM."
 ANTI_AFFINITY_HELP = "Make anti-affinity hard: never place two groups of a class together."

@@ -60,3 +60,4 @@ app.add_typer(config.app, name="config")
 app.add_typer(snapshot.app, name="snapshot")
 plan.register(app)
 status.register(app)
+status.register(cluster.app)  # cluster.exe spelling: `cluster status`
