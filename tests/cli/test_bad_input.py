@@ -175,6 +175,18 @@ def test_bad_input_names_the_field_and_changes_nothing(
     assert jean.export() == before
 
 
+def test_every_bad_property_is_reported_at_once(jean: Cli) -> None:
+    error = jean.fails(
+        "resource", "set", "web", "--prop", "port=http", "--prop", "colour=blue",
+        "--prop", "listen_address=nowhere",
+    )  # fmt: skip
+    assert set(fields(error)) == {
+        "resources.web.properties.port",
+        "resources.web.properties.colour",
+        "resources.web.properties.listen_address",
+    }
+
+
 def test_a_dependency_cycle_is_named(jean: Cli) -> None:
     error = jean.fails("resource", "depend", "web-ip", "[web]")
     assert error["type"] == "DependencyCycleError"

@@ -57,23 +57,14 @@ def utc_offset(text: str, field: str) -> int:
         ) from None
 
 
-def boolean(text: str, field: str) -> bool:
-    low = text.strip().lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise ValidationError.single(field, f"{text!r} is not true or false")
-
-
-def property_value(kind: PropertyKind, text: str, field: str) -> PropertyValue:
+def property_value(kind: PropertyKind, text: str) -> PropertyValue:
+    """``text`` as the schema's kind; text that does not convert stays text, so validation
+    reports it together with every other problem."""
     if kind is PropertyKind.INT:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValidationError.single(field, f"must be a whole number, got {text!r}") from None
+        return int(text) if re.fullmatch(r"\s*[+-]?\d+\s*", text) else text
     if kind is PropertyKind.BOOL:
-        return boolean(text, field)
+        low = text.strip().lower()
+        return True if low in _TRUE else False if low in _FALSE else text
     if kind is PropertyKind.LIST:
         return list(names(text))
     return text
@@ -95,11 +86,8 @@ def properties(
         spec = rtype.spec(key) if rtype is not None else None
         if text == "":
             out[key] = None
-            continue
-        try:
-            out[key] = property_value(spec.kind, text, f"{field}.{key}") if spec else text
-        except ValidationError as exc:
-            errors.extend(exc.errors)
+        else:
+            out[key] = property_value(spec.kind, text) if spec else text
     if errors:
         raise ValidationError(errors)
     return out
