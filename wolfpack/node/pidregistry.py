@@ -202,7 +202,7 @@ class PidRegistry:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            time.sleep(min(0.02, left))
+            time.sleep(min(0.05, left))
 
     def _chosen(self, labels: Collection[str] | None) -> list[PidEntry]:
         return [e for e in self.entries() if labels is None or e.label in labels]

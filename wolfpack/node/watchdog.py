@@ -124,15 +124,15 @@ class Watchdog:
     def fire(self, reason: str, victims: list[PidEntry] | None = None) -> list[int]:
         """SIGKILL the resources' process groups (``victims``, or every recorded resource)."""
         left = self.remaining()
-        chosen = victims if victims is not None else self.registry.entries()
-        chosen = [e for e in chosen if e.label == LABEL_RESOURCE]
         killed: list[int] = []
-        error = None
+        error, gone = None, False
         try:
+            chosen = victims if victims is not None else self.registry.entries()
+            chosen = [e for e in chosen if e.label == LABEL_RESOURCE]
             killed = self.registry.kill(chosen, signal.SIGKILL)
             gone = self.registry.wait_gone(_KILL_WAIT_S, labels={LABEL_RESOURCE})
         except OSError as exc:
-            error, gone = str(exc), False
+            error = str(exc)
         self.fired += 1
         self.log(
             "watchdog_fired",
@@ -190,7 +190,10 @@ class Watchdog:
                     os.read(wake_r, 512)
             if fd not in readable:
                 continue
-            chunk = os.read(fd, 4096)
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""  # as good as the end of input
             if not chunk:
                 return self._daemon_gone()
             *lines, pending = (pending + chunk).split(b"\n")
@@ -205,7 +208,10 @@ class Watchdog:
         if left is None:
             self.log("watchdog_exit", reason="daemon closed the pipe while disarmed")
             return 0
-        victims = self.registry.entries()  # the dead daemon's; a new one has its own watchdog
+        try:
+            victims: list[PidEntry] | None = self.registry.entries()  # the dead daemon's
+        except OSError:
+            victims = None  # then whatever is recorded when the time comes
         self.log("watchdog_daemon_gone", deadline=self.deadline, fire_in_s=round(left, 4))
         while (left := self.remaining() or 0.0) > 0:
             time.sleep(min(left, _SUSPEND_CHECK_S))
@@ -244,7 +250,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _harden()
     watchdog = Watchdog(PidRegistry(args.run_dir), args.margin_s)
     watchdog.log("watchdog_started", run_dir=str(args.run_dir), margin_s=args.margin_s)
-    return watchdog.run(sys.stdin.fileno())
+    try:
+        return watchdog.run(sys.stdin.fileno())
+    except Exception as exc:
+        # Fail safe: a broken watchdog must not leave armed resources unguarded.
+        watchdog.log("watchdog_crashed", error=repr(exc), armed=watchdog.deadline is not None)
+        if watchdog.deadline is not None:
+            watchdog.fire("watchdog_error")
+        return 1
 
 
 # -- the daemon's side ------------------------------------------------------------------------
