@@ -89,6 +89,24 @@ def test_plan_from_a_dumped_snapshot_is_the_same(jean: Cli, write: Writer, tmp_p
     assert elsewhere.json("plan", "--from", str(path), "--now", NOW) == from_store
 
 
+def test_plan_from_a_scenario_file_uses_its_time(cli: Cli, write: Writer) -> None:
+    scenario = """
+description: Web's owner node1 is lost and fenced.
+covers: [S30]
+now: 1700000000
+snapshot:
+  config:
+    nodes: {node1: {id: 1}, node2: {id: 2}}
+    groups: {Web: {preferred_owners: [node1, node2]}}
+    resources:
+      web-ip: {group: Web}
+  nodes: {node1: {state: Down, fenced: true, since: 1699999990}, node2: {state: Up}}
+  groups: {Web: {owner: node1}}
+"""
+    plan = Cli("http://127.0.0.1:9").json("plan", "--from", write(scenario))
+    assert placements(plan) == {"Web": ("node2", "node1", "FAILOVER_NODE_DOWN")}
+
+
 def test_plan_from_a_bad_file_names_it(cli: Cli, write: Writer) -> None:
     path = write("config:\n  nodes:\n    n1: {id: one}\n")
     assert fields(cli.fails("plan", "--from", path)) == ["config.nodes.n1.id"]

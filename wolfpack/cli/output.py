@@ -65,8 +65,9 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def message(text: str) -> None:
-    console().print(Text(text))
+    # soft_wrap: long lines (plan explanations) are left for the terminal to wrap
+    console().print(Text(text), soft_wrap=True)
 
 
 def error(text: str) -> None:
-    console(stderr=True).print(Text(text, style="red"))
+    console(stderr=True).print(Text(text, style="red"), soft_wrap=True)

@@ -52,7 +52,8 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--explain", help="One line per action, with why.")
         ] = False,
         now: Annotated[
-            float | None, typer.Option(help="Decide as of this time (epoch seconds).")
+            float | None,
+            typer.Option(help="Decide as of this epoch time (default: now, or a scenario's)."),
         ] = None,
         source: Annotated[
             Path | None,
@@ -65,12 +66,13 @@ def register(app: typer.Typer) -> None:
         as_json: JsonFlag = False,
     ) -> None:
         """Show what the coordinator would do now (actions and deliberate non-actions)."""
+        file_now: float | None = None
         if source is not None:
-            snap = snapshot_files.load(source)
+            snap, file_now = snapshot_files.load(source)
         else:
             with open_db() as db:
                 snap = db.read_snapshot()
-        when = time.time() if now is None else now
+        when = now if now is not None else file_now if file_now is not None else time.time()
         result = plan(assume_down(snap, down or [], when), when)
         if as_json:
             output.print_json(codec.dump(result))

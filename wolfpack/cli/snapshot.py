@@ -12,16 +12,19 @@ from wolfpack.cli.context import open_db
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Snapshot
+from wolfpack.tools import scenarios
 
 app = typer.Typer(help="Snapshots: dump.", no_args_is_help=True)
 
 
-def load(path: Path) -> Snapshot:
-    """A snapshot file as written by ``snapshot dump`` (or a scenario's snapshot)."""
+def load(path: Path) -> tuple[Snapshot, float | None]:
+    """A snapshot file as written by ``snapshot dump``, or a scenario file of
+    ``tests/scenarios`` (then also its ``now``)."""
     data = files.read_mapping(path)
-    if "snapshot" in data and isinstance(data["snapshot"], dict):
-        data = data["snapshot"]  # a scenario file: snapshot + now + expected plan
-    return codec.parse_snapshot(data)
+    if "snapshot" in data:
+        scenario = scenarios.load(path)
+        return scenario.snapshot, scenario.now
+    return codec.parse_snapshot(data), None
 
 
 def document(snap: Snapshot) -> dict[str, Any]:
