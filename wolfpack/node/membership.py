@@ -38,6 +38,7 @@ from wolfpack.node import heartbeat_wire as wire
 
 __all__ = [
     "COUNTERS",
+    "Address",
     "HeartbeatSettings",
     "Membership",
     "MembershipError",
@@ -251,6 +252,7 @@ def _network_state(network: str, peers: Mapping[str, PeerView]) -> NetworkState:
 @dataclass
 class _Bound:
     requested: Address  # Path.local as asked for (port may be 0)
+    address: Address  # as bound; set_peers with either one keeps the socket
     sock: socket.socket
 
 
@@ -337,7 +339,7 @@ class Membership:
                 raise
             self._selector, self._wake_r, self._wake_w = selector, wake_r, wake_w
             with self._lock:
-                self._addresses = {n: _sockname(b.sock) for n, b in self._bound.items()}
+                self._addresses = {n: b.address for n, b in self._bound.items()}
                 now = self._clock()
                 self._last_signature = self._tracker.signature(now)
                 self._last_view = self._tracker.view(now, self._counters)
@@ -526,7 +528,7 @@ class Membership:
         try:
             for network, path in wanted.items():
                 old = self._bound.get(network)
-                if old is None or old.requested != path.local:
+                if old is None or path.local not in (old.requested, old.address):
                     fresh[network] = _bind(path)
         except MembershipError:
             for bound in fresh.values():
@@ -542,7 +544,7 @@ class Membership:
             self._bound[network] = bound
         with self._lock:
             self._configure(wanted)
-            self._addresses = {n: _sockname(b.sock) for n, b in self._bound.items()}
+            self._addresses = {n: b.address for n, b in self._bound.items()}
 
     def _configure(self, wanted: dict[str, Path]) -> None:
         self._paths = wanted
@@ -616,7 +618,7 @@ def _bind(path: Path) -> _Bound:
         raise MembershipError(
             f"network {path.network!r}: cannot bind UDP {host}:{port}: {exc.strerror or exc}"
         ) from exc
-    return _Bound(path.local, sock)
+    return _Bound(path.local, _sockname(sock), sock)
 
 
 def _sockname(sock: socket.socket) -> Address:

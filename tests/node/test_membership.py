@@ -1,0 +1,486 @@
+"""Membership: the pure failure detector with a fake clock, then real UDP on 127.0.0.1.
+
+Timing assertions are deliberately loose (machines are noisy): a node must be declared down
+within WAIT_S, and never before 0.8 x threshold x interval.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import pytest
+
+from wolfpack.errors import IllegalTransition, ValidationError
+from wolfpack.model.states import InterfaceState, NetworkState
+from wolfpack.node.heartbeat_wire import Heartbeat, encode
+from wolfpack.node.membership import (
+    COUNTERS,
+    Address,
+    HeartbeatSettings,
+    Membership,
+    MembershipError,
+    MembershipView,
+    Path,
+    Tracker,
+    Verdict,
+)
+
+SECRET = b"test-cluster-secret-0123456789"
+LO = "127.0.0.1"
+NETS = ("private", "mixed")
+WAIT_S = 3.0  # upper bound of every wait: nothing may hang
+FAST = HeartbeatSettings(interval_s=0.025, threshold=20)  # 0.5 s, but a fine-grained cadence
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def hb(node: str = "b", network: str = "private", inc: int = 10, seq: int = 1) -> Heartbeat:
+    return Heartbeat(2, node, network, inc, seq)
+
+
+# -- Tracker: the failure detector, exact, with time as an argument --------------------------
+
+
+def tracker(peers: Sequence[str] = ("b", "c"), nets: Sequence[str] = NETS) -> Tracker:
+    t = Tracker(timeout_s=0.5)
+    addr = (LO, 1)
+    t.configure({n: Path(n, (LO, 0), dict.fromkeys(peers, addr)) for n in nets})
+    return t
+
+
+def test_a_peer_never_heard_is_down() -> None:
+    view = tracker().view(0.0, {})
+    assert not view.peers["b"].up and view.peers["b"].last_heard is None
+    assert view.peers["b"].paths["private"].state is InterfaceState.FAILED
+    assert set(view.networks.values()) == {NetworkState.DOWN}
+    assert view.up() == frozenset()
+
+
+def test_up_until_threshold_times_interval_of_silence_on_every_path() -> None:
+    t = tracker()
+    assert t.accept(hb("b", "private"), "private", 1.0) is Verdict.ACCEPTED
+    assert t.accept(hb("b", "mixed"), "mixed", 1.2) is Verdict.ACCEPTED
+    assert t.next_expiry(1.2) == pytest.approx(1.5)
+    assert t.view(1.49, {}).peers["b"].up
+    at_150 = t.view(1.5, {}).peers["b"]
+    assert at_150.up and not at_150.paths["private"].up and at_150.paths["mixed"].up
+    assert at_150.paths["private"].state is InterfaceState.FAILED
+    assert at_150.last_heard == 1.2
+    assert t.next_expiry(1.5) == pytest.approx(1.7)
+    assert not t.view(1.7, {}).peers["b"].up
+    assert t.next_expiry(1.7) is None
+
+
+def test_one_silent_path_partitions_the_network_and_never_fails_the_node() -> None:
+    t = tracker()
+    for peer in ("b", "c"):
+        for net in NETS:
+            t.accept(hb(peer, net), net, 0.0)
+    t.accept(hb("b", "private", seq=2), "private", 0.4)
+    t.accept(hb("c", "private", seq=2), "private", 0.4)
+    t.accept(hb("c", "mixed", seq=2), "mixed", 0.4)  # b is silent on mixed only
+    view = t.view(0.6, {})
+    assert view.up() == {"b", "c"}
+    assert view.peers["b"].paths["mixed"].state is InterfaceState.FAILED
+    assert view.networks == {"private": NetworkState.UP, "mixed": NetworkState.PARTITIONED}
+
+
+def test_a_dead_node_does_not_make_every_network_look_partitioned() -> None:
+    t = tracker()
+    for net in NETS:
+        t.accept(hb("b", net), net, 0.0)
+        t.accept(hb("c", net), net, 0.4)
+    view = t.view(0.6, {})
+    assert view.up() == {"c"}
+    assert set(view.networks.values()) == {NetworkState.UP}
+    assert set(t.view(2.0, {}).networks.values()) == {NetworkState.DOWN}
+
+
+def test_a_network_without_peers_is_up() -> None:
+    assert tracker(peers=()).view(0.0, {}).networks == dict.fromkeys(NETS, NetworkState.UP)
+
+
+def test_replays_and_older_incarnations_are_refused() -> None:
+    t = tracker()
+
+    def send(net: str, inc: int, seq: int, now: float) -> Verdict:
+        return t.accept(hb("b", net, inc, seq), net, now)
+
+    assert send("private", 10, 5, 0.0) is Verdict.ACCEPTED
+    assert send("private", 10, 5, 0.1) is Verdict.REPLAY
+    assert send("private", 10, 4, 0.1) is Verdict.REPLAY
+    assert t.view(0.1, {}).peers["b"].last_heard == 0.0  # a replay refreshes nothing
+    assert send("mixed", 10, 5, 0.1) is Verdict.ACCEPTED  # sequences are per network
+    # The peer restarted: new incarnation, sequence starts again.
+    assert send("private", 11, 1, 0.2) is Verdict.ACCEPTED
+    assert t.view(0.2, {}).peers["b"].incarnation == 11
+    # Its previous life is over on every network.
+    assert send("private", 10, 6, 0.3) is Verdict.REPLAY
+    assert send("mixed", 10, 6, 0.3) is Verdict.REPLAY
+    assert send("mixed", 11, 1, 0.3) is Verdict.ACCEPTED
+
+
+def test_unknown_senders_and_wrong_networks_are_refused() -> None:
+    t = tracker(peers=("b",), nets=("private",))
+    assert t.accept(hb("zed"), "private", 0.0) is Verdict.UNKNOWN
+    assert t.accept(hb("b", "mixed"), "private", 0.0) is Verdict.MALFORMED
+    assert t.accept(hb("b", "mixed"), "mixed", 0.0) is Verdict.UNKNOWN
+
+
+def test_configure_keeps_history_and_replay_protection() -> None:
+    t = tracker()
+    t.accept(hb("b", seq=7), "private", 0.0)
+    t.configure({"private": Path("private", (LO, 0), {"b": (LO, 1)})})
+    assert set(t.view(0.1, {}).peers) == {"b"} and t.view(0.1, {}).peers["b"].up
+    t.configure({"private": Path("private", (LO, 0), {})})  # b leaves ...
+    assert t.view(0.1, {}).peers == {}
+    t.configure({"private": Path("private", (LO, 0), {"b": (LO, 1)})})  # ... and comes back
+    assert t.accept(hb("b", seq=7), "private", 0.2) is Verdict.REPLAY
+    assert t.accept(hb("b", seq=8), "private", 0.2) is Verdict.ACCEPTED
+
+
+def test_signature_changes_exactly_when_the_view_changes_state() -> None:
+    t = tracker()
+    before = t.signature(0.0)
+    t.accept(hb(), "private", 0.0)
+    up = t.signature(0.1)
+    assert up != before
+    t.accept(hb(seq=2), "private", 0.2)
+    assert t.signature(0.3) == up  # only last_heard moved
+    assert t.signature(0.8) not in (up, before)  # silent again (and known: incarnation 10)
+    assert t.signature(0.9) == t.signature(0.8)
+
+
+# -- settings and validation ----------------------------------------------------------------
+
+
+def test_default_settings_detect_a_dead_node_in_half_a_second() -> None:
+    assert HeartbeatSettings().timeout_s == pytest.approx(0.5)
+    with pytest.raises(ValidationError) as info:
+        HeartbeatSettings(interval_s=0, threshold=0)
+    assert {e.field for e in info.value.errors} == {"interval_s", "threshold"}
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (Path("private", ("localhost", 0), {}), "paths[0].local"),
+        (Path("private", (LO, 70000), {}), "paths[0].local"),
+        (Path("private", (LO, 0), {"b": ("b.example", 3343)}), "paths[0].peers.b"),
+        (Path("private", (LO, 0), {"b": (LO, 0)}), "paths[0].peers.b"),
+        (Path("private", (LO, 0), {"b": ("::1", 3343)}), "paths[0].peers.b"),
+        (Path("private", (LO, 0), {"a": (LO, 3343)}), "paths[0].peers.a"),
+        (Path("", (LO, 0), {}), "paths[0].network"),
+    ],
+)
+def test_bad_paths_are_refused_by_field(path: Path, field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Membership("a", 1, SECRET, [path], FAST)
+    assert field in {e.field for e in info.value.errors}
+
+
+def test_duplicate_network_short_secret_and_long_name_are_refused() -> None:
+    p = Path("private", (LO, 0), {})
+    with pytest.raises(ValidationError, match="twice"):
+        Membership("a", 1, SECRET, [p, p], FAST)
+    with pytest.raises(ValidationError, match="secret"):
+        Membership("a", 1, b"short", [p], FAST)
+    with pytest.raises(ValidationError, match="node"):
+        Membership("a" * 64, 1, SECRET, [p], FAST)
+
+
+# -- real UDP on 127.0.0.1 ------------------------------------------------------------------
+
+
+class Cluster:
+    """Memberships on 127.0.0.1 with ports chosen by the kernel (no races for free ports)."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, Membership] = {}
+        self.sockets: list[socket.socket] = []
+        self.events: dict[str, list[tuple[float, MembershipView]]] = {}
+
+    def add(
+        self,
+        name: str,
+        nets: Sequence[str] = NETS,
+        settings: HeartbeatSettings = FAST,
+        secret: bytes = SECRET,
+        ports: dict[str, int] | None = None,
+    ) -> Membership:
+        events = self.events[name] = []
+
+        def record(view: MembershipView) -> None:
+            events.append((time.monotonic(), view))
+
+        paths = [Path(n, (LO, (ports or {}).get(n, 0)), {}) for n in nets]
+        m = Membership(name, len(self.members) + 1, secret, paths, settings, on_change=record)
+        self.members[name] = m
+        m.start()
+        return m
+
+    def connect(self) -> None:
+        """Every member hears every other on each network both have."""
+        addrs = {name: m.local_addresses for name, m in self.members.items()}
+        for name, m in self.members.items():
+            m.set_peers(paths_for(name, addrs))
+
+    def udp(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sockets.append(sock)
+        sock.bind((LO, 0))
+        sock.settimeout(WAIT_S)
+        return sock
+
+    def close(self) -> None:
+        for m in self.members.values():
+            m.stop()
+        for sock in self.sockets:
+            sock.close()
+
+
+def paths_for(
+    name: str, addrs: Mapping[str, Mapping[str, Address]], drop: tuple[str, str] = ("", "")
+) -> list[Path]:
+    """``name``'s paths to everyone in ``addrs``, leaving out the (peer, network) ``drop``."""
+    return [
+        Path(
+            net,
+            local,
+            {
+                peer: theirs[net]
+                for peer, theirs in addrs.items()
+                if peer != name and net in theirs and (peer, net) != drop
+            },
+        )
+        for net, local in addrs[name].items()
+    ]
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    c = Cluster()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def all_up(c: Cluster) -> bool:
+    return all(m.view().up() == set(c.members) - {n} for n, m in c.members.items())
+
+
+def test_three_nodes_on_two_networks_see_each_other(cluster: Cluster) -> None:
+    a, b, _ = (cluster.add(n) for n in "abc")
+    cluster.connect()
+    assert wait_until(lambda: all_up(cluster))
+    view = a.view()
+    assert view.networks == dict.fromkeys(NETS, NetworkState.UP)
+    assert all(p.up for peer in view.peers.values() for p in peer.paths.values())
+    assert view.peers["b"].incarnation == b.incarnation
+    assert set(view.counters) == set(COUNTERS)
+    assert view.counters["sent"] > 0 and view.counters["received"] > 0
+    assert sum(v for k, v in view.counters.items() if k.startswith("dropped")) == 0
+    assert any(v.up() == {"b", "c"} for _, v in cluster.events["a"])  # on_change told us
+
+
+def test_a_stopped_node_is_down_after_threshold_times_interval(cluster: Cluster) -> None:
+    a, _, c = (cluster.add(n) for n in "abc")
+    cluster.connect()
+    assert wait_until(lambda: all_up(cluster))
+    stopped_at = time.monotonic()
+    c.stop()
+    for name in "ab":
+        events = cluster.events[name]
+
+        def told(events: list[tuple[float, MembershipView]] = events) -> bool:
+            return any(t > stopped_at and "c" not in v.up() for t, v in events)
+
+        assert wait_until(told), f"{name} never said c is down"
+        down_at = next(t for t, v in events if t > stopped_at and "c" not in v.up())
+        assert 0.8 * FAST.timeout_s <= down_at - stopped_at <= WAIT_S
+    view = a.view()
+    assert view.up() == {"b"}
+    assert view.peers["c"].last_heard is not None  # kept for the administrator
+    assert view.networks == dict.fromkeys(NETS, NetworkState.UP)  # a node failure, not a network
+
+
+def test_a_silent_path_fails_the_interface_and_never_the_node(cluster: Cluster) -> None:
+    a, b, _ = (cluster.add(n) for n in "abc")
+    cluster.connect()
+    assert wait_until(lambda: all_up(cluster))
+    addrs = {name: m.local_addresses for name, m in cluster.members.items()}
+    b.set_peers(paths_for("b", addrs, drop=("a", "mixed")))  # b stops sending to a on mixed
+
+    def mixed_failed() -> bool:
+        return a.view().peers["b"].paths["mixed"].state is InterfaceState.FAILED
+
+    assert wait_until(mixed_failed)
+    view = a.view()
+    assert view.peers["b"].up and view.peers["b"].paths["private"].up
+    assert view.networks == {"private": NetworkState.UP, "mixed": NetworkState.PARTITIONED}
+    b_up = [v.peers["b"].up for _, v in cluster.events["a"]]
+    assert all(b_up[b_up.index(True) :])  # once heard, never down meanwhile
+    assert b.view().up() == {"a", "c"}
+
+    b.set_peers(paths_for("b", addrs))  # repaired
+    assert wait_until(lambda: a.view().networks["mixed"] is NetworkState.UP)
+
+
+def test_a_closed_network_socket_partitions_but_keeps_the_node_up(cluster: Cluster) -> None:
+    a, b, _ = (cluster.add(n) for n in "abc")
+    cluster.connect()
+    assert wait_until(lambda: all_up(cluster))
+    addrs = {name: dict(m.local_addresses) for name, m in cluster.members.items()}
+    del addrs["b"]["private"]  # b's private interface is gone: socket closed, nothing sent
+    b.set_peers(paths_for("b", addrs))
+    assert set(b.local_addresses) == {"mixed"}
+    assert wait_until(lambda: a.view().networks["private"] is NetworkState.PARTITIONED)
+    assert a.view().up() == {"b", "c"}
+    assert a.view().peers["b"].paths["private"].state is InterfaceState.FAILED
+    assert b.view().up() == {"a", "c"}
+
+
+def test_a_sender_with_the_wrong_secret_is_never_up(cluster: Cluster) -> None:
+    a = cluster.add("a")
+    cluster.add("b")
+    cluster.add("c", secret=b"not-the-cluster-secret-at-all")
+    cluster.connect()
+    assert wait_until(lambda: "b" in a.view().up())
+    assert wait_until(lambda: a.counters["dropped_unsigned"] >= 10)
+    assert "c" not in a.view().up()
+    assert not any("c" in v.up() for _, v in cluster.events["a"])
+
+
+def test_a_replayed_captured_packet_is_dropped_and_refreshes_nothing(cluster: Cluster) -> None:
+    a = cluster.add("a", nets=("private",))
+    b = cluster.add("b", nets=("private",))
+    sniffer = cluster.udp()
+    a_addr, b_addr = a.local_addresses["private"], b.local_addresses["private"]
+    a.set_peers([Path("private", (LO, 0), {"b": b_addr})])
+    b.set_peers([Path("private", (LO, 0), {"a": sniffer.getsockname()})])  # b -> sniffer
+
+    captured = sniffer.recv(2048)
+    sniffer.sendto(captured, a_addr)  # forwarded once: genuine
+    assert wait_until(lambda: "b" in a.view().up())
+    heard = a.view().peers["b"].last_heard
+    b.stop()  # from now on only the attacker talks
+    for n in (1, 2):
+        sniffer.sendto(captured, a_addr)
+        assert wait_until(lambda n=n: a.counters["dropped_replay"] == n)  # type: ignore[misc]
+    assert a.view().peers["b"].last_heard == heard
+    assert a.counters["received"] == 1
+
+
+def test_junk_misrouted_and_unknown_packets_are_counted(cluster: Cluster) -> None:
+    a = cluster.add("a")
+    attacker = cluster.udp()
+    a.set_peers(
+        [Path(n, (LO, 0), {"b": attacker.getsockname()}) for n in NETS]
+    )  # ports stay: same local
+    private = a.local_addresses["private"]
+    attacker.sendto(b"WPHB garbage", private)
+    attacker.sendto(encode(hb("b", "mixed"), SECRET), private)  # mixed's packet on private
+    attacker.sendto(encode(hb("zed", "private"), SECRET), private)
+    attacker.sendto(encode(hb("b", "private"), b"wrong-secret-wrong-secret"), private)
+    assert wait_until(
+        lambda: (
+            a.counters["dropped_malformed"] == 2
+            and a.counters["dropped_unknown"] == 1
+            and a.counters["dropped_unsigned"] == 1
+        )
+    )
+    assert a.view().up() == frozenset()
+
+
+def test_a_restarted_peer_with_a_new_incarnation_is_accepted(cluster: Cluster) -> None:
+    a = cluster.add("a")
+    b = cluster.add("b")
+    cluster.connect()
+    assert wait_until(lambda: "b" in a.view().up())
+    first = b.incarnation
+    ports = {n: port for n, (_, port) in b.local_addresses.items()}
+    b.stop()
+    assert wait_until(lambda: "b" not in a.view().up())
+    b2 = cluster.add("b", ports=ports)  # same addresses; sequence starts again at 1
+    b2.set_peers([Path(n, (LO, ports[n]), {"a": a.local_addresses[n]}) for n in NETS])
+    assert b2.incarnation > first
+    assert wait_until(lambda: "b" in a.view().up())
+    assert a.view().peers["b"].incarnation == b2.incarnation
+    assert a.counters["dropped_replay"] == 0
+
+
+def test_start_twice_stop_twice_and_rebind_errors(cluster: Cluster) -> None:
+    a = cluster.add("a", nets=("private",))
+    with pytest.raises(IllegalTransition):
+        a.start()
+    taken = cluster.udp().getsockname()
+    with pytest.raises(MembershipError, match="cannot bind"):
+        a.set_peers([Path("private", (LO, 0), {}), Path("mixed", taken, {})])
+    assert set(a.local_addresses) == {"private"}  # nothing changed
+    blocked = Membership("x", 9, SECRET, [Path("private", taken, {})], FAST)
+    with pytest.raises(MembershipError):
+        blocked.start()
+    blocked.stop()
+    a.stop()
+    a.stop()
+    assert a.local_addresses == {}
+    with pytest.raises(IllegalTransition):
+        a.start()
+
+
+def test_set_peers_before_start_and_from_the_callback(cluster: Cluster) -> None:
+    a = cluster.add("a", nets=("private",))
+    late_paths: list[list[Path]] = []
+
+    def join_late(view: MembershipView) -> None:
+        if late_paths:
+            b.set_peers(late_paths.pop())  # from b's own thread: must not deadlock
+
+    b = Membership("b", 2, SECRET, [Path("private", (LO, 0), {})], FAST, on_change=join_late)
+    cluster.members["b"] = b
+    b.set_peers([Path("private", (LO, 0), {"a": a.local_addresses["private"]})])  # not started
+    assert set(b.view().peers) == {"a"}
+    b.start()
+    late_paths.append([Path("private", (LO, 0), {"a": a.local_addresses["private"], "c": (LO, 9)})])
+    a.set_peers([Path("private", (LO, 0), {"b": b.local_addresses["private"]})])
+    assert wait_until(lambda: "a" in b.view().up())
+    assert wait_until(lambda: set(b.view().peers) == {"a", "c"})
+
+
+def test_a_failing_callback_does_not_stop_heartbeats(cluster: Cluster) -> None:
+    calls = threading.Event()
+
+    def broken(view: MembershipView) -> None:
+        calls.set()
+        raise RuntimeError("listener bug")
+
+    a = cluster.add("a", nets=("private",))
+    b = Membership("b", 2, SECRET, [Path("private", (LO, 0), {})], FAST, on_change=broken)
+    cluster.members["b"] = b
+    b.start()
+    cluster.connect()
+    assert wait_until(lambda: calls.is_set() and "b" in a.view().up() and "a" in b.view().up())
+    sent = b.counters["sent"]
+    assert wait_until(lambda: b.counters["sent"] > sent + 5)
+
+
+def test_idle_heartbeats_use_little_cpu(cluster: Cluster) -> None:
+    for n in "abc":
+        cluster.add(n, settings=HeartbeatSettings())
+    cluster.connect()
+    assert wait_until(lambda: all_up(cluster))
+    cpu, wall = time.process_time(), time.monotonic()
+    time.sleep(1.0)
+    used = (time.process_time() - cpu) / (time.monotonic() - wall)
+    assert used < 0.25, f"{used:.0%} of a CPU for three idle nodes: a busy loop?"
