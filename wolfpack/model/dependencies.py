@@ -18,30 +18,104 @@ MAX_DEPTH = 100  # WSFC's limit on the depth of a dependency tree (MS-CMRP)
 Expression = tuple[tuple[str, ...], ...]
 Steps = tuple[tuple[str, ...], ...]
 
-_TERM = re.compile(r"\[([^\[\]]+)\]")
+_TOKEN = re.compile(r"\s*(?:(\[)([^\[\]]*)(\])|([()])|([A-Za-z]+)|(\S))")
+_EXAMPLE = "e.g. '[Disk] and ([IP1] or [IP2])'"
+
+
+def _tokens(text: str, field: str) -> list[tuple[str, str]]:
+    """``(kind, value)`` pairs: ``name``, ``(``, ``)``, ``and``, ``or``."""
+    out: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:  # only trailing whitespace is left
+            break
+        pos = match.end()
+        opened, name, _closed, paren, word, other = match.groups()
+        if opened:
+            if not name.strip():
+                raise ValidationError.single(
+                    field,
+                    f"empty brackets '[]' in {text.strip()!r}: name a resource in them, {_EXAMPLE}",
+                )
+            out.append(("name", name.strip()))
+        elif paren:
+            out.append((paren, paren))
+        elif word and word.lower() in ("and", "or"):
+            out.append((word.lower(), word))
+        else:
+            bad = word or other or ""
+            hint = " (a name must be closed with ']')" if bad == "[" else ""
+            raise ValidationError.single(
+                field,
+                f"cannot parse {text.strip()!r} at {bad!r}{hint}: write resource names in "
+                f"brackets joined by 'and' and 'or', {_EXAMPLE}",
+            )
+    return out
 
 
 def parse_expression(text: str, field: str = "dependencies") -> Expression:
-    """Parse WSFC dependency syntax: ``[A] and ([B] or [C])``. Empty text means none."""
-    text = text.strip()
-    if not text:
+    """Parse WSFC dependency syntax, an AND of ORs: ``[A] and ([B] or [C])``.
+
+    Empty text means no dependencies. Names are free text in brackets (they may contain
+    spaces, "and", "or" and parentheses). An OR list joined to other clauses by AND must be
+    in parentheses: ``[A] or [B] and [C]`` is ambiguous and refused.
+    """
+    tokens = _tokens(text, field)
+    if not tokens:
         return ()
+
+    def fail(expected: str) -> ValidationError:
+        found = "the end"
+        if pos < len(tokens):
+            kind, value = tokens[pos]
+            found = f"'[{value}]'" if kind == "name" else repr(value)
+        return ValidationError.single(
+            field, f"cannot parse {text.strip()!r}: expected {expected}, found {found}; {_EXAMPLE}"
+        )
+
+    pos = 0
+
+    def take(kind: str) -> bool:
+        nonlocal pos
+        if pos < len(tokens) and tokens[pos][0] == kind:
+            pos += 1
+            return True
+        return False
+
+    def names() -> tuple[str, ...]:
+        """``[X] (or [Y])*``"""
+        nonlocal pos
+        out: list[str] = []
+        while True:
+            if pos >= len(tokens) or tokens[pos][0] != "name":
+                raise fail("a resource name in brackets")
+            out.append(tokens[pos][1])
+            pos += 1
+            if not take("or"):
+                return tuple(out)
+
     clauses: list[tuple[str, ...]] = []
-    for raw in re.split(r"\s+and\s+", text, flags=re.IGNORECASE):
-        clause = raw.strip()
-        if clause.startswith("(") and clause.endswith(")"):
-            clause = clause[1:-1].strip()
-        names: list[str] = []
-        for part in re.split(r"\s+or\s+", clause, flags=re.IGNORECASE):
-            match = _TERM.fullmatch(part.strip())
-            if match is None:
-                raise ValidationError.single(
-                    field,
-                    f"cannot parse {part.strip()!r}: write resource names in brackets, "
-                    "e.g. '[Disk] and ([IP1] or [IP2])'",
-                )
-            names.append(match.group(1).strip())
-        clauses.append(tuple(names))
+    bare_or = False
+    while True:
+        if take("("):
+            clauses.append(names())
+            if not take(")"):
+                raise fail("')' or 'or'")
+        else:
+            clause = names()
+            bare_or = bare_or or len(clause) > 1
+            clauses.append(clause)
+        if pos == len(tokens):
+            break
+        if not take("and"):
+            raise fail("'and' or the end")
+    if bare_or and len(clauses) > 1:
+        raise ValidationError.single(
+            field,
+            f"{text.strip()!r} is ambiguous: put each 'or' list joined by 'and' in parentheses, "
+            + _EXAMPLE,
+        )
     return tuple(clauses)
 
 
