@@ -159,7 +159,7 @@ def test_stop_escalates_to_sigkill_after_the_stop_timeout(h: Harness, tmp_path: 
     took = time.monotonic() - began
     assert 1.0 <= took < 3.0
     assert running_in_group(pid) == []
-    assert "resource_killed" in rec.names()
+    assert "agent_killed" in rec.names()
 
 
 def test_a_command_that_exits_at_once_fails_the_start_and_leaves_nothing(h: Harness) -> None:
@@ -322,7 +322,7 @@ def test_a_pid_file_of_a_process_that_is_gone_is_rejected_and_removed(h: Harness
     agent, rec = h.agent(command="sleep 0")
     assert not agent.adopt()
     assert not path.exists()
-    assert "resource_adopt_rejected" in rec.names()
+    assert "agent_adopt_rejected" in rec.names()
 
 
 @pytest.mark.parametrize("reuse", ["another command", "another start time"])

@@ -199,7 +199,7 @@ class ApplicationAgent(Agent):
                 self.ctx.register_pid(pid)
             self._wait_online(cfg, watch, deadline, log_offset)
         except BaseException as exc:  # whatever went wrong, leave nothing running
-            self.log("resource_start_failed", error=str(exc))
+            self.log("agent_start_failed", error=str(exc))
             self._teardown()
             raise
 
@@ -207,7 +207,7 @@ class ApplicationAgent(Agent):
         """Start the program and its watch; (pid, watch, where its output starts)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log(
-            "resource_starting",
+            "agent_starting",
             command=list(cfg.argv),
             user=cfg.account.name,
             directory=cfg.directory,
@@ -257,7 +257,7 @@ class ApplicationAgent(Agent):
         with self._lock:
             if not watch.exited.is_set():
                 self._phase = _Phase.ONLINE
-                self.log("resource_online", pid=self._group.pid if self._group else None)
+                self.log("agent_online", pid=self._group.pid if self._group else None)
                 return
         said = _read_from(self.output_log, offset)
         raise self.error(
@@ -275,16 +275,16 @@ class ApplicationAgent(Agent):
                 self._phase = _Phase.FAILED
         if failed:
             why = describe_exit(code)
-            self.log("resource_exited", pid=pid, why=why)
+            self.log("agent_exited", pid=pid, why=why)
             self.ctx.on_failure(self.name, why)
 
     # -- stop --------------------------------------------------------------------------------
     def stop(self, timeout_s: float) -> None:
         with self._lock:
             self._phase = _Phase.STOPPING
-        self.log("resource_stopping")
+        self.log("agent_stopping")
         self._teardown(timeout_s)
-        self.log("resource_offline")
+        self.log("agent_offline")
 
     def _teardown(self, timeout_s: float | None = None) -> None:
         """SIGTERM the group, SIGKILL after the stop timeout, forget it. Also for a pid file
@@ -296,16 +296,16 @@ class ApplicationAgent(Agent):
             group = record.group if record else None
         if group is not None:
             grace = float(self._stop_timeout_s())
-            outcome = group.terminate(
-                grace if timeout_s is None else min(grace, timeout_s), KILL_WAIT_S
-            )
+            if timeout_s is not None:
+                grace = min(grace, timeout_s)
+            outcome = group.terminate(grace, KILL_WAIT_S)
             if outcome is Stopped.STUCK:
                 raise self.error(
                     AgentResult.ERR_GENERIC,
                     f"processes {group.members()} still run after SIGKILL",
                 )
             if outcome is Stopped.KILLED:
-                self.log("resource_killed", pid=group.pid, after_s=grace)
+                self.log("agent_killed", pid=group.pid, after_s=grace)
             if watch is not None:
                 watch.join(KILL_WAIT_S)
             self.ctx.unregister_pid(group.pid)
@@ -328,7 +328,7 @@ class ApplicationAgent(Agent):
         result = self._check(cfg, cfg.check_timeout_s)
         if result.returncode != 0:
             why = "timed out" if result.returncode is None else describe_exit(result.returncode)
-            self.log("resource_check_failed", why=why, output=result.output)
+            self.log("agent_check_failed", why=why, output=result.output)
         return result.returncode == 0
 
     def _check(self, cfg: _Settings, timeout_s: float) -> RunResult:
@@ -353,7 +353,7 @@ class ApplicationAgent(Agent):
             try:
                 cfg: _Settings | None = self.settings()
             except AgentError as exc:  # it runs with the settings it was started with
-                self.log("resource_adopt_unchecked", error=str(exc))
+                self.log("agent_adopt_unchecked", error=str(exc))
                 cfg = None
             group = record.group
             with self._lock:
@@ -365,9 +365,9 @@ class ApplicationAgent(Agent):
             assert record is not None
             with contextlib.suppress(ProcessLookupError):  # exited: its watch reports it
                 self.ctx.register_pid(record.group.pid)
-            self.log("resource_adopted", pid=record.group.pid)
+            self.log("agent_adopted", pid=record.group.pid)
             return True
-        self.log("resource_adopt_rejected", why=why)
+        self.log("agent_adopt_rejected", why=why)
         if record is not None:
             leader = proc_info(record.group.pid)
             if leader is None or not leader.running:  # what it left behind is ours

@@ -130,13 +130,13 @@ class ScriptAgent(Agent):
             return AgentResult.OK
         if result.returncode == LSB_NOT_RUNNING:
             return AgentResult.NOT_RUNNING
-        self.log("resource_status_failed", why=self._failure("status", result, bound))
+        self.log("agent_status_failed", why=self._failure("status", result, bound))
         return AgentResult.ERR_GENERIC
 
     # -- start / stop ----------------------------------------------------------------------------
     def start(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        self.log("resource_starting", script=self._script())
+        self.log("agent_starting", script=self._script())
         result = self._run("start", timeout_s, keep_group=True)
         problem = self._failure("start", result, timeout_s)
         if problem is None and result.group is not None:
@@ -146,20 +146,20 @@ class ScriptAgent(Agent):
             left = deadline - time.monotonic()
             last = self.status(max(0.1, min(self._status_timeout_s(), left)))
             if last is AgentResult.OK:
-                self.log("resource_online", pids=self.pids())
+                self.log("agent_online", pids=self.pids())
                 return
             if deadline - time.monotonic() <= 0:
                 problem = f"status still says {last} at the end of the start timeout"
             time.sleep(STATUS_EVERY_S)
-        self.log("resource_start_failed", error=problem)
+        self.log("agent_start_failed", error=problem)
         with contextlib.suppress(AgentError):  # undo as far as it goes; report the start
             self._stop(timeout_s)
         raise self.error(AgentResult.ERR_GENERIC, problem, "script")
 
     def stop(self, timeout_s: float) -> None:
-        self.log("resource_stopping")
+        self.log("agent_stopping")
         self._stop(timeout_s)
-        self.log("resource_offline")
+        self.log("agent_offline")
 
     def _stop(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -169,7 +169,7 @@ class ScriptAgent(Agent):
             if problem is not None and result.returncode is not None:
                 left = max(0.1, min(self._status_timeout_s(), deadline - time.monotonic()))
                 if self.status(left) is AgentResult.NOT_RUNNING:
-                    self.log("resource_stop_forgiven", why=problem)
+                    self.log("agent_stop_forgiven", why=problem)
                     problem = None
         finally:
             self._forget(max(0.0, deadline - time.monotonic()))
@@ -201,7 +201,7 @@ class ScriptAgent(Agent):
             left = group.members()
             if left:
                 outcome = group.terminate(grace_s)
-                self.log("resource_leftovers_killed", pids=left, outcome=str(outcome))
+                self.log("agent_leftovers_killed", pids=left, outcome=str(outcome))
                 if outcome is Stopped.STUCK:
                     raise self.error(
                         AgentResult.ERR_GENERIC, f"processes {group.members()} survive SIGKILL"
@@ -215,7 +215,7 @@ class ScriptAgent(Agent):
         try:
             return self.status() is AgentResult.OK
         except AgentError as exc:
-            self.log("resource_status_failed", why=str(exc))
+            self.log("agent_status_failed", why=str(exc))
             return False
 
     def is_alive(self) -> bool:
@@ -229,7 +229,7 @@ class ScriptAgent(Agent):
         recorded = self._recorded()
         if recorded is not None and recorded[0].boot == boot_id():
             self._record(recorded[0])
-        self.log("resource_adopted", pids=self.pids())
+        self.log("agent_adopted", pids=self.pids())
         return True
 
     def pids(self) -> list[int]:
