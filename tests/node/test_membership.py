@@ -461,8 +461,14 @@ def test_set_peers_before_start_and_from_the_callback(cluster: Cluster) -> None:
 def test_a_failing_callback_does_not_stop_heartbeats(cluster: Cluster) -> None:
     calls = threading.Event()
 
+    refused: list[Exception] = []
+
     def broken(view: MembershipView) -> None:
         calls.set()
+        try:
+            b.stop()  # would join its own thread
+        except IllegalTransition as exc:
+            refused.append(exc)
         raise RuntimeError("listener bug")
 
     a = cluster.add("a", nets=("private",))
@@ -473,6 +479,7 @@ def test_a_failing_callback_does_not_stop_heartbeats(cluster: Cluster) -> None:
     assert wait_until(lambda: calls.is_set() and "b" in a.view().up() and "a" in b.view().up())
     sent = b.counters["sent"]
     assert wait_until(lambda: b.counters["sent"] > sent + 5)
+    assert refused
 
 
 def test_idle_heartbeats_use_little_cpu(cluster: Cluster) -> None:

@@ -351,7 +351,9 @@ class Membership:
 
     def stop(self) -> None:
         """Stop sending (peers will see this node go down), close every socket, join the
-        thread (bounded). Idempotent."""
+        thread (bounded). Idempotent. Not from ``on_change``: it runs on the thread to join."""
+        if threading.current_thread() is self._thread:
+            raise IllegalTransition("membership", "on_change", "stop")
         with self._admin:
             if self._state == "stopped":
                 return
@@ -398,6 +400,10 @@ class Membership:
         change is in effect; a socket that will not bind raises and changes nothing. A peer
         kept on a path keeps its history; a new one starts not yet heard (down)."""
         wanted = _check_paths(paths, self.node)
+        if threading.current_thread() is self._thread:  # from on_change: must not wait for
+            with self._lock:  # ourselves; applied (errors logged) when the callback returns
+                self._changes.append(_Change(wanted))
+            return
         with self._admin:
             if self._state != "running":
                 with self._lock:
@@ -406,8 +412,6 @@ class Membership:
             change = _Change(wanted)
             with self._lock:
                 self._changes.append(change)
-            if threading.current_thread() is self._thread:
-                return  # called from on_change: applied when the callback returns
             self._wake()
             if not change.done.wait(_JOIN_S):
                 raise MembershipError(f"membership thread of {self.node} did not respond")
@@ -518,6 +522,7 @@ class Membership:
             try:
                 self._apply(change.paths)
             except MembershipError as exc:
+                log.warning("%s: peer change refused: %s", self.node, exc)
                 change.error = exc
             change.done.set()
 
