@@ -141,7 +141,6 @@ class ScriptAgent(Agent):
         problem = self._failure("start", result, timeout_s)
         if problem is None and result.group is not None:
             self._record(result.group)
-        last = AgentResult.ERR_GENERIC
         while problem is None:
             left = deadline - time.monotonic()
             last = self.status(max(0.1, min(self._status_timeout_s(), left)))
@@ -150,7 +149,8 @@ class ScriptAgent(Agent):
                 return
             if deadline - time.monotonic() <= 0:
                 problem = f"status still says {last} at the end of the start timeout"
-            time.sleep(STATUS_EVERY_S)
+            else:
+                time.sleep(STATUS_EVERY_S)
         self.log("agent_start_failed", error=problem)
         with contextlib.suppress(AgentError):  # undo as far as it goes; report the start
             self._stop(timeout_s)
