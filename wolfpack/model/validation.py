@@ -66,13 +66,18 @@ def validate_config(cfg: ClusterConfig) -> None:
 
 
 def _dependency_edges(cfg: ClusterConfig) -> dict[str, frozenset[str]]:
-    return {r.name: r.depends_on & cfg.resources.keys() for r in cfg.resources.values()}
+    """Dependencies between known resources; a self dependency is its own error, not a cycle."""
+    return {
+        r.name: (r.depends_on & cfg.resources.keys()) - {r.name} for r in cfg.resources.values()
+    }
 
 
 def config_errors(cfg: ClusterConfig) -> Iterator[FieldError]:
     yield from check_label("cluster.name", cfg.cluster.name, "cluster name")
     if not -14 * 60 <= cfg.cluster.utc_offset_minutes <= 14 * 60:
         yield FieldError("cluster.utc_offset_minutes", "must be between -840 and 840")
+    if not 0 <= cfg.cluster.group_wait_delay_s <= 3600:
+        yield FieldError("cluster.group_wait_delay_s", "must be 0-3600 seconds")
     for kind, objects in (
         ("nodes", cfg.nodes),
         ("networks", cfg.networks),
@@ -90,6 +95,8 @@ def config_errors(cfg: ClusterConfig) -> Iterator[FieldError]:
         yield from _group_errors(cfg, group)
     for res in cfg.resources.values():
         yield from _resource_errors(cfg, res)
+    for rtype in cfg.types.values():
+        yield from _type_errors(cfg, rtype)
     yield from _depth_errors(cfg)
 
 
@@ -110,9 +117,18 @@ def _network_errors(cfg: ClusterConfig) -> Iterator[FieldError]:
     subnets: dict[str, ipaddress.IPv4Network] = {}
     for net in cfg.networks.values():
         try:
-            subnets[net.name] = ipaddress.IPv4Network(net.subnet, strict=True)
+            subnet = ipaddress.IPv4Network(net.subnet, strict=True)
         except ValueError as exc:
             yield FieldError(f"networks.{net.name}.subnet", f"not an IPv4 subnet: {exc}")
+            continue
+        # S21: a network is the interfaces on one subnet, so an address is in one network only
+        other = next((n for n, s in subnets.items() if s.overlaps(subnet)), None)
+        if other is not None:
+            yield FieldError(
+                f"networks.{net.name}.subnet",
+                f"{subnet} overlaps network {other!r} ({subnets[other]})",
+            )
+        subnets[net.name] = subnet
     addresses: dict[str, str] = {}
     per_node_network: set[tuple[str, str]] = set()
     for itf in cfg.interfaces.values():
@@ -129,9 +145,14 @@ def _network_errors(cfg: ClusterConfig) -> Iterator[FieldError]:
         except ValueError:
             yield FieldError(f"{f}.address", f"{itf.address!r} is not an IPv4 address")
             continue
-        subnet = subnets.get(itf.network)
-        if subnet is not None and addr not in subnet:
-            yield FieldError(f"{f}.address", f"{addr} is not in {itf.network} ({subnet})")
+        net_subnet = subnets.get(itf.network)
+        if net_subnet is not None and addr not in net_subnet:
+            yield FieldError(f"{f}.address", f"{addr} is not in {itf.network} ({net_subnet})")
+        elif net_subnet is not None and net_subnet.prefixlen <= 30:  # /31 and /32: all hosts
+            if addr == net_subnet.network_address:
+                yield FieldError(f"{f}.address", f"{addr} is the network address of {net_subnet}")
+            elif addr == net_subnet.broadcast_address:
+                yield FieldError(f"{f}.address", f"{addr} is the broadcast address of {net_subnet}")
         if itf.address in addresses:
             yield FieldError(f"{f}.address", f"{addr} is already used by {addresses[itf.address]}")
         addresses.setdefault(itf.address, itf.name)
@@ -226,8 +247,23 @@ def _dependency_errors(cfg: ClusterConfig, r: Resource) -> Iterator[FieldError]:
                 )
     rtype = cfg.types.get(r.type)
     for needed in rtype.required_dependencies if rtype else ():
-        if not any(cfg.resources[n].type == needed for n in r.depends_on if n in cfg.resources):
-            yield FieldError(f, f"a {r.type} resource must depend on a {needed} resource")
+        # Met only by a clause whose every alternative is of the needed type: with
+        # ``[ip] or [disk]`` the resource could come online with the disk alone.
+        if not any(
+            clause and all(_type_of(cfg, n) == needed for n in clause) for clause in r.dependencies
+        ):
+            yield FieldError(
+                f, f"{_a(r.type)} {r.type} resource must depend on {_a(needed)} {needed} resource"
+            )
+
+
+def _type_of(cfg: ClusterConfig, resource: str) -> str | None:
+    res = cfg.resources.get(resource)
+    return res.type if res is not None else None
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _depth_errors(cfg: ClusterConfig) -> Iterator[FieldError]:
@@ -238,6 +274,33 @@ def _depth_errors(cfg: ClusterConfig) -> Iterator[FieldError]:
         group_edges = {r.name: edges.get(r.name, frozenset()) for r in members}
         if group_edges and len(online_steps(group_edges)) > MAX_DEPTH:
             yield FieldError(f"groups.{group}", f"dependency tree deeper than {MAX_DEPTH}")
+
+
+def _type_errors(cfg: ClusterConfig, t: ResourceType) -> Iterator[FieldError]:
+    """S26: a type a product adds must be as sound as a built-in one."""
+    f = f"types.{t.name}"
+    if not t.agent.strip():
+        yield FieldError(f"{f}.agent", "must name the agent that runs resources of this type")
+    for fld, ms in (("looks_alive_ms", t.looks_alive_ms), ("is_alive_ms", t.is_alive_ms)):
+        if ms < 10:
+            yield FieldError(f"{f}.{fld}", f"must be at least 10 ms, got {ms}")
+    for i, needed in enumerate(t.required_dependencies):
+        if needed not in cfg.types:
+            yield FieldError(f"{f}.required_dependencies[{i}]", f"unknown resource type {needed!r}")
+    seen: set[str] = set()
+    for spec in t.properties:
+        pf = f"{f}.properties.{spec.name}"
+        if spec.name in seen:
+            yield FieldError(pf, "defined twice")
+        seen.add(spec.name)
+        if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
+            yield FieldError(pf, f"minimum {spec.minimum} is above maximum {spec.maximum}")
+        if spec.default is not None:
+            problem = property_problem(
+                spec.kind, spec.default, spec.minimum, spec.maximum, spec.choices
+            )
+            if problem:
+                yield FieldError(f"{pf}.default", problem)
 
 
 def _property_errors(field: str, rtype: ResourceType, r: Resource) -> Iterator[FieldError]:
