@@ -36,6 +36,9 @@ class ClusterSettings:
     utc_offset_minutes: int = 0
     #: WSFC ClusterEnforcedAntiAffinity: True makes anti-affinity hard instead of soft.
     enforced_anti_affinity: bool = False
+    #: WSFC ClusterGroupWaitDelay: how long a group not yet placed waits for a better node
+    #: that is joining (MSCS: 120 s; shorter here, as nodes join in about a second).
+    group_wait_delay_s: int = 30
 
 
 @dataclass(frozen=True)

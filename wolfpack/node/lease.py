@@ -10,13 +10,14 @@ Each deadline is also handed to the watchdog process, which acts if this daemon 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import Callable
 
 from wolfpack.errors import LeaseNotFound, StoreError
-from wolfpack.store import KeySpace, Store
+from wolfpack.store import Compare, KeySpace, Store
 
 
 class NodeLease:
@@ -41,6 +42,7 @@ class NodeLease:
         self.clock = clock
         self.on_deadline, self.on_lost, self.log = on_deadline, on_lost, log
         self.lease_id = 0
+        self.key_revision = 0  # create revision of our liveness key: the node's write token
         self.deadline = 0.0  # by self.clock; resources may run only before deadline - margin
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -53,6 +55,11 @@ class NodeLease:
     def remaining(self) -> float:
         return self.deadline - self.margin_s - self.clock()
 
+    def guard(self) -> Compare:
+        """A transaction condition that holds only while our liveness key (so our lease)
+        exists: a node that lost its lease cannot report anything afterwards."""
+        return Compare(self.keys.node_lease(self.node), "create", "==", self.key_revision)
+
     # -- life cycle -----------------------------------------------------------------------
     def acquire(self) -> None:
         """Grant a fresh lease and publish this node's liveness key on it."""
@@ -63,6 +70,8 @@ class NodeLease:
         self.store.put(key, json.dumps(self.info).encode(), lease=lease_id)
         if old is not None and old.lease not in (0, lease_id):
             self._revoke_quietly(old.lease)  # our previous incarnation's lease
+        mine = self.store.get(key)
+        self.key_revision = mine.create_revision if mine is not None else 0
         self.lease_id = lease_id
         self._set_deadline(t0 + self.ttl_s)
         self._lost_reported = False
@@ -81,10 +90,8 @@ class NodeLease:
         self.lease_id = 0
 
     def _revoke_quietly(self, lease_id: int) -> None:
-        try:
+        with contextlib.suppress(StoreError):  # if not, it expires by itself
             self.store.lease_revoke(lease_id)
-        except StoreError:
-            pass  # expires by itself
 
     def _set_deadline(self, deadline: float) -> None:
         self.deadline = deadline

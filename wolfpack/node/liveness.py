@@ -53,16 +53,14 @@ def node_statuses(
     for name in cfg.nodes:
         before = previous.get(name)
         flags = admin.get(name, NodeAdmin())
-        if name not in evidence.leased:
-            state, fenced = NodeState.DOWN, True
-        elif name in evidence.fenced:
+        if name not in evidence.leased or name in evidence.fenced:
             state, fenced = NodeState.DOWN, True
         elif name == observer or name in evidence.heard or (deaf and _was_up(before)):
             state = NodeState.PAUSED if flags.paused or flags.draining else NodeState.UP
             fenced = False
-        elif _was_up(before) and not deaf:
-            state, fenced = NodeState.DOWN, False
-        elif before is not None and before.state is NodeState.DOWN and not before.fenced:
+        elif (_was_up(before) and not deaf) or (
+            before is not None and before.state is NodeState.DOWN and not before.fenced
+        ):
             state, fenced = NodeState.DOWN, False
         else:
             state, fenced = NodeState.JOINING, False

@@ -83,7 +83,9 @@ def _stops(
     """Stop ``only`` (every member if None) that runs here; dependents that still run here
     are stopped first, so this returns the outermost of them."""
     targets = {
-        r.name for r in members if (only is None or r.name in only) and _is_active(local.get(r.name))
+        r.name
+        for r in members
+        if (only is None or r.name in only) and _is_active(local.get(r.name))
     }
     # Dependents of a target that still run must stop first, so they are targets too.
     grew = True

@@ -143,9 +143,19 @@ def _keep_offline(ctx: PlanContext, group: Group, owner: str | None) -> None:
 
 
 def _place(ctx: PlanContext, group: Group) -> None:
-    choice = ctx.choose(group, ctx.node_order(group))
+    order = ctx.node_order(group)
+    choice = ctx.choose(group, order)
     if choice.node is None:
         ctx.note(group.name, Code.NO_ELIGIBLE_NODE, f"no node can take it: {choice.explain()}")
+        return
+    joining = _better_node_joining(ctx, order[: order.index(choice.node)])
+    if joining is not None:
+        ctx.note(
+            group.name,
+            Code.AWAITING_PREFERRED_NODE,
+            f"{joining} comes before {choice.node} in its list and is joining; waiting up to "
+            f"{ctx.cfg.cluster.group_wait_delay_s} s for it (ClusterGroupWaitDelay)",
+        )
         return
     ctx.act(
         Action(
@@ -160,6 +170,17 @@ def _place(ctx: PlanContext, group: Group) -> None:
             steps=ctx.full_start_steps(group.name),
         )
     )
+
+
+def _better_node_joining(ctx: PlanContext, better: list[str]) -> str | None:
+    """A node ahead in the list that is starting right now: MSCS lets a group wait for it at
+    cluster start rather than land somewhere it will soon have to leave."""
+    wait = ctx.cfg.cluster.group_wait_delay_s
+    for node in better:
+        st = ctx.snap.node(node)
+        if st.state is NodeState.JOINING and ctx.now - st.since < wait:
+            return node
+    return None
 
 
 def _threshold_exceeded(ctx: PlanContext, group: Group) -> bool:

@@ -1,0 +1,187 @@
+"""wolfpackd end to end: real etcd, three daemons on loopback, real processes (S29-S39).
+
+Every test uses the probe application, which records when and where it ran, and asserts
+with :func:`wolfpack.lab.probe_app.overlaps` that no group ever ran on two nodes at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wolfpack.lab.localcluster import LocalCluster, wait_for
+from wolfpack.lab.probe_app import overlaps
+from wolfpack.model.snapshot import IntentKind
+from wolfpack.model.states import ResourceState
+from wolfpack.node.pidregistry import PidRegistry
+
+pytestmark = pytest.mark.etcd
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    c = LocalCluster(tmp_path)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.close()
+
+
+def running_on(c: LocalCluster, group: str, node: str, timeout: float = 20) -> None:
+    wait_for(lambda: c.answer(group) == node and c.owner(group) == node, timeout=timeout)
+
+
+def no_overlap(c: LocalCluster) -> None:
+    for group in c.ports:
+        runs = c.runs(group)
+        assert runs, f"the probe of {group} recorded nothing"
+        assert overlaps(runs) == [], f"{group} ran on two nodes at once"
+
+
+def test_node_crash_fails_over_to_the_next_node(cluster: LocalCluster) -> None:
+    """S30/S37: node1 is SIGKILLed with everything it runs; Web runs on node2 next."""
+    cluster.start_all()
+    cluster.add_app_group("Web", preferred=("node1", "node2", "node3"))
+    running_on(cluster, "Web", "node1")
+    cluster.kill_node("node1")
+    running_on(cluster, "Web", "node2")
+    snap = cluster.snapshot()
+    assert snap.node("node1").state.value == "Down" and snap.node("node1").fenced
+    assert len(snap.group("Web").failovers) == 1
+    no_overlap(cluster)
+
+
+def test_frozen_daemon_stops_its_resources_before_anyone_starts_them(
+    cluster: LocalCluster,
+) -> None:
+    """DESIGN safety invariant: SIGSTOP of wolfpackd (frozen, not dead). Without a fence
+    agent the group waits for the lease; the watchdog kills the app before that."""
+    cluster.fence = "none"
+    cluster.start_all()
+    cluster.add_app_group("Web", preferred=("node1", "node2"))
+    running_on(cluster, "Web", "node1")
+    frozen_at = time.monotonic()
+    cluster.freeze("node1")
+    try:
+        running_on(cluster, "Web", "node2", timeout=30)
+        failover_s = time.monotonic() - frozen_at
+    finally:
+        cluster.thaw("node1")
+    no_overlap(cluster)
+    # Bounded by the lease TTL (3 s) plus detection and start, not by anything longer.
+    assert failover_s < 3 + 3
+
+
+def test_resource_crash_restarts_then_fails_over_past_the_threshold(
+    cluster: LocalCluster,
+) -> None:
+    """S30, restart policy: the app crashes; restarted in place up to the threshold (1 here),
+    then the whole group fails over."""
+    cluster.start_all()
+    cluster.add_app_group(
+        "Web", preferred=("node1", "node2"), resource_options={"restart_threshold": 1}
+    )
+    running_on(cluster, "Web", "node1")
+    app_pids = lambda: [  # noqa: E731
+        pid
+        for pid, _, label in PidRegistry(cluster.run_dir("node1")).entries()
+        if label == "resource"
+    ]
+    first = wait_for(app_pids, timeout=5)[0]
+    import os
+
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: (p := app_pids()) and p[0] != first and cluster.answer("Web") == "node1", 10)
+    assert cluster.snapshot().resource("Web-app").restarts, "a restart was granted"
+    second = app_pids()[0]
+    os.kill(second, signal.SIGKILL)
+    running_on(cluster, "Web", "node2")
+    no_overlap(cluster)
+
+
+def test_move_to_a_node_where_start_fails_returns_to_the_original(
+    cluster: LocalCluster,
+) -> None:
+    """S39: move Web to node3 where its application cannot start; it comes back to node1."""
+    cluster.start_all()
+    cluster.add_app_group("Web", preferred=("node1",), fail_on="node3")
+    running_on(cluster, "Web", "node1")
+    intent = cluster.db.add_intent(IntentKind.MOVE_GROUP, "Web", "node3")
+    wait_for(lambda: cluster.snapshot().group("Web").owner == "node3", timeout=10)
+    running_on(cluster, "Web", "node1")
+    assert intent.id
+    no_overlap(cluster)
+
+
+def test_administrator_offline_never_fails_over(cluster: LocalCluster) -> None:
+    """S34: take Web offline; it stops and stays offline on its node."""
+    cluster.start_all()
+    cluster.add_app_group("Web", preferred=("node1",))
+    running_on(cluster, "Web", "node1")
+    cluster.db.add_intent(IntentKind.OFFLINE_GROUP, "Web")
+    wait_for(lambda: cluster.answer("Web") is None, timeout=10)
+    time.sleep(2)  # give a wrong failover every chance to happen
+    snap = cluster.snapshot()
+    assert snap.group("Web").owner == "node1"
+    assert snap.resource("Web-app").state is ResourceState.OFFLINE
+    assert cluster.answer("Web") is None
+    no_overlap(cluster)
+
+
+def test_failback_after_stability_delay(cluster: LocalCluster) -> None:
+    """S38: immediate failback with a 2 s flap guard: the group returns to node1 only after
+    node1 has been up 2 s."""
+    cluster.start_all()
+    cluster.add_app_group(
+        "Web",
+        preferred=("node1", "node2"),
+        group_options={"failback": {"mode": "immediate", "stability_delay_s": 2}},
+    )
+    running_on(cluster, "Web", "node1")
+    cluster.kill_node("node1")
+    running_on(cluster, "Web", "node2")
+    cluster.start_node("node1")
+    wait_for(lambda: cluster.snapshot().node("node1").state.value == "Up", timeout=20)
+    up_at = time.monotonic()
+    running_on(cluster, "Web", "node1", timeout=30)
+    assert time.monotonic() - up_at >= 1.5
+    no_overlap(cluster)
+
+
+def test_coordinator_killed_new_one_elected_no_double_placement(cluster: LocalCluster) -> None:
+    """The coordinator's node dies; another takes over and the groups keep one owner each."""
+    cluster.start_all()
+    cluster.add_app_group("A", preferred=("node1",))
+    cluster.add_app_group("B", preferred=("node2",))
+    running_on(cluster, "A", "node1")
+    running_on(cluster, "B", "node2")
+    old = cluster.coordinator()
+    assert old is not None
+    cluster.kill_node(old)
+    wait_for(lambda: cluster.coordinator() not in (None, old), timeout=15)
+    for group in ("A", "B"):
+        wait_for(lambda g=group: cluster.answer(g) not in (None, old), timeout=20)  # type: ignore[misc]
+    no_overlap(cluster)
+
+
+def test_full_cluster_restart_keeps_configuration_and_brings_groups_back(
+    cluster: LocalCluster,
+) -> None:
+    """Nothing configured is lost: stop every daemon and etcd, start them again."""
+    cluster.start_all()
+    cluster.add_app_group("Web", preferred=("node2",))
+    running_on(cluster, "Web", "node2")
+    before = cluster.db.load_config()[0]
+    for node in cluster.names:
+        cluster.kill_node(node)
+    cluster.etcd.stop()
+    cluster.etcd.start()
+    assert cluster.db.load_config()[0] == before
+    cluster.start_all()
+    running_on(cluster, "Web", "node2", timeout=30)
+    no_overlap(cluster)

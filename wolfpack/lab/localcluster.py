@@ -1,0 +1,293 @@
+"""A whole Wolfpack cluster on this machine's loopback, for tests and benchmarks.
+
+One etcd and N ``wolfpackd`` processes, each node with its own run directory and two
+heartbeat networks on loopback addresses (127.0.1.N private, 127.0.2.N mixed: Linux routes
+all of 127.0.0.0/8 to ``lo``, so no interface is created or changed). Groups hold Generic
+Application resources running :mod:`wolfpack.lab.probe_app`, which answers HTTP on a fixed
+port and records when it ran, so a test can prove a group never ran on two nodes at once.
+
+Everything started here is stopped by PID in :meth:`LocalCluster.close`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+
+from wolfpack.model import codec
+from wolfpack.model.builtin_types import GENERIC_APPLICATION
+from wolfpack.model.config import (
+    ClusterConfig,
+    ClusterSettings,
+    Group,
+    Interface,
+    Network,
+    Node,
+    Resource,
+)
+from wolfpack.model.snapshot import Snapshot
+from wolfpack.model.states import NetworkRole
+from wolfpack.node.pidregistry import PidRegistry
+from wolfpack.node.secret import new_secret, register
+from wolfpack.store import EtcdProcess, EtcdStore, KeySpace
+from wolfpack.store.repository import ClusterDB
+
+T = TypeVar("T")
+
+
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.02) -> T:
+    """Poll until ``predicate`` returns something truthy; TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class LocalCluster:
+    def __init__(
+        self,
+        workdir: Path,
+        nodes: int = 3,
+        *,
+        fence: str = "test",
+        daemon_settings: dict[str, object] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.names = [f"node{i}" for i in range(1, nodes + 1)]
+        self.fence = fence
+        self.daemon_settings = daemon_settings or {}
+        self.etcd = EtcdProcess(workdir / "etcd")
+        self.keys = KeySpace("/wolfpack/")
+        self.run_root = workdir / "run"
+        self.daemons: dict[str, subprocess.Popen[bytes]] = {}
+        self.secret_file = workdir / "secret"
+        self.heartbeat_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
+        self._store: EtcdStore | None = None
+        self.ports: dict[str, int] = {}
+
+    # -- set-up ---------------------------------------------------------------------------
+    @property
+    def store(self) -> EtcdStore:
+        assert self._store is not None, "start() first"
+        return self._store
+
+    @property
+    def db(self) -> ClusterDB:
+        return ClusterDB(self.store, self.keys)
+
+    def start(self) -> LocalCluster:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.etcd.start()
+        self._store = EtcdStore(self.etcd.endpoint, timeout=2.0)
+        secret = new_secret()
+        self.secret_file.write_bytes(secret)
+        self.secret_file.chmod(0o600)
+        self.db.initialize(ClusterSettings(name="local"))
+        register(self.store, self.keys, secret)
+        self.db.update_config(self._base_config)
+        return self
+
+    def _base_config(self, cfg: ClusterConfig) -> ClusterConfig:
+        nodes = {n: Node(n, i) for i, n in enumerate(self.names, start=1)}
+        networks = {
+            "heartbeat": Network("heartbeat", "127.0.1.0/24", NetworkRole.PRIVATE),
+            "client": Network("client", "127.0.2.0/24", NetworkRole.MIXED),
+        }
+        interfaces = {}
+        for i, n in enumerate(self.names, start=1):
+            interfaces[f"{n}-heartbeat"] = Interface(
+                f"{n}-heartbeat", n, "heartbeat", f"127.0.1.{i}"
+            )
+            interfaces[f"{n}-client"] = Interface(f"{n}-client", n, "client", f"127.0.2.{i}")
+        return replace(cfg, nodes=nodes, networks=networks, interfaces=interfaces)
+
+    def add_app_group(
+        self,
+        group: str,
+        *,
+        preferred: tuple[str, ...] = (),
+        fail_after: float = 0.0,
+        fail_on: str = "",
+        group_options: dict[str, object] | None = None,
+        resource_options: dict[str, object] | None = None,
+    ) -> int:
+        """A group with one Generic Application (the probe app) on its own port."""
+        port = free_port()
+        self.ports[group] = port
+        command = (
+            f"{sys.executable} -m wolfpack.lab.probe_app --port {port} "
+            f"--record {self.record(group)}"
+            + (f" --fail-after {fail_after}" if fail_after else "")
+            + (f" --fail-on {fail_on}" if fail_on else "")
+        )
+        check = (
+            f'{sys.executable} -c "import urllib.request; '
+            f"urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=1)\""
+        )
+        res = codec.parse(
+            Resource,
+            {
+                "name": f"{group}-app",
+                "type": GENERIC_APPLICATION,
+                "group": group,
+                "properties": {"command": command, "check_command": check},
+                **(resource_options or {}),
+            },
+        )
+
+        g = codec.parse(
+            Group, {"name": group, "preferred_owners": preferred, **(group_options or {})}
+        )
+
+        def add(cfg: ClusterConfig) -> ClusterConfig:
+            return replace(
+                cfg,
+                groups={**cfg.groups, group: g},
+                resources={**cfg.resources, res.name: res},
+            )
+
+        self.db.update_config(add)
+        return port
+
+    # -- daemons --------------------------------------------------------------------------
+    def run_dir(self, node: str) -> Path:
+        return self.run_root / node
+
+    def start_node(self, node: str) -> subprocess.Popen[bytes]:
+        settings = {
+            "node": node,
+            "endpoints": self.etcd.endpoint,
+            "prefix": self.keys.root,
+            "secret_file": str(self.secret_file),
+            "run_dir": str(self.run_dir(node)),
+            "heartbeat": {"port": self.heartbeat_port},
+            "fence": {"agent": self.fence, "run_root": str(self.run_root)},
+            "dump_dir": str(self.workdir / "dumps" / node),
+            **self.daemon_settings,
+        }
+        path = self.workdir / f"{node}.yaml"
+        path.write_text(yaml.safe_dump(settings))
+        log = open(self.workdir / f"{node}.log", "ab")  # noqa: SIM115 (owned by the child)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wolfpack.node.daemon", "--config", str(path)],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "WOLFPACK_NODE": node},
+        )
+        log.close()
+        self.daemons[node] = proc
+        return proc
+
+    def start_all(self) -> None:
+        for n in self.names:
+            self.start_node(n)
+        wait_for(lambda: self.coordinator() is not None and self.all_up(), timeout=30)
+
+    def kill_node(self, node: str) -> None:
+        """Power off, as far as processes go: SIGKILL every process the node started."""
+        proc = self.daemons.get(node)
+        PidRegistry(self.run_dir(node)).kill_all(signal.SIGKILL)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if proc is not None:
+            proc.wait(timeout=10)
+
+    def stop_node(self, node: str, timeout: float = 60) -> None:
+        proc = self.daemons.get(node)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def freeze(self, node: str) -> None:
+        self.daemons[node].send_signal(signal.SIGSTOP)
+
+    def thaw(self, node: str) -> None:
+        self.daemons[node].send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        for node, proc in self.daemons.items():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+                proc.wait(timeout=10)
+            PidRegistry(self.run_dir(node)).kill_all(signal.SIGKILL)
+        if self._store is not None:
+            self._store.close()
+        self.etcd.stop()
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- observation ----------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        return self.db.read_snapshot()
+
+    def coordinator(self) -> str | None:
+        kv = self.store.get(self.keys.coordinator)
+        return kv.value.decode() if kv is not None else None
+
+    def all_up(self) -> bool:
+        snap = self.snapshot()
+        return all(snap.node(n).state.value == "Up" for n in self.names if n in self.daemons)
+
+    def owner(self, group: str) -> str | None:
+        return self.snapshot().group(group).owner
+
+    def answer(self, group: str, timeout: float = 0.2) -> str | None:
+        """The node name the group's application answers with, or None."""
+        try:
+            url = f"http://127.0.0.1:{self.ports[group]}/"
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return str(r.read().decode().strip())
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def record(self, group: str) -> Path:
+        """Where the probe application of ``group`` records its runs."""
+        return self.workdir / f"runs-{group}.log"
+
+    def runs(self, group: str) -> list[str]:
+        path = self.record(group)
+        return path.read_text().splitlines() if path.exists() else []
+
+    def log_lines(self, node: str) -> list[dict[str, object]]:
+        out = []
+        path = self.workdir / f"{node}.log"
+        for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out

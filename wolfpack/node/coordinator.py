@@ -1,0 +1,176 @@
+"""The coordinator: one per cluster, elected through etcd; the impure shell around ``plan()``.
+
+Election: the first node to create ``leases/coordinator`` on its own lease wins; the key's
+create revision is the **election token**. Every write the coordinator makes is a transaction
+that compares that token, so a deposed coordinator (whose lease expired while it was frozen)
+cannot change anything: its writes fail instead of competing with the new one.
+
+Each tick: read one snapshot, derive node states from leases, heartbeats and fencing
+(:mod:`wolfpack.node.liveness`), decide with :func:`wolfpack.policy.plan`, carry out the
+plan (:mod:`wolfpack.node.execute`). Ticks run on every change in the cluster database and at
+least every ``tick_s``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+from wolfpack.errors import ConflictError, StoreError, WolfpackError
+from wolfpack.model import codec
+from wolfpack.model.plan import Plan
+from wolfpack.model.snapshot import NodeStatus, Snapshot
+from wolfpack.node.execute import Executor, Guard
+from wolfpack.node.liveness import Evidence, node_statuses
+from wolfpack.node.state_io import ClusterReader
+from wolfpack.policy import explain, plan
+from wolfpack.store import Compare, Delete, Put, Store, key_absent
+
+Log = Callable[..., None]
+
+
+class Coordinator:
+    def __init__(
+        self,
+        store: Store,
+        reader: ClusterReader,
+        node: str,
+        lease_id: Callable[[], int],
+        heard: Callable[[], frozenset[str]],
+        executor: Executor,
+        *,
+        tick_s: float = 0.5,
+        dump_dir: Path | None = None,
+        wall: Callable[[], float] = time.time,
+        log: Log = lambda event, **fields: None,
+    ) -> None:
+        self.store, self.reader, self.node = store, reader, node
+        self.keys = reader.keys
+        self.lease_id, self.heard = lease_id, heard
+        self.executor = executor
+        self.tick_s, self.dump_dir, self.wall, self.log = tick_s, dump_dir, wall, log
+        self.token = 0  # create revision of our election key; 0 = not coordinator
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._fenced: set[str] = set()
+        self._last_plan: list[str] = []
+        self.last_snapshot: Snapshot | None = None
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.token != 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="coordinator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.resign()
+
+    def resign(self) -> None:
+        if self.token:
+            with contextlib.suppress(StoreError):
+                self.store.txn(
+                    [Compare(self.keys.coordinator, "create", "==", self.token)],
+                    [Delete(self.keys.coordinator)],
+                )
+            self.token = 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.wake.wait(self.tick_s)
+            self.wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._campaign()
+                if self.is_coordinator:
+                    self.tick()
+            except ConflictError:
+                self.log("coordinator_deposed")
+                self.token = 0
+            except WolfpackError as exc:
+                self.log("coordinator_error", error=str(exc), type=type(exc).__name__)
+            except Exception as exc:  # one catch-all per loop: log and keep running
+                self.log("coordinator_crash", error=repr(exc))
+
+    def _campaign(self) -> None:
+        lease = self.lease_id()
+        if lease == 0:
+            self.token = 0
+            return
+        kv = self.store.get(self.keys.coordinator)
+        if kv is not None:
+            mine = kv.value.decode() == self.node and kv.lease == lease
+            self.token = kv.create_revision if mine else 0
+            return
+        result = self.store.txn(
+            [key_absent(self.keys.coordinator)],
+            [Put(self.keys.coordinator, self.node.encode(), lease=lease)],
+        )
+        if result.succeeded:
+            self.token = result.revision
+            self.log("coordinator_elected", token=self.token)
+
+    def tick(self) -> Plan:
+        view = self.reader.read()
+        snap = view.snapshot
+        if view.coordinator_token != self.token:
+            raise ConflictError(f"{self.keys.coordinator} changed: no longer the coordinator")
+        now = self.wall()
+        evidence = Evidence(
+            leased=view.leased,
+            heard=self.heard() | {self.node},
+            fenced=frozenset(self._fenced & set(view.leased)),
+        )
+        nodes = node_statuses(snap.config, snap.nodes, view.admin, evidence, self.node, now)
+        guard = Guard(self.keys.coordinator, self.token)
+        self.executor.write_node_statuses(guard, snap.nodes, nodes)
+        snap = replace(snap, nodes=nodes)
+        decided = plan(snap, now)
+        lines = explain(decided)
+        if decided.actions and lines != self._last_plan:
+            self.log(
+                "plan",
+                actions=[f"{a.kind} {a.subject} {a.node or ''}".strip() for a in decided.actions],
+                reasons=[str(a.reason.code) for a in decided.actions],
+            )
+            self._dump(snap, now)
+        self._last_plan = lines
+        self.last_snapshot = snap
+        fenced_now = self.executor.apply(guard, snap, decided, now, view.node_leases)
+        self._fenced |= fenced_now
+        self._fenced &= set(view.leased)  # a fenced node that is gone needs no memory
+        return decided
+
+    def _dump(self, snap: Snapshot, now: float) -> None:
+        """Keep the snapshot behind each new decision: any incident becomes a scenario."""
+        if self.dump_dir is None:
+            return
+        self.dump_dir.mkdir(parents=True, exist_ok=True)
+        path = self.dump_dir / f"snapshot-{int(now * 1000)}.yaml"
+        doc = {
+            "description": "dumped by the coordinator",
+            "covers": [],
+            "now": now,
+            "snapshot": codec.dump(snap),
+        }
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        for old in sorted(self.dump_dir.glob("snapshot-*.yaml"))[:-50]:
+            old.unlink(missing_ok=True)
+
+
+def status_json(status: NodeStatus) -> bytes:
+    return json.dumps(codec.dump(status)).encode()

@@ -1,0 +1,280 @@
+"""wolfpackd: one per node. Wires membership, lease, watchdog, resource manager, coordinator.
+
+Start order matters for safety: the watchdog runs before any resource can, the lease exists
+before the resource manager starts anything, and on shutdown the groups are moved away
+(drain) before resources stop, so a planned stop is not an outage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from wolfpack.errors import StoreError, WolfpackError
+from wolfpack.model import codec
+from wolfpack.model.config import ClusterConfig
+from wolfpack.node.coordinator import Coordinator
+from wolfpack.node.execute import Executor
+from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, LocalTestFenceAgent
+from wolfpack.node.lease import NodeLease
+from wolfpack.node.liveness import NodeAdmin
+from wolfpack.node.manager import ResourceManager
+from wolfpack.node.membership import HeartbeatSettings, Membership
+from wolfpack.node.membership import Path as HeartbeatPath
+from wolfpack.node.pidregistry import PidRegistry
+from wolfpack.node.secret import check as check_secret
+from wolfpack.node.secret import read_secret
+from wolfpack.node.settings import DaemonSettings, load_settings
+from wolfpack.node.state_io import ClusterReader, admin_key
+from wolfpack.node.watchdog import WatchdogClient
+from wolfpack.resources import AgentContext
+from wolfpack.store import EtcdStore, KeySpace, Store
+from wolfpack.store.repository import ClusterDB
+
+
+class JsonLog:
+    """One JSON object per line with a timestamp, the node and an event name (reason codes
+    go in fields), to stderr: journald or the supervisor keeps it."""
+
+    def __init__(self, node: str, stream: Any = sys.stderr) -> None:
+        self.node, self.stream = node, stream
+        self._lock = threading.Lock()
+
+    def __call__(self, event: str, **fields: object) -> None:
+        line = json.dumps(
+            {"ts": round(time.time(), 3), "node": self.node, "event": event, **fields}, default=str
+        )
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+def heartbeat_paths(cfg: ClusterConfig, me: str, port: int) -> list[HeartbeatPath]:
+    """One path per network that carries heartbeats (private, mixed) where this node has an
+    interface; peers are the other nodes' interfaces on that network."""
+    paths = []
+    for net in sorted(cfg.networks.values(), key=lambda n: n.name):
+        if not net.role.carries_heartbeats:
+            continue
+        on_net = [i for i in cfg.interfaces.values() if i.network == net.name]
+        mine = [i for i in on_net if i.node == me]
+        if not mine:
+            continue
+        peers = {i.node: (i.address, port) for i in on_net if i.node != me}
+        paths.append(HeartbeatPath(net.name, (mine[0].address, port), peers))
+    return paths
+
+
+class Daemon:
+    def __init__(self, settings: DaemonSettings, store: Store | None = None) -> None:
+        self.settings = s = settings
+        self.log = JsonLog(s.node)
+        self.store: Store = store or EtcdStore(s.endpoints, timeout=1.0)
+        self.keys = KeySpace(s.prefix)
+        self.reader = ClusterReader(self.store, self.keys)
+        self.db = ClusterDB(self.store, self.keys)
+        self.run_dir = s.run_dir
+        self.pids = PidRegistry(self.run_dir)
+        self._stop = threading.Event()
+        self.watchdog: WatchdogClient | None = None
+        self.membership: Membership | None = None
+        self.lease: NodeLease | None = None
+        self.manager: ResourceManager | None = None
+        self.coordinator: Coordinator | None = None
+
+    def _fencer(self) -> FenceAgent | None:
+        f = self.settings.fence
+        if f.agent == "none":
+            return None
+        if f.agent == "test":
+            return LocalTestFenceAgent(f.run_root or self.run_dir.parent)
+        return ExternalFenceAgent(f.agent, f.options, f.timeout_s)
+
+    def start(self) -> None:
+        s = self.settings
+        secret = read_secret(s.secret_file)
+        check_secret(self.store, self.keys, secret)
+        cfg = self.reader.read().snapshot.config
+        node = cfg.nodes.get(s.node)
+        if node is None:
+            raise WolfpackError(
+                f"node {s.node!r} is not a member of this cluster: add it with "
+                f"'wolfpack cluster join' (known nodes: {', '.join(sorted(cfg.nodes)) or 'none'})"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.pids.add(os.getpid(), "daemon")
+        self.watchdog = WatchdogClient.start(self.run_dir, s.watchdog_margin_s)
+        self.membership = Membership(
+            s.node,
+            node.id,
+            secret,
+            heartbeat_paths(cfg, s.node, s.heartbeat.port),
+            HeartbeatSettings(s.heartbeat.interval_s, s.heartbeat.threshold),
+            on_change=lambda view: self._wake(),
+        )
+        self.membership.start()
+        self.lease = NodeLease(
+            self.store,
+            self.keys,
+            s.node,
+            {"id": node.id, "pid": os.getpid(), "started": time.time()},
+            ttl_s=s.lease.ttl_s,
+            renew_every_s=s.lease.renew_every_s,
+            margin_s=s.lease.margin_s,
+            on_deadline=self.watchdog.arm,
+            on_lost=self._lease_lost,
+            log=self.log,
+        )
+        self.lease.acquire()
+        self.lease.start()
+        context = AgentContext(
+            node=s.node,
+            run_dir=self.run_dir,
+            log=lambda event, fields: self.log(event, **fields),
+            on_failure=lambda name, why: None,
+            register_pid=self._register_resource_pid,
+            unregister_pid=self.pids.remove,
+        )
+        self.manager = ResourceManager(
+            self.reader, s.node, self.lease.valid, self.lease.guard, context, log=self.log
+        )
+        self.manager.start()
+        executor = Executor(
+            self.store, self.keys, self._fencer(), self.db.update_config, log=self.log
+        )
+        self.coordinator = Coordinator(
+            self.store,
+            self.reader,
+            s.node,
+            lambda: self.lease.lease_id if self.lease and self.lease.valid() else 0,
+            self._heard,
+            executor,
+            tick_s=s.tick_s,
+            dump_dir=s.dump_dir,
+            log=self.log,
+        )
+        self.coordinator.start()
+        threading.Thread(target=self._watch, name="watch", daemon=True).start()
+        self.log("started", pid=os.getpid(), endpoints=s.endpoints)
+
+    def _register_resource_pid(self, pid: int) -> None:
+        self.pids.add(pid, "resource")
+
+    def _heard(self) -> frozenset[str]:
+        if self.membership is None:
+            return frozenset()
+        return frozenset(name for name, peer in self.membership.view().peers.items() if peer.up)
+
+    def _lease_lost(self, why: str) -> None:
+        if self.manager is not None:
+            self.manager.stop_everything(f"self-fencing: {why}")
+        if self.coordinator is not None:
+            self.coordinator.token = 0
+
+    def _wake(self) -> None:
+        for part in (self.manager, self.coordinator):
+            if part is not None:
+                part.wake.set()
+
+    def _watch(self) -> None:
+        """Wake the loops on every change in the cluster database."""
+        while not self._stop.is_set():
+            try:
+                watch = self.store.watch_prefix(self.keys.root)
+                with watch:
+                    while not self._stop.is_set():
+                        if watch.get(timeout=0.5) is not None:
+                            self._wake()
+            except StoreError as exc:
+                self.log("watch_error", error=str(exc))
+                self._stop.wait(0.5)
+
+    def drain(self) -> None:
+        """Move this node's groups away before stopping (DrainOnShutdown)."""
+        s = self.settings
+        key = admin_key(self.keys, s.node)
+        self.store.put(key, json.dumps(codec.dump(NodeAdmin(paused=True, draining=True))).encode())
+        deadline = time.monotonic() + s.drain_timeout_s
+        while time.monotonic() < deadline:
+            snap = self.reader.read().snapshot
+            if (
+                not any(g.owner == s.node for g in snap.groups.values())
+                or len(snap.config.nodes) < 2
+            ):
+                break
+            time.sleep(0.1)
+        self.store.put(key, json.dumps(codec.dump(NodeAdmin())).encode())
+
+    def shutdown(self) -> None:
+        self.log("stopping", drain=self.settings.drain_on_shutdown)
+        if self.settings.drain_on_shutdown:
+            try:
+                self.drain()
+            except WolfpackError as exc:
+                self.log("drain_failed", error=str(exc))
+        self._stop.set()
+        if self.coordinator is not None:
+            self.coordinator.stop()
+        if self.manager is not None:
+            self.manager.stop()
+            self.manager.stop_everything("shutdown")
+        if self.lease is not None:
+            self.lease.stop(revoke=True)
+        if self.membership is not None:
+            self.membership.stop()
+        if self.watchdog is not None:
+            self.watchdog.disarm()
+            self.watchdog.stop()
+        self.pids.remove(os.getpid())
+        self.log("stopped")
+
+    def run_forever(self) -> None:
+        done = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
+        self.start()
+        done.wait()
+        self.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="wolfpackd", description="The Wolfpack node daemon.")
+    ap.add_argument("--config", type=Path, help="settings file (YAML)")
+    ap.add_argument("--node", help="this node's name in the cluster")
+    ap.add_argument("--endpoints", help="etcd endpoints, comma separated")
+    ap.add_argument("--prefix", help="key prefix in etcd (default /wolfpack/)")
+    ap.add_argument("--secret-file", type=Path)
+    ap.add_argument("--run-dir", type=Path)
+    ap.add_argument("--fence-agent", help="none, test, or a fence_* program")
+    ap.add_argument("--no-drain", action="store_true", help="do not move groups away on stop")
+    args = ap.parse_args(argv)
+    overrides: dict[str, Any] = {
+        "node": args.node,
+        "endpoints": args.endpoints,
+        "prefix": args.prefix,
+        "secret_file": args.secret_file,
+        "run_dir": args.run_dir,
+        "drain_on_shutdown": False if args.no_drain else None,
+    }
+    try:
+        settings = load_settings(args.config, overrides)
+        if args.fence_agent:
+            settings = settings.model_copy(
+                update={"fence": settings.fence.model_copy(update={"agent": args.fence_agent})}
+            )
+        Daemon(settings).run_forever()
+    except WolfpackError as exc:
+        print(f"wolfpackd: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
