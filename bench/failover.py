@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from wolfpack.lab.localcluster import LocalCluster, wait_for
 from wolfpack.model.snapshot import IntentKind
@@ -36,6 +37,12 @@ from wolfpack.node.pidregistry import PidRegistry
 
 RESULTS = Path(__file__).parent / "results" / "failover.json"
 GROUP = "Bench"
+# The benchmark fails the group over and restarts it many times in a row: lift the MSCS
+# thresholds (10 failovers in 6 h, 3 restarts in 15 min) that would otherwise stop it.
+UNLIMITED: dict[str, Any] = {
+    "group_options": {"failover_threshold": 100000},
+    "resource_options": {"restart_threshold": 100000},
+}
 
 
 def until_answer(c: LocalCluster, accept: set[str], timeout: float = 30) -> float:
@@ -130,7 +137,7 @@ def footprint(c: LocalCluster, idle_s: float = 10.0) -> tuple[float, float]:
 def run(runs: int, workdir: Path) -> dict[str, float | int | str]:
     with LocalCluster(workdir / "fenced") as c:
         c.start_all()
-        c.add_app_group(GROUP, preferred=tuple(c.names))
+        c.add_app_group(GROUP, preferred=tuple(c.names), **UNLIMITED)
         wait_for(lambda: c.answer(GROUP), timeout=30)
         rss, idle = footprint(c)
         crash = node_crashes(c, runs)
@@ -138,7 +145,7 @@ def run(runs: int, workdir: Path) -> dict[str, float | int | str]:
         move = moves(c, runs)
     with LocalCluster(workdir / "unfenced", fence="none") as c:
         c.start_all()
-        c.add_app_group(GROUP, preferred=tuple(c.names))
+        c.add_app_group(GROUP, preferred=tuple(c.names), **UNLIMITED)
         wait_for(lambda: c.answer(GROUP), timeout=30)
         nofence = node_crashes(c, max(1, min(3, runs)))
     return {

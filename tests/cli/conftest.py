@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,11 +40,15 @@ class Cli:
 
     endpoint: str
     prefix: str = field(default_factory=lambda: f"/wolfpack-test/{uuid.uuid4().hex}/")
+    secret_file: str = field(
+        default_factory=lambda: f"{tempfile.gettempdir()}/wolfpack-test-{uuid.uuid4().hex}.secret"
+    )
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
         environment = {
             "WOLFPACK_ENDPOINT": self.endpoint,
             "WOLFPACK_PREFIX": self.prefix,
+            "WOLFPACK_SECRET_FILE": self.secret_file,
             "COLUMNS": "200",
             **(env or {}),
         }

@@ -15,6 +15,7 @@ def test_create_show_and_set(cli: Cli) -> None:
         "description": "demo",
         "utc_offset_minutes": 0,
         "enforced_anti_affinity": False,
+        "group_wait_delay_s": 30,
     }
     changed = cli.json(
         "cluster", "set", "--utc-offset", "+02:00", "--enforced-anti-affinity", "--description", "x"

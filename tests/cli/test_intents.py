@@ -8,7 +8,7 @@ NOW = "1767229200"
 
 
 def test_group_move_is_a_request_the_plan_carries_out(jean: Cli) -> None:
-    intent = jean.json("group", "move", "Web", "node3")
+    intent = jean.json("group", "move", "Web", "node3", "--no-wait")
     assert (intent["kind"], intent["subject"], intent["target"]) == ("move-group", "Web", "node3")
     assert [i["id"] for i in jean.json("intent", "list")] == [intent["id"]]
     plan = jean.json("plan", "--now", NOW)
@@ -31,11 +31,11 @@ def test_a_move_that_cannot_be_done_is_refused_at_once(jean: Cli) -> None:
 
 def test_online_offline_and_fail_requests(jean: Cli) -> None:
     kinds = [
-        jean.json("group", "offline", "SQL")["kind"],
-        jean.json("group", "online", "SQL")["kind"],
-        jean.json("resource", "offline", "www")["kind"],
-        jean.json("resource", "online", "www")["kind"],
-        jean.json("resource", "fail", "web")["kind"],
+        jean.json("group", "offline", "SQL", "--no-wait")["kind"],
+        jean.json("group", "online", "SQL", "--no-wait")["kind"],
+        jean.json("resource", "offline", "www", "--no-wait")["kind"],
+        jean.json("resource", "online", "www", "--no-wait")["kind"],
+        jean.json("resource", "fail", "web", "--no-wait")["kind"],
     ]
     assert kinds == [
         "offline-group",
@@ -57,14 +57,14 @@ def test_resource_move_only_without_dependencies(jean: Cli) -> None:
         "resource", "create", "spare-ip", "--type", "IP Address", "--group", "Web",
         "--prop", "address=198.51.100.40", "--prop", "network=public",
     )  # fmt: skip
-    intent = jean.json("resource", "move", "spare-ip", "SQL")
+    intent = jean.json("resource", "move", "spare-ip", "SQL", "--no-wait")
     assert (intent["kind"], intent["target"]) == ("change-group", "SQL")
     assert len(jean.json("intent", "list")) == 1
 
 
 def test_intent_delete_cancels_a_request(jean: Cli) -> None:
-    first = jean.json("group", "move", "Web")  # to the best possible node
-    second = jean.json("group", "offline", "SQL")
+    first = jean.json("group", "move", "Web", "--no-wait")  # to the best possible node
+    second = jean.json("group", "offline", "SQL", "--no-wait")
     assert first["target"] is None
     assert jean.json("intent", "delete", first["id"])["id"] == first["id"]
     assert [i["id"] for i in jean.json("intent", "list")] == [second["id"]]

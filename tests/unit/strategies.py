@@ -10,7 +10,9 @@ them bad (unknown subjects, unknown or ineligible targets).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from hypothesis import strategies as st
 
@@ -42,6 +44,7 @@ from wolfpack.model.states import (
 )
 
 Edges = Mapping[str, frozenset[str]]
+T = TypeVar("T")
 
 NOW = 1_700_000_000.0  # 14 Nov 2023 22:13 UTC
 #: The one resource type of generated configs: no required properties, no required
@@ -80,16 +83,67 @@ expressions = st.lists(
 
 
 # -- snapshots -------------------------------------------------------------------------------
+#
+# Hypothesis spends its time per draw, so each object is drawn as one integer whose bits
+# choose its fields. Zero bits decode to the common, healthy case (node Up, group owned and
+# wanted online, resource Online where its group is owned, MSCS defaults), so shrinking
+# heads there. Times come from a palette around ``NOW`` rich in the boundaries the policy
+# compares against (restart periods 60/900 s, pending timeouts 30/180 s, failover periods
+# 600 s/1 h/6 h, stability delays 60/600 s), and 0, "long ago".
 
-_NODE_STATES = list(NodeState)
-_RESOURCE_STATES = list(ResourceState)
-_TIMES = st.floats(NOW - 8 * 3600, NOW, allow_nan=False).map(lambda t: float(round(t)))
-_OLD_TIMES = st.one_of(st.just(0.0), _TIMES)
+TIMES: tuple[float, ...] = tuple(
+    NOW - d
+    for d in (
+        0, 1, 29, 30, 59, 60, 61, 179, 180, 599, 600, 899, 900, 3600, 6 * 3600, NOW,
+    )
+)  # fmt: skip
 
 
-def _subset_in_order(draw: st.DrawFn, items: list[str], min_size: int = 0) -> tuple[str, ...]:
-    chosen = draw(st.lists(st.sampled_from(items), unique=True, min_size=min_size)) if items else []
-    return tuple(chosen)
+_R = ResourceState
+#: Weighted: Online most often, then Failed and Offline, then the pending states.
+_RESOURCE_STATES: tuple[ResourceState, ...] = (
+    *(_R.ONLINE, _R.FAILED, _R.OFFLINE, _R.ONLINE),
+    *(_R.ONLINE_PENDING, _R.ONLINE, _R.OFFLINE_PENDING, _R.FAILED),
+)
+_RESTART_ACTIONS = (
+    RestartAction.RESTART_AND_FAILOVER,  # the default first
+    RestartAction.RESTART_NO_FAILOVER,
+    RestartAction.DONT_RESTART,
+    RestartAction.RESTART_AND_FAILOVER,
+)
+
+
+class Bits:
+    """Take fields from the low bits of one drawn integer."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def take(self, n: int) -> int:
+        out = self.value & ((1 << n) - 1)
+        self.value >>= n
+        return out
+
+    def flag(self) -> bool:
+        return bool(self.take(1))
+
+    def pick(self, options: Sequence[T]) -> T:
+        return options[self.take(max(1, (len(options) - 1).bit_length())) % len(options)]
+
+    def time(self) -> float:
+        return TIMES[self.take(4)]
+
+    def times(self) -> tuple[float, ...]:
+        return tuple(self.time() for _ in range(self.take(3) % 5))
+
+
+def _bits(draw: st.DrawFn, n: int) -> Bits:
+    return Bits(draw(st.integers(0, (1 << n) - 1)))
+
+
+def _subset(bits: Bits, items: Sequence[str]) -> list[str]:
+    mask = bits.take(len(items))
+    return [x for i, x in enumerate(items) if mask >> i & 1]
 
 
 @st.composite
@@ -101,126 +155,132 @@ def configs(draw: st.DrawFn) -> ClusterConfig:
 
     groups: dict[str, Group] = {}
     resources: dict[str, Resource] = {}
-    classes = st.lists(st.sampled_from(["web", "sql", "dc"]), unique=True, max_size=2)
     for g in range(draw(st.integers(1, 6))):
         gname = f"G{g}"
-        mode = draw(st.sampled_from(list(FailbackMode)))
-        window: tuple[int | None, int | None] = (None, None)
-        if mode is FailbackMode.WINDOW:
-            start = draw(st.integers(0, 23))
-            end = (start + draw(st.integers(1, 23))) % 24  # never equal to start
-            window = (start, end)
+        order = draw(st.permutations(node_names))
+        b = _bits(draw, 24)
+        preferred = tuple(order[: b.take(4) % (len(order) + 1)])
+        mode = b.pick(list(FailbackMode))
+        start = b.take(5) % 24
+        end = (start + 1 + b.take(5) % 23) % 24  # never equal to start
+        windowed = mode is FailbackMode.WINDOW
         groups[gname] = Group(
             gname,
-            preferred_owners=_subset_in_order(draw, node_names),
-            failover_threshold=draw(st.integers(1, 4)),
-            failover_period_s=draw(st.sampled_from([600, 3600, 6 * 3600])),
-            failback=Failback(mode, *window, stability_delay_s=draw(st.sampled_from([0, 60, 600]))),
-            anti_affinity=tuple(draw(classes)),
+            preferred_owners=preferred,
+            failover_threshold=1 + b.take(2),
+            failover_period_s=b.pick([600, 3600, 6 * 3600]),
+            failback=Failback(
+                mode,
+                start if windowed else None,
+                end if windowed else None,
+                stability_delay_s=b.pick([0, 60, 600]),
+            ),
+            anti_affinity=tuple(_subset(b, ["web", "sql", "dc"])),
         )
         members: list[str] = []
         for r in range(draw(st.integers(0, 5))):
             rname = f"{gname}-r{r}"
-            deps: tuple[tuple[str, ...], ...] = ()
-            if members:
-                clauses = st.lists(
-                    st.lists(st.sampled_from(members), min_size=1, max_size=2, unique=True).map(
-                        tuple
-                    ),
-                    max_size=2,
-                )
-                deps = tuple(draw(clauses))
-            possible = None
-            if draw(st.booleans()):
-                possible = _subset_in_order(draw, node_names, min_size=1)
+            b = _bits(draw, 16 + len(node_names) + 2 * len(members))
+            deps = []
+            for _ in range(b.take(2) % 3):
+                clause = _subset(b, members)
+                if clause:
+                    deps.append(tuple(clause))
+            possible = tuple(_subset(b, node_names)) if b.flag() else None
             resources[rname] = Resource(
                 rname,
                 TYPE.name,
                 gname,
-                possible_owners=possible,
-                dependencies=deps,
-                restart_action=draw(st.sampled_from(list(RestartAction))),
-                restart_threshold=draw(st.integers(1, 3)),
-                restart_period_s=draw(st.sampled_from([60, 900])),
-                pending_timeout_s=draw(st.sampled_from([30, 180])),
+                possible_owners=possible or None,
+                dependencies=tuple(deps),
+                restart_action=b.pick(_RESTART_ACTIONS),
+                restart_threshold=1 + b.take(2) % 3,
+                restart_period_s=b.pick([60, 900]),
+                pending_timeout_s=b.pick([30, 180]),
             )
             members.append(rname)
+    b = _bits(draw, 3)
     settings = ClusterSettings(
         name="jean",
-        utc_offset_minutes=draw(st.sampled_from([0, 60, -300, 540])),
-        enforced_anti_affinity=draw(st.booleans()),
+        utc_offset_minutes=b.pick([0, 60, -300, 540]),
+        enforced_anti_affinity=b.flag(),
     )
     return ClusterConfig(
         settings, nodes, groups=groups, resources=resources, types={TYPE.name: TYPE}
     )
 
 
-def _maybe_node(draw: st.DrawFn, cfg: ClusterConfig, unknown: float = 0.0) -> str | None:
-    """A configured node, None, or (rarely) a name no node has."""
-    options: list[str | None] = [None, *cfg.nodes]
-    if unknown and draw(st.floats(0, 1)) < unknown:
-        return "ghost"
-    return draw(st.sampled_from(options))
+def _maybe_node(bits: Bits, names: Sequence[str]) -> str | None:
+    """None or a configured node (about half the time each)."""
+    options: list[str | None] = [None, *names]
+    return options[bits.take(4) % len(options)] if bits.flag() else None
 
 
 @st.composite
 def snapshots(draw: st.DrawFn) -> Snapshot:
     cfg = draw(configs())
-    nodes = {
-        name: NodeStatus(
-            state=draw(st.sampled_from(_NODE_STATES)),
-            since=draw(_OLD_TIMES),
-            draining=draw(st.booleans()),
-            fenced=draw(st.booleans()),
+    names = list(cfg.nodes)
+    nodes = {}
+    for name in names:
+        b = _bits(draw, 12)
+        if b.take(3) == 7:
+            continue  # now and then a node never heard from (Down and fenced)
+        nodes[name] = NodeStatus(
+            state=b.pick(list(NodeState)),
+            since=b.time(),
+            draining=b.take(2) == 3,
+            fenced=b.flag(),
         )
-        for name in cfg.nodes
-        if draw(st.integers(0, 9)) > 0  # now and then a node never heard from
-    }
-    node_names = list(cfg.nodes)
     groups: dict[str, GroupStatus] = {}
     for gname in cfg.groups:
+        b = _bits(draw, 64)
+        owner = None if b.take(2) == 3 else b.pick(names)
         transition = None
-        if draw(st.integers(0, 3)) == 0:
+        if b.take(2) == 3:
             transition = Transition(
-                draw(st.sampled_from(list(TransitionKind))),
-                target=draw(st.sampled_from(node_names)),
-                source=_maybe_node(draw, cfg),
-                started=draw(_TIMES),
+                b.pick(list(TransitionKind)),
+                target=b.pick(names) if b.flag() or owner is None else owner,  # arrived?
+                source=_maybe_node(b, names),
+                started=b.time(),
             )
         groups[gname] = GroupStatus(
-            owner=_maybe_node(draw, cfg),
-            wanted=draw(st.sampled_from(list(Wanted))),
-            failovers=tuple(draw(st.lists(_TIMES, max_size=4))),
+            owner=owner,
+            wanted=Wanted.OFFLINE if b.take(2) == 3 else Wanted.ONLINE,
+            failovers=b.times(),
             transition=transition,
-            failed_over_limit=draw(st.integers(0, 5)) == 0,
+            failed_over_limit=b.take(3) == 7,
         )
     resources: dict[str, ResourceStatus] = {}
-    for rname in cfg.resources:
-        state = draw(st.sampled_from(_RESOURCE_STATES))
-        node = _maybe_node(draw, cfg) if state is not ResourceState.OFFLINE else None
-        if state is ResourceState.OFFLINE and draw(st.integers(0, 4)) == 0:
-            node = _maybe_node(draw, cfg)  # an offline resource may remember its last node
+    for rname, res in cfg.resources.items():
+        b = _bits(draw, 48)
+        state = b.pick(_RESOURCE_STATES)
+        owner = groups[res.group].owner
+        # mostly where the group is owned, sometimes elsewhere (a stale or moving resource)
+        node = _maybe_node(b, names) if b.take(2) == 3 or owner is None else owner
+        if state is ResourceState.OFFLINE and b.take(2) != 3:
+            node = None
         resources[rname] = ResourceStatus(
             state=state,
             node=node,
-            since=draw(_TIMES),
-            restarts=tuple(draw(st.lists(_TIMES, max_size=4))),
-            wanted=draw(st.sampled_from(list(Wanted))),
+            since=b.time(),
+            restarts=b.times(),
+            wanted=Wanted.OFFLINE if b.take(3) == 7 else Wanted.ONLINE,
         )
-    intents = tuple(draw(st.lists(intents_for(cfg), max_size=3)))
+    drawn = draw(st.lists(intents_for(cfg), max_size=3))
+    intents = tuple(dataclasses.replace(i, id=f"i{k}") for k, i in enumerate(drawn))
     return Snapshot(cfg, nodes, groups, resources, intents, revision=draw(st.integers(0, 99)))
 
 
 @st.composite
 def intents_for(draw: st.DrawFn, cfg: ClusterConfig) -> Intent:
-    kind = draw(st.sampled_from(list(IntentKind)))
+    b = _bits(draw, 20)
+    kind = b.pick(list(IntentKind))
     group_kinds = (IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP)
     subjects = list(cfg.groups) if kind in group_kinds else list(cfg.resources)
-    subject = draw(st.sampled_from([*subjects, "nonexistent"]))
+    subject = b.pick([*subjects, "nonexistent"])
     target: str | None = None
     if kind is IntentKind.MOVE_GROUP:
-        target = _maybe_node(draw, cfg, unknown=0.1)
+        target = b.pick([None, "ghost", *cfg.nodes])  # none: the best node; ghost: unknown
     elif kind is IntentKind.CHANGE_GROUP:
-        target = draw(st.sampled_from([None, "nonexistent", *cfg.groups]))
-    ident = f"i{draw(st.integers(0, 10**6))}"
-    return Intent(ident, kind, subject, target, created=draw(_TIMES))
+        target = b.pick([None, "nonexistent", *cfg.groups])
+    return Intent("i", kind, subject, target, created=b.time())  # ids: see snapshots()

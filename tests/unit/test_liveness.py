@@ -65,3 +65,13 @@ def test_paused_and_draining_come_from_the_administrator() -> None:
     out = decide({"n1", "n2", "n3"}, {"n1", "n2", "n3"}, admin=admin)
     assert out["n2"].state is NodeState.PAUSED and not out["n2"].draining
     assert out["n3"].state is NodeState.PAUSED and out["n3"].draining
+
+
+def test_a_just_started_observer_does_not_take_silence_as_death() -> None:
+    """After a full cluster restart the new coordinator has heard nobody yet: a node that
+    was Up keeps its state on its lease until the observer has listened a full timeout."""
+    evidence = Evidence(
+        frozenset({"n1", "n2", "n3"}), frozenset({"n1", "n3"}), silence_counts=False
+    )
+    out = node_statuses(CFG, {"n2": UP}, {}, evidence, "n1", 100.0)
+    assert out["n2"].state is NodeState.UP

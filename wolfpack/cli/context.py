@@ -57,14 +57,18 @@ def _endpoint_from_file(path: Path) -> str | None:
     return value
 
 
-def endpoint() -> str:
+def explicit_endpoint() -> str | None:
+    """The endpoint an administrator gave (flag, environment, config file), or None."""
     if _override:
         return _override
     if os.environ.get("WOLFPACK_ENDPOINT"):
         return os.environ["WOLFPACK_ENDPOINT"]
     path = config_file()
-    found = _endpoint_from_file(path) if path is not None else None
-    return found or DEFAULT_ENDPOINT
+    return _endpoint_from_file(path) if path is not None else None
+
+
+def endpoint() -> str:
+    return explicit_endpoint() or DEFAULT_ENDPOINT
 
 
 def keyspace() -> KeySpace:

@@ -17,6 +17,7 @@ from wolfpack.cli.context import open_db
 from wolfpack.cli.intent import submit
 from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
 from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.cli.wait import NoWaitFlag, TimeoutOption
 from wolfpack.errors import ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, Group
@@ -203,21 +204,33 @@ def move(
     node: Annotated[
         str | None, typer.Argument(help="Target node; omit for the best possible node.")
     ] = None,
+    no_wait: NoWaitFlag = False,
+    timeout: TimeoutOption = 60.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Move a group to another node (Move-ClusterGroup): offline here, online there,
     back to where it was if anything fails there (S39)."""
     check = None if node is None else (lambda snap: check_move(snap, name, node))
-    submit(IntentKind.MOVE_GROUP, name, node, as_json, check)
+    submit(IntentKind.MOVE_GROUP, name, node, as_json, check, wait=not no_wait, timeout=timeout)
 
 
 @verb(app, "online")
-def online(name: GroupName, as_json: JsonFlag = False) -> None:
+def online(
+    name: GroupName,
+    no_wait: NoWaitFlag = False,
+    timeout: TimeoutOption = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
     """Bring a group online (Start-ClusterGroup); clears a failover-threshold stop."""
-    submit(IntentKind.ONLINE_GROUP, name, None, as_json)
+    submit(IntentKind.ONLINE_GROUP, name, None, as_json, wait=not no_wait, timeout=timeout)
 
 
 @verb(app, "offline")
-def offline(name: GroupName, as_json: JsonFlag = False) -> None:
+def offline(
+    name: GroupName,
+    no_wait: NoWaitFlag = False,
+    timeout: TimeoutOption = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
     """Take a group offline (Stop-ClusterGroup); it does not fail over (S34)."""
-    submit(IntentKind.OFFLINE_GROUP, name, None, as_json)
+    submit(IntentKind.OFFLINE_GROUP, name, None, as_json, wait=not no_wait, timeout=timeout)

@@ -18,6 +18,7 @@ import typer
 from wolfpack.cli import output
 from wolfpack.cli.context import open_db
 from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.cli.wait import wait_for_outcome
 from wolfpack.errors import NotFoundError
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
@@ -33,8 +34,12 @@ def submit(
     target: str | None,
     as_json: bool,
     check: Callable[[Snapshot], None] | None = None,
+    *,
+    wait: bool = True,
+    timeout: float = 60.0,
 ) -> Intent:
-    """Check ``subject`` exists (and ``check(snapshot)`` if given), then record the request."""
+    """Check ``subject`` exists (and ``check(snapshot)`` if given), record the request, and
+    unless ``wait`` is off, follow it until it is carried out (or refused)."""
     with open_db() as db:
         snap = db.read_snapshot()
         if kind in GROUP_REQUESTS and subject not in snap.config.groups:
@@ -44,6 +49,18 @@ def submit(
         if check is not None:
             check(snap)
         intent = db.add_intent(kind, subject, target)
+        if wait:
+            settled = wait_for_outcome(db, intent, timeout, quiet=as_json)
+            if as_json:
+                output.print_json(
+                    {"intent": codec.dump(intent, exclude_defaults=False), **settled.as_dict()}
+                )
+            else:
+                output.message(
+                    f"{kind} {subject}: {settled.message}\n"
+                    f"{settled.group}: {settled.state} on {settled.owner or '-'}"
+                )
+            return intent
     if as_json:
         output.print_json(codec.dump(intent, exclude_defaults=False))
     else:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from typing import Annotated, Any
 
 import typer
 
+from wolfpack.cli import output
 from wolfpack.cli.context import open_db
 from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
 from wolfpack.cli.runner import JsonFlag, verb
-from wolfpack.errors import RejectedError
+from wolfpack.cli.wait import NoWaitFlag, TimeoutOption, WaitTimeout
+from wolfpack.errors import NotFoundError, RejectedError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, Node
 from wolfpack.model.snapshot import Snapshot
+from wolfpack.node.liveness import NodeAdmin
 
 app = typer.Typer(help="Cluster nodes: create, list, show, set, delete.", no_args_is_help=True)
 
@@ -80,3 +85,59 @@ def set_(
     with open_db() as db:
         node = modify(db, NODES, name, edit)
     report(node, as_json, f"changed node {name}")
+
+
+NodeName = Annotated[str, typer.Argument(help="The node's name.")]
+
+
+def _set_admin(name: str, admin: NodeAdmin) -> None:
+    with open_db() as db:
+        cfg, _ = db.load_config()
+        if name not in cfg.nodes:
+            raise NotFoundError("node", name)
+        db.store.put(db.keys.node_admin(name), json.dumps(codec.dump(admin)).encode())
+
+
+@verb(app, "pause")
+def pause(name: NodeName, as_json: JsonFlag = False) -> None:
+    """Pause a node (Suspend-ClusterNode): it keeps its groups but takes no new ones."""
+    _set_admin(name, NodeAdmin(paused=True))
+    report({"node": name, "paused": True}, as_json, f"{name} paused: it takes no new groups")
+
+
+@verb(app, "resume")
+def resume(name: NodeName, as_json: JsonFlag = False) -> None:
+    """Resume a paused or drained node (Resume-ClusterNode); groups may fail back to it by
+    their own failback policy."""
+    _set_admin(name, NodeAdmin())
+    report({"node": name, "paused": False}, as_json, f"{name} resumed")
+
+
+@verb(app, "drain")
+def drain(
+    name: NodeName,
+    no_wait: NoWaitFlag = False,
+    timeout: TimeoutOption = 120.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Drain a node (Suspend-ClusterNode -Drain): pause it and move its groups away."""
+    _set_admin(name, NodeAdmin(paused=True, draining=True))
+    if no_wait:
+        report({"node": name, "draining": True}, as_json, f"{name} is draining")
+        return
+    deadline = time.monotonic() + timeout
+    with open_db() as db, output.console(stderr=True).status(f"draining {name}") as spinner:
+        while True:
+            snap = db.read_snapshot()
+            left = sorted(g for g, st in snap.groups.items() if st.owner == name)
+            busy = sorted(g for g, st in snap.groups.items() if st.transition is not None)
+            if not left and not busy:
+                break
+            if time.monotonic() > deadline:
+                raise WaitTimeout(
+                    f"{name} still owns {', '.join(left) or 'nothing'} after {timeout:g} s; "
+                    "see 'wolfpack plan --explain' for why"
+                )
+            spinner.update(f"draining {name}: {', '.join(left) or 'settling'}")
+            time.sleep(0.1)
+    report({"node": name, "drained": True}, as_json, f"{name} drained: it owns no group")

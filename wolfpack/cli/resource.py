@@ -18,6 +18,7 @@ from wolfpack.cli.context import open_db
 from wolfpack.cli.intent import submit
 from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
 from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.cli.wait import NoWaitFlag, TimeoutOption
 from wolfpack.errors import NotFoundError, RejectedError, ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, Resource
@@ -226,21 +227,36 @@ ResourceName = Annotated[str, typer.Argument(help="The resource's name.")]
 
 
 @verb(app, "online")
-def online(name: ResourceName, as_json: JsonFlag = False) -> None:
+def online(
+    name: ResourceName,
+    no_wait: NoWaitFlag = False,
+    timeout: TimeoutOption = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
     """Bring a resource online, with what it depends on (Start-ClusterResource)."""
-    submit(IntentKind.ONLINE_RESOURCE, name, None, as_json)
+    submit(IntentKind.ONLINE_RESOURCE, name, None, as_json, wait=not no_wait, timeout=timeout)
 
 
 @verb(app, "offline")
-def offline(name: ResourceName, as_json: JsonFlag = False) -> None:
+def offline(
+    name: ResourceName,
+    no_wait: NoWaitFlag = False,
+    timeout: TimeoutOption = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
     """Take a resource offline, with what depends on it; never a failover (S34)."""
-    submit(IntentKind.OFFLINE_RESOURCE, name, None, as_json)
+    submit(IntentKind.OFFLINE_RESOURCE, name, None, as_json, wait=not no_wait, timeout=timeout)
 
 
 @verb(app, "fail")
-def fail(name: ResourceName, as_json: JsonFlag = False) -> None:
+def fail(
+    name: ResourceName,
+    no_wait: NoWaitFlag = False,
+    timeout: TimeoutOption = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
     """Initiate a failure (Test-ClusterResourceFailure): the restart policy then applies."""
-    submit(IntentKind.FAIL_RESOURCE, name, None, as_json)
+    submit(IntentKind.FAIL_RESOURCE, name, None, as_json, wait=not no_wait, timeout=timeout)
 
 
 def _movable(name: str, group: str) -> Callable[[Snapshot], None]:
@@ -267,8 +283,11 @@ def _movable(name: str, group: str) -> Callable[[Snapshot], None]:
 def move(
     name: ResourceName,
     group: Annotated[str, typer.Argument(help="The group it should belong to.")],
+    no_wait: NoWaitFlag = False,
+    timeout: TimeoutOption = 60.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Move a resource to another group (Move-ClusterResource, S27); only a resource
     without dependencies in either direction may move (S36)."""
-    submit(IntentKind.CHANGE_GROUP, name, group, as_json, _movable(name, group))
+    check = _movable(name, group)
+    submit(IntentKind.CHANGE_GROUP, name, group, as_json, check, wait=not no_wait, timeout=timeout)

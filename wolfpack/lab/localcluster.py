@@ -234,6 +234,8 @@ class LocalCluster:
         self.daemons[node].send_signal(signal.SIGCONT)
 
     def close(self) -> None:
+        exits = {node: proc.poll() for node, proc in self.daemons.items()}
+        (self.workdir / "daemon-exits.json").write_text(json.dumps(exits) + "\n")
         for node, proc in self.daemons.items():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGCONT)

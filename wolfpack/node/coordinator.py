@@ -45,6 +45,8 @@ class Coordinator:
         lease_id: Callable[[], int],
         heard: Callable[[], frozenset[str]],
         executor: Executor,
+        lost: Callable[[], frozenset[str]] = frozenset,
+        listening: Callable[[], bool] = lambda: True,
         *,
         tick_s: float = 0.5,
         dump_dir: Path | None = None,
@@ -53,7 +55,8 @@ class Coordinator:
     ) -> None:
         self.store, self.reader, self.node = store, reader, node
         self.keys = reader.keys
-        self.lease_id, self.heard = lease_id, heard
+        self.lease_id, self.heard, self.lost = lease_id, heard, lost
+        self.listening = listening
         self.executor = executor
         self.tick_s, self.dump_dir, self.wall, self.log = tick_s, dump_dir, wall, log
         self.token = 0  # create revision of our election key; 0 = not coordinator
@@ -113,8 +116,11 @@ class Coordinator:
             return
         kv = self.store.get(self.keys.coordinator)
         if kv is not None:
-            mine = kv.value.decode() == self.node and kv.lease == lease
+            holder = kv.value.decode()
+            mine = holder == self.node and kv.lease == lease
             self.token = kv.create_revision if mine else 0
+            if not mine and holder in self.lost():
+                self._fence_dead_coordinator(holder, kv.lease)
             return
         result = self.store.txn(
             [key_absent(self.keys.coordinator)],
@@ -123,6 +129,21 @@ class Coordinator:
         if result.succeeded:
             self.token = result.revision
             self.log("coordinator_elected", token=self.token)
+
+    def _fence_dead_coordinator(self, holder: str, lease: int) -> None:
+        """The coordinator's node went silent on every heartbeat path: nobody else would fence
+        it, and its election key would block a new coordinator until its lease ran out. The
+        first surviving node by id fences it and revokes its lease, so the election (and the
+        failover of its groups) need not wait for the TTL."""
+        cfg = self.reader.read().snapshot.config
+        alive = (self.heard() | {self.node}) - {holder}
+        first = min(alive, key=lambda n: cfg.nodes[n].id if n in cfg.nodes else 1000)
+        if first != self.node:
+            return
+        if self.executor.fence(holder, lease):
+            self._fenced.add(holder)
+            self.log("coordinator_fenced", node=holder)
+            self.wake.set()
 
     def tick(self) -> Plan:
         view = self.reader.read()
@@ -134,6 +155,7 @@ class Coordinator:
             leased=view.leased,
             heard=self.heard() | {self.node},
             fenced=frozenset(self._fenced & set(view.leased)),
+            silence_counts=self.listening(),
         )
         nodes = node_statuses(snap.config, snap.nodes, view.admin, evidence, self.node, now)
         guard = Guard(self.keys.coordinator, self.token)

@@ -32,7 +32,7 @@ from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import check as check_secret
 from wolfpack.node.secret import read_secret
 from wolfpack.node.settings import DaemonSettings, load_settings
-from wolfpack.node.state_io import ClusterReader, admin_key
+from wolfpack.node.state_io import ClusterReader
 from wolfpack.node.watchdog import WatchdogClient
 from wolfpack.resources import AgentContext
 from wolfpack.store import EtcdStore, KeySpace, Store
@@ -83,6 +83,7 @@ class Daemon:
         self.run_dir = s.run_dir
         self.pids = PidRegistry(self.run_dir)
         self._stop = threading.Event()
+        self._membership_started = float("inf")
         self.watchdog: WatchdogClient | None = None
         self.membership: Membership | None = None
         self.lease: NodeLease | None = None
@@ -120,6 +121,7 @@ class Daemon:
             on_change=lambda view: self._wake(),
         )
         self.membership.start()
+        self._membership_started = time.monotonic()
         self.lease = NodeLease(
             self.store,
             self.keys,
@@ -156,6 +158,8 @@ class Daemon:
             lambda: self.lease.lease_id if self.lease and self.lease.valid() else 0,
             self._heard,
             executor,
+            self._lost,
+            self._listening,
             tick_s=s.tick_s,
             dump_dir=s.dump_dir,
             log=self.log,
@@ -163,6 +167,18 @@ class Daemon:
         self.coordinator.start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
+
+    def _listening(self) -> bool:
+        """Has membership run long enough for silence to mean something?"""
+        hb = self.settings.heartbeat
+        return time.monotonic() - self._membership_started > 2 * hb.interval_s * hb.threshold
+
+    def _lost(self) -> frozenset[str]:
+        """Peers heard before and now silent on every heartbeat path."""
+        if self.membership is None:
+            return frozenset()
+        peers = self.membership.view().peers
+        return frozenset(n for n, p in peers.items() if not p.up and p.last_heard is not None)
 
     def _register_resource_pid(self, pid: int) -> None:
         self.pids.add(pid, "resource")
@@ -199,7 +215,7 @@ class Daemon:
     def drain(self) -> None:
         """Move this node's groups away before stopping (DrainOnShutdown)."""
         s = self.settings
-        key = admin_key(self.keys, s.node)
+        key = self.keys.node_admin(s.node)
         self.store.put(key, json.dumps(codec.dump(NodeAdmin(paused=True, draining=True))).encode())
         deadline = time.monotonic() + s.drain_timeout_s
         while time.monotonic() < deadline:

@@ -27,7 +27,7 @@ from wolfpack.model.snapshot import (
 )
 from wolfpack.model.states import ResourceState, Wanted
 from wolfpack.node.fencing import FenceAgent
-from wolfpack.node.state_io import outcome_key, update_doc
+from wolfpack.node.state_io import update_doc
 from wolfpack.store import Compare, Delete, KeySpace, Put, Store
 
 Log = Callable[..., None]
@@ -105,7 +105,7 @@ class Executor:
         intents = {i.id: i for i in snap.intents}
         for action in decided.actions:
             if action.kind is ActionKind.FENCE_NODE:
-                if self._fence(action.subject, node_leases):
+                if self.fence(action.subject, node_leases.get(action.subject, 0)):
                     fenced.add(action.subject)
                 continue
             try:
@@ -122,7 +122,8 @@ class Executor:
                 )
         return fenced
 
-    def _fence(self, node: str, node_leases: Mapping[str, int]) -> bool:
+    def fence(self, node: str, lease: int) -> bool:
+        """Fence ``node`` and revoke its lease (0: none known); True once confirmed."""
         if self.fencer is None:
             if node not in self._waiting_for_lease:
                 self._waiting_for_lease.add(node)
@@ -137,7 +138,6 @@ class Executor:
         except FenceError as exc:
             self.log("fence_failed", node=node, error=str(exc))
             return False
-        lease = node_leases.get(node, 0)
         if lease:
             try:
                 self.store.lease_revoke(lease)
@@ -278,7 +278,7 @@ class Executor:
         self._guarded(
             guard,
             [
-                Put(outcome_key(self.keys, intent_id), body.encode()),
+                Put(self.keys.outcome(intent_id), body.encode()),
                 Delete(self.keys.intent(intent_id)),
             ],
         )

@@ -9,7 +9,9 @@
   the policy asks for fencing before anything of it starts elsewhere.
 - A node with a lease never heard yet in this incarnation is **Joining**.
 
-If the coordinator hears none of two or more peers that hold leases, its own heartbeat
+Until the observer has listened for a whole heartbeat timeout (it just started), silence is no
+evidence either: a node that was Up stays Up on its lease alone. If the coordinator hears
+none of two or more peers that hold leases, its own heartbeat
 networks are the likelier fault; then silence is not evidence and only leases count, so one
 node with broken cables cannot fence all the others.
 """
@@ -37,6 +39,9 @@ class Evidence:
     leased: frozenset[str]  # nodes whose lease key exists in etcd
     heard: frozenset[str]  # nodes heard on at least one heartbeat path (the observer included)
     fenced: frozenset[str] = frozenset()  # confirmed fenced by an agent in this incarnation
+    #: False while the observer has not listened for a full heartbeat timeout yet (it just
+    #: started): then not hearing a node says nothing about it.
+    silence_counts: bool = True
 
 
 def node_statuses(
@@ -49,16 +54,21 @@ def node_statuses(
 ) -> dict[str, NodeStatus]:
     peers_leased = evidence.leased - {observer}
     deaf = len(peers_leased) >= 2 and not (evidence.heard - {observer}) & peers_leased
+    silence_is_no_evidence = deaf or not evidence.silence_counts
     out: dict[str, NodeStatus] = {}
     for name in cfg.nodes:
         before = previous.get(name)
         flags = admin.get(name, NodeAdmin())
         if name not in evidence.leased or name in evidence.fenced:
             state, fenced = NodeState.DOWN, True
-        elif name == observer or name in evidence.heard or (deaf and _was_up(before)):
+        elif (
+            name == observer
+            or name in evidence.heard
+            or (silence_is_no_evidence and _was_up(before))
+        ):
             state = NodeState.PAUSED if flags.paused or flags.draining else NodeState.UP
             fenced = False
-        elif (_was_up(before) and not deaf) or (
+        elif (_was_up(before) and not silence_is_no_evidence) or (
             before is not None and before.state is NodeState.DOWN and not before.fenced
         ):
             state, fenced = NodeState.DOWN, False

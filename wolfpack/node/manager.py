@@ -115,7 +115,7 @@ class ResourceManager:
     # -- the loop -------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.wake.wait(1.0)
+            self.wake.wait(5.0)  # changes wake it at once; this is only a safety net
             self.wake.clear()
             try:
                 self._reconcile()
@@ -221,8 +221,12 @@ class ResourceManager:
 
     # -- monitoring -----------------------------------------------------------------------
     def _monitor(self) -> None:
-        while not self._stop.wait(0.05):
+        pause = 0.05
+        while not self._stop.wait(pause):
             now = self.clock()
+            due = [min(r.next_looks, r.next_is) for r in list(self.running.values())]
+            # Sleep until the next check is due (new resources are picked up within 1 s).
+            pause = min(1.0, max(0.01, min(due, default=now + 1.0) - now))
             for name, run in list(self.running.items()):
                 if self.local.get(name) is not ResourceState.ONLINE:
                     continue

@@ -60,7 +60,9 @@ class DaemonSettings(pydantic.BaseModel):
     heartbeat: HeartbeatSection = HeartbeatSection()
     lease: LeaseSection = LeaseSection()
     fence: FenceSection = FenceSection()
-    tick_s: float = pydantic.Field(0.5, gt=0)
+    #: The coordinator decides on every change; this is the longest it waits without one
+    #: (for time-based decisions: failback windows, stability delays, pending timeouts).
+    tick_s: float = pydantic.Field(1.0, gt=0)
     drain_on_shutdown: bool = True
     drain_timeout_s: float = pydantic.Field(30.0, ge=0)
     dump_dir: Path | None = None

@@ -7,6 +7,7 @@ key at one revision, so every decision is made from one instant of the cluster.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,17 +18,9 @@ from wolfpack.model import codec
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.store import KeySpace, Put, Store, mod_revision_is
-from wolfpack.store.repository import ClusterDB, _Read, encode
+from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache, encode
 
 T = TypeVar("T")
-
-
-def admin_key(keys: KeySpace, node: str) -> str:
-    return f"{keys.root}admin/nodes/{node}"
-
-
-def outcome_key(keys: KeySpace, intent_id: str) -> str:
-    return f"{keys.root}outcomes/{intent_id}"
 
 
 @dataclass(frozen=True)
@@ -40,7 +33,7 @@ class ClusterView:
     admin: Mapping[str, NodeAdmin]
 
 
-def parse_view(read: _Read) -> ClusterView:
+def parse_view(read: DatabaseRead) -> ClusterView:
     """Everything a node needs from one consistent read of the database root."""
     snap = Snapshot(
         config=read.config(),
@@ -59,8 +52,8 @@ def parse_view(read: _Read) -> ClusterView:
         coordinator=election.value.decode() if election else None,
         coordinator_token=election.create_revision if election else 0,
         admin={
-            n: codec.parse(NodeAdmin, json.loads(kv.value))
-            for n, kv in read.section(f"{read.keys.root}admin/nodes/").items()
+            n: read.decode(NodeAdmin, kv)
+            for n, kv in read.section(read.keys.node_admin_prefix).items()
         },
     )
 
@@ -69,9 +62,12 @@ class ClusterReader:
     def __init__(self, store: Store, keys: KeySpace) -> None:
         self.store, self.keys = store, keys
         self.db = ClusterDB(store, keys)
+        self._cache = DecodeCache()
+        self._lock = threading.Lock()
 
     def read(self) -> ClusterView:
-        return parse_view(self.db._read())
+        with self._lock:  # the cache is shared by the coordinator and the resource manager
+            return parse_view(self.db.read(self._cache))
 
 
 def update_doc(

@@ -140,6 +140,21 @@ def _keep_offline(ctx: PlanContext, group: Group, owner: str | None) -> None:
                 online=False,
             )
         )
+        return
+    transition = ctx.snap.group(group.name).transition
+    if transition is not None and not ctx.active_on(group.name, owner):
+        ctx.act(
+            Action(
+                ActionKind.COMPLETE_TRANSITION,
+                group.name,
+                Reason(
+                    Code.TRANSITION_COMPLETE,
+                    f"{transition.kind} to {transition.target} ends with the group offline, "
+                    "as wanted",
+                ),
+                node=owner,
+            )
+        )
 
 
 def _place(ctx: PlanContext, group: Group) -> None:

@@ -13,6 +13,8 @@ administrators.
     <root>config_epoch                   bumped by every configuration write
     <root>state/<kind>/<name>            kind in STATE_KINDS: observed runtime state (JSON)
     <root>intents/<id>                   administrator requests (JSON)
+    <root>outcomes/<id>                  what became of a request: accepted/rejected (JSON)
+    <root>admin/nodes/<name>             an administrator's pause/drain of a node (JSON)
     <root>leases/nodes/<name>            node liveness, attached to that node's lease
     <root>leases/coordinator             coordinator election, attached to the winner's lease
 
@@ -107,6 +109,20 @@ class KeySpace:
 
     def intent(self, intent_id: str) -> str:
         return f"{self.intents_prefix}{_segment('intent id', intent_id)}"
+
+    @property
+    def outcomes_prefix(self) -> str:
+        return f"{self.root}outcomes/"
+
+    def outcome(self, intent_id: str) -> str:
+        return f"{self.outcomes_prefix}{_segment('intent id', intent_id)}"
+
+    @property
+    def node_admin_prefix(self) -> str:
+        return f"{self.root}admin/nodes/"
+
+    def node_admin(self, name: str) -> str:
+        return f"{self.node_admin_prefix}{_segment('node name', name)}"
 
     # -- liveness and election ------------------------------------------------------------
 

@@ -123,13 +123,37 @@ def _decode(cls: type[T], kv: KeyValue) -> T:
         raise StoreError(f"corrupt document at {kv.key!r}: {exc}") from None
 
 
+class DecodeCache:
+    """Parsed documents by key and mod revision: a daemon re-reads the whole database on
+    every change, and most documents have not changed since the last read."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[int, type[Any], Any]] = {}
+
+    def decode(self, cls: type[T], kv: KeyValue) -> T:
+        hit = self._entries.get(kv.key)
+        if hit is not None and hit[0] == kv.mod_revision and hit[1] is cls:
+            return cast(T, hit[2])
+        obj = _decode(cls, kv)
+        self._entries[kv.key] = (kv.mod_revision, cls, obj)
+        return obj
+
+    def forget_except(self, keys: Mapping[str, object]) -> None:
+        for key in [k for k in self._entries if k not in keys]:
+            del self._entries[key]
+
+
 @dataclass(frozen=True)
-class _Read:
+class DatabaseRead:
     """One consistent read of the whole database root."""
 
     kvs: Mapping[str, KeyValue]
     revision: int
     keys: KeySpace
+    cache: DecodeCache | None = None
+
+    def decode(self, cls: type[T], kv: KeyValue) -> T:
+        return self.cache.decode(cls, kv) if self.cache is not None else _decode(cls, kv)
 
     def section(self, prefix: str) -> dict[str, KeyValue]:
         """Direct children of ``prefix``, by name."""
@@ -167,21 +191,21 @@ class _Read:
             raise NoClusterError(self.keys.root)
         sections = {
             kind: {
-                name: _decode(_CONFIG_TYPES[kind], kv)
+                name: self.decode(_CONFIG_TYPES[kind], kv)
                 for name, kv in self.section(self.keys.config_prefix(kind)).items()
             }
             for kind in cast(tuple[ConfigKind, ...], CONFIG_KINDS)
         }
-        return ClusterConfig(cluster=_decode(ClusterSettings, cluster), **sections)
+        return ClusterConfig(cluster=self.decode(ClusterSettings, cluster), **sections)
 
     def statuses(self, kind: StateKind) -> dict[str, Any]:
         return {
-            name: _decode(_STATE_TYPES[kind], kv)
+            name: self.decode(_STATE_TYPES[kind], kv)
             for name, kv in self.section(self.keys.state_prefix(kind)).items()
         }
 
     def intents(self) -> tuple[Intent, ...]:
-        found = [_decode(Intent, kv) for kv in self.section(self.keys.intents_prefix).values()]
+        found = [self.decode(Intent, kv) for kv in self.section(self.keys.intents_prefix).values()]
         return tuple(sorted(found, key=lambda i: (i.created, i.id)))
 
 
@@ -241,18 +265,22 @@ class ClusterDB:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def _read(self) -> _Read:
+    def read(self, cache: DecodeCache | None = None) -> DatabaseRead:
+        """One consistent read of everything under the root (documents parsed lazily)."""
         kvs, revision = self.store.get_prefix(self.keys.root)
-        return _Read({kv.key: kv for kv in kvs}, revision, self.keys)
+        by_key = {kv.key: kv for kv in kvs}
+        if cache is not None:
+            cache.forget_except(by_key)
+        return DatabaseRead(by_key, revision, self.keys, cache)
 
     def load_config(self) -> tuple[ClusterConfig, int]:
         """The configuration and its epoch (``config_epoch``'s mod revision)."""
-        read = self._read()
+        read = self.read()
         return read.config(), read.epoch
 
     def read_snapshot(self) -> Snapshot:
         """Configuration, observed state and requests, from one consistent read."""
-        read = self._read()
+        read = self.read()
         return Snapshot(
             config=read.config(),
             nodes=read.statuses("nodes"),
@@ -270,7 +298,7 @@ class ClusterDB:
         cfg = ClusterConfig(cluster=settings, types=builtin_types())
         check_config(cfg)
         for attempt in (1, 2):
-            read = self._read()
+            read = self.read()
             read.check_schema()
             if read.initialized:
                 raise AlreadyExistsError("cluster", read.config().cluster.name)
@@ -294,7 +322,7 @@ class ClusterDB:
         only happens if ``config_epoch`` is unchanged since the read, or equals
         ``expected_epoch`` when given; otherwise ``ConflictError`` and nothing is written.
         """
-        read = self._read()
+        read = self.read()
         current = read.config()
         if expected_epoch is not None and expected_epoch != read.epoch:
             raise self._conflict(expected_epoch)
@@ -314,7 +342,7 @@ class ClusterDB:
         writes ``state`` in the same transaction (``replace_state``: delete every other
         status). ``change`` gets an empty configuration with the built-in types when the
         database holds no cluster."""
-        read = self._read()
+        read = self.read()
         read.check_schema()
         current = read.config() if read.initialized else ClusterConfig(types=builtin_types())
         new = change(current)
@@ -337,7 +365,7 @@ class ClusterDB:
         return docs
 
     def _commit(
-        self, read: _Read, new: ClusterConfig, state: StateSection, *, replace_state: bool
+        self, read: DatabaseRead, new: ClusterConfig, state: StateSection, *, replace_state: bool
     ) -> None:
         k = self.keys
         current = {key: kv.value for key, kv in read.kvs.items()}
@@ -413,7 +441,7 @@ class ClusterDB:
     def list_intents(self) -> tuple[Intent, ...]:
         """Pending requests, oldest first."""
         kvs, revision = self.store.get_prefix(self.keys.intents_prefix)
-        return _Read({kv.key: kv for kv in kvs}, revision, self.keys).intents()
+        return DatabaseRead({kv.key: kv for kv in kvs}, revision, self.keys).intents()
 
     def delete_intent(self, intent_id: str) -> bool:
         return self.store.delete(self.keys.intent(intent_id)) > 0

@@ -1,0 +1,99 @@
+"""Waiting for a request to be carried out, with progress (``cluster group /move /wait``).
+
+The coordinator answers every request in ``outcomes/<id>``: accepted (then the group moves
+or starts or stops, which we follow until it settles) or rejected with a reason code. A
+rejection is an error with that code; a request still unsettled at the timeout says so and
+exits non-zero, leaving the request to finish on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from wolfpack.cli import output
+from wolfpack.errors import RejectedError, WolfpackError
+from wolfpack.model.fsm import group_state
+from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
+from wolfpack.model.states import GroupState
+from wolfpack.store.repository import ClusterDB
+
+NoWaitFlag = Annotated[
+    bool, typer.Option("--no-wait", help="Return once the request is recorded; do not wait.")
+]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for the outcome.", min=0)
+]
+
+
+class WaitTimeout(WolfpackError):
+    http_status = 504
+
+
+@dataclass(frozen=True)
+class Settled:
+    status: str  # accepted / rejected / failed
+    code: str
+    message: str
+    group: str | None
+    owner: str | None
+    state: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def group_of(snap: Snapshot, intent: Intent) -> str | None:
+    if intent.kind in (IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP):
+        return intent.subject
+    res = snap.config.resources.get(intent.subject)
+    return res.group if res is not None else None
+
+
+def _settled(snap: Snapshot, group: str) -> tuple[bool, str | None, GroupState]:
+    status = snap.group(group)
+    states = [snap.resource(r.name).state for r in snap.config.group_resources(group)]
+    state = group_state(states)
+    busy = status.transition is not None or state is GroupState.PENDING
+    return not busy, status.owner, state
+
+
+def wait_for_outcome(db: ClusterDB, intent: Intent, timeout: float, *, quiet: bool) -> Settled:
+    deadline = time.monotonic() + timeout
+    key = db.keys.outcome(intent.id)
+    spinner = None if quiet else output.console(stderr=True).status(f"waiting for {intent.id}")
+    if spinner is not None:
+        spinner.start()
+    try:
+        outcome: dict[str, str] | None = None
+        while time.monotonic() < deadline:
+            snap = db.read_snapshot()
+            group = group_of(snap, intent)
+            if outcome is None:
+                kv = db.store.get(key)
+                if kv is not None:
+                    outcome = json.loads(kv.value)
+                    if outcome["status"] != "accepted":
+                        raise RejectedError(outcome["code"], outcome["message"])
+            if outcome is not None and group is not None:
+                done, owner, state = _settled(snap, group)
+                if spinner is not None:
+                    spinner.update(f"{group}: {state} on {owner or '-'}")
+                if done:
+                    return Settled(
+                        "accepted", outcome["code"], outcome["message"], group, owner, str(state)
+                    )
+            elif spinner is not None:
+                spinner.update(f"request {intent.id}: waiting for the coordinator")
+            time.sleep(0.05)
+    finally:
+        if spinner is not None:
+            spinner.stop()
+    raise WaitTimeout(
+        f"request {intent.id} is not settled after {timeout:g} s; it goes on in the "
+        "background: watch it with 'wolfpack status' or 'wolfpack plan --explain'"
+    )
