@@ -157,7 +157,7 @@ def run(runs: int, workdir: Path) -> dict[str, float | int | str]:
         "node_crash_nofence_max_s": round(max(nofence), 3),
         "rss_mb": round(rss, 1),
         "idle_cpu_pct": round(idle, 2),
-        "settings": "heartbeat 100 ms x 5, lease TTL 3 s (renew 0.5 s, margin 0.5 s), "
+        "settings": "heartbeat 125 ms x 4, lease TTL 3 s (renew 1 s, margin 0.5 s), "
         "test fence agent",
     }
 

@@ -143,10 +143,8 @@ class LocalCluster:
             + (f" --fail-after {fail_after}" if fail_after else "")
             + (f" --fail-on {fail_on}" if fail_on else "")
         )
-        check = (
-            f'{sys.executable} -c "import urllib.request; '
-            f"urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=1)\""
-        )
+        # A cheap check (no interpreter start-up): can we connect to the port?
+        check = f"/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'"
         res = codec.parse(
             Resource,
             {

@@ -24,6 +24,8 @@ class NodeStatus:
     #: For a Down node: fenced by an agent, or its lease has expired. Only then may its
     #: groups start elsewhere (the safety invariant: never two owners).
     fenced: bool = False
+    #: The etcd lease the node held when this was written; a new lease is a new incarnation.
+    lease: int = 0
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class Coordinator:
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._fenced: set[str] = set()
+        self._fenced: set[int] = set()  # leases of nodes we fenced
         self._last_plan: list[str] = []
         self.last_snapshot: Snapshot | None = None
 
@@ -120,7 +120,9 @@ class Coordinator:
             mine = holder == self.node and kv.lease == lease
             self.token = kv.create_revision if mine else 0
             if not mine and holder in self.lost():
-                self._fence_dead_coordinator(holder, kv.lease)
+                alive = self.store.get(self.keys.node_lease(holder))
+                if alive is None or alive.lease == kv.lease:  # not restarted meanwhile
+                    self._fence_dead_coordinator(holder, kv.lease)
             return
         result = self.store.txn(
             [key_absent(self.keys.coordinator)],
@@ -132,16 +134,17 @@ class Coordinator:
 
     def _fence_dead_coordinator(self, holder: str, lease: int) -> None:
         """The coordinator's node went silent on every heartbeat path: nobody else would fence
-        it, and its election key would block a new coordinator until its lease ran out. The
-        first surviving node by id fences it and revokes its lease, so the election (and the
-        failover of its groups) need not wait for the TTL."""
+        it, and its election key would block a new coordinator until its lease ran out. A
+        survivor that still hears another peer fences it and revokes its lease, so the
+        election (and the failover of its groups) need not wait for the TTL. Several
+        survivors may do so at once: fencing is idempotent. One that hears nobody at all
+        suspects its own cables and leaves it to the lease."""
         cfg = self.reader.read().snapshot.config
-        alive = (self.heard() | {self.node}) - {holder}
-        first = min(alive, key=lambda n: cfg.nodes[n].id if n in cfg.nodes else 1000)
-        if first != self.node:
+        others = (self.heard() - {self.node, holder}) & set(cfg.nodes)
+        if not others and len(cfg.nodes) > 2:
             return
         if self.executor.fence(holder, lease):
-            self._fenced.add(holder)
+            self._fenced.add(lease)
             self.log("coordinator_fenced", node=holder)
             self.wake.set()
 
@@ -152,9 +155,9 @@ class Coordinator:
             raise ConflictError(f"{self.keys.coordinator} changed: no longer the coordinator")
         now = self.wall()
         evidence = Evidence(
-            leased=view.leased,
+            leases=view.node_leases,
             heard=self.heard() | {self.node},
-            fenced=frozenset(self._fenced & set(view.leased)),
+            fenced=frozenset(n for n, lease in view.node_leases.items() if lease in self._fenced),
             silence_counts=self.listening(),
         )
         nodes = node_statuses(snap.config, snap.nodes, view.admin, evidence, self.node, now)
@@ -173,8 +176,8 @@ class Coordinator:
         self._last_plan = lines
         self.last_snapshot = snap
         fenced_now = self.executor.apply(guard, snap, decided, now, view.node_leases)
-        self._fenced |= fenced_now
-        self._fenced &= set(view.leased)  # a fenced node that is gone needs no memory
+        self._fenced |= {view.node_leases[n] for n in fenced_now if n in view.node_leases}
+        self._fenced &= set(view.node_leases.values())  # leases gone need no memory
         return decided
 
     def _dump(self, snap: Snapshot, now: float) -> None:

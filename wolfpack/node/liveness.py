@@ -36,9 +36,9 @@ class NodeAdmin:
 
 @dataclass(frozen=True)
 class Evidence:
-    leased: frozenset[str]  # nodes whose lease key exists in etcd
+    leases: Mapping[str, int]  # node -> the lease its liveness key is on (absent: no key)
     heard: frozenset[str]  # nodes heard on at least one heartbeat path (the observer included)
-    fenced: frozenset[str] = frozenset()  # confirmed fenced by an agent in this incarnation
+    fenced: frozenset[str] = frozenset()  # confirmed fenced by an agent, on their current lease
     #: False while the observer has not listened for a full heartbeat timeout yet (it just
     #: started): then not hearing a node says nothing about it.
     silence_counts: bool = True
@@ -52,36 +52,48 @@ def node_statuses(
     observer: str,
     now: float,
 ) -> dict[str, NodeStatus]:
-    peers_leased = evidence.leased - {observer}
+    """A node on a different lease than when it was last seen is a new incarnation (it
+    restarted): what its previous one did says nothing about it, so it joins afresh."""
+    peers_leased = set(evidence.leases) - {observer}
     deaf = len(peers_leased) >= 2 and not (evidence.heard - {observer}) & peers_leased
     silence_is_no_evidence = deaf or not evidence.silence_counts
     out: dict[str, NodeStatus] = {}
     for name in cfg.nodes:
         before = previous.get(name)
         flags = admin.get(name, NodeAdmin())
-        if name not in evidence.leased or name in evidence.fenced:
-            state, fenced = NodeState.DOWN, True
-        elif (
+        lease = evidence.leases.get(name)
+        if lease is None or name in evidence.fenced:
+            out[name] = _status(before, NodeState.DOWN, now, fenced=True)
+            continue
+        prior = before if before is not None and before.lease in (0, lease) else None
+        if (
             name == observer
             or name in evidence.heard
-            or (silence_is_no_evidence and _was_up(before))
+            or (silence_is_no_evidence and _was_up(prior))
         ):
             state = NodeState.PAUSED if flags.paused or flags.draining else NodeState.UP
-            fenced = False
-        elif (_was_up(before) and not silence_is_no_evidence) or (
-            before is not None and before.state is NodeState.DOWN and not before.fenced
+        elif (_was_up(prior) and not silence_is_no_evidence) or (
+            prior is not None and prior.state is NodeState.DOWN and not prior.fenced
         ):
-            state, fenced = NodeState.DOWN, False
+            state = NodeState.DOWN
         else:
-            state, fenced = NodeState.JOINING, False
-        since = before.since if before is not None and before.state is state else now
-        out[name] = NodeStatus(
-            state=state,
-            since=since,
-            draining=flags.draining and state is not NodeState.DOWN,
-            fenced=fenced,
-        )
+            state = NodeState.JOINING
+        draining = flags.draining and state is not NodeState.DOWN
+        out[name] = _status(prior, state, now, draining=draining, lease=lease)
     return out
+
+
+def _status(
+    before: NodeStatus | None,
+    state: NodeState,
+    now: float,
+    *,
+    fenced: bool = False,
+    draining: bool = False,
+    lease: int = 0,
+) -> NodeStatus:
+    since = before.since if before is not None and before.state is state else now
+    return NodeStatus(state=state, since=since, draining=draining, fenced=fenced, lease=lease)
 
 
 def _was_up(before: NodeStatus | None) -> bool:

@@ -87,11 +87,11 @@ class Path:
 
 @dataclass(frozen=True)
 class HeartbeatSettings:
-    """Defaults: a heartbeat every 100 ms, a peer is down after 5 silent intervals on every
+    """Defaults: a heartbeat every 125 ms, a peer is down after 4 silent intervals on every
     path, i.e. 0.5 s (WSFC: 1 s x 5..10). docs/membership.md explains the choice."""
 
-    interval_s: float = 0.1
-    threshold: int = 5
+    interval_s: float = 0.125
+    threshold: int = 4
 
     def __post_init__(self) -> None:
         errors = []

@@ -1,8 +1,9 @@
 """wolfpackd's own settings: a YAML file (``/etc/wolfpack/wolfpackd.yaml``) plus flags.
 
 Defaults are chosen for sub-second failover on a LAN (see docs/daemon.md for the reasoning):
-heartbeats every 100 ms, a node is Down after 5 silent intervals on every path (0.5 s); the
-etcd lease lives 3 s, renewed every 0.5 s, and resources stop 0.5 s before it could expire.
+heartbeats every 125 ms, a node is Down after 4 silent intervals on every path (0.5 s); the
+etcd lease lives 3 s, renewed every second, and resources stop 0.5 s before it could expire,
+which leaves room for an etcd leader election (about 1 s) without spurious self-fencing.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from wolfpack.errors import FieldError, ValidationError
 
 class HeartbeatSection(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
-    interval_s: float = pydantic.Field(0.1, ge=0.01, le=5)
-    threshold: int = pydantic.Field(5, ge=3, le=120)
+    interval_s: float = pydantic.Field(0.125, ge=0.01, le=5)
+    threshold: int = pydantic.Field(4, ge=3, le=120)
     port: int = pydantic.Field(3343, ge=1, le=65535)
 
 
 class LeaseSection(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
     ttl_s: int = pydantic.Field(3, ge=2, le=60)
-    renew_every_s: float = pydantic.Field(0.5, gt=0)
+    renew_every_s: float = pydantic.Field(1.0, gt=0)
     margin_s: float = pydantic.Field(0.5, ge=0.1)
 
     @pydantic.model_validator(mode="after")

@@ -51,7 +51,7 @@ __all__ = ["ApplicationAgent"]
 #: without check_command, a program still running this long after exec counts as started
 START_SETTLE_S = 0.3
 #: pause between two checks while starting
-CHECK_EVERY_S = 0.1
+CHECK_EVERY_S = 0.05
 #: how long SIGKILL may take before a stop gives up
 KILL_WAIT_S = 5.0
 DEFAULT_STOP_TIMEOUT_S = 10
