@@ -84,8 +84,8 @@ expressions = st.lists(
 
 # -- snapshots -------------------------------------------------------------------------------
 #
-# Hypothesis spends its time per draw, so each object is drawn as one integer whose bits
-# choose its fields. Zero bits decode to the common, healthy case (node Up, group owned and
+# Hypothesis spends its time per draw, so each object is drawn as one string of random bits
+# that choose its fields. Zero bits decode to the common, healthy case (node Up, group owned and
 # wanted online, resource Online where its group is owned, MSCS defaults), so shrinking
 # heads there. Times come from a palette around ``NOW`` rich in the boundaries the policy
 # compares against (restart periods 60/900 s, pending timeouts 30/180 s, failover periods
@@ -138,7 +138,9 @@ class Bits:
 
 
 def _bits(draw: st.DrawFn, n: int) -> Bits:
-    return Bits(draw(st.integers(0, (1 << n) - 1)))
+    """``n`` random bits (drawn as bytes: hypothesis keeps every bit of bytes equally likely,
+    where a large integer would favour small values and leave the high fields at zero)."""
+    return Bits(int.from_bytes(draw(st.binary(min_size=(n + 7) // 8, max_size=(n + 7) // 8))))
 
 
 def _subset(bits: Bits, items: Sequence[str]) -> list[str]:
@@ -158,7 +160,7 @@ def configs(draw: st.DrawFn) -> ClusterConfig:
     for g in range(draw(st.integers(1, 6))):
         gname = f"G{g}"
         order = draw(st.permutations(node_names))
-        b = _bits(draw, 24)
+        b = _bits(draw, 32)  # 25 bits used
         preferred = tuple(order[: b.take(4) % (len(order) + 1)])
         mode = b.pick(list(FailbackMode))
         start = b.take(5) % 24

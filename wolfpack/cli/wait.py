@@ -19,7 +19,7 @@ from wolfpack.cli import output
 from wolfpack.errors import RejectedError, WolfpackError
 from wolfpack.model.fsm import group_state
 from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
-from wolfpack.model.states import GroupState
+from wolfpack.model.states import GroupState, ResourceState
 from wolfpack.store.repository import ClusterDB
 
 NoWaitFlag = Annotated[
@@ -28,6 +28,9 @@ NoWaitFlag = Annotated[
 TimeoutOption = Annotated[
     float, typer.Option("--timeout", help="Seconds to wait for the outcome.", min=0)
 ]
+
+
+FAILED_GRACE_S = 5.0
 
 
 class WaitTimeout(WolfpackError):
@@ -54,12 +57,21 @@ def group_of(snap: Snapshot, intent: Intent) -> str | None:
     return res.group if res is not None else None
 
 
-def _settled(snap: Snapshot, group: str) -> tuple[bool, str | None, GroupState]:
+def _settled(snap: Snapshot, intent: Intent, group: str) -> tuple[bool, str | None, GroupState]:
+    """(done, owner, group state): done once nothing is in flight and the request's effect
+    shows (an offline group is offline, a moved group runs, a resource is in its group)."""
     status = snap.group(group)
     states = [snap.resource(r.name).state for r in snap.config.group_resources(group)]
     state = group_state(states)
     busy = status.transition is not None or state is GroupState.PENDING
-    return not busy, status.owner, state
+    subject = snap.resource(intent.subject).state
+    shows = {
+        IntentKind.OFFLINE_GROUP: state is GroupState.OFFLINE,
+        IntentKind.OFFLINE_RESOURCE: subject is ResourceState.OFFLINE,
+        IntentKind.ONLINE_RESOURCE: subject is ResourceState.ONLINE,
+        IntentKind.CHANGE_GROUP: group == intent.target,
+    }.get(intent.kind, state is GroupState.ONLINE)
+    return not busy and shows, status.owner, state
 
 
 def wait_for_outcome(db: ClusterDB, intent: Intent, timeout: float, *, quiet: bool) -> Settled:
@@ -70,6 +82,7 @@ def wait_for_outcome(db: ClusterDB, intent: Intent, timeout: float, *, quiet: bo
         spinner.start()
     try:
         outcome: dict[str, str] | None = None
+        failed_until: float | None = None
         while time.monotonic() < deadline:
             snap = db.read_snapshot()
             group = group_of(snap, intent)
@@ -80,9 +93,14 @@ def wait_for_outcome(db: ClusterDB, intent: Intent, timeout: float, *, quiet: bo
                     if outcome["status"] != "accepted":
                         raise RejectedError(outcome["code"], outcome["message"])
             if outcome is not None and group is not None:
-                done, owner, state = _settled(snap, group)
+                done, owner, state = _settled(snap, intent, group)
                 if spinner is not None:
                     spinner.update(f"{group}: {state} on {owner or '-'}")
+                if not done and state is GroupState.FAILED:
+                    # A failure is usually followed by a restart or a failover: give the
+                    # cluster a moment to react before calling it the outcome.
+                    failed_until = failed_until or time.monotonic() + FAILED_GRACE_S
+                    done = time.monotonic() >= failed_until
                 if done:
                     return Settled(
                         "accepted", outcome["code"], outcome["message"], group, owner, str(state)

@@ -74,8 +74,13 @@ class LocalCluster:
         *,
         fence: str = "test",
         daemon_settings: dict[str, object] | None = None,
+        name: str = "local",
+        endpoint: str | None = None,
     ) -> None:
+        """``endpoint``: use that etcd (started by someone else) instead of starting one."""
         self.workdir = workdir
+        self.name = name
+        self.external_endpoint = endpoint
         self.names = [f"node{i}" for i in range(1, nodes + 1)]
         self.fence = fence
         self.daemon_settings = daemon_settings or {}
@@ -98,14 +103,19 @@ class LocalCluster:
     def db(self) -> ClusterDB:
         return ClusterDB(self.store, self.keys)
 
+    @property
+    def endpoint(self) -> str:
+        return self.external_endpoint or self.etcd.endpoint
+
     def start(self) -> LocalCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.etcd.start()
-        self._store = EtcdStore(self.etcd.endpoint, timeout=2.0)
+        if self.external_endpoint is None:
+            self.etcd.start()
+        self._store = EtcdStore(self.endpoint, timeout=2.0)
         secret = new_secret()
         self.secret_file.write_bytes(secret)
         self.secret_file.chmod(0o600)
-        self.db.initialize(ClusterSettings(name="local"))
+        self.db.initialize(ClusterSettings(name=self.name))
         register(self.store, self.keys, secret)
         self.db.update_config(self._base_config)
         return self
@@ -177,7 +187,7 @@ class LocalCluster:
     def start_node(self, node: str) -> subprocess.Popen[bytes]:
         settings = {
             "node": node,
-            "endpoints": self.etcd.endpoint,
+            "endpoints": self.endpoint,
             "prefix": self.keys.root,
             "secret_file": str(self.secret_file),
             "run_dir": str(self.run_dir(node)),
@@ -242,7 +252,8 @@ class LocalCluster:
             PidRegistry(self.run_dir(node)).kill_all(signal.SIGKILL)
         if self._store is not None:
             self._store.close()
-        self.etcd.stop()
+        if self.external_endpoint is None:
+            self.etcd.stop()
 
     def __enter__(self) -> LocalCluster:
         return self.start()

@@ -36,6 +36,13 @@ class PlanContext:
         self.handled: set[str] = set()  # groups already given an action in this plan
         self.owners: dict[str, str | None] = {g: snap.group(g).owner for g in self.cfg.groups}
         self._fenced_requested: set[str] = set()
+        # Indexes for the common case, so a steady group costs little (bench/plan.py).
+        self.down_unfenced = frozenset(n for n in self.cfg.nodes if self.unfenced_down(n))
+        self.groups_pending = frozenset(
+            res.group
+            for name, st in snap.resources.items()
+            if st.state.pending and (res := self.cfg.resources.get(name)) is not None
+        )
 
     # -- output ---------------------------------------------------------------------------
     def act(self, action: Action) -> None:
@@ -61,6 +68,8 @@ class PlanContext:
     def awaiting_fence(self, group: str) -> list[str]:
         """Down, unfenced nodes that own ``group`` or may still run one of its resources:
         nothing of the group may start anywhere until they are fenced (never two owners)."""
+        if not self.down_unfenced:
+            return []
         owner = self.snap.group(group).owner
         nodes = {owner} if owner is not None else set()
         for res in self.cfg.group_resources(group):

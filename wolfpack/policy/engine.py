@@ -102,6 +102,8 @@ def _alive(ctx: PlanContext, node: str) -> bool:
 def _fail_timed_out(ctx: PlanContext, group: Group, owner: str) -> bool:
     """Resources pending (online or offline) past their timeout at the owner are failed, so
     they are terminated; the restart policy then applies to those wanted online."""
+    if group.name not in ctx.groups_pending:
+        return False
     timed_out = [
         r.name
         for r in ctx.cfg.group_resources(group.name)
