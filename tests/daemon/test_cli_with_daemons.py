@@ -98,6 +98,13 @@ def test_join_with_the_secret_adds_the_node_with_the_next_id(cluster: LocalClust
     assert out == {"name": "node4", "id": 4, "description": ""}
     cfg = cluster.db.load_config()[0]
     assert cfg.interfaces["node4-heartbeat"].address == "127.0.1.4"
+    # S9/S21: the new node's daemon starts; the others hear it and it can take a group.
+    cluster.names.append("node4")
+    cluster.start_node("node4")
+    wait_for(lambda: cluster.snapshot().node("node4").state.value == "Up", timeout=20)
+    out = run_json(cluster, "group", "move", "Web", "node4")
+    assert (out["owner"], out["state"]) == ("node4", "Online")
+    assert cluster.answer("Web") == "node4"
 
 
 def test_status_shows_nodes_and_owners(cluster: LocalCluster) -> None:

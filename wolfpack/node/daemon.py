@@ -206,11 +206,32 @@ class Daemon:
                 watch = self.store.watch_prefix(self.keys.root)
                 with watch:
                     while not self._stop.is_set():
-                        if watch.get(timeout=0.5) is not None:
-                            self._wake()
+                        event = watch.get(timeout=0.5)
+                        if event is None:
+                            continue
+                        self._wake()
+                        if event.key.startswith(self._topology_prefixes):
+                            self._refresh_peers()
             except StoreError as exc:
                 self.log("watch_error", error=str(exc))
                 self._stop.wait(0.5)
+
+    @property
+    def _topology_prefixes(self) -> tuple[str, ...]:
+        return tuple(self.keys.config_prefix(k) for k in ("nodes", "networks", "interfaces"))
+
+    def _refresh_peers(self) -> None:
+        """Nodes join and interfaces change at runtime: follow them with the heartbeats."""
+        if self.membership is None:
+            return
+        cfg = self.reader.read().snapshot.config
+        paths = heartbeat_paths(cfg, self.settings.node, self.settings.heartbeat.port)
+        try:
+            self.membership.set_peers(paths)
+        except WolfpackError as exc:
+            self.log("heartbeat_paths_refused", error=str(exc))
+        else:
+            self.log("heartbeat_paths", networks=[p.network for p in paths])
 
     def drain(self) -> None:
         """Move this node's groups away before stopping (DrainOnShutdown)."""
