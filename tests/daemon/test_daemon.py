@@ -6,17 +6,20 @@ with :func:`wolfpack.lab.probe_app.overlaps` that no group ever ran on two nodes
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from wolfpack.lab.localcluster import LocalCluster, wait_for
 from wolfpack.lab.probe_app import overlaps
+from wolfpack.model.config import ClusterConfig, Failback
 from wolfpack.model.snapshot import IntentKind
-from wolfpack.model.states import ResourceState
+from wolfpack.model.states import FailbackMode, ResourceState
 from wolfpack.node.pidregistry import PidRegistry
 
 pytestmark = pytest.mark.etcd
@@ -93,8 +96,6 @@ def test_resource_crash_restarts_then_fails_over_past_the_threshold(
         if label == "resource"
     ]
     first = wait_for(app_pids, timeout=5)[0]
-    import os
-
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: (p := app_pids()) and p[0] != first and cluster.answer("Web") == "node1", 10)
     assert cluster.snapshot().resource("Web-app").restarts, "a restart was granted"
@@ -184,4 +185,29 @@ def test_full_cluster_restart_keeps_configuration_and_brings_groups_back(
     assert cluster.db.load_config()[0] == before
     cluster.start_all()
     running_on(cluster, "Web", "node2", timeout=30)
+    no_overlap(cluster)
+
+
+def test_failback_waits_for_its_window(cluster: LocalCluster) -> None:
+    """S38: failback only inside the window [start, end) of cluster local time (UTC here)."""
+    hour = time.gmtime().tm_hour
+    outside = {"mode": "window", "window_start": (hour + 3) % 24, "window_end": (hour + 5) % 24,
+               "stability_delay_s": 0}  # fmt: skip
+    cluster.start_all()
+    cluster.add_app_group("Web", preferred=("node1", "node2"), group_options={"failback": outside})
+    running_on(cluster, "Web", "node1")
+    cluster.kill_node("node1")
+    running_on(cluster, "Web", "node2")
+    cluster.start_node("node1")
+    wait_for(lambda: cluster.snapshot().node("node1").state.value == "Up", timeout=20)
+    time.sleep(2)  # time enough to fail back, were it allowed
+    assert cluster.owner("Web") == "node2" and cluster.answer("Web") == "node2"
+
+    def open_window(cfg: ClusterConfig) -> ClusterConfig:
+        inside = Failback(FailbackMode.WINDOW, hour, (hour + 2) % 24, stability_delay_s=0)
+        groups = {**cfg.groups, "Web": replace(cfg.groups["Web"], failback=inside)}
+        return replace(cfg, groups=groups)
+
+    cluster.db.update_config(open_window)  # S35: a changed property takes effect
+    running_on(cluster, "Web", "node1")
     no_overlap(cluster)

@@ -99,6 +99,9 @@ TIMES: tuple[float, ...] = tuple(
 )  # fmt: skip
 
 
+_N = NodeState
+#: Weighted: half Up, a quarter Down, the rest Paused or Joining.
+_NODE_STATES = (_N.UP, _N.DOWN, _N.UP, _N.PAUSED, _N.UP, _N.DOWN, _N.UP, _N.JOINING)
 _R = ResourceState
 #: Weighted: Online most often, then Failed and Offline, then the pending states.
 _RESOURCE_STATES: tuple[ResourceState, ...] = (
@@ -228,7 +231,7 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         if b.take(3) == 7:
             continue  # now and then a node never heard from (Down and fenced)
         nodes[name] = NodeStatus(
-            state=b.pick(list(NodeState)),
+            state=b.pick(_NODE_STATES),
             since=b.time(),
             draining=b.take(2) == 3,
             fenced=b.flag(),
@@ -247,7 +250,7 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
             )
         groups[gname] = GroupStatus(
             owner=owner,
-            wanted=Wanted.OFFLINE if b.take(2) == 3 else Wanted.ONLINE,
+            wanted=Wanted.OFFLINE if b.take(3) == 7 else Wanted.ONLINE,
             failovers=b.times(),
             transition=transition,
             failed_over_limit=b.take(3) == 7,
