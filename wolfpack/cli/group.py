@@ -14,7 +14,7 @@ import typer
 
 from wolfpack.cli import parse
 from wolfpack.cli.context import open_db
-from wolfpack.cli.intent import submit
+from wolfpack.cli.intent import add_request_verb, submit
 from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption
@@ -214,23 +214,17 @@ def move(
     submit(IntentKind.MOVE_GROUP, name, node, as_json, check, wait=not no_wait, timeout=timeout)
 
 
-@verb(app, "online")
-def online(
-    name: GroupName,
-    no_wait: NoWaitFlag = False,
-    timeout: TimeoutOption = 60.0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Bring a group online (Start-ClusterGroup); clears a failover-threshold stop."""
-    submit(IntentKind.ONLINE_GROUP, name, None, as_json, wait=not no_wait, timeout=timeout)
-
-
-@verb(app, "offline")
-def offline(
-    name: GroupName,
-    no_wait: NoWaitFlag = False,
-    timeout: TimeoutOption = 60.0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Take a group offline (Stop-ClusterGroup); it does not fail over (S34)."""
-    submit(IntentKind.OFFLINE_GROUP, name, None, as_json, wait=not no_wait, timeout=timeout)
+add_request_verb(
+    app,
+    "online",
+    IntentKind.ONLINE_GROUP,
+    "The group's name.",
+    "Bring a group online (Start-ClusterGroup); clears a failover-threshold stop.",
+)
+add_request_verb(
+    app,
+    "offline",
+    IntentKind.OFFLINE_GROUP,
+    "The group's name.",
+    "Take a group offline (Stop-ClusterGroup); it does not fail over (S34).",
+)

@@ -18,7 +18,7 @@ import typer
 from wolfpack.cli import output
 from wolfpack.cli.context import open_db
 from wolfpack.cli.runner import JsonFlag, verb
-from wolfpack.cli.wait import wait_for_outcome
+from wolfpack.cli.wait import NoWaitFlag, TimeoutOption, wait_for_outcome
 from wolfpack.errors import NotFoundError
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
@@ -105,3 +105,25 @@ def delete_(
         output.print_json(codec.dump(found, exclude_defaults=False))
     else:
         output.message(f"cancelled request {intent_id} ({found.kind} {found.subject})")
+
+
+def add_request_verb(
+    app: typer.Typer, name: str, kind: IntentKind, subject_help: str, doc: str
+) -> None:
+    """Register ``wolfpack <noun> <name> SUBJECT`` writing a ``kind`` request (and waiting)."""
+
+    def request(
+        subject: str,
+        no_wait: NoWaitFlag = False,
+        timeout: TimeoutOption = 60.0,
+        as_json: JsonFlag = False,
+    ) -> None:
+        submit(kind, subject, None, as_json, wait=not no_wait, timeout=timeout)
+
+    # Annotations are strings here (postponed evaluation): give typer the real one.
+    metavar = "GROUP" if kind in GROUP_REQUESTS else "RESOURCE"
+    request.__annotations__["subject"] = Annotated[
+        str, typer.Argument(help=subject_help, metavar=metavar)
+    ]
+    request.__doc__ = doc
+    verb(app, name)(request)

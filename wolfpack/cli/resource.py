@@ -15,7 +15,7 @@ import typer
 
 from wolfpack.cli import output, parse
 from wolfpack.cli.context import open_db
-from wolfpack.cli.intent import submit
+from wolfpack.cli.intent import add_request_verb, submit
 from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption
@@ -226,37 +226,27 @@ def depend(
 ResourceName = Annotated[str, typer.Argument(help="The resource's name.")]
 
 
-@verb(app, "online")
-def online(
-    name: ResourceName,
-    no_wait: NoWaitFlag = False,
-    timeout: TimeoutOption = 60.0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Bring a resource online, with what it depends on (Start-ClusterResource)."""
-    submit(IntentKind.ONLINE_RESOURCE, name, None, as_json, wait=not no_wait, timeout=timeout)
-
-
-@verb(app, "offline")
-def offline(
-    name: ResourceName,
-    no_wait: NoWaitFlag = False,
-    timeout: TimeoutOption = 60.0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Take a resource offline, with what depends on it; never a failover (S34)."""
-    submit(IntentKind.OFFLINE_RESOURCE, name, None, as_json, wait=not no_wait, timeout=timeout)
-
-
-@verb(app, "fail")
-def fail(
-    name: ResourceName,
-    no_wait: NoWaitFlag = False,
-    timeout: TimeoutOption = 60.0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Initiate a failure (Test-ClusterResourceFailure): the restart policy then applies."""
-    submit(IntentKind.FAIL_RESOURCE, name, None, as_json, wait=not no_wait, timeout=timeout)
+add_request_verb(
+    app,
+    "online",
+    IntentKind.ONLINE_RESOURCE,
+    "The resource's name.",
+    "Bring a resource online, with what it depends on (Start-ClusterResource).",
+)
+add_request_verb(
+    app,
+    "offline",
+    IntentKind.OFFLINE_RESOURCE,
+    "The resource's name.",
+    "Take a resource offline, with what depends on it; never a failover (S34).",
+)
+add_request_verb(
+    app,
+    "fail",
+    IntentKind.FAIL_RESOURCE,
+    "The resource's name.",
+    "Initiate a failure (Test-ClusterResourceFailure): the restart policy then applies.",
+)
 
 
 def _movable(name: str, group: str) -> Callable[[Snapshot], None]:
