@@ -105,6 +105,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
             P("docroot", K.PATH, required=True),
             P("listen_address", K.IPV4, required=True),
             P("port", K.INT, default=80, minimum=1, maximum=65535),
+            P("user", K.STRING, default="www-data", description="Account of nginx's workers"),
         ),
     ),
     ResourceType(
