@@ -38,6 +38,12 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         properties=(
             P("name", K.HOSTNAME, required=True, description="Host name, e.g. www"),
             P("ttl", K.INT, default=30, minimum=1, maximum=86400, description="Record TTL (s)"),
+            P("zone", K.HOSTNAME, default="cluster.test", description="DNS zone of the name"),
+            P("server", K.IPV4, default="127.0.0.1", description="DNS server for updates"),
+            P("port", K.INT, default=53, minimum=1, maximum=65535, description="Its port"),
+            P("key_file", K.PATH, description="TSIG key file (tsig-keygen's format)"),
+            P("key_name", K.STRING, description="Key in key_file (default: its only key)"),
+            P("address", K.IPV4, description="Address to register (the IP Address's)"),
         ),
         required_dependencies=(IP_ADDRESS,),
     ),

@@ -1,0 +1,450 @@
+"""Network Name (agent ``network-name``): a virtual computer name registered in DNS (S10, S16).
+
+Online means: the DNS server ``server:port`` answers ``<name>.<zone>`` with an A record for
+``address``. ``start`` sends one RFC 2136 dynamic update, TSIG-signed with the key in
+``key_file`` (BIND's ``key "name" { algorithm …; secret "…"; };`` format, as written by
+``tsig-keygen``), that *replaces* the name's A records with ``address`` (TTL ``ttl``, MSCS
+HostRecordTTL), then queries the server until it answers with it. A move is therefore one
+update by the new owner; the old owner's :meth:`NetworkNameAgent.is_alive` then sees another
+address and returns False, which is right: the name has moved.
+
+``stop`` deletes only the record for *our* address (an update that removes one RR, RFC 2136
+§2.5.4), so a node stopping late never removes the registration of the node the name moved
+to. A stop that cannot reach the server is logged, not raised: the record is replaced by
+whoever brings the name online next, and a failed deregistration must not hold the group.
+
+``looks_alive`` is cheap (the last update succeeded and no stop since, no network);
+``is_alive`` and ``adopt`` ask the server. Every network call is one TCP exchange bounded by
+the caller's timeout (``is_alive``: :data:`QUERY_TIMEOUT_S`). Errors: an update the server
+refuses (REFUSED/NOTAUTH, or a TSIG error such as a wrong secret) is ERR_CONFIGURED naming
+the key; no answer or no connection is ERR_GENERIC naming ``server:port``.
+
+Gap: the address to register is the one of the IP Address resource this name depends on,
+but an agent sees only its own resource. Until the resource manager passes dependencies'
+properties to agents, the ``address`` property must be set (ERR_CONFIGURED otherwise).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.tsig
+import dns.tsigkeyring
+import dns.update
+
+from wolfpack.errors import AgentError
+from wolfpack.model.config import Resource, ResourceType
+from wolfpack.resources.base import Agent, AgentContext, AgentResult
+
+__all__ = ["NetworkNameAgent", "TsigKey", "read_key_file"]
+
+DEFAULT_ZONE = "cluster.test"
+DEFAULT_SERVER = "127.0.0.1"
+DEFAULT_PORT = 53
+DEFAULT_TTL = 30
+#: bound of the query is_alive and adopt make
+QUERY_TIMEOUT_S = 2.0
+#: pause between two verification queries after an update
+VERIFY_EVERY_S = 0.05
+
+_KEY = re.compile(r'key\s+"?([^"\s{]+)"?\s*\{(.*?)\}\s*;', re.DOTALL)
+_ALGORITHM = re.compile(r'algorithm\s+"?([A-Za-z0-9-]+)"?\s*;')
+_SECRET = re.compile(r'secret\s+"([^"]+)"\s*;')
+
+
+@dataclass(frozen=True)
+class TsigKey:
+    name: str
+    algorithm: str
+    secret: str
+
+    def keyring(self) -> dict[dns.name.Name, dns.tsig.Key]:
+        ring: dict[dns.name.Name, dns.tsig.Key] = dns.tsigkeyring.from_text(
+            {self.name: (self.algorithm, self.secret)}
+        )
+        return ring
+
+
+def read_key_file(path: Path) -> list[TsigKey]:
+    """The keys in a BIND key file; ValueError saying what is wrong with it."""
+    text = re.sub(r"(#|//)[^\n]*", "", path.read_text())
+    keys = []
+    for match in _KEY.finditer(text):
+        name, body = match.group(1), match.group(2)
+        algorithm, secret = _ALGORITHM.search(body), _SECRET.search(body)
+        if algorithm is None or secret is None:
+            raise ValueError(f"key {name!r} lacks an algorithm or a secret")
+        key = TsigKey(name, algorithm.group(1).lower(), secret.group(1))
+        try:
+            key.keyring()
+        except Exception as exc:  # dnspython: bad base64, unknown algorithm, bad name
+            raise ValueError(f"key {name!r} is unusable: {exc}") from exc
+        keys.append(key)
+    if not keys:
+        raise ValueError('no key "name" { algorithm ...; secret "..."; }; in it')
+    return keys
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The properties, checked and resolved on this node."""
+
+    fqdn: dns.name.Name
+    zone: dns.name.Name
+    address: str
+    ttl: int
+    server: str
+    port: int
+    key: TsigKey | None
+
+    @property
+    def host(self) -> str:
+        return self.fqdn.to_text(omit_final_dot=True)
+
+    @property
+    def domain(self) -> str:
+        return self.zone.to_text(omit_final_dot=True)
+
+    @property
+    def where(self) -> str:
+        return f"{self.server}:{self.port}"
+
+    @property
+    def relative(self) -> dns.name.Name:
+        return self.fqdn.relativize(self.zone)
+
+    def update(self) -> dns.update.UpdateMessage:
+        if self.key is None:
+            return dns.update.UpdateMessage(self.zone)
+        return dns.update.UpdateMessage(
+            self.zone, keyring=self.key.keyring(), keyname=dns.name.from_text(self.key.name)
+        )
+
+
+class _Phase(StrEnum):
+    OFFLINE = "offline"
+    ONLINE = "online"
+    STOPPING = "stopping"
+
+
+class NetworkNameAgent(Agent):
+    def __init__(self, resource: Resource, rtype: ResourceType, ctx: AgentContext) -> None:
+        super().__init__(resource, rtype, ctx)
+        self._lock = threading.Lock()
+        self._phase = _Phase.OFFLINE
+        self._settings: _Settings | None = None  # those it was registered (or adopted) with
+
+    # -- validate ----------------------------------------------------------------------------
+    def validate(self) -> None:
+        self.settings()
+
+    def settings(self) -> _Settings:
+        """The properties checked on this node; AgentError naming the first one at fault."""
+        zone_text = (self.prop_str("zone") or DEFAULT_ZONE).rstrip(".")
+        try:
+            zone = dns.name.from_text(zone_text)
+        except dns.exception.DNSException as exc:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"{zone_text!r} is not a DNS name: {exc}", "zone"
+            ) from exc
+        fqdn = self._fqdn(zone)
+        server = self.prop_str("server") or DEFAULT_SERVER
+        self._ipv4(server, "server")
+        port = self.prop_int("port", DEFAULT_PORT)
+        if not 1 <= port <= 65535:
+            raise self.error(AgentResult.ERR_CONFIGURED, f"{port} is not a port", "port")
+        ttl = self.prop_int("ttl", DEFAULT_TTL)
+        return _Settings(fqdn, zone, self._address(), ttl, server, port, self._key())
+
+    def _fqdn(self, zone: dns.name.Name) -> dns.name.Name:
+        text = self.prop_str("name", required=True)
+        assert text is not None
+        zone_text = zone.to_text(omit_final_dot=True).lower()
+        bare = text.rstrip(".").lower()
+        absolute = text.endswith(".") or bare == zone_text or bare.endswith("." + zone_text)
+        try:
+            fqdn = dns.name.from_text(bare + "." if absolute else bare, origin=zone)
+        except dns.exception.DNSException as exc:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"{text!r} is not a DNS name: {exc}", "name"
+            ) from exc
+        if not fqdn.is_subdomain(zone) or fqdn == zone:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"{text!r} is not a name inside zone {zone_text}",
+                "name",
+            )
+        return fqdn
+
+    def _ipv4(self, text: str, prop: str) -> None:
+        try:
+            ipaddress.IPv4Address(text)
+        except ValueError:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"{text!r} is not an IPv4 address", prop
+            ) from None
+
+    def _address(self) -> str:
+        address = self.prop_str("address")
+        if address is None:
+            ips = [name for alternatives in self.resource.dependencies for name in alternatives]
+            which = f" of IP Address resource {' or '.join(map(repr, ips))}" if ips else ""
+            raise self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"is required: set it to the address{which} this name depends on (agents are"
+                " not yet given their dependencies' properties)",
+                "address",
+            )
+        self._ipv4(address, "address")
+        return address
+
+    def _key(self) -> TsigKey | None:
+        key_file = self.prop_str("key_file")
+        key_name = self.prop_str("key_name")
+        if key_file is None:
+            if key_name is not None:
+                raise self.error(
+                    AgentResult.ERR_CONFIGURED,
+                    f"key {key_name!r} is named but no key_file holds it",
+                    "key_file",
+                )
+            return None  # unsigned updates: the server decides
+        try:
+            keys = read_key_file(Path(key_file))
+        except OSError as exc:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"cannot read {key_file!r} on this node: {exc.strerror or exc}",
+                "key_file",
+            ) from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"{key_file!r} is not a BIND key file: {exc}",
+                "key_file",
+            ) from exc
+        if key_name is None:
+            if len(keys) > 1:
+                names = ", ".join(k.name for k in keys)
+                raise self.error(
+                    AgentResult.ERR_CONFIGURED,
+                    f"{key_file!r} holds several keys ({names}): say which one",
+                    "key_name",
+                )
+            return keys[0]
+        wanted = key_name.rstrip(".").lower()
+        for key in keys:
+            if key.name.rstrip(".").lower() == wanted:
+                return key
+        raise self.error(
+            AgentResult.ERR_CONFIGURED, f"no key {key_name!r} in {key_file!r}", "key_name"
+        )
+
+    # -- talking to the server ----------------------------------------------------------------
+    def _exchange(self, cfg: _Settings, msg: dns.message.Message, timeout_s: float) -> int:
+        """Send ``msg`` over TCP, return the reply's rcode; AgentError if there is none."""
+        timeout_s = max(timeout_s, 0.001)
+        try:
+            reply = dns.query.tcp(msg, cfg.server, port=cfg.port, timeout=timeout_s)
+        except dns.tsig.PeerError as exc:
+            raise self._key_error(cfg, f"TSIG error {type(exc).__name__}") from exc
+        except dns.exception.Timeout as exc:
+            raise self.error(
+                AgentResult.ERR_GENERIC,
+                f"DNS server {cfg.where} did not answer within {timeout_s:.3g} s",
+                "server",
+            ) from exc
+        except OSError as exc:
+            raise self.error(
+                AgentResult.ERR_GENERIC,
+                f"cannot reach DNS server {cfg.where}: {exc.strerror or exc}",
+                "server",
+            ) from exc
+        except dns.exception.DNSException as exc:
+            raise self.error(
+                AgentResult.ERR_GENERIC, f"bad answer from DNS server {cfg.where}: {exc}", "server"
+            ) from exc
+        return int(reply.rcode())
+
+    def _key_error(self, cfg: _Settings, what: str) -> AgentError:
+        if cfg.key is None:
+            return self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"DNS server {cfg.where} refused the unsigned update of {cfg.host} ({what});"
+                " set key_file to a TSIG key allowed to update the zone",
+                "key_file",
+            )
+        return self.error(
+            AgentResult.ERR_CONFIGURED,
+            f"DNS server {cfg.where} refused the update of {cfg.host} signed with key"
+            f" {cfg.key.name!r} ({what}): is the key right and may it update {cfg.domain}?",
+            "key_name",
+        )
+
+    def _update(self, cfg: _Settings, msg: dns.update.UpdateMessage, timeout_s: float) -> None:
+        rcode = self._exchange(cfg, msg, timeout_s)
+        if rcode == dns.rcode.NOERROR:
+            return
+        what = dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
+        if rcode == dns.rcode.REFUSED:
+            raise self._key_error(cfg, what)
+        if rcode in (dns.rcode.NOTAUTH, dns.rcode.NOTZONE):  # with a valid TSIG: the zone
+            raise self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"DNS server {cfg.where} is not authoritative for zone {cfg.domain} ({what})",
+                "zone",
+            )
+        raise self.error(
+            AgentResult.ERR_GENERIC,
+            f"DNS server {cfg.where} failed the update of {cfg.host} ({what})",
+            "server",
+        )
+
+    def addresses(self, cfg: _Settings, timeout_s: float) -> set[str]:
+        """The A records the server has for the name now (empty if none)."""
+        query = dns.message.make_query(cfg.fqdn, dns.rdatatype.A)
+        timeout_s = max(timeout_s, 0.001)
+        try:
+            reply = dns.query.tcp(query, cfg.server, port=cfg.port, timeout=timeout_s)
+        except dns.exception.Timeout as exc:
+            raise self.error(
+                AgentResult.ERR_GENERIC,
+                f"DNS server {cfg.where} did not answer within {timeout_s:.3g} s",
+                "server",
+            ) from exc
+        except (OSError, dns.exception.DNSException) as exc:
+            raise self.error(
+                AgentResult.ERR_GENERIC, f"cannot query DNS server {cfg.where}: {exc}", "server"
+            ) from exc
+        rcode = reply.rcode()
+        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            raise self.error(
+                AgentResult.ERR_GENERIC,
+                f"DNS server {cfg.where} answered {dns.rcode.to_text(rcode)} for {cfg.host}",
+                "server",
+            )
+        rrset = reply.get_rrset(reply.answer, cfg.fqdn, dns.rdataclass.IN, dns.rdatatype.A)
+        return set() if rrset is None else {rdata.to_text() for rdata in rrset}
+
+    # -- start -------------------------------------------------------------------------------
+    def start(self, timeout_s: float) -> None:
+        cfg = self.settings()
+        with self._lock:
+            if self._phase is _Phase.ONLINE and self._settings == cfg:
+                return
+        deadline = time.monotonic() + timeout_s
+        self.log("agent_starting", name=cfg.fqdn.to_text(), address=cfg.address, server=cfg.where)
+        update = cfg.update()
+        update.replace(cfg.relative, cfg.ttl, dns.rdatatype.A, cfg.address)
+        try:
+            self._update(cfg, update, deadline - time.monotonic())
+            self._verify(cfg, deadline)
+        except AgentError as exc:
+            self.log("agent_start_failed", error=str(exc))
+            with self._lock:
+                self._phase, self._settings = _Phase.OFFLINE, None
+            raise
+        with self._lock:
+            self._phase, self._settings = _Phase.ONLINE, cfg
+        self.log("agent_online", name=cfg.fqdn.to_text(), address=cfg.address)
+
+    def _verify(self, cfg: _Settings, deadline: float) -> None:
+        """Wait until the server answers the name with our address; leave nothing if not."""
+        seen: set[str] = set()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            seen = self.addresses(cfg, min(left, QUERY_TIMEOUT_S))
+            if cfg.address in seen:
+                return
+            time.sleep(min(VERIFY_EVERY_S, max(0.0, deadline - time.monotonic())))
+        self._deregister(cfg, QUERY_TIMEOUT_S)
+        raise self.error(
+            AgentResult.ERR_GENERIC,
+            f"DNS server {cfg.where} accepted the update but answers {cfg.host} with"
+            f" {sorted(seen) or 'nothing'}, not {cfg.address}",
+            "server",
+        )
+
+    # -- stop --------------------------------------------------------------------------------
+    def stop(self, timeout_s: float) -> None:
+        with self._lock:
+            self._phase = _Phase.STOPPING
+            cfg = self._settings
+        self.log("agent_stopping")
+        if cfg is None:
+            try:
+                cfg = self.settings()
+            except AgentError as exc:  # never registered with these settings: nothing to do
+                self.log("agent_deregister_skipped", error=str(exc))
+                cfg = None
+        if cfg is not None:
+            self._deregister(cfg, timeout_s)
+        with self._lock:
+            self._phase, self._settings = _Phase.OFFLINE, None
+        self.log("agent_offline")
+
+    def _deregister(self, cfg: _Settings, timeout_s: float) -> None:
+        """Delete the record for our address only; an absent record is fine. Logged, not
+        raised, when the server cannot be told (see the module docstring)."""
+        update = cfg.update()
+        update.delete(cfg.relative, dns.rdatatype.A, cfg.address)
+        try:
+            self._update(cfg, update, timeout_s)
+        except AgentError as exc:
+            self.log("agent_deregister_failed", error=str(exc))
+
+    # -- health ------------------------------------------------------------------------------
+    def looks_alive(self) -> bool:
+        with self._lock:
+            return self._phase is _Phase.ONLINE
+
+    def is_alive(self) -> bool:
+        with self._lock:
+            cfg = self._settings if self._phase is _Phase.ONLINE else None
+        return cfg is not None and self._registered(cfg)
+
+    def _registered(self, cfg: _Settings) -> bool:
+        try:
+            seen = self.addresses(cfg, QUERY_TIMEOUT_S)
+        except AgentError as exc:
+            self.log("agent_check_failed", why=str(exc))
+            return False
+        if cfg.address not in seen:
+            self.log("agent_check_failed", why=f"{cfg.host} resolves to {sorted(seen)}")
+            return False
+        return True
+
+    # -- adopt -------------------------------------------------------------------------------
+    def adopt(self) -> bool:
+        with self._lock:
+            if self._phase is _Phase.ONLINE:
+                return True
+        try:
+            cfg = self.settings()
+        except AgentError as exc:
+            self.log("agent_adopt_rejected", why=str(exc))
+            return False
+        if not self._registered(cfg):
+            return False
+        with self._lock:
+            self._phase, self._settings = _Phase.ONLINE, cfg
+        self.log("agent_adopted", name=cfg.fqdn.to_text(), address=cfg.address)
+        return True
+
+    def pids(self) -> list[int]:
+        return []  # nothing runs: the record lives in the DNS server
