@@ -65,7 +65,7 @@ def current_owner(c: LocalCluster) -> str:
 
 
 def app_pid(c: LocalCluster, node: str) -> int:
-    entries = PidRegistry(c.run_dir(node)).entries()
+    entries = PidRegistry(c.run_dir(node)).alive()
     return next(pid for pid, _, label in entries if label == "resource")
 
 

@@ -92,7 +92,7 @@ def test_resource_crash_restarts_then_fails_over_past_the_threshold(
     running_on(cluster, "Web", "node1")
     app_pids = lambda: [  # noqa: E731
         pid
-        for pid, _, label in PidRegistry(cluster.run_dir("node1")).entries()
+        for pid, _, label in PidRegistry(cluster.run_dir("node1")).alive()
         if label == "resource"
     ]
     first = wait_for(app_pids, timeout=5)[0]

@@ -10,7 +10,6 @@ them bad (unknown subjects, unknown or ineligible targets).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
@@ -84,8 +83,8 @@ expressions = st.lists(
 
 # -- snapshots -------------------------------------------------------------------------------
 #
-# Hypothesis spends its time per draw, so each object is drawn as one string of random bits
-# that choose its fields. Zero bits decode to the common, healthy case (node Up, group owned and
+# Hypothesis spends its time per draw, so objects are decoded from random bits drawn in large
+# chunks (see Bits). Zero bits decode to the common, healthy case (node Up, group owned and
 # wanted online, resource Online where its group is owned, MSCS defaults), so shrinking
 # heads there. Times come from a palette around ``NOW`` rich in the boundaries the policy
 # compares against (restart periods 60/900 s, pending timeouts 30/180 s, failover periods
@@ -116,15 +115,29 @@ _RESTART_ACTIONS = (
 )
 
 
-class Bits:
-    """Take fields from the low bits of one drawn integer."""
+_CHUNK = st.binary(min_size=16, max_size=16)
 
-    def __init__(self, value: int) -> None:
-        self.value = value
+
+class Bits:
+    """Fields taken from the low bits of random bytes, drawn 16 at a time as needed.
+
+    Hypothesis keeps every bit of bytes equally likely (a large integer would favour small
+    values), and drawing few, large values keeps 300 examples of an invariant fast. Bytes
+    shrink towards zero from the first, and zero bits decode to the plainest choice.
+    """
+
+    def __init__(self, draw: st.DrawFn) -> None:
+        self.draw = draw
+        self.value = 0
+        self.left = 0
 
     def take(self, n: int) -> int:
+        while self.left < n:
+            self.value |= int.from_bytes(self.draw(_CHUNK), "little") << self.left
+            self.left += 128
         out = self.value & ((1 << n) - 1)
         self.value >>= n
+        self.left -= n
         return out
 
     def flag(self) -> bool:
@@ -140,30 +153,34 @@ class Bits:
         return tuple(self.time() for _ in range(self.take(3) % 5))
 
 
-def _bits(draw: st.DrawFn, n: int) -> Bits:
-    """``n`` random bits (drawn as bytes: hypothesis keeps every bit of bytes equally likely,
-    where a large integer would favour small values and leave the high fields at zero)."""
-    return Bits(int.from_bytes(draw(st.binary(min_size=(n + 7) // 8, max_size=(n + 7) // 8))))
-
-
 def _subset(bits: Bits, items: Sequence[str]) -> list[str]:
     mask = bits.take(len(items))
     return [x for i, x in enumerate(items) if mask >> i & 1]
 
 
+def _shuffled(bits: Bits, items: Sequence[str]) -> list[str]:
+    keys = {x: (bits.take(4), i) for i, x in enumerate(items)}
+    return sorted(items, key=keys.__getitem__)
+
+
 @st.composite
 def configs(draw: st.DrawFn) -> ClusterConfig:
-    n_nodes = draw(st.integers(1, 8))
-    ids = draw(st.lists(st.integers(1, 64), min_size=n_nodes, max_size=n_nodes, unique=True))
-    node_names = [f"node{i}" for i in ids]
+    """A valid configuration, decoded from random bits."""
+    b = Bits(draw)
+    n_nodes = 1 + b.take(3)
+    ids, last = [], 0
+    for _ in range(n_nodes):
+        last += 1 + b.take(3)  # unique, increasing, at most 8 * 8 = 64
+        ids.append(last)
+    # names in an order unrelated to ids, so that sorting by name is not sorting by id
+    node_names = _shuffled(b, [f"node-{c}" for c in "abcdefgh"[:n_nodes]])
     nodes = {name: Node(name, i) for name, i in zip(node_names, ids, strict=True)}
 
     groups: dict[str, Group] = {}
     resources: dict[str, Resource] = {}
-    for g in range(draw(st.integers(1, 6))):
+    for g in range(1 + b.take(3) % 6):
         gname = f"G{g}"
-        order = draw(st.permutations(node_names))
-        b = _bits(draw, 32)  # 25 bits used
+        order = _shuffled(b, node_names)
         preferred = tuple(order[: b.take(4) % (len(order) + 1)])
         mode = b.pick(list(FailbackMode))
         start = b.take(5) % 24
@@ -183,9 +200,8 @@ def configs(draw: st.DrawFn) -> ClusterConfig:
             anti_affinity=tuple(_subset(b, ["web", "sql", "dc"])),
         )
         members: list[str] = []
-        for r in range(draw(st.integers(0, 5))):
+        for r in range(b.take(3) % 6):
             rname = f"{gname}-r{r}"
-            b = _bits(draw, 16 + len(node_names) + 2 * len(members))
             deps = []
             for _ in range(b.take(2) % 3):
                 clause = _subset(b, members)
@@ -204,7 +220,6 @@ def configs(draw: st.DrawFn) -> ClusterConfig:
                 pending_timeout_s=b.pick([30, 180]),
             )
             members.append(rname)
-    b = _bits(draw, 3)
     settings = ClusterSettings(
         name="jean",
         utc_offset_minutes=b.pick([0, 60, -300, 540]),
@@ -224,10 +239,10 @@ def _maybe_node(bits: Bits, names: Sequence[str]) -> str | None:
 @st.composite
 def snapshots(draw: st.DrawFn) -> Snapshot:
     cfg = draw(configs())
+    b = Bits(draw)
     names = list(cfg.nodes)
     nodes = {}
     for name in names:
-        b = _bits(draw, 12)
         if b.take(3) == 7:
             continue  # now and then a node never heard from (Down and fenced)
         nodes[name] = NodeStatus(
@@ -238,7 +253,6 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         )
     groups: dict[str, GroupStatus] = {}
     for gname in cfg.groups:
-        b = _bits(draw, 64)
         owner = None if b.take(2) == 3 else b.pick(names)
         transition = None
         if b.take(2) == 3:
@@ -257,7 +271,6 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         )
     resources: dict[str, ResourceStatus] = {}
     for rname, res in cfg.resources.items():
-        b = _bits(draw, 48)
         state = b.pick(_RESOURCE_STATES)
         owner = groups[res.group].owner
         # mostly where the group is owned, sometimes elsewhere (a stale or moving resource)
@@ -271,21 +284,19 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
             restarts=b.times(),
             wanted=Wanted.OFFLINE if b.take(3) == 7 else Wanted.ONLINE,
         )
-    drawn = draw(st.lists(intents_for(cfg), max_size=3))
-    intents = tuple(dataclasses.replace(i, id=f"i{k}") for k, i in enumerate(drawn))
-    return Snapshot(cfg, nodes, groups, resources, intents, revision=draw(st.integers(0, 99)))
+    intents = tuple(_intent(b, cfg, f"i{k}") for k in range(b.take(2)))
+    return Snapshot(cfg, nodes, groups, resources, intents, revision=b.take(7))
 
 
-@st.composite
-def intents_for(draw: st.DrawFn, cfg: ClusterConfig) -> Intent:
-    b = _bits(draw, 20)
+def _intent(b: Bits, cfg: ClusterConfig, ident: str) -> Intent:
+    """A request, often a bad one: unknown subjects and targets, ineligible targets."""
     kind = b.pick(list(IntentKind))
     group_kinds = (IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP)
     subjects = list(cfg.groups) if kind in group_kinds else list(cfg.resources)
-    subject = b.pick([*subjects, "nonexistent"])
+    subject = "nonexistent" if b.take(3) == 7 or not subjects else b.pick(subjects)
     target: str | None = None
     if kind is IntentKind.MOVE_GROUP:
         target = b.pick([None, "ghost", *cfg.nodes])  # none: the best node; ghost: unknown
     elif kind is IntentKind.CHANGE_GROUP:
         target = b.pick([None, "nonexistent", *cfg.groups])
-    return Intent("i", kind, subject, target, created=b.time())  # ids: see snapshots()
+    return Intent(ident, kind, subject, target, created=b.time())

@@ -123,6 +123,18 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
             P("data_directory", K.PATH, required=True),
             P("listen_address", K.IPV4, required=True),
             P("port", K.INT, default=5432, minimum=1, maximum=65535),
+            P("user", K.STRING, default="postgres", description="Account it runs as (S41)"),
+            P(
+                "initialize",
+                K.BOOL,
+                default=False,
+                description="Run initdb once if the data directory is absent or empty",
+            ),
+            P(
+                "bin_directory",
+                K.PATH,
+                description="Local binaries (default: /usr/lib/postgresql/<PG_VERSION>/bin)",
+            ),
         ),
     ),
     ResourceType(
@@ -132,6 +144,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         properties=(
             P("agent", K.STRING, required=True, description="provider:type, e.g. heartbeat:Dummy"),
             P("parameters", K.LIST, default=[], description="name=value entries"),
+            P("ocf_root", K.PATH, default="/usr/lib/ocf", description="OCF_ROOT of the agents"),
+            P("netns", K.STRING, description="Run the agent in this named network namespace"),
         ),
     ),
 )

@@ -38,6 +38,7 @@ class Code(StrEnum):
     RESTART_DISABLED = "RESTART_DISABLED"
     NO_ELIGIBLE_NODE = "NO_ELIGIBLE_NODE"
     AWAITING_PREFERRED_NODE = "AWAITING_PREFERRED_NODE"  # initial placement waits for a joiner
+    OWNER_JOINING = "OWNER_JOINING"  # the owner rejoins; nothing starts there until it is Up
     DEPENDENCY_FAILED = "DEPENDENCY_FAILED"
     # failback not done, and why
     FAILBACK_PREVENTED = "FAILBACK_PREVENTED"

@@ -115,7 +115,7 @@ class PlanContext:
         if not group.anti_affinity:
             return None
         classes = set(group.anti_affinity)
-        for other, owner in self.owners.items():
+        for other, owner in sorted(self.owners.items()):
             if owner == node and other != group.name and classes & self._classes(other):
                 return other
         return None

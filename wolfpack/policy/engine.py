@@ -334,7 +334,21 @@ def _handle_failures(
 ) -> None:
     """Restart failed resources in place up to their threshold; past it, fail the group over
     or leave the resource failed, as its RestartAction says. A resource left failed takes
-    down what cannot run without it, and nothing is restarted on top of it."""
+    down what cannot run without it, and nothing is restarted on top of it.
+
+    Nothing restarts on an owner that could not take the group now: one still joining
+    waits; one that is draining or no longer a possible owner (S28, changed by S35) gives
+    the group to the next node instead."""
+    why = ctx.ineligible(group.name, owner)
+    if why == "still joining":
+        ctx.note(group.name, Code.OWNER_JOINING, f"{owner} is joining; the restart waits")
+        return
+    if why is not None and why != "paused":
+        names = ", ".join(r.name for r in failed)
+        _fail_over(
+            ctx, group, owner, Code.FAILOVER_RESOURCE_FAILED, f"{names} failed on {owner} ({why})"
+        )
+        return
     restart: list[str] = []
     stuck: list[str] = []
     for res in failed:

@@ -204,12 +204,8 @@ class IpAddressAgent(Agent):
             ifaces = self._snapshot()
         except AgentError:
             return None
-        for iface in ifaces:
-            held = iface.holds(settings.address)
-            ours = held is not None and held[1] == iface.label
-            if ours and held is not None and held[0].network.prefixlen == settings.prefix_length:
-                return iface
-        return None
+        mine = IPv4Interface(settings.cidr)
+        return next((i for i in ifaces if i.holds(settings.address) == (mine, i.label)), None)
 
     def _where(self) -> str:
         return "this node's network namespace" if self.netns is None else f"netns {self.netns}"

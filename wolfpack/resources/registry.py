@@ -17,6 +17,7 @@ __all__ = ["AGENTS", "agent_class", "create_agent"]
 AGENTS: dict[str, str] = {
     "application": "wolfpack.resources.application:ApplicationAgent",
     "script": "wolfpack.resources.script:ScriptAgent",
+    "network-name": "wolfpack.resources.network_name:NetworkNameAgent",
 }
 
 

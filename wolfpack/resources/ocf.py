@@ -1,0 +1,628 @@
+"""OCF Resource Agent (agent ``ocf``): any OCF 1.1 resource agent, e.g. ``heartbeat:Dummy``.
+
+The agent ``<provider>:<type>`` is the executable ``$OCF_ROOT/resource.d/<provider>/<type>``,
+called as ``<agent> <action>`` with the OCF environment: ``OCF_ROOT``,
+``OCF_RESOURCE_INSTANCE`` (the resource's name), ``OCF_RESOURCE_TYPE``,
+``OCF_RESOURCE_PROVIDER``, ``OCF_RA_VERSION_MAJOR``/``MINOR`` (1.1), one
+``OCF_RESKEY_<name>=value`` per parameter, and Pacemaker's ``OCF_RESKEY_CRM_meta_timeout``
+(ms) and ``OCF_RESKEY_CRM_meta_interval`` (ms; 0 marks a probe) that many agents read.
+
+* ``start`` / ``stop``: exit 0 is success; ``stop`` exiting 7 (not running) is success too.
+  A failed start is undone with ``stop`` before the error is raised.
+* LooksAlive is ``monitor`` with ``OCF_CHECK_LEVEL=0``, IsAlive ``monitor`` with
+  ``OCF_CHECK_LEVEL=10`` (the "deeper depth"); 0 means running, 7 cleanly stopped, anything
+  else (or no answer in time) failed and is logged. ``adopt()`` is a probe: ``monitor`` is 0.
+* ``validate()``: the agent is an executable file on this node, then ``validate-all`` if the
+  agent's meta-data lists it.
+* Every call is bounded: by the timeout the agent's meta-data advises for the action (never
+  longer than the caller's), else by the resource's pending timeout. A call that overruns has
+  its process group killed and fails.
+* Exit codes map to :class:`AgentResult` (:data:`OCF_RESULTS`): 1 generic, 2 (invalid
+  parameters) and 6 (not configured) ``ERR_CONFIGURED``, 3 (unimplemented) ``ERR_ARGS``,
+  4 ``ERR_PERM``, 5 ``ERR_INSTALLED``; the agent's ``ocf-exit-reason:`` line is quoted.
+
+Properties of the type: ``agent``, ``parameters`` (``name=value`` entries), ``ocf_root``
+(default ``/usr/lib/ocf``) and ``netns``: run the agent inside that named network namespace
+(``ip netns exec``). Any other property of the resource (a type made by
+:func:`schema_from_metadata`) is passed as a parameter too. What ``start`` left running in its
+process group is recorded in ``<run_dir>/resources/<name>/start.json`` and registered with the
+node's watchdog, as the Generic Script agent does; output goes to ``ocf.log`` there.
+
+Also here, with no I/O: :func:`parse_metadata` (the agent's ``meta-data`` XML) and
+:func:`schema_from_metadata` (its parameters as a property schema, S26/S31), and
+:func:`installed_agents`, the agents a node has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from wolfpack.errors import AgentError
+from wolfpack.model.config import PropertyKind, PropertySpec, PropertyValue, Resource, ResourceType
+from wolfpack.resources.base import Agent, AgentContext, AgentResult, spawn_error_code
+from wolfpack.resources.process import (
+    Account,
+    ProcessGroup,
+    RunResult,
+    Stopped,
+    boot_id,
+    describe_exit,
+    find_program,
+    read_json,
+    run_bounded,
+    write_json,
+)
+
+__all__ = [
+    "DEFAULT_OCF_ROOT",
+    "OCF_RESULTS",
+    "OcfAction",
+    "OcfAgent",
+    "OcfMetadata",
+    "OcfParameter",
+    "installed_agents",
+    "parse_duration",
+    "parse_metadata",
+    "schema_from_metadata",
+]
+
+DEFAULT_OCF_ROOT = "/usr/lib/ocf"
+OCF_SUCCESS = 0
+OCF_NOT_RUNNING = 7
+#: OCF exit code -> result, for every code but success and "not running"
+OCF_RESULTS: dict[int, AgentResult] = {
+    1: AgentResult.ERR_GENERIC,
+    2: AgentResult.ERR_CONFIGURED,  # OCF_ERR_ARGS: parameter values wrong for this node
+    3: AgentResult.ERR_ARGS,  # OCF_ERR_UNIMPLEMENTED: the agent was called wrongly
+    4: AgentResult.ERR_PERM,
+    5: AgentResult.ERR_INSTALLED,
+    6: AgentResult.ERR_CONFIGURED,
+}
+_OCF_NAMES = {
+    1: "generic error",
+    2: "invalid parameters",
+    3: "unimplemented action",
+    4: "insufficient privileges",
+    5: "not installed",
+    6: "not configured",
+    7: "not running",
+    8: "running promoted",
+    9: "failed promoted",
+}
+#: OCF_CHECK_LEVEL of LooksAlive and IsAlive
+LOOKS_ALIVE_DEPTH = 0
+IS_ALIVE_DEPTH = 10
+#: SIGTERM grace for what start left behind when nothing else bounds it
+LEFTOVER_GRACE_S = 5.0
+#: properties of the type that are not parameters of the agent
+CONTROL_PROPERTIES = frozenset({"agent", "parameters", "ocf_root", "netns"})
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TRUE = frozenset({"1", "yes", "true", "on", "ja", "y"})
+_FALSE = frozenset({"0", "no", "false", "off", "nein", "n"})
+
+
+# -- meta-data, no I/O ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OcfParameter:
+    name: str
+    required: bool = False
+    unique: bool = False
+    #: the ``<content type>``: string, integer, boolean, select, ...
+    content_type: str = "string"
+    default: str | None = None
+    shortdesc: str = ""
+    longdesc: str = ""
+    #: the ``<option value>`` of a ``select`` (OCF 1.1)
+    options: tuple[str, ...] = ()
+    deprecated: bool = False
+
+
+@dataclass(frozen=True)
+class OcfAction:
+    name: str
+    timeout_s: float | None = None
+    interval_s: float | None = None
+    depth: int | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class OcfMetadata:
+    name: str
+    version: str = ""
+    shortdesc: str = ""
+    longdesc: str = ""
+    parameters: tuple[OcfParameter, ...] = ()
+    actions: tuple[OcfAction, ...] = ()
+
+    def parameter(self, name: str) -> OcfParameter | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
+    def supports(self, action: str) -> bool:
+        return any(a.name == action for a in self.actions)
+
+    def timeout_s(self, action: str, depth: int | None = None) -> float | None:
+        """The advised timeout of ``action`` (of the entry with ``depth`` if one has it)."""
+        entries = [a for a in self.actions if a.name == action and a.timeout_s is not None]
+        exact = [a for a in entries if (a.depth or 0) == (depth or 0)]
+        chosen = exact or entries
+        return chosen[0].timeout_s if chosen else None
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+_UNITS_S = {
+    "": 1.0,
+    "s": 1.0,
+    "sec": 1.0,
+    "ms": 0.001,
+    "msec": 0.001,
+    "us": 1e-6,
+    "usec": 1e-6,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+}
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in an OCF/Pacemaker duration (``20s``, ``20``, ``500ms``, ``2min``), or None."""
+    if text is None:
+        return None
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        return None
+    unit = _UNITS_S.get(match.group(2).lower())
+    return None if unit is None else float(match.group(1)) * unit
+
+
+def _text(elem: ET.Element | None, tag: str) -> str:
+    child = None if elem is None else elem.find(tag)
+    return " ".join((child.text or "").split()) if child is not None else ""
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in _TRUE
+
+
+def parse_metadata(xml_text: str) -> OcfMetadata:
+    """The ``meta-data`` an OCF agent prints. ValueError if it is not OCF meta-data."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as exc:
+        raise ValueError(f"meta-data is not well-formed XML: {exc}") from exc
+    if root.tag != "resource-agent" or not root.get("name"):
+        raise ValueError(f"meta-data root is <{root.tag}>, not <resource-agent name=...>")
+    params: list[OcfParameter] = []
+    for p in root.iterfind("parameters/parameter"):
+        name = p.get("name")
+        if not name:
+            raise ValueError("meta-data has a <parameter> without a name")
+        content = p.find("content")
+        ctype = "string" if content is None else (content.get("type") or "string")
+        options = () if content is None else tuple(o.get("value") or "" for o in content)
+        params.append(
+            OcfParameter(
+                name=name,
+                required=_flag(p.get("required")),
+                unique=_flag(p.get("unique")) or _flag(p.get("unique-group")),
+                content_type=ctype.strip().lower(),
+                default=None if content is None else content.get("default"),
+                shortdesc=_text(p, "shortdesc"),
+                longdesc=_text(p, "longdesc"),
+                options=options,
+                deprecated=p.find("deprecated") is not None,
+            )
+        )
+    actions: list[OcfAction] = []
+    for a in root.iterfind("actions/action"):
+        depth = a.get("depth")
+        actions.append(
+            OcfAction(
+                name=a.get("name") or "",
+                timeout_s=parse_duration(a.get("timeout")),
+                interval_s=parse_duration(a.get("interval")),
+                depth=int(depth) if depth is not None and depth.strip().isdigit() else None,
+                role=a.get("role"),
+            )
+        )
+    return OcfMetadata(
+        name=root.get("name") or "",
+        version=_text(root, "version") or (root.get("version") or ""),
+        shortdesc=_text(root, "shortdesc"),
+        longdesc=_text(root, "longdesc"),
+        parameters=tuple(params),
+        actions=tuple(actions),
+    )
+
+
+def _typed_default(param: OcfParameter, kind: PropertyKind) -> PropertyValue | None:
+    raw = param.default
+    if raw is None or raw.strip() == "" or param.required:
+        return None
+    if kind is PropertyKind.INT:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            return None
+    if kind is PropertyKind.BOOL:
+        word = raw.strip().lower()
+        return True if word in _TRUE else False if word in _FALSE else None
+    return raw
+
+
+def schema_from_metadata(meta: OcfMetadata) -> tuple[PropertySpec, ...]:
+    """The agent's parameters as a property schema: integer and boolean parameters become
+    INT and BOOL properties, a ``select`` a string with choices, the rest strings; an empty
+    default becomes no default (a string property may not be empty)."""
+    specs: list[PropertySpec] = []
+    for p in meta.parameters:
+        kind = {"integer": PropertyKind.INT, "boolean": PropertyKind.BOOL}.get(
+            p.content_type, PropertyKind.STRING
+        )
+        default = _typed_default(p, kind)
+        if kind is PropertyKind.INT and default is None and p.default not in (None, ""):
+            kind = PropertyKind.STRING  # e.g. "5s" in an integer: keep what the agent said
+            default = p.default
+        choices = tuple(o for o in p.options if o) if p.content_type == "select" else ()
+        if choices and isinstance(default, str) and default not in choices:
+            default = None
+        specs.append(
+            PropertySpec(
+                p.name,
+                kind,
+                required=p.required,
+                default=default,
+                description=p.shortdesc,
+                choices=choices,
+            )
+        )
+    return tuple(specs)
+
+
+def installed_agents(ocf_root: str | Path = DEFAULT_OCF_ROOT) -> list[str]:
+    """Every agent under ``ocf_root/resource.d`` as ``provider:type``, sorted."""
+    base = Path(ocf_root) / "resource.d"
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        for provider in base.iterdir():
+            if provider.name.startswith(".") or not provider.is_dir():
+                continue
+            for agent in provider.iterdir():
+                if not agent.name.startswith(".") and agent.is_file() and os.access(agent, os.X_OK):
+                    found.append(f"{provider.name}:{agent.name}")
+    return sorted(found)
+
+
+def _xml_part(text: str) -> str:
+    """The meta-data document in an agent's output (stderr is mixed in)."""
+    start = text.find("<?xml")
+    if start < 0:
+        start = text.find("<resource-agent")
+    end = text.rfind("</resource-agent>")
+    if start < 0 or end < 0:
+        return text
+    return text[start : end + len("</resource-agent>")]
+
+
+def _format_value(value: PropertyValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return " ".join(value)
+    return str(value)
+
+
+# -- the agent --------------------------------------------------------------------------------
+class OcfAgent(Agent):
+    def __init__(self, resource: Resource, rtype: ResourceType, ctx: AgentContext) -> None:
+        super().__init__(resource, rtype, ctx)
+        self._account = Account.current()
+        self._meta: OcfMetadata | None = None
+        self._meta_read = False
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "start.json"
+
+    @property
+    def agent_log(self) -> Path:
+        return self.state_dir / "ocf.log"
+
+    # -- configuration -----------------------------------------------------------------------
+    def _ocf_root(self) -> str:
+        root = self.prop_str("ocf_root") or DEFAULT_OCF_ROOT
+        if not root.startswith("/"):
+            raise self.error(AgentResult.ERR_CONFIGURED, f"{root!r} is not absolute", "ocf_root")
+        return root
+
+    def provider_type(self) -> tuple[str, str]:
+        """(provider, type) from property ``agent``, or from a type named ``ocf:p:t``."""
+        spec = self.prop_str("agent")
+        if spec is None and self.rtype.name.startswith("ocf:"):
+            spec = self.rtype.name[len("ocf:") :]
+        if spec is None:
+            raise self.error(AgentResult.ERR_CONFIGURED, "is required", "agent")
+        provider, sep, kind = spec.partition(":")
+        if not sep or not _NAME.fullmatch(provider) or not _NAME.fullmatch(kind):
+            raise self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"{spec!r} is not provider:type (e.g. heartbeat:Dummy)",
+                "agent",
+            )
+        return provider, kind
+
+    def agent_path(self) -> str:
+        """The agent's executable; ERR_INSTALLED if this node lacks it."""
+        provider, kind = self.provider_type()
+        path = os.path.join(self._ocf_root(), "resource.d", provider, kind)
+        if find_program(path, "/") is None:
+            raise self.error(
+                AgentResult.ERR_INSTALLED,
+                f"OCF agent '{provider}:{kind}' is not installed on this node"
+                f" ({path} is not an executable file)",
+                "agent",
+            )
+        return path
+
+    def parameters(self) -> dict[str, str]:
+        """name -> value for every ``OCF_RESKEY_`` variable."""
+        out: dict[str, str] = {}
+        for name in sorted(self.resource.properties):
+            if name not in CONTROL_PROPERTIES:
+                out[name] = _format_value(self.resource.properties[name])
+        for spec in self.rtype.properties:  # defaults of a type made from meta-data
+            named = spec.name in CONTROL_PROPERTIES or spec.name in out
+            if not named and spec.default is not None:
+                out[spec.name] = _format_value(spec.default)
+        for entry in self.prop_list("parameters"):
+            name, sep, value = entry.partition("=")
+            name = name.strip()
+            if not sep or not _PARAM.fullmatch(name):
+                raise self.error(
+                    AgentResult.ERR_CONFIGURED,
+                    f"{entry!r} is not name=value with a name of letters, digits and _",
+                    "parameters",
+                )
+            out[name] = value
+        return out
+
+    def _netns_prefix(self) -> list[str]:
+        ns = self.prop_str("netns")
+        if ns is None:
+            return []
+        if "/" in ns or ns in (".", "..") or not Path("/run/netns", ns).exists():
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"no network namespace {ns!r} on this node", "netns"
+            )
+        ip = find_program("ip", "/")
+        if ip is None:
+            raise self.error(AgentResult.ERR_INSTALLED, "needs the program ip", "netns")
+        return [ip, "netns", "exec", ns]
+
+    def _bound(self, action: str, depth: int | None = None, cap: float | None = None) -> float:
+        advised = self.metadata().timeout_s(action, depth) if action != "meta-data" else None
+        bound = advised if advised is not None else float(self.resource.pending_timeout_s)
+        return bound if cap is None else min(bound, cap)
+
+    # -- one call of the agent ---------------------------------------------------------------
+    def _run(
+        self,
+        action: str,
+        timeout_s: float,
+        *,
+        depth: int = 0,
+        interval_ms: int = 0,
+        keep_group: bool = False,
+        output: Path | None = None,
+    ) -> RunResult:
+        path = self.agent_path()
+        provider, kind = self.provider_type()
+        root = self._ocf_root()
+        env = {
+            "OCF_ROOT": root,
+            "OCF_RA_VERSION_MAJOR": "1",
+            "OCF_RA_VERSION_MINOR": "1",
+            "OCF_RESOURCE_INSTANCE": self.name,
+            "OCF_RESOURCE_TYPE": kind,
+            "OCF_RESOURCE_PROVIDER": provider,
+            "OCF_CHECK_LEVEL": str(depth),
+            "OCF_RESKEY_CRM_meta_timeout": str(int(timeout_s * 1000)),
+            "OCF_RESKEY_CRM_meta_interval": str(interval_ms),
+        }
+        env.update({f"OCF_RESKEY_{k}": v for k, v in self.parameters().items()})
+        argv = [*self._netns_prefix(), path, action]
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        log = output
+        if action not in ("monitor", "meta-data"):  # polled often: output only in messages
+            log = self.agent_log
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            with log.open("a") as f:
+                f.write(f"--- {stamp} {self.ctx.node}: {' '.join(argv)}\n")
+        try:
+            return run_bounded(
+                self._account,
+                argv,
+                timeout_s=timeout_s,
+                cwd="/",
+                env=self._account.environment(env),
+                log_path=log,
+                keep_group=keep_group,
+            )
+        except OSError as exc:
+            raise self.error(
+                spawn_error_code(exc), f"cannot run {path}: {exc.strerror or exc}", "agent"
+            ) from exc
+
+    def _failure(self, action: str, result: RunResult, timeout_s: float) -> AgentError:
+        if result.returncode is None:
+            return self.error(
+                AgentResult.ERR_GENERIC,
+                f"{action} did not finish within {timeout_s:g} s; its process group was killed",
+                "agent",
+            )
+        code = result.returncode
+        what = describe_exit(code)
+        if code in _OCF_NAMES:
+            what += f" ({_OCF_NAMES[code]})"
+        reasons = [
+            line.split("ocf-exit-reason:", 1)[1].strip()
+            for line in result.output.splitlines()
+            if "ocf-exit-reason:" in line
+        ]
+        said = (
+            f": {reasons[-1]}"
+            if reasons
+            else (f"; it said: {result.output}" if result.output else "")
+        )
+        result_code = OCF_RESULTS.get(code, AgentResult.ERR_GENERIC)
+        prop = "parameters" if result_code is AgentResult.ERR_CONFIGURED else "agent"
+        return self.error(result_code, f"{action} {what}{said}", prop)
+
+    def metadata(self) -> OcfMetadata:
+        """The agent's meta-data, read once; empty (no advice) if it cannot be read."""
+        if not self._meta_read:
+            meta = OcfMetadata(name="")
+            bound = float(self.resource.pending_timeout_s)
+            out = self.state_dir / "meta-data.xml"  # the whole output: a result has a tail
+            try:
+                out.unlink(missing_ok=True)
+                result = self._run("meta-data", bound, output=out)
+                if result.returncode != OCF_SUCCESS:
+                    raise self._failure("meta-data", result, bound)
+                meta = parse_metadata(_xml_part(out.read_text(errors="replace")))
+            except (AgentError, ValueError, OSError) as exc:
+                if isinstance(exc, AgentError) and exc.code is AgentResult.ERR_INSTALLED:
+                    raise
+                self.log("agent_metadata_unreadable", why=str(exc))
+            self._meta, self._meta_read = meta, True
+        assert self._meta is not None
+        return self._meta
+
+    # -- the interface -----------------------------------------------------------------------
+    def validate(self) -> None:
+        """The agent is installed here; then its own ``validate-all``, if it has one."""
+        self.agent_path()
+        self.parameters()
+        self._netns_prefix()
+        if not self.metadata().supports("validate-all"):
+            return
+        bound = self._bound("validate-all")
+        result = self._run("validate-all", bound)
+        if result.returncode != OCF_SUCCESS:
+            raise self._failure("validate-all", result, bound)
+
+    def start(self, timeout_s: float) -> None:
+        bound = self._bound("start", cap=timeout_s)
+        self.log("agent_starting", agent=":".join(self.provider_type()), timeout_s=bound)
+        result = self._run("start", bound, keep_group=True)
+        if result.returncode == OCF_SUCCESS:
+            if result.group is not None:
+                self._record(result.group)
+            self.log("agent_online", pids=self.pids())
+            return
+        error = self._failure("start", result, bound)
+        self.log("agent_start_failed", error=str(error))
+        with contextlib.suppress(AgentError):  # undo as far as it goes; report the start
+            self._stop(timeout_s)
+        raise error
+
+    def stop(self, timeout_s: float) -> None:
+        self.log("agent_stopping")
+        self._stop(timeout_s)
+        self.log("agent_offline")
+
+    def _stop(self, timeout_s: float) -> None:
+        bound = self._bound("stop", cap=timeout_s)
+        try:
+            result = self._run("stop", bound)
+        finally:
+            self._forget(min(LEFTOVER_GRACE_S, timeout_s))
+        if result.returncode not in (OCF_SUCCESS, OCF_NOT_RUNNING):
+            raise self._failure("stop", result, bound)
+
+    def monitor(self, depth: int = LOOKS_ALIVE_DEPTH, interval_ms: int = 0) -> AgentResult:
+        """OK (running), NOT_RUNNING (cleanly stopped) or the failure's result; logged."""
+        bound = self._bound("monitor", depth)
+        result = self._run("monitor", bound, depth=depth, interval_ms=interval_ms)
+        if result.returncode == OCF_SUCCESS:
+            return AgentResult.OK
+        if result.returncode == OCF_NOT_RUNNING:
+            return AgentResult.NOT_RUNNING
+        error = self._failure("monitor", result, bound)
+        self.log("agent_monitor_failed", depth=depth, why=str(error))
+        return error.code
+
+    def _alive(self, depth: int, interval_ms: int) -> bool:
+        try:
+            return self.monitor(depth, interval_ms) is AgentResult.OK
+        except AgentError as exc:
+            self.log("agent_monitor_failed", depth=depth, why=str(exc))
+            return False
+
+    def looks_alive(self) -> bool:
+        ms = self.resource.looks_alive_ms or self.rtype.looks_alive_ms
+        return self._alive(LOOKS_ALIVE_DEPTH, ms)
+
+    def is_alive(self) -> bool:
+        ms = self.resource.is_alive_ms or self.rtype.is_alive_ms
+        return self._alive(IS_ALIVE_DEPTH, ms)
+
+    def adopt(self) -> bool:
+        """A probe: True if ``monitor`` says running; what start left is registered again."""
+        if not self._alive(LOOKS_ALIVE_DEPTH, 0):
+            with contextlib.suppress(AgentError):
+                self._forget(LEFTOVER_GRACE_S)
+            return False
+        recorded = self._recorded()
+        if recorded is not None and recorded[0].boot == boot_id():
+            self._record(recorded[0])
+        self.log("agent_adopted", pids=self.pids())
+        return True
+
+    def pids(self) -> list[int]:
+        recorded = self._recorded()
+        return [] if recorded is None else recorded[0].members()
+
+    # -- what start left running -------------------------------------------------------------
+    def _record(self, group: ProcessGroup) -> None:
+        registered = []
+        for pid in group.members():
+            with contextlib.suppress(ProcessLookupError):
+                self.ctx.register_pid(pid)
+                registered.append(pid)
+        if registered:
+            write_json(self.state_file, {**group.to_doc(), "registered": registered})
+
+    def _recorded(self) -> tuple[ProcessGroup, list[int]] | None:
+        doc = read_json(self.state_file)
+        group = None if doc is None else ProcessGroup.from_doc(doc)
+        if doc is None or group is None:
+            return None
+        pids = doc.get("registered")
+        return group, [p for p in pids if isinstance(p, int)] if isinstance(pids, list) else []
+
+    def _forget(self, grace_s: float) -> None:
+        """Kill what start left in its group and outlived stop; forget the record."""
+        recorded = self._recorded()
+        if recorded is not None:
+            group, registered = recorded
+            left = group.members()
+            if left:
+                outcome = group.terminate(grace_s)
+                self.log("agent_leftovers_killed", pids=left, outcome=str(outcome))
+                if outcome is Stopped.STUCK:
+                    raise self.error(
+                        AgentResult.ERR_GENERIC, f"processes {group.members()} survive SIGKILL"
+                    )
+            for pid in registered:
+                self.ctx.unregister_pid(pid)
+        self.state_file.unlink(missing_ok=True)
