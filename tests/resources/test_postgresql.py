@@ -4,6 +4,7 @@ run directory)."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -81,10 +82,8 @@ def h() -> Iterator[Harness]:
         yield harness
     finally:
         for agent in harness.agents:  # leave nothing running, whatever the test did
-            try:
+            with contextlib.suppress(AgentError):
                 agent.stop(timeout_s=10)
-            except AgentError:
-                pass
         for pid in harness.postmasters():  # should never happen; tests assert it
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(base, ignore_errors=True)

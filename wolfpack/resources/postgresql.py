@@ -37,15 +37,18 @@ from pathlib import Path
 import psycopg
 
 from wolfpack.errors import AgentError
+from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.application import (
+    KILL_WAIT_S,
     ApplicationAgent,
     _Phase,
     _read_from,
     _Record,
     _Settings,
 )
-from wolfpack.resources.base import AgentResult
+from wolfpack.resources.base import AgentContext, AgentResult
 from wolfpack.resources.process import (
+    POLL_S,
     ProcessGroup,
     RunResult,
     Watch,
@@ -75,12 +78,42 @@ def _version_key(bindir: str) -> tuple[int, ...]:
     return tuple(int(p) for p in name.split(".") if p.isdigit()) or (0,)
 
 
+def _runs(pid: int, start_time: int) -> bool:
+    info = proc_info(pid)
+    return info is not None and info.running and info.start_time == start_time
+
+
 def _is_postmaster(pid: int) -> bool:
     argv = proc_cmdline(pid) or []
     return bool(argv) and os.path.basename(argv[0]) in ("postgres", "postmaster")
 
 
+def _children_of(group: ProcessGroup) -> dict[int, int]:
+    """The running children of ``group``'s leader (PID -> start time), while it runs."""
+    if not group.leader_alive():
+        return {}
+    try:
+        raw = Path(f"/proc/{group.pid}/task/{group.pid}/children").read_text()
+    except OSError:
+        return {}
+    out: dict[int, int] = {}
+    for token in raw.split():
+        info = proc_info(int(token))
+        if info is not None and info.running and info.start_time >= group.start_time:
+            out[int(token)] = info.start_time
+    return out
+
+
 class PostgresAgent(ApplicationAgent):
+    """Every child of the postmaster leads its own session (postgres calls setsid), so the
+    process group holds the postmaster alone: the children are tracked beside it, by PID and
+    start time, whenever the agent looks (start, looks_alive, pids, stop), and those that
+    outlive a postmaster killed unasked are killed at stop."""
+
+    def __init__(self, resource: Resource, rtype: ResourceType, ctx: AgentContext) -> None:
+        super().__init__(resource, rtype, ctx)
+        self._children: dict[int, int] = {}  # PID -> start time
+
     # -- properties --------------------------------------------------------------------------
     @property
     def socket_dir(self) -> Path:
@@ -301,6 +334,7 @@ class PostgresAgent(ApplicationAgent):
     def _wait_online(self, cfg: _Settings, watch: Watch, deadline: float, offset: int) -> None:
         try:
             super()._wait_online(cfg, watch, deadline, offset)
+            self._note_children()
         except AgentError as exc:
             if not watch.exited.is_set():
                 raise self.error(
@@ -352,6 +386,8 @@ class PostgresAgent(ApplicationAgent):
             group = self._group
         if group is None:
             group = self._recorded_postmaster()
+        if group is not None:
+            self._note_children(group)
         for sig, share in ((signal.SIGINT, FAST_SHARE), (signal.SIGQUIT, IMMEDIATE_SHARE)):
             if group is None or not group.leader_alive():
                 break
@@ -359,6 +395,49 @@ class PostgresAgent(ApplicationAgent):
             _signal_verified(group.pid, group.start_time, sig)
             group.wait_gone(max(0.0, start + timeout_s * share - time.monotonic()))
         super().stop(max(0.0, start + timeout_s - time.monotonic()))
+        self._kill_orphans()
+
+    def _note_children(self, group: ProcessGroup | None = None) -> list[int]:
+        """Remember the postmaster's children now; the remembered ones still running."""
+        with self._lock:
+            group = group or self._group
+        seen = {} if group is None else _children_of(group)
+        with self._lock:
+            self._children.update(seen)
+            for pid, start_time in list(self._children.items()):
+                info = proc_info(pid)
+                if info is None or not info.running or info.start_time != start_time:
+                    del self._children[pid]
+            return sorted(self._children)
+
+    def _kill_orphans(self) -> None:
+        """SIGKILL the remembered children still running (their postmaster was killed)."""
+        with self._lock:
+            left = {pid: st for pid, st in self._children.items() if _runs(pid, st)}
+        deadline = time.monotonic() + KILL_WAIT_S
+        while left and time.monotonic() < deadline:
+            self.log("agent_kill_orphans", pids=sorted(left))
+            for pid, start_time in left.items():
+                _signal_verified(pid, start_time, signal.SIGKILL)
+            time.sleep(POLL_S)
+            left = {pid: st for pid, st in left.items() if _runs(pid, st)}
+        with self._lock:
+            self._children = left
+        if left:
+            raise self.error(
+                AgentResult.ERR_GENERIC, f"processes {sorted(left)} still run after SIGKILL"
+            )
+
+    # -- health ------------------------------------------------------------------------------
+    def looks_alive(self) -> bool:
+        alive = super().looks_alive()
+        if alive:
+            self._note_children()
+        return alive
+
+    def pids(self) -> list[int]:
+        members = super().pids()
+        return members + [p for p in self._note_children() if p not in members]
 
     def _recorded_postmaster(self) -> ProcessGroup | None:
         """The postmaster recorded in the pid file by an earlier instance, if it is still it."""
