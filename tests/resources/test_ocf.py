@@ -8,18 +8,21 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from wolfpack.model.builtin_types import OCF, builtin_types
-from wolfpack.model.config import PropertyKind, PropertyValue, Resource
+from wolfpack.model.config import ClusterConfig, PropertyKind, PropertyValue, Resource
+from wolfpack.model.validation import config_errors
 from wolfpack.resources import AgentError, AgentResult
 from wolfpack.resources.ocf import (
     OcfAgent,
     installed_agents,
     parse_duration,
     parse_metadata,
+    resource_type_from_metadata,
     schema_from_metadata,
 )
 
@@ -435,3 +438,31 @@ def test_ipaddr2_in_a_namespace(h: Harness, netns: str) -> None:
     assert not present()
     assert agent.monitor() is AgentResult.NOT_RUNNING
     assert "198.51.100.50" not in _ip("addr").stdout  # the host never saw it
+
+
+# -- installed agents as resource types (S26/S31) ------------------------------------------------
+def test_every_installed_agent_makes_a_sound_resource_type() -> None:
+    agents = [a for a in installed_agents(OCF_ROOT) if a.startswith("heartbeat:")]
+    with ThreadPoolExecutor(8) as pool:
+        metas = list(pool.map(lambda a: parse_metadata(_meta(a.split(":")[1])), agents))
+    types = {t.name: t for t in map(resource_type_from_metadata, agents, metas)}
+    assert len(types) == len(agents) > 50
+    assert list(config_errors(ClusterConfig(types=types))) == []
+    ip = types["ocf:heartbeat:IPaddr2"]
+    assert ip.agent == "ocf" and ip.spec("ip") is not None and ip.spec("netns") is not None
+
+
+def test_a_type_made_from_metadata_runs_its_agent(h: Harness) -> None:
+    rtype = resource_type_from_metadata("heartbeat:Dummy", parse_metadata(_meta("Dummy")))
+    state = h.tmp_path / "typed.state"
+    rec = Recorder(h.run_dir)
+    res = Resource("typed", rtype.name, "g", properties={"state": str(state)})
+    assert list(config_errors(ClusterConfig(types={rtype.name: rtype}))) == []
+    agent = OcfAgent(res, rtype, rec.ctx)
+    h.agents.append(agent)
+    assert agent.parameters() == {"state": str(state), "fake": "dummy"}  # with the default
+    agent.validate()
+    agent.start(timeout_s=30)
+    assert state.exists() and agent.looks_alive()
+    agent.stop(timeout_s=30)
+    assert not state.exists() and not agent.looks_alive()

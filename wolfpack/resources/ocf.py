@@ -23,14 +23,17 @@ called as ``<agent> <action>`` with the OCF environment: ``OCF_ROOT``,
 
 Properties of the type: ``agent``, ``parameters`` (``name=value`` entries), ``ocf_root``
 (default ``/usr/lib/ocf``) and ``netns``: run the agent inside that named network namespace
-(``ip netns exec``). Any other property of the resource (a type made by
-:func:`schema_from_metadata`) is passed as a parameter too. What ``start`` left running in its
-process group is recorded in ``<run_dir>/resources/<name>/start.json`` and registered with the
-node's watchdog, as the Generic Script agent does; output goes to ``ocf.log`` there.
+(``ip netns exec``). A type made by :func:`resource_type_from_metadata` (named
+``ocf:<provider>:<type>``) has the agent's parameters as its properties instead.
 
-Also here, with no I/O: :func:`parse_metadata` (the agent's ``meta-data`` XML) and
-:func:`schema_from_metadata` (its parameters as a property schema, S26/S31), and
-:func:`installed_agents`, the agents a node has.
+What ``start`` left running in its process group is recorded in
+``<run_dir>/resources/<name>/start.json`` and registered with the node's watchdog, as the
+Generic Script agent does; ``stop`` kills what outlives the agent's own ``stop``. The agent's
+output is appended to ``ocf.log`` in that directory.
+
+Also here: :func:`parse_metadata` (the agent's ``meta-data`` XML, no I/O),
+:func:`schema_from_metadata` and :func:`resource_type_from_metadata` (its parameters as a
+property schema and a resource type, S26/S31), and :func:`installed_agents`.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from wolfpack.errors import AgentError
+from wolfpack.model.builtin_types import OCF, builtin_types
 from wolfpack.model.config import PropertyKind, PropertySpec, PropertyValue, Resource, ResourceType
 from wolfpack.resources.base import Agent, AgentContext, AgentResult, spawn_error_code
 from wolfpack.resources.process import (
@@ -69,6 +73,7 @@ __all__ = [
     "installed_agents",
     "parse_duration",
     "parse_metadata",
+    "resource_type_from_metadata",
     "schema_from_metadata",
 ]
 
@@ -100,9 +105,14 @@ LOOKS_ALIVE_DEPTH = 0
 IS_ALIVE_DEPTH = 10
 #: SIGTERM grace for what start left behind when nothing else bounds it
 LEFTOVER_GRACE_S = 5.0
-#: properties of the type that are not parameters of the agent
+#: properties of the generic type that are not parameters of the agent
 CONTROL_PROPERTIES = frozenset({"agent", "parameters", "ocf_root", "netns"})
+#: of a type made by :func:`resource_type_from_metadata`, where every other one is
+RUN_PROPERTIES = ("ocf_root", "netns")
+#: the prefix of the name of a type made by :func:`resource_type_from_metadata`
+TYPE_PREFIX = "ocf:"
 
+_GENERIC = builtin_types()[OCF]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 _PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRUE = frozenset({"1", "yes", "true", "on", "ja", "y"})
@@ -288,6 +298,25 @@ def schema_from_metadata(meta: OcfMetadata) -> tuple[PropertySpec, ...]:
     return tuple(specs)
 
 
+def resource_type_from_metadata(agent: str, meta: OcfMetadata) -> ResourceType:
+    """A resource type ``ocf:<provider>:<type>`` for one installed agent (S26/S31): its
+    parameters are the type's properties (given to the agent as ``OCF_RESKEY_``), plus
+    ``ocf_root`` and ``netns`` unless the agent has parameters of those names."""
+    schema = schema_from_metadata(meta)
+    names = {spec.name for spec in schema}
+    run = tuple(
+        spec
+        for spec in (_GENERIC.spec(name) for name in RUN_PROPERTIES)
+        if spec is not None and spec.name not in names
+    )
+    return ResourceType(
+        f"{TYPE_PREFIX}{agent}",
+        agent="ocf",
+        description=meta.shortdesc or f"OCF resource agent {agent}",
+        properties=schema + run,
+    )
+
+
 def installed_agents(ocf_root: str | Path = DEFAULT_OCF_ROOT) -> list[str]:
     """Every agent under ``ocf_root/resource.d`` as ``provider:type``, sorted."""
     base = Path(ocf_root) / "resource.d"
@@ -344,13 +373,19 @@ class OcfAgent(Agent):
             raise self.error(AgentResult.ERR_CONFIGURED, f"{root!r} is not absolute", "ocf_root")
         return root
 
+    @property
+    def generic(self) -> bool:
+        """The built-in type (``agent`` and ``parameters`` properties), not one made by
+        :func:`resource_type_from_metadata` (named ``ocf:<provider>:<type>``)."""
+        return not self.rtype.name.startswith(TYPE_PREFIX)
+
     def provider_type(self) -> tuple[str, str]:
         """(provider, type) from property ``agent``, or from a type named ``ocf:p:t``."""
-        spec = self.prop_str("agent")
-        if spec is None and self.rtype.name.startswith("ocf:"):
-            spec = self.rtype.name[len("ocf:") :]
-        if spec is None:
-            raise self.error(AgentResult.ERR_CONFIGURED, "is required", "agent")
+        if self.generic:
+            spec = self.prop_str("agent", required=True)
+            assert spec is not None
+        else:
+            spec = self.rtype.name[len(TYPE_PREFIX) :]
         provider, sep, kind = spec.partition(":")
         if not sep or not _NAME.fullmatch(provider) or not _NAME.fullmatch(kind):
             raise self.error(
@@ -376,13 +411,12 @@ class OcfAgent(Agent):
     def parameters(self) -> dict[str, str]:
         """name -> value for every ``OCF_RESKEY_`` variable."""
         out: dict[str, str] = {}
-        for name in sorted(self.resource.properties):
-            if name not in CONTROL_PROPERTIES:
-                out[name] = _format_value(self.resource.properties[name])
-        for spec in self.rtype.properties:  # defaults of a type made from meta-data
-            named = spec.name in CONTROL_PROPERTIES or spec.name in out
-            if not named and spec.default is not None:
-                out[spec.name] = _format_value(spec.default)
+        if not self.generic:  # every property but ocf_root and netns, or its default
+            for spec in self.rtype.properties:
+                value = self._value(spec.name)
+                if spec.name not in RUN_PROPERTIES and value is not None:
+                    out[spec.name] = _format_value(value)
+            return out
         for entry in self.prop_list("parameters"):
             name, sep, value = entry.partition("=")
             name = name.strip()
