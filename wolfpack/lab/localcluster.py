@@ -120,18 +120,27 @@ class LocalCluster:
         self.db.update_config(self._base_config)
         return self
 
+    #: The cluster networks: name -> (subnet, role, address of node number N).
+    networks: dict[str, tuple[str, NetworkRole, str]] = {
+        "heartbeat": ("127.0.1.0/24", NetworkRole.PRIVATE, "127.0.1.{n}"),
+        "client": ("127.0.2.0/24", NetworkRole.MIXED, "127.0.2.{n}"),
+    }
+    #: Where the probe applications listen (every node's loopback is shared here).
+    app_address = "127.0.0.1"
+
+    def address(self, node: str, network: str) -> str:
+        return self.networks[network][2].format(n=self.names.index(node) + 1)
+
     def _base_config(self, cfg: ClusterConfig) -> ClusterConfig:
         nodes = {n: Node(n, i) for i, n in enumerate(self.names, start=1)}
         networks = {
-            "heartbeat": Network("heartbeat", "127.0.1.0/24", NetworkRole.PRIVATE),
-            "client": Network("client", "127.0.2.0/24", NetworkRole.MIXED),
+            name: Network(name, subnet, role) for name, (subnet, role, _) in self.networks.items()
         }
-        interfaces = {}
-        for i, n in enumerate(self.names, start=1):
-            interfaces[f"{n}-heartbeat"] = Interface(
-                f"{n}-heartbeat", n, "heartbeat", f"127.0.1.{i}"
-            )
-            interfaces[f"{n}-client"] = Interface(f"{n}-client", n, "client", f"127.0.2.{i}")
+        interfaces = {
+            f"{node}-{net}": Interface(f"{node}-{net}", node, net, self.address(node, net))
+            for node in self.names
+            for net in self.networks
+        }
         return replace(cfg, nodes=nodes, networks=networks, interfaces=interfaces)
 
     def add_app_group(
@@ -149,7 +158,7 @@ class LocalCluster:
         self.ports[group] = port
         command = (
             f"{sys.executable} -m wolfpack.lab.probe_app --port {port} "
-            f"--record {self.record(group)}"
+            f"--address {self.app_address} --record {self.record(group)}"
             + (f" --fail-after {fail_after}" if fail_after else "")
             + (f" --fail-on {fail_on}" if fail_on else "")
         )
@@ -200,7 +209,14 @@ class LocalCluster:
         path.write_text(yaml.safe_dump(settings))
         log = open(self.workdir / f"{node}.log", "ab")  # noqa: SIM115 (owned by the child)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "wolfpack.node.daemon", "--config", str(path)],
+            [
+                *self.launcher(node),
+                sys.executable,
+                "-m",
+                "wolfpack.node.daemon",
+                "--config",
+                str(path),
+            ],
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -210,6 +226,13 @@ class LocalCluster:
         log.close()
         self.daemons[node] = proc
         return proc
+
+    def launcher(self, node: str) -> list[str]:
+        """The command prefix that puts a node's daemon where the node is (nothing here)."""
+        return []
+
+    def app_urls(self, group: str) -> list[str]:
+        return [f"http://127.0.0.1:{self.ports[group]}/"]
 
     def start_all(self) -> None:
         for n in self.names:
@@ -278,12 +301,13 @@ class LocalCluster:
 
     def answer(self, group: str, timeout: float = 0.2) -> str | None:
         """The node name the group's application answers with, or None."""
-        try:
-            url = f"http://127.0.0.1:{self.ports[group]}/"
-            with urllib.request.urlopen(url, timeout=timeout) as r:
-                return str(r.read().decode().strip())
-        except (urllib.error.URLError, OSError):
-            return None
+        for url in self.app_urls(group):
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as r:
+                    return str(r.read().decode().strip())
+            except (urllib.error.URLError, OSError):
+                continue
+        return None
 
     def record(self, group: str) -> Path:
         """Where the probe application of ``group`` records its runs."""

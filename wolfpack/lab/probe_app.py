@@ -25,6 +25,7 @@ import time
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--address", default="127.0.0.1", help="address to listen on")
     ap.add_argument("--node", default=os.environ.get("WOLFPACK_NODE", "unknown"))
     ap.add_argument("--fail-on", default="", help="exit at once with code 3 on this node")
     ap.add_argument("--record", required=True)
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             super().server_bind()
 
-    server = Server(("127.0.0.1", args.port), Handler)
+    server = Server((args.address, args.port), Handler)
     fd = os.open(args.record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def record() -> None:

@@ -26,7 +26,7 @@ from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, LocalTestFence
 from wolfpack.node.lease import NodeLease
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.node.manager import ResourceManager
-from wolfpack.node.membership import HeartbeatSettings, Membership
+from wolfpack.node.membership import HeartbeatSettings, Membership, MembershipView
 from wolfpack.node.membership import Path as HeartbeatPath
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import check as check_secret
@@ -84,6 +84,7 @@ class Daemon:
         self.pids = PidRegistry(self.run_dir)
         self._stop = threading.Event()
         self._membership_started = float("inf")
+        self._last_membership: tuple[dict[str, str], list[str]] = ({}, [])
         self.watchdog: WatchdogClient | None = None
         self.membership: Membership | None = None
         self.lease: NodeLease | None = None
@@ -118,7 +119,7 @@ class Daemon:
             secret,
             heartbeat_paths(cfg, s.node, s.heartbeat.port),
             HeartbeatSettings(s.heartbeat.interval_s, s.heartbeat.threshold),
-            on_change=lambda view: self._wake(),
+            on_change=self._membership_changed,
         )
         self.membership.start()
         self._membership_started = time.monotonic()
@@ -167,6 +168,16 @@ class Daemon:
         self.coordinator.start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
+
+    def _membership_changed(self, view: MembershipView) -> None:
+        """A peer or a path changed: decide again now, and say what the heartbeats see (a
+        Partitioned network is reported, never failed over: S14, S41)."""
+        self._wake()
+        networks = {name: str(state) for name, state in view.networks.items()}
+        peers = sorted(view.up())
+        if (networks, peers) != self._last_membership:
+            self._last_membership = (networks, peers)
+            self.log("membership", peers_up=peers, networks=networks)
 
     def _listening(self) -> bool:
         """Has membership run long enough for silence to mean something?"""
