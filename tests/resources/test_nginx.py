@@ -150,6 +150,16 @@ def test_missing_docroot_is_err_configured(h: Harness) -> None:
     assert h.masters() == []
 
 
+def test_a_docroot_the_workers_cannot_reach_is_err_configured(h: Harness) -> None:
+    (h.base / "disk").chmod(0o700)  # www-data may not pass
+    agent, _ = h.agent()
+    with pytest.raises(AgentError) as err:
+        agent.validate()
+    assert err.value.code is AgentResult.ERR_CONFIGURED
+    msg = str(err.value)
+    assert "property docroot" in msg and "'www-data'" in msg and str(h.base / "disk") in msg
+
+
 def test_port_in_use_is_err_configured_with_nginx_words(h: Harness) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

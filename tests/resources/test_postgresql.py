@@ -203,6 +203,18 @@ def test_missing_binaries_are_err_installed_naming_the_node(
     assert not h.data.exists() and rec.registered == set()
 
 
+def test_a_run_directory_postgres_cannot_reach_is_err_configured(h: Harness) -> None:
+    (h.base / "node1").mkdir(mode=0o700)
+    agent, rec = h.agent()
+    with pytest.raises(AgentError) as err:
+        agent.start(timeout_s=START_WAIT)
+    assert err.value.code is AgentResult.ERR_CONFIGURED
+    msg = str(err.value)
+    assert "'db' on node1" in msg and "'postgres' cannot reach" in msg
+    assert str(h.base / "node1") in msg
+    assert not h.data.exists() and h.postmasters() == [] and rec.registered == set()
+
+
 def test_root_is_refused_as_the_account(h: Harness) -> None:
     agent, _ = h.agent(user="root")
     with pytest.raises(AgentError) as err:

@@ -73,6 +73,24 @@ def _q(value: str) -> str:
     return f'"{value}"'
 
 
+def _blocked_ancestor(path: Path, account: Account) -> Path | None:
+    """The first existing ancestor of ``path`` that ``account`` may not search, if any."""
+    for ancestor in reversed(path.parents):
+        try:
+            st = ancestor.stat()
+        except OSError:
+            return None
+        if st.st_uid == account.uid:
+            bit = 0o100
+        elif st.st_gid == account.gid or st.st_gid in account.groups:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if account.uid != 0 and not st.st_mode & bit:
+            return ancestor
+    return None
+
+
 class WebServerAgent(ApplicationAgent):
     # -- properties --------------------------------------------------------------------------
     @property
@@ -108,7 +126,16 @@ class WebServerAgent(ApplicationAgent):
                 "docroot",
             )
         self._address_port()
-        self._worker_account()
+        worker = self._worker_account()
+        blocked = None if worker is None else _blocked_ancestor(Path(docroot, "-"), worker)
+        if worker is not None and blocked is not None:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"nginx's workers run as {worker.name!r}, which cannot reach docroot"
+                f" {docroot!r}: {str(blocked)!r} (mode {blocked.stat().st_mode & 0o777:o})"
+                " does not let it through",
+                "docroot",
+            )
         if _UNSAFE & set(str(self.state_dir)):
             raise self.error(
                 AgentResult.ERR_CONFIGURED,

@@ -49,6 +49,7 @@ from wolfpack.resources.application import (
 from wolfpack.resources.base import AgentContext, AgentResult
 from wolfpack.resources.process import (
     POLL_S,
+    Account,
     ProcessGroup,
     RunResult,
     Watch,
@@ -81,6 +82,24 @@ def _version_key(bindir: str) -> tuple[int, ...]:
 def _runs(pid: int, start_time: int) -> bool:
     info = proc_info(pid)
     return info is not None and info.running and info.start_time == start_time
+
+
+def _blocked_ancestor(path: Path, account: Account) -> Path | None:
+    """The first existing ancestor of ``path`` that ``account`` may not search, if any."""
+    for ancestor in reversed(path.parents):
+        try:
+            st = ancestor.stat()
+        except OSError:
+            return None  # missing: what comes next says so
+        if st.st_uid == account.uid:
+            bit = 0o100
+        elif st.st_gid == account.gid or st.st_gid in account.groups:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if account.uid != 0 and not st.st_mode & bit:
+            return ancestor
+    return None
 
 
 def _is_postmaster(pid: int) -> bool:
@@ -223,6 +242,15 @@ class PostgresAgent(ApplicationAgent):
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         os.chown(self.socket_dir, cfg.account.uid, cfg.account.gid)
         self.socket_dir.chmod(0o700)
+        for what, path in (("the run directory", self.socket_dir), ("data directory", Path(data))):
+            blocked = _blocked_ancestor(path, cfg.account)
+            if blocked is not None:
+                raise self.error(
+                    AgentResult.ERR_CONFIGURED,
+                    f"account {cfg.account.name!r} cannot reach {what} {str(path)!r}: {blocked}"
+                    f" (mode {blocked.stat().st_mode & 0o777:o}) does not let it through",
+                    "user" if what == "data directory" else None,
+                )
         try:
             entries = os.listdir(data)
         except FileNotFoundError:
@@ -347,7 +375,9 @@ class PostgresAgent(ApplicationAgent):
                 code, prop = AgentResult.ERR_CONFIGURED, "port"
             elif "could not bind" in said or "could not create listen" in said:
                 code, prop = AgentResult.ERR_CONFIGURED, "listen_address"
-            elif any(m in said for m in ("lock file", "ownership", "permissions", "PG_VERSION")):
+            elif cfg.argv[2] in said and any(
+                m in said for m in ("lock file", "ownership", "ermission", "PG_VERSION")
+            ):
                 code, prop = AgentResult.ERR_CONFIGURED, "data_directory"
             raise self.error(
                 code,
