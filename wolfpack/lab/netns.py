@@ -302,7 +302,10 @@ class Lab:
         namespace already gone is fine, so calling this twice is harmless.
         """
         failures = []
-        present = set(self.existing(self.prefix))
+        try:
+            present = set(self.existing(self.prefix))
+        except LabError:  # cannot tell: try to delete every one of ours
+            present = set(self._created)
         for name in reversed(self._created):
             if name in present:
                 try:
