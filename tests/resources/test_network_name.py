@@ -21,7 +21,7 @@ import pytest
 from wolfpack.lab.bind import BindServer
 from wolfpack.model.builtin_types import NETWORK_NAME, builtin_types
 from wolfpack.model.config import PropertyValue, Resource
-from wolfpack.resources import Agent, AgentError, AgentResult
+from wolfpack.resources import Agent, AgentError, AgentResult, agent_class
 from wolfpack.resources.network_name import NetworkNameAgent
 
 from . import Recorder, alive, free_port, running_with
@@ -95,7 +95,8 @@ def error_of(call: object, *args: object) -> AgentError:
     return info.value
 
 
-def test_it_runs_nothing(h: Harness) -> None:
+def test_it_is_the_registered_agent_and_runs_nothing(h: Harness) -> None:
+    assert agent_class(RTYPE.agent) is NetworkNameAgent
     agent, _ = h.agent(h.props("nothing"))
     assert agent.pids() == []
 
@@ -152,6 +153,32 @@ def test_adopt_takes_over_a_registration_and_refuses_a_missing_one(
     assert "agent_adopted" in rec.names()
     nobody, _ = h.agent(h.props("never-registered"))
     assert not nobody.adopt() and not nobody.looks_alive()
+
+
+def test_a_node_that_never_registered_the_name_neither_removes_nor_adopts_it(
+    h: Harness, bind: BindServer
+) -> None:
+    """The virtual address moves with its group, so both nodes register the same address."""
+    owner, _ = h.agent(h.props("shared"), "node1")
+    owner.start(timeout_s=5)
+    other, rec = h.agent(h.props("shared"), "node2")
+    assert not other.adopt() and not other.looks_alive()
+    assert "agent_adopt_rejected" in rec.names()
+    other.stop(timeout_s=5)  # e.g. a cleanup stop on every node: sends nothing
+    assert bind.lookup("shared") == [ADDRESS] and owner.is_alive()
+
+
+def test_a_stop_that_cannot_reach_the_server_is_logged_not_raised(
+    h: Harness, bind: BindServer
+) -> None:
+    owner, _ = h.agent(h.props("unreachable"))
+    owner.start(timeout_s=5)
+    later, rec = h.agent(h.props("unreachable", port=free_port()))  # same node, server moved
+    began = time.monotonic()
+    later.stop(timeout_s=2)
+    assert time.monotonic() - began < 2.5
+    assert "agent_deregister_failed" in rec.names()
+    assert bind.lookup("unreachable") == [ADDRESS]
 
 
 def test_an_unsigned_update_is_refused_and_changes_nothing(h: Harness, bind: BindServer) -> None:

@@ -41,6 +41,8 @@ READY_TIMEOUT_S = 15.0
 #: how long SIGTERM may take before SIGKILL, and SIGKILL before we give up
 TERM_WAIT_S = 5.0
 KILL_WAIT_S = 5.0
+#: how many ports start() tries when it chose the port itself
+PORT_ATTEMPTS = 3
 
 
 class BindError(RuntimeError):
@@ -77,6 +79,7 @@ class BindServer:
         self.zone = zone.rstrip(".")
         self.address = address
         self.port = port if port is not None else free_port(address)
+        self._auto_port = port is None
         self.key_name = key_name
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -116,6 +119,7 @@ class BindServer:
             except (OSError, subprocess.SubprocessError) as exc:
                 raise BindError(f"tsig-keygen failed: {exc}") from exc
             self.key_file.write_bytes(out)
+            self.key_file.chmod(0o640)  # a secret: owner (bind, below) and group only
         d, z = self.workdir, self.zone
         self.conf_file.write_text(
             f'include "{self.key_file}";\n'
@@ -163,41 +167,68 @@ class BindServer:
 
     # -- run -----------------------------------------------------------------------------------
     def start(self, timeout_s: float = READY_TIMEOUT_S) -> BindServer:
-        """Start named and return once it answers the zone's SOA; BindError otherwise."""
+        """Start named and return once it answers the zone's SOA; BindError otherwise.
+
+        With a port chosen here, a port taken meanwhile (named logs "address in use" and runs
+        on without listening) means another try on another port."""
         if self.pid is not None:
             return self
         if shutil.which(NAMED) is None:
             raise BindError(f"{NAMED} is not installed (apt-get install bind9)")
+        deadline = time.monotonic() + timeout_s
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                if self._try_start(deadline):
+                    return self
+            except BaseException:
+                self.stop()
+                raise
+            self.stop()
+            if not self._auto_port or attempt == PORT_ATTEMPTS:
+                break
+            self.port = free_port(self.address)
+        raise BindError(
+            f"named cannot listen on {self.address}:{self.port}: address in use; log:\n"
+            + self.log_tail()
+        )
+
+    def _try_start(self, deadline: float) -> bool:
+        """One start on self.port: True once it answers, False if the port is taken."""
         self._write_files()
         argv = [NAMED, "-g", "-c", str(self.conf_file), "-p", str(self.port)]
         if os.geteuid() == 0:
             argv += ["-u", "bind"]
         with self.log_file.open("ab") as log:
-            self._proc = subprocess.Popen(
+            offset = log.tell()
+            proc = self._proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout_s
+        while not self.answers(timeout_s=0.5):
+            if b"address in use" in self._log_since(offset):
+                return False
+            if proc.poll() is not None:
+                raise BindError(
+                    f"named exited with {proc.returncode} while starting; log:\n" + self.log_tail()
+                )
+            if time.monotonic() > deadline:
+                raise BindError(
+                    f"named did not answer on {self.address}:{self.port} in time; log:\n"
+                    + self.log_tail()
+                )
+            time.sleep(0.05)
+        return True
+
+    def _log_since(self, offset: int) -> bytes:
         try:
-            while not self.answers(timeout_s=0.5):
-                if self._proc.poll() is not None:
-                    raise BindError(
-                        f"named exited with {self._proc.returncode} while starting; log:\n"
-                        + self.log_tail()
-                    )
-                if time.monotonic() > deadline:
-                    raise BindError(
-                        f"named did not answer on {self.address}:{self.port} within"
-                        f" {timeout_s} s; log:\n" + self.log_tail()
-                    )
-                time.sleep(0.05)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+            with self.log_file.open("rb") as f:
+                f.seek(offset)
+                return f.read()
+        except OSError:
+            return b""
 
     def answers(self, timeout_s: float = 1.0) -> bool:
         """Whether named answers the zone's SOA authoritatively (one bounded TCP query)."""

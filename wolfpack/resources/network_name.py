@@ -8,10 +8,14 @@ HostRecordTTL), then queries the server until it answers with it. A move is ther
 update by the new owner; the old owner's :meth:`NetworkNameAgent.is_alive` then sees another
 address and returns False, which is right: the name has moved.
 
-``stop`` deletes only the record for *our* address (an update that removes one RR, RFC 2136
-§2.5.4), so a node stopping late never removes the registration of the node the name moved
-to. A stop that cannot reach the server is logged, not raised: the record is replaced by
-whoever brings the name online next, and a failed deregistration must not hold the group.
+A successful start writes ``<run_dir>/resources/<name>/registered.json`` (name, address,
+server); ``stop`` deregisters only what this node registered (that file, or this instance's
+start), and then only the record for *our* address (an update that removes one RR, RFC 2136
+§2.5.4). So a node stopping late never removes the registration of the node the name moved
+to, and a stop on a node that never registered the name sends nothing, even when both use
+the same (moved) virtual address. A stop that cannot reach the server is logged, not raised:
+the record is replaced by whoever brings the name online next, and a failed deregistration
+must not hold the group. ``adopt`` needs that file and the server still answering with it.
 
 ``looks_alive`` is cheap (the last update succeeded and no stop since, no network);
 ``is_alive`` and ``adopt`` ask the server. Every network call is one TCP exchange bounded by
@@ -48,6 +52,7 @@ import dns.update
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.base import Agent, AgentContext, AgentResult
+from wolfpack.resources.process import read_json, write_json
 
 __all__ = ["NetworkNameAgent", "TsigKey", "read_key_file"]
 
@@ -122,6 +127,10 @@ class _Settings:
     def where(self) -> str:
         return f"{self.server}:{self.port}"
 
+    def record(self) -> dict[str, object]:
+        """What registered.json holds: enough to tell whether it is this registration."""
+        return {"name": self.host, "address": self.address, "server": self.where}
+
     @property
     def relative(self) -> dns.name.Name:
         return self.fqdn.relativize(self.zone)
@@ -146,6 +155,10 @@ class NetworkNameAgent(Agent):
         self._lock = threading.Lock()
         self._phase = _Phase.OFFLINE
         self._settings: _Settings | None = None  # those it was registered (or adopted) with
+
+    @property
+    def record_file(self) -> Path:
+        return self.state_dir / "registered.json"
 
     # -- validate ----------------------------------------------------------------------------
     def validate(self) -> None:
@@ -346,7 +359,7 @@ class NetworkNameAgent(Agent):
             if self._phase is _Phase.ONLINE and self._settings == cfg:
                 return
         deadline = time.monotonic() + timeout_s
-        self.log("agent_starting", name=cfg.fqdn.to_text(), address=cfg.address, server=cfg.where)
+        self.log("agent_starting", name=cfg.host, address=cfg.address, server=cfg.where)
         update = cfg.update()
         update.replace(cfg.relative, cfg.ttl, dns.rdatatype.A, cfg.address)
         try:
@@ -357,9 +370,10 @@ class NetworkNameAgent(Agent):
             with self._lock:
                 self._phase, self._settings = _Phase.OFFLINE, None
             raise
+        write_json(self.record_file, cfg.record())
         with self._lock:
             self._phase, self._settings = _Phase.ONLINE, cfg
-        self.log("agent_online", name=cfg.fqdn.to_text(), address=cfg.address)
+        self.log("agent_online", name=cfg.host, address=cfg.address)
 
     def _verify(self, cfg: _Settings, deadline: float) -> None:
         """Wait until the server answers the name with our address; leave nothing if not."""
@@ -386,14 +400,14 @@ class NetworkNameAgent(Agent):
             self._phase = _Phase.STOPPING
             cfg = self._settings
         self.log("agent_stopping")
-        if cfg is None:
+        if cfg is None and self.record_file.exists():  # left by an earlier instance
             try:
                 cfg = self.settings()
-            except AgentError as exc:  # never registered with these settings: nothing to do
+            except AgentError as exc:
                 self.log("agent_deregister_skipped", error=str(exc))
-                cfg = None
         if cfg is not None:
             self._deregister(cfg, timeout_s)
+        self.record_file.unlink(missing_ok=True)
         with self._lock:
             self._phase, self._settings = _Phase.OFFLINE, None
         self.log("agent_offline")
@@ -439,11 +453,14 @@ class NetworkNameAgent(Agent):
         except AgentError as exc:
             self.log("agent_adopt_rejected", why=str(exc))
             return False
+        if read_json(self.record_file) != cfg.record():
+            self.log("agent_adopt_rejected", why="this node has not registered this name")
+            return False
         if not self._registered(cfg):
             return False
         with self._lock:
             self._phase, self._settings = _Phase.ONLINE, cfg
-        self.log("agent_adopted", name=cfg.fqdn.to_text(), address=cfg.address)
+        self.log("agent_adopted", name=cfg.host, address=cfg.address)
         return True
 
     def pids(self) -> list[int]:
