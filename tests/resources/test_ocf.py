@@ -37,11 +37,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 #: A fake OCF agent. Parameters: state (file), hang (actions that sleep), <action>_rc (exit
-#: code), daemon (start leaves a sleeper running), envfile (dump the environment per action).
+#: code), daemon (start leaves a sleeper running), envfile (dump the environment per action),
+#: bad_metadata (meta-data prints no XML).
 FAKE = """#!/bin/sh
 action="$1"
 [ -n "$OCF_RESKEY_envfile" ] && env > "$OCF_RESKEY_envfile.$action"
 if [ "$action" = meta-data ]; then
+[ -n "$OCF_RESKEY_bad_metadata" ] && { echo "usage: Fake start|stop"; exit 0; }
 cat <<'XML'
 <?xml version="1.0"?>
 <!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
@@ -189,6 +191,22 @@ def test_environment_and_parameters_reach_the_agent(h: Harness) -> None:
     assert monitor["OCF_CHECK_LEVEL"] == "10"  # IsAlive: the deeper monitor
     assert monitor["OCF_RESKEY_CRM_meta_interval"] == str(RTYPE.is_alive_ms)
     assert "WOLFPACK" not in " ".join(env) and "PYTEST_CURRENT_TEST" not in env
+
+
+def test_unreadable_metadata_falls_back_to_the_pending_timeout(h: Harness) -> None:
+    envfile = h.tmp_path / "env"
+    agent, rec = h.agent(
+        pending_timeout_s=7,
+        agent="wpt:Fake",
+        ocf_root=h.fake(),
+        parameters=[f"state={h.tmp_path / 's'}", f"envfile={envfile}", "bad_metadata=1"],
+    )
+    agent.start(timeout_s=30)
+    assert agent.looks_alive()
+    assert "OCF_RESKEY_CRM_meta_timeout=7000" in Path(f"{envfile}.start").read_text()
+    (why,) = [f["why"] for e, f in rec.events if e == "agent_metadata_unreadable"]
+    assert "well-formed" in str(why)
+    assert not (h.run_dir / "resources" / "res" / "meta-data.xml").exists()
 
 
 # -- meta-data -------------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -356,7 +358,7 @@ class OcfAgent(Agent):
         super().__init__(resource, rtype, ctx)
         self._account = Account.current()
         self._meta: OcfMetadata | None = None
-        self._meta_read = False
+        self._meta_lock = threading.Lock()
 
     @property
     def state_file(self) -> Path:
@@ -522,24 +524,27 @@ class OcfAgent(Agent):
         return self.error(result_code, f"{action} {what}{said}", prop)
 
     def metadata(self) -> OcfMetadata:
-        """The agent's meta-data, read once; empty (no advice) if it cannot be read."""
-        if not self._meta_read:
-            meta = OcfMetadata(name="")
-            bound = float(self.resource.pending_timeout_s)
-            out = self.state_dir / "meta-data.xml"  # the whole output: a result has a tail
-            try:
-                out.unlink(missing_ok=True)
-                result = self._run("meta-data", bound, output=out)
-                if result.returncode != OCF_SUCCESS:
-                    raise self._failure("meta-data", result, bound)
-                meta = parse_metadata(_xml_part(out.read_text(errors="replace")))
-            except (AgentError, ValueError, OSError) as exc:
-                if isinstance(exc, AgentError) and exc.code is AgentResult.ERR_INSTALLED:
-                    raise
-                self.log("agent_metadata_unreadable", why=str(exc))
-            self._meta, self._meta_read = meta, True
-        assert self._meta is not None
-        return self._meta
+        """The agent's meta-data, read once; empty (no advice) if the agent runs but gives
+        none. AgentError if it cannot be run at all (not installed, properties wrong)."""
+        with self._meta_lock:
+            if self._meta is None:
+                self._meta = self._read_metadata()
+            return self._meta
+
+    def _read_metadata(self) -> OcfMetadata:
+        bound = float(self.resource.pending_timeout_s)
+        out = self.state_dir / "meta-data.xml"  # all of it: a RunResult has only the tail
+        out.unlink(missing_ok=True)
+        result = self._run("meta-data", bound, output=out)
+        try:
+            if result.returncode != OCF_SUCCESS:
+                raise self._failure("meta-data", result, bound)
+            return parse_metadata(_xml_part(out.read_text(errors="replace")))
+        except (AgentError, ValueError, OSError) as exc:
+            self.log("agent_metadata_unreadable", why=str(exc))
+            return OcfMetadata(name="")
+        finally:
+            out.unlink(missing_ok=True)
 
     # -- the interface -----------------------------------------------------------------------
     def validate(self) -> None:
@@ -575,11 +580,13 @@ class OcfAgent(Agent):
         self.log("agent_offline")
 
     def _stop(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
         bound = self._bound("stop", cap=timeout_s)
         try:
             result = self._run("stop", bound)
         finally:
-            self._forget(min(LEFTOVER_GRACE_S, timeout_s))
+            left = deadline - time.monotonic()
+            self._forget(max(0.0, min(LEFTOVER_GRACE_S, left)))
         if result.returncode not in (OCF_SUCCESS, OCF_NOT_RUNNING):
             raise self._failure("stop", result, bound)
 
