@@ -131,6 +131,21 @@ def test_a_move_re_registers_and_the_old_owner_is_no_longer_alive(
     assert bind.lookup("moving") == []
 
 
+def test_a_lost_name_fails_looks_alive_and_start_registers_it_again(
+    h: Harness, bind: BindServer
+) -> None:
+    first, rec = h.agent(h.props("regained"), "node1")
+    second, _ = h.agent(h.props("regained", MOVED), "node2")
+    first.start(timeout_s=5)
+    second.start(timeout_s=5)
+    assert first.looks_alive()  # cheap: it has not asked the server yet
+    assert not first.is_alive() and not first.looks_alive()
+    assert "agent_check_failed" in rec.names()
+    first.start(timeout_s=5)  # the manager restarts it here: a real update, not a no-op
+    assert bind.lookup("regained") == [ADDRESS] and first.is_alive()
+    assert not second.is_alive()
+
+
 def test_stop_removes_the_record(h: Harness, bind: BindServer) -> None:
     agent, _ = h.agent(h.props("gone"))
     agent.start(timeout_s=5)

@@ -17,11 +17,13 @@ the same (moved) virtual address. A stop that cannot reach the server is logged,
 the record is replaced by whoever brings the name online next, and a failed deregistration
 must not hold the group. ``adopt`` needs that file and the server still answering with it.
 
-``looks_alive`` is cheap (the last update succeeded and no stop since, no network);
-``is_alive`` and ``adopt`` ask the server. Every network call is one TCP exchange bounded by
-the caller's timeout (``is_alive``: :data:`QUERY_TIMEOUT_S`). Errors: an update the server
-refuses (REFUSED/NOTAUTH, or a TSIG error such as a wrong secret) is ERR_CONFIGURED naming
-the key; no answer or no connection is ERR_GENERIC naming ``server:port``.
+``looks_alive`` is cheap (the last update succeeded, no stop since, and no ``is_alive`` since
+found the record gone or moved; no network); ``is_alive`` and ``adopt`` ask the server.
+Every network call is one TCP exchange bounded by the caller's timeout (``is_alive``:
+:data:`QUERY_TIMEOUT_S`). Errors: an update the server refuses (REFUSED, or a TSIG error
+such as a wrong secret or an unknown key) is ERR_CONFIGURED naming the key; NOTAUTH/NOTZONE
+(a zone the server does not serve) is ERR_CONFIGURED naming ``zone``; no answer or no
+connection is ERR_GENERIC naming ``server:port``.
 
 Gap: the address to register is the one of the IP Address resource this name depends on,
 but an agent sees only its own resource. Until the resource manager passes dependencies'
@@ -146,6 +148,7 @@ class _Settings:
 class _Phase(StrEnum):
     OFFLINE = "offline"
     ONLINE = "online"
+    LOST = "lost"  # is_alive saw the record gone or moved; start registers it again
     STOPPING = "stopping"
 
 
@@ -364,19 +367,31 @@ class NetworkNameAgent(Agent):
         update.replace(cfg.relative, cfg.ttl, dns.rdatatype.A, cfg.address)
         try:
             self._update(cfg, update, deadline - time.monotonic())
-            self._verify(cfg, deadline)
         except AgentError as exc:
-            self.log("agent_start_failed", error=str(exc))
-            with self._lock:
-                self._phase, self._settings = _Phase.OFFLINE, None
+            self._start_failed(exc)
             raise
-        write_json(self.record_file, cfg.record())
+        try:
+            self._verify(cfg, deadline)
+            write_json(self.record_file, cfg.record())
+        except (AgentError, OSError) as exc:
+            self._deregister(cfg, QUERY_TIMEOUT_S)  # leave nothing registered
+            self._start_failed(exc)
+            if isinstance(exc, AgentError):
+                raise
+            raise self.error(
+                AgentResult.ERR_GENERIC, f"cannot record the registration: {exc}"
+            ) from exc
         with self._lock:
             self._phase, self._settings = _Phase.ONLINE, cfg
         self.log("agent_online", name=cfg.host, address=cfg.address)
 
+    def _start_failed(self, exc: Exception) -> None:
+        self.log("agent_start_failed", error=str(exc))
+        with self._lock:
+            self._phase, self._settings = _Phase.OFFLINE, None
+
     def _verify(self, cfg: _Settings, deadline: float) -> None:
-        """Wait until the server answers the name with our address; leave nothing if not."""
+        """Wait until the server answers the name with our address."""
         seen: set[str] = set()
         while True:
             left = deadline - time.monotonic()
@@ -386,7 +401,6 @@ class NetworkNameAgent(Agent):
             if cfg.address in seen:
                 return
             time.sleep(min(VERIFY_EVERY_S, max(0.0, deadline - time.monotonic())))
-        self._deregister(cfg, QUERY_TIMEOUT_S)
         raise self.error(
             AgentResult.ERR_GENERIC,
             f"DNS server {cfg.where} accepted the update but answers {cfg.host} with"
@@ -430,7 +444,14 @@ class NetworkNameAgent(Agent):
     def is_alive(self) -> bool:
         with self._lock:
             cfg = self._settings if self._phase is _Phase.ONLINE else None
-        return cfg is not None and self._registered(cfg)
+        if cfg is None:
+            return False
+        if self._registered(cfg):
+            return True
+        with self._lock:  # failed: looks_alive agrees, and start registers it again
+            if self._phase is _Phase.ONLINE and self._settings is cfg:
+                self._phase = _Phase.LOST
+        return False
 
     def _registered(self, cfg: _Settings) -> bool:
         try:
