@@ -4,6 +4,7 @@ OCF agents in a temporary OCF_ROOT."""
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import subprocess
 import time
@@ -20,6 +21,7 @@ from wolfpack.resources import AgentError, AgentResult
 from wolfpack.resources.ocf import (
     OcfAgent,
     installed_agents,
+    instance_name,
     parse_duration,
     parse_metadata,
     resource_type_from_metadata,
@@ -180,7 +182,7 @@ def test_environment_and_parameters_reach_the_agent(h: Harness) -> None:
     lines = Path(f"{envfile}.start").read_text().splitlines()
     env = dict(line.split("=", 1) for line in lines if "=" in line)
     assert env["OCF_ROOT"] == root
-    assert env["OCF_RESOURCE_INSTANCE"] == "My Res"
+    assert env["OCF_RESOURCE_INSTANCE"] == instance_name("My Res")
     assert env["OCF_RESOURCE_TYPE"] == "Fake" and env["OCF_RESOURCE_PROVIDER"] == "wpt"
     assert (env["OCF_RA_VERSION_MAJOR"], env["OCF_RA_VERSION_MINOR"]) == ("1", "1")
     assert env["OCF_RESKEY_odd"] == " a=b c "
@@ -207,6 +209,16 @@ def test_unreadable_metadata_falls_back_to_the_pending_timeout(h: Harness) -> No
     (why,) = [f["why"] for e, f in rec.events if e == "agent_metadata_unreadable"]
     assert "well-formed" in str(why)
     assert not (h.run_dir / "resources" / "res" / "meta-data.xml").exists()
+
+
+def test_instance_names_are_safe_for_agents_that_do_not_quote() -> None:
+    assert instance_name("web-1.ip_v4") == "web-1.ip_v4"
+    spaced = instance_name("Cluster IP")
+    assert re.fullmatch(r"Cluster_IP-[0-9a-f]{6}", spaced)
+    assert spaced == instance_name("Cluster IP") != instance_name("Cluster_IP")
+    assert re.fullmatch(r"rm_-rf-[0-9a-f]{6}", instance_name("$(rm -rf)*"))
+    assert re.fullmatch(r"resource-[0-9a-f]{6}", instance_name("$()*"))
+    assert instance_name("-x") != "-x"  # would read as an option
 
 
 # -- meta-data -------------------------------------------------------------------------------------

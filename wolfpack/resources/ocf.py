@@ -2,7 +2,8 @@
 
 The agent ``<provider>:<type>`` is the executable ``$OCF_ROOT/resource.d/<provider>/<type>``,
 called as ``<agent> <action>`` with the OCF environment: ``OCF_ROOT``,
-``OCF_RESOURCE_INSTANCE`` (the resource's name), ``OCF_RESOURCE_TYPE``,
+``OCF_RESOURCE_INSTANCE`` (the resource's name, made shell-safe by :func:`instance_name`:
+agents break on ``Cluster IP``), ``OCF_RESOURCE_TYPE``,
 ``OCF_RESOURCE_PROVIDER``, ``OCF_RA_VERSION_MAJOR``/``MINOR`` (1.1), one
 ``OCF_RESKEY_<name>=value`` per parameter, and Pacemaker's ``OCF_RESKEY_CRM_meta_timeout``
 (ms) and ``OCF_RESKEY_CRM_meta_interval`` (ms; 0 marks a probe) that many agents read.
@@ -39,6 +40,7 @@ property schema and a resource type, S26/S31), and :func:`installed_agents`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import threading
@@ -73,6 +75,7 @@ __all__ = [
     "OcfMetadata",
     "OcfParameter",
     "installed_agents",
+    "instance_name",
     "parse_duration",
     "parse_metadata",
     "resource_type_from_metadata",
@@ -116,6 +119,7 @@ TYPE_PREFIX = "ocf:"
 
 _GENERIC = builtin_types()[OCF]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+_INSTANCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRUE = frozenset({"1", "yes", "true", "on", "ja", "y"})
 _FALSE = frozenset({"0", "no", "false", "off", "nein", "n"})
@@ -333,6 +337,16 @@ def installed_agents(ocf_root: str | Path = DEFAULT_OCF_ROOT) -> list[str]:
     return sorted(found)
 
 
+def instance_name(resource: str) -> str:
+    """``OCF_RESOURCE_INSTANCE`` for a resource: its name if that is a safe word, as
+    Pacemaker's XML ids are; else a stable safe form (``Cluster IP`` -> ``Cluster_IP-6f0c2a``).
+    Agents put it in file names and shell commands, often unquoted."""
+    if _INSTANCE.fullmatch(resource):
+        return resource
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", resource).strip("_.-") or "resource"
+    return f"{safe}-{hashlib.sha256(resource.encode()).hexdigest()[:6]}"
+
+
 def _xml_part(text: str) -> str:
     """The meta-data document in an agent's output (stderr is mixed in)."""
     start = text.find("<?xml")
@@ -467,7 +481,7 @@ class OcfAgent(Agent):
             "OCF_ROOT": root,
             "OCF_RA_VERSION_MAJOR": "1",
             "OCF_RA_VERSION_MINOR": "1",
-            "OCF_RESOURCE_INSTANCE": self.name,
+            "OCF_RESOURCE_INSTANCE": instance_name(self.name),
             "OCF_RESOURCE_TYPE": kind,
             "OCF_RESOURCE_PROVIDER": provider,
             "OCF_CHECK_LEVEL": str(depth),
