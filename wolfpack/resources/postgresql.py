@@ -28,6 +28,7 @@ nothing on another machine): that is the Physical Disk resource's job (one owner
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import signal
@@ -428,31 +429,44 @@ class PostgresAgent(ApplicationAgent):
         self._kill_orphans()
 
     def _note_children(self, group: ProcessGroup | None = None) -> list[int]:
-        """Remember the postmaster's children now; the remembered ones still running."""
+        """Remember the postmaster's children now (registered with the node's watchdog, as
+        their postmaster is: a self-fenced node must leave nothing writing to the disk);
+        return the remembered ones still running."""
         with self._lock:
             group = group or self._group
         seen = {} if group is None else _children_of(group)
         with self._lock:
+            new = {pid: st for pid, st in seen.items() if self._children.get(pid) != st}
             self._children.update(seen)
-            for pid, start_time in list(self._children.items()):
-                info = proc_info(pid)
-                if info is None or not info.running or info.start_time != start_time:
-                    del self._children[pid]
-            return sorted(self._children)
+            gone = [pid for pid, st in self._children.items() if not _runs(pid, st)]
+            for pid in gone:
+                del self._children[pid]
+            running = sorted(self._children)
+        for pid in new:
+            with contextlib.suppress(ProcessLookupError):
+                self.ctx.register_pid(pid)
+        for pid in gone:
+            self.ctx.unregister_pid(pid)
+        return running
 
     def _kill_orphans(self) -> None:
         """SIGKILL the remembered children still running (their postmaster was killed)."""
         with self._lock:
-            left = {pid: st for pid, st in self._children.items() if _runs(pid, st)}
+            known = dict(self._children)
+        left = {pid: st for pid, st in known.items() if _runs(pid, st)}
+        if left:
+            self.log("agent_kill_orphans", pids=sorted(left))
         deadline = time.monotonic() + KILL_WAIT_S
         while left and time.monotonic() < deadline:
-            self.log("agent_kill_orphans", pids=sorted(left))
             for pid, start_time in left.items():
                 _signal_verified(pid, start_time, signal.SIGKILL)
             time.sleep(POLL_S)
             left = {pid: st for pid, st in left.items() if _runs(pid, st)}
         with self._lock:
-            self._children = left
+            self._children = dict(left)
+        for pid in known:
+            if pid not in left:
+                self.ctx.unregister_pid(pid)
         if left:
             raise self.error(
                 AgentResult.ERR_GENERIC, f"processes {sorted(left)} still run after SIGKILL"
