@@ -17,6 +17,8 @@ __all__ = ["AGENTS", "agent_class", "create_agent"]
 AGENTS: dict[str, str] = {
     "application": "wolfpack.resources.application:ApplicationAgent",
     "script": "wolfpack.resources.script:ScriptAgent",
+    "nginx": "wolfpack.resources.nginx:WebServerAgent",
+    "postgresql": "wolfpack.resources.postgresql:PostgresAgent",
     "network-name": "wolfpack.resources.network_name:NetworkNameAgent",
 }
 
