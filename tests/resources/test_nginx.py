@@ -17,7 +17,7 @@ import pytest
 
 from wolfpack.model.builtin_types import WEB_SERVER, builtin_types
 from wolfpack.model.config import PropertyValue, Resource
-from wolfpack.resources import Agent, AgentError, AgentResult
+from wolfpack.resources import Agent, AgentError, AgentResult, agent_class
 from wolfpack.resources.nginx import HEALTH_PATH, WebServerAgent
 
 from . import MAX_WAIT, Recorder, alive, free_port, running_in_group, running_with, wait_until
@@ -198,3 +198,7 @@ def test_missing_nginx_is_err_installed(h: Harness, monkeypatch: pytest.MonkeyPa
         agent.validate()
     assert err.value.code is AgentResult.ERR_INSTALLED
     assert "on node3" in str(err.value) and "nginx is not installed" in str(err.value)
+
+
+def test_registered_as_the_nginx_agent() -> None:
+    assert RTYPE.agent == "nginx" and agent_class("nginx") is WebServerAgent

@@ -20,7 +20,7 @@ import pytest
 
 from wolfpack.model.builtin_types import POSTGRESQL, builtin_types
 from wolfpack.model.config import PropertyValue, Resource
-from wolfpack.resources import Agent, AgentError, AgentResult
+from wolfpack.resources import Agent, AgentError, AgentResult, agent_class
 from wolfpack.resources.postgresql import PostgresAgent
 
 from . import MAX_WAIT, Recorder, alive, free_port, running_in_group, running_with, wait_until
@@ -216,6 +216,10 @@ def test_a_run_directory_postgres_cannot_reach_is_err_configured(h: Harness) -> 
     assert "'db' on node1" in msg and "'postgres' cannot reach" in msg
     assert str(h.base / "node1") in msg
     assert not h.data.exists() and h.postmasters() == [] and rec.registered == set()
+
+
+def test_registered_as_the_postgresql_agent() -> None:
+    assert RTYPE.agent == "postgresql" and agent_class("postgresql") is PostgresAgent
 
 
 def test_root_is_refused_as_the_account(h: Harness) -> None:

@@ -398,6 +398,7 @@ class PostgresAgent(ApplicationAgent):
                 dbname="postgres",
                 connect_timeout=max(2, round(timeout_s)),
                 application_name="wolfpack",
+                options=f"-c statement_timeout={max(1, round(timeout_s * 1000))}",
             ) as conn:
                 conn.execute("SELECT 1").fetchone()
         except psycopg.Error as exc:
