@@ -175,20 +175,32 @@ def test_port_in_use_is_err_configured_with_nginx_words(h: Harness) -> None:
     assert rec.failures == []
 
 
-def test_config_nginx_rejects_is_err_configured(h: Harness) -> None:
+def test_config_nginx_rejects_is_err_configured(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     agent, rec = h.agent(user="no-such-account-wp")  # caught before nginx is asked
     with pytest.raises(AgentError) as err:
         agent.start(timeout_s=MAX_WAIT)
     assert err.value.code is AgentResult.ERR_CONFIGURED and "property user" in str(err.value)
 
-    agent, rec = h.agent(listen_address="127.0.0.1:80")  # nginx -t says what is wrong
+    agent, rec = h.agent(listen_address="127.0.0.1; include /etc/shadow")
+    with pytest.raises(AgentError) as err:
+        agent.validate()
+    assert err.value.code is AgentResult.ERR_CONFIGURED
+    assert "property listen_address" in str(err.value)
+
+    broken = h.base / "mime.types"  # a configuration nginx itself rejects
+    broken.write_text("types { text/html html\n")
+    monkeypatch.setattr("wolfpack.resources.nginx.MIME_TYPES", broken)
+    agent, rec = h.agent()
     with pytest.raises(AgentError) as err:
         agent.start(timeout_s=MAX_WAIT)
     assert err.value.code is AgentResult.ERR_CONFIGURED
     msg = str(err.value)
     assert "'web' on node1" in msg and "nginx rejects the configuration" in msg
-    assert "[emerg]" in msg
+    assert "[emerg]" in msg and str(broken) in msg  # nginx's own words
     assert h.masters() == [] and agent.pids() == [] and rec.registered == set()
+    assert not agent.looks_alive()
 
 
 def test_missing_nginx_is_err_installed(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:

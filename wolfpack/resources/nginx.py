@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import os
 import shutil
 import signal
@@ -158,6 +159,12 @@ class WebServerAgent(ApplicationAgent):
     def _address_port(self) -> tuple[str, int]:
         address = self.prop_str("listen_address", required=True)
         assert address is not None
+        try:
+            ipaddress.IPv4Address(address)
+        except ValueError:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"{address!r} is not an IPv4 address", "listen_address"
+            ) from None
         port = self.prop_int("port", 80)
         if not 1 <= port <= 65535:
             raise self.error(AgentResult.ERR_CONFIGURED, f"{port} is not a TCP port", "port")
