@@ -155,6 +155,13 @@ def test_a_killed_postmaster_is_reported_at_once_and_cleaned_up(h: Harness) -> N
     agent.stop(timeout_s=MAX_WAIT)
     assert h.postmasters() == [] and len(rec.failures) == 1
 
+    # a start that does not answer in time leaves nothing running
+    with pytest.raises(AgentError) as err:
+        agent.start(timeout_s=0.01)
+    assert err.value.code is AgentResult.ERR_GENERIC and "start timeout" in str(err.value)
+    assert h.postmasters() == [] and agent.pids() == [] and rec.registered == set()
+    assert len(rec.failures) == 1
+
 
 def test_a_second_instance_adopts_the_running_postmaster(h: Harness) -> None:
     first, _ = h.agent()

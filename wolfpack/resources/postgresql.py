@@ -434,6 +434,12 @@ class PostgresAgent(ApplicationAgent):
             _signal_verified(group.pid, group.start_time, sig)
             group.wait_gone(max(0.0, start + timeout_s * share - time.monotonic()))
         super().stop(max(0.0, start + timeout_s - time.monotonic()))
+
+    def _teardown(self, timeout_s: float | None = None) -> None:
+        """The application agent's (SIGTERM, SIGKILL to the group; also after a failed
+        start), then the postmaster's children that are left."""
+        self._note_children()
+        super()._teardown(timeout_s)
         self._kill_orphans()
 
     def _note_children(self, group: ProcessGroup | None = None) -> list[int]:
