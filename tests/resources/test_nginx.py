@@ -133,7 +133,7 @@ def test_a_second_instance_adopts_the_running_nginx(h: Harness) -> None:
     first, _ = h.agent()
     first.start(timeout_s=MAX_WAIT)
     master = first.pids()[0]
-    second, rec2 = h.agent(**first.resource.properties)
+    second, rec2 = h.agent(port=port_of(first))  # same node, after a daemon restart
     assert second.adopt() and second.pids()[0] == master and second.is_alive()
     second.stop(timeout_s=MAX_WAIT)
     assert not alive(master) and h.masters() == [] and rec2.failures == []
