@@ -1,0 +1,23 @@
+"""On a failure, show what the daemons logged: the JSON lines of every node, last ones first
+(a CI log is often all there is to go on)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call" and report.failed:
+        tmp = item.funcargs.get("tmp_path") if hasattr(item, "funcargs") else None
+        if isinstance(tmp, Path):
+            for log in sorted(tmp.glob("node*.log")):
+                lines = log.read_text(errors="replace").splitlines()[-25:]
+                report.sections.append((f"daemon log {log.name} (last 25 lines)", "\n".join(lines)))
+    return report
