@@ -13,17 +13,31 @@ from wolfpack.model.builtin_types import (
     GENERIC_APPLICATION,
     GENERIC_SCRIPT,
     IP_ADDRESS,
+    NETWORK_NAME,
+    POSTGRESQL,
+    WEB_SERVER,
     builtin_types,
 )
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources import Agent, AgentError, AgentResult, agent_class, create_agent
 from wolfpack.resources.application import ApplicationAgent
+from wolfpack.resources.ip import IpAddressAgent
+from wolfpack.resources.network_name import NetworkNameAgent
+from wolfpack.resources.nginx import WebServerAgent
+from wolfpack.resources.postgresql import PostgresAgent
 from wolfpack.resources.registry import AGENTS
 from wolfpack.resources.script import ScriptAgent
 
 from . import Recorder
 
-IMPLEMENTED = {GENERIC_APPLICATION: ApplicationAgent, GENERIC_SCRIPT: ScriptAgent}
+IMPLEMENTED: dict[str, type[Agent]] = {
+    GENERIC_APPLICATION: ApplicationAgent,
+    GENERIC_SCRIPT: ScriptAgent,
+    IP_ADDRESS: IpAddressAgent,
+    NETWORK_NAME: NetworkNameAgent,
+    WEB_SERVER: WebServerAgent,
+    POSTGRESQL: PostgresAgent,
+}
 
 
 def test_public_surface() -> None:

@@ -20,6 +20,7 @@ AGENTS: dict[str, str] = {
     "nginx": "wolfpack.resources.nginx:WebServerAgent",
     "postgresql": "wolfpack.resources.postgresql:PostgresAgent",
     "network-name": "wolfpack.resources.network_name:NetworkNameAgent",
+    "ip": "wolfpack.resources.ip:IpAddressAgent",
 }
 
 
