@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.model.config import Resource
+from wolfpack.model.inheritance import effective_resource
 from wolfpack.model.snapshot import ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
 from wolfpack.node.reconcile import LocalAction, LocalKind, next_batch
@@ -177,7 +178,7 @@ class ResourceManager:
         rtype = snap.config.types.get(res.type)
         if rtype is None:
             raise WolfpackError(f"resource type {res.type!r} of {res.name!r} is not installed")
-        agent = create_agent(res, rtype, self.context)
+        agent = create_agent(effective_resource(snap.config, res), rtype, self.context)
         agent.validate()
         self.running[res.name] = _Running(agent)  # so a half-started one can be terminated
         return agent
@@ -254,7 +255,7 @@ class ResourceManager:
             if st.node != self.node or rtype is None:
                 continue
             try:
-                agent = create_agent(res, rtype, self.context)
+                agent = create_agent(effective_resource(snap.config, res), rtype, self.context)
                 adopted = agent.adopt()
             except WolfpackError:
                 adopted = False
