@@ -17,7 +17,7 @@ import pytest
 from wolfpack.model.builtin_types import OCF, builtin_types
 from wolfpack.model.config import ClusterConfig, PropertyKind, PropertyValue, Resource
 from wolfpack.model.validation import config_errors
-from wolfpack.resources import AgentError, AgentResult
+from wolfpack.resources import AgentError, AgentResult, agent_class, create_agent
 from wolfpack.resources.ocf import (
     OcfAgent,
     installed_agents,
@@ -496,3 +496,9 @@ def test_a_type_made_from_metadata_runs_its_agent(h: Harness) -> None:
     assert state.exists() and agent.looks_alive()
     agent.stop(timeout_s=30)
     assert not state.exists() and not agent.looks_alive()
+
+
+def test_the_registry_gives_the_ocf_agent(tmp_path: Path) -> None:
+    assert agent_class("ocf") is OcfAgent
+    res = Resource("r", OCF, "g", properties={"agent": "heartbeat:Dummy"})
+    assert isinstance(create_agent(res, RTYPE, Recorder(tmp_path).ctx), OcfAgent)

@@ -21,6 +21,7 @@ AGENTS: dict[str, str] = {
     "postgresql": "wolfpack.resources.postgresql:PostgresAgent",
     "network-name": "wolfpack.resources.network_name:NetworkNameAgent",
     "ip": "wolfpack.resources.ip:IpAddressAgent",
+    "ocf": "wolfpack.resources.ocf:OcfAgent",
 }
 
 
