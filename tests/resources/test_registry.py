@@ -14,6 +14,7 @@ from wolfpack.model.builtin_types import (
     GENERIC_SCRIPT,
     IP_ADDRESS,
     NETWORK_NAME,
+    OCF,
     POSTGRESQL,
     WEB_SERVER,
     builtin_types,
@@ -24,6 +25,7 @@ from wolfpack.resources.application import ApplicationAgent
 from wolfpack.resources.ip import IpAddressAgent
 from wolfpack.resources.network_name import NetworkNameAgent
 from wolfpack.resources.nginx import WebServerAgent
+from wolfpack.resources.ocf import OcfAgent
 from wolfpack.resources.postgresql import PostgresAgent
 from wolfpack.resources.registry import AGENTS
 from wolfpack.resources.script import ScriptAgent
@@ -37,6 +39,7 @@ IMPLEMENTED: dict[str, type[Agent]] = {
     NETWORK_NAME: NetworkNameAgent,
     WEB_SERVER: WebServerAgent,
     POSTGRESQL: PostgresAgent,
+    OCF: OcfAgent,
 }
 
 
