@@ -8,6 +8,7 @@ should never reach and requests that must be refused. Each invariant is its own 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
@@ -394,6 +395,11 @@ RESTART_ON_JOINING_NODE = _restart_in_place(NodeState.JOINING)
 #: "paused" before it looks at possible owners, and _handle_failures lets "paused" restart
 #: in place, so the resource is restarted on node1, not one of its possible owners.
 RESTART_ON_PAUSED_NON_POSSIBLE_OWNER = _restart_in_place(NodeState.PAUSED, possible=("node2",))
+#: Bug report 4, second path: _start_missing lets "paused" start an offline resource there too.
+START_ON_PAUSED_NON_POSSIBLE_OWNER = dataclasses.replace(
+    RESTART_ON_PAUSED_NON_POSSIBLE_OWNER,
+    resources={"web-app": ResourceStatus(ResourceState.OFFLINE)},
+)
 
 
 @INVARIANT
@@ -407,12 +413,13 @@ def test_nothing_starts_on_a_down_or_unknown_node(snap: Snapshot) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="policy bug 4: RESTART_RESOURCES on a Paused owner that is not a possible owner",
+    reason="policy bug 4: a Paused owner that is not a possible owner restarts/starts it",
 )
 @INVARIANT
 @given(snapshots())
 @example(RESTART_ON_NON_POSSIBLE_OWNER)
 @example(RESTART_ON_PAUSED_NON_POSSIBLE_OWNER)
+@example(START_ON_PAUSED_NON_POSSIBLE_OWNER)
 def test_nothing_starts_where_it_is_not_a_possible_owner(snap: Snapshot) -> None:
     """S28: possible owners are the nodes that may bring a resource online, so no start,
     restart or placement brings it online anywhere else."""
