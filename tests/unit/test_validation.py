@@ -232,6 +232,20 @@ def test_utc_offset_range(minutes: int) -> None:
     assert_error(cfg, "cluster.utc_offset_minutes", "-840", "840")
 
 
+@pytest.mark.parametrize("delay", [-1, 3601])
+def test_group_wait_delay_range(delay: int) -> None:
+    """reference/wsfc.md §2.4 ClusterGroupWaitDelay: 0-3600 s."""
+    cfg = dataclasses.replace(jean(), cluster=ClusterSettings("jean", group_wait_delay_s=delay))
+    assert_error(cfg, "cluster.group_wait_delay_s", "0-3600")
+
+
+@pytest.mark.parametrize("delay", [0, 3600])
+def test_group_wait_delay_bounds_ok(delay: int) -> None:
+    validate_config(
+        dataclasses.replace(jean(), cluster=ClusterSettings("jean", group_wait_delay_s=delay))
+    )
+
+
 # -- nodes -----------------------------------------------------------------------------------
 
 
@@ -351,6 +365,19 @@ def test_resource_name_refused() -> None:
 
 
 DISK = {"device": "/dev/loop9", "mountpoint": "/mnt/x"}
+
+
+@pytest.mark.parametrize("name", ["disk[1]", "a]b", "[x"])
+def test_resource_name_without_brackets(name: str) -> None:
+    """Brackets enclose names in WSFC dependency expressions (reference/wsfc.md §3.2), so a
+    name with one could never be depended upon."""
+    cfg = with_resource(jean(), Resource(name, PHYSICAL_DISK, "Web", properties=DISK))
+    assert_error(cfg, f"resources.{name}.name", "bracket")
+
+
+def test_group_name_may_contain_brackets() -> None:
+    """Group names are not written in expressions."""
+    validate_config(with_group(jean(), Group("Web [old]")))
 
 
 def test_resource_group_must_exist() -> None:

@@ -201,6 +201,12 @@ def _owner_list_errors(
 def _resource_errors(cfg: ClusterConfig, r: Resource) -> Iterator[FieldError]:
     f = f"resources.{r.name}"
     yield from check_object_name(f"{f}.name", r.name)
+    if "[" in r.name or "]" in r.name:
+        yield FieldError(
+            f"{f}.name",
+            f"{r.name!r} contains a bracket: brackets enclose resource names in dependency "
+            "expressions ('[Disk] and [IP]'), so a name cannot contain them",
+        )
     if r.group not in cfg.groups:
         yield FieldError(f"{f}.group", f"unknown group {r.group!r}")
     rtype = cfg.types.get(r.type)
