@@ -12,7 +12,6 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-import pytest
 from hypothesis import example, given, settings
 
 from wolfpack.model.config import ClusterConfig, Group, Node, Resource
@@ -411,10 +410,6 @@ def test_nothing_starts_on_a_down_or_unknown_node(snap: Snapshot) -> None:
             assert snap.node(a.node).state is not NodeState.DOWN, a
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy bug 4: a Paused owner that is not a possible owner restarts/starts it",
-)
 @INVARIANT
 @given(snapshots())
 @example(RESTART_ON_NON_POSSIBLE_OWNER)

@@ -101,13 +101,14 @@ class PlanContext:
             return "down"
         if st.state is NodeState.JOINING:
             return "still joining"
+        # Possible owners first: a paused node keeps the groups it may run, not others.
+        for res in self.cfg.group_resources(group):
+            if res.possible_owners is not None and node not in res.possible_owners:
+                return f"not a possible owner of resource {res.name!r}"
         if st.draining:
             return "draining"
         if st.state is NodeState.PAUSED:
             return "paused"
-        for res in self.cfg.group_resources(group):
-            if res.possible_owners is not None and node not in res.possible_owners:
-                return f"not a possible owner of resource {res.name!r}"
         return None
 
     def anti_affine_with(self, group: Group, node: str) -> str | None:
