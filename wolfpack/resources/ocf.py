@@ -53,18 +53,15 @@ from pathlib import Path
 from wolfpack.errors import AgentError
 from wolfpack.model.builtin_types import OCF, builtin_types
 from wolfpack.model.config import PropertyKind, PropertySpec, PropertyValue, Resource, ResourceType
-from wolfpack.resources.base import Agent, AgentContext, AgentResult, spawn_error_code
+from wolfpack.resources.base import AgentContext, AgentResult, spawn_error_code
+from wolfpack.resources.leftovers import LeftoverTracking
 from wolfpack.resources.process import (
     Account,
-    ProcessGroup,
     RunResult,
-    Stopped,
     boot_id,
     describe_exit,
     find_program,
-    read_json,
     run_bounded,
-    write_json,
 )
 
 __all__ = [
@@ -367,7 +364,7 @@ def _format_value(value: PropertyValue) -> str:
 
 
 # -- the agent --------------------------------------------------------------------------------
-class OcfAgent(Agent):
+class OcfAgent(LeftoverTracking):
     def __init__(self, resource: Resource, rtype: ResourceType, ctx: AgentContext) -> None:
         super().__init__(resource, rtype, ctx)
         self._account = Account.current()
@@ -648,36 +645,3 @@ class OcfAgent(Agent):
         return [] if recorded is None else recorded[0].members()
 
     # -- what start left running -------------------------------------------------------------
-    def _record(self, group: ProcessGroup) -> None:
-        registered = []
-        for pid in group.members():
-            with contextlib.suppress(ProcessLookupError):
-                self.ctx.register_pid(pid)
-                registered.append(pid)
-        if registered:
-            write_json(self.state_file, {**group.to_doc(), "registered": registered})
-
-    def _recorded(self) -> tuple[ProcessGroup, list[int]] | None:
-        doc = read_json(self.state_file)
-        group = None if doc is None else ProcessGroup.from_doc(doc)
-        if doc is None or group is None:
-            return None
-        pids = doc.get("registered")
-        return group, [p for p in pids if isinstance(p, int)] if isinstance(pids, list) else []
-
-    def _forget(self, grace_s: float) -> None:
-        """Kill what start left in its group and outlived stop; forget the record."""
-        recorded = self._recorded()
-        if recorded is not None:
-            group, registered = recorded
-            left = group.members()
-            if left:
-                outcome = group.terminate(grace_s)
-                self.log("agent_leftovers_killed", pids=left, outcome=str(outcome))
-                if outcome is Stopped.STUCK:
-                    raise self.error(
-                        AgentResult.ERR_GENERIC, f"processes {group.members()} survive SIGKILL"
-                    )
-            for pid in registered:
-                self.ctx.unregister_pid(pid)
-        self.state_file.unlink(missing_ok=True)

@@ -26,18 +26,15 @@ from pathlib import Path
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
-from wolfpack.resources.base import Agent, AgentContext, AgentResult, spawn_error_code
+from wolfpack.resources.base import AgentContext, AgentResult, spawn_error_code
+from wolfpack.resources.leftovers import LeftoverTracking
 from wolfpack.resources.process import (
     Account,
-    ProcessGroup,
     RunResult,
-    Stopped,
     boot_id,
     describe_exit,
     find_program,
-    read_json,
     run_bounded,
-    write_json,
 )
 
 __all__ = ["ScriptAgent"]
@@ -51,7 +48,7 @@ LEFTOVER_GRACE_S = 5.0
 LSB_NOT_RUNNING = 3
 
 
-class ScriptAgent(Agent):
+class ScriptAgent(LeftoverTracking):
     def __init__(self, resource: Resource, rtype: ResourceType, ctx: AgentContext) -> None:
         super().__init__(resource, rtype, ctx)
         self._account = Account.current()
@@ -177,38 +174,6 @@ class ScriptAgent(Agent):
             raise self.error(AgentResult.ERR_GENERIC, problem, "script")
 
     # -- what start left running -----------------------------------------------------------------
-    def _record(self, group: ProcessGroup) -> None:
-        registered = []
-        for pid in group.members():
-            with contextlib.suppress(ProcessLookupError):
-                self.ctx.register_pid(pid)
-                registered.append(pid)
-        write_json(self.state_file, {**group.to_doc(), "registered": registered})
-
-    def _recorded(self) -> tuple[ProcessGroup, list[int]] | None:
-        doc = read_json(self.state_file)
-        group = None if doc is None else ProcessGroup.from_doc(doc)
-        if doc is None or group is None:
-            return None
-        pids = doc.get("registered")
-        return group, [p for p in pids if isinstance(p, int)] if isinstance(pids, list) else []
-
-    def _forget(self, grace_s: float) -> None:
-        """Kill what start left in its group and outlived stop; forget the record."""
-        recorded = self._recorded()
-        if recorded is not None:
-            group, registered = recorded
-            left = group.members()
-            if left:
-                outcome = group.terminate(grace_s)
-                self.log("agent_leftovers_killed", pids=left, outcome=str(outcome))
-                if outcome is Stopped.STUCK:
-                    raise self.error(
-                        AgentResult.ERR_GENERIC, f"processes {group.members()} survive SIGKILL"
-                    )
-            for pid in registered:
-                self.ctx.unregister_pid(pid)
-        self.state_file.unlink(missing_ok=True)
 
     # -- health and adoption ---------------------------------------------------------------------
     def looks_alive(self) -> bool:

@@ -1,0 +1,56 @@
+"""What a command-running agent's ``start`` left running in its process group.
+
+A Generic Script's or an OCF agent's ``start`` may leave a daemon behind in its process group
+(``cmd &``). Those processes are registered with the node's watchdog (so self-fencing kills
+them too), recorded in the agent's state file (so a restarted daemon still knows them), and
+killed after ``stop`` if the agent's own stop forgot them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import abstractmethod
+from pathlib import Path
+
+from wolfpack.resources.base import Agent, AgentResult
+from wolfpack.resources.process import ProcessGroup, Stopped, read_json, write_json
+
+
+class LeftoverTracking(Agent):
+    @property
+    @abstractmethod
+    def state_file(self) -> Path: ...
+
+    def _record(self, group: ProcessGroup) -> None:
+        registered = []
+        for pid in group.members():
+            with contextlib.suppress(ProcessLookupError):
+                self.ctx.register_pid(pid)
+                registered.append(pid)
+        if registered:
+            write_json(self.state_file, {**group.to_doc(), "registered": registered})
+
+    def _recorded(self) -> tuple[ProcessGroup, list[int]] | None:
+        doc = read_json(self.state_file)
+        group = None if doc is None else ProcessGroup.from_doc(doc)
+        if doc is None or group is None:
+            return None
+        pids = doc.get("registered")
+        return group, [p for p in pids if isinstance(p, int)] if isinstance(pids, list) else []
+
+    def _forget(self, grace_s: float) -> None:
+        """Kill what start left in its group and outlived stop; forget the record."""
+        recorded = self._recorded()
+        if recorded is not None:
+            group, registered = recorded
+            left = group.members()
+            if left:
+                outcome = group.terminate(grace_s)
+                self.log("agent_leftovers_killed", pids=left, outcome=str(outcome))
+                if outcome is Stopped.STUCK:
+                    raise self.error(
+                        AgentResult.ERR_GENERIC, f"processes {group.members()} survive SIGKILL"
+                    )
+            for pid in registered:
+                self.ctx.unregister_pid(pid)
+        self.state_file.unlink(missing_ok=True)
