@@ -23,6 +23,7 @@ property at fault; nothing else escapes an agent's public methods.
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -112,6 +113,21 @@ class Agent(ABC):
         """``resource 'Web' on node1: property user: no account 'www' on this node``."""
         where = f"property {prop}: " if prop else ""
         return AgentError(code, f"resource {self.name!r} on {self.ctx.node}: {where}{message}")
+
+    def listen_endpoint(self, default_port: int) -> tuple[str, int]:
+        """The ``listen_address`` and ``port`` properties, checked (servers: nginx, PostgreSQL)."""
+        address = self.prop_str("listen_address", required=True)
+        assert address is not None
+        try:
+            ipaddress.IPv4Address(address)
+        except ValueError:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"{address!r} is not an IPv4 address", "listen_address"
+            ) from None
+        port = self.prop_int("port", default_port)
+        if not 1 <= port <= 65535:
+            raise self.error(AgentResult.ERR_CONFIGURED, f"{port} is not a TCP port", "port")
+        return address, port
 
     def log(self, event: str, **fields: object) -> None:
         self.ctx.log(event, {"resource": self.name, "agent": self.rtype.agent, **fields})

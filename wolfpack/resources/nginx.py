@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import ipaddress
 import os
 import shutil
 import signal
@@ -47,6 +46,7 @@ from wolfpack.resources.process import (
     RunResult,
     Watch,
     _signal_verified,
+    blocked_ancestor,
     describe_exit,
     proc_cmdline,
     run_bounded,
@@ -72,24 +72,6 @@ _MASTER_TITLE = "nginx: master process "
 def _q(value: str) -> str:
     """A path as an nginx quoted string (callers reject the characters it cannot hold)."""
     return f'"{value}"'
-
-
-def _blocked_ancestor(path: Path, account: Account) -> Path | None:
-    """The first existing ancestor of ``path`` that ``account`` may not search, if any."""
-    for ancestor in reversed(path.parents):
-        try:
-            st = ancestor.stat()
-        except OSError:
-            return None
-        if st.st_uid == account.uid:
-            bit = 0o100
-        elif st.st_gid == account.gid or st.st_gid in account.groups:
-            bit = 0o010
-        else:
-            bit = 0o001
-        if account.uid != 0 and not st.st_mode & bit:
-            return ancestor
-    return None
 
 
 class WebServerAgent(ApplicationAgent):
@@ -126,9 +108,9 @@ class WebServerAgent(ApplicationAgent):
                 " here?)",
                 "docroot",
             )
-        self._address_port()
+        self.listen_endpoint(80)
         worker = self._worker_account()
-        blocked = None if worker is None else _blocked_ancestor(Path(docroot, "-"), worker)
+        blocked = None if worker is None else blocked_ancestor(Path(docroot, "-"), worker)
         if worker is not None and blocked is not None:
             raise self.error(
                 AgentResult.ERR_CONFIGURED,
@@ -156,20 +138,6 @@ class WebServerAgent(ApplicationAgent):
             check_timeout_s=PROBE_TIMEOUT_S,
         )
 
-    def _address_port(self) -> tuple[str, int]:
-        address = self.prop_str("listen_address", required=True)
-        assert address is not None
-        try:
-            ipaddress.IPv4Address(address)
-        except ValueError:
-            raise self.error(
-                AgentResult.ERR_CONFIGURED, f"{address!r} is not an IPv4 address", "listen_address"
-            ) from None
-        port = self.prop_int("port", 80)
-        if not 1 <= port <= 65535:
-            raise self.error(AgentResult.ERR_CONFIGURED, f"{port} is not a TCP port", "port")
-        return address, port
-
     def _worker_account(self) -> Account | None:
         """The account nginx's workers run as, or None when this daemon cannot switch."""
         user = self.prop_str("user") or DEFAULT_WORKER_USER
@@ -182,7 +150,7 @@ class WebServerAgent(ApplicationAgent):
         return account if account.switch else None
 
     def _health_url(self) -> str:
-        address, port = self._address_port()
+        address, port = self.listen_endpoint(80)
         return f"http://{address}:{port}{HEALTH_PATH}"
 
     # -- configuration -----------------------------------------------------------------------
@@ -190,7 +158,7 @@ class WebServerAgent(ApplicationAgent):
         """The nginx.conf for the current properties."""
         docroot = self.prop_str("docroot", required=True)
         assert docroot is not None
-        address, port = self._address_port()
+        address, port = self.listen_endpoint(80)
         worker = self._worker_account()
         d = self.state_dir
         mime = (
@@ -287,7 +255,7 @@ http {{
 
     def _check(self, cfg: _Settings, timeout_s: float) -> RunResult:
         """GET the health location in-process; 0 for a 200, 1 (with the reason) otherwise."""
-        address, port = self._address_port()
+        address, port = self.listen_endpoint(80)
         conn = http.client.HTTPConnection(address, port, timeout=max(timeout_s, 0.1))
         try:
             conn.request("GET", HEALTH_PATH, headers={"User-Agent": "wolfpack"})

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import ipaddress
 import os
 import signal
 import time
@@ -51,11 +50,11 @@ from wolfpack.resources.application import (
 from wolfpack.resources.base import AgentContext, AgentResult
 from wolfpack.resources.process import (
     POLL_S,
-    Account,
     ProcessGroup,
     RunResult,
     Watch,
     _signal_verified,
+    blocked_ancestor,
     describe_exit,
     proc_cmdline,
     proc_info,
@@ -84,24 +83,6 @@ def _version_key(bindir: str) -> tuple[int, ...]:
 def _runs(pid: int, start_time: int) -> bool:
     info = proc_info(pid)
     return info is not None and info.running and info.start_time == start_time
-
-
-def _blocked_ancestor(path: Path, account: Account) -> Path | None:
-    """The first existing ancestor of ``path`` that ``account`` may not search, if any."""
-    for ancestor in reversed(path.parents):
-        try:
-            st = ancestor.stat()
-        except OSError:
-            return None  # missing: what comes next says so
-        if st.st_uid == account.uid:
-            bit = 0o100
-        elif st.st_gid == account.gid or st.st_gid in account.groups:
-            bit = 0o010
-        else:
-            bit = 0o001
-        if account.uid != 0 and not st.st_mode & bit:
-            return ancestor
-    return None
 
 
 def _is_postmaster(pid: int) -> bool:
@@ -149,20 +130,6 @@ class PostgresAgent(ApplicationAgent):
             )
         return os.path.normpath(data)
 
-    def _address_port(self) -> tuple[str, int]:
-        address = self.prop_str("listen_address", required=True)
-        assert address is not None
-        try:
-            ipaddress.IPv4Address(address)
-        except ValueError:
-            raise self.error(
-                AgentResult.ERR_CONFIGURED, f"{address!r} is not an IPv4 address", "listen_address"
-            ) from None
-        port = self.prop_int("port", 5432)
-        if not 1 <= port <= 65535:
-            raise self.error(AgentResult.ERR_CONFIGURED, f"{port} is not a TCP port", "port")
-        return address, port
-
     def _initialize(self) -> bool:
         value = self._value("initialize")
         if value is None:
@@ -202,7 +169,7 @@ class PostgresAgent(ApplicationAgent):
         """The properties checked on this node; AgentError naming the first one at fault."""
         data = self._data_directory()
         bindir = self.bin_directory(data)
-        address, port = self._address_port()
+        address, port = self.listen_endpoint(5432)
         self._initialize()
         account = self._account()
         if account.uid == 0:
@@ -251,7 +218,7 @@ class PostgresAgent(ApplicationAgent):
         os.chown(self.socket_dir, cfg.account.uid, cfg.account.gid)
         self.socket_dir.chmod(0o700)
         for what, path in (("the run directory", self.socket_dir), ("data directory", Path(data))):
-            blocked = _blocked_ancestor(path, cfg.account)
+            blocked = blocked_ancestor(path, cfg.account)
             if blocked is not None:
                 raise self.error(
                     AgentResult.ERR_CONFIGURED,

@@ -447,3 +447,21 @@ def read_json(path: Path) -> dict[str, object] | None:
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def blocked_ancestor(path: Path, account: Account) -> Path | None:
+    """The first existing ancestor of ``path`` that ``account`` may not search, if any."""
+    for ancestor in reversed(path.parents):
+        try:
+            st = ancestor.stat()
+        except OSError:
+            return None
+        if st.st_uid == account.uid:
+            bit = 0o100
+        elif st.st_gid == account.gid or st.st_gid in account.groups:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if account.uid != 0 and not st.st_mode & bit:
+            return ancestor
+    return None
