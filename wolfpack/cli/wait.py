@@ -84,14 +84,16 @@ def wait_for_outcome(db: ClusterDB, intent: Intent, timeout: float, *, quiet: bo
         outcome: dict[str, str] | None = None
         failed_until: float | None = None
         while time.monotonic() < deadline:
-            snap = db.read_snapshot()
-            group = group_of(snap, intent)
             if outcome is None:
                 kv = db.store.get(key)
                 if kv is not None:
                     outcome = json.loads(kv.value)
                     if outcome["status"] != "accepted":
                         raise RejectedError(outcome["code"], outcome["message"])
+            # Read after the outcome, so the snapshot already holds what the coordinator
+            # decided with it (a move's new owner), never the state from before.
+            snap = db.read_snapshot()
+            group = group_of(snap, intent)
             if outcome is not None and group is not None:
                 done, owner, state = _settled(snap, intent, group)
                 if spinner is not None:
