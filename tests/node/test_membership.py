@@ -277,7 +277,13 @@ def cluster() -> Iterator[Cluster]:
 
 
 def all_up(c: Cluster) -> bool:
-    return all(m.view().up() == set(c.members) - {n} for n, m in c.members.items())
+    """Every member hears every other on every path (a peer is up on its first path heard;
+    waiting for all of them keeps network-state assertions from racing the second path)."""
+    everything_up = dict.fromkeys(NETS, NetworkState.UP)
+    return all(
+        m.view().up() == set(c.members) - {n} and m.view().networks == everything_up
+        for n, m in c.members.items()
+    )
 
 
 def test_three_nodes_on_two_networks_see_each_other(cluster: Cluster) -> None:
