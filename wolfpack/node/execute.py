@@ -9,6 +9,7 @@ on the next tick before its effects are seen.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -44,6 +45,8 @@ _KIND_OF = {
 }
 _COUNTED = {Code.FAILOVER_NODE_DOWN, Code.FAILOVER_RESOURCE_FAILED}
 _HISTORY = 64  # failover and restart times kept per object
+FENCE_BACKOFF_FIRST_S = 1.0  # after a failed fence, wait this long, doubling, up to ...
+FENCE_BACKOFF_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,15 @@ class Executor:
         change_config: Callable[[Callable[[ClusterConfig], ClusterConfig]], object],
         *,
         log: Log = lambda event, **fields: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.keys, self.fencer = store, keys, fencer
         self.change_config = change_config
         self.log = log
         self._waiting_for_lease: set[str] = set()
+        self.clock = clock
+        #: node -> (failed attempts in a row, no new attempt before this monotonic time)
+        self._fence_backoff: dict[str, tuple[int, float]] = {}
 
     # -- node states ----------------------------------------------------------------------
     def write_node_statuses(
@@ -133,11 +140,17 @@ class Executor:
                     detail="no fence agent configured: waiting for its lease to expire",
                 )
             return False
+        failures, not_before = self._fence_backoff.get(node, (0, 0.0))
+        if self.clock() < not_before:
+            return False  # a failing fence device is not hammered on every tick
         try:
             self.fencer.fence(node)
         except FenceError as exc:
-            self.log("fence_failed", node=node, error=str(exc))
+            delay = min(FENCE_BACKOFF_MAX_S, FENCE_BACKOFF_FIRST_S * 2**failures)
+            self._fence_backoff[node] = (failures + 1, self.clock() + delay)
+            self.log("fence_failed", node=node, error=str(exc), retry_in_s=delay)
             return False
+        self._fence_backoff.pop(node, None)
         if lease:
             try:
                 self.store.lease_revoke(lease)
