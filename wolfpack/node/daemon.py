@@ -20,6 +20,7 @@ from typing import Any
 from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
+from wolfpack.node import inventory
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
 from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, LocalTestFenceAgent
@@ -112,6 +113,7 @@ class Daemon:
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.pids.add(os.getpid(), "daemon")
+        self.db.write_inventory(inventory.probe(s.node, time.time()))
         self.watchdog = WatchdogClient.start(self.run_dir, s.watchdog_margin_s)
         self.membership = Membership(
             s.node,

@@ -15,6 +15,7 @@ administrators.
     <root>intents/<id>                   administrator requests (JSON)
     <root>outcomes/<id>                  what became of a request: accepted/rejected (JSON)
     <root>admin/nodes/<name>             an administrator's pause/drain of a node (JSON)
+    <root>inventory/<name>               the software a node found on itself at start (JSON)
     <root>leases/nodes/<name>            node liveness, attached to that node's lease
     <root>leases/coordinator             coordinator election, attached to the winner's lease
 
@@ -123,6 +124,15 @@ class KeySpace:
 
     def node_admin(self, name: str) -> str:
         return f"{self.node_admin_prefix}{_segment('node name', name)}"
+
+    # -- node inventory -------------------------------------------------------------------
+
+    @property
+    def inventory_prefix(self) -> str:
+        return f"{self.root}inventory/"
+
+    def inventory(self, name: str) -> str:
+        return f"{self.inventory_prefix}{_segment('node name', name)}"
 
     # -- liveness and election ------------------------------------------------------------
 
