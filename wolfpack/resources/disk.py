@@ -25,6 +25,7 @@ All mounting happens in the daemon's own mount namespace (see :mod:`.mounts`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -32,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from wolfpack.errors import ClaimHeld, StoreError
+from wolfpack.errors import AgentError, ClaimHeld, StoreError, WolfpackError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources import ext4, mounts
 from wolfpack.resources.base import Agent, AgentContext, AgentResult
@@ -250,7 +251,7 @@ class DiskAgent(Agent):
         if done.ok:
             return
         if done.in_use_elsewhere:
-            raise self._mmp_refusal(device, deadline, done.output)
+            raise self._mmp_refusal(device, done.output)
         if done.returncode is None:
             why = "did not finish within the start timeout"
         else:
@@ -273,14 +274,14 @@ class DiskAgent(Agent):
             mounts.umount(cfg.mount_point, MIN_TOOL_S)
         sb = ext4.read_superblock(device, MIN_TOOL_S)
         if isinstance(sb, Superblock) and sb.mmp_busy:
-            raise self._mmp_refusal(device, deadline, result.output)
+            raise self._mmp_refusal(device, result.output)
         raise self.error(
             AgentResult.ERR_GENERIC,
             f"cannot mount {device} on {cfg.mount_point}: {result.output or 'timed out'}",
             "device",
         )
 
-    def _mmp_refusal(self, device: str, deadline: float, said: str) -> Exception:
+    def _mmp_refusal(self, device: str, said: str) -> AgentError:
         sb = ext4.read_superblock(device, MIN_TOOL_S)
         holder = sb.mmp_holder() if isinstance(sb, Superblock) else "unknown holder"
         return self.error(
@@ -294,13 +295,23 @@ class DiskAgent(Agent):
     def stop(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         cfg = self.settings()
-        devno = self._devno(cfg)
         entry = mounts.mount_at(cfg.mount_point)
-        if entry is not None and devno is not None and entry.devno != devno:
-            self.log("disk_not_ours", mountpoint=cfg.mount_point, source=entry.source)
-            entry = None
         if entry is not None:
-            self._unmount(cfg, deadline)
+            devno = self._devno(cfg)
+            if devno is None:
+                with contextlib.suppress(AgentError):
+                    devno = mounts.block_devno(self._resolve(cfg, deadline))
+            if devno is None:  # maybe ours on a vanished path: keep it claimed
+                raise self.error(
+                    AgentResult.ERR_GENERIC,
+                    f"cannot tell whether {entry.source} mounted on {cfg.mount_point} is this"
+                    " disk: the device is not found; left mounted and claimed",
+                    "device",
+                )
+            if entry.devno == devno:
+                self._unmount(cfg, deadline)
+            else:
+                self.log("disk_not_ours", mountpoint=cfg.mount_point, source=entry.source)
         uuid = self._known_uuid(cfg)
         if uuid is not None:
             self._release(uuid)
@@ -333,7 +344,7 @@ class DiskAgent(Agent):
     def looks_alive(self) -> bool:
         try:
             cfg = self.settings()
-        except Exception:
+        except AgentError:
             return False
         devno = self._devno(cfg)
         entry = mounts.mount_at(cfg.mount_point)
@@ -368,7 +379,7 @@ class DiskAgent(Agent):
         try:
             cfg = self.settings()
             device = self._resolve(cfg, time.monotonic() + MIN_TOOL_S)
-        except Exception as exc:
+        except WolfpackError as exc:
             self.log("disk_adopt_rejected", why=str(exc))
             return False
         if not self.looks_alive():
@@ -376,11 +387,11 @@ class DiskAgent(Agent):
         try:
             sb = self._superblock(device, time.monotonic() + MIN_TOOL_S)
             self._claim(sb.uuid)
-        except Exception as exc:
+        except WolfpackError as exc:
             self.log("disk_adopt_rejected", why=str(exc))
             try:  # mounted here but not ours to keep: unmount, leave the claim alone
                 self._unmount(cfg, time.monotonic() + MIN_TOOL_S)
-            except Exception as again:
+            except WolfpackError as again:
                 self.log("disk_adopt_cleanup_failed", error=str(again))
             return False
         self.log("disk_adopted", device=device, mountpoint=cfg.mount_point)
