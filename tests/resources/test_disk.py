@@ -475,3 +475,13 @@ def test_superblock_parsing() -> None:
     assert sb is not None and sb.label == "" and sb.uuid == "u-1"
     assert sb.dirty and sb.has_mmp and sb.mmp_busy and "node vm, device loop3" in sb.mmp_holder()
     assert parse_dumpe2fs("dumpe2fs: Bad magic number in super-block") is None
+
+
+def test_mountinfo_parsing_unescapes_paths() -> None:
+    line = (
+        "36 35 7:3 / /srv/my\\040disk rw,noatime shared:1 master:2 - ext4 /dev/loop3 rw,mmp\n"
+        "garbage line\n"
+    )
+    [entry] = parse_mountinfo(line)
+    assert entry.mount_point == "/srv/my disk" and entry.devno == (7, 3)
+    assert (entry.fstype, entry.source, entry.options) == ("ext4", "/dev/loop3", "rw,noatime")
