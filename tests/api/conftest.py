@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from wolfpack.admin import tokens
@@ -38,6 +39,7 @@ def base_config(cfg: ClusterConfig) -> ClusterConfig:
 @dataclass
 class Api:
     client: TestClient
+    app: FastAPI
     db: ClusterDB
     admin: str  # full token texts
     reader: str
@@ -78,4 +80,4 @@ def api() -> Iterator[Api]:
     _, reader = tokens.create(db, "bob", "read-only", clock=clock)
     app = create_app(lambda: db, "node1", clock=clock, max_body_bytes=4096, keepalive_s=0.2)
     with TestClient(app) as client:
-        yield Api(client, db, admin, reader, clock)
+        yield Api(client, app, db, admin, reader, clock)

@@ -100,7 +100,7 @@ class ClusterCache:
         self._wanted = 1  # generation asked for; bumped by invalidate()
         self._built: Built | None = None
         self._built_gen = 0
-        self.always_read = False  # set by the feed while it has no watch
+        self.always_read = True  # until the feed has a watch (and again whenever it has none)
         self.rebuilds = 0
 
     def invalidate(self) -> None:
