@@ -16,6 +16,7 @@ from typing import Any
 from wolfpack.admin.events import describe
 from wolfpack.api.cache import ClusterCache
 from wolfpack.errors import StoreError
+from wolfpack.store.base import Watch
 
 QUEUE_SIZE = 1000
 
@@ -50,6 +51,7 @@ class ChangeFeed:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watch: Watch | None = None
         self.revision = 0
 
     def start(self) -> None:
@@ -58,6 +60,9 @@ class ChangeFeed:
 
     def stop(self) -> None:
         self._stop.set()
+        watch = self._watch
+        if watch is not None:
+            watch.cancel()  # wakes the thread now rather than at its next poll
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -86,7 +91,9 @@ class ChangeFeed:
             self.cache.always_read = True
             try:
                 _, revision = self.db.store.get_prefix(keys.schema_version)
-                watch = self.db.store.watch_prefix(keys.root, start_revision=revision + 1)
+                watch = self._watch = self.db.store.watch_prefix(
+                    keys.root, start_revision=revision + 1
+                )
                 self.cache.invalidate()
                 self.cache.always_read = False
                 with watch:
