@@ -92,6 +92,8 @@ class LocalCluster:
         self.heartbeat_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
         self._store: EtcdStore | None = None
         self.ports: dict[str, int] = {}
+        #: Each daemon's REST API port on 127.0.0.1 (chosen when the node first starts).
+        self.api_ports: dict[str, int] = {}
 
     # -- set-up ---------------------------------------------------------------------------
     @property
@@ -193,7 +195,11 @@ class LocalCluster:
     def run_dir(self, node: str) -> Path:
         return self.run_root / node
 
+    def api_url(self, node: str) -> str:
+        return f"http://127.0.0.1:{self.api_ports[node]}"
+
     def start_node(self, node: str) -> subprocess.Popen[bytes]:
+        api_port = self.api_ports.setdefault(node, free_port())
         settings = {
             "node": node,
             "endpoints": self.endpoint,
@@ -203,6 +209,7 @@ class LocalCluster:
             "heartbeat": {"port": self.heartbeat_port},
             "fence": {"agent": self.fence, "run_root": str(self.run_root)},
             "dump_dir": str(self.workdir / "dumps" / node),
+            "api": {"listen": "127.0.0.1", "port": api_port},
             **self.daemon_settings,
         }
         path = self.workdir / f"{node}.yaml"
@@ -238,6 +245,21 @@ class LocalCluster:
         for n in self.names:
             self.start_node(n)
         wait_for(lambda: self.coordinator() is not None and self.all_up(), timeout=30)
+        if self.api_enabled:
+            wait_for(lambda: all(self.api_ready(n) for n in self.names), timeout=30)
+
+    @property
+    def api_enabled(self) -> bool:
+        api = self.daemon_settings.get("api")
+        return not isinstance(api, dict) or (api.get("enabled", True) and api.get("port") != 0)
+
+    def api_ready(self, node: str) -> bool:
+        """Does the node's API answer /healthz?"""
+        try:
+            with urllib.request.urlopen(self.api_url(node) + "/healthz", timeout=1) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
     def kill_node(self, node: str) -> None:
         """Power off, as far as processes go: SIGKILL every process the node started."""

@@ -17,6 +17,10 @@ administrators.
     <root>admin/nodes/<name>             an administrator's pause/drain of a node (JSON)
     <root>leases/nodes/<name>            node liveness, attached to that node's lease
     <root>leases/coordinator             coordinator election, attached to the winner's lease
+    <root>tokens/<name>                  an API token: role and sha256 of its secret (JSON)
+    <root>api/<node>                     where a node's REST API listens (JSON)
+    <root-without-slash>.audit/<id>      API audit records (JSON), a sibling of the root
+                                         so the daemons' whole-root reads never carry them
 
 Names are single path segments: non-empty, without ``/``, so that a prefix such as
 ``config/groups/`` matches exactly the groups and nothing else.
@@ -123,6 +127,31 @@ class KeySpace:
 
     def node_admin(self, name: str) -> str:
         return f"{self.node_admin_prefix}{_segment('node name', name)}"
+
+    # -- REST API ---------------------------------------------------------------------------
+
+    @property
+    def tokens_prefix(self) -> str:
+        return f"{self.root}tokens/"
+
+    def token(self, name: str) -> str:
+        return f"{self.tokens_prefix}{_segment('token name', name)}"
+
+    @property
+    def api_prefix(self) -> str:
+        return f"{self.root}api/"
+
+    def api(self, node: str) -> str:
+        return f"{self.api_prefix}{_segment('node name', node)}"
+
+    @property
+    def audit_prefix(self) -> str:
+        """Outside the root on purpose: up to 10,000 records would otherwise be read by
+        every daemon on every tick (one ``get_prefix`` of the root)."""
+        return f"{self.root[:-1]}.audit/"
+
+    def audit(self, record_id: str) -> str:
+        return f"{self.audit_prefix}{_segment('audit id', record_id)}"
 
     # -- liveness and election ------------------------------------------------------------
 

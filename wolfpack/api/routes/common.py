@@ -1,0 +1,52 @@
+"""What the route modules share: the cached cluster read, JSON responses of pre-encoded
+bytes, the database handle, and a retry of a configuration change on a concurrent write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+
+from wolfpack.api.cache import Built, ClusterCache, encode
+from wolfpack.errors import ConflictError
+from wolfpack.store.repository import ClusterDB
+
+T = TypeVar("T")
+CONFLICT_RETRIES = 5
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+
+def json_response(data: Any, status_code: int = 200) -> JSONBytes:
+    return JSONBytes(encode(data), status_code=status_code)
+
+
+def cache(request: Request) -> ClusterCache:
+    found: ClusterCache = request.app.state.cache
+    return found
+
+
+def db(request: Request) -> ClusterDB:
+    return cache(request).db
+
+
+def after_write(request: Request) -> Built:
+    """The cluster as this node's own write left it (read your writes)."""
+    c = cache(request)
+    c.invalidate()
+    return c.current()
+
+
+def retry_conflicts(change: Callable[[], T]) -> T:
+    """A change built from the current configuration is safe to re-apply when another
+    writer got in first (ConflictError: nothing was written); give up after a few tries."""
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            return change()
+        except ConflictError:
+            if attempt == CONFLICT_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
