@@ -23,6 +23,7 @@ from wolfpack.api.metrics import ClusterCollector
 from wolfpack.api.middleware import ApiMiddleware, Metrics
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.store.repository import ClusterDB
+from wolfpack.web import mount_ui
 
 VERSION = "1"
 
@@ -70,6 +71,7 @@ def create_app(
     errors.install(app)
     for module in (cluster, objects, requests, admin, events, log):
         app.include_router(module.router)
+    mount_ui(app)  # the web Cluster Administrator at / and /ui/ (wolfpack/web)
     app.add_middleware(
         ApiMiddleware,
         node=node,

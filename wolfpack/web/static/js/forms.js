@@ -67,7 +67,7 @@ function setPath(obj, path, value) {
 function wrap(label, input, help, id, required = false) {
   const err = el("p", { class: "field-error", id: `${id}-err`, "aria-live": "polite" });
   const element = el("div", { class: "field" },
-    el("label", { for: id }, label, required ? el("span", { class: "req", "aria-hidden": "true" }, " *") : null),
+    el("label", { for: id, class: required ? "required" : null }, label),
     input,
     help ? el("p", { class: "help", id: `${id}-help` }, help) : null,
     err);

@@ -43,7 +43,7 @@ function table(kind, objects, columns, caption) {
   const t = el("table", { class: "list", "aria-label": caption },
     el("thead", {}, head),
     el("tbody", {}, ...rows));
-  if (!objects.length) return el("div", {}, t, el("p", { class: "empty" }, `No ${caption.toLowerCase()}.`));
+  if (!objects.length) return el("div", {}, t, el("p", { class: "empty" }, `None (${caption}).`));
   return el("div", { class: "table-wrap" }, t);
 }
 
