@@ -21,7 +21,7 @@ function setup(title, body, buttons, errorBox) {
   d.replaceChildren(
     el("div", { class: "dialog-head" },
       el("h2", { id: "dialog-title" }, title),
-      el("button", { type: "button", class: "icon-button", "aria-label": "Close", onclick: closeDialog }, "✕")),
+      el("button", { type: "button", class: "icon-button", "aria-label": "Close the dialog", onclick: closeDialog }, "✕")),
     errorBox,
     el("div", { class: "dialog-body" }, body),
     el("div", { class: "dialog-buttons" }, ...buttons));
@@ -128,8 +128,8 @@ function groupPages(form, g) {
   const setWindow = (mode) => windowFields.forEach((f) => { f.input.disabled = form.readonly || mode !== "window"; });
   const mode = F.radios(form, "failback.mode", "When the preferred owner is back (S38)", fb.mode || "prevent",
     [["prevent", "Prevent failback"], ["immediate", "Allow failback immediately"], ["window", "Allow failback only between the hours below"]], setWindow);
-  const ws = F.int(form, "failback.window_start", "From hour (0–23, cluster time)", fb.window_start ?? "", { min: 0, max: 23, emptyIs: null });
-  const we = F.int(form, "failback.window_end", "Until hour (0–23)", fb.window_end ?? "", { min: 0, max: 23, emptyIs: null });
+  const ws = F.int(form, "failback.window_start", "From hour (0-23, cluster time)", fb.window_start ?? "", { min: 0, max: 23, emptyIs: null });
+  const we = F.int(form, "failback.window_end", "Until hour (0-23)", fb.window_end ?? "", { min: 0, max: 23, emptyIs: null });
   windowFields = [ws, we];
   setWindow(fb.mode || "prevent");
   const failback = el("div", {}, mode.element, el("div", { class: "row2" }, ws.element, we.element),
@@ -220,8 +220,8 @@ function wizard({ title, steps, finish, kind, name }) {
   let at = 0;
   const holder = el("div", {});
   const progress = el("ol", { class: "steps", "aria-label": "Steps" });
-  const back = el("button", { type: "button" }, "‹ Back");
-  const next = el("button", { type: "button", class: "primary" }, "Next ›");
+  const back = el("button", { type: "button" }, "Back");
+  const next = el("button", { type: "button", class: "primary" }, "Next");
   const cancel = el("button", { type: "button", onclick: closeDialog }, "Cancel");
   const pages = steps.map(() => null);
   const keys = steps.map(() => null);
@@ -232,7 +232,7 @@ function wizard({ title, steps, finish, kind, name }) {
     holder.replaceChildren(pages[at]);
     progress.replaceChildren(...steps.map((s, i) => el("li", { "aria-current": i === at ? "step" : null, class: i === at ? "current" : "" }, s.title)));
     back.disabled = at === 0;
-    next.textContent = at === steps.length - 1 ? "Finish" : "Next ›";
+    next.textContent = at === steps.length - 1 ? "Finish" : "Next";
     (holder.querySelector("input:not([disabled]), select, textarea") || next).focus();
   };
   back.addEventListener("click", () => { if (at > 0) { at -= 1; draw(); } });
@@ -271,7 +271,7 @@ function wizard({ title, steps, finish, kind, name }) {
         holder.replaceChildren(pages[at]);
         progress.replaceChildren(...steps.map((s, i) => el("li", { "aria-current": i === at ? "step" : null, class: i === at ? "current" : "" }, s.title)));
         back.disabled = at === 0;
-        next.textContent = at === steps.length - 1 ? "Finish" : "Next ›";
+        next.textContent = at === steps.length - 1 ? "Finish" : "Next";
       }
       if (first && first.focus) first.focus();
       errors.show(err, rest);

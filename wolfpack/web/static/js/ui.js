@@ -1,5 +1,5 @@
 // Shared state of the page and small DOM helpers.
-import { hint } from "./api.js";
+import { hint, get, enc, ApiError } from "./api.js";
 
 export const state = {
   doc: null, // the last GET /api/v1/cluster
@@ -58,15 +58,39 @@ export function clearError() {
 }
 
 // Run an API call for an action; success goes to the status line, failure to the banner.
+// A request (202 + intent) is then followed until the coordinator answers, so a refusal
+// (with its reason code) is shown too, not only errors of the call itself.
 export async function act(what, call) {
   try {
     const result = await call();
     clearError();
     say(`${what}: requested`);
     await state.refresh();
+    if (result && result.id && result.kind) follow(what, result.id);
     return result;
   } catch (err) {
     showError(err, what);
     return undefined;
+  }
+}
+
+async function follow(what, id) {
+  for (let i = 0; i < 40; i += 1) {
+    await new Promise((r) => setTimeout(r, 500));
+    let intent;
+    try {
+      intent = await get(`/intents/${enc(id)}`);
+    } catch {
+      return;
+    }
+    const status = intent && intent.status;
+    if (!status || status === "pending") continue;
+    if (status === "accepted" || status === "done" || status === "succeeded") {
+      say(`${what}: accepted by the coordinator`);
+    } else {
+      const out = intent.outcome || {};
+      showError(new ApiError(409, out.code || status, out.message || `the coordinator answered ${status}`), what);
+    }
+    return;
   }
 }

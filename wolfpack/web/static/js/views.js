@@ -27,10 +27,11 @@ function moreButton(kind, obj) {
 
 // columns: [[header, (obj) => cell]]
 function table(kind, objects, columns, caption) {
-  const head = el("tr", {}, ...columns.map(([h]) => el("th", { scope: "col" }, h)), el("th", { scope: "col", class: "col-more" }, el("span", { class: "sr-only" }, "Actions")));
+  const cls = (i) => (columns[i][2] ? "wide-only" : null);
+  const head = el("tr", {}, ...columns.map(([h], i) => el("th", { scope: "col", class: cls(i) }, h)), el("th", { scope: "col", class: "col-more" }, el("span", { class: "sr-only" }, "Actions")));
   const rows = objects.map((obj) => {
     const tr = el("tr", { dataset: { kind, name: obj.name }, tabindex: "-1" },
-      ...columns.map(([, cell], i) => (i === 0 ? el("th", { scope: "row" }, cell(obj)) : el("td", {}, cell(obj)))),
+      ...columns.map(([, cell], i) => (i === 0 ? el("th", { scope: "row" }, cell(obj)) : el("td", { class: cls(i) }, cell(obj)))),
       el("td", { class: "col-more" }, moreButton(kind, obj)),
     );
     tr.addEventListener("contextmenu", (e) => {
@@ -55,9 +56,9 @@ function groupsTable(groups, caption = "Groups") {
     ["Name", (g) => g.name],
     ["State", (g) => stateBadge(groupState(g))],
     ["Owner", owner],
-    ["Preferred owners", (g) => list(g.preferred_owners)],
-    ["Resources", (g) => String(groupResources(state.doc, g.name).length)],
-    ["Description", (g) => g.description || ""],
+    ["Preferred owners", (g) => list(g.preferred_owners), true],
+    ["Resources", (g) => String(groupResources(state.doc, g.name).length), true],
+    ["Description", (g) => g.description || "", true],
   ], caption);
 }
 
@@ -66,9 +67,10 @@ function resourcesTable(resources, caption = "Resources") {
     ["Name", (r) => r.name],
     ["State", (r) => stateBadge(resourceState(r))],
     ["Owner", (r) => r.node || "—"],
-    ["Group", (r) => r.group],
-    ["Type", (r) => r.type],
-    ["Depends on", (r) => formatDependencies(r.dependencies) || "—"],
+    ["Group", (r) => r.group, true],
+    ["Type", (r) => r.type, true],
+    ["Restarts", (r) => String(((r.status && r.status.restarts) || []).length)],
+    ["Depends on", (r) => formatDependencies(r.dependencies) || "—", true],
   ], caption);
 }
 
@@ -76,9 +78,9 @@ function nodesTable(nodes) {
   return table("nodes", nodes, [
     ["Name", (n) => n.name],
     ["State", (n) => stateBadge(nodeState(n), nodeDraining(n) ? " (draining)" : "")],
-    ["Id", (n) => String(n.id)],
+    ["Id", (n) => String(n.id), true],
     ["Active groups", (n) => list(activeGroups(n.name).map((g) => g.name))],
-    ["Description", (n) => n.description || ""],
+    ["Description", (n) => n.description || "", true],
   ], "Nodes");
 }
 
@@ -141,7 +143,7 @@ export function detailView() {
         ["Name", (t) => t.name],
         ["Agent", (t) => t.agent],
         ["Properties", (t) => (t.properties || []).map((p) => p.name + (p.required ? "*" : "")).join(", ")],
-        ["Description", (t) => t.description || ""],
+        ["Description", (t) => t.description || "", true],
       ], "Resource types"),
     };
   }
@@ -154,7 +156,7 @@ export function detailView() {
         ["State", (n) => (objState(n) ? stateBadge(objState(n)) : "—")],
         ["Subnet", (n) => n.subnet],
         ["Role", (n) => n.role],
-        ["Interfaces", (n) => list(byName(doc.interfaces).filter((i) => i.network === n.name).map((i) => i.name))],
+        ["Interfaces", (n) => list(byName(doc.interfaces).filter((i) => i.network === n.name).map((i) => i.name)), true],
       ], "Networks"),
     };
   }
