@@ -5,13 +5,22 @@ import { el } from "./ui.js";
 const menu = () => document.getElementById("menu");
 let opener = null;
 
+// The control that opened the menu, found again if a live update has redrawn it meanwhile.
+function currentOpener() {
+  if (!opener || document.contains(opener)) return opener;
+  if (opener.id) return document.getElementById(opener.id);
+  const key = opener.dataset && opener.dataset.focusKey;
+  return key ? document.querySelector(`[data-focus-key="${CSS.escape(key)}"]`) : null;
+}
+
 export function closeMenu(restoreFocus = true) {
   const m = menu();
   if (m.hidden) return;
   m.hidden = true;
   m.replaceChildren();
-  if (opener) opener.setAttribute("aria-expanded", "false");
-  if (restoreFocus && opener && document.contains(opener)) opener.focus();
+  const target = currentOpener();
+  if (target && target.hasAttribute("aria-haspopup")) target.setAttribute("aria-expanded", "false");
+  if (restoreFocus && target) target.focus();
   opener = null;
 }
 
@@ -52,7 +61,7 @@ export function openMenu(items, label, anchor, point = null) {
   }
   if (!buttons.length) m.append(el("div", { class: "menu-heading" }, "No actions"));
   opener = anchor;
-  if (anchor) anchor.setAttribute("aria-expanded", "true");
+  if (anchor && anchor.hasAttribute("aria-haspopup")) anchor.setAttribute("aria-expanded", "true");
   m.hidden = false;
   const rect = anchor ? anchor.getBoundingClientRect() : { left: 0, bottom: 0 };
   let x = point ? point.x : rect.left;

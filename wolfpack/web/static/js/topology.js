@@ -34,7 +34,7 @@ export function topology(doc) {
   const busTop = top + boxH + 60;
   const busGap = 64;
   const width = left + Math.max(1, nodes.length) * colW + 20;
-  const height = busTop + Math.max(1, networks.length) * busGap + (unowned.length ? 70 : 10);
+  const height = busTop + Math.max(0, networks.length - 1) * busGap + (unowned.length ? 90 : 30);
   const svg = s("svg", {
     viewBox: `0 0 ${width} ${height}`, width, height, role: "img", class: "topology",
     "aria-label": `Topology: ${nodes.length} nodes, ${networks.length} networks, ${groups.length} groups`,
@@ -57,6 +57,9 @@ export function topology(doc) {
     if (x0 === undefined || j < 0) continue;
     const x = x0 + 30 + j * 24;
     const y = busTop + j * busGap;
+    // A white halo under the link: where it crosses another network's bus, a gap shows
+    // that it is not connected there.
+    svg.append(s("line", { x1: x, y1: top + boxH, x2: x, y2: y - 4, class: "topo-halo" }));
     svg.append(s("line", { x1: x, y1: top + boxH, x2: x, y2: y, class: "topo-link" }));
     svg.append(s("circle", { cx: x, cy: y, r: 4, class: "topo-dot" }));
     svg.append(s("text", { x: x + 6, y: y - 6, class: "topo-addr" }, itf.address));
