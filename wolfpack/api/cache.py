@@ -21,7 +21,7 @@ from wolfpack.admin.nouns import BY_KIND
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.node.state_io import ClusterView, parse_view
-from wolfpack.store.repository import ClusterDB, DecodeCache
+from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache
 
 
 def encode(data: Any) -> bytes:
@@ -63,8 +63,17 @@ def _json_section(kvs: Mapping[str, bytes], prefix: str) -> dict[str, dict[str, 
     return out
 
 
-def build(db: ClusterDB, decode_cache: DecodeCache) -> Built:
+def content_revision(read: DatabaseRead, last_event: int) -> int:
+    """The revision of what was read: its newest key, or a later delete this node's watch
+    saw. Unlike the store's global revision it does not move on writes outside the root
+    (the audit log), so two nodes that read the same cluster give the same number."""
+    newest = max((kv.mod_revision for kv in read.kvs.values()), default=0)
+    return max(newest, min(last_event, read.revision))
+
+
+def build(db: ClusterDB, decode_cache: DecodeCache, last_event: int = 0) -> Built:
     read = db.read(decode_cache)
+    revision = content_revision(read, last_event)
     view = parse_view(read)
     snap = view.snapshot
     raw = {k: kv.value for k, kv in read.kvs.items()}
@@ -79,11 +88,11 @@ def build(db: ClusterDB, decode_cache: DecodeCache) -> Built:
         "cluster": codec.dump(snap.config.cluster, exclude_defaults=False),
         **{kind: list(docs.values()) for kind, docs in objects.items()},
         "coordinator": view.coordinator,
-        "revision": read.revision,
+        "revision": revision,
     }
     return Built(
         view=view,
-        revision=read.revision,
+        revision=revision,
         tokens=tokens.from_kvs(raw, db.keys.tokens_prefix),
         outcomes=_json_section(raw, db.keys.outcomes_prefix),
         apis=_json_section(raw, db.keys.api_prefix),
@@ -102,8 +111,11 @@ class ClusterCache:
         self._built_gen = 0
         self.always_read = True  # until the feed has a watch (and again whenever it has none)
         self.rebuilds = 0
+        self.last_event = 0  # revision of the newest change the feed saw under the root
 
-    def invalidate(self) -> None:
+    def invalidate(self, revision: int = 0) -> None:
+        """Something changed (at ``revision``, when the watch says so): rebuild on next use."""
+        self.last_event = max(self.last_event, revision)
         self._wanted += 1  # a lost update between threads only means one extra rebuild
 
     def fresh(self) -> Built | None:
@@ -123,7 +135,7 @@ class ClusterCache:
             if built is not None:
                 return built
             gen = self._wanted
-            built = build(self.db, self._decode)
+            built = build(self.db, self._decode, self.last_event)
             self.rebuilds += 1
             self._built, self._built_gen = built, gen
             return built

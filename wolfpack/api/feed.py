@@ -15,7 +15,6 @@ from typing import Any
 
 from wolfpack.admin.events import describe
 from wolfpack.api.cache import ClusterCache
-from wolfpack.errors import StoreError
 from wolfpack.store.base import Watch
 
 QUEUE_SIZE = 1000
@@ -101,11 +100,12 @@ class ChangeFeed:
                         event = watch.get(timeout=0.5)
                         if event is None:
                             continue
-                        self.cache.invalidate()
+                        self.cache.invalidate(event.mod_revision)
                         self.revision = event.mod_revision
                         self._publish(describe(keys, event))
-            except StoreError as exc:
+            except Exception as exc:
+                self.cache.always_read = True
                 if self._log is not None:
-                    self._log("api_watch_error", error=str(exc))
+                    self._log("api_watch_error", error=str(exc) or type(exc).__name__)
                 self._stop.wait(self._retry_s)
         self.cache.always_read = True

@@ -27,6 +27,11 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def json_line(data: Any) -> str:
+    """One compact JSON document per line (streams: ``events --json``)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
 def cell(value: Any) -> str:
     """One value as a person reads it: lists comma-separated, absent as '-'."""
     if value is None or value == "" or value == [] or value == ():

@@ -37,7 +37,16 @@ async def whoami(who: Reader) -> JSONBytes:
 
 @router.get("/healthz", summary="Liveness (no token needed)")
 async def healthz(request: Request) -> JSONBytes:
-    return json_response({"ok": True, "node": request.app.state.node})
+    feed = request.app.state.feed
+    cache = request.app.state.cache
+    return json_response(
+        {
+            "ok": True,
+            "node": request.app.state.node,
+            "watching": not cache.always_read,  # false: every read goes to the store
+            "revision": feed.revision,  # of the last change this node's watch saw
+        }
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics (no token needed)")

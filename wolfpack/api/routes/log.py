@@ -26,8 +26,10 @@ FANOUT_TIMEOUT_S = 3.0
 MAX_LINES = 10_000
 
 
-def read_local(path: Path | None, since: float, limit: int) -> list[dict[str, Any]]:
-    """Lines at or after ``since`` from the log file and its rotated predecessor."""
+def read_local(path: Path | None, source: str, since: float, limit: int) -> list[dict[str, Any]]:
+    """Lines at or after ``since`` from the log file and its rotated predecessor, each with
+    ``source``: the node whose log it is (a line's own ``node`` field may name another
+    node it is about)."""
     if path is None:
         return []
     out: list[dict[str, Any]] = []
@@ -42,6 +44,7 @@ def read_local(path: Path | None, since: float, limit: int) -> list[dict[str, An
             except ValueError:
                 continue
             if isinstance(data, dict) and float(data.get("ts", 0)) >= since:
+                data["source"] = source
                 out.append(data)
     return out[-limit:]
 
@@ -54,7 +57,8 @@ def local_log(
     limit: int = Query(1000, ge=1, le=MAX_LINES),
 ) -> JSONBytes:
     start = request.app.state.clock() - since_seconds(since, "since")
-    return json_response(read_local(request.app.state.log_file, start, limit))
+    state = request.app.state
+    return json_response(read_local(state.log_file, state.node, start, limit))
 
 
 @router.get("/log", summary="The cluster log: every node's lines, merged by time")
