@@ -257,6 +257,16 @@ def test_change_group_offers_other_groups_only_when_there_are_no_dependencies(
     expect(item).to_contain_text("pair-top depends on it")
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()
+    # Its Properties show the same relation on the Dependencies tab.
+    resource_row(page, "pair-top").dblclick()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("tab", name="Dependencies").click()
+    expect(dialog.get_by_label("pair-base", exact=True)).to_be_checked()
+    lab.shot(page, "resource-properties")
+    dialog.get_by_role("tab", name="Parameters").click()
+    expect(dialog.get_by_label("command", exact=True)).to_have_value("sleep 600")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
     resource_row(page, "Web-app").locator("button.more").click()
     expect(menu.locator('[data-action="change-group:Web"]')).to_have_count(0)
     expect(menu.locator('[data-action="change-group:Pair"]')).not_to_have_attribute(
@@ -269,7 +279,7 @@ def test_topology_draws_nodes_networks_addresses_and_groups(page: Page, lab: Lab
     """S4: the system diagram."""
     lab.sign_in(page, lab.admin)
     lab.row(page, "groups").click()
-    expect(group_row(page, "Pair")).to_be_visible()
+    expect(group_row(page, "Web")).to_be_visible()
     lab.shot(page, "cluster-groups")
     lab.row(page, "topology").click()
     svg = page.locator("svg.topology")

@@ -250,13 +250,14 @@ export function typeProperties(form, type, values) {
       .filter(Boolean).join(" · ");
     const label = spec.name.replaceAll("_", " ");
     const skipEmpty = (v) => !spec.required && String(v).trim() === "";
+    const placeholder = typeof spec.default === "string" || typeof spec.default === "number" ? String(spec.default) : null;
     if (spec.kind === "bool") {
       out.append(checkbox(form, path, label, current ?? spec.default ?? false, { help }).element);
     } else if (spec.choices && spec.choices.length) {
       out.append(select(form, path, label, current ?? spec.default ?? "", [["", "(default)"], ...spec.choices.map((c) => [c, c])], { help, required: spec.required }).element);
       form.fields.get(path).skip = () => form.fields.get(path).get() === "";
     } else if (spec.kind === "int") {
-      const f = int(form, path, label, current ?? "", { help, required: spec.required, min: spec.minimum, max: spec.maximum, skip: skipEmpty });
+      const f = int(form, path, label, current ?? "", { help, placeholder, required: spec.required, min: spec.minimum, max: spec.maximum, skip: skipEmpty });
       out.append(f.element);
     } else if (spec.kind === "list") {
       const f = text(form, path, label, (current || []).join("\n"), {
@@ -265,7 +266,7 @@ export function typeProperties(form, type, values) {
       });
       out.append(f.element);
     } else {
-      out.append(text(form, path, label, current ?? "", { help, required: spec.required, skip: skipEmpty, multiline: spec.name.includes("command") }).element);
+      out.append(text(form, path, label, current ?? "", { help, placeholder, required: spec.required, skip: skipEmpty, multiline: spec.name.includes("command") }).element);
     }
   }
   if (!(type.properties || []).length) out.append(el("p", { class: "muted" }, "This type has no properties of its own."));

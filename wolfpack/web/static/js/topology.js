@@ -55,7 +55,8 @@ export function topology(doc) {
     const x0 = nodeX.get(itf.node);
     const j = networks.findIndex((n) => n.name === itf.network);
     if (x0 === undefined || j < 0) continue;
-    const x = x0 + 30 + j * 24;
+    // Links to lower buses run further left, so no link crosses an address label.
+    const x = x0 + 30 + (networks.length - 1 - j) * 24;
     const y = busTop + j * busGap;
     // A white halo under the link: where it crosses another network's bus, a gap shows
     // that it is not connected there.
