@@ -404,15 +404,32 @@ def test_narrow_screen_folds_the_tree_and_the_keyboard_reaches_everything(
 
 
 def test_api_errors_are_shown_in_a_banner_that_says_what_to_do(page: Page, lab: Lab) -> None:
-    """A refused request (409: the target is not a possible owner of every resource)."""
+    """S28: the menu does not offer a node that is not a possible owner of every resource;
+    deleting a group that still holds resources is refused, and the banner says what to do
+    next; nothing changes."""
+    lab.api("/groups", "POST", {"name": "Bound", "preferred_owners": ["node1"]})
+    lab.api("/resources", "POST", {
+        "name": "bound-app", "type": "Generic Application", "group": "Bound",
+        "possible_owners": ["node1", "node3"], "properties": {"command": "sleep 600"},
+    })  # fmt: skip
+    wait_for(lambda: lab.owner("Bound") == "node1", timeout=30)
     lab.sign_in(page, lab.admin)
     lab.row(page, "groups").click()
-    row = group_row(page, "Files")
-    expect(row.locator("td").nth(1)).to_have_text(re.compile("node"))
-    menu_action(page, row, "move:node2")  # files-app may not run on node2 (S28)
+    row = group_row(page, "Bound")
+    expect(row.locator("td").nth(1)).to_have_text("node1")
+    row.locator("button.more").click()
+    item = page.locator('#menu [data-action="move:node2"]')
+    expect(item).to_have_attribute("aria-disabled", "true")
+    expect(item).to_contain_text("not a possible owner of bound-app")
+    page.keyboard.press("Escape")
+    page.once("dialog", lambda d: d.accept())  # "Delete group Bound?"
+    menu_action(page, row, "delete")
     banner = page.get_by_role("alert")
     expect(banner).to_be_visible()
-    expect(banner).to_contain_text("Move Files to node2 failed")
-    expect(page.locator("#banner-hint")).not_to_be_empty()
+    expect(banner).to_contain_text("Delete group Bound failed (422")
+    expect(banner).to_contain_text("bound-app")
+    expect(page.locator("#banner-hint")).to_contain_text("Nothing was changed")
+    lab.shot(page, "error-banner")
     page.get_by_role("button", name="Dismiss the message").click()
     expect(banner).to_be_hidden()
+    assert lab.api("/groups/Bound")["resources"] == ["bound-app"]

@@ -1,7 +1,7 @@
 // What can be done to each object: the items of its context menu. Read-only sessions get only
 // the items that change nothing (S34: Take Offline is an administrator's request, not a failure).
 import { enc, post, del } from "./api.js";
-import { byName, changeGroupBlocker, groupOwner, nodeState, nodeDraining, groupState } from "./model.js";
+import { byName, changeGroupBlocker, groupOwner, groupResources, nodeState, nodeDraining, groupState } from "./model.js";
 import { state, canWrite, act } from "./ui.js";
 import { groupProperties, resourceProperties, nodeProperties, networkProperties, newGroup, newResource } from "./dialogs.js";
 
@@ -24,14 +24,20 @@ export function groupMenu(group) {
       { separator: true },
       { heading: "Move Group to" },
     );
+    const resources = groupResources(doc, group.name);
     for (const node of byName(doc.nodes)) {
       const ns = nodeState(node);
       const here = node.name === owner;
+      // S28: every resource of the group must be allowed on the node.
+      const barred = resources.filter((r) => Array.isArray(r.possible_owners) && !r.possible_owners.includes(node.name));
+      const reason = here ? "it is the owner"
+        : ns !== "Up" ? `node is ${ns}`
+          : barred.length ? `not a possible owner of ${barred.map((r) => r.name).join(", ")}` : null;
       items.push({
         id: `move:${node.name}`,
         label: `↪ ${node.name}`,
-        disabled: here || ns !== "Up",
-        reason: here ? "it is the owner" : ns !== "Up" ? `node is ${ns}` : null,
+        disabled: Boolean(reason),
+        reason,
         run: () => act(`Move ${group.name} to ${node.name}`, () => post(`/groups/${enc(group.name)}/move`, { node: node.name })),
       });
     }

@@ -77,7 +77,7 @@ export function hint(err) {
     case 413:
       return "The request is too large; shorten the values.";
     case 422:
-      return "Correct the field named above and save again; nothing was changed.";
+      return "Nothing was changed: correct what the message names, then try again.";
     default:
       return err.status >= 500
         ? "The node could not complete it (is etcd reachable?). Try again, or use another node."

@@ -41,7 +41,8 @@ function errorBox() {
     show(err, rest) {
       const fields = rest || [];
       box.replaceChildren(
-        el("strong", {}, `${err.status ? `${err.status} ` : ""}${err.type || "Error"}: `), err.message || String(err),
+        el("strong", {}, `${err.status ? `${err.status} ` : ""}${err.type || "Error"}: `),
+        fields.length && err.fields && fields.length === err.fields.length ? "" : err.message || String(err),
         fields.length ? el("ul", {}, ...fields.map((f) => el("li", {}, el("code", {}, f.field), ": ", f.message))) : null,
         el("div", { class: "banner-hint" }, hint(err)));
       box.hidden = false;

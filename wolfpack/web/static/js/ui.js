@@ -46,7 +46,8 @@ export function showError(err, what = "") {
   const banner = document.getElementById("banner");
   document.getElementById("banner-title").textContent =
     (what ? `${what} failed` : "Request failed") + (err.status ? ` (${err.status} ${err.type || ""})` : "") + ":";
-  document.getElementById("banner-message").textContent = err.message || String(err);
+  // A validation error's message is its field messages joined: list them once.
+  document.getElementById("banner-message").textContent = (err.fields || []).length ? "" : err.message || String(err);
   const list = document.getElementById("banner-fields");
   list.replaceChildren(...(err.fields || []).map((f) => el("li", {}, el("code", {}, f.field), ": ", f.message)));
   document.getElementById("banner-hint").textContent = err.status !== undefined ? hint(err) : "";

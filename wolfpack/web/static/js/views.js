@@ -56,7 +56,7 @@ function groupsTable(groups, caption = "Groups") {
     ["Name", (g) => g.name],
     ["State", (g) => stateBadge(groupState(g))],
     ["Owner", owner],
-    ["Preferred owners", (g) => list(g.preferred_owners), true],
+    ["Preferred owners", (g) => (g.preferred_owners && g.preferred_owners.length ? g.preferred_owners.join(", ") : "any node"), true],
     ["Resources", (g) => String(groupResources(state.doc, g.name).length), true],
     ["Description", (g) => g.description || "", true],
   ], caption);
