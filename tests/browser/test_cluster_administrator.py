@@ -5,7 +5,6 @@ Screenshots of the main views go to docs/images/ (docs/web.md shows them)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -125,6 +124,20 @@ def test_wizards_create_a_group_and_its_resource_which_comes_online(page: Page, 
     res = lab.api("/resources/files-app")
     assert res["group"] == "Files" and res["possible_owners"] == ["node1", "node3"]
 
+    # A second resource that depends on the first (the wizard's Dependencies step).
+    page.locator("#new-resource").click()
+    dialog.get_by_label("Name", exact=True).fill("files-check")
+    dialog.get_by_role("button", name="Next").click()
+    dialog.get_by_role("button", name="Next").click()
+    dialog.get_by_role("button", name="Add dependency").click()
+    dialog.get_by_label("files-app", exact=True).check()
+    dialog.get_by_role("button", name="Next").click()
+    dialog.get_by_label("command", exact=True).fill("sleep 600")
+    dialog.get_by_role("button", name="Finish").click()
+    expect(dialog).to_be_hidden()
+    assert lab.api("/resources/files-check")["dependencies"] == [["files-app"]]
+    expect(resource_row(page, "files-check")).to_contain_text("files-app")
+
     lab.row(page, "groups").click()
     row = group_row(page, "Files")
     expect(row).to_contain_text("Online")  # a new group is wanted online (PersistentState)
@@ -145,7 +158,7 @@ def test_move_group_changes_the_owner_live(page: Page, lab: Lab) -> None:
     row = group_row(page, "Web")
     before = lab.owner("Web")
     target = next(n for n in ("node3", "node1", "node2") if n != before)
-    row.locator("button.more").click()
+    row.click(button="right")  # the context menu, as in MSCS
     menu = page.get_by_role("menu")
     expect(menu.locator(f'[data-action="move:{before}"]')).to_have_attribute(
         "aria-disabled", "true"
