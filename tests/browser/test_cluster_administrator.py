@@ -74,6 +74,11 @@ def test_tree_shows_cluster_configuration_and_nodes(page: Page, lab: Lab) -> Non
     expect(page.locator('tr[data-name="IP Address"]')).to_be_visible()
     lab.row(page, "networks").click()
     expect(page.locator('tr[data-name="heartbeat"]')).to_contain_text("private")
+    page.locator('tr[data-name="client"]').dblclick()  # S32: the role, changeable any time
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Role (S15, S32: can change at any time)")).to_have_value("mixed")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
     lab.row(page, "interfaces").click()
     expect(page.locator('tr[data-name="node1-client"]')).to_contain_text("127.0.2.1")
     # Per node: its active groups and active resources (S33).

@@ -309,9 +309,15 @@ export function newGroup() {
   });
 }
 
-export function newResource(groupName) {
+export async function newResource(groupName) {
   const form = new F.Form();
-  const types = byName(state.doc.types);
+  // The types and their property schemas (S26), fresh: a product may have added one.
+  let types;
+  try {
+    types = byName(await get("/types"));
+  } catch {
+    types = byName(state.doc.types);
+  }
   const groups = byName(state.doc.groups);
   let nameField;
   let typeField;
