@@ -108,7 +108,7 @@ async function start() {
   $("logout").hidden = false;
   $("tree-toggle").hidden = false;
   document.body.dataset.role = state.who.role;
-  $("who").replaceChildren(el("span", { class: "who-name" }, state.who.name), " · ", el("span", { class: `role role-${state.who.role}` }, state.who.role));
+  $("who").replaceChildren(el("span", { class: "who-name" }, state.who.name), el("span", { class: "who-sep" }, " · "), el("span", { class: `role role-${state.who.role}` }, state.who.role));
   await refresh();
   connect();
 }
