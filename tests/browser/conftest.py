@@ -5,6 +5,7 @@ Debian's chromium driven by Playwright. Never ``playwright install``: the browse
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +19,9 @@ from wolfpack.admin import tokens
 from wolfpack.lab.localcluster import LocalCluster, free_port, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+#: ``WOLFPACK_SCREENSHOTS=1`` refreshes docs/images/; otherwise they go to a temporary
+#: directory, so a test run leaves the work tree as it was.
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 DESKTOP = {"width": 1280, "height": 800}
 
 expect.set_options(timeout=30_000)
@@ -27,8 +30,9 @@ expect.set_options(timeout=30_000)
 class Lab:
     """The cluster ``jean`` (S19) with the seed's Web group, two tokens and API helpers."""
 
-    def __init__(self, cluster: LocalCluster) -> None:
+    def __init__(self, cluster: LocalCluster, images: Path) -> None:
         self.cluster = cluster
+        self.images = images
         _, self.admin = tokens.create(cluster.db, "alice", "admin")
         _, self.reader = tokens.create(cluster.db, "watcher", "read-only")
         self.url = cluster.api_url("node1") + "/"
@@ -72,10 +76,11 @@ class Lab:
         """The clickable row of a tree item (its element id is ``ti-`` + the item id)."""
         return page.locator(f'[id="ti-{item}"] > .tree-row')
 
-    @staticmethod
-    def shot(page: Page, name: str) -> None:
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(IMAGES / f"{name}.png"))
+    def shot(self, page: Page, name: str) -> None:
+        self.images.mkdir(parents=True, exist_ok=True)
+        path = self.images / f"{name}.png"
+        page.screenshot(path=str(path))
+        assert path.stat().st_size > 0
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +93,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         cluster.start_all()
         cluster.add_app_group("Web", preferred=("node2", "node3", "node1"))
         wait_for(lambda: cluster.answer("Web") == "node2", timeout=30)
-        yield Lab(cluster)
+        refresh = os.environ.get("WOLFPACK_SCREENSHOTS") == "1"
+        yield Lab(cluster, DOC_IMAGES if refresh else tmp_path_factory.mktemp("screenshots"))
     finally:
         cluster.close()
 

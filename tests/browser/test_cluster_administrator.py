@@ -1,7 +1,7 @@
 """The web Cluster Administrator in a real browser against a real cluster (the seed's
 Cluster Administrator tour, S19-S39): sign in, the tree, wizards, menus, live updates through
 SSE, properties that persist, the read-only role, a narrow screen and the keyboard.
-Screenshots of the main views go to docs/images/ (docs/web.md shows them)."""
+Screenshots of the main views go to docs/images/ with WOLFPACK_SCREENSHOTS=1 (docs/web.md)."""
 
 from __future__ import annotations
 
