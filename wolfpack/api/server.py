@@ -63,6 +63,8 @@ class ApiServer:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            loop="asyncio",  # uvloop would cost the daemon ~2 MB more for little gain here
+            http="httptools",  # C parser: about half the CPU of h11 per request
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
