@@ -25,6 +25,8 @@ from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.store.repository import ClusterDB
 
 VERSION = "1"
+#: The web Cluster Administrator's files (served at /ui/ when present).
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 
 
 def create_app(
@@ -37,6 +39,7 @@ def create_app(
     keepalive_s: float = 15.0,
     log_file: Path | None = None,
     logger: Callable[..., None] | None = None,
+    static_dir: Path | None = STATIC,
 ) -> FastAPI:
     """The API of ``node`` on the database ``open_db()`` returns (called once)."""
     db = open_db()
@@ -70,6 +73,8 @@ def create_app(
     errors.install(app)
     for module in (cluster, objects, requests, admin, events, log):
         app.include_router(module.router)
+    if static_dir is not None and static_dir.is_dir():
+        _serve_ui(app, static_dir)
     app.add_middleware(
         ApiMiddleware,
         node=node,
@@ -78,3 +83,15 @@ def create_app(
         max_body_bytes=max_body_bytes,
     )
     return app
+
+
+def _serve_ui(app: FastAPI, static_dir: Path) -> None:
+    """The web Cluster Administrator: static files at /ui/, and / leads there."""
+    from fastapi.responses import RedirectResponse
+    from fastapi.staticfiles import StaticFiles
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    app.mount("/ui", StaticFiles(directory=static_dir, html=True), name="ui")
