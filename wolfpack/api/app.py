@@ -40,8 +40,10 @@ def create_app(
     log_file: Path | None = None,
     logger: Callable[..., None] | None = None,
     static_dir: Path | None = STATIC,
+    ca_pem: bytes | None = None,
 ) -> FastAPI:
-    """The API of ``node`` on the database ``open_db()`` returns (called once)."""
+    """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
+    the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on."""
     db = open_db()
     cache = ClusterCache(db)
     feed = ChangeFeed(cache, log=logger)
@@ -69,6 +71,7 @@ def create_app(
     app.state.registry = registry
     app.state.keepalive_s = keepalive_s
     app.state.log_file = log_file
+    app.state.ca_pem = ca_pem
     app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
     errors.install(app)
     for module in (cluster, objects, requests, admin, events, log):
