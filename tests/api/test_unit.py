@@ -302,3 +302,19 @@ def test_plan_explains(api: Api) -> None:
 def test_token_names_are_checked(api: Api) -> None:
     with pytest.raises(Exception, match="not a token name"):
         tokens.create(api.db, "bad/name", "admin")
+
+
+def test_the_web_ui_is_served_when_present(tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from wolfpack.api.app import create_app
+    from wolfpack.store.memory import MemoryStore
+    from wolfpack.store.repository import ClusterDB
+
+    (tmp_path / "index.html").write_text("<html>Cluster Administrator</html>")
+    app = create_app(lambda: ClusterDB(MemoryStore()), "node1", static_dir=tmp_path)
+    with TestClient(app) as client:
+        r = client.get("/", follow_redirects=False)
+        assert r.status_code == 307 and r.headers["location"] == "/ui/"
+        assert "Cluster Administrator" in client.get("/ui/").text
+        assert client.get("/ui/missing.js").status_code == 404

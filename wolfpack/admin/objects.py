@@ -84,6 +84,13 @@ class Noun(Generic[T]):
 def create(db: ClusterDB, noun: Noun[T], name: str, build: Callable[[ClusterConfig], T]) -> T:
     """Add ``build(cfg)`` as ``name`` in one validated transaction (``build`` may read the
     configuration, e.g. a resource type's property schema)."""
+    return create_stored(db, noun, name, build)[0]
+
+
+def create_stored(
+    db: ClusterDB, noun: Noun[T], name: str, build: Callable[[ClusterConfig], T]
+) -> tuple[T, ClusterConfig]:
+    """:func:`create`, also returning the configuration as stored."""
     made: list[T] = []
 
     def change(cfg: ClusterConfig) -> ClusterConfig:
@@ -92,12 +99,19 @@ def create(db: ClusterDB, noun: Noun[T], name: str, build: Callable[[ClusterConf
         made[:] = [build(cfg)]
         return noun.with_objects(cfg, {**noun.objects(cfg), name: made[0]})
 
-    db.update_config(change)
-    return made[0]
+    stored = db.update_config(change)
+    return made[0], stored
 
 
 def modify(db: ClusterDB, noun: Noun[T], name: str, edit: Callable[[ClusterConfig, T], T]) -> T:
     """Replace object ``name`` with ``edit(cfg, current)`` in one validated transaction."""
+    return modify_stored(db, noun, name, edit)[0]
+
+
+def modify_stored(
+    db: ClusterDB, noun: Noun[T], name: str, edit: Callable[[ClusterConfig, T], T]
+) -> tuple[T, ClusterConfig]:
+    """:func:`modify`, also returning the configuration as stored."""
     result: list[T] = []
 
     def change(cfg: ClusterConfig) -> ClusterConfig:
@@ -105,8 +119,8 @@ def modify(db: ClusterDB, noun: Noun[T], name: str, edit: Callable[[ClusterConfi
         result[:] = [new]
         return noun.with_objects(cfg, {**noun.objects(cfg), name: new})
 
-    db.update_config(change)
-    return result[0]
+    stored = db.update_config(change)
+    return result[0], stored
 
 
 def delete(db: ClusterDB, noun: Noun[T], name: str) -> T:

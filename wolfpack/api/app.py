@@ -23,9 +23,10 @@ from wolfpack.api.metrics import ClusterCollector
 from wolfpack.api.middleware import ApiMiddleware, Metrics
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.store.repository import ClusterDB
-from wolfpack.web import mount_ui
 
 VERSION = "1"
+#: The web Cluster Administrator's files (served at /ui/ when present).
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 
 
 def create_app(
@@ -38,8 +39,11 @@ def create_app(
     keepalive_s: float = 15.0,
     log_file: Path | None = None,
     logger: Callable[..., None] | None = None,
+    static_dir: Path | None = STATIC,
+    ca_pem: bytes | None = None,
 ) -> FastAPI:
-    """The API of ``node`` on the database ``open_db()`` returns (called once)."""
+    """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
+    the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on."""
     db = open_db()
     cache = ClusterCache(db)
     feed = ChangeFeed(cache, log=logger)
@@ -67,11 +71,13 @@ def create_app(
     app.state.registry = registry
     app.state.keepalive_s = keepalive_s
     app.state.log_file = log_file
+    app.state.ca_pem = ca_pem
     app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
     errors.install(app)
     for module in (cluster, objects, requests, admin, events, log):
         app.include_router(module.router)
-    mount_ui(app)  # the web Cluster Administrator at / and /ui/ (wolfpack/web)
+    if static_dir is not None and static_dir.is_dir():
+        _serve_ui(app, static_dir)
     app.add_middleware(
         ApiMiddleware,
         node=node,
@@ -80,3 +86,15 @@ def create_app(
         max_body_bytes=max_body_bytes,
     )
     return app
+
+
+def _serve_ui(app: FastAPI, static_dir: Path) -> None:
+    """The web Cluster Administrator: static files at /ui/, and / leads there."""
+    from fastapi.responses import RedirectResponse
+    from fastapi.staticfiles import StaticFiles
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    app.mount("/ui", StaticFiles(directory=static_dir, html=True), name="ui")

@@ -125,6 +125,10 @@ class ClusterCache:
             return built
         return None
 
+    def latest(self) -> Built:
+        """The newest build, current or not; reads the store only if there is none yet."""
+        return self._built if self._built is not None else self.current()
+
     def current(self) -> Built:
         """The current build, reading the store if something changed (blocking I/O)."""
         built = self.fresh()

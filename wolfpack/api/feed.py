@@ -103,7 +103,7 @@ class ChangeFeed:
                         self.cache.invalidate(event.mod_revision)
                         self.revision = event.mod_revision
                         self._publish(describe(keys, event))
-            except Exception as exc:
+            except Exception as exc:  # whatever broke, never leave the cache unwatched
                 self.cache.always_read = True
                 if self._log is not None:
                     self._log("api_watch_error", error=str(exc) or type(exc).__name__)

@@ -145,7 +145,7 @@ class ApiMiddleware:
             await run_in_threadpool(
                 self.audit.record, self.node, name, role, scope["method"], path, status, summary
             )
-        except Exception:
+        except Exception:  # the audit store failing must not hide the answer
             self.audit.failures += 1
 
 

@@ -50,9 +50,13 @@ def get(path: str, params: dict[str, str], *, api: str | None, token: str | None
 
     headers = {"Authorization": f"Bearer {api_token(token)}"}
     failures = []
-    for url in api_urls(api):
+    urls = api_urls(api)
+    verify = _verify() if any(u.startswith("https:") for u in urls) else True
+    for url in urls:
         try:
-            r = httpx.get(url + path, params=params, headers=headers, timeout=TIMEOUT_S)
+            r = httpx.get(
+                url + path, params=params, headers=headers, timeout=TIMEOUT_S, verify=verify
+            )
         except httpx.HTTPError as exc:
             failures.append(f"{url}: {exc or type(exc).__name__}")
             continue
@@ -62,6 +66,17 @@ def get(path: str, params: dict[str, str], *, api: str | None, token: str | None
             raise WolfpackError(f"{url}: {r.status_code} {_message(r)}")
         return r.json()
     raise StoreUnavailable("no REST API answered: " + "; ".join(failures))
+
+
+def _verify() -> Any:
+    """An HTTPS API is verified against the cluster CA stored in the database."""
+    from wolfpack.admin import tls
+
+    with open_db() as db:
+        ca = tls.ca_certificate(db)
+    if ca is None:
+        raise ValidationError.single("api", "the cluster has no CA to verify its API with")
+    return tls.client_context(ca)
 
 
 def _message(r: Any) -> str:

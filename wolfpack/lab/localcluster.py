@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -195,8 +196,25 @@ class LocalCluster:
     def run_dir(self, node: str) -> Path:
         return self.run_root / node
 
+    @property
+    def api_tls(self) -> bool:
+        api = self.daemon_settings.get("api")
+        return isinstance(api, dict) and bool(api.get("tls"))
+
+    def api_host(self, node: str) -> str:
+        """Where the node's API listens, reachable from this process."""
+        return "127.0.0.1"
+
     def api_url(self, node: str) -> str:
-        return f"http://127.0.0.1:{self.api_ports[node]}"
+        scheme = "https" if self.api_tls else "http"
+        return f"{scheme}://{self.api_host(node)}:{self.api_ports[node]}"
+
+    def ca_context(self) -> ssl.SSLContext | None:
+        """Verifies the nodes' APIs against the cluster CA (None while TLS is off)."""
+        if not self.api_tls:
+            return None
+        kv = self.store.get(self.keys.tls_ca_cert)
+        return ssl.create_default_context(cadata=kv.value.decode()) if kv is not None else None
 
     def start_node(self, node: str) -> subprocess.Popen[bytes]:
         api_port = self.api_ports.setdefault(node, free_port())
@@ -209,8 +227,8 @@ class LocalCluster:
             "heartbeat": {"port": self.heartbeat_port},
             "fence": {"agent": self.fence, "run_root": str(self.run_root)},
             "dump_dir": str(self.workdir / "dumps" / node),
-            "api": {"listen": "127.0.0.1", "port": api_port},
             **self.daemon_settings,
+            "api": {"listen": self.api_host(node), "port": api_port, **self._api_settings()},
         }
         path = self.workdir / f"{node}.yaml"
         path.write_text(yaml.safe_dump(settings))
@@ -248,6 +266,10 @@ class LocalCluster:
         if self.api_enabled:
             wait_for(lambda: all(self.api_ready(n) for n in self.names), timeout=30)
 
+    def _api_settings(self) -> dict[str, object]:
+        api = self.daemon_settings.get("api")
+        return dict(api) if isinstance(api, dict) else {}
+
     @property
     def api_enabled(self) -> bool:
         api = self.daemon_settings.get("api")
@@ -255,8 +277,9 @@ class LocalCluster:
 
     def api_ready(self, node: str) -> bool:
         """Does the node's API answer /healthz?"""
+        url = self.api_url(node) + "/healthz"
         try:
-            with urllib.request.urlopen(self.api_url(node) + "/healthz", timeout=1) as r:
+            with urllib.request.urlopen(url, timeout=1, context=self.ca_context()) as r:
                 return bool(r.status == 200)
         except (urllib.error.URLError, OSError):
             return False

@@ -129,6 +129,7 @@ class Daemon:
         self.manager: ResourceManager | None = None
         self.coordinator: Coordinator | None = None
         self.api: ApiServer | None = None
+        self._secret = b""
 
     def _fencer(self) -> FenceAgent | None:
         f = self.settings.fence
@@ -142,6 +143,7 @@ class Daemon:
         s = self.settings
         secret = read_secret(s.secret_file)
         check_secret(self.store, self.keys, secret)
+        self._secret = secret
         cfg = self.reader.read().snapshot.config
         node = cfg.nodes.get(s.node)
         if node is None:
@@ -215,18 +217,36 @@ class Daemon:
             return
         from wolfpack.api.server import ApiServer  # lazy: a node without the API stays small
 
-        self.api = ApiServer(
-            self.db, self.settings.node, self.settings.api, log=self.log, log_file=self.log.path
-        )
         try:
+            self.api = ApiServer(
+                self.db,
+                self.settings.node,
+                self.settings.api,
+                log=self.log,
+                log_file=self.log.path,
+                tls=self._api_tls() if self.settings.api.tls else None,
+            )
             self.api.start()
-        except Exception as exc:
+        except Exception as exc:  # the cluster must not depend on its API (a TLS or port fault)
             self.log("api_failed", error=str(exc))
             self.api = None
             return
         if self.api.wait_started():
             self.api.register()
             self.log("api_listening", url=self.api.url)
+
+    def _api_tls(self) -> tuple[Path, Path, bytes]:
+        """This node's API certificate (made or renewed now if needed) and the cluster CA."""
+        from wolfpack.admin import tls  # lazy: cryptography only when TLS is on
+
+        s = self.settings
+        cfg = self.reader.read().snapshot.config
+        addresses = [i.address for i in cfg.interfaces.values() if i.node == s.node]
+        addresses += [a for a in (s.api.listen, s.api.advertise) if a]
+        cert, key = tls.node_certificate(
+            self.db, self._secret, cfg.cluster.name, s.node, addresses, self.run_dir / "tls"
+        )
+        return cert, key, tls.ensure_ca(self.db, self._secret, cfg.cluster.name)
 
     def _membership_changed(self, view: MembershipView) -> None:
         """A peer or a path changed: decide again now, and say what the heartbeats see (a

@@ -19,6 +19,8 @@ administrators.
     <root>leases/coordinator             coordinator election, attached to the winner's lease
     <root>tokens/<name>                  an API token: role and sha256 of its secret (JSON)
     <root>api/<node>                     where a node's REST API listens (JSON)
+    <root>tls/ca.crt                     the cluster CA certificate (PEM)
+    <root>tls/ca.key                     its key (PEM, encrypted with the cluster secret)
     <root-without-slash>.audit/<id>      API audit records (JSON), a sibling of the root
                                          so the daemons' whole-root reads never carry them
 
@@ -143,6 +145,14 @@ class KeySpace:
 
     def api(self, node: str) -> str:
         return f"{self.api_prefix}{_segment('node name', node)}"
+
+    @property
+    def tls_ca_cert(self) -> str:
+        return f"{self.root}tls/ca.crt"
+
+    @property
+    def tls_ca_key(self) -> str:
+        return f"{self.root}tls/ca.key"
 
     @property
     def audit_prefix(self) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -125,22 +126,26 @@ def _decode(cls: type[T], kv: KeyValue) -> T:
 
 class DecodeCache:
     """Parsed documents by key and mod revision: a daemon re-reads the whole database on
-    every change, and most documents have not changed since the last read."""
+    every change, and most documents have not changed since the last read. Safe to share
+    between threads (the objects are frozen values)."""
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[int, type[Any], Any]] = {}
+        self._lock = threading.Lock()
 
     def decode(self, cls: type[T], kv: KeyValue) -> T:
         hit = self._entries.get(kv.key)
         if hit is not None and hit[0] == kv.mod_revision and hit[1] is cls:
             return cast(T, hit[2])
         obj = _decode(cls, kv)
-        self._entries[kv.key] = (kv.mod_revision, cls, obj)
+        with self._lock:
+            self._entries[kv.key] = (kv.mod_revision, cls, obj)
         return obj
 
     def forget_except(self, keys: Mapping[str, object]) -> None:
-        for key in [k for k in self._entries if k not in keys]:
-            del self._entries[key]
+        with self._lock:
+            for key in [k for k in self._entries if k not in keys]:
+                del self._entries[key]
 
 
 @dataclass(frozen=True)
@@ -262,11 +267,15 @@ class ClusterDB:
         self.store = store
         self.keys = keys if keys is not None else KeySpace()
         self._clock = clock
+        #: parsed documents of this handle's own reads (a write re-reads everything first)
+        self.decode_cache = DecodeCache()
 
     # -- reads ----------------------------------------------------------------------------
 
     def read(self, cache: DecodeCache | None = None) -> DatabaseRead:
-        """One consistent read of everything under the root (documents parsed lazily)."""
+        """One consistent read of everything under the root (documents parsed lazily, each
+        once per mod revision: ``cache``, else this handle's own cache)."""
+        cache = cache if cache is not None else self.decode_cache
         kvs, revision = self.store.get_prefix(self.keys.root)
         by_key = {kv.key: kv for kv in kvs}
         if cache is not None:

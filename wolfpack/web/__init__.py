@@ -1,7 +1,8 @@
 """The web Cluster Administrator: static files (no build step) served by the REST API.
 
-:func:`mount_ui` puts them on the API's FastAPI app at ``/ui/`` and sends ``/`` there. The
-browser code talks only to ``/api/v1`` (docs/web.md), so any node's API serves the same UI.
+:data:`STATIC_DIR` holds them (package data); :func:`mount_ui` puts them on a FastAPI app at
+``/ui/`` and sends ``/`` there. The browser code talks only to ``/api/v1`` (docs/web.md), so
+any node's API serves the same UI.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from fastapi.staticfiles import StaticFiles
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def mount_ui(app: FastAPI) -> None:
-    """Serve the UI at ``/ui/`` (index.html for the directory) and redirect ``/`` to it."""
+def mount_ui(app: FastAPI, directory: Path = STATIC_DIR) -> None:
+    """Serve ``directory`` at ``/ui/`` (index.html for the directory) and redirect ``/``."""
 
     async def root() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
     app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
-    app.mount("/ui", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
+    app.mount("/ui", StaticFiles(directory=directory, html=True), name="ui")

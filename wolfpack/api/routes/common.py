@@ -3,13 +3,16 @@ bytes, the database handle, and a retry of a configuration change on a concurren
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
 
+from wolfpack.admin.objects import Noun
 from wolfpack.api.cache import Built, ClusterCache, encode
 from wolfpack.errors import ConflictError
+from wolfpack.model.config import ClusterConfig
 from wolfpack.store.repository import ClusterDB
 
 T = TypeVar("T")
@@ -38,6 +41,16 @@ def after_write(request: Request) -> Built:
     c = cache(request)
     c.invalidate()
     return c.current()
+
+
+def written(request: Request, noun: Noun[Any], obj: Any, stored: ClusterConfig) -> JSONBytes:
+    """The document of an object just written: its configuration as stored, its observed
+    state from the newest cached read (a configuration write does not change state), so
+    the answer needs no second read of the database."""
+    c = cache(request)
+    c.invalidate()
+    snap = dataclasses.replace(c.latest().snapshot, config=stored)
+    return json_response(noun.document(snap, obj))
 
 
 def retry_conflicts(change: Callable[[], T]) -> T:

@@ -84,7 +84,12 @@ async def cluster_log(
     params = {"since": since, "limit": str(limit)}
     lines: list[dict[str, Any]] = []
     unreachable: list[dict[str, str]] = []
-    async with httpx.AsyncClient(timeout=FANOUT_TIMEOUT_S) as client:
+    verify: Any = True
+    if request.app.state.ca_pem is not None:
+        from wolfpack.admin.tls import client_context
+
+        verify = client_context(request.app.state.ca_pem)
+    async with httpx.AsyncClient(timeout=FANOUT_TIMEOUT_S, verify=verify) as client:
 
         async def one(name: str) -> None:
             url = built.apis.get(name, {}).get("url")

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 
 from wolfpack.admin.nouns import BY_KIND
-from wolfpack.admin.objects import Noun, create, delete, modify
+from wolfpack.admin.objects import Noun, create_stored, delete, modify_stored
 from wolfpack.api.auth import Admin, Reader, current
 from wolfpack.api.cache import Built
 from wolfpack.api.routes.common import (
@@ -23,6 +23,7 @@ from wolfpack.api.routes.common import (
     db,
     json_response,
     retry_conflicts,
+    written,
 )
 from wolfpack.errors import FieldError, NotFoundError, ValidationError
 from wolfpack.model import codec
@@ -93,8 +94,12 @@ def _register(noun: Noun[Any]) -> None:
     def create_object(request: Request, who: Admin, body: dict[str, Any] = ObjectBody) -> JSONBytes:
         name = _body_name(noun, body)
         obj = parse_object(noun, name, body)
-        retry_conflicts(lambda: create(db(request), noun, name, lambda cfg: obj))
-        return json_response(_document(after_write(request), noun, name), 201)
+        made, stored = retry_conflicts(
+            lambda: create_stored(db(request), noun, name, lambda cfg: obj)
+        )
+        response = written(request, noun, made, stored)
+        response.status_code = 201
+        return response
 
     @router.patch(f"/{kind}/{{name}}", name=f"patch_{kind}", summary=f"Change a {label}")
     def patch_object(
@@ -109,8 +114,8 @@ def _register(noun: Noun[Any]) -> None:
             merged = merge_patch(codec.dump(obj, exclude_defaults=False), body)
             return parse_object(noun, name, merged)
 
-        retry_conflicts(lambda: modify(db(request), noun, name, edit))
-        return json_response(_document(after_write(request), noun, name))
+        changed, stored = retry_conflicts(lambda: modify_stored(db(request), noun, name, edit))
+        return written(request, noun, changed, stored)
 
     @router.delete(f"/{kind}/{{name}}", name=f"delete_{kind}", summary=f"Delete a {label}")
     def delete_object(request: Request, name: str, who: Admin) -> JSONBytes:
