@@ -283,8 +283,16 @@ def test_change_group_offers_other_groups_only_when_there_are_no_dependencies(
     lab.shot(page, "resource-properties")
     dialog.get_by_role("tab", name="Parameters").click()
     expect(dialog.get_by_label("command", exact=True)).to_have_value("sleep 600")
-    page.keyboard.press("Escape")
+    # A property set, then cleared again: the PATCH (a merge patch) removes it.
+    directory = dialog.get_by_label("directory", exact=True)
+    directory.fill("/tmp")
+    dialog.get_by_role("button", name="Apply").click()
+    wait_for(lambda: lab.api("/resources/pair-top")["properties"].get("directory"), timeout=10)
+    directory.fill("")
+    dialog.get_by_role("button", name="OK").click()
     expect(dialog).to_be_hidden()
+    wait_for(lambda: "directory" not in lab.api("/resources/pair-top")["properties"], timeout=10)
+    assert lab.api("/resources/pair-top")["properties"]["command"] == "sleep 600"
     resource_row(page, "Web-app").locator("button.more").click()
     expect(menu.locator('[data-action="change-group:Web"]')).to_have_count(0)
     expect(menu.locator('[data-action="change-group:Pair"]')).not_to_have_attribute(

@@ -3,11 +3,12 @@ const TOKEN_KEY = "wolfpack.token";
 export const BASE = "/api/v1";
 
 export class ApiError extends Error {
-  constructor(status, type, message, fields = []) {
+  constructor(status, type, message, fields = [], code = null) {
     super(message);
     this.status = status;
     this.type = type;
     this.fields = fields;
+    this.code = code; // a refusal's reason code, e.g. TARGET_NOT_ELIGIBLE
   }
 }
 
@@ -49,6 +50,7 @@ export async function request(method, path, body, secret = token()) {
       err.type || `HTTP ${response.status}`,
       err.message || detail || text.slice(0, 200) || response.statusText,
       err.fields || [],
+      err.code || null,
     );
   }
   return data;

@@ -71,6 +71,8 @@ function connect() {
     soon();
   });
   events.addEventListener("change", soon);
+  events.addEventListener("hello", soon);
+  events.addEventListener("resync", soon); // fell behind: read everything again
   events.addEventListener("error", () => {
     live("Live updates interrupted; reconnecting (reading every 5 s meanwhile)", false);
     if (!pollTimer) pollTimer = setInterval(refresh, 5000);

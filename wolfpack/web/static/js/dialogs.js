@@ -51,11 +51,20 @@ function errorBox() {
   };
 }
 
-function changed(values, original) {
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+// The PATCH body: a JSON merge patch (RFC 7386) of the fields that changed. Nested objects
+// (failback, properties) merge on the server, so a property that was removed is sent as null.
+export function changed(values, original, nested = false) {
   const out = {};
   for (const [k, v] of Object.entries(values)) {
-    if (JSON.stringify(v) !== JSON.stringify(original[k] === undefined ? null : original[k])) out[k] = v;
+    const was = original[k] === undefined ? null : original[k];
+    if (isObject(v) && isObject(was)) {
+      const inner = changed(v, was, true);
+      if (Object.keys(inner).length) out[k] = inner;
+    } else if (JSON.stringify(v) !== JSON.stringify(was)) out[k] = v;
   }
+  if (nested) for (const k of Object.keys(original)) if (!(k in values)) out[k] = null;
   return out;
 }
 

@@ -45,7 +45,8 @@ export function say(text) {
 export function showError(err, what = "") {
   const banner = document.getElementById("banner");
   document.getElementById("banner-title").textContent =
-    (what ? `${what} failed` : "Request failed") + (err.status ? ` (${err.status} ${err.type || ""})` : "") + ":";
+    (what ? `${what} failed` : "Request failed") +
+    (err.status ? ` (${[err.status, err.type, err.code].filter(Boolean).join(" ")})` : "") + ":";
   // A validation error's message is its field messages joined: list them once.
   document.getElementById("banner-message").textContent = (err.fields || []).length ? "" : err.message || String(err);
   const list = document.getElementById("banner-fields");
@@ -90,7 +91,7 @@ async function follow(what, id) {
       say(`${what}: accepted by the coordinator`);
     } else {
       const out = intent.outcome || {};
-      showError(new ApiError(409, out.code || status, out.message || `the coordinator answered ${status}`), what);
+      showError(new ApiError(409, status, out.message || `the coordinator answered ${status}`, [], out.code), what);
     }
     return;
   }
