@@ -318,8 +318,10 @@ def test_topology_draws_nodes_networks_addresses_and_groups(page: Page, lab: Lab
     lab.shot(page, "topology")
 
 
-def test_pause_and_resume_a_node_from_the_tree_with_the_keyboard(page: Page, lab: Lab) -> None:
-    """Pause/Resume Node from the tree's menu (Shift+F10), seen live in the tree."""
+def test_pause_resume_and_drain_a_node_from_the_tree_with_the_keyboard(
+    page: Page, lab: Lab
+) -> None:
+    """Pause/Resume/Drain Node from the tree's menu (Shift+F10), seen live in the tree."""
     lab.sign_in(page, lab.admin)
     lab.row(page, "node:node3").click()
     item = page.locator('[id="ti-node:node3"]')
@@ -334,6 +336,19 @@ def test_pause_and_resume_a_node_from_the_tree_with_the_keyboard(page: Page, lab
     expect(page.locator('#menu [data-action="pause"]')).to_have_attribute("aria-disabled", "true")
     expect(page.locator("#menu [role=menuitem]:focus")).to_have_attribute("data-action", "resume")
     page.keyboard.press("Enter")
+    expect(item).to_have_attribute("aria-label", "node3, Up")
+    # Drain: paused, and its groups move away; its Active Groups list empties live.
+    wait_for(lambda: lab.api("/nodes/node3")["status"]["state"] == "Up", timeout=10)
+    page.keyboard.press("Shift+F10")
+    page.locator('#menu [data-action="drain"]').click()
+    expect(item).to_have_attribute("aria-label", "node3, Paused")
+    page.keyboard.press("ArrowRight")
+    lab.row(page, "node:node3:groups").click()
+    expect(page.locator('#detail-body tr[data-kind="groups"]')).to_have_count(0)
+    wait_for(lambda: all(g["owner"] != "node3" for g in lab.api("/groups")), timeout=30)
+    lab.row(page, "node:node3").click()
+    page.keyboard.press("Shift+F10")
+    page.locator('#menu [data-action="resume"]').click()
     expect(item).to_have_attribute("aria-label", "node3, Up")
 
 
