@@ -67,6 +67,12 @@ def test_tree_shows_cluster_configuration_and_nodes(page: Page, lab: Lab) -> Non
         expect(tree.get_by_role("treeitem", name=name, exact=True)).to_be_visible()
     expect(group_row(page, "Web")).to_contain_text("Online")
     expect(group_row(page, "Web").locator("td").nth(1)).to_have_text(lab.owner("Web") or "")
+    # A change made elsewhere appears live, and the keyboard stays where it was in the tree.
+    lab.row(page, "cluster").click()
+    page.keyboard.press("ArrowDown")
+    lab.api("/groups/Web", "PATCH", {"description": "changed from the CLI"})
+    expect(group_row(page, "Web")).to_contain_text("changed from the CLI")
+    expect(page.locator("#tree [role=treeitem]:focus")).to_have_attribute("data-id", "groups")
     lab.row(page, "groups").click()
     expect(page.locator("#detail-title")).to_have_text("Groups")
     lab.row(page, "types").click()

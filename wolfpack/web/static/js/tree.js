@@ -53,12 +53,15 @@ export function findItem(id) {
 
 export function renderTree() {
   const tree = document.getElementById("tree");
-  const focused = document.activeElement && tree.contains(document.activeElement);
+  // A live update redraws the tree: the keyboard stays on the item it was on.
+  const active = document.activeElement;
+  const focusedLi = active && tree.contains(active) ? active.closest("[role=treeitem]") : null;
+  const focusedId = focusedLi ? focusedLi.dataset.id : null;
   const items = treeModel(state.doc);
   index = new Map(flatten(items).map((i) => [i.id, i]));
   if (!index.has(state.selected)) state.selected = "cluster";
   tree.replaceChildren(...items.map((item) => renderItem(item, 1)));
-  if (focused) focusItem(state.selected);
+  if (focusedId) focusItem(document.getElementById(`ti-${focusedId}`) ? focusedId : state.selected);
 }
 
 function renderItem(item, level) {

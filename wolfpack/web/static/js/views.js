@@ -89,7 +89,7 @@ function activeGroups(node) {
 }
 
 function button(label, onclick, extra = {}) {
-  return el("button", { type: "button", onclick, ...extra }, label);
+  return el("button", { type: "button", onclick, dataset: { focusKey: `button:${label}` }, ...extra }, label);
 }
 
 export function detailView() {
