@@ -155,10 +155,10 @@ def test_wizards_create_a_group_and_its_resource_which_comes_online(page: Page, 
     expect(row.locator("td").nth(1)).to_have_text("node3")
     menu_action(page, row, "offline")
     expect(row).to_contain_text("Offline")
-    wait_for(lambda: lab.cluster.answer("Files") is None, timeout=20)
+    wait_for(lambda: lab.cluster.answer("Files") is None, timeout=30)
     menu_action(page, row, "online")
     expect(row).to_contain_text("Online")
-    assert wait_for(lambda: lab.cluster.answer("Files"), timeout=20) == "node3"
+    assert wait_for(lambda: lab.cluster.answer("Files"), timeout=30) == "node3"
 
 
 def test_move_group_changes_the_owner_live(page: Page, lab: Lab) -> None:
@@ -180,7 +180,7 @@ def test_move_group_changes_the_owner_live(page: Page, lab: Lab) -> None:
     expect(row.locator("td").nth(1)).to_have_text(target)
     expect(row).to_contain_text("Online")
     assert_not_reloaded(page)
-    assert wait_for(lambda: lab.cluster.answer("Web"), timeout=20) == target
+    assert wait_for(lambda: lab.cluster.answer("Web"), timeout=30) == target
 
 
 def test_initiate_failure_restarts_then_fails_over_live(page: Page, lab: Lab) -> None:
@@ -213,7 +213,7 @@ def test_initiate_failure_restarts_then_fails_over_live(page: Page, lab: Lab) ->
     assert_not_reloaded(page)
     new_owner = lab.owner("Web")
     assert new_owner not in (None, owner)
-    assert wait_for(lambda: lab.cluster.answer("Web"), timeout=20) == new_owner
+    assert wait_for(lambda: lab.cluster.answer("Web"), timeout=30) == new_owner
 
 
 def test_properties_save_persist_and_show_a_422_next_to_the_field(page: Page, lab: Lab) -> None:
@@ -293,11 +293,11 @@ def test_change_group_offers_other_groups_only_when_there_are_no_dependencies(
     directory = dialog.get_by_label("directory", exact=True)
     directory.fill("/tmp")
     dialog.get_by_role("button", name="Apply").click()
-    wait_for(lambda: lab.api("/resources/pair-top")["properties"].get("directory"), timeout=10)
+    wait_for(lambda: lab.api("/resources/pair-top")["properties"].get("directory"), timeout=30)
     directory.fill("")
     dialog.get_by_role("button", name="OK").click()
     expect(dialog).to_be_hidden()
-    wait_for(lambda: "directory" not in lab.api("/resources/pair-top")["properties"], timeout=10)
+    wait_for(lambda: "directory" not in lab.api("/resources/pair-top")["properties"], timeout=30)
     assert lab.api("/resources/pair-top")["properties"]["command"] == "sleep 600"
     resource_row(page, "Web-app").locator("button.more").click()
     expect(menu.locator('[data-action="change-group:Web"]')).to_have_count(0)
@@ -344,7 +344,7 @@ def test_pause_resume_and_drain_a_node_from_the_tree_with_the_keyboard(
     page.keyboard.press("Enter")
     expect(item).to_have_attribute("aria-label", "node3, Up")
     # Drain: paused, and its groups move away; its Active Groups list empties live.
-    wait_for(lambda: lab.api("/nodes/node3")["status"]["state"] == "Up", timeout=10)
+    wait_for(lambda: lab.api("/nodes/node3")["status"]["state"] == "Up", timeout=30)
     page.keyboard.press("Shift+F10")
     page.locator('#menu [data-action="drain"]').click()
     expect(item).to_have_attribute("aria-label", "node3, Paused")
