@@ -41,6 +41,12 @@ export function topology(doc) {
   });
   svg.append(s("title", {}, `Cluster ${(doc.cluster && doc.cluster.name) || ""} topology`));
   svg.append(s("text", { x: 10, y: 24, class: "topo-title" }, `Cluster ${(doc.cluster && doc.cluster.name) || ""}`));
+  // Legend: the colour of each network role (S15).
+  ["mixed", "private", "public"].forEach((role, i) => {
+    const x = width - 250 + i * 80;
+    svg.append(s("line", { x1: x, y1: 20, x2: x + 22, y2: 20, class: `topo-bus role-${role}` }));
+    svg.append(s("text", { x: x + 28, y: 24, class: "topo-sub" }, role));
+  });
   const nodeX = new Map();
   nodes.forEach((n, i) => nodeX.set(n.name, left + i * colW + (colW - boxW) / 2));
 
