@@ -318,3 +318,16 @@ def test_the_web_ui_is_served_when_present(tmp_path: Any) -> None:
         assert r.status_code == 307 and r.headers["location"] == "/ui/"
         assert "Cluster Administrator" in client.get("/ui/").text
         assert client.get("/ui/missing.js").status_code == 404
+
+
+def test_a_change_and_its_audit_record_are_one_transaction(api: Api) -> None:
+    assert api.call("PATCH", f"{V1}/groups/Web", json={"description": "atomic"}).status_code == 200
+    epoch = api.db.store.get(api.db.keys.config_epoch)
+    kvs, _ = api.db.store.get_prefix(api.db.keys.audit_prefix)
+    assert epoch is not None and [kv.mod_revision for kv in kvs] == [epoch.mod_revision]
+    r = api.call("POST", f"{V1}/groups/Web/offline")
+    assert r.status_code == 202
+    intent = api.db.store.get(api.db.keys.intent(r.json()["id"]))
+    kvs, _ = api.db.store.get_prefix(api.db.keys.audit_prefix)
+    assert intent is not None and max(kv.mod_revision for kv in kvs) == intent.mod_revision
+    assert len(kvs) == 2  # one record each, not two

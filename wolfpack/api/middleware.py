@@ -4,7 +4,9 @@
   Content-Length or by counting), then replayed to the route;
 * metrics: requests by method, route and status, and latency by route;
 * the audit log: every change (POST, PATCH, PUT, DELETE), refused ones included, is recorded
-  before its answer is sent, so a client that has its answer finds the record.
+  before its answer is sent, so a client that has its answer finds the record. A route that
+  stores its record in its own transaction (configuration changes, requests) marks the
+  request ``audited``; every other outcome is recorded here.
 """
 
 from __future__ import annotations
@@ -93,11 +95,14 @@ class ApiMiddleware:
                 return
             body = read
             receive = _replay(body, receive)
+            scope.setdefault("state", {})["audit_body"] = body[:SUMMARY_BYTES].decode(
+                errors="replace"
+            )
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                if method in CHANGES:
+                if method in CHANGES and not scope.get("state", {}).get("audited"):
                     await self._audit(scope, status[0], body)
             await send(message)
 

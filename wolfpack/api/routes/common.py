@@ -13,6 +13,7 @@ from wolfpack.admin.objects import Noun
 from wolfpack.api.cache import Built, ClusterCache, encode
 from wolfpack.errors import ConflictError
 from wolfpack.model.config import ClusterConfig
+from wolfpack.store.base import Op
 from wolfpack.store.repository import ClusterDB
 
 T = TypeVar("T")
@@ -51,6 +52,29 @@ def written(request: Request, noun: Noun[Any], obj: Any, stored: ClusterConfig) 
     c.invalidate()
     snap = dataclasses.replace(c.latest().snapshot, config=stored)
     return json_response(noun.document(snap, obj))
+
+
+def audit_ops(request: Request, status: int) -> list[Op]:
+    """This change's audit record, to be stored in the change's own transaction: a change
+    is never stored without its record, and the answer waits for one write, not two.
+    :func:`audited` after the transaction; if it fails, the middleware records the error."""
+    state = request.app.state
+    who = request.state.principal
+    _, put = state.audit.prepare(
+        state.node,
+        who.name,
+        str(who.role),
+        request.method,
+        request.url.path,
+        status,
+        getattr(request.state, "audit_body", ""),
+    )
+    return [put]
+
+
+def audited(request: Request) -> None:
+    request.state.audited = True
+    request.app.state.audit.written()
 
 
 def retry_conflicts(change: Callable[[], T]) -> T:
