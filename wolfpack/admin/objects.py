@@ -15,7 +15,7 @@ from wolfpack.model.config import ClusterConfig
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.store.base import Op
 from wolfpack.store.keys import ConfigKind
-from wolfpack.store.repository import ClusterDB
+from wolfpack.store.repository import ClusterDB, DatabaseRead
 
 T = TypeVar("T")
 
@@ -94,9 +94,11 @@ def create_stored(
     name: str,
     build: Callable[[ClusterConfig], T],
     also: Sequence[Op] = (),
+    based_on: DatabaseRead | None = None,
 ) -> tuple[T, ClusterConfig]:
     """:func:`create`, also returning the configuration as stored (``also``: more
-    operations for the same transaction, e.g. its audit record)."""
+    operations for the same transaction, e.g. its audit record; ``based_on``: a recent
+    read to start from, see ``ClusterDB.update_config``)."""
     made: list[T] = []
 
     def change(cfg: ClusterConfig) -> ClusterConfig:
@@ -105,7 +107,7 @@ def create_stored(
         made[:] = [build(cfg)]
         return noun.with_objects(cfg, {**noun.objects(cfg), name: made[0]})
 
-    stored = db.update_config(change, also=also)
+    stored = db.update_config(change, also=also, based_on=based_on)
     return made[0], stored
 
 
@@ -120,6 +122,7 @@ def modify_stored(
     name: str,
     edit: Callable[[ClusterConfig, T], T],
     also: Sequence[Op] = (),
+    based_on: DatabaseRead | None = None,
 ) -> tuple[T, ClusterConfig]:
     """:func:`modify`, also returning the configuration as stored (``also`` as in
     :func:`create_stored`)."""
@@ -130,7 +133,7 @@ def modify_stored(
         result[:] = [new]
         return noun.with_objects(cfg, {**noun.objects(cfg), name: new})
 
-    stored = db.update_config(change, also=also)
+    stored = db.update_config(change, also=also, based_on=based_on)
     return result[0], stored
 
 

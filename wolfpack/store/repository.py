@@ -325,6 +325,7 @@ class ClusterDB:
         *,
         expected_epoch: int | None = None,
         also: Sequence[Op] = (),
+        based_on: DatabaseRead | None = None,
     ) -> ClusterConfig:
         """Apply ``change`` to the current configuration and store the result atomically.
 
@@ -333,8 +334,11 @@ class ClusterDB:
         ``expected_epoch`` when given; otherwise ``ConflictError`` and nothing is written.
         ``also``: operations outside the configuration written in the same transaction
         (the API's audit record of the change), even when the configuration is unchanged.
+        ``based_on``: a recent read to start from instead of reading now (the API's cached
+        one); the epoch check still refuses the write if it is out of date. Only for
+        changes that remove no object (their state is deleted by what the read holds).
         """
-        read = self.read()
+        read = based_on if based_on is not None else self.read()
         current = read.config()
         if expected_epoch is not None and expected_epoch != read.epoch:
             raise self._conflict(expected_epoch)

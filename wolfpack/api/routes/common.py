@@ -14,7 +14,7 @@ from wolfpack.api.cache import Built, ClusterCache, encode
 from wolfpack.errors import ConflictError
 from wolfpack.model.config import ClusterConfig
 from wolfpack.store.base import Op
-from wolfpack.store.repository import ClusterDB
+from wolfpack.store.repository import ClusterDB, DatabaseRead
 
 T = TypeVar("T")
 CONFLICT_RETRIES = 5
@@ -87,3 +87,15 @@ def retry_conflicts(change: Callable[[], T]) -> T:
             if attempt == CONFLICT_RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def change_from_cache(request: Request, change: Callable[[DatabaseRead | None], T]) -> T:
+    """Run a configuration change from the cached read when it is current (one etcd
+    request fewer); if someone wrote first, again from fresh reads (``retry_conflicts``)."""
+    built = cache(request).fresh()
+    if built is not None:
+        try:
+            return change(built.read)
+        except ConflictError:
+            pass
+    return retry_conflicts(lambda: change(None))

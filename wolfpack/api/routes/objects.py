@@ -22,6 +22,7 @@ from wolfpack.api.routes.common import (
     after_write,
     audit_ops,
     audited,
+    change_from_cache,
     db,
     json_response,
     retry_conflicts,
@@ -97,8 +98,9 @@ def _register(noun: Noun[Any]) -> None:
         name = _body_name(noun, body)
         obj = parse_object(noun, name, body)
         also = audit_ops(request, 201)
-        made, stored = retry_conflicts(
-            lambda: create_stored(db(request), noun, name, lambda cfg: obj, also)
+        made, stored = change_from_cache(
+            request,
+            lambda read: create_stored(db(request), noun, name, lambda cfg: obj, also, read),
         )
         audited(request)
         response = written(request, noun, made, stored)
@@ -119,8 +121,8 @@ def _register(noun: Noun[Any]) -> None:
             return parse_object(noun, name, merged)
 
         also = audit_ops(request, 200)
-        changed, stored = retry_conflicts(
-            lambda: modify_stored(db(request), noun, name, edit, also)
+        changed, stored = change_from_cache(
+            request, lambda read: modify_stored(db(request), noun, name, edit, also, read)
         )
         audited(request)
         return written(request, noun, changed, stored)
