@@ -346,3 +346,10 @@ def test_a_change_from_a_stale_cached_read_is_retried_not_lost(api: Api) -> None
     assert r.status_code == 200, r.text
     stored = api.db.load_config()[0].groups["Web"]
     assert (stored.description, stored.failover_threshold) == ("after", 4)
+
+
+def test_audit_summaries_hide_secrets() -> None:
+    body = json.dumps({"name": "db", "properties": {"password": "hunter2", "port": 5432}})
+    text = audit.summary(body.encode())
+    assert "hunter2" not in text and '"password":"***"' in text and "5432" in text
+    assert audit.summary(b"not json") == "not json"

@@ -40,6 +40,30 @@ class AuditRecord:
         return asdict(self)
 
 
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "private_key", "key_file")
+
+
+def summary(body: bytes, limit: int = 512) -> str:
+    """The start of a request body for the record, with secret-looking values (a
+    resource's password property) replaced by ``***``."""
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return body[:limit].decode(errors="replace")
+    return json.dumps(_redact(data), separators=(",", ":"))[:limit] if data is not None else ""
+
+
+def _redact(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: "***" if any(w in str(k).lower() for w in _SECRET_WORDS) else _redact(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_redact(v) for v in data]
+    return data
+
+
 def object_of(path: str) -> str:
     """``/api/v1/groups/Web/move`` -> ``groups/Web``."""
     parts = [p for p in path.split("/") if p]

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wolfpack.admin.audit import AuditLog
+from wolfpack.admin.audit import AuditLog, summary
 from wolfpack.api.errors import error_body
 
 CHANGES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -95,9 +95,7 @@ class ApiMiddleware:
                 return
             body = read
             receive = _replay(body, receive)
-            scope.setdefault("state", {})["audit_body"] = body[:SUMMARY_BYTES].decode(
-                errors="replace"
-            )
+            scope.setdefault("state", {})["audit_body"] = summary(body, SUMMARY_BYTES)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -144,11 +142,11 @@ class ApiMiddleware:
         who = scope.get("state", {}).get("principal")
         name = getattr(who, "name", "-")
         role = str(getattr(who, "role", "-"))
-        summary = body[:SUMMARY_BYTES].decode(errors="replace")
+        text = summary(body, SUMMARY_BYTES)
         path = scope.get("path", "")
         try:
             await run_in_threadpool(
-                self.audit.record, self.node, name, role, scope["method"], path, status, summary
+                self.audit.record, self.node, name, role, scope["method"], path, status, text
             )
         except Exception:  # the audit store failing must not hide the answer
             self.audit.failures += 1
