@@ -224,8 +224,11 @@ def main() -> int:
         ap.error("--seconds must be 2-300")
     if not 1 <= args.procs <= 8:
         ap.error("--procs must be 1-8")
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="wolfpack-bench-api-") as tmp:
         result = run(args.seconds, args.procs, Path(tmp))
+    # the machine may be shared: say how busy it was, the figures depend on it
+    result["load_avg_1m"] = round(max(load_before, os.getloadavg()[0]), 2)
     result["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )

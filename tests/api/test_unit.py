@@ -318,3 +318,38 @@ def test_the_web_ui_is_served_when_present(tmp_path: Any) -> None:
         assert r.status_code == 307 and r.headers["location"] == "/ui/"
         assert "Cluster Administrator" in client.get("/ui/").text
         assert client.get("/ui/missing.js").status_code == 404
+
+
+def test_a_change_and_its_audit_record_are_one_transaction(api: Api) -> None:
+    assert api.call("PATCH", f"{V1}/groups/Web", json={"description": "atomic"}).status_code == 200
+    epoch = api.db.store.get(api.db.keys.config_epoch)
+    kvs, _ = api.db.store.get_prefix(api.db.keys.audit_prefix)
+    assert epoch is not None and [kv.mod_revision for kv in kvs] == [epoch.mod_revision]
+    r = api.call("POST", f"{V1}/groups/Web/offline")
+    assert r.status_code == 202
+    intent = api.db.store.get(api.db.keys.intent(r.json()["id"]))
+    kvs, _ = api.db.store.get_prefix(api.db.keys.audit_prefix)
+    assert intent is not None and max(kv.mod_revision for kv in kvs) == intent.mod_revision
+    assert len(kvs) == 2  # one record each, not two
+
+
+def test_a_change_from_a_stale_cached_read_is_retried_not_lost(api: Api) -> None:
+    """The API starts a change from its cached read; a write it has not seen yet makes
+    the transaction fail (epoch check) and the change is made again from a fresh read."""
+    from wolfpack.admin.nouns import GROUPS
+    from wolfpack.admin.objects import modify
+
+    api.get(f"{V1}/cluster")  # a cached read now exists
+    api.app.state.cache.fresh = lambda: api.app.state.cache._built  # pretend it is current
+    modify(api.db, GROUPS, "Web", lambda cfg, g: type(g)(**{**g.__dict__, "failover_threshold": 4}))
+    r = api.call("PATCH", f"{V1}/groups/Web", json={"description": "after"})
+    assert r.status_code == 200, r.text
+    stored = api.db.load_config()[0].groups["Web"]
+    assert (stored.description, stored.failover_threshold) == ("after", 4)
+
+
+def test_audit_summaries_hide_secrets() -> None:
+    body = json.dumps({"name": "db", "properties": {"password": "hunter2", "port": 5432}})
+    text = audit.summary(body.encode())
+    assert "hunter2" not in text and '"password":"***"' in text and "5432" in text
+    assert audit.summary(b"not json") == "not json"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from wolfpack.store.base import Delete
+from wolfpack.store.base import Delete, Put
 from wolfpack.store.repository import ClusterDB, new_intent_id
 
 DEFAULT_KEEP: Final = 10_000
@@ -40,6 +40,30 @@ class AuditRecord:
         return asdict(self)
 
 
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "private_key", "key_file")
+
+
+def summary(body: bytes, limit: int = 512) -> str:
+    """The start of a request body for the record, with secret-looking values (a
+    resource's password property) replaced by ``***``."""
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return body[:limit].decode(errors="replace")
+    return json.dumps(_redact(data), separators=(",", ":"))[:limit] if data is not None else ""
+
+
+def _redact(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: "***" if any(w in str(k).lower() for w in _SECRET_WORDS) else _redact(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_redact(v) for v in data]
+    return data
+
+
 def object_of(path: str) -> str:
     """``/api/v1/groups/Web/move`` -> ``groups/Web``."""
     parts = [p for p in path.split("/") if p]
@@ -57,20 +81,32 @@ class AuditLog:
         self.failures = 0  # records that could not be written (the store was down)
         self._lock = threading.Lock()
 
-    def record(
+    def prepare(
         self, node: str, who: str, role: str, method: str, path: str, status: int, body: str
-    ) -> AuditRecord:
+    ) -> tuple[AuditRecord, Put]:
+        """A record and the write that stores it, for the caller's own transaction (so a
+        change and its record are stored together); call :meth:`written` after."""
         now = self._clock()
         rec = AuditRecord(
             new_intent_id(now), now, node, who, role, method, path, object_of(path), status, body
         )
-        self.db.store.put(self.db.keys.audit(rec.id), json.dumps(rec.as_dict()).encode())
+        return rec, Put(self.db.keys.audit(rec.id), json.dumps(rec.as_dict()).encode())
+
+    def record(
+        self, node: str, who: str, role: str, method: str, path: str, status: int, body: str
+    ) -> AuditRecord:
+        rec, put = self.prepare(node, who, role, method, path, status, body)
+        self.db.store.put(put.key, put.value)
+        self.written()
+        return rec
+
+    def written(self) -> None:
+        """Count one stored record; trim the log every TRIM_EVERY."""
         with self._lock:
             self._written += 1
             trim = self._written % TRIM_EVERY == 0
         if trim:
             self.trim()
-        return rec
 
     def trim(self) -> int:
         """Delete the oldest records beyond ``keep``; returns how many."""

@@ -13,8 +13,9 @@ from wolfpack.errors import AlreadyExistsError, NotFoundError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.snapshot import Snapshot
+from wolfpack.store.base import Op
 from wolfpack.store.keys import ConfigKind
-from wolfpack.store.repository import ClusterDB
+from wolfpack.store.repository import ClusterDB, DatabaseRead
 
 T = TypeVar("T")
 
@@ -88,9 +89,16 @@ def create(db: ClusterDB, noun: Noun[T], name: str, build: Callable[[ClusterConf
 
 
 def create_stored(
-    db: ClusterDB, noun: Noun[T], name: str, build: Callable[[ClusterConfig], T]
+    db: ClusterDB,
+    noun: Noun[T],
+    name: str,
+    build: Callable[[ClusterConfig], T],
+    also: Sequence[Op] = (),
+    based_on: DatabaseRead | None = None,
 ) -> tuple[T, ClusterConfig]:
-    """:func:`create`, also returning the configuration as stored."""
+    """:func:`create`, also returning the configuration as stored (``also``: more
+    operations for the same transaction, e.g. its audit record; ``based_on``: a recent
+    read to start from, see ``ClusterDB.update_config``)."""
     made: list[T] = []
 
     def change(cfg: ClusterConfig) -> ClusterConfig:
@@ -99,7 +107,7 @@ def create_stored(
         made[:] = [build(cfg)]
         return noun.with_objects(cfg, {**noun.objects(cfg), name: made[0]})
 
-    stored = db.update_config(change)
+    stored = db.update_config(change, also=also, based_on=based_on)
     return made[0], stored
 
 
@@ -109,9 +117,15 @@ def modify(db: ClusterDB, noun: Noun[T], name: str, edit: Callable[[ClusterConfi
 
 
 def modify_stored(
-    db: ClusterDB, noun: Noun[T], name: str, edit: Callable[[ClusterConfig, T], T]
+    db: ClusterDB,
+    noun: Noun[T],
+    name: str,
+    edit: Callable[[ClusterConfig, T], T],
+    also: Sequence[Op] = (),
+    based_on: DatabaseRead | None = None,
 ) -> tuple[T, ClusterConfig]:
-    """:func:`modify`, also returning the configuration as stored."""
+    """:func:`modify`, also returning the configuration as stored (``also`` as in
+    :func:`create_stored`)."""
     result: list[T] = []
 
     def change(cfg: ClusterConfig) -> ClusterConfig:
@@ -119,11 +133,11 @@ def modify_stored(
         result[:] = [new]
         return noun.with_objects(cfg, {**noun.objects(cfg), name: new})
 
-    stored = db.update_config(change)
+    stored = db.update_config(change, also=also, based_on=based_on)
     return result[0], stored
 
 
-def delete(db: ClusterDB, noun: Noun[T], name: str) -> T:
+def delete(db: ClusterDB, noun: Noun[T], name: str, also: Sequence[Op] = ()) -> T:
     """Remove object ``name`` if its delete guard allows it now; returns what was removed."""
     removed: list[T] = []
     snap = db.read_snapshot()
@@ -133,5 +147,5 @@ def delete(db: ClusterDB, noun: Noun[T], name: str) -> T:
         noun.guard_delete(cfg, snap, name)
         return noun.with_objects(cfg, {k: v for k, v in noun.objects(cfg).items() if k != name})
 
-    db.update_config(change)
+    db.update_config(change, also=also)
     return removed[0]

@@ -8,6 +8,7 @@ dependencies changing group, S36) is refused here and nothing is written.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from wolfpack.errors import NotFoundError, RejectedError
@@ -15,6 +16,7 @@ from wolfpack.model import codec
 from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.policy import check_move
+from wolfpack.store.base import Op
 from wolfpack.store.repository import ClusterDB
 
 GROUP_REQUESTS = (IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP)
@@ -52,10 +54,18 @@ def check_request(snap: Snapshot, kind: IntentKind, subject: str, target: str | 
         check_change_group(snap, subject, target)
 
 
-def submit(db: ClusterDB, kind: IntentKind, subject: str, target: str | None) -> Intent:
-    """Check the request against the current snapshot and record it."""
-    check_request(db.read_snapshot(), kind, subject, target)
-    return db.add_intent(kind, subject, target)
+def submit(
+    db: ClusterDB,
+    kind: IntentKind,
+    subject: str,
+    target: str | None,
+    also: Sequence[Op] = (),
+    snapshot: Snapshot | None = None,
+) -> Intent:
+    """Check the request against ``snapshot`` (default: read now) and record it, with
+    ``also`` in the same transaction."""
+    check_request(snapshot or db.read_snapshot(), kind, subject, target)
+    return db.add_intent(kind, subject, target, also=also)
 
 
 def outcome(db: ClusterDB, intent_id: str) -> dict[str, Any] | None:

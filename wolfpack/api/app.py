@@ -61,6 +61,9 @@ def create_app(
         version=VERSION,
         description="The REST API of a Wolfpack failover cluster (docs/api.md).",
         lifespan=lifespan,
+        # FastAPI's built-in OpenTelemetry is on by default: a span per request costs CPU on
+        # every read, and Wolfpack exports Prometheus metrics instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     registry = CollectorRegistry()
     registry.register(ClusterCollector(cache))

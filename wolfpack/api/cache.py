@@ -33,6 +33,7 @@ class Built:
     """One revision of the cluster, with its documents."""
 
     view: ClusterView
+    read: DatabaseRead
     revision: int
     tokens: Mapping[str, tokens.Token]
     outcomes: Mapping[str, dict[str, Any]]
@@ -92,6 +93,7 @@ def build(db: ClusterDB, decode_cache: DecodeCache, last_event: int = 0) -> Buil
     }
     return Built(
         view=view,
+        read=read,
         revision=revision,
         tokens=tokens.from_kvs(raw, db.keys.tokens_prefix),
         outcomes=_json_section(raw, db.keys.outcomes_prefix),

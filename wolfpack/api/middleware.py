@@ -4,7 +4,9 @@
   Content-Length or by counting), then replayed to the route;
 * metrics: requests by method, route and status, and latency by route;
 * the audit log: every change (POST, PATCH, PUT, DELETE), refused ones included, is recorded
-  before its answer is sent, so a client that has its answer finds the record.
+  before its answer is sent, so a client that has its answer finds the record. A route that
+  stores its record in its own transaction (configuration changes, requests) marks the
+  request ``audited``; every other outcome is recorded here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wolfpack.admin.audit import AuditLog
+from wolfpack.admin.audit import AuditLog, summary
 from wolfpack.api.errors import error_body
 
 CHANGES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -93,11 +95,12 @@ class ApiMiddleware:
                 return
             body = read
             receive = _replay(body, receive)
+            scope.setdefault("state", {})["audit_body"] = summary(body, SUMMARY_BYTES)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                if method in CHANGES:
+                if method in CHANGES and not scope.get("state", {}).get("audited"):
                     await self._audit(scope, status[0], body)
             await send(message)
 
@@ -139,11 +142,11 @@ class ApiMiddleware:
         who = scope.get("state", {}).get("principal")
         name = getattr(who, "name", "-")
         role = str(getattr(who, "role", "-"))
-        summary = body[:SUMMARY_BYTES].decode(errors="replace")
+        text = summary(body, SUMMARY_BYTES)
         path = scope.get("path", "")
         try:
             await run_in_threadpool(
-                self.audit.record, self.node, name, role, scope["method"], path, status, summary
+                self.audit.record, self.node, name, role, scope["method"], path, status, text
             )
         except Exception:  # the audit store failing must not hide the answer
             self.audit.failures += 1

@@ -8,6 +8,7 @@ others (the cluster log) and clients can find every node's API.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from typing import Any
 from wolfpack.errors import WolfpackError
 from wolfpack.node.settings import ApiSection
 from wolfpack.store.repository import ClusterDB
+
+SWITCH_INTERVAL_S = 0.001
 
 
 class ApiServer:
@@ -48,6 +51,9 @@ class ApiServer:
 
         from wolfpack.api.app import create_app
 
+        # Hand the GIL over every 1 ms, not 5: a busy event loop serving reads must not keep
+        # a change (or the daemon's own heartbeat and lease threads) waiting for it.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         s = self.settings
         app = create_app(
             lambda: self.db,

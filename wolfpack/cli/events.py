@@ -12,6 +12,7 @@ from wolfpack.admin.events import describe
 from wolfpack.cli import output
 from wolfpack.cli.context import open_db
 from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.errors import StoreError
 
 DEFAULT_LAST = 20
 
@@ -39,15 +40,26 @@ def register(app: typer.Typer) -> None:
         with open_db() as db:
             _, revision = db.store.get_prefix(db.keys.schema_version)
             start = max(1, revision - last + 1) if last else revision + 1
-            with db.store.watch_prefix(db.keys.root, start_revision=start) as watch:
+            watch = db.store.watch_prefix(db.keys.root, start_revision=start)
+            with watch:
                 while True:
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
                         break
                     wait = 0.5 if left is None else min(0.5, left)
-                    event = watch.get(timeout=wait)
+                    try:
+                        event = watch.get(timeout=wait)
+                    except StoreError:
+                        if start > revision:
+                            raise
+                        # that history was compacted away: follow from now on (closing the
+                        # store at the end cancels this watch too)
+                        watch.cancel()
+                        start = revision + 1
+                        watch = db.store.watch_prefix(db.keys.root, start_revision=start)
+                        continue
                     if event is None:
-                        if not follow and event is None:
+                        if not follow:
                             break  # history replayed; nothing new within half a second
                         continue
                     data = describe(db.keys, event)

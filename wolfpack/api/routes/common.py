@@ -13,7 +13,8 @@ from wolfpack.admin.objects import Noun
 from wolfpack.api.cache import Built, ClusterCache, encode
 from wolfpack.errors import ConflictError
 from wolfpack.model.config import ClusterConfig
-from wolfpack.store.repository import ClusterDB
+from wolfpack.store.base import Op
+from wolfpack.store.repository import ClusterDB, DatabaseRead
 
 T = TypeVar("T")
 CONFLICT_RETRIES = 5
@@ -53,6 +54,29 @@ def written(request: Request, noun: Noun[Any], obj: Any, stored: ClusterConfig) 
     return json_response(noun.document(snap, obj))
 
 
+def audit_ops(request: Request, status: int) -> list[Op]:
+    """This change's audit record, to be stored in the change's own transaction: a change
+    is never stored without its record, and the answer waits for one write, not two.
+    :func:`audited` after the transaction; if it fails, the middleware records the error."""
+    state = request.app.state
+    who = request.state.principal
+    _, put = state.audit.prepare(
+        state.node,
+        who.name,
+        str(who.role),
+        request.method,
+        request.url.path,
+        status,
+        getattr(request.state, "audit_body", ""),
+    )
+    return [put]
+
+
+def audited(request: Request) -> None:
+    request.state.audited = True
+    request.app.state.audit.written()
+
+
 def retry_conflicts(change: Callable[[], T]) -> T:
     """A change built from the current configuration is safe to re-apply when another
     writer got in first (ConflictError: nothing was written); give up after a few tries."""
@@ -63,3 +87,15 @@ def retry_conflicts(change: Callable[[], T]) -> T:
             if attempt == CONFLICT_RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def change_from_cache(request: Request, change: Callable[[DatabaseRead | None], T]) -> T:
+    """Run a configuration change from the cached read when it is current (one etcd
+    request fewer); if someone wrote first, again from fresh reads (``retry_conflicts``)."""
+    built = cache(request).fresh()
+    if built is not None:
+        try:
+            return change(built.read)
+        except ConflictError:
+            pass
+    return retry_conflicts(lambda: change(None))

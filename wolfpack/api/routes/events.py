@@ -21,8 +21,8 @@ router = APIRouter(prefix="/api/v1")
 async def events(request: Request, who: Reader) -> StreamingResponse:
     feed: ChangeFeed = request.app.state.feed
     keepalive: float = request.app.state.keepalive_s
+    sub = feed.subscribe(asyncio.get_running_loop())  # first: no change is missed after hello
     revision = (await current(request)).revision
-    sub = feed.subscribe(asyncio.get_running_loop())
 
     async def stream() -> AsyncIterator[str]:
         try:

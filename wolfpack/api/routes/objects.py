@@ -20,6 +20,9 @@ from wolfpack.api.cache import Built
 from wolfpack.api.routes.common import (
     JSONBytes,
     after_write,
+    audit_ops,
+    audited,
+    change_from_cache,
     db,
     json_response,
     retry_conflicts,
@@ -94,9 +97,12 @@ def _register(noun: Noun[Any]) -> None:
     def create_object(request: Request, who: Admin, body: dict[str, Any] = ObjectBody) -> JSONBytes:
         name = _body_name(noun, body)
         obj = parse_object(noun, name, body)
-        made, stored = retry_conflicts(
-            lambda: create_stored(db(request), noun, name, lambda cfg: obj)
+        also = audit_ops(request, 201)
+        made, stored = change_from_cache(
+            request,
+            lambda read: create_stored(db(request), noun, name, lambda cfg: obj, also, read),
         )
+        audited(request)
         response = written(request, noun, made, stored)
         response.status_code = 201
         return response
@@ -114,12 +120,18 @@ def _register(noun: Noun[Any]) -> None:
             merged = merge_patch(codec.dump(obj, exclude_defaults=False), body)
             return parse_object(noun, name, merged)
 
-        changed, stored = retry_conflicts(lambda: modify_stored(db(request), noun, name, edit))
+        also = audit_ops(request, 200)
+        changed, stored = change_from_cache(
+            request, lambda read: modify_stored(db(request), noun, name, edit, also, read)
+        )
+        audited(request)
         return written(request, noun, changed, stored)
 
     @router.delete(f"/{kind}/{{name}}", name=f"delete_{kind}", summary=f"Delete a {label}")
     def delete_object(request: Request, name: str, who: Admin) -> JSONBytes:
-        removed = retry_conflicts(lambda: delete(db(request), noun, name))
+        also = audit_ops(request, 200)
+        removed = retry_conflicts(lambda: delete(db(request), noun, name, also))
+        audited(request)
         after_write(request)
         return json_response(codec.dump(removed, exclude_defaults=False))
 

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Request
 
 from wolfpack.admin import requests
 from wolfpack.api.auth import Admin, Reader, current
-from wolfpack.api.routes.common import JSONBytes, after_write, db, json_response
+from wolfpack.api.routes.common import (
+    JSONBytes,
+    after_write,
+    audit_ops,
+    audited,
+    cache,
+    db,
+    json_response,
+)
 from wolfpack.errors import NotFoundError
 from wolfpack.model.snapshot import IntentKind
 from wolfpack.node.liveness import NodeAdmin
@@ -29,8 +37,12 @@ class ChangeGroup(pydantic.BaseModel):
 
 
 def _submit(request: Request, kind: IntentKind, subject: str, target: str | None) -> JSONBytes:
-    intent = requests.submit(db(request), kind, subject, target)
-    after_write(request)
+    snapshot = cache(request).latest().snapshot if cache(request).fresh() else None
+    intent = requests.submit(
+        db(request), kind, subject, target, audit_ops(request, 202), snapshot=snapshot
+    )
+    audited(request)
+    cache(request).invalidate()
     return json_response(requests.intent_document(intent, None), 202)
 
 
