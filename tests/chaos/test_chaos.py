@@ -7,7 +7,8 @@ again on its data dir, administrator moves and application crashes in between. A
 outside every daemon (:mod:`wolfpack.lab.observer`) follows each application process from
 its start to the exit the kernel reports. Then:
 
-(a) no two nodes ran a group's application at overlapping times (no allowance at all);
+(a) no two nodes ran a group's application at overlapping times (no allowance at all),
+    nor did one node run it twice at once;
 (b) after the faults every group is Online on exactly one Up node within 30 s (S30, S37);
 (c) ``wolfpack config export`` is the same before and after (S12, S17: nothing lost);
 (d) no orphans: the only application processes left are the current owners', each one
@@ -160,21 +161,22 @@ def test_never_two_owners_and_nothing_lost_under_chaos(
         c.add_app_group(group, preferred=preferred, group_options={"failover_threshold": 1000})
     observer = ProbeObserver({g: c.record(g) for g in GROUPS}).start()
     driver = ChaosDriver(c, observer, plan)
+    problems: list[str] = []  # reported after (a), which matters most
     try:
         c.start_all()
         wait_for(lambda: not settled(c, observer), timeout=SETTLE_S)
         before = export_config(c)
         driver.note("faults begin")
-        driver.run()
+        try:
+            driver.run()
+        except (TimeoutError, WolfpackError) as exc:  # e.g. a node that never rejoined
+            problems.append(f"the faults could not be carried out: {exc!r}")
         driver.note("faults end")
         try:
             wait_for(lambda: not settled(c, observer), timeout=SETTLE_S)
         except TimeoutError:
-            pytest.fail(
-                f"(b) not settled {SETTLE_S:.0f} s after the faults: {settled(c, observer)}\n"
-                f"{replay}\n{plan.describe()}\n"
-                f"{timeline(observer.runs(), driver.events)}"
-            )
+            problems.append(f"(b) not settled {SETTLE_S:.0f} s after the faults: ")
+            problems[-1] += "; ".join(settled(c, observer))
         wrong = orphans(c, observer)
         after = export_config(c)
     finally:
@@ -182,9 +184,10 @@ def test_never_two_owners_and_nothing_lost_under_chaos(
         observer.stop()
         print(timeline(runs, driver.events))
         print(f"chaos run took {time.monotonic() - began:.1f} s")
-    two_owners = overlaps(runs)
+    twice = overlaps(runs)
     report = f"{replay}\n{plan.describe()}\n{timeline(runs, driver.events)}"
-    assert not two_owners, "(a) two owners at once:\n" + "\n".join(two_owners) + "\n" + report
+    assert not twice, "(a) a group ran twice at once:\n" + "\n".join(twice) + "\n" + report
+    assert not problems, "\n".join(problems) + "\n" + report
     assert after == before, f"(c) the configuration changed\n{report}"
     assert not wrong, "(d) orphans:\n" + "\n".join(wrong) + "\n" + report
     moved = [g for g in GROUPS if len({r.node for r in runs if r.group == g}) > 1]

@@ -88,3 +88,13 @@ def test_the_end_of_a_run_is_when_it_exited_not_its_last_tick(spawn: Spawn, tmp_
         runs = obs.runs("G")
     assert run.exited is not None and run.exited > run.last + 0.2
     assert len(overlaps(runs)) == 1
+
+
+def test_two_runs_on_one_node_at_once_are_reported(spawn: Spawn, tmp_path: Path) -> None:
+    with ProbeObserver({"G": tmp_path / "runs-G.log"}) as obs:
+        spawn("node1")
+        spawn("node1")
+        wait_for(lambda: len(obs.alive("G")) == 2, timeout=10)
+        runs = obs.runs("G")
+    found = overlaps(runs)
+    assert len(found) == 1 and "twice on node1" in found[0]

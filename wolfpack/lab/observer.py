@@ -5,7 +5,8 @@ with the process's kernel start time, a tick every 20 ms, a ``stop`` line on SIG
 opens a pidfd on every new process, so it learns the moment each one *exits* from the
 kernel, not from the last tick. A run therefore spans from its ``start`` line to the exit
 the observer saw: the widest interval it may have been active in. Two runs of one group
-on different nodes whose spans touch are two owners (:func:`overlaps`), with no allowance.
+on different nodes whose spans touch are two owners (:func:`overlaps`), with no allowance;
+two on one node are a group started twice.
 
 A run whose exit was not seen (it was gone before the observer got its pidfd, or its PID
 named another process by then) ends at its last line and is marked ``exit unseen`` in the
@@ -185,14 +186,15 @@ class ProbeObserver:
 
 
 def overlaps(runs: list[Run]) -> list[str]:
-    """Pairs of runs of one group on different nodes whose spans share any moment: two
-    owners."""
+    """Pairs of runs of one group whose spans share any moment: two owners (on different
+    nodes), or a group started twice on one node."""
     found = []
     ordered = sorted(runs, key=lambda r: r.start)
     for i, a in enumerate(ordered):
         for b in ordered[i + 1 :]:
-            if a.group == b.group and a.node != b.node and b.start <= a.end:
-                found.append(f"{a.group}: {a.describe()} while {b.describe()}")
+            if a.group == b.group and b.start <= a.end:
+                what = "two owners" if a.node != b.node else f"twice on {a.node}"
+                found.append(f"{a.group} {what}: {a.describe()} while {b.describe()}")
     return found
 
 
