@@ -9,6 +9,7 @@ etcd), so a majority can always run.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from wolfpack.model.snapshot import IntentKind
 
 #: how long a restored node (or the whole cluster after etcd) may take to be Up again
 REJOIN_S = 30.0
+#: packaging/wolfpackd.service: Restart=on-failure, RestartSec=2
+RESTART_SEC = 2.0
 
 
 @dataclass
@@ -34,6 +37,7 @@ class ChaosDriver:
     def __init__(self, cluster: LocalCluster, observer: ProbeObserver, plan: ChaosPlan) -> None:
         self.cluster, self.observer, self.plan = cluster, observer, plan
         self.events: list[tuple[float, str]] = []
+        self.exits: list[tuple[str, int]] = []  # daemons that exited by themselves: (node, code)
 
     def note(self, text: str) -> None:
         self.events.append((time.monotonic(), f"** {text}"))
@@ -84,12 +88,29 @@ class ChaosDriver:
             if c.daemons[node].poll() is not None:  # killed, or fenced while frozen
                 c.start_node(node)
                 self.note(f"{node} daemon started again")
-        wait_for(self._whole, timeout=REJOIN_S)
+        self._wait_whole()
         self.note("cluster whole again")
 
+    def _wait_whole(self) -> None:
+        """Until every node is back, restarting a daemon that exited by itself as its
+        service would (a daemon that cannot reach etcd at start exits with code 2)."""
+        deadline = time.monotonic() + REJOIN_S
+        while not self._whole():
+            for node, proc in self.cluster.daemons.items():
+                code = proc.poll()
+                if code is not None:
+                    self.exits.append((node, code))
+                    self.note(f"{node} daemon exited by itself with code {code}")
+                    time.sleep(RESTART_SEC)
+                    self.cluster.start_node(node)
+                    self.note(f"{node} daemon started again, as its service would")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the cluster was not whole again within {REJOIN_S:.0f} s")
+            time.sleep(0.05)
+
     def _whole(self) -> bool:
-        """Every node's daemon runs and the coordinator sees it Up on the lease it holds now
-        (not a stale Up from before the fault)."""
+        """Every node's daemon runs and the coordinator sees it Up on the lease that daemon
+        holds (not a stale Up from before the fault, nor its predecessor's lease)."""
         c = self.cluster
         try:
             if any(p.poll() is not None for p in c.daemons.values()):
@@ -98,10 +119,12 @@ class ChaosDriver:
             for node in c.names:
                 kv = c.store.get(c.keys.node_lease(node))
                 status = snap.node(node)
-                if kv is None or status.state.value != "Up" or status.lease != kv.lease:
+                if kv is None or json.loads(kv.value).get("pid") != c.daemons[node].pid:
+                    return False
+                if status.state.value != "Up" or status.lease != kv.lease:
                     return False
             return True
-        except WolfpackError:
+        except (WolfpackError, ValueError):
             return False
 
     def _owner(self, group: str) -> str | None:

@@ -46,6 +46,8 @@ NODES = 3
 GROUPS = {"A": ("node1", "node2", "node3"), "B": ("node2", "node3", "node1"), "C": ()}
 FAULTS = 12
 SETTLE_S = 30.0
+#: wolfpackd's exit code when it cannot start (etcd unreachable, say): its service restarts it
+REFUSED_TO_START = 2
 
 
 def chaos_seed() -> int:
@@ -188,6 +190,8 @@ def test_never_two_owners_and_nothing_lost_under_chaos(
     report = f"{replay}\n{plan.describe()}\n{timeline(runs, driver.events)}"
     assert not twice, "(a) a group ran twice at once:\n" + "\n".join(twice) + "\n" + report
     assert not problems, "\n".join(problems) + "\n" + report
+    crashed = [(node, code) for node, code in driver.exits if code != REFUSED_TO_START]
+    assert not crashed, f"a daemon exited by itself, not refusing to start: {crashed}\n{report}"
     assert after == before, f"(c) the configuration changed\n{report}"
     assert not wrong, "(d) orphans:\n" + "\n".join(wrong) + "\n" + report
     moved = [g for g in GROUPS if len({r.node for r in runs if r.group == g}) > 1]
