@@ -85,7 +85,11 @@ class ChaosDriver:
                 c.thaw(node)
                 self.note(f"{node} thawed")
                 time.sleep(0.2)  # let it notice that its lease is gone, or go on
-            if c.daemons[node].poll() is not None:  # killed, or fenced while frozen
+            code = c.daemons[node].poll()
+            if code is not None:  # killed, or fenced while frozen
+                if code != -signal.SIGKILL:
+                    self.exits.append((node, code))
+                    self.note(f"{node} daemon exited by itself with code {code}")
                 c.start_node(node)
                 self.note(f"{node} daemon started again")
         self._wait_whole()
