@@ -443,17 +443,35 @@ def run_bounded(
     env: Mapping[str, str],
     log_path: Path | None = None,
     keep_group: bool = False,
+    before_run: Callable[[int], bool] | None = None,
 ) -> RunResult:
     """Run ``argv`` to its end, at most ``timeout_s`` seconds.
 
     On timeout the whole process group gets SIGKILL. When it ends in time, what it left in its
     group is killed too unless ``keep_group`` (a ``start`` that launches a daemon). Output goes
     to a file, never a pipe, so a background child holding stdout cannot make us wait; it is
-    appended to ``log_path`` if given. Raises OSError if the command cannot be started.
+    appended to ``log_path`` if given. With ``before_run``, the command is held at a
+    :class:`StartGate` until ``before_run(pid)`` has returned, and runs only if it returned
+    True (else it exits with :attr:`StartGate.REFUSED`). Raises OSError if the command
+    cannot be started.
     """
-    with tempfile.TemporaryFile() as out:
-        proc = account.popen(argv, cwd=cwd, env=env, output=out)
+    gate = StartGate() if before_run is not None else None
+    with tempfile.TemporaryFile() as out, contextlib.ExitStack() as cleanup:
+        if gate is not None:
+            cleanup.callback(gate.close)
+        proc = account.popen(argv, cwd=cwd, env=env, output=out, gate=gate)
         group = ProcessGroup.of(proc.pid)
+        if gate is not None and before_run is not None:
+            gate.spawned()
+            try:
+                admitted = before_run(proc.pid)
+            except BaseException:
+                gate.close()  # it exits having run nothing
+                proc.wait()
+                raise
+            if admitted:
+                gate.open()
+            gate.close()
         code: int | None
         try:
             code = proc.wait(timeout=max(timeout_s, 0.0))
