@@ -31,6 +31,7 @@ class Recorder:
     failures: list[tuple[str, str, float]] = field(default_factory=list)
     registered: set[int] = field(default_factory=set)
     failed: threading.Event = field(default_factory=threading.Event)
+    may_run: bool = True  # the node's answer to "may I still run resources?"
 
     @property
     def ctx(self) -> AgentContext:
@@ -41,6 +42,7 @@ class Recorder:
             on_failure=self._on_failure,
             register_pid=self.registered.add,
             unregister_pid=self.registered.discard,
+            may_run=lambda: self.may_run,
         )
 
     def _on_failure(self, name: str, why: str) -> None:

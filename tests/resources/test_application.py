@@ -306,6 +306,58 @@ def test_a_new_instance_adopts_what_an_old_daemon_started(h: Harness) -> None:
     assert rec.registered == set()
 
 
+# -- recorded before it runs (DESIGN §2: a process the node's watchdog and fence agent cannot
+# know of would be a second owner once the group starts elsewhere) ---------------------------
+DYING_DAEMON = """
+import os, signal, sys
+from pathlib import Path
+from wolfpack.model.builtin_types import GENERIC_APPLICATION, builtin_types
+from wolfpack.model.config import Resource
+from wolfpack.resources import AgentContext, create_agent
+
+rtype = builtin_types()[GENERIC_APPLICATION]
+res = Resource("app", GENERIC_APPLICATION, "g", properties={"command": sys.argv[2]})
+nothing = lambda *args: None
+die = lambda pid: os.kill(os.getpid(), signal.SIGKILL)  # dies before the PID is recorded
+agent = create_agent(res, rtype, AgentContext("node1", Path(sys.argv[1]), nothing, nothing, die,
+                                              nothing))
+agent.start(10)
+"""
+TOUCH_AND_SLEEP = "import sys, time; open(sys.argv[1], 'w').close(); time.sleep(60)"
+
+
+def test_a_daemon_that_dies_before_recording_the_pid_leaves_nothing_running(
+    h: Harness, tmp_path: Path
+) -> None:
+    """Found by the chaos suite: the daemon was SIGKILLed between starting a program and
+    recording its PID, and the program ran on, unknown to the watchdog and the fence agent,
+    while the group started on another node. Now it runs nothing until it is recorded."""
+    ran = tmp_path / f"ran-{uuid.uuid4().hex}"
+    command = shlex.join([PY, "-c", TOUCH_AND_SLEEP, str(ran)])
+    daemon = subprocess.run(
+        [PY, "-c", DYING_DAEMON, str(h.run_dir), command], timeout=MAX_WAIT, cwd=REPO
+    )
+    try:
+        assert daemon.returncode == -signal.SIGKILL
+        assert wait_until(lambda: not running_with(ran.name), MAX_WAIT), "it runs, unrecorded"
+        assert not ran.exists(), "the program ran although its PID was never recorded"
+    finally:
+        for pid in running_with(ran.name):  # what a failing run left behind
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_node_that_may_no_longer_run_resources_starts_nothing(h: Harness, tmp_path: Path) -> None:
+    """A daemon that froze between forking and letting the program run finds, once thawed,
+    that its lease is no longer valid: the program must not run (another node may own it)."""
+    ran = tmp_path / f"ran-{uuid.uuid4().hex}"
+    agent, rec = h.agent(command=shlex.join([PY, "-c", TOUCH_AND_SLEEP, str(ran)]))
+    rec.may_run = False
+    with pytest.raises(AgentError):
+        agent.start(timeout_s=MAX_WAIT)
+    assert wait_until(lambda: not running_with(ran.name), MAX_WAIT)
+    assert not ran.exists() and rec.registered == set()
+
+
 def _write_pid_file(run_dir: Path, pid: int, start: int, argv: list[str]) -> Path:
     path = run_dir / "resources" / "app" / "pid.json"
     path.parent.mkdir(parents=True, exist_ok=True)

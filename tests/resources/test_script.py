@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ import pytest
 
 from wolfpack.model.builtin_types import GENERIC_SCRIPT, builtin_types
 from wolfpack.model.config import PropertyValue, Resource
+from wolfpack.node.pidregistry import LABEL_RESOURCE, PidRegistry
 from wolfpack.resources import Agent, AgentError, AgentResult, create_agent
 
 from . import MAX_WAIT, Recorder, alive, running_with, wait_until
@@ -218,3 +221,67 @@ def test_a_missing_or_unexecutable_script_is_not_installed(h: Harness, mode: int
     assert err.value.code is AgentResult.ERR_INSTALLED
     assert "property script" in str(err.value) and "node1" in str(err.value)
     assert not agent.looks_alive()
+
+
+# -- recorded before it runs (DESIGN §2) ---------------------------------------------------
+SLOW_START = """#!/bin/sh
+case "$1" in
+start)
+    sleep {service} >/dev/null 2>&1 &
+    sleep {action} ;;
+*)
+    exit 3 ;;
+esac
+"""
+DAEMON_PROCESS = """
+import sys
+from pathlib import Path
+from wolfpack.model.builtin_types import GENERIC_SCRIPT, builtin_types
+from wolfpack.model.config import Resource
+from wolfpack.node.pidregistry import PidRegistry
+from wolfpack.resources import AgentContext, create_agent
+
+run_dir = Path(sys.argv[1])
+registry = PidRegistry(run_dir)
+res = Resource("svc", GENERIC_SCRIPT, "g", properties={"script": sys.argv[2]})
+nothing = lambda *args: None
+ctx = AgentContext("node1", run_dir, nothing, nothing, lambda pid: registry.add(pid, "resource"),
+                   registry.remove)
+create_agent(res, builtin_types()[GENERIC_SCRIPT], ctx).start(60)
+"""
+
+
+def test_what_a_start_action_runs_is_reachable_if_the_daemon_dies_during_it(
+    h: Harness,
+) -> None:
+    """The daemon dies while the start action runs (it has launched its service and not
+    returned yet): the node's registry must still reach that service, as the watchdog and
+    the fence agent kill through it; before, it was recorded only after the action."""
+    tag = uuid.uuid4().int % 10**6  # marks this test's processes
+    service_cmd, action_cmd = f"sleep 61.{tag:06}", f"sleep 30.{tag:06}"
+    script = h.script(SLOW_START.format(service=service_cmd[6:], action=action_cmd[6:]))
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", DAEMON_PROCESS, str(h.run_dir), script],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert wait_until(lambda: bool(running_with(service_cmd)), MAX_WAIT)
+        service = running_with(service_cmd)
+        daemon.kill()  # mid-action: nothing recorded the service itself
+        daemon.wait(timeout=MAX_WAIT)
+        PidRegistry(h.run_dir).kill_all(signal.SIGKILL, labels=(LABEL_RESOURCE,))
+        assert wait_until(lambda: not any(alive(p) for p in service)), "the service runs on"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        for pid in running_with(service_cmd) + running_with(action_cmd):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_node_that_may_no_longer_run_resources_runs_no_start_action(h: Harness) -> None:
+    ran = h.tmp_path / "ran"
+    agent, rec = h.agent(script=h.script(f'#!/bin/sh\n[ "$1" = start ] && touch {ran}\nexit 0\n'))
+    rec.may_run = False
+    with pytest.raises(AgentError):
+        agent.start(timeout_s=MAX_WAIT)
+    assert not ran.exists() and rec.registered == set()

@@ -285,13 +285,23 @@ class LocalCluster:
             return False
 
     def kill_node(self, node: str) -> None:
-        """Power off, as far as processes go: SIGKILL every process the node started."""
+        """Power off, as far as processes go: SIGKILL every process the node started.
+
+        The daemon goes first, so that nothing it starts can escape the sweep of its PID
+        registry that follows (a process it is starting is recorded before it runs)."""
         proc = self.daemons.get(node)
-        PidRegistry(self.run_dir(node)).kill_all(signal.SIGKILL)
         if proc is not None and proc.poll() is None:
             proc.kill()
         if proc is not None:
             proc.wait(timeout=10)
+        PidRegistry(self.run_dir(node)).kill_all(signal.SIGKILL)
+
+    def kill_daemon(self, node: str) -> None:
+        """A daemon crash: SIGKILL ``wolfpackd`` alone; its watchdog and resources live on."""
+        proc = self.daemons[node]
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
 
     def stop_node(self, node: str, timeout: float = 60) -> None:
         proc = self.daemons.get(node)

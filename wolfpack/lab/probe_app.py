@@ -6,6 +6,9 @@ an independent record of when it ran.
 It binds with SO_REUSEPORT, so two copies *could* run at once; the record is how tests prove
 they never do. Every 20 ms it appends ``<monotonic> <node> <pid>`` to the record file
 (O_APPEND, one small write per line, so lines from several processes never interleave).
+Its first line is ``<monotonic> <node> <pid> start <starttime>`` (the start time of
+``/proc/self/stat``, so an observer can tell a reused PID from it), and on SIGTERM it writes
+``<monotonic> <node> <pid> stop`` before it exits: :mod:`wolfpack.lab.observer` reads them.
 ``--fail-after S`` makes it exit with code 3 after S seconds (a crashing application);
 ``--fail-on NODE`` makes it refuse to start on that node (a broken installation there).
 The node name comes from ``--node`` or the ``WOLFPACK_NODE`` environment variable.
@@ -16,10 +19,13 @@ from __future__ import annotations
 import argparse
 import http.server
 import os
+import signal
 import socket
 import sys
 import threading
 import time
+
+from wolfpack.node.pidregistry import proc_stat
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.fail_on and args.fail_on == args.node:
         print(f"probe_app: refusing to start on {args.node}", file=sys.stderr)
         return 3
+    fd = os.open(args.record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(what: str) -> None:
+        os.write(fd, f"{time.monotonic():.4f} {args.node} {os.getpid()}{what}\n".encode())
+
+    me = proc_stat(os.getpid())
+    write(f" start {me.starttime if me else 0}")
+
+    def stop(signum: int, frame: object) -> None:
+        write(" stop")
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     body = f"{args.node}\n".encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -52,12 +71,11 @@ def main(argv: list[str] | None = None) -> int:
             super().server_bind()
 
     server = Server((args.address, args.port), Handler)
-    fd = os.open(args.record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def record() -> None:
         started = time.monotonic()
         while True:
-            os.write(fd, f"{time.monotonic():.4f} {args.node} {os.getpid()}\n".encode())
+            write("")
             if args.fail_after and time.monotonic() - started > args.fail_after:
                 os._exit(3)
             time.sleep(0.02)

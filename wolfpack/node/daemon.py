@@ -189,6 +189,7 @@ class Daemon:
             register_pid=self._register_resource_pid,
             unregister_pid=self.pids.remove,
             claims=LeaseClaims(self.store, self.keys, s.node, self._valid_lease_id),
+            may_run=self.lease.valid,
         )
         self.manager = ResourceManager(
             self.reader, s.node, self.lease.valid, self.lease.guard, context, log=self.log

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from wolfpack.errors import FenceError
-from wolfpack.node.pidregistry import PidRegistry
+from wolfpack.node.pidregistry import LABEL_DAEMON, PidRegistry
 
 __all__ = ["ExternalFenceAgent", "FenceAgent", "LocalTestFenceAgent", "main", "parse_stdin"]
 
@@ -157,6 +157,10 @@ class LocalTestFenceAgent:
 
     def fence(self, node: str) -> None:
         reg = self.registry(node)
+        # The daemon first: a process it is starting is recorded before it may run, so once
+        # the daemon is gone the registry holds everything that can run.
+        reg.kill_all(signal.SIGKILL, labels=(LABEL_DAEMON,))
+        reg.wait_gone(self.timeout_s, labels=(LABEL_DAEMON,))
         reg.kill_all(signal.SIGKILL)
         if not reg.wait_gone(self.timeout_s):
             left = ", ".join(str(p) for p in reg.running())

@@ -33,6 +33,7 @@ from wolfpack.resources.process import (
     Account,
     ProcessGroup,
     RunResult,
+    StartGate,
     Stopped,
     Watch,
     boot_id,
@@ -193,18 +194,30 @@ class ApplicationAgent(Agent):
         elif self.adopt():
             return
         deadline = time.monotonic() + timeout_s
-        pid, watch, log_offset = self._spawn(cfg)
+        gate = StartGate()
         try:
-            with contextlib.suppress(ProcessLookupError):  # exited already: reported below
-                self.ctx.register_pid(pid)
-            self._wait_online(cfg, watch, deadline, log_offset)
-        except BaseException as exc:  # whatever went wrong, leave nothing running
-            self.log("agent_start_failed", error=str(exc))
-            self._teardown()
-            raise
+            pid, watch, log_offset = self._spawn(cfg, gate)
+            try:
+                with contextlib.suppress(ProcessLookupError):  # exited already: reported below
+                    self.ctx.register_pid(pid)
+                # Recorded (registry, pid file) before it runs anything, and only while this
+                # node may still run resources (a daemon that froze in between must not).
+                if not self.ctx.may_run():
+                    raise self.error(
+                        AgentResult.ERR_GENERIC, "this node may no longer run resources"
+                    )
+                gate.open()
+                self._wait_online(cfg, watch, deadline, log_offset)
+            except BaseException as exc:  # whatever went wrong, leave nothing running
+                self.log("agent_start_failed", error=str(exc))
+                self._teardown()
+                raise
+        finally:
+            gate.close()
 
-    def _spawn(self, cfg: _Settings) -> tuple[int, Watch, int]:
-        """Start the program and its watch; (pid, watch, where its output starts)."""
+    def _spawn(self, cfg: _Settings, gate: StartGate) -> tuple[int, Watch, int]:
+        """Start the program, held at ``gate``, and its watch; (pid, watch, where its output
+        starts)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log(
             "agent_starting",
@@ -221,7 +234,10 @@ class ApplicationAgent(Agent):
             out.flush()
             log_offset = out.tell()
             try:
-                proc = cfg.account.popen(cfg.argv, cwd=cfg.directory, env=cfg.env, output=out)
+                proc = cfg.account.popen(
+                    cfg.argv, cwd=cfg.directory, env=cfg.env, output=out, gate=gate
+                )
+                gate.spawned()
             except OSError as exc:
                 raise self.error(
                     spawn_error_code(exc),

@@ -93,6 +93,9 @@ class AgentContext:
     #: the node's claims in the cluster database (None where there is none, as in tests of
     #: agents that need none: an agent that needs claims then refuses to start)
     claims: Claims | None = None
+    #: whether this node may still run resources (its lease is valid by its own clock):
+    #: asked once more just before a started process is let run
+    may_run: Callable[[], bool] = lambda: True
 
 
 class Agent(ABC):

@@ -21,12 +21,28 @@ class LeftoverTracking(Agent):
     @abstractmethod
     def state_file(self) -> Path: ...
 
+    def _admit(self, pid: int) -> bool:
+        """``before_run`` of a start action: its session leader is recorded (registry and
+        state file) before it runs, so whatever it starts is within reach of the watchdog,
+        the fence agent and a restarted daemon even if this daemon dies meanwhile; and it
+        runs only while the node may still run resources."""
+        group = ProcessGroup.of(pid)
+        if group is not None:
+            self._record(group)
+        return self.ctx.may_run()
+
     def _record(self, group: ProcessGroup) -> None:
         registered = []
         for pid in group.members():
             with contextlib.suppress(ProcessLookupError):
                 self.ctx.register_pid(pid)
                 registered.append(pid)
+        recorded = self._recorded()
+        if recorded is not None and recorded[0] == group:
+            # The start action's leader, recorded by _admit and gone now: what it left in its
+            # group is registered itself.
+            for pid in set(recorded[1]) - set(registered):
+                self.ctx.unregister_pid(pid)
         if registered:
             write_json(self.state_file, {**group.to_doc(), "registered": registered})
 

@@ -44,6 +44,7 @@ from wolfpack.resources.process import (
     Account,
     ProcessGroup,
     RunResult,
+    StartGate,
     Watch,
     _signal_verified,
     blocked_ancestor,
@@ -230,9 +231,9 @@ http {{
             )
 
     # -- start (hooks of ApplicationAgent.start) ------------------------------------------------
-    def _spawn(self, cfg: _Settings) -> tuple[int, Watch, int]:
+    def _spawn(self, cfg: _Settings, gate: StartGate) -> tuple[int, Watch, int]:
         self._write_config(cfg)
-        return super()._spawn(cfg)
+        return super()._spawn(cfg, gate)
 
     def _wait_online(self, cfg: _Settings, watch: Watch, deadline: float, offset: int) -> None:
         try:

@@ -46,6 +46,7 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -470,6 +471,7 @@ class OcfAgent(LeftoverTracking):
         interval_ms: int = 0,
         keep_group: bool = False,
         output: Path | None = None,
+        before_run: Callable[[int], bool] | None = None,
     ) -> RunResult:
         path = self.agent_path()
         provider, kind = self.provider_type()
@@ -503,6 +505,7 @@ class OcfAgent(LeftoverTracking):
                 env=self._account.environment(env),
                 log_path=log,
                 keep_group=keep_group,
+                before_run=before_run,
             )
         except OSError as exc:
             raise self.error(
@@ -573,7 +576,7 @@ class OcfAgent(LeftoverTracking):
     def start(self, timeout_s: float) -> None:
         bound = self._bound("start", cap=timeout_s)
         self.log("agent_starting", agent=":".join(self.provider_type()), timeout_s=bound)
-        result = self._run("start", bound, keep_group=True)
+        result = self._run("start", bound, keep_group=True, before_run=self._admit)
         if result.returncode == OCF_SUCCESS:
             if result.group is not None:
                 self._record(result.group)

@@ -52,6 +52,7 @@ from wolfpack.resources.process import (
     POLL_S,
     ProcessGroup,
     RunResult,
+    StartGate,
     Watch,
     _signal_verified,
     blocked_ancestor,
@@ -330,9 +331,9 @@ class PostgresAgent(ApplicationAgent):
         )
 
     # -- start (hooks of ApplicationAgent.start) ------------------------------------------------
-    def _spawn(self, cfg: _Settings) -> tuple[int, Watch, int]:
+    def _spawn(self, cfg: _Settings, gate: StartGate) -> tuple[int, Watch, int]:
         self._prepare(cfg)
-        return super()._spawn(cfg)
+        return super()._spawn(cfg, gate)
 
     def _wait_online(self, cfg: _Settings, watch: Watch, deadline: float, offset: int) -> None:
         try:

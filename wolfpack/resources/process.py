@@ -45,6 +45,7 @@ __all__ = [
     "ProcInfo",
     "ProcessGroup",
     "RunResult",
+    "StartGate",
     "Stopped",
     "Watch",
     "boot_id",
@@ -352,14 +353,16 @@ class Account:
         cwd: str,
         env: Mapping[str, str],
         output: IO[bytes] | int,
+        gate: StartGate | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` as this account, leader of a new session, stdin from /dev/null and
-        stdout+stderr to ``output``. OSError if it cannot be started."""
+        stdout+stderr to ``output``. With ``gate``, the program itself runs only once the
+        gate is opened (see :class:`StartGate`). OSError if it cannot be started."""
         return subprocess.Popen(
-            list(argv),
+            gate.wrap(argv) if gate is not None else list(argv),
             cwd=cwd,
             env=dict(env),
-            stdin=subprocess.DEVNULL,
+            stdin=gate.read_fd if gate is not None else subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -368,6 +371,46 @@ class Account:
             group=self.gid if self.switch else None,
             extra_groups=list(self.groups) if self.switch else None,
         )
+
+
+class StartGate:
+    """Holds a new process back until its PID is recorded, so it never runs unrecorded.
+
+    Between fork and the moment the daemon records the PID in its registry, a process that
+    the watchdog, the fence agent or a restarted daemon cannot know of could start running
+    the program; if the daemon died (or froze) just then, it would run on as a second owner
+    once the group started elsewhere. Through the gate, the process is a tiny ``/bin/sh``
+    (same PID as the program it becomes) waiting on a pipe: :meth:`open` lets it ``exec``
+    the program; end of file (the daemon died, or :meth:`close` without opening) makes it
+    exit with code 125 having run nothing.
+    """
+
+    _SCRIPT = 'read -r go; [ "$go" = go ] || exit 125; exec "$@" </dev/null'
+    REFUSED = 125
+
+    def __init__(self) -> None:
+        self.read_fd, self._write_fd = os.pipe()  # not inherited (O_CLOEXEC) but as stdin
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        return ["/bin/sh", "-c", self._SCRIPT, argv[0], *argv]
+
+    def spawned(self) -> None:
+        """The child has its copy of the read end: drop ours."""
+        if self.read_fd >= 0:
+            os.close(self.read_fd)
+            self.read_fd = -1
+
+    def open(self) -> None:
+        """Let the program run (once; the gate is closed behind it)."""
+        with contextlib.suppress(BrokenPipeError):  # it is gone already: its watch says so
+            os.write(self._write_fd, b"go\n")
+        self.close()
+
+    def close(self) -> None:
+        self.spawned()
+        if self._write_fd >= 0:
+            os.close(self._write_fd)
+            self._write_fd = -1
 
 
 def find_program(program: str, directory: str, path: str = DEFAULT_PATH) -> str | None:
@@ -400,17 +443,35 @@ def run_bounded(
     env: Mapping[str, str],
     log_path: Path | None = None,
     keep_group: bool = False,
+    before_run: Callable[[int], bool] | None = None,
 ) -> RunResult:
     """Run ``argv`` to its end, at most ``timeout_s`` seconds.
 
     On timeout the whole process group gets SIGKILL. When it ends in time, what it left in its
     group is killed too unless ``keep_group`` (a ``start`` that launches a daemon). Output goes
     to a file, never a pipe, so a background child holding stdout cannot make us wait; it is
-    appended to ``log_path`` if given. Raises OSError if the command cannot be started.
+    appended to ``log_path`` if given. With ``before_run``, the command is held at a
+    :class:`StartGate` until ``before_run(pid)`` has returned, and runs only if it returned
+    True (else it exits with :attr:`StartGate.REFUSED`). Raises OSError if the command
+    cannot be started.
     """
-    with tempfile.TemporaryFile() as out:
-        proc = account.popen(argv, cwd=cwd, env=env, output=out)
+    gate = StartGate() if before_run is not None else None
+    with tempfile.TemporaryFile() as out, contextlib.ExitStack() as cleanup:
+        if gate is not None:
+            cleanup.callback(gate.close)
+        proc = account.popen(argv, cwd=cwd, env=env, output=out, gate=gate)
         group = ProcessGroup.of(proc.pid)
+        if gate is not None and before_run is not None:
+            gate.spawned()
+            try:
+                admitted = before_run(proc.pid)
+            except BaseException:
+                gate.close()  # it exits having run nothing
+                proc.wait()
+                raise
+            if admitted:
+                gate.open()
+            gate.close()
         code: int | None
         try:
             code = proc.wait(timeout=max(timeout_s, 0.0))

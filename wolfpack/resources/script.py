@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,7 +80,14 @@ class ScriptAgent(LeftoverTracking):
         return self.prop_int("status_timeout_s", DEFAULT_STATUS_TIMEOUT_S) or 1
 
     # -- one call of the script ------------------------------------------------------------------
-    def _run(self, action: str, timeout_s: float, *, keep_group: bool = False) -> RunResult:
+    def _run(
+        self,
+        action: str,
+        timeout_s: float,
+        *,
+        keep_group: bool = False,
+        before_run: Callable[[int], bool] | None = None,
+    ) -> RunResult:
         script = self._script()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = None
@@ -104,6 +112,7 @@ class ScriptAgent(LeftoverTracking):
                 env=env,
                 log_path=log,
                 keep_group=keep_group,
+                before_run=before_run,
             )
         except OSError as exc:
             raise self.error(
@@ -134,7 +143,7 @@ class ScriptAgent(LeftoverTracking):
     def start(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         self.log("agent_starting", script=self._script())
-        result = self._run("start", timeout_s, keep_group=True)
+        result = self._run("start", timeout_s, keep_group=True, before_run=self._admit)
         problem = self._failure("start", result, timeout_s)
         if problem is None and result.group is not None:
             self._record(result.group)
