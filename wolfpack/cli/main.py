@@ -35,7 +35,7 @@ app = typer.Typer(
     help="Wolfpack: a failover cluster manager in the Microsoft Cluster Service model.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
 
