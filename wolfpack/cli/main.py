@@ -14,6 +14,7 @@ from wolfpack.cli import (
     group,
     intent,
     interface,
+    lab,
     network,
     node,
     plan,
@@ -58,6 +59,7 @@ app.add_typer(rtype.app, name="type")
 app.add_typer(intent.app, name="intent")
 app.add_typer(config.app, name="config")
 app.add_typer(snapshot.app, name="snapshot")
+app.add_typer(lab.app, name="lab")
 plan.register(app)
 status.register(app)
 status.register(cluster.app)  # cluster.exe spelling: `cluster status`
