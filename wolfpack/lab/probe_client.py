@@ -1,0 +1,156 @@
+"""A client that asks a clustered service every 50 ms and records each answer (lab, bench).
+
+    python -m wolfpack.lab.probe_client http http://www.cluster.test/ --out web.jsonl
+    python -m wolfpack.lab.probe_client sql sql.cluster.test --password PW --out sql.jsonl
+
+Run on the lab's ``client`` host (``wolfpack lab exec client -- ...``), it sees the service
+as a client would: the name resolved through the lab's DNS on every try, a fresh connection
+each time (a connection to a node that lost power would hang, not fail). Each try is bounded
+(:data:`TRY_TIMEOUT_S`) so the record's resolution stays near the interval. One JSON line per
+try: ``{"t": <monotonic>, "ok": true, "answer": "node2"}`` (``answer``: the node a page names,
+or the SQL query's first column). Stops after ``--duration`` seconds or on SIGTERM.
+
+:func:`outages` turns such a record into the gaps a client saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import socket
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+__all__ = ["Gap", "Sample", "outages", "read_samples"]
+
+INTERVAL_S = 0.05
+TRY_TIMEOUT_S = 0.3
+_NODE = re.compile(r"\bnode\d+\b")
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float
+    ok: bool
+    answer: str
+
+
+@dataclass(frozen=True)
+class Gap:
+    """From the last answer before a run of failures to the first answer after it."""
+
+    start: float
+    end: float
+    before: str
+    after: str
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+def read_samples(path: Path) -> list[Sample]:
+    out = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            doc = json.loads(line)
+            out.append(Sample(float(doc["t"]), bool(doc["ok"]), str(doc.get("answer", ""))))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a kill
+    return out
+
+
+def outages(samples: Sequence[Sample], after: float = float("-inf")) -> list[Gap]:
+    """Every run of failed tries that ends in an answer and lies (partly) after ``after``."""
+    gaps: list[Gap] = []
+    last_ok: Sample | None = None
+    failed = False
+    for s in samples:
+        if not s.ok:
+            failed = True
+            continue
+        if failed and last_ok is not None and s.t >= after:
+            gaps.append(Gap(last_ok.t, s.t, last_ok.answer, s.answer))
+        last_ok, failed = s, False
+    return gaps
+
+
+def http_try(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=TRY_TIMEOUT_S) as reply:
+        body = reply.read(4096).decode(errors="replace")
+    match = _NODE.search(body)
+    return match.group(0) if match else body.strip()[:40]
+
+
+def sql_try(host: str, port: int, password: str, query: str) -> str:
+    import psycopg  # only the SQL client needs it
+
+    # A TCP connect bounded by our own timeout first: libpq's connect_timeout is >= 2 s.
+    address = socket.gethostbyname(host)
+    with socket.create_connection((address, port), timeout=TRY_TIMEOUT_S):
+        pass
+    with psycopg.connect(
+        host=address, port=port, user="postgres", password=password, dbname="postgres",
+        connect_timeout=2, options=f"-c statement_timeout={int(TRY_TIMEOUT_S * 1000)}",
+    ) as conn:  # fmt: skip
+        row = conn.execute(query).fetchone()
+    return "" if row is None else str(row[0])
+
+
+def run(attempt: Callable[[], str], out: Path, duration_s: float, interval_s: float) -> None:
+    stop = False
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    end = time.monotonic() + duration_s
+    with out.open("a", buffering=1) as f:
+        while not stop and time.monotonic() < end:
+            t = time.monotonic()
+            try:
+                doc = {"t": t, "ok": True, "answer": attempt()}
+            except Exception as exc:  # any failure of a try is a data point, not an end
+                doc = {"t": t, "ok": False, "error": type(exc).__name__}
+            f.write(json.dumps(doc) + "\n")
+            time.sleep(max(0.0, t + interval_s - time.monotonic()))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m wolfpack.lab.probe_client", description=__doc__)
+    ap.add_argument("kind", choices=("http", "sql"))
+    ap.add_argument("target", help="URL (http) or host name (sql)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--duration", type=float, default=600.0)
+    ap.add_argument("--interval", type=float, default=INTERVAL_S)
+    ap.add_argument("--port", type=int, default=5432)
+    ap.add_argument("--password", default="")
+    ap.add_argument("--query", default="SELECT 1")
+    args = ap.parse_args(argv)
+    if not 0 < args.duration <= 3600 or not 0.01 <= args.interval <= 10:
+        print("probe_client: --duration must be in (0, 3600], --interval in [0.01, 10]")
+        return 2
+    if args.kind == "http":
+        target: str = args.target
+
+        def attempt() -> str:
+            return http_try(target)
+    else:
+
+        def attempt() -> str:
+            return sql_try(args.target, args.port, args.password, args.query)
+
+    run(attempt, args.out, args.duration, args.interval)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
