@@ -209,6 +209,13 @@ def up(
             f"a lab in {lab_dir} is not healthy ({'; '.join(problems) or state.phase}): "
             f"remove it with 'wolfpack lab down --dir {lab_dir}' first"
         )
+    for parent in lab_dir.parents:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise ValidationError.single(
+                "--dir",
+                f"{parent} is not traversable by others, and the lab's named, nginx and "
+                "postgres run as their own accounts: choose a directory under /tmp or /run",
+            )
     if lab_dir.exists() and any(lab_dir.iterdir()):
         raise WolfpackError(f"--dir: {lab_dir} is not empty and holds no lab; choose another")
     lab_dir.mkdir(parents=True, exist_ok=True)
