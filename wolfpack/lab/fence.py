@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wolfpack.errors import WolfpackError
-from wolfpack.lab import world
+from wolfpack.lab import power
 from wolfpack.lab.state import LabState
 from wolfpack.node.fencing import parse_stdin
 
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fence_wolfpack_lab: plug {node!r} is not a lab node", file=sys.stderr)
             return 1
         if action in ("off", "reboot"):
-            world.power_off(args.dir, node)
+            power.power_off(args.dir, node)
         elif action == "status":
             return 2 if node in state.powered_off else 0
         elif action != "on":

@@ -43,7 +43,45 @@ from pyroute2 import netns as pyroute2_netns
 
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.lab.bind import BindError, BindServer
+from wolfpack.lab.layout import (
+    ADMIN_ADDRESS,
+    CLIENT_ADDRESS,
+    DNS_ADDRESS,
+    DTC_PORT,
+    ETCD_MEMBERS,
+    ETCD_PORT,
+    ETCD_READY_S,
+    HEARTBEAT_PORT,
+    KEY_ROOT,
+    MANAGEMENT_ADDRESS,
+    MAX_NODES,
+    MIN_NODES,
+    NODES_UP_S,
+    PRIV_IF,
+    PRIVATE_SUBNET,
+    PUB_IF,
+    PUBLIC_SUBNET,
+    TSIG_KEY_NAME,
+    ZONE,
+    endpoints,
+    enter,
+    hosts,
+    key_file,
+    lab_env,
+    local_dir,
+    members,
+    netns_exec,
+    node_dir,
+    node_endpoints,
+    node_number,
+    private_address,
+    public_address,
+    run_dir,
+    secret_file,
+    shared_dir,
+)
 from wolfpack.lab.netns import FABRIC, Lab, LabError
+from wolfpack.lab.power import check_node, kill_namespace, power_off
 from wolfpack.lab.state import LabProcess, LabState, LabStateError, locked
 from wolfpack.model import codec
 from wolfpack.model.builtin_types import GENERIC_APPLICATION, IP_ADDRESS, NETWORK_NAME
@@ -54,124 +92,60 @@ from wolfpack.node.secret import new_secret, register
 from wolfpack.store import EtcdStore, KeySpace
 from wolfpack.store.repository import ClusterDB, check_config
 
-__all__ = [
+__all__ = [  # the layout's names too: callers use world.X for everything of the lab
     "ADMIN_ADDRESS",
     "CLIENT_ADDRESS",
     "DNS_ADDRESS",
+    "DTC_PORT",
+    "ETCD_MEMBERS",
+    "ETCD_PORT",
+    "ETCD_READY_S",
+    "HEARTBEAT_PORT",
+    "KEY_ROOT",
     "MANAGEMENT_ADDRESS",
+    "MAX_NODES",
+    "MIN_NODES",
+    "NODES_UP_S",
+    "PRIVATE_SUBNET",
+    "PRIV_IF",
+    "PUBLIC_SUBNET",
+    "PUB_IF",
+    "TSIG_KEY_NAME",
     "ZONE",
     "Progress",
+    "add_config",
+    "check",
+    "cluster_doc",
+    "dns_properties",
     "down",
     "endpoints",
+    "enter",
+    "hosts",
+    "in_admin",
+    "key_file",
+    "lab_env",
+    "local_dir",
+    "members",
+    "netns_exec",
+    "node_dir",
+    "node_endpoints",
+    "node_number",
     "power_off",
     "power_on",
+    "private_address",
+    "public_address",
+    "run_dir",
+    "secret_file",
+    "shared_dir",
     "status",
     "up",
 ]
-
-ZONE = "cluster.test"
-PUBLIC_SUBNET, PRIVATE_SUBNET = "198.51.100.0/24", "203.0.113.0/24"
-ADMIN_ADDRESS, DNS_ADDRESS, CLIENT_ADDRESS = "198.51.100.1", "198.51.100.2", "198.51.100.3"
-MANAGEMENT_ADDRESS = "198.51.100.10"
-PUB_IF, PRIV_IF = "eth0", "eth1"
-#: how many nodes carry an etcd member
-ETCD_MEMBERS = 3
-MIN_NODES, MAX_NODES = 3, 8
-ETCD_PORT, HEARTBEAT_PORT, DTC_PORT = 2379, 3343, 3372
-KEY_ROOT = "/wolfpack/"
-TSIG_KEY_NAME = "wolfpack-lab"
-#: how long etcd, the daemons and a killed process may take
-ETCD_READY_S, NODES_UP_S, KILL_WAIT_S = 60.0, 90.0, 10.0
 
 Progress = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     pass
-
-
-# -- addresses and places ----------------------------------------------------------------------
-def node_number(node: str) -> int:
-    return int(node.removeprefix("node"))
-
-
-def public_address(node: str) -> str:
-    return f"198.51.100.{10 + node_number(node)}"
-
-
-def private_address(node: str) -> str:
-    return f"203.0.113.{10 + node_number(node)}"
-
-
-def members(state: LabState) -> list[str]:
-    return state.nodes[:ETCD_MEMBERS]
-
-
-def endpoints(state: LabState) -> str:
-    """The etcd client URLs as the admin and client hosts reach them (public network)."""
-    return ",".join(f"http://{public_address(n)}:{ETCD_PORT}" for n in members(state))
-
-
-def node_endpoints(state: LabState, node: str) -> str:
-    """A node's own member first (no network on the way), then the others, private first."""
-    others = [n for n in members(state) if n != node]
-    urls = [f"http://127.0.0.1:{ETCD_PORT}"] if node in members(state) else []
-    urls += [f"http://{private_address(n)}:{ETCD_PORT}" for n in others]
-    urls += [f"http://{public_address(n)}:{ETCD_PORT}" for n in others]
-    return ",".join(urls)
-
-
-def hosts(state: LabState) -> list[str]:
-    return ["admin", "dns", "client", *state.nodes]
-
-
-def node_dir(state: LabState, node: str) -> Path:
-    return Path(state.dir) / "nodes" / node
-
-
-def run_dir(state: LabState, node: str) -> Path:
-    return node_dir(state, node) / "run"
-
-
-def local_dir(state: LabState) -> Path:
-    """The path where each node sees its own directory (bind-mounted in its mount ns)."""
-    return Path(state.dir) / "local"
-
-
-def shared_dir(state: LabState) -> Path:
-    return Path(state.dir) / "shared"
-
-
-def key_file(state: LabState) -> Path:
-    return Path(state.dir) / "dns" / "key.conf"
-
-
-def secret_file(state: LabState) -> Path:
-    return Path(state.dir) / "secret"
-
-
-def lab_env(state: LabState) -> dict[str, str]:
-    """What a ``wolfpack`` command needs to reach this lab's cluster from a lab host."""
-    return {
-        "WOLFPACK_ENDPOINT": endpoints(state),
-        "WOLFPACK_PREFIX": KEY_ROOT,
-        "WOLFPACK_SECRET_FILE": str(secret_file(state)),
-    }
-
-
-def netns_exec(state: LabState, host: str) -> list[str]:
-    return ["ip", "netns", "exec", state.prefix + host]
-
-
-def enter(state: LabState, host: str) -> list[str]:
-    """The command prefix that runs something *on* ``host``: on a node whose daemon runs,
-    in that daemon's mount namespace too (so it sees the node's own mounts)."""
-    daemon = next(
-        (p for p in state.processes_of(host) if p.role == "wolfpackd" and p.running), None
-    )
-    if daemon is None:
-        return netns_exec(state, host)
-    return ["nsenter", "-t", str(daemon.pid), "-m", "-n", "--"]
 
 
 @contextlib.contextmanager
@@ -603,63 +577,12 @@ def _cluster_state(state: LabState) -> dict[str, Any]:
 
 
 # -- power ---------------------------------------------------------------------------------------
-def _kill_namespace(state: LabState, host: str) -> list[int]:
-    """SIGKILL every process in ``host``'s namespace (and every recorded one of it)."""
-    ns = state.prefix + host
-    killed: list[int] = []
-    deadline = time.monotonic() + KILL_WAIT_S
-    while True:
-        pids = _netns_pids(ns)
-        pids.discard(os.getpid())
-        if not pids:
-            break
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-        if time.monotonic() > deadline:
-            raise WolfpackError(f"processes in {ns} survive SIGKILL: {sorted(pids)}")
-        time.sleep(0.02)
-    recorded = [p.entry() for p in state.processes_of(host) if p.running]
-    if host in state.nodes:
-        PidRegistry(run_dir(state, host)).kill_all(signal.SIGKILL)
-    PidRegistry(state.dir).kill(recorded, signal.SIGKILL)
-    return killed
-
-
-def _netns_pids(ns: str) -> set[int]:
-    if not Path("/run/netns", ns).exists():
-        return set()
-    result = subprocess.run(
-        ["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10, check=False
-    )
-    return {int(x) for x in result.stdout.split() if x.isdigit()}
-
-
-def power_off(lab_dir: Path, node: str) -> list[int]:
-    """Kill every process of ``node`` and take its links down (losing its addresses)."""
-    lab_dir = lab_dir.resolve()
-    with locked(lab_dir):
-        state = LabState.load(lab_dir)
-        _check_node(state, node)
-        killed = _kill_namespace(state, node)
-        lab = Lab(state.prefix)
-        for ifname in (PUB_IF, PRIV_IF):
-            lab.ip(node, ["addr", "flush", "dev", ifname], what=f"flush {ifname}")
-            lab.set_link(node, ifname, up=False)
-        state.forget_dead(node)
-        if node not in state.powered_off:
-            state.powered_off.append(node)
-        state.save()
-    return killed
-
-
 def power_on(lab_dir: Path, node: str, progress: Progress = _quiet) -> None:
     """Bring ``node``'s links up with its own addresses and start its etcd and wolfpackd."""
     lab_dir = lab_dir.resolve()
     with locked(lab_dir):
         state = LabState.load(lab_dir)
-        _check_node(state, node)
+        check_node(state, node)
         if node not in state.powered_off:
             progress(f"{node} is on already")
             return
@@ -680,11 +603,6 @@ def power_on(lab_dir: Path, node: str, progress: Progress = _quiet) -> None:
             _wait_nodes_up(state, [node])
 
 
-def _check_node(state: LabState, node: str) -> None:
-    if node not in state.nodes:
-        raise WolfpackError(f"NODE: {node!r} is not a node of this lab ({', '.join(state.nodes)})")
-
-
 # -- down ----------------------------------------------------------------------------------------
 def down(lab_dir: Path, progress: Progress = _quiet) -> dict[str, Any]:
     """Remove everything the lab in ``lab_dir`` recorded, and only that; a summary."""
@@ -698,7 +616,7 @@ def down(lab_dir: Path, progress: Progress = _quiet) -> dict[str, Any]:
         raise
     killed: list[int] = []
     for host in reversed(hosts(state)):
-        killed += _kill_namespace(state, host)
+        killed += kill_namespace(state, host)
     PidRegistry(state.dir).kill([p.entry() for p in state.processes], signal.SIGKILL)
     progress(f"stopped {len(killed)} processes of the lab")
     for dev in state.loop_devices:
