@@ -137,7 +137,9 @@ class LabDriver:
         return owner if group_state(states) == GroupState.ONLINE else None
 
     @staticmethod
-    def wait(predicate: Callable[[], T], timeout_s: float, what: str, every_s: float = 0.1) -> T:
+    def wait(
+        predicate: Callable[[], T | None], timeout_s: float, what: str, every_s: float = 0.1
+    ) -> T:
         deadline = time.monotonic() + timeout_s
         while True:
             value = predicate()

@@ -5,10 +5,12 @@
 
 Run on the lab's ``client`` host (``wolfpack lab exec client -- ...``), it sees the service
 as a client would: the name resolved through the lab's DNS on every try, a fresh connection
-each time (a connection to a node that lost power would hang, not fail). Each try is bounded
-(:data:`TRY_TIMEOUT_S`) so the record's resolution stays near the interval. One JSON line per
-try: ``{"t": <monotonic>, "ok": true, "answer": "node2"}`` (``answer``: the node a page names,
-or the SQL query's first column). Stops after ``--duration`` seconds or on SIGTERM.
+each time (a connection to a node that lost power would hang, not fail). A try starts every
+interval whether or not the earlier ones have finished (each in a thread, bounded by
+:data:`TRY_TIMEOUT_S`), so a try hanging on a dead address does not blur the record: its
+resolution is the interval. One JSON line per try, in the order they end:
+``{"t": <monotonic start>, "ok": true, "answer": "node2"}`` (``answer``: the node a page
+names, or the SQL query's first column). Stops after ``--duration`` seconds or on SIGTERM.
 
 :func:`outages` turns such a record into the gaps a client saw.
 """
@@ -21,17 +23,22 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 __all__ = ["Gap", "Sample", "outages", "read_samples"]
 
 INTERVAL_S = 0.05
-TRY_TIMEOUT_S = 0.3
+TRY_TIMEOUT_S = 1.0
+#: tries that may be under way at once (a hanging try ends at its timeout)
+MAX_TRIES = 64
 _NODE = re.compile(r"\bnode\d+\b")
 
 
@@ -64,7 +71,7 @@ def read_samples(path: Path) -> list[Sample]:
             out.append(Sample(float(doc["t"]), bool(doc["ok"]), str(doc.get("answer", ""))))
         except (ValueError, KeyError, TypeError):
             continue  # a line cut short by a kill
-    return out
+    return sorted(out, key=lambda s: s.t)
 
 
 def outages(samples: Sequence[Sample], after: float = float("-inf")) -> list[Gap]:
@@ -113,14 +120,20 @@ def run(attempt: Callable[[], str], out: Path, duration_s: float, interval_s: fl
 
     signal.signal(signal.SIGTERM, on_term)
     end = time.monotonic() + duration_s
-    with out.open("a", buffering=1) as f:
+    lock = threading.Lock()
+
+    def one(f: TextIO, t: float) -> None:
+        try:
+            doc = {"t": t, "ok": True, "answer": attempt()}
+        except Exception as exc:  # any failure of a try is a data point, not an end
+            doc = {"t": t, "ok": False, "error": type(exc).__name__}
+        with lock:
+            f.write(json.dumps(doc) + "\n")
+
+    with out.open("a", buffering=1) as f, ThreadPoolExecutor(MAX_TRIES) as pool:
         while not stop and time.monotonic() < end:
             t = time.monotonic()
-            try:
-                doc = {"t": t, "ok": True, "answer": attempt()}
-            except Exception as exc:  # any failure of a try is a data point, not an end
-                doc = {"t": t, "ok": False, "error": type(exc).__name__}
-            f.write(json.dumps(doc) + "\n")
+            pool.submit(one, f, t)
             time.sleep(max(0.0, t + interval_s - time.monotonic()))
 
 
