@@ -8,9 +8,10 @@ every 50 ms (HTTP GET of http://www.cluster.test/, or a SQL SELECT through
 sql.cluster.test) and the outage is the gap it saw: from its last answer before the fault
 to its first answer after it (resolution: the 50 ms interval).
 
-- web_poweroff: ``wolfpack lab power off`` of Web's owner (every process killed, links
-  down); the survivors detect it, fence it with the lab fence agent, and start Web on the
-  next node. The node is powered on again between runs.
+- web_poweroff: ``wolfpack lab power off`` of Web's owner, its preferred node2 (which
+  runs only Web, as in the seed): every process killed, links down; the survivors detect
+  it, fence it with the lab fence agent, and start Web on the next node. The node is
+  powered on again and Web moved home (not measured) between runs.
 - web_move: ``wolfpack group move Web <next node>`` (S39).
 - sql_poweroff: the same power-off for SQL's owner (PostgreSQL with its data on the shared
   directory); SQL fails back to node1 after node1 is powered on (immediate, after 5 s).
@@ -73,6 +74,10 @@ def settled(lab: LabDriver, group: str) -> str | None:
     return lab.online_on(group)
 
 
+def at_home(lab: LabDriver, group: str, home: str) -> str | None:
+    return home if settled(lab, group) == home else None
+
+
 def outage(probe: Probe, t_fault: float, what: str) -> float:
     gaps = [g for g in probe.gaps() if g.end >= t_fault]
     if not gaps:
@@ -102,7 +107,12 @@ def lift_thresholds(state: LabState) -> None:
 
 
 def web_poweroff(lab: LabDriver, work: Path) -> float:
+    """Web's preferred owner, which runs only Web (as in the seed), loses power."""
     owner = lab.wait(lambda: settled(lab, "Web"), WAIT_S, "Web settled")
+    home = demo.GROUPS["Web"][0]
+    if owner != home:  # failback is prevented: bring it home (not measured)
+        lab.wolfpack("group", "move", "Web", home)
+        owner = lab.wait(lambda: at_home(lab, "Web", home), WAIT_S, "Web home")
     with lab.probe("http", "http://www.cluster.test/", work / "web.jsonl") as probe:
         time.sleep(SETTLE_S)
         t_fault = time.monotonic()

@@ -45,7 +45,7 @@ class Probe:
         return read_samples(self.out)
 
     def answers_since(self, t: float) -> list[str]:
-        return [s.answer for s in self.samples() if s.ok and s.t >= t]
+        return [s.answer for s in sorted(self.samples(), key=lambda s: s.end) if s.ok and s.t >= t]
 
     def gaps(self, after: float = float("-inf")) -> list[Gap]:
         return outages(self.samples(), after)

@@ -9,8 +9,9 @@ each time (a connection to a node that lost power would hang, not fail). A try s
 interval whether or not the earlier ones have finished (each in a thread, bounded by
 :data:`TRY_TIMEOUT_S`), so a try hanging on a dead address does not blur the record: its
 resolution is the interval. One JSON line per try, in the order they end:
-``{"t": <monotonic start>, "ok": true, "answer": "node2"}`` (``answer``: the node a page
-names, or the SQL query's first column). Stops after ``--duration`` seconds or on SIGTERM.
+``{"t": <start>, "ok": true, "answer": "node2", "end": <end>}`` (monotonic seconds;
+``answer``: the node a page names, or the SQL query's first column). Stops after
+``--duration`` seconds or on SIGTERM.
 
 :func:`outages` turns such a record into the gaps a client saw.
 """
@@ -18,6 +19,8 @@ names, or the SQL query's first column). Stops after ``--duration`` seconds or o
 from __future__ import annotations
 
 import argparse
+import bisect
+import itertools
 import json
 import re
 import signal
@@ -42,16 +45,21 @@ MAX_TRIES = 64
 _NODE = re.compile(r"\bnode\d+\b")
 
 
+#: a silence between two answers this long is an outage even if no try failed in it
+SILENCE_S = TRY_TIMEOUT_S
+
+
 @dataclass(frozen=True)
 class Sample:
-    t: float
+    t: float  # when the try started
     ok: bool
     answer: str
+    end: float  # when it ended: for an answer, when the client had it
 
 
 @dataclass(frozen=True)
 class Gap:
-    """From the last answer before a run of failures to the first answer after it."""
+    """From the last answer the client had before an outage to the first one after it."""
 
     start: float
     end: float
@@ -68,24 +76,27 @@ def read_samples(path: Path) -> list[Sample]:
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
             doc = json.loads(line)
-            out.append(Sample(float(doc["t"]), bool(doc["ok"]), str(doc.get("answer", ""))))
+            t = float(doc["t"])
+            end = float(doc.get("end", t))
+            out.append(Sample(t, bool(doc["ok"]), str(doc.get("answer", "")), end))
         except (ValueError, KeyError, TypeError):
             continue  # a line cut short by a kill
     return sorted(out, key=lambda s: s.t)
 
 
 def outages(samples: Sequence[Sample], after: float = float("-inf")) -> list[Gap]:
-    """Every run of failed tries that ends in an answer and lies (partly) after ``after``."""
+    """The outages a client saw, ending after ``after``: between two answers in a row (by
+    when they arrived) where a try that started failed, or nothing arrived for
+    :data:`SILENCE_S` (tries that hung and were answered late do not hide an outage)."""
+    answers = sorted((s for s in samples if s.ok), key=lambda s: s.end)
+    failed = sorted(s.t for s in samples if not s.ok)
     gaps: list[Gap] = []
-    last_ok: Sample | None = None
-    failed = False
-    for s in samples:
-        if not s.ok:
-            failed = True
+    for a, b in itertools.pairwise(answers):
+        if b.end < after:
             continue
-        if failed and last_ok is not None and s.t >= after:
-            gaps.append(Gap(last_ok.t, s.t, last_ok.answer, s.answer))
-        last_ok, failed = s, False
+        i = bisect.bisect_left(failed, a.end)
+        if (i < len(failed) and failed[i] < b.end) or b.end - a.end >= SILENCE_S:
+            gaps.append(Gap(a.end, b.end, a.answer, b.answer))
     return gaps
 
 
@@ -124,9 +135,10 @@ def run(attempt: Callable[[], str], out: Path, duration_s: float, interval_s: fl
 
     def one(f: TextIO, t: float) -> None:
         try:
-            doc = {"t": t, "ok": True, "answer": attempt()}
+            doc: dict[str, object] = {"t": t, "ok": True, "answer": attempt()}
         except Exception as exc:  # any failure of a try is a data point, not an end
             doc = {"t": t, "ok": False, "error": type(exc).__name__}
+        doc["end"] = time.monotonic()
         with lock:
             f.write(json.dumps(doc) + "\n")
 

@@ -401,7 +401,13 @@ def cluster_doc(state: LabState) -> dict[str, Any]:
             "private": {"subnet": PRIVATE_SUBNET, "role": "private", "description": "heartbeats"},
         },
         "interfaces": interfaces,
-        "groups": {"Cluster Group": {"description": "management IP and the cluster name (S16)"}},
+        "groups": {
+            "Cluster Group": {
+                "description": "management IP and the cluster name (S16)",
+                # the last node first: node1 and node2 are the seed's SQL and Web servers
+                "preferred_owners": list(reversed(state.nodes)),
+            }
+        },
         "resources": {
             "cluster-ip": {
                 "type": IP_ADDRESS,
