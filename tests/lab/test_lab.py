@@ -51,6 +51,7 @@ def test_up_builds_the_seed_cluster_active_active(demo_lab: LabDriver) -> None:
     assert groups["Web"] == {"owner": "node2", "state": "Online"}
     assert groups["SQL"] == {"owner": "node1", "state": "Online"}
     assert groups["Cluster Group"]["state"] == "Online"
+    assert sorted(doc["disks"]) == ["sql", "web"] and len(doc["loop_devices"]) == 2
     roles = {h: sorted(p["role"] for p in v["processes"]) for h, v in doc["hosts"].items()}
     assert roles["dns"] == ["named"]
     assert roles["node1"] == roles["node3"] == ["etcd", "wolfpackd"]
@@ -91,6 +92,23 @@ def test_each_daemon_has_its_own_mount_namespace(demo_lab: LabDriver) -> None:
     assert seen == {"node1": "node1", "node2": "node2", "node3": "node3"}
     host_view = (world.local_dir(demo_lab.state) / "node").read_text()
     assert host_view.startswith("none")
+
+
+def test_each_shared_disk_is_mounted_on_its_owner_only(demo_lab: LabDriver) -> None:
+    """S6, S24: web-disk on node2 and sql-disk on node1, in their daemons' mount
+    namespaces; never on the host, never on the other nodes."""
+    state = demo_lab.state
+    where = {name: str(world.mount_point(state, name)) for name in world.DISKS}
+    owners = {"web": "node2", "sql": "node1"}
+    for node in state.nodes:
+        mounts = demo_lab.run(node, ["cat", "/proc/self/mounts"]).stdout
+        for name, path in where.items():
+            assert (f" {path} ext4 " in mounts) == (owners[name] == node), (node, name)
+    host = Path("/proc/mounts").read_text()
+    assert not any(path in host for path in where.values())
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    for name in world.DISKS:
+        assert str(world.disk_image(state, name)) in loops
 
 
 def test_web_fails_over_when_its_node_is_powered_off(demo_lab: LabDriver, tmp_path: Path) -> None:
@@ -190,6 +208,8 @@ def test_down_removes_everything_and_only_that(
     assert pids and any(p.running for p in pids)
     files = [Path(f) for f in state.files]
     assert files and all(f.exists() for f in files)
+    loops = list(state.loop_devices)
+    assert len(loops) == 2
     result = subprocess.run(
         [wolfpack_cli(), "lab", "down", "--dir", state.dir, "--json"],
         capture_output=True, text=True, timeout=120,
@@ -203,6 +223,8 @@ def test_down_removes_everything_and_only_that(
     assert after.host_links == machine_before.host_links  # the lab never adds one there
     assert not any(p.running for p in pids)
     assert not any(f.exists() for f in files)
+    attached = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    assert not any(state.dir in line for line in attached.splitlines())
     assert not Path(state.dir).exists()
     assert not LabState.exists(Path(state.dir))
     again = subprocess.run(

@@ -69,9 +69,10 @@ def test_up_failing_half_way_removes_what_it_made() -> None:
         base.rmdir()
     made = seen[0]
     assert len(made.namespaces) == 7 and {p.role for p in made.processes} == {"named", "etcd"}
+    assert len(made.loop_devices) == 2
     assert made.files
     after = Machine.now()
-    assert after.mentioning(made.prefix) == set()
+    assert after.mentioning(made.prefix) == after.mentioning(made.dir) == set()  # loops too
     assert not any(p.running for p in made.processes)
     assert not any(Path(f).exists() for f in made.files)
     assert not lab_dir.exists()

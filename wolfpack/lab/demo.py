@@ -4,12 +4,12 @@
     python -m wolfpack.lab.demo down [--dir DIR]   # lab down
 
 Group Web prefers node2: IP Address 198.51.100.20, Network Name ``www`` (registered in the
-lab's BIND), and a Web Server (nginx) whose docroot is in each node's own directory, so
-the page names the node that serves it. Group SQL prefers node1: IP Address 198.51.100.30,
-Network Name ``sql`` and a PostgreSQL Server whose data directory is on the lab's shared
-directory, so every node that takes the group over sees the same database. SQL fails back
-to node1 (immediately, once node1 has been up for 5 s, S38); Web keeps the default
-(failback prevented). Physical Disk resources join the groups once the disk agent exists.
+lab's BIND), Physical Disk ``web-disk`` and a Web Server (nginx) whose docroot is on that
+disk; its page links into each node's own directory, so it names the node that serves it.
+Group SQL prefers node1: IP Address 198.51.100.30, Network Name ``sql``, Physical Disk
+``sql-disk`` and a PostgreSQL Server whose data directory is on that disk, so every node
+that takes the group over sees the same database. SQL fails back to node1 (immediately,
+once node1 has been up for 5 s, S38); Web keeps the default (failback prevented).
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ import psycopg
 from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.lab import world
 from wolfpack.lab.state import DEFAULT_DIR, LabState
-from wolfpack.model.builtin_types import IP_ADDRESS, NETWORK_NAME, POSTGRESQL, WEB_SERVER
+from wolfpack.model.builtin_types import (
+    IP_ADDRESS,
+    NETWORK_NAME,
+    PHYSICAL_DISK,
+    POSTGRESQL,
+    WEB_SERVER,
+)
 from wolfpack.model.fsm import group_state
 from wolfpack.model.states import GroupState
 from wolfpack.store import EtcdStore, KeySpace
@@ -47,7 +53,23 @@ def say(text: str) -> None:
 
 
 def docroot(state: LabState) -> Path:
-    return world.local_dir(state) / "www"
+    """On the web disk (its index.html links to the node's own page, see lab up)."""
+    return world.mount_point(state, "web") / "htdocs"
+
+
+def data_directory(state: LabState) -> Path:
+    return world.mount_point(state, "sql") / "data"
+
+
+def disk(state: LabState, group: str, name: str) -> dict[str, Any]:
+    return {
+        "type": PHYSICAL_DISK,
+        "group": group,
+        "properties": {
+            "device": f"UUID={state.disks[name]['uuid']}",
+            "mountpoint": str(world.mount_point(state, name)),
+        },
+    }
 
 
 def demo_doc(state: LabState) -> dict[str, Any]:
@@ -65,6 +87,8 @@ def demo_doc(state: LabState) -> dict[str, Any]:
             },
         },
         "resources": {
+            "web-disk": disk(state, "Web", "web"),
+            "sql-disk": disk(state, "SQL", "sql"),
             "web-ip": {
                 "type": IP_ADDRESS,
                 "group": "Web",
@@ -79,7 +103,7 @@ def demo_doc(state: LabState) -> dict[str, Any]:
             "web": {
                 "type": WEB_SERVER,
                 "group": "Web",
-                "dependencies": [["web-ip"]],
+                "dependencies": [["web-disk"], ["web-ip"]],
                 "properties": {"docroot": str(docroot(state)), "listen_address": WEB_ADDRESS},
             },
             "sql-ip": {
@@ -96,9 +120,9 @@ def demo_doc(state: LabState) -> dict[str, Any]:
             "sql": {
                 "type": POSTGRESQL,
                 "group": "SQL",
-                "dependencies": [["sql-ip"]],
+                "dependencies": [["sql-disk"], ["sql-ip"]],
                 "properties": {
-                    "data_directory": str(world.shared_dir(state) / "sql" / "data"),
+                    "data_directory": str(data_directory(state)),
                     "listen_address": SQL_ADDRESS,
                     "initialize": True,
                 },
@@ -116,7 +140,6 @@ def write_pages(state: LabState) -> None:
             f"<!doctype html><title>{state.cluster} Web</title>"
             f"<h1>Cluster {state.cluster}: Web is served by {node}</h1>\n"
         )
-    (world.shared_dir(state) / "sql").mkdir(mode=0o755, exist_ok=True)
 
 
 def install(state: LabState) -> None:
@@ -161,11 +184,13 @@ def prepare_sql(state: LabState, owner: str) -> None:
     """Let lab hosts log in over TCP with a password (initdb allowed only 127.0.0.1): a
     line in pg_hba.conf (on the shared data directory, so every node has it) and a
     password for ``postgres``."""
-    hba = world.shared_dir(state) / "sql" / "data" / "pg_hba.conf"
-    line = f"host all all {world.PUBLIC_SUBNET} scram-sha-256\n"
-    if line not in hba.read_text():
-        with hba.open("a") as f:
-            f.write("# the lab's public network (wolfpack lab demo)\n" + line)
+    hba = data_directory(state) / "pg_hba.conf"  # on the sql disk: mounted on the owner only
+    line = f"host all all {world.PUBLIC_SUBNET} scram-sha-256"
+    script = f'grep -qx "{line}" "$1" || printf "# the lab public network\\n%s\\n" "{line}" >> "$1"'
+    subprocess.run(
+        [*world.enter(state, owner), "sh", "-c", script, "sh", str(hba)],
+        check=True, timeout=30, capture_output=True,
+    )  # fmt: skip
     socket_dir = world.run_dir(state, owner) / "resources" / "sql" / "socket"
     with psycopg.connect(
         host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True

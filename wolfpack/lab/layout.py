@@ -20,6 +20,8 @@ ETCD_MEMBERS = 3
 MIN_NODES, MAX_NODES = 3, 8
 ETCD_PORT, HEARTBEAT_PORT, DTC_PORT = 2379, 3343, 3372
 KEY_ROOT = "/wolfpack/"
+#: the lab's shared disks (loop devices over images in the lab's directory): name -> MB
+DISKS = {"web": 64, "sql": 256}
 TSIG_KEY_NAME = "wolfpack-lab"
 #: how long etcd, the daemons and a killed process may take
 ETCD_READY_S, NODES_UP_S, KILL_WAIT_S = 60.0, 90.0, 10.0
@@ -74,6 +76,15 @@ def local_dir(state: LabState) -> Path:
 
 def shared_dir(state: LabState) -> Path:
     return Path(state.dir) / "shared"
+
+
+def disk_image(state: LabState, name: str) -> Path:
+    return Path(state.dir) / "disks" / f"{name}.img"
+
+
+def mount_point(state: LabState, name: str) -> Path:
+    """Where a shared disk is mounted, in the mount namespace of the node that owns it."""
+    return Path(state.dir) / "mnt" / name
 
 
 def key_file(state: LabState) -> Path:

@@ -64,6 +64,8 @@ class LabState:
     files: list[str] = field(default_factory=list)  # created outside dir; removed at down
     directories: list[str] = field(default_factory=list)  # created outside dir, if empty
     loop_devices: list[str] = field(default_factory=list)
+    #: shared disks by name: image, device, uuid (the loop devices are in loop_devices)
+    disks: dict[str, dict[str, str]] = field(default_factory=dict)
     powered_off: list[str] = field(default_factory=list)
     version: int = VERSION
 

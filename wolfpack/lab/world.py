@@ -43,9 +43,11 @@ from pyroute2 import netns as pyroute2_netns
 
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.lab.bind import BindError, BindServer
+from wolfpack.lab.disks import LoopDisk, make_shared_disk, remove_shared_disk
 from wolfpack.lab.layout import (
     ADMIN_ADDRESS,
     CLIENT_ADDRESS,
+    DISKS,
     DNS_ADDRESS,
     DTC_PORT,
     ETCD_MEMBERS,
@@ -63,6 +65,7 @@ from wolfpack.lab.layout import (
     PUBLIC_SUBNET,
     TSIG_KEY_NAME,
     ZONE,
+    disk_image,
     endpoints,
     enter,
     hosts,
@@ -70,6 +73,7 @@ from wolfpack.lab.layout import (
     lab_env,
     local_dir,
     members,
+    mount_point,
     netns_exec,
     node_dir,
     node_endpoints,
@@ -95,6 +99,7 @@ from wolfpack.store.repository import ClusterDB, check_config
 __all__ = [  # the layout's names too: callers use world.X for everything of the lab
     "ADMIN_ADDRESS",
     "CLIENT_ADDRESS",
+    "DISKS",
     "DNS_ADDRESS",
     "DTC_PORT",
     "ETCD_MEMBERS",
@@ -116,6 +121,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "add_config",
     "check",
     "cluster_doc",
+    "disk_image",
     "dns_properties",
     "down",
     "endpoints",
@@ -126,6 +132,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "lab_env",
     "local_dir",
     "members",
+    "mount_point",
     "netns_exec",
     "node_dir",
     "node_endpoints",
@@ -249,6 +256,7 @@ def _build(state: LabState, progress: Progress) -> None:
         d.mkdir(mode=0o755, exist_ok=True)
         d.chmod(0o755)
     (local_dir(state) / "node").write_text("none: only a node's mount namespace sees its own\n")
+    _make_disks(state, progress)
     with in_admin(state):
         _start_dns(state, progress)
         _start_etcd(state, progress)
@@ -260,6 +268,39 @@ def _build(state: LabState, progress: Progress) -> None:
     state.phase = "up"
     state.save()
     progress(f"the lab is up: cluster {state.cluster}, {len(state.nodes)} nodes, dir {state.dir}")
+
+
+def _make_disks(state: LabState, progress: Progress) -> None:
+    sizes = ", ".join(f"{n} ({mb} MB)" for n, mb in DISKS.items())
+    progress(f"shared disks: {sizes}: loop devices, ext4 with MMP, seen by every node")
+    (Path(state.dir) / "disks").mkdir(mode=0o700, exist_ok=True)
+    for name, size_mb in DISKS.items():
+        try:
+            disk = make_shared_disk(disk_image(state, name), size_mb, f"{state.prefix}{name}"[:16])
+        except LabError as exc:
+            raise WolfpackError(f"shared disk {name}: {exc}") from exc
+        state.loop_devices.append(disk.device)
+        state.disks[name] = {"image": str(disk.image), "device": disk.device, "uuid": disk.uuid}
+        state.save()
+        where = mount_point(state, name)
+        where.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # The site lives on the web disk; its page is a link into the node's own directory,
+    # so the page a client gets names the node that serves it.
+    page = local_dir(state) / "www" / "index.html"
+    _on_disk(state, "web", f'mkdir -m 755 "$1/htdocs" && ln -s {page} "$1/htdocs/index.html"')
+
+
+def _on_disk(state: LabState, name: str, script: str) -> None:
+    """Run ``script`` (``$1``: the mount point) with disk ``name`` mounted in a private
+    mount namespace of its own, which goes away with it: the host never sees the mount."""
+    where, device = mount_point(state, name), state.disks[name]["device"]
+    full = f'mount "{device}" "$1" && {{ {script}; }}; rc=$?; umount "$1"; exit $rc'
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", full, "sh", str(where)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise WolfpackError(f"cannot prepare shared disk {name}: {result.stderr.strip()}")
 
 
 def _write_resolv_conf(state: LabState, host: str) -> None:
@@ -548,6 +589,7 @@ def status(lab_dir: Path) -> dict[str, Any]:
             for h in hosts(state)
         },
         "loop_devices": list(state.loop_devices),
+        "disks": {n: dict(d) for n, d in state.disks.items()},
     }
     if state.prefix + "admin" in Lab.existing(state.prefix):
         with in_admin(state):
@@ -609,6 +651,31 @@ def power_on(lab_dir: Path, node: str, progress: Progress = _quiet) -> None:
             _wait_nodes_up(state, [node])
 
 
+def _loop_backing(device: str) -> Path | None:
+    try:
+        text = Path(f"/sys/block/{Path(device).name}/loop/backing_file").read_text().strip()
+    except OSError:
+        return None
+    return Path(text.removesuffix(" (deleted)"))
+
+
+def _our_loop_devices(state: LabState) -> list[str]:
+    """The recorded loop devices, and any other whose image is in the lab's directory
+    (attached by an up that died before it could record it)."""
+    found = set(state.loop_devices)
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        device = f"/dev/{backing.parent.parent.name}"
+        image = _loop_backing(device)
+        if image is not None and image.is_relative_to(Path(state.dir) / "disks"):
+            found.add(device)
+    ours = []
+    for device in sorted(found):
+        image = _loop_backing(device)
+        if image is not None and image.is_relative_to(Path(state.dir) / "disks"):
+            ours.append(device)  # still backed by our image: never someone else's device
+    return ours
+
+
 # -- down ----------------------------------------------------------------------------------------
 def down(lab_dir: Path, progress: Progress = _quiet) -> dict[str, Any]:
     """Remove everything the lab in ``lab_dir`` recorded, and only that; a summary."""
@@ -621,13 +688,16 @@ def down(lab_dir: Path, progress: Progress = _quiet) -> dict[str, Any]:
             return {"dir": str(lab_dir), "removed": False}
         raise
     killed: list[int] = []
+    failures: list[str] = []
     for host in reversed(hosts(state)):
         killed += kill_namespace(state, host)
     PidRegistry(state.dir).kill([p.entry() for p in state.processes], signal.SIGKILL)
     progress(f"stopped {len(killed)} processes of the lab")
-    for dev in state.loop_devices:
-        subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=10, check=False)
-    failures: list[str] = []
+    for dev in _our_loop_devices(state):
+        try:
+            remove_shared_disk(LoopDisk(_loop_backing(dev) or Path("/"), dev, "", ""))
+        except LabError as exc:
+            failures.append(str(exc))
     present = set(Lab.existing(state.prefix))
     gone = []
     for ns in [*reversed(state.namespaces), *sorted(present - set(state.namespaces))]:
