@@ -36,6 +36,7 @@ from typing import Any
 
 from wolfpack.lab import demo, world
 from wolfpack.lab.driver import LabDriver, Probe
+from wolfpack.lab.probe_client import longest_silence
 from wolfpack.lab.state import DEFAULT_DIR, LabState
 from wolfpack.store import EtcdStore, KeySpace
 from wolfpack.store.repository import ClusterDB
@@ -79,10 +80,10 @@ def at_home(lab: LabDriver, group: str, home: str) -> str | None:
 
 
 def outage(probe: Probe, t_fault: float, what: str) -> float:
-    gaps = [g for g in probe.gaps() if g.end >= t_fault]
-    if not gaps:
-        raise RuntimeError(f"{what}: the probe saw no gap (did the fault happen?)")
-    return max(g.seconds for g in gaps)
+    gap = longest_silence(probe.samples(), t_fault)
+    if gap is None:
+        raise RuntimeError(f"{what}: the probe has no answers after the fault")
+    return gap.seconds
 
 
 def lift_thresholds(state: LabState) -> None:

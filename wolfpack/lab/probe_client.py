@@ -36,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-__all__ = ["Gap", "Sample", "outages", "read_samples"]
+__all__ = ["Gap", "Sample", "longest_silence", "outages", "read_samples"]
 
 INTERVAL_S = 0.05
 TRY_TIMEOUT_S = 1.0
@@ -45,8 +45,9 @@ MAX_TRIES = 64
 _NODE = re.compile(r"\bnode\d+\b")
 
 
-#: a silence between two answers this long is an outage even if no try failed in it
-SILENCE_S = TRY_TIMEOUT_S
+#: a silence between two answers this long is an outage even if no try failed in it (the
+#: tries sent meanwhile hung and were answered late); shorter ones are scheduling noise
+SILENCE_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,17 @@ def outages(samples: Sequence[Sample], after: float = float("-inf")) -> list[Gap
         if (i < len(failed) and failed[i] < b.end) or b.end - a.end >= SILENCE_S:
             gaps.append(Gap(a.end, b.end, a.answer, b.answer))
     return gaps
+
+
+def longest_silence(samples: Sequence[Sample], after: float) -> Gap | None:
+    """The longest time without an answer around or after ``after`` (by arrival): what a
+    client saw of an outage that began at ``after``, however short."""
+    answers = sorted((s for s in samples if s.ok), key=lambda s: s.end)
+    pairs = [(a, b) for a, b in itertools.pairwise(answers) if b.end >= after]
+    if not pairs:
+        return None
+    a, b = max(pairs, key=lambda p: p[1].end - p[0].end)
+    return Gap(a.end, b.end, a.answer, b.answer)
 
 
 def http_try(url: str) -> str:
