@@ -4,9 +4,10 @@
 
 Brings the lab and the demo's groups up if they are not (and takes the lab down afterwards
 if it brought it up). A probe on the lab's client host asks the service by its DNS name
-every 50 ms (HTTP GET of http://www.cluster.test/, or a SQL SELECT through
-sql.cluster.test) and the outage is the gap it saw: from its last answer before the fault
-to its first answer after it (resolution: the 50 ms interval).
+every 50 ms (HTTP GET of http://www.cluster.test/, whose page names the node; or a SQL
+SELECT of the postmaster's start time through sql.cluster.test) and the outage is what it
+saw: from the last answer of the old server to the first answer of the new one (by
+arrival; tries run concurrently, so the resolution is the 50 ms interval).
 
 - web_poweroff: ``wolfpack lab power off`` of Web's owner, its preferred node2 (which
   runs only Web, as in the seed): every process killed, links down; the survivors detect
@@ -36,7 +37,7 @@ from typing import Any
 
 from wolfpack.lab import demo, world
 from wolfpack.lab.driver import LabDriver, Probe
-from wolfpack.lab.probe_client import longest_silence
+from wolfpack.lab.probe_client import changeover
 from wolfpack.lab.state import DEFAULT_DIR, LabState
 from wolfpack.store import EtcdStore, KeySpace
 from wolfpack.store.repository import ClusterDB
@@ -80,9 +81,16 @@ def at_home(lab: LabDriver, group: str, home: str) -> str | None:
 
 
 def outage(probe: Probe, t_fault: float, what: str) -> float:
-    gap = longest_silence(probe.samples(), t_fault)
+    samples = probe.samples()
+    gap = changeover(samples, t_fault)
     if gap is None:
-        raise RuntimeError(f"{what}: the probe has no answers after the fault")
+        raise RuntimeError(f"{what}: the answer never changed after the fault")
+    failed = sum(1 for s in samples if not s.ok and s.t >= t_fault)
+    print(
+        f"  {what}: {gap.seconds:.3f} s without an answer, {gap.start - t_fault:+.3f} s after"
+        f" the command; {failed} tries failed; answers {gap.before!r} then {gap.after!r}",
+        file=sys.stderr,
+    )
     return gap.seconds
 
 
@@ -140,7 +148,8 @@ def web_move(lab: LabDriver, work: Path) -> float:
 
 def sql_poweroff(lab: LabDriver, work: Path) -> float:
     owner = lab.wait(lambda: settled(lab, "SQL"), WAIT_S, "SQL settled")
-    args = ("--password", demo.SQL_PASSWORD)
+    # the postmaster's start time: a new one proves the answer comes from the new server
+    args = ("--password", demo.SQL_PASSWORD, "--query", "SELECT pg_postmaster_start_time()")
     with lab.probe("sql", "sql.cluster.test", work / "sql.jsonl", *args) as probe:
         time.sleep(SETTLE_S)
         t_fault = time.monotonic()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wolfpack.lab.probe_client import Sample, longest_silence, outages
+from wolfpack.lab.probe_client import Sample, changeover, outages
 
 
 def ok(t: float, answer: str, took: float = 0.01) -> Sample:
@@ -38,11 +38,12 @@ def test_steady_answers_are_no_outage_and_after_filters_old_gaps() -> None:
     assert [g.after for g in outages(samples, after=1.0)] == ["b"]
 
 
-def test_longest_silence_measures_even_a_short_outage() -> None:
+def test_changeover_measures_even_a_short_failover() -> None:
     """Tries that hung through a 0.2 s outage and were answered late leave no failure and a
-    silence below SILENCE_S: not an outage for outages(), but the bench still measures it."""
+    silence below SILENCE_S: not an outage for outages(), but the changeover is measured."""
     samples = [ok(0.0, "n1"), ok(0.05, "n1"), ok(0.1, "n2", took=0.2), ok(0.3, "n2")]
     assert outages(samples) == []
-    gap = longest_silence(samples, after=0.05)
-    assert gap is not None and abs(gap.seconds - (0.3 - 0.06)) < 1e-9
-    assert longest_silence(samples, after=10.0) is None
+    gap = changeover(samples, after=0.04)
+    assert gap is not None and (gap.before, gap.after) == ("n1", "n2")
+    assert abs(gap.seconds - (0.3 - 0.06)) < 1e-9
+    assert changeover(samples[:2], after=0.04) is None  # never changed

@@ -36,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-__all__ = ["Gap", "Sample", "longest_silence", "outages", "read_samples"]
+__all__ = ["Gap", "Sample", "changeover", "outages", "read_samples"]
 
 INTERVAL_S = 0.05
 TRY_TIMEOUT_S = 1.0
@@ -101,15 +101,18 @@ def outages(samples: Sequence[Sample], after: float = float("-inf")) -> list[Gap
     return gaps
 
 
-def longest_silence(samples: Sequence[Sample], after: float) -> Gap | None:
-    """The longest time without an answer around or after ``after`` (by arrival): what a
-    client saw of an outage that began at ``after``, however short."""
+def changeover(samples: Sequence[Sample], after: float) -> Gap | None:
+    """From the last answer as it was before ``after`` to the first different one (by
+    arrival): what a client saw of a failover that began at ``after``, however short.
+    None if the answer never changed (the service did not move, or the record stops)."""
     answers = sorted((s for s in samples if s.ok), key=lambda s: s.end)
-    pairs = [(a, b) for a, b in itertools.pairwise(answers) if b.end >= after]
-    if not pairs:
+    before = [s for s in answers if s.end < after]
+    if not before:
         return None
-    a, b = max(pairs, key=lambda p: p[1].end - p[0].end)
-    return Gap(a.end, b.end, a.answer, b.answer)
+    old = before[-1].answer
+    last_old = max((s for s in answers if s.answer == old), key=lambda s: s.end)
+    new = next((s for s in answers if s.end > last_old.end and s.answer != old), None)
+    return None if new is None else Gap(last_old.end, new.end, old, new.answer)
 
 
 def http_try(url: str) -> str:
