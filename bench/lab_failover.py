@@ -181,7 +181,7 @@ def plot(results: dict[str, list[float]], path: Path) -> None:
             ax.hlines(target, i - 0.35, i + 0.35, colors="red", linestyles="dashed")
     ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names])
     ax.set_ylabel("client-observed outage (s)")
-    ax.set_title("Wolfpack lab: outages seen from the client host (black: median, red: target)")
+    ax.set_title("Lab: outages seen by the client (black: median, red: target)")
     ax.set_ylim(bottom=0)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
