@@ -82,6 +82,9 @@ def test_names_resolve_through_the_lab_dns(demo_lab: LabDriver) -> None:
         assert out.split()[0] == address
     assert "Web is served by node2" in page(demo_lab)
     assert sql(demo_lab, "SELECT 1") == "1"
+    # S22: the transaction coordinator (DTC analog) answers on the management address
+    dtc = f"exec 3<>/dev/tcp/jean.cluster.test/{world.DTC_PORT}"
+    assert demo_lab.run("client", ["bash", "-c", dtc], check=False).returncode == 0
 
 
 def test_each_daemon_has_its_own_mount_namespace(demo_lab: LabDriver) -> None:

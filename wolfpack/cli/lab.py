@@ -69,6 +69,9 @@ def _print_status(doc: dict[str, Any]) -> None:
         )
         rows.append((name, host["address"], "off" if host["powered_off"] else "on", procs))
     output.table("hosts", ("host", "address", "power", "processes"), rows)
+    disks = [(n, d["device"], d["image"]) for n, d in doc.get("disks", {}).items()]
+    if disks:
+        output.table("shared disks", ("disk", "device", "image"), disks)
     cs = doc.get("cluster_state", {})
     if "error" in cs:
         output.message(f"cluster database: {cs['error']}")
