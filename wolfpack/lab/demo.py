@@ -226,6 +226,20 @@ def tour(state: LabState) -> None:
     db = sql_query(state, "SELECT 'PostgreSQL ' || current_setting('server_version')")
     lab = f"wolfpack lab --dir {state.dir}" if Path(state.dir) != DEFAULT_DIR else "wolfpack lab"
     wp = f"{lab} exec admin -- wolfpack"
+    tries = [
+        (f"{wp} status", "who owns what (S33)"),
+        (f"{lab} exec client -- curl -s http://www.cluster.test/", "the page names the node"),
+        (f"{wp} group move Web node3", "move a group (S39)"),
+        (f"{lab} power off node1", "SQL fails over (the lab fence powers node1 off)"),
+        (f"{lab} exec client -- psql -h sql.cluster.test -U postgres", f"password {SQL_PASSWORD}"),
+        (f"{wp} resource fail web", "Initiate Failure: restarted in place"),
+        (f"{lab} power on node1", "SQL fails back once node1 is up 5 s (S38)"),
+        (f"{wp} plan --explain", "why each group is where it is"),
+        (f"{lab} status", "hosts, processes, disks, nodes, groups"),
+        ("bash scripts/demo down", "removes the whole lab, and only the lab"),
+    ]
+    width = max(len(c) for c, _ in tries)
+    commands = "\n".join(f"  {c:<{width}}  # {why}" for c, why in tries)
     print(
         f"""
 The cluster {state.cluster} runs Active/Active (S5, S6) in the lab ({state.dir}):
@@ -234,16 +248,7 @@ The cluster {state.cluster} runs Active/Active (S5, S6) in the lab ({state.dir})
 
 Try it (PATH={Path(sys.executable).parent}:$PATH; every command of the admin runs on the
 admin host 198.51.100.1 with WOLFPACK_ENDPOINT set to the lab's etcd):
-  {wp} status                     # who owns what (S33)
-  {lab} exec client -- curl -s http://www.cluster.test/
-  {wp} group move Web node3       # move a group; the page now names node3
-  {lab} power off node1           # SQL fails over (fenced by the lab fence agent)
-  {lab} exec client -- psql -h sql.cluster.test -U postgres   # password {SQL_PASSWORD}
-  {wp} resource fail web          # Initiate Failure: restarted in place
-  {lab} power on node1            # SQL fails back to node1 after 5 s up (S38)
-  {wp} plan --explain             # why each group is where it is
-  {lab} status                    # hosts, processes, nodes, groups
-  bash scripts/demo down          # removes the whole lab, and only the lab
+{commands}
 """,
         flush=True,
     )
