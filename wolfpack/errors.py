@@ -15,6 +15,9 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     ├── RejectedError             a request the policy refuses, with a reason code (409)
     ├── AgentError                a resource agent failed; ``code`` is its OCF-like result
     ├── FenceError                a fence agent did not confirm a node is off (503)
+    ├── AuthError                 no or an unknown API token (401)
+    ├── ForbiddenError            the token's role may not do this (403)
+    ├── PayloadTooLarge           a request body over the API's limit (413)
     └── StoreError                the cluster database failed (503)
         ├── StoreUnavailable      etcd cannot be reached
         ├── ConflictError         a revision check failed: someone else wrote first (409)
@@ -132,6 +135,22 @@ class AgentError(WolfpackError):
     def __init__(self, code: AgentResult, message: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+class AuthError(WolfpackError):
+    """An API request without a valid token."""
+
+    http_status = 401
+
+
+class ForbiddenError(WolfpackError):
+    """An API token whose role does not allow the request (read-only on a change)."""
+
+    http_status = 403
+
+
+class PayloadTooLarge(WolfpackError):
+    http_status = 413
 
 
 class StoreError(WolfpackError):

@@ -55,9 +55,12 @@ def create_(
         name, description, utc_offset(utc_offset_text, "cluster.utc_offset_minutes")
     )
     secret = _read_or_make_secret(secret_file)
+    from wolfpack.admin import tls  # lazy: cryptography is only needed here
+
     with open_db() as db:
         db.initialize(settings)
         register(db.store, db.keys, secret)
+        tls.ensure_ca(db, secret, name)  # the REST API's cluster CA (docs/api.md)
     report(settings, as_json, f"created cluster {name} in the cluster database at {endpoint()}")
 
 

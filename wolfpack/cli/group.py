@@ -12,19 +12,17 @@ from typing import Annotated, Any
 
 import typer
 
+from wolfpack.admin.nouns import GROUPS
+from wolfpack.admin.objects import create, modify
 from wolfpack.cli import parse
 from wolfpack.cli.context import open_db
 from wolfpack.cli.intent import add_request_verb, submit
-from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
+from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption
-from wolfpack.errors import ValidationError
-from wolfpack.model import codec
-from wolfpack.model.config import ClusterConfig, Group
-from wolfpack.model.fsm import group_state
-from wolfpack.model.snapshot import IntentKind, Snapshot
-from wolfpack.model.states import FailbackMode, GroupState
-from wolfpack.policy import check_move
+from wolfpack.model.config import Group
+from wolfpack.model.snapshot import IntentKind
+from wolfpack.model.states import FailbackMode
 
 app = typer.Typer(
     help="Groups: create, list, show, set, delete, move, online, offline.", no_args_is_help=True
@@ -105,45 +103,6 @@ class GroupOptions:
         return dataclasses.replace(fb, **changes)
 
 
-def derived_state(snap: Snapshot, group: str) -> GroupState:
-    """MSCS rule: a group's state comes from its resources' states."""
-    return group_state(snap.resource(r.name).state for r in snap.config.group_resources(group))
-
-
-def _details(snap: Snapshot, group: Group) -> dict[str, Any]:
-    status = snap.groups.get(group.name)
-    details: dict[str, Any] = {
-        "state": str(derived_state(snap, group.name)),
-        "owner": status.owner if status else None,
-        "resources": [r.name for r in snap.config.group_resources(group.name)],
-    }
-    if status is not None:
-        details["status"] = codec.dump(status, exclude_defaults=False)
-    return details
-
-
-def _guard(cfg: ClusterConfig, snap: Snapshot, name: str) -> None:
-    held = [r.name for r in cfg.group_resources(name)]
-    if held:
-        raise ValidationError.single(
-            f"groups.{name}",
-            f"still holds resources {', '.join(held)}: delete them first",
-        )
-
-
-GROUPS: Noun[Group] = Noun(
-    "groups",
-    "group",
-    columns=(
-        ("name", lambda s, g: g.name),
-        ("owner", lambda s, g: s.group(g.name).owner),
-        ("state", lambda s, g: str(derived_state(s, g.name))),
-        ("preferred owners", lambda s, g: list(g.preferred_owners)),
-        ("resources", lambda s, g: len(s.config.group_resources(g.name))),
-    ),
-    details=_details,
-    guard_delete=_guard,
-)
 add_read_verbs(app, GROUPS)
 add_delete_verb(app, GROUPS)
 
@@ -210,8 +169,7 @@ def move(
 ) -> None:
     """Move a group to another node (Move-ClusterGroup): offline here, online there,
     back to where it was if anything fails there (S39)."""
-    check = None if node is None else (lambda snap: check_move(snap, name, node))
-    submit(IntentKind.MOVE_GROUP, name, node, as_json, check, wait=not no_wait, timeout=timeout)
+    submit(IntentKind.MOVE_GROUP, name, node, as_json, wait=not no_wait, timeout=timeout)
 
 
 add_request_verb(

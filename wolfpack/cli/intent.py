@@ -10,22 +10,21 @@ here at once, and nothing is written.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
+from wolfpack.admin import requests
+from wolfpack.admin.requests import GROUP_REQUESTS
 from wolfpack.cli import output
 from wolfpack.cli.context import open_db
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption, wait_for_outcome
 from wolfpack.errors import NotFoundError
 from wolfpack.model import codec
-from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
+from wolfpack.model.snapshot import Intent, IntentKind
 
 app = typer.Typer(help="Pending administrator requests: list, delete.", no_args_is_help=True)
-
-GROUP_REQUESTS = (IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP)
 
 
 def submit(
@@ -33,22 +32,14 @@ def submit(
     subject: str,
     target: str | None,
     as_json: bool,
-    check: Callable[[Snapshot], None] | None = None,
     *,
     wait: bool = True,
     timeout: float = 60.0,
 ) -> Intent:
-    """Check ``subject`` exists (and ``check(snapshot)`` if given), record the request, and
+    """Check the request (:func:`wolfpack.admin.requests.check_request`), record it, and
     unless ``wait`` is off, follow it until it is carried out (or refused)."""
     with open_db() as db:
-        snap = db.read_snapshot()
-        if kind in GROUP_REQUESTS and subject not in snap.config.groups:
-            raise NotFoundError("group", subject)
-        if kind not in GROUP_REQUESTS and subject not in snap.config.resources:
-            raise NotFoundError("resource", subject)
-        if check is not None:
-            check(snap)
-        intent = db.add_intent(kind, subject, target)
+        intent = requests.submit(db, kind, subject, target)
         if wait:
             settled = wait_for_outcome(db, intent, timeout, quiet=as_json)
             if as_json:

@@ -6,23 +6,15 @@ from typing import Annotated
 
 import typer
 
+from wolfpack.admin.nouns import INTERFACES
+from wolfpack.admin.objects import create
 from wolfpack.cli.context import open_db
-from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, report
+from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model.config import Interface
 
 app = typer.Typer(help="Network interfaces: create, list, show, delete.", no_args_is_help=True)
 
-INTERFACES: Noun[Interface] = Noun(
-    "interfaces",
-    "interface",
-    columns=(
-        ("name", lambda s, i: i.name),
-        ("node", lambda s, i: i.node),
-        ("network", lambda s, i: i.network),
-        ("address", lambda s, i: i.address),
-    ),
-)
 add_read_verbs(app, INTERFACES)
 add_delete_verb(app, INTERFACES)
 

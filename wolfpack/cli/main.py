@@ -8,14 +8,17 @@ from typing import Annotated
 import typer
 
 from wolfpack.cli import (
+    audit,
     cluster,
     config,
     context,
     db,
+    events,
     group,
     intent,
     interface,
     lab,
+    log,
     network,
     node,
     plan,
@@ -23,6 +26,7 @@ from wolfpack.cli import (
     rtype,
     snapshot,
     status,
+    token,
 )
 from wolfpack.cli.runner import JsonErrors
 
@@ -61,7 +65,11 @@ app.add_typer(db.app, name="db")
 app.add_typer(intent.app, name="intent")
 app.add_typer(config.app, name="config")
 app.add_typer(snapshot.app, name="snapshot")
+app.add_typer(token.app, name="token")
+app.add_typer(audit.app, name="audit")
 app.add_typer(lab.app, name="lab")
+events.register(app)
+log.register(app)
 plan.register(app)
 status.register(app)
 status.register(cluster.app)  # cluster.exe spelling: `cluster status`

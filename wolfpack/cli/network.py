@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from wolfpack.admin.nouns import NETWORKS
+from wolfpack.admin.objects import create, modify
 from wolfpack.cli.context import open_db
-from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
+from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model.config import ClusterConfig, Network
 from wolfpack.model.states import NetworkRole
@@ -19,21 +21,6 @@ app = typer.Typer(
 
 ROLE_HELP = "none, private (heartbeats only), public (clients only) or mixed (both)."
 
-NETWORKS: Noun[Network] = Noun(
-    "networks",
-    "network",
-    columns=(
-        ("name", lambda s, n: n.name),
-        ("subnet", lambda s, n: n.subnet),
-        ("role", lambda s, n: str(n.role)),
-        (
-            "interfaces",
-            lambda s, n: sorted(
-                i.name for i in s.config.interfaces.values() if i.network == n.name
-            ),
-        ),
-    ),
-)
 add_read_verbs(app, NETWORKS)
 add_delete_verb(app, NETWORKS)
 

@@ -3,56 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from wolfpack.admin.nouns import NODES
+from wolfpack.admin.objects import create, modify
+from wolfpack.admin.requests import set_node_admin
 from wolfpack.cli import output
 from wolfpack.cli.context import open_db
-from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
+from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption, WaitTimeout
-from wolfpack.errors import NotFoundError, RejectedError
-from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, Node
-from wolfpack.model.snapshot import Snapshot
 from wolfpack.node.liveness import NodeAdmin
 
 app = typer.Typer(help="Cluster nodes: create, list, show, set, delete.", no_args_is_help=True)
 
 
-def node_state(snap: Snapshot, node: Node) -> str | None:
-    status = snap.nodes.get(node.name)
-    return str(status.state) if status is not None else None
-
-
-def _details(snap: Snapshot, node: Node) -> dict[str, Any]:
-    status = snap.nodes.get(node.name)
-    owned = sorted(g for g, st in snap.groups.items() if st.owner == node.name)
-    details: dict[str, Any] = {"groups": owned}
-    if status is not None:
-        details["status"] = codec.dump(status, exclude_defaults=False)
-    return details
-
-
-def _guard(cfg: ClusterConfig, snap: Snapshot, name: str) -> None:
-    owned = [g for g, st in snap.groups.items() if st.owner == name and g in cfg.groups]
-    if owned:
-        raise RejectedError(
-            "NODE_OWNS_GROUPS",
-            f"node {name!r} owns {', '.join(sorted(owned))}: move those groups away first",
-        )
-
-
-NODES: Noun[Node] = Noun(
-    "nodes",
-    "node",
-    columns=(("id", lambda s, n: n.id), ("name", lambda s, n: n.name), ("state", node_state)),
-    details=_details,
-    guard_delete=_guard,
-)
 add_read_verbs(app, NODES)
 add_delete_verb(app, NODES)
 
@@ -92,10 +61,7 @@ NodeName = Annotated[str, typer.Argument(help="The node's name.")]
 
 def _set_admin(name: str, admin: NodeAdmin) -> None:
     with open_db() as db:
-        cfg, _ = db.load_config()
-        if name not in cfg.nodes:
-            raise NotFoundError("node", name)
-        db.store.put(db.keys.node_admin(name), json.dumps(codec.dump(admin)).encode())
+        set_node_admin(db, name, admin)
 
 
 @verb(app, "pause")

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from wolfpack.admin.objects import flatten as flatten
+
 
 def console(*, stderr: bool = False) -> Console:
     # A new console per call, so it writes to the sys.stdout of the moment (tests swap it).
@@ -23,6 +25,11 @@ def console(*, stderr: bool = False) -> Console:
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def json_line(data: Any) -> str:
+    """One compact JSON document per line (streams: ``events --json``)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def cell(value: Any) -> str:
@@ -50,18 +57,6 @@ def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any
 def properties(title: str | None, rows: Iterable[tuple[str, Any]]) -> None:
     """A two-column property sheet (Cluster Administrator's Properties dialog)."""
     table(title, ("property", "value"), rows)
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested mappings as dotted property names: ``failback.mode``."""
-    rows: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            rows.extend(flatten(value, f"{name}."))
-        else:
-            rows.append((name, value))
-    return rows
 
 
 def message(text: str) -> None:

@@ -8,22 +8,21 @@ bool, comma-separated list); ``--prop key=`` removes one. Dependencies use WSFC 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from wolfpack.cli import output, parse
+from wolfpack.admin.nouns import RESOURCES
+from wolfpack.admin.objects import create, modify
+from wolfpack.cli import parse
 from wolfpack.cli.context import open_db
 from wolfpack.cli.intent import add_request_verb, submit
-from wolfpack.cli.objects import Noun, add_delete_verb, add_read_verbs, create, modify, report
+from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption
-from wolfpack.errors import NotFoundError, RejectedError, ValidationError
-from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, Resource
 from wolfpack.model.dependencies import format_expression, parse_expression
-from wolfpack.model.snapshot import IntentKind, Snapshot
+from wolfpack.model.snapshot import IntentKind
 from wolfpack.model.states import RestartAction
 
 app = typer.Typer(
@@ -102,55 +101,6 @@ class ResourceOptions:
         return dataclasses.replace(res, **changes)
 
 
-def _status(snap: Snapshot, name: str) -> tuple[str, str | None]:
-    status = snap.resource(name)
-    return str(status.state), status.node
-
-
-def _details(snap: Snapshot, res: Resource) -> dict[str, Any]:
-    state, node = _status(snap, res.name)
-    details: dict[str, Any] = {"state": state, "node": node}
-    status = snap.resources.get(res.name)
-    if status is not None:
-        details["status"] = codec.dump(status, exclude_defaults=False)
-    return details
-
-
-def _rows(res: Resource) -> list[tuple[str, Any]]:
-    rows = output.flatten(codec.dump(res, exclude_defaults=False))
-    return [(k, format_expression(res.dependencies) if k == "dependencies" else v) for k, v in rows]
-
-
-def _guard(cfg: ClusterConfig, snap: Snapshot, name: str) -> None:
-    dependents = sorted(r.name for r in cfg.resources.values() if name in r.depends_on)
-    if dependents:
-        raise ValidationError.single(
-            f"resources.{name}",
-            f"{', '.join(dependents)} depend on it: change their dependencies first "
-            "(wolfpack resource depend NAME EXPR)",
-        )
-    state, node = _status(snap, name)
-    if snap.resource(name).state.active:
-        raise RejectedError(
-            "RESOURCE_ACTIVE", f"resource {name!r} is {state} on {node}: take it offline first"
-        )
-
-
-RESOURCES: Noun[Resource] = Noun(
-    "resources",
-    "resource",
-    columns=(
-        ("name", lambda s, r: r.name),
-        ("type", lambda s, r: r.type),
-        ("group", lambda s, r: r.group),
-        ("state", lambda s, r: _status(s, r.name)[0]),
-        ("node", lambda s, r: _status(s, r.name)[1]),
-        ("depends on", lambda s, r: format_expression(r.dependencies)),
-    ),
-    details=_details,
-    guard_delete=_guard,
-    rows=_rows,
-)
 add_read_verbs(app, RESOURCES)
 add_delete_verb(app, RESOURCES)
 
@@ -249,26 +199,6 @@ add_request_verb(
 )
 
 
-def _movable(name: str, group: str) -> Callable[[Snapshot], None]:
-    def check(snap: Snapshot) -> None:
-        cfg = snap.config
-        if group not in cfg.groups:
-            raise NotFoundError("group", group)
-        res = cfg.resources[name]
-        if res.group == group:
-            raise RejectedError("SAME_GROUP", f"resource {name!r} is already in group {group!r}")
-        dependents = sorted(r.name for r in cfg.resources.values() if name in r.depends_on)
-        if res.depends_on or dependents:
-            related = sorted(res.depends_on) + dependents
-            raise RejectedError(
-                "RESOURCE_HAS_DEPENDENCIES",
-                f"resource {name!r} has dependency relations ({', '.join(related)}): only a "
-                "resource without dependencies may change group (S36)",
-            )
-
-    return check
-
-
 @verb(app, "move")
 def move(
     name: ResourceName,
@@ -279,5 +209,4 @@ def move(
 ) -> None:
     """Move a resource to another group (Move-ClusterResource, S27); only a resource
     without dependencies in either direction may move (S36)."""
-    check = _movable(name, group)
-    submit(IntentKind.CHANGE_GROUP, name, group, as_json, check, wait=not no_wait, timeout=timeout)
+    submit(IntentKind.CHANGE_GROUP, name, group, as_json, wait=not no_wait, timeout=timeout)

@@ -7,9 +7,9 @@ from typing import Any
 
 import typer
 
+from wolfpack.admin.nouns import derived_state
 from wolfpack.cli import output
 from wolfpack.cli.context import open_db
-from wolfpack.cli.group import derived_state
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model.snapshot import Snapshot
 

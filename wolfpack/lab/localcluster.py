@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -92,6 +93,8 @@ class LocalCluster:
         self.heartbeat_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
         self._store: EtcdStore | None = None
         self.ports: dict[str, int] = {}
+        #: Each daemon's REST API port on 127.0.0.1 (chosen when the node first starts).
+        self.api_ports: dict[str, int] = {}
 
     # -- set-up ---------------------------------------------------------------------------
     @property
@@ -193,7 +196,28 @@ class LocalCluster:
     def run_dir(self, node: str) -> Path:
         return self.run_root / node
 
+    @property
+    def api_tls(self) -> bool:
+        api = self.daemon_settings.get("api")
+        return isinstance(api, dict) and bool(api.get("tls"))
+
+    def api_host(self, node: str) -> str:
+        """Where the node's API listens, reachable from this process."""
+        return "127.0.0.1"
+
+    def api_url(self, node: str) -> str:
+        scheme = "https" if self.api_tls else "http"
+        return f"{scheme}://{self.api_host(node)}:{self.api_ports[node]}"
+
+    def ca_context(self) -> ssl.SSLContext | None:
+        """Verifies the nodes' APIs against the cluster CA (None while TLS is off)."""
+        if not self.api_tls:
+            return None
+        kv = self.store.get(self.keys.tls_ca_cert)
+        return ssl.create_default_context(cadata=kv.value.decode()) if kv is not None else None
+
     def start_node(self, node: str) -> subprocess.Popen[bytes]:
+        api_port = self.api_ports.setdefault(node, free_port())
         settings = {
             "node": node,
             "endpoints": self.endpoint,
@@ -204,6 +228,7 @@ class LocalCluster:
             "fence": {"agent": self.fence, "run_root": str(self.run_root)},
             "dump_dir": str(self.workdir / "dumps" / node),
             **self.daemon_settings,
+            "api": {"listen": self.api_host(node), "port": api_port, **self._api_settings()},
         }
         path = self.workdir / f"{node}.yaml"
         path.write_text(yaml.safe_dump(settings))
@@ -238,6 +263,26 @@ class LocalCluster:
         for n in self.names:
             self.start_node(n)
         wait_for(lambda: self.coordinator() is not None and self.all_up(), timeout=30)
+        if self.api_enabled:
+            wait_for(lambda: all(self.api_ready(n) for n in self.names), timeout=30)
+
+    def _api_settings(self) -> dict[str, object]:
+        api = self.daemon_settings.get("api")
+        return dict(api) if isinstance(api, dict) else {}
+
+    @property
+    def api_enabled(self) -> bool:
+        api = self.daemon_settings.get("api")
+        return not isinstance(api, dict) or (api.get("enabled", True) and api.get("port") != 0)
+
+    def api_ready(self, node: str) -> bool:
+        """Does the node's API answer /healthz?"""
+        url = self.api_url(node) + "/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=1, context=self.ca_context()) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
     def kill_node(self, node: str) -> None:
         """Power off, as far as processes go: SIGKILL every process the node started."""

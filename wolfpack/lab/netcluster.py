@@ -52,6 +52,9 @@ class NetnsCluster(LocalCluster):
     def launcher(self, node: str) -> list[str]:
         return ["ip", "netns", "exec", self.lab.ns(node)]
 
+    def api_host(self, node: str) -> str:
+        return self.address(node, "pub")  # the harness's admin namespace reaches it there
+
     def app_urls(self, group: str) -> list[str]:
         port = self.ports[group]
         return [f"http://{self.address(n, 'pub')}:{port}/" for n in self.names]

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.model import codec
@@ -40,14 +40,30 @@ from wolfpack.resources import AgentContext
 from wolfpack.store import EtcdStore, KeySpace, Store
 from wolfpack.store.repository import ClusterDB
 
+if TYPE_CHECKING:
+    from wolfpack.api.server import ApiServer
+
+LOG_FILE = "wolfpackd.log"
+
 
 class JsonLog:
     """One JSON object per line with a timestamp, the node and an event name (reason codes
-    go in fields), to stderr: journald or the supervisor keeps it."""
+    go in fields), to stderr: journald or the supervisor keeps it. With ``path``, the same
+    lines also go to that file (rotated at ``max_bytes``, one old file kept), which the
+    node's API serves as its part of the cluster log."""
 
-    def __init__(self, node: str, stream: Any = sys.stderr) -> None:
+    def __init__(
+        self,
+        node: str,
+        stream: Any = sys.stderr,
+        *,
+        path: Path | None = None,
+        max_bytes: int = 5 << 20,
+    ) -> None:
         self.node, self.stream = node, stream
+        self.path, self.max_bytes = path, max_bytes
         self._lock = threading.Lock()
+        self._file: Any = None
 
     def __call__(self, event: str, **fields: object) -> None:
         line = json.dumps(
@@ -56,6 +72,24 @@ class JsonLog:
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
+            if self.path is not None:
+                self._to_file(line)
+
+    def _to_file(self, line: str) -> None:
+        path = self.path
+        assert path is not None
+        try:
+            if self._file is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+            self._file.write(line + "\n")
+            self._file.flush()
+            if self._file.tell() > self.max_bytes:
+                self._file.close()
+                self._file = None
+                os.replace(path, path.with_name(path.name + ".1"))
+        except OSError:
+            self._file = None  # the log file is a convenience; stderr has every line
 
 
 def heartbeat_paths(cfg: ClusterConfig, me: str, port: int) -> list[HeartbeatPath]:
@@ -77,7 +111,11 @@ def heartbeat_paths(cfg: ClusterConfig, me: str, port: int) -> list[HeartbeatPat
 class Daemon:
     def __init__(self, settings: DaemonSettings, store: Store | None = None) -> None:
         self.settings = s = settings
-        self.log = JsonLog(s.node)
+        self.log = JsonLog(
+            s.node,
+            path=s.run_dir / LOG_FILE if s.api.active else None,
+            max_bytes=s.api.log_max_bytes,
+        )
         self.store: Store = store or EtcdStore(s.endpoints, timeout=1.0)
         self.keys = KeySpace(s.prefix)
         self.reader = ClusterReader(self.store, self.keys)
@@ -92,6 +130,8 @@ class Daemon:
         self.lease: NodeLease | None = None
         self.manager: ResourceManager | None = None
         self.coordinator: Coordinator | None = None
+        self.api: ApiServer | None = None
+        self._secret = b""
 
     def _fencer(self) -> FenceAgent | None:
         f = self.settings.fence
@@ -105,6 +145,7 @@ class Daemon:
         s = self.settings
         secret = read_secret(s.secret_file)
         check_secret(self.store, self.keys, secret)
+        self._secret = secret
         cfg = self.reader.read().snapshot.config
         node = cfg.nodes.get(s.node)
         if node is None:
@@ -171,7 +212,45 @@ class Daemon:
         )
         self.coordinator.start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
+        self._start_api()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
+
+    def _start_api(self) -> None:
+        """The REST API on its own thread; a node whose API cannot start still runs."""
+        if not self.settings.api.active:
+            return
+        from wolfpack.api.server import ApiServer  # lazy: a node without the API stays small
+
+        try:
+            self.api = ApiServer(
+                self.db,
+                self.settings.node,
+                self.settings.api,
+                log=self.log,
+                log_file=self.log.path,
+                tls=self._api_tls() if self.settings.api.tls else None,
+            )
+            self.api.start()
+        except Exception as exc:  # the cluster must not depend on its API (a TLS or port fault)
+            self.log("api_failed", error=str(exc))
+            self.api = None
+            return
+        if self.api.wait_started():
+            self.api.register()
+            self.log("api_listening", url=self.api.url)
+
+    def _api_tls(self) -> tuple[Path, Path, bytes]:
+        """This node's API certificate (made or renewed now if needed) and the cluster CA."""
+        from wolfpack.admin import tls  # lazy: cryptography only when TLS is on
+
+        s = self.settings
+        cfg = self.reader.read().snapshot.config
+        addresses = [i.address for i in cfg.interfaces.values() if i.node == s.node]
+        addresses += [a for a in (s.api.listen, s.api.advertise) if a]
+        cert, key = tls.node_certificate(
+            self.db, self._secret, cfg.cluster.name, s.node, addresses, self.run_dir / "tls"
+        )
+        return cert, key, tls.ensure_ca(self.db, self._secret, cfg.cluster.name)
 
     def _membership_changed(self, view: MembershipView) -> None:
         """A peer or a path changed: decide again now, and say what the heartbeats see (a
@@ -276,6 +355,8 @@ class Daemon:
             except WolfpackError as exc:
                 self.log("drain_failed", error=str(exc))
         self._stop.set()
+        if self.api is not None:
+            self.api.stop()
         if self.coordinator is not None:
             self.coordinator.stop()
         if self.manager is not None:

@@ -20,6 +20,12 @@ administrators.
     <root>leases/coordinator             coordinator election, attached to the winner's lease
     <root>claims/<kind>/<name>           an exclusive claim (kind ``disks``: a filesystem
                                          UUID), attached to the holding node's lease
+    <root>tokens/<name>                  an API token: role and sha256 of its secret (JSON)
+    <root>api/<node>                     where a node's REST API listens (JSON)
+    <root>tls/ca.crt                     the cluster CA certificate (PEM)
+    <root>tls/ca.key                     its key (PEM, encrypted with the cluster secret)
+    <root-without-slash>.audit/<id>      API audit records (JSON), a sibling of the root
+                                         so the daemons' whole-root reads never carry them
 
 Names are single path segments: non-empty, without ``/``, so that a prefix such as
 ``config/groups/`` matches exactly the groups and nothing else.
@@ -135,6 +141,39 @@ class KeySpace:
 
     def inventory(self, name: str) -> str:
         return f"{self.inventory_prefix}{_segment('node name', name)}"
+
+    # -- REST API ---------------------------------------------------------------------------
+
+    @property
+    def tokens_prefix(self) -> str:
+        return f"{self.root}tokens/"
+
+    def token(self, name: str) -> str:
+        return f"{self.tokens_prefix}{_segment('token name', name)}"
+
+    @property
+    def api_prefix(self) -> str:
+        return f"{self.root}api/"
+
+    def api(self, node: str) -> str:
+        return f"{self.api_prefix}{_segment('node name', node)}"
+
+    @property
+    def tls_ca_cert(self) -> str:
+        return f"{self.root}tls/ca.crt"
+
+    @property
+    def tls_ca_key(self) -> str:
+        return f"{self.root}tls/ca.key"
+
+    @property
+    def audit_prefix(self) -> str:
+        """Outside the root on purpose: up to 10,000 records would otherwise be read by
+        every daemon on every tick (one ``get_prefix`` of the root)."""
+        return f"{self.root[:-1]}.audit/"
+
+    def audit(self, record_id: str) -> str:
+        return f"{self.audit_prefix}{_segment('audit id', record_id)}"
 
     # -- liveness and election ------------------------------------------------------------
 

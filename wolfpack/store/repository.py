@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias, TypeVar, cast
 
@@ -126,22 +127,26 @@ def _decode(cls: type[T], kv: KeyValue) -> T:
 
 class DecodeCache:
     """Parsed documents by key and mod revision: a daemon re-reads the whole database on
-    every change, and most documents have not changed since the last read."""
+    every change, and most documents have not changed since the last read. Safe to share
+    between threads (the objects are frozen values)."""
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[int, type[Any], Any]] = {}
+        self._lock = threading.Lock()
 
     def decode(self, cls: type[T], kv: KeyValue) -> T:
         hit = self._entries.get(kv.key)
         if hit is not None and hit[0] == kv.mod_revision and hit[1] is cls:
             return cast(T, hit[2])
         obj = _decode(cls, kv)
-        self._entries[kv.key] = (kv.mod_revision, cls, obj)
+        with self._lock:
+            self._entries[kv.key] = (kv.mod_revision, cls, obj)
         return obj
 
     def forget_except(self, keys: Mapping[str, object]) -> None:
-        for key in [k for k in self._entries if k not in keys]:
-            del self._entries[key]
+        with self._lock:
+            for key in [k for k in self._entries if k not in keys]:
+                del self._entries[key]
 
 
 @dataclass(frozen=True)
@@ -263,11 +268,15 @@ class ClusterDB:
         self.store = store
         self.keys = keys if keys is not None else KeySpace()
         self._clock = clock
+        #: parsed documents of this handle's own reads (a write re-reads everything first)
+        self.decode_cache = DecodeCache()
 
     # -- reads ----------------------------------------------------------------------------
 
     def read(self, cache: DecodeCache | None = None) -> DatabaseRead:
-        """One consistent read of everything under the root (documents parsed lazily)."""
+        """One consistent read of everything under the root (documents parsed lazily, each
+        once per mod revision: ``cache``, else this handle's own cache)."""
+        cache = cache if cache is not None else self.decode_cache
         kvs, revision = self.store.get_prefix(self.keys.root)
         by_key = {kv.key: kv for kv in kvs}
         if cache is not None:
@@ -316,20 +325,27 @@ class ClusterDB:
         change: Callable[[ClusterConfig], ClusterConfig],
         *,
         expected_epoch: int | None = None,
+        also: Sequence[Op] = (),
+        based_on: DatabaseRead | None = None,
     ) -> ClusterConfig:
         """Apply ``change`` to the current configuration and store the result atomically.
 
         The whole result is validated first (``ValidationError``: nothing written). The write
         only happens if ``config_epoch`` is unchanged since the read, or equals
         ``expected_epoch`` when given; otherwise ``ConflictError`` and nothing is written.
+        ``also``: operations outside the configuration written in the same transaction
+        (the API's audit record of the change), even when the configuration is unchanged.
+        ``based_on``: a recent read to start from instead of reading now (the API's cached
+        one); the epoch check still refuses the write if it is out of date. Only for
+        changes that remove no object (their state is deleted by what the read holds).
         """
-        read = self.read()
+        read = based_on if based_on is not None else self.read()
         current = read.config()
         if expected_epoch is not None and expected_epoch != read.epoch:
             raise self._conflict(expected_epoch)
         new = change(current)
         check_config(new)
-        self._commit(read, new, StateSection(), replace_state=False)
+        self._commit(read, new, StateSection(), replace_state=False, also=also)
         return new
 
     def import_config(
@@ -366,7 +382,13 @@ class ClusterDB:
         return docs
 
     def _commit(
-        self, read: DatabaseRead, new: ClusterConfig, state: StateSection, *, replace_state: bool
+        self,
+        read: DatabaseRead,
+        new: ClusterConfig,
+        state: StateSection,
+        *,
+        replace_state: bool,
+        also: Sequence[Op] = (),
     ) -> None:
         k = self.keys
         current = {key: kv.value for key, kv in read.kvs.items()}
@@ -383,7 +405,10 @@ class ClusterDB:
             ):
                 ops.append(Delete(key))
         if not ops:
+            if also:
+                self.store.txn([], list(also))
             return
+        ops.extend(also)
         compares: list[Compare]
         if read.initialized:
             compares = [mod_is(k.config_epoch, read.epoch)]
@@ -442,14 +467,22 @@ class ClusterDB:
 
     # -- intents --------------------------------------------------------------------------
 
-    def add_intent(self, kind: IntentKind, subject: str, target: str | None = None) -> Intent:
-        """Record an administrator's request for the coordinator to carry out."""
+    def add_intent(
+        self,
+        kind: IntentKind,
+        subject: str,
+        target: str | None = None,
+        *,
+        also: Sequence[Op] = (),
+    ) -> Intent:
+        """Record an administrator's request for the coordinator to carry out (with ``also``
+        in the same transaction)."""
         if not subject:
             raise ValidationError.single("subject", "must name a group or resource")
         now = self._clock()
         intent = Intent(new_intent_id(now), IntentKind(kind), subject, target, now)
         key = self.keys.intent(intent.id)
-        if not self.store.txn([key_absent(key)], [Put(key, encode(intent))]).succeeded:
+        if not self.store.txn([key_absent(key)], [Put(key, encode(intent)), *also]).succeeded:
             raise ConflictError(f"conflict on {key!r}: an intent with this id already exists")
         return intent
 

@@ -1,0 +1,134 @@
+"""The audit log of API changes: who (token name), what (method, path, object, a body
+summary), when, and the result (HTTP status), one JSON record per change in etcd.
+
+Records live under ``KeySpace.audit_prefix``, beside the cluster root rather than in it, so
+the daemons' whole-root reads never carry them. Ids sort by time. The log is bounded: a
+writer trims the oldest records beyond ``keep`` every ``TRIM_EVERY`` records it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+from wolfpack.store.base import Delete, Put
+from wolfpack.store.repository import ClusterDB, new_intent_id
+
+DEFAULT_KEEP: Final = 10_000
+TRIM_EVERY: Final = 100
+_TXN_OPS: Final = 100  # etcd refuses transactions of more than 128 operations by default
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: str
+    ts: float
+    node: str  # the node whose API took the request
+    who: str  # token name, "-" when none was valid
+    role: str
+    method: str
+    path: str
+    object: str  # "groups/Web" (what the path names), "" for none
+    status: int
+    body: str = ""  # the start of the request body
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "private_key", "key_file")
+
+
+def summary(body: bytes, limit: int = 512) -> str:
+    """The start of a request body for the record, with secret-looking values (a
+    resource's password property) replaced by ``***``."""
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return body[:limit].decode(errors="replace")
+    return json.dumps(_redact(data), separators=(",", ":"))[:limit] if data is not None else ""
+
+
+def _redact(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: "***" if any(w in str(k).lower() for w in _SECRET_WORDS) else _redact(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_redact(v) for v in data]
+    return data
+
+
+def object_of(path: str) -> str:
+    """``/api/v1/groups/Web/move`` -> ``groups/Web``."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:2] == ["api", "v1"]:
+        parts = parts[2:]
+    return "/".join(parts[:2])
+
+
+class AuditLog:
+    def __init__(
+        self, db: ClusterDB, *, keep: int = DEFAULT_KEEP, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.db, self.keep, self._clock = db, keep, clock
+        self._written = 0
+        self.failures = 0  # records that could not be written (the store was down)
+        self._lock = threading.Lock()
+
+    def prepare(
+        self, node: str, who: str, role: str, method: str, path: str, status: int, body: str
+    ) -> tuple[AuditRecord, Put]:
+        """A record and the write that stores it, for the caller's own transaction (so a
+        change and its record are stored together); call :meth:`written` after."""
+        now = self._clock()
+        rec = AuditRecord(
+            new_intent_id(now), now, node, who, role, method, path, object_of(path), status, body
+        )
+        return rec, Put(self.db.keys.audit(rec.id), json.dumps(rec.as_dict()).encode())
+
+    def record(
+        self, node: str, who: str, role: str, method: str, path: str, status: int, body: str
+    ) -> AuditRecord:
+        rec, put = self.prepare(node, who, role, method, path, status, body)
+        self.db.store.put(put.key, put.value)
+        self.written()
+        return rec
+
+    def written(self) -> None:
+        """Count one stored record; trim the log every TRIM_EVERY."""
+        with self._lock:
+            self._written += 1
+            trim = self._written % TRIM_EVERY == 0
+        if trim:
+            self.trim()
+
+    def trim(self) -> int:
+        """Delete the oldest records beyond ``keep``; returns how many."""
+        kvs, _ = self.db.store.get_prefix(self.db.keys.audit_prefix)
+        old = [kv.key for kv in kvs[: max(0, len(kvs) - self.keep)]]
+        for i in range(0, len(old), _TXN_OPS):
+            self.db.store.txn([], [Delete(k) for k in old[i : i + _TXN_OPS]])
+        return len(old)
+
+    def since(self, since: float, limit: int = 1000) -> list[AuditRecord]:
+        """Records at or after ``since`` (epoch seconds), oldest first, the last ``limit``."""
+        return list_records(self.db, since, limit)
+
+
+def list_records(db: ClusterDB, since: float, limit: int = 1000) -> list[AuditRecord]:
+    kvs, _ = db.store.get_prefix(db.keys.audit_prefix)
+    out = []
+    for kv in kvs:
+        try:
+            rec = AuditRecord(**json.loads(kv.value))
+        except (ValueError, TypeError):
+            continue  # a record of another version: skip rather than fail the whole list
+        if rec.ts >= since:
+            out.append(rec)
+    return out[-limit:] if limit > 0 else out

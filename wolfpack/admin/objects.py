@@ -1,0 +1,151 @@
+"""What every named configuration object shares: its JSON document, and create / modify /
+delete as one ``ClusterDB.update_config`` call each, so the whole configuration is validated
+and a concurrent change is a conflict, never lost. Used by the CLI verbs and the API routes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from wolfpack.errors import AlreadyExistsError, NotFoundError
+from wolfpack.model import codec
+from wolfpack.model.config import ClusterConfig
+from wolfpack.model.snapshot import Snapshot
+from wolfpack.store.base import Op
+from wolfpack.store.keys import ConfigKind
+from wolfpack.store.repository import ClusterDB, DatabaseRead
+
+T = TypeVar("T")
+
+Column = tuple[str, Callable[[Snapshot, T], Any]]
+
+
+def _no_details(snap: Snapshot, obj: Any) -> dict[str, Any]:
+    return {}
+
+
+def _no_guard(cfg: ClusterConfig, snap: Snapshot, name: str) -> None:
+    return None
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings as dotted property names: ``failback.mode``."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            rows.extend(flatten(value, f"{name}."))
+        else:
+            rows.append((name, value))
+    return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Noun(Generic[T]):
+    """One kind of configuration object (nodes, groups, ...) for the shared helpers."""
+
+    kind: ConfigKind  # the ClusterConfig field and key segment: "nodes"
+    label: str  # what a person calls one: "node"
+    cls: type[T]  # the model dataclass
+    columns: Sequence[Column[T]]
+    #: facts beyond the configuration (state, derived values): JSON keys and extra rows
+    details: Callable[[Snapshot, T], dict[str, Any]] = _no_details
+    #: raises a WolfpackError when the object may not be deleted now
+    guard_delete: Callable[[ClusterConfig, Snapshot, str], None] = _no_guard
+    #: how ``show`` presents the configuration rows (default: every field, flattened)
+    rows: Callable[[T], list[tuple[str, Any]]] | None = None
+
+    def objects(self, cfg: ClusterConfig) -> Mapping[str, T]:
+        objects: Mapping[str, T] = getattr(cfg, self.kind)
+        return objects
+
+    def get(self, cfg: ClusterConfig, name: str) -> T:
+        try:
+            return self.objects(cfg)[name]
+        except KeyError:
+            raise NotFoundError(self.label, name) from None
+
+    def with_objects(self, cfg: ClusterConfig, objects: Mapping[str, T]) -> ClusterConfig:
+        changes: dict[str, Any] = {self.kind: dict(objects)}
+        return dataclasses.replace(cfg, **changes)
+
+    def document(self, snap: Snapshot, obj: T) -> dict[str, Any]:
+        """JSON form: every configured field (defaults included) plus the details."""
+        data: dict[str, Any] = codec.dump(obj, exclude_defaults=False)
+        data.update(self.details(snap, obj))
+        return data
+
+    def sheet(self, snap: Snapshot, obj: T) -> list[tuple[str, Any]]:
+        rows = self.rows(obj) if self.rows else flatten(codec.dump(obj, exclude_defaults=False))
+        return rows + flatten(self.details(snap, obj))
+
+
+def create(db: ClusterDB, noun: Noun[T], name: str, build: Callable[[ClusterConfig], T]) -> T:
+    """Add ``build(cfg)`` as ``name`` in one validated transaction (``build`` may read the
+    configuration, e.g. a resource type's property schema)."""
+    return create_stored(db, noun, name, build)[0]
+
+
+def create_stored(
+    db: ClusterDB,
+    noun: Noun[T],
+    name: str,
+    build: Callable[[ClusterConfig], T],
+    also: Sequence[Op] = (),
+    based_on: DatabaseRead | None = None,
+) -> tuple[T, ClusterConfig]:
+    """:func:`create`, also returning the configuration as stored (``also``: more
+    operations for the same transaction, e.g. its audit record; ``based_on``: a recent
+    read to start from, see ``ClusterDB.update_config``)."""
+    made: list[T] = []
+
+    def change(cfg: ClusterConfig) -> ClusterConfig:
+        if name in noun.objects(cfg):
+            raise AlreadyExistsError(noun.label, name)
+        made[:] = [build(cfg)]
+        return noun.with_objects(cfg, {**noun.objects(cfg), name: made[0]})
+
+    stored = db.update_config(change, also=also, based_on=based_on)
+    return made[0], stored
+
+
+def modify(db: ClusterDB, noun: Noun[T], name: str, edit: Callable[[ClusterConfig, T], T]) -> T:
+    """Replace object ``name`` with ``edit(cfg, current)`` in one validated transaction."""
+    return modify_stored(db, noun, name, edit)[0]
+
+
+def modify_stored(
+    db: ClusterDB,
+    noun: Noun[T],
+    name: str,
+    edit: Callable[[ClusterConfig, T], T],
+    also: Sequence[Op] = (),
+    based_on: DatabaseRead | None = None,
+) -> tuple[T, ClusterConfig]:
+    """:func:`modify`, also returning the configuration as stored (``also`` as in
+    :func:`create_stored`)."""
+    result: list[T] = []
+
+    def change(cfg: ClusterConfig) -> ClusterConfig:
+        new = edit(cfg, noun.get(cfg, name))
+        result[:] = [new]
+        return noun.with_objects(cfg, {**noun.objects(cfg), name: new})
+
+    stored = db.update_config(change, also=also, based_on=based_on)
+    return result[0], stored
+
+
+def delete(db: ClusterDB, noun: Noun[T], name: str, also: Sequence[Op] = ()) -> T:
+    """Remove object ``name`` if its delete guard allows it now; returns what was removed."""
+    removed: list[T] = []
+    snap = db.read_snapshot()
+
+    def change(cfg: ClusterConfig) -> ClusterConfig:
+        removed[:] = [noun.get(cfg, name)]
+        noun.guard_delete(cfg, snap, name)
+        return noun.with_objects(cfg, {k: v for k, v in noun.objects(cfg).items() if k != name})
+
+    db.update_config(change, also=also)
+    return removed[0]

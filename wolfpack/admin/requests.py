@@ -1,0 +1,94 @@
+"""Administrator requests: intents for the coordinator, and a node's pause/drain.
+
+A request is carried out by the coordinator, which may still refuse it with a reason code.
+What can be judged at once (an unknown object, an ineligible move target, a resource with
+dependencies changing group, S36) is refused here and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from wolfpack.errors import NotFoundError, RejectedError
+from wolfpack.model import codec
+from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
+from wolfpack.node.liveness import NodeAdmin
+from wolfpack.policy import check_move
+from wolfpack.store.base import Op
+from wolfpack.store.repository import ClusterDB
+
+GROUP_REQUESTS = (IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP)
+
+
+def check_change_group(snap: Snapshot, name: str, group: str) -> None:
+    """Change Group (S27) is only for a resource without dependencies either way (S36)."""
+    cfg = snap.config
+    if group not in cfg.groups:
+        raise NotFoundError("group", group)
+    res = cfg.resources[name]
+    if res.group == group:
+        raise RejectedError("SAME_GROUP", f"resource {name!r} is already in group {group!r}")
+    dependents = sorted(r.name for r in cfg.resources.values() if name in r.depends_on)
+    if res.depends_on or dependents:
+        related = sorted(res.depends_on) + dependents
+        raise RejectedError(
+            "RESOURCE_HAS_DEPENDENCIES",
+            f"resource {name!r} has dependency relations ({', '.join(related)}): only a "
+            "resource without dependencies may change group (S36)",
+        )
+
+
+def check_request(snap: Snapshot, kind: IntentKind, subject: str, target: str | None) -> None:
+    """Raise what can be refused now: unknown subject, bad move target, S36."""
+    if kind in GROUP_REQUESTS and subject not in snap.config.groups:
+        raise NotFoundError("group", subject)
+    if kind not in GROUP_REQUESTS and subject not in snap.config.resources:
+        raise NotFoundError("resource", subject)
+    if kind is IntentKind.MOVE_GROUP and target is not None:
+        check_move(snap, subject, target)
+    if kind is IntentKind.CHANGE_GROUP:
+        if target is None:
+            raise NotFoundError("group", "")
+        check_change_group(snap, subject, target)
+
+
+def submit(
+    db: ClusterDB,
+    kind: IntentKind,
+    subject: str,
+    target: str | None,
+    also: Sequence[Op] = (),
+    snapshot: Snapshot | None = None,
+) -> Intent:
+    """Check the request against ``snapshot`` (default: read now) and record it, with
+    ``also`` in the same transaction."""
+    check_request(snapshot or db.read_snapshot(), kind, subject, target)
+    return db.add_intent(kind, subject, target, also=also)
+
+
+def outcome(db: ClusterDB, intent_id: str) -> dict[str, Any] | None:
+    """What the coordinator answered (``status`` accepted/rejected/failed, ``code``,
+    ``message``), or None while it has not."""
+    kv = db.store.get(db.keys.outcome(intent_id))
+    if kv is None:
+        return None
+    data: dict[str, Any] = json.loads(kv.value)
+    return data
+
+
+def intent_document(intent: Intent, result: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        **codec.dump(intent, exclude_defaults=False),
+        "status": result["status"] if result else "pending",
+        "outcome": result,
+    }
+
+
+def set_node_admin(db: ClusterDB, name: str, admin: NodeAdmin) -> None:
+    """Pause/resume/drain a node (Suspend-ClusterNode, Resume-ClusterNode)."""
+    cfg, _ = db.load_config()
+    if name not in cfg.nodes:
+        raise NotFoundError("node", name)
+    db.store.put(db.keys.node_admin(name), json.dumps(codec.dump(admin)).encode())

@@ -1,0 +1,193 @@
+"""TLS for the REST API: one cluster CA, a certificate per node signed by it.
+
+The CA is made with the cluster (``wolfpack cluster create``), or by the first daemon that
+needs it. Its certificate is stored in etcd (``<root>tls/ca.crt``) so clients can verify
+any node; its private key is stored there too, encrypted with the cluster secret, so every
+node (which holds the secret) can sign its own certificate when it starts, while a copy of
+the database alone signs nothing. A node's certificate names the node and its addresses
+(every interface address, the API's listen address, 127.0.0.1) and is made again when one
+of them changed, when it expires within 30 days, or when the CA changed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import ssl
+from collections.abc import Iterable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from wolfpack.errors import StoreError
+from wolfpack.store.base import Put, key_absent
+from wolfpack.store.repository import ClusterDB
+
+CA_DAYS = 3650
+NODE_DAYS = 825
+RENEW_BEFORE = datetime.timedelta(days=30)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Wolfpack"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common),
+        ]
+    )
+
+
+def _validity(builder: x509.CertificateBuilder, days: int) -> x509.CertificateBuilder:
+    now = _now()
+    return builder.not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(
+        now + datetime.timedelta(days=days)
+    )
+
+
+def make_ca(cluster: str) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
+    """A new self-signed cluster CA: its certificate (PEM) and key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(f"Wolfpack cluster {cluster} CA")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    )  # fmt: skip
+    cert = _validity(builder, CA_DAYS).sign(key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM), key
+
+
+def ensure_ca(db: ClusterDB, secret: bytes, cluster: str) -> bytes:
+    """The cluster CA certificate (PEM), made and stored now if the cluster has none."""
+    found = ca_certificate(db)
+    if found is not None:
+        return found
+    cert_pem, key = make_ca(cluster)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(secret),
+    )
+    k = db.keys
+    db.store.txn(
+        [key_absent(k.tls_ca_cert), key_absent(k.tls_ca_key)],
+        [Put(k.tls_ca_cert, cert_pem), Put(k.tls_ca_key, key_pem)],
+    )
+    stored = ca_certificate(db)  # someone else may have won the race: theirs counts
+    if stored is None:
+        raise StoreError("the cluster CA could not be stored")
+    return stored
+
+
+def ca_certificate(db: ClusterDB) -> bytes | None:
+    kv = db.store.get(db.keys.tls_ca_cert)
+    return kv.value if kv is not None else None
+
+
+def _ca_key(db: ClusterDB, secret: bytes) -> ec.EllipticCurvePrivateKey:
+    kv = db.store.get(db.keys.tls_ca_key)
+    if kv is None:
+        raise StoreError("the cluster has no CA key: run 'wolfpack cluster create' or a daemon")
+    try:
+        key = serialization.load_pem_private_key(kv.value, password=secret)
+    except ValueError:
+        raise StoreError(
+            "cannot decrypt the cluster CA key with this node's cluster secret: copy the "
+            "secret file from a cluster node"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise StoreError("the cluster CA key is not an EC key")
+    return key
+
+
+def _sans(node: str, addresses: Iterable[str]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [x509.DNSName(node), x509.DNSName("localhost")]
+    ips = sorted({*addresses, "127.0.0.1"})
+    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips if _is_ip(a)]
+    return names
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _still_good(cert_path: Path, ca_pem: bytes, wanted: list[x509.GeneralName]) -> bool:
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        ca = x509.load_pem_x509_certificate(ca_pem)
+        cert.verify_directly_issued_by(ca)
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+        return False
+    return cert.not_valid_after_utc - RENEW_BEFORE > _now() and set(sans) == set(wanted)
+
+
+def node_certificate(
+    db: ClusterDB, secret: bytes, cluster: str, node: str, addresses: Iterable[str], where: Path
+) -> tuple[Path, Path]:
+    """This node's certificate and key files in ``where`` (made or renewed if needed)."""
+    ca_pem = ensure_ca(db, secret, cluster)
+    cert_path, key_path = where / "api.crt", where / "api.key"
+    wanted = _sans(node, addresses)
+    if key_path.exists() and _still_good(cert_path, ca_pem, wanted):
+        return cert_path, key_path
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    ca_key = _ca_key(db, secret)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(node))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(wanted), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+    )
+    cert = _validity(builder, NODE_DAYS).sign(ca_key, hashes.SHA256())
+    where.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def client_context(ca_pem: bytes) -> ssl.SSLContext:
+    """Verifies a node's API against the cluster CA (host name checked against the SANs)."""
+    return ssl.create_default_context(cadata=ca_pem.decode())

@@ -1,0 +1,112 @@
+"""API tokens: a name, a role (``admin`` or ``read-only``) and the sha256 of a random secret.
+
+Only the hash is stored (``<root>tokens/<name>``), so a copy of the database gives no
+working token; the secret is shown once, when the token is made. The token an administrator
+hands to a client is ``<name>.<secret>``, so the API can say which token was wrong; the hash
+alone decides whether it is valid. Written straight to the store, so the first admin token
+can be made before any API runs (``wolfpack token create``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Final
+
+from wolfpack.errors import AlreadyExistsError, NotFoundError, StoreError, ValidationError
+from wolfpack.store.base import Put, key_absent
+from wolfpack.store.repository import ClusterDB
+
+_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    READ_ONLY = "read-only"
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    role: Role
+    sha256: str  # hex digest of the secret
+    created: float
+
+    def public(self) -> dict[str, object]:
+        """What may be shown: everything but the hash."""
+        return {"name": self.name, "role": str(self.role), "created": self.created}
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_token(raw: bytes, key: str) -> Token:
+    try:
+        data = json.loads(raw)
+        return Token(data["name"], Role(data["role"]), data["sha256"], float(data["created"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"corrupt token document at {key!r}: {exc}") from None
+
+
+def check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise ValidationError.single(
+            "name", f"{name!r} is not a token name: letters, digits, '-', '_', up to 63"
+        )
+
+
+def create(
+    db: ClusterDB, name: str, role: Role | str, *, clock: Callable[[], float] = time.time
+) -> tuple[Token, str]:
+    """Make token ``name``; returns it and the full token text (shown only now)."""
+    check_name(name)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise ValidationError.single("role", f"{role!r}: must be admin or read-only") from None
+    secret = secrets.token_urlsafe(32)
+    token = Token(name, role, digest(secret), clock())
+    key = db.keys.token(name)
+    body = json.dumps({**asdict(token), "role": str(role)}, sort_keys=True).encode()
+    if not db.store.txn([key_absent(key)], [Put(key, body)]).succeeded:
+        raise AlreadyExistsError("token", name)
+    return token, f"{name}.{secret}"
+
+
+def from_kvs(kvs: Mapping[str, bytes], prefix: str) -> dict[str, Token]:
+    """Tokens by name from raw key-values under ``prefix`` (one database read)."""
+    out = {}
+    for key, raw in kvs.items():
+        if key.startswith(prefix) and "/" not in key[len(prefix) :]:
+            out[key[len(prefix) :]] = parse_token(raw, key)
+    return out
+
+
+def list_tokens(db: ClusterDB) -> list[Token]:
+    kvs, _ = db.store.get_prefix(db.keys.tokens_prefix)
+    found = from_kvs({kv.key: kv.value for kv in kvs}, db.keys.tokens_prefix)
+    return sorted(found.values(), key=lambda t: t.name)
+
+
+def delete(db: ClusterDB, name: str) -> Token:
+    found = {t.name: t for t in list_tokens(db)}
+    if name not in found or db.store.delete(db.keys.token(name)) == 0:
+        raise NotFoundError("token", name)
+    return found[name]
+
+
+def verify(tokens: Mapping[str, Token], presented: str) -> Token | None:
+    """The token ``presented`` (``name.secret``) is, or None."""
+    name, dot, secret = presented.partition(".")
+    token = tokens.get(name)
+    if not dot or token is None:
+        return None
+    return token if hmac.compare_digest(token.sha256, digest(secret)) else None

@@ -1,0 +1,103 @@
+"""``create_app``: the FastAPI application of one node's REST API.
+
+It reads and writes the cluster database through :class:`~wolfpack.store.repository.ClusterDB`
+only, so every node's API gives the same answer; what a node alone knows (its log) is
+asked of that node. The clock is injected (audit times, ``since`` windows, plans).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from wolfpack.admin.audit import DEFAULT_KEEP, AuditLog
+from wolfpack.api import errors
+from wolfpack.api.cache import ClusterCache
+from wolfpack.api.feed import ChangeFeed
+from wolfpack.api.metrics import ClusterCollector
+from wolfpack.api.middleware import ApiMiddleware, Metrics
+from wolfpack.api.routes import admin, cluster, events, log, objects, requests
+from wolfpack.store.repository import ClusterDB
+
+VERSION = "1"
+#: The web Cluster Administrator's files (served at /ui/ when present).
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+
+
+def create_app(
+    open_db: Callable[[], ClusterDB],
+    node: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    max_body_bytes: int = 1 << 20,
+    audit_keep: int = DEFAULT_KEEP,
+    keepalive_s: float = 15.0,
+    log_file: Path | None = None,
+    logger: Callable[..., None] | None = None,
+    static_dir: Path | None = STATIC,
+    ca_pem: bytes | None = None,
+) -> FastAPI:
+    """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
+    the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on."""
+    db = open_db()
+    cache = ClusterCache(db)
+    feed = ChangeFeed(cache, log=logger)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        feed.start()
+        try:
+            yield
+        finally:
+            feed.stop()
+
+    app = FastAPI(
+        title="Wolfpack",
+        version=VERSION,
+        description="The REST API of a Wolfpack failover cluster (docs/api.md).",
+        lifespan=lifespan,
+        # FastAPI's built-in OpenTelemetry is on by default: a span per request costs CPU on
+        # every read, and Wolfpack exports Prometheus metrics instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
+    registry = CollectorRegistry()
+    registry.register(ClusterCollector(cache))
+    app.state.cache = cache
+    app.state.feed = feed
+    app.state.node = node
+    app.state.clock = clock
+    app.state.registry = registry
+    app.state.keepalive_s = keepalive_s
+    app.state.log_file = log_file
+    app.state.ca_pem = ca_pem
+    app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
+    errors.install(app)
+    for module in (cluster, objects, requests, admin, events, log):
+        app.include_router(module.router)
+    if static_dir is not None and static_dir.is_dir():
+        _serve_ui(app, static_dir)
+    app.add_middleware(
+        ApiMiddleware,
+        node=node,
+        audit=audit,
+        metrics=Metrics(registry),
+        max_body_bytes=max_body_bytes,
+    )
+    return app
+
+
+def _serve_ui(app: FastAPI, static_dir: Path) -> None:
+    """The web Cluster Administrator: static files at /ui/, and / leads there."""
+    from fastapi.responses import RedirectResponse
+    from fastapi.staticfiles import StaticFiles
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    app.mount("/ui", StaticFiles(directory=static_dir, html=True), name="ui")

@@ -1,0 +1,59 @@
+"""Who is asking: ``Authorization: Bearer <name>.<secret>`` checked against the hashed
+tokens of the current cluster read (no extra store read per request). ``read-only`` may
+use every GET; a change needs ``admin`` (403 otherwise)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from wolfpack.admin.tokens import Role, verify
+from wolfpack.api.cache import Built, ClusterCache
+from wolfpack.errors import AuthError, ForbiddenError
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+
+
+async def current(request: Request) -> Built:
+    cache: ClusterCache = request.app.state.cache
+    built = cache.fresh()
+    return built if built is not None else await run_in_threadpool(cache.current)
+
+
+def _presented(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else None
+    if request.url.path.endswith("/events"):
+        return request.query_params.get("token")  # EventSource cannot set headers
+    return None
+
+
+async def principal(request: Request) -> Principal:
+    presented = _presented(request)
+    if not presented:
+        raise AuthError("no API token: send 'Authorization: Bearer NAME.SECRET'")
+    token = verify((await current(request)).tokens, presented)
+    if token is None:
+        raise AuthError("the API token is not valid (unknown, deleted or mistyped)")
+    who = Principal(token.name, token.role)
+    request.state.principal = who
+    return who
+
+
+async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    if who.role is not Role.ADMIN:
+        raise ForbiddenError(f"token {who.name!r} is read-only: changes need an admin token")
+    return who
+
+
+Reader = Annotated[Principal, Depends(principal)]
+Admin = Annotated[Principal, Depends(admin)]

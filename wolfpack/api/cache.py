@@ -1,0 +1,147 @@
+"""The assembled cluster document, rebuilt only when the store changed.
+
+Reads dominate (a web UI polls ``/api/v1/cluster``), and the document is the same for
+every reader until the database changes: it is built once per change, from one consistent
+read, and kept encoded. :meth:`ClusterCache.invalidate` is called by the change feed on
+every store event and by the API's own writes (so a client reads its own write at once,
+before the watch event arrives). While the feed has no working watch the cache is
+invalidated on every request, so it is never stale for longer than the feed is down.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wolfpack.admin import tokens
+from wolfpack.admin.nouns import BY_KIND
+from wolfpack.model import codec
+from wolfpack.model.snapshot import Snapshot
+from wolfpack.node.state_io import ClusterView, parse_view
+from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache
+
+
+def encode(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class Built:
+    """One revision of the cluster, with its documents."""
+
+    view: ClusterView
+    read: DatabaseRead
+    revision: int
+    tokens: Mapping[str, tokens.Token]
+    outcomes: Mapping[str, dict[str, Any]]
+    apis: Mapping[str, dict[str, Any]]
+    objects: Mapping[str, Mapping[str, dict[str, Any]]]  # kind -> name -> document
+    document: bytes
+    lists: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.view.snapshot
+
+    def list_bytes(self, kind: str) -> bytes:
+        found = self.lists.get(kind)
+        if found is None:
+            found = self.lists[kind] = encode(list(self.objects[kind].values()))
+        return found
+
+
+def _json_section(kvs: Mapping[str, bytes], prefix: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for key, raw in kvs.items():
+        if key.startswith(prefix) and "/" not in key[len(prefix) :]:
+            try:
+                out[key[len(prefix) :]] = json.loads(raw)
+            except ValueError:
+                continue
+    return out
+
+
+def content_revision(read: DatabaseRead, last_event: int) -> int:
+    """The revision of what was read: its newest key, or a later delete this node's watch
+    saw. Unlike the store's global revision it does not move on writes outside the root
+    (the audit log), so two nodes that read the same cluster give the same number."""
+    newest = max((kv.mod_revision for kv in read.kvs.values()), default=0)
+    return max(newest, min(last_event, read.revision))
+
+
+def build(db: ClusterDB, decode_cache: DecodeCache, last_event: int = 0) -> Built:
+    read = db.read(decode_cache)
+    revision = content_revision(read, last_event)
+    view = parse_view(read)
+    snap = view.snapshot
+    raw = {k: kv.value for k, kv in read.kvs.items()}
+    objects = {
+        kind: {
+            name: noun.document(snap, obj)
+            for name, obj in sorted(noun.objects(snap.config).items())
+        }
+        for kind, noun in BY_KIND.items()
+    }
+    document = {
+        "cluster": codec.dump(snap.config.cluster, exclude_defaults=False),
+        **{kind: list(docs.values()) for kind, docs in objects.items()},
+        "coordinator": view.coordinator,
+        "revision": revision,
+    }
+    return Built(
+        view=view,
+        read=read,
+        revision=revision,
+        tokens=tokens.from_kvs(raw, db.keys.tokens_prefix),
+        outcomes=_json_section(raw, db.keys.outcomes_prefix),
+        apis=_json_section(raw, db.keys.api_prefix),
+        objects=objects,
+        document=encode(document),
+    )
+
+
+class ClusterCache:
+    def __init__(self, db: ClusterDB) -> None:
+        self.db = db
+        self._decode = DecodeCache()
+        self._lock = threading.Lock()
+        self._wanted = 1  # generation asked for; bumped by invalidate()
+        self._built: Built | None = None
+        self._built_gen = 0
+        self.always_read = True  # until the feed has a watch (and again whenever it has none)
+        self.rebuilds = 0
+        self.last_event = 0  # revision of the newest change the feed saw under the root
+
+    def invalidate(self, revision: int = 0) -> None:
+        """Something changed (at ``revision``, when the watch says so): rebuild on next use."""
+        self.last_event = max(self.last_event, revision)
+        self._wanted += 1  # a lost update between threads only means one extra rebuild
+
+    def fresh(self) -> Built | None:
+        """The cached build if it is current (no I/O), else None."""
+        built = self._built
+        if built is not None and self._built_gen == self._wanted and not self.always_read:
+            return built
+        return None
+
+    def latest(self) -> Built:
+        """The newest build, current or not; reads the store only if there is none yet."""
+        return self._built if self._built is not None else self.current()
+
+    def current(self) -> Built:
+        """The current build, reading the store if something changed (blocking I/O)."""
+        built = self.fresh()
+        if built is not None:
+            return built
+        with self._lock:
+            built = self.fresh()
+            if built is not None:
+                return built
+            gen = self._wanted
+            built = build(self.db, self._decode, self.last_event)
+            self.rebuilds += 1
+            self._built, self._built_gen = built, gen
+            return built

@@ -1,0 +1,108 @@
+"""The cluster log (Get-ClusterLog): wolfpackd's JSON log lines.
+
+Each daemon also writes its lines to ``run_dir/wolfpackd.log`` (rotated, one old file
+kept) and serves them at ``/api/v1/log/local``. ``/api/v1/log`` asks every node's API
+(where each listens is in ``<root>api/<node>``) with the caller's token, in parallel and
+with a short timeout, and merges the lines by time; a node that does not answer is named
+in ``unreachable`` rather than failing the whole answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from wolfpack.api.auth import Reader, current
+from wolfpack.api.routes.admin import since_seconds
+from wolfpack.api.routes.common import JSONBytes, json_response
+from wolfpack.errors import NotFoundError
+
+router = APIRouter(prefix="/api/v1")
+FANOUT_TIMEOUT_S = 3.0
+MAX_LINES = 10_000
+
+
+def read_local(path: Path | None, source: str, since: float, limit: int) -> list[dict[str, Any]]:
+    """Lines at or after ``since`` from the log file and its rotated predecessor, each with
+    ``source``: the node whose log it is (a line's own ``node`` field may name another
+    node it is about)."""
+    if path is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for part in (path.with_name(path.name + ".1"), path):
+        try:
+            text = part.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and float(data.get("ts", 0)) >= since:
+                data["source"] = source
+                out.append(data)
+    return out[-limit:]
+
+
+@router.get("/log/local", summary="This node's log lines")
+def local_log(
+    request: Request,
+    who: Reader,
+    since: str = Query("10m", description="How far back: e.g. 10m, 1h."),
+    limit: int = Query(1000, ge=1, le=MAX_LINES),
+) -> JSONBytes:
+    start = request.app.state.clock() - since_seconds(since, "since")
+    state = request.app.state
+    return json_response(read_local(state.log_file, state.node, start, limit))
+
+
+@router.get("/log", summary="The cluster log: every node's lines, merged by time")
+async def cluster_log(
+    request: Request,
+    who: Reader,
+    since: str = Query("10m", description="How far back: e.g. 10m, 1h."),
+    node: str | None = Query(None, description="Only this node's lines."),
+    limit: int = Query(1000, ge=1, le=MAX_LINES),
+) -> JSONBytes:
+    import httpx  # only here: it costs a daemon ~5 MB, and only the fan-out needs it
+
+    since_seconds(since, "since")  # 422 before any fan-out
+    built = await current(request)
+    names = sorted(built.snapshot.config.nodes)
+    if node is not None:
+        if node not in names:
+            raise NotFoundError("node", node)
+        names = [node]
+    headers = {"authorization": request.headers.get("authorization", "")}
+    if not headers["authorization"] and request.query_params.get("token"):
+        headers["authorization"] = f"Bearer {request.query_params['token']}"
+    params = {"since": since, "limit": str(limit)}
+    lines: list[dict[str, Any]] = []
+    unreachable: list[dict[str, str]] = []
+    verify: Any = True
+    if request.app.state.ca_pem is not None:
+        from wolfpack.admin.tls import client_context
+
+        verify = client_context(request.app.state.ca_pem)
+    async with httpx.AsyncClient(timeout=FANOUT_TIMEOUT_S, verify=verify) as client:
+
+        async def one(name: str) -> None:
+            url = built.apis.get(name, {}).get("url")
+            if not url:
+                unreachable.append({"node": name, "error": "no API registered"})
+                return
+            try:
+                r = await client.get(f"{url}/api/v1/log/local", params=params, headers=headers)
+                r.raise_for_status()
+                lines.extend(r.json())
+            except (httpx.HTTPError, ValueError) as exc:
+                unreachable.append({"node": name, "error": str(exc) or type(exc).__name__})
+
+        await asyncio.gather(*(one(n) for n in names))
+    lines.sort(key=lambda line: float(line.get("ts", 0)))
+    return json_response({"lines": lines[-limit:], "unreachable": unreachable})

@@ -1,0 +1,124 @@
+"""Administrator requests: group move/online/offline, resource online/offline/fail/move
+(intents for the coordinator, 202), node pause/resume/drain, and the requests' outcomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+from fastapi import APIRouter, Request
+
+from wolfpack.admin import requests
+from wolfpack.api.auth import Admin, Reader, current
+from wolfpack.api.routes.common import (
+    JSONBytes,
+    after_write,
+    audit_ops,
+    audited,
+    cache,
+    db,
+    json_response,
+)
+from wolfpack.errors import NotFoundError
+from wolfpack.model.snapshot import IntentKind
+from wolfpack.node.liveness import NodeAdmin
+
+router = APIRouter(prefix="/api/v1")
+
+
+class MoveGroup(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    node: str | None = pydantic.Field(None, description="Target node; null for the best one.")
+
+
+class ChangeGroup(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    group: str = pydantic.Field(description="The group the resource should belong to (S36).")
+
+
+def _submit(request: Request, kind: IntentKind, subject: str, target: str | None) -> JSONBytes:
+    snapshot = cache(request).latest().snapshot if cache(request).fresh() else None
+    intent = requests.submit(
+        db(request), kind, subject, target, audit_ops(request, 202), snapshot=snapshot
+    )
+    audited(request)
+    cache(request).invalidate()
+    return json_response(requests.intent_document(intent, None), 202)
+
+
+@router.post("/groups/{name}/move", status_code=202, summary="Move a group (Move-ClusterGroup)")
+def move_group(request: Request, name: str, who: Admin, body: MoveGroup | None = None) -> JSONBytes:
+    return _submit(request, IntentKind.MOVE_GROUP, name, body.node if body else None)
+
+
+@router.post("/groups/{name}/online", status_code=202, summary="Bring a group online")
+def online_group(request: Request, name: str, who: Admin) -> JSONBytes:
+    return _submit(request, IntentKind.ONLINE_GROUP, name, None)
+
+
+@router.post("/groups/{name}/offline", status_code=202, summary="Take a group offline")
+def offline_group(request: Request, name: str, who: Admin) -> JSONBytes:
+    return _submit(request, IntentKind.OFFLINE_GROUP, name, None)
+
+
+@router.post("/resources/{name}/online", status_code=202, summary="Bring a resource online")
+def online_resource(request: Request, name: str, who: Admin) -> JSONBytes:
+    return _submit(request, IntentKind.ONLINE_RESOURCE, name, None)
+
+
+@router.post("/resources/{name}/offline", status_code=202, summary="Take a resource offline")
+def offline_resource(request: Request, name: str, who: Admin) -> JSONBytes:
+    return _submit(request, IntentKind.OFFLINE_RESOURCE, name, None)
+
+
+@router.post("/resources/{name}/fail", status_code=202, summary="Initiate a resource failure")
+def fail_resource(request: Request, name: str, who: Admin) -> JSONBytes:
+    return _submit(request, IntentKind.FAIL_RESOURCE, name, None)
+
+
+@router.post("/resources/{name}/move", status_code=202, summary="Change a resource's group")
+def move_resource(request: Request, name: str, body: ChangeGroup, who: Admin) -> JSONBytes:
+    return _submit(request, IntentKind.CHANGE_GROUP, name, body.group)
+
+
+def _node_admin(request: Request, name: str, admin: NodeAdmin) -> JSONBytes:
+    requests.set_node_admin(db(request), name, admin)
+    after_write(request)
+    return json_response({"node": name, "paused": admin.paused, "draining": admin.draining}, 202)
+
+
+@router.post("/nodes/{name}/pause", status_code=202, summary="Pause a node")
+def pause_node(request: Request, name: str, who: Admin) -> JSONBytes:
+    return _node_admin(request, name, NodeAdmin(paused=True))
+
+
+@router.post("/nodes/{name}/resume", status_code=202, summary="Resume a node")
+def resume_node(request: Request, name: str, who: Admin) -> JSONBytes:
+    return _node_admin(request, name, NodeAdmin())
+
+
+@router.post("/nodes/{name}/drain", status_code=202, summary="Drain a node")
+def drain_node(request: Request, name: str, who: Admin) -> JSONBytes:
+    return _node_admin(request, name, NodeAdmin(paused=True, draining=True))
+
+
+def _all_intents(built: Any) -> list[dict[str, Any]]:
+    pending = [requests.intent_document(i, None) for i in built.snapshot.intents]
+    done = [
+        {"id": iid, "status": out.get("status", "?"), "outcome": out}
+        for iid, out in sorted(built.outcomes.items())
+    ]
+    return pending + done
+
+
+@router.get("/intents", summary="Requests and their outcomes")
+async def list_intents(request: Request, who: Reader) -> JSONBytes:
+    return json_response(_all_intents(await current(request)))
+
+
+@router.get("/intents/{intent_id}", summary="One request and its outcome")
+async def get_intent(request: Request, intent_id: str, who: Reader) -> JSONBytes:
+    for doc in _all_intents(await current(request)):
+        if doc["id"] == intent_id:
+            return json_response(doc)
+    raise NotFoundError("request", intent_id)

@@ -1,0 +1,119 @@
+"""The REST API inside wolfpackd: uvicorn on its own thread, so the daemon's loops never
+wait for HTTP and a failing API (a port in use) is logged without stopping the node.
+
+Where the API listens is written to ``<root>api/<node>``, so any node's API can ask the
+others (the cluster log) and clients can find every node's API.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from wolfpack.errors import WolfpackError
+from wolfpack.node.settings import ApiSection
+from wolfpack.store.repository import ClusterDB
+
+SWITCH_INTERVAL_S = 0.001
+
+
+class ApiServer:
+    def __init__(
+        self,
+        db: ClusterDB,
+        node: str,
+        settings: ApiSection,
+        *,
+        log: Callable[..., None],
+        log_file: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        tls: tuple[Path, Path, bytes] | None = None,
+    ) -> None:
+        """``tls``: this node's certificate and key files and the cluster CA (PEM)."""
+        self.db, self.node, self.settings, self.log = db, node, settings, log
+        self.log_file, self.clock, self.tls = log_file, clock, tls
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.settings.advertise or self.settings.listen
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.settings.port}"
+
+    def start(self) -> None:
+        import uvicorn  # imported only when the API is on: keeps a node without it small
+
+        from wolfpack.api.app import create_app
+
+        # Hand the GIL over every 1 ms, not 5: a busy event loop serving reads must not keep
+        # a change (or the daemon's own heartbeat and lease threads) waiting for it.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        s = self.settings
+        app = create_app(
+            lambda: self.db,
+            self.node,
+            clock=self.clock,
+            max_body_bytes=s.max_body_bytes,
+            audit_keep=s.audit_keep,
+            keepalive_s=s.keepalive_s,
+            log_file=self.log_file,
+            logger=self.log,
+            ca_pem=self.tls[2] if self.tls is not None else None,
+        )
+        ssl: dict[str, Any] = {}
+        if self.tls is not None:
+            ssl = {"ssl_certfile": str(self.tls[0]), "ssl_keyfile": str(self.tls[1])}
+        config = uvicorn.Config(
+            app,
+            host=s.listen,
+            port=s.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            loop="asyncio",  # uvloop would cost the daemon ~2 MB more for little gain here
+            http="httptools",  # C parser: about half the CPU of h11 per request
+            timeout_graceful_shutdown=2,
+            **ssl,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="api", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except BaseException as exc:  # SystemExit from a port in use: the node goes on
+            self.log("api_failed", error=str(exc) or type(exc).__name__)
+            return
+        if not self._server.started:
+            self.log("api_failed", error=f"could not listen on {self.url}")
+
+    def wait_started(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._server is not None and self._server.started:
+                return True
+            if self._thread is not None and not self._thread.is_alive():
+                return False
+            time.sleep(0.02)
+        return False
+
+    def register(self) -> None:
+        """Publish where this node's API listens."""
+        body = {"node": self.node, "url": self.url, "started": self.clock()}
+        try:
+            self.db.store.put(self.db.keys.api(self.node), json.dumps(body).encode())
+        except WolfpackError as exc:
+            self.log("api_register_failed", error=str(exc))
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
