@@ -66,6 +66,14 @@ def test_a_second_up_finds_the_lab_up(demo_lab: LabDriver) -> None:
     assert [p.pid for p in demo_lab.state.processes] == [p.pid for p in before.processes]
 
 
+def test_exec_refuses_an_unknown_host(demo_lab: LabDriver) -> None:
+    result = subprocess.run(
+        [wolfpack_cli(), "lab", "exec", "--dir", demo_lab.state.dir, "nosuch", "--", "true"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2 and "HOST: 'nosuch' is not a lab host" in result.stderr
+
+
 def test_etcd_is_a_three_member_cluster(demo_lab: LabDriver) -> None:
     result = demo_lab.run(
         "admin", ["etcdctl", "--endpoints", world.endpoints(demo_lab.state), "member", "list"]

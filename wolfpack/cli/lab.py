@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from wolfpack.cli import output
-from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.cli.runner import JsonFlag, handle_errors, verb
 from wolfpack.errors import ValidationError
 from wolfpack.lab import world
 from wolfpack.lab.state import DEFAULT_DIR, LabState
@@ -121,6 +121,7 @@ def power_(
     "exec",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
+@handle_errors
 def exec_(
     host: Annotated[str, typer.Argument(help="admin, client, dns or a node.")],
     command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
@@ -130,8 +131,8 @@ def exec_(
     lab's cluster: ``wolfpack lab exec admin -- wolfpack status``."""
     state = LabState.load(lab_dir.resolve())
     if host not in world.hosts(state):
-        output.error(f"error: HOST: {host!r} is not a lab host ({', '.join(world.hosts(state))})")
-        raise typer.Exit(2)
+        known = ", ".join(world.hosts(state))
+        raise ValidationError.single("HOST", f"{host!r} is not a lab host ({known})")
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, **world.lab_env(state)}
     env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
