@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -161,6 +162,29 @@ def test_a_killed_postmaster_is_reported_at_once_and_cleaned_up(h: Harness) -> N
     assert err.value.code is AgentResult.ERR_GENERIC and "start timeout" in str(err.value)
     assert h.postmasters() == [] and agent.pids() == [] and rec.registered == set()
     assert len(rec.failures) == 1
+
+
+def test_a_stale_postmaster_pid_naming_a_zombie_does_not_block_a_start(h: Harness) -> None:
+    """In the lab every node shares one PID space: a postmaster killed with its node stays
+    a zombie until reaped, and postgres would take its PID for a live postmaster."""
+    agent, _ = h.agent()
+    agent.start(timeout_s=START_WAIT)
+    agent.stop(timeout_s=MAX_WAIT)
+    zombie = subprocess.Popen(["true"])  # not waited for: a zombie until the end
+    try:
+        assert wait_until(lambda: _state(zombie.pid) == "Z", 5)
+        (h.data / "postmaster.pid").write_text(f"{zombie.pid}\n{h.data}\n")
+        other, rec = h.agent("node2")
+        other.start(timeout_s=START_WAIT)
+        assert other.is_alive() and "agent_stale_postmaster_pid" in rec.names()
+        other.stop(timeout_s=MAX_WAIT)
+    finally:
+        zombie.wait()
+    assert h.postmasters() == []
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_a_second_instance_adopts_the_running_postmaster(h: Harness) -> None:

@@ -17,6 +17,7 @@ from wolfpack.cli import (
     group,
     intent,
     interface,
+    lab,
     log,
     network,
     node,
@@ -66,6 +67,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(token.app, name="token")
 app.add_typer(audit.app, name="audit")
+app.add_typer(lab.app, name="lab")
 events.register(app)
 log.register(app)
 plan.register(app)

@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -74,7 +75,11 @@ class BindServer:
         address: str = "127.0.0.1",
         port: int | None = None,
         key_name: str = "wolfpack-key",
+        launcher: Sequence[str] = (),
     ) -> None:
+        """``launcher``: a command prefix that puts named where it must run, e.g.
+        ``ip netns exec <ns>`` for the lab's dns host."""
+        self.launcher = list(launcher)
         self.workdir = Path(workdir).resolve()
         self.zone = zone.rstrip(".")
         self.address = address
@@ -195,7 +200,7 @@ class BindServer:
     def _try_start(self, deadline: float) -> bool:
         """One start on self.port: True once it answers, False if the port is taken."""
         self._write_files()
-        argv = [NAMED, "-g", "-c", str(self.conf_file), "-p", str(self.port)]
+        argv = [*self.launcher, NAMED, "-g", "-c", str(self.conf_file), "-p", str(self.port)]
         if os.geteuid() == 0:
             argv += ["-u", "bind"]
         with self.log_file.open("ab") as log:

@@ -1,95 +1,257 @@
-"""The demo: the seed's cluster ``jean`` on this machine's loopback, and a short tour.
+"""The demo: the lab plus the seed's cluster ``jean`` Active/Active (S5, S6), and a tour.
 
-    python -m wolfpack.lab.demo up   --endpoint URL --workdir DIR   # start it, then the tour
-    python -m wolfpack.lab.demo down --workdir DIR                  # stop its processes
+    python -m wolfpack.lab.demo up   [--dir DIR]   # lab up, the two groups, the tour
+    python -m wolfpack.lab.demo down [--dir DIR]   # lab down
 
-Three nodes (three ``wolfpackd``), two groups as in the seed, Active/Active (S5, S6): Web
-prefers node2 and SQL prefers node1. Until the lab milestone gives them real IP addresses,
-names, disks, nginx and PostgreSQL, each group runs one Generic Application that answers HTTP
-with the name of the node it runs on. The tour moves Web, powers node1 off (SQL fails over),
-fails a resource (it restarts in place) and powers node1 on again; the daemons keep running
-afterwards for you to try the CLI.
+Group Web prefers node2: IP Address 198.51.100.20, Network Name ``www`` (registered in the
+lab's BIND), Physical Disk ``web-disk`` and a Web Server (nginx) whose docroot is on that
+disk; its page links into each node's own directory, so it names the node that serves it.
+Group SQL prefers node1: IP Address 198.51.100.30, Network Name ``sql``, Physical Disk
+``sql-disk`` and a PostgreSQL Server whose data directory is on that disk, so every node
+that takes the group over sees the same database. SQL fails back to node1 (immediately,
+once node1 has been up for 5 s, S38); Web keeps the default (failback prevented).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
+import pwd
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from wolfpack.lab.localcluster import LocalCluster, wait_for
-from wolfpack.node.pidregistry import PidRegistry
+import psycopg
 
+from wolfpack.errors import StoreError, WolfpackError
+from wolfpack.lab import world
+from wolfpack.lab.state import DEFAULT_DIR, LabState
+from wolfpack.model.builtin_types import (
+    IP_ADDRESS,
+    NETWORK_NAME,
+    PHYSICAL_DISK,
+    POSTGRESQL,
+    WEB_SERVER,
+)
+from wolfpack.model.fsm import group_state
+from wolfpack.model.states import GroupState
+from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store.repository import ClusterDB
+
+WEB_ADDRESS, SQL_ADDRESS = "198.51.100.20", "198.51.100.30"
+#: the password of the database's ``postgres`` account over TCP (a lab, not a secret)
+SQL_PASSWORD = "wolfpack-lab"
 GROUPS = {"Web": ("node2", "node3", "node1"), "SQL": ("node1", "node3", "node2")}
+ONLINE_WAIT_S = 120.0
 
 
 def say(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-def wolfpack(cluster: LocalCluster, *args: str) -> None:
-    env = {
-        **os.environ,
-        "WOLFPACK_ENDPOINT": cluster.endpoint,
-        "WOLFPACK_PREFIX": cluster.keys.root,
+def docroot(state: LabState) -> Path:
+    """On the web disk (its index.html links to the node's own page, see lab up)."""
+    return world.mount_point(state, "web") / "htdocs"
+
+
+def data_directory(state: LabState) -> Path:
+    return world.mount_point(state, "sql") / "data"
+
+
+def disk(state: LabState, group: str, name: str) -> dict[str, Any]:
+    return {
+        "type": PHYSICAL_DISK,
+        "group": group,
+        "properties": {
+            "device": f"UUID={state.disks[name]['uuid']}",
+            "mountpoint": str(world.mount_point(state, name)),
+        },
     }
-    cli = Path(sys.executable).parent / "wolfpack"
-    subprocess.run([str(cli), *args], env=env, check=False)
 
 
-def answers(cluster: LocalCluster) -> str:
-    return ", ".join(f"{g} answers from {cluster.answer(g) or '(nobody)'}" for g in GROUPS)
+def demo_doc(state: LabState) -> dict[str, Any]:
+    """The Web and SQL groups as a configuration document."""
+    return {
+        "groups": {
+            "Web": {
+                "description": "the web server (IIS analog)",
+                "preferred_owners": GROUPS["Web"],
+            },
+            "SQL": {
+                "description": "the database's virtual server (S40)",
+                "preferred_owners": GROUPS["SQL"],
+                "failback": {"mode": "immediate", "stability_delay_s": 5},
+            },
+        },
+        "resources": {
+            "web-disk": disk(state, "Web", "web"),
+            "sql-disk": disk(state, "SQL", "sql"),
+            "web-ip": {
+                "type": IP_ADDRESS,
+                "group": "Web",
+                "properties": {"address": WEB_ADDRESS, "network": "public"},
+            },
+            "www": {
+                "type": NETWORK_NAME,
+                "group": "Web",
+                "dependencies": [["web-ip"]],
+                "properties": world.dns_properties(state, "www"),
+            },
+            "web": {
+                "type": WEB_SERVER,
+                "group": "Web",
+                "dependencies": [["web-disk"], ["web-ip"]],
+                "properties": {"docroot": str(docroot(state)), "listen_address": WEB_ADDRESS},
+            },
+            "sql-ip": {
+                "type": IP_ADDRESS,
+                "group": "SQL",
+                "properties": {"address": SQL_ADDRESS, "network": "public"},
+            },
+            "sql-name": {
+                "type": NETWORK_NAME,
+                "group": "SQL",
+                "dependencies": [["sql-ip"]],
+                "properties": world.dns_properties(state, "sql"),
+            },
+            "sql": {
+                "type": POSTGRESQL,
+                "group": "SQL",
+                "dependencies": [["sql-disk"], ["sql-ip"]],
+                "properties": {
+                    "data_directory": str(data_directory(state)),
+                    "listen_address": SQL_ADDRESS,
+                    "initialize": True,
+                },
+            },
+        },
+    }
 
 
-def up(endpoint: str, workdir: Path) -> LocalCluster:
-    cluster = LocalCluster(workdir, name="jean", endpoint=endpoint)
-    cluster.start()
-    say("starting wolfpackd on node1, node2, node3 (heartbeats on 127.0.1.x and 127.0.2.x)")
-    cluster.start_all()
-    # SQL fails back to node1 (immediately, after a 5 s flap guard); Web keeps the default,
-    # failback prevented, so it stays wherever it was moved.
-    cluster.add_app_group("Web", preferred=GROUPS["Web"])
-    cluster.add_app_group(
-        "SQL",
-        preferred=GROUPS["SQL"],
-        group_options={"failback": {"mode": "immediate", "stability_delay_s": 5}},
+def write_pages(state: LabState) -> None:
+    """Each node's own page (in the directory only that node's mount namespace shows)."""
+    for node in state.nodes:
+        www = world.node_dir(state, node) / "local" / "www"
+        www.mkdir(mode=0o755, parents=True, exist_ok=True)
+        (www / "index.html").write_text(
+            f"<!doctype html><title>{state.cluster} Web</title>"
+            f"<h1>Cluster {state.cluster}: Web is served by {node}</h1>\n"
+        )
+
+
+def install(state: LabState) -> None:
+    """Add the groups (again: the same document changes nothing) and wait until both serve."""
+    write_pages(state)
+    with world.in_admin(state):
+        store = EtcdStore(world.endpoints(state), timeout=2.0)
+        try:
+            db = ClusterDB(store, KeySpace(world.KEY_ROOT))
+            world.add_config(db, demo_doc(state))
+            say("groups Web (preferred node2) and SQL (preferred node1): waiting until Online")
+            _wait_online(db, list(GROUPS))
+            owner = db.read_snapshot().group("SQL").owner
+        finally:
+            store.close()
+    assert owner is not None
+    prepare_sql(state, owner)
+
+
+def _wait_online(db: ClusterDB, groups: list[str]) -> None:
+    deadline = time.monotonic() + ONLINE_WAIT_S
+    while True:
+        try:
+            snap = db.read_snapshot()
+            states = {
+                g: group_state(snap.resource(r.name).state for r in snap.config.group_resources(g))
+                for g in groups
+            }
+            if all(s == GroupState.ONLINE for s in states.values()):
+                return
+        except StoreError:
+            states = {}
+        if time.monotonic() > deadline:
+            raise WolfpackError(
+                f"groups not Online after {ONLINE_WAIT_S:g} s: {states}; see the daemons' "
+                "logs (wolfpack lab status shows where)"
+            )
+        time.sleep(0.2)
+
+
+def prepare_sql(state: LabState, owner: str) -> None:
+    """Let lab hosts log in over TCP with a password (initdb allowed only 127.0.0.1): a
+    line in pg_hba.conf (on the shared data directory, so every node has it) and a
+    password for ``postgres``."""
+    hba = data_directory(state) / "pg_hba.conf"  # on the sql disk: mounted on the owner only
+    line = f"host all all {world.PUBLIC_SUBNET} scram-sha-256"
+    script = f'grep -qx "{line}" "$1" || printf "# the lab public network\\n%s\\n" "{line}" >> "$1"'
+    subprocess.run(
+        [*world.enter(state, owner), "sh", "-c", script, "sh", str(hba)],
+        check=True, timeout=30, capture_output=True,
+    )  # fmt: skip
+    socket_dir = world.run_dir(state, owner) / "resources" / "sql" / "socket"
+    with psycopg.connect(
+        host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f"ALTER ROLE postgres PASSWORD '{SQL_PASSWORD}'")
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def on_client(state: LabState, argv: list[str], timeout_s: float = 30) -> str:
+    """Run ``argv`` on the lab's client host; its output (stderr too)."""
+    result = subprocess.run(
+        [*world.netns_exec(state, "client"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
     )
-    wait_for(lambda: all(cluster.answer(g) for g in GROUPS), timeout=60)
-    (workdir / "ports").write_text(" ".join(f"{g}={p}" for g, p in cluster.ports.items()) + "\n")
-    return cluster
+    return (result.stdout + result.stderr).strip()
 
 
-def tour(cluster: LocalCluster) -> None:
-    say(f"the cluster is up, Active/Active: {answers(cluster)}")
-    wolfpack(cluster, "status")
-    say("wolfpack group move Web node3   (offline on node2, online on node3, S39)")
-    wolfpack(cluster, "group", "move", "Web", "node3")
-    say("powering node1 off (SIGKILL of every process it runs): SQL fails over")
-    t0 = time.monotonic()
-    cluster.kill_node("node1")
-    wait_for(lambda: cluster.answer("SQL") not in (None, "node1"), timeout=30, interval=0.01)
-    say(f"SQL answers again after {time.monotonic() - t0:.2f} s: {answers(cluster)}")
-    say("wolfpack resource fail SQL-app   (Initiate Failure: restarted in place)")
-    wolfpack(cluster, "resource", "fail", "SQL-app")
-    say("powering node1 on again: with failback 'immediate' and a 5 s stability delay, SQL")
-    say("returns to its preferred owner once node1 has been up for 5 s (S38)")
-    cluster.start_node("node1")
-    wait_for(lambda: cluster.answer("SQL") == "node1", timeout=60)
-    say(f"failed back: {answers(cluster)}")
-    wolfpack(cluster, "plan", "--explain")
+def sql_query(state: LabState, query: str) -> str:
+    """``query`` through sql.cluster.test from the client host (psql over TCP)."""
+    return on_client(
+        state,
+        ["env", f"PGPASSWORD={SQL_PASSWORD}", "psql", "-h", "sql.cluster.test", "-U", "postgres",
+         "-d", "postgres", "-tA", "-c", query],
+    )  # fmt: skip
 
 
-def down(workdir: Path) -> None:
-    """Stop every process the demo's nodes recorded, by PID (daemons, watchdogs, apps)."""
-    run_root = workdir / "run"
-    for node_dir in sorted(run_root.iterdir()) if run_root.is_dir() else []:
-        killed = PidRegistry(node_dir).kill_all(signal.SIGKILL)
-        if killed:
-            print(f"stopped {node_dir.name}: pids {', '.join(map(str, killed))}")
+def tour(state: LabState) -> None:
+    html = on_client(state, ["curl", "-s", "--max-time", "2", "http://www.cluster.test/"])
+    page = re.sub(r"<[^>]*>", " ", html.split("</title>")[-1]).strip()
+    db = sql_query(state, "SELECT 'PostgreSQL ' || current_setting('server_version')")
+    lab = f"wolfpack lab --dir {state.dir}" if Path(state.dir) != DEFAULT_DIR else "wolfpack lab"
+    wp = f"{lab} exec admin -- wolfpack"
+    tries = [
+        (f"{wp} status", "who owns what (S33)"),
+        (f"{lab} exec client -- curl -s http://www.cluster.test/", "the page names the node"),
+        (f"{wp} group move Web node3", "move a group (S39)"),
+        (f"{lab} power off node1", "SQL fails over (the lab fence powers node1 off)"),
+        (f"{lab} exec client -- psql -h sql.cluster.test -U postgres", f"password {SQL_PASSWORD}"),
+        (f"{wp} resource fail web", "Initiate Failure: restarted in place"),
+        (f"{lab} power on node1", "SQL fails back once node1 is up 5 s (S38)"),
+        (f"{wp} plan --explain", "why each group is where it is"),
+        (f"{lab} status", "hosts, processes, disks, nodes, groups"),
+        ("bash scripts/demo down", "removes the whole lab, and only the lab"),
+    ]
+    width = max(len(c) for c, _ in tries)
+    commands = "\n".join(f"  {c:<{width}}  # {why}" for c, why in tries)
+    print(
+        f"""
+The cluster {state.cluster} runs Active/Active (S5, S6) in the lab ({state.dir}):
+  from the client host: curl http://www.cluster.test/  ->  {page}
+  from the client host: psql -h sql.cluster.test       ->  {db}
+
+Try it (PATH={Path(sys.executable).parent}:$PATH; every command of the admin runs on the
+admin host 198.51.100.1 with WOLFPACK_ENDPOINT set to the lab's etcd):
+{commands}
+""",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,14 +261,21 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("action", choices=("up", "down"))
-    ap.add_argument("--endpoint", default="http://127.0.0.1:23790")
-    ap.add_argument("--workdir", type=Path, default=Path("/tmp/wolfpack-demo/cluster"))
+    ap.add_argument(
+        "--dir", type=Path, default=Path(os.environ.get("WOLFPACK_LAB_DIR", DEFAULT_DIR))
+    )
     args = ap.parse_args(argv)
-    if args.action == "down":
-        down(args.workdir)
-        return 0
-    cluster = up(args.endpoint, args.workdir)
-    tour(cluster)
+    try:
+        if args.action == "down":
+            world.down(args.dir, say)
+            return 0
+        pwd.getpwnam("postgres")  # KeyError: PostgreSQL is not installed
+        state, _ = world.up(args.dir, progress=say)
+        install(state)
+        tour(state)
+    except (WolfpackError, KeyError, psycopg.Error) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

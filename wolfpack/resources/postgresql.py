@@ -319,8 +319,13 @@ class PostgresAgent(ApplicationAgent):
         pid = int(first) if first.isdigit() else 0
         info = proc_info(pid) if pid > 0 else None
         if info is None or not info.running or not _is_postmaster(pid):
-            if pid > 0:  # stale: postgres itself removes it
+            if pid > 0:  # stale: postgres itself removes it if nothing has the PID
                 self.log("agent_stale_postmaster_pid", pid=pid, data_directory=data)
+            if info is not None:
+                # A zombie (a killed postmaster not reaped yet) or another program has the
+                # PID: postgres would take it for a live postmaster and refuse to start.
+                with contextlib.suppress(FileNotFoundError):
+                    (Path(data) / "postmaster.pid").unlink()
             return
         raise self.error(
             AgentResult.ERR_CONFIGURED,

@@ -1,0 +1,267 @@
+"""Client-observed outages in the lab: the seed's cluster in network namespaces (as root).
+
+    python bench/lab_failover.py --runs 5 --json [--dir /run/wolfpack-lab]
+
+Brings the lab and the demo's groups up if they are not (and takes the lab down afterwards
+if it brought it up). A probe on the lab's client host asks the service by its DNS name
+every 50 ms (HTTP GET of http://www.cluster.test/, whose page names the node; or a SQL
+SELECT of the postmaster's start time through sql.cluster.test) and the outage is what it
+saw: from the last answer of the old server to the first answer of the new one (by
+arrival; tries run concurrently, so the resolution is the 50 ms interval).
+
+- web_poweroff: ``wolfpack lab power off`` of Web's owner, its preferred node2 (which
+  runs only Web, as in the seed): every process killed, links down; the survivors detect
+  it, fence it with the lab fence agent, and start Web on the next node. The node is
+  powered on again and Web moved home (not measured) between runs.
+- web_move: ``wolfpack group move Web <next node>`` (S39).
+- sql_poweroff: the same power-off for SQL's owner (PostgreSQL with its data on the shared
+  directory); SQL fails back to node1 after node1 is powered on (immediate, after 5 s).
+
+Prints a table, writes bench/results/lab_failover.json and lab_failover.png, and prints a
+JSON object as its last stdout line. Bounded: every wait has a time limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from wolfpack.lab import demo, world
+from wolfpack.lab.driver import LabDriver, Probe
+from wolfpack.lab.probe_client import changeover
+from wolfpack.lab.state import DEFAULT_DIR, LabState
+from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store.repository import ClusterDB
+
+RESULTS = Path(__file__).parent / "results" / "lab_failover.json"
+PLOT = RESULTS.with_suffix(".png")
+TARGETS = {
+    "web_poweroff_p50_s": 1.5,
+    "web_poweroff_p99_s": 2.5,
+    "web_move_p50_s": 1.0,
+    "sql_poweroff_p50_s": 3.0,
+}
+WAIT_S = 60.0
+#: quiet time before a fault, and after the service answers again, in every run
+SETTLE_S = 0.5
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def moved(lab: LabDriver, group: str, old: str) -> str | None:
+    owner = lab.online_on(group)
+    return owner if owner not in (None, old) else None
+
+
+def settled(lab: LabDriver, group: str) -> str | None:
+    """The group's owner once it is Online, not moving, and every node is Up."""
+    snap = lab.snapshot()
+    if snap.group(group).transition is not None:
+        return None
+    if any(snap.node(n).state.value != "Up" for n in lab.state.nodes):
+        return None
+    return lab.online_on(group)
+
+
+def at_home(lab: LabDriver, group: str, home: str) -> str | None:
+    return home if settled(lab, group) == home else None
+
+
+def outage(probe: Probe, t_fault: float, what: str) -> float:
+    samples = probe.samples()
+    gap = changeover(samples, t_fault)
+    if gap is None:
+        raise RuntimeError(f"{what}: the answer never changed after the fault")
+    failed = sum(1 for s in samples if not s.ok and s.t >= t_fault)
+    print(
+        f"  {what}: {gap.seconds:.3f} s without an answer, {gap.start - t_fault:+.3f} s after"
+        f" the command; {failed} tries failed; answers {gap.before!r} then {gap.after!r}",
+        file=sys.stderr,
+    )
+    return gap.seconds
+
+
+def lift_thresholds(state: LabState) -> None:
+    """Many failovers in a row: lift MSCS's 10-per-6-hours limit for the bench's groups."""
+    with world.in_admin(state):
+        store = EtcdStore(world.endpoints(state), timeout=2.0)
+        try:
+            db = ClusterDB(store, KeySpace(world.KEY_ROOT))
+            db.update_config(
+                lambda cfg: dataclasses.replace(
+                    cfg,
+                    groups={
+                        name: dataclasses.replace(g, failover_threshold=100000)
+                        if name in demo.GROUPS
+                        else g
+                        for name, g in cfg.groups.items()
+                    },
+                )
+            )
+        finally:
+            store.close()
+
+
+def web_poweroff(lab: LabDriver, work: Path) -> float:
+    """Web's preferred owner, which runs only Web (as in the seed), loses power."""
+    owner = lab.wait(lambda: settled(lab, "Web"), WAIT_S, "Web settled")
+    home = demo.GROUPS["Web"][0]
+    if owner != home:  # failback is prevented: bring it home (not measured)
+        lab.wolfpack("group", "move", "Web", home)
+        owner = lab.wait(lambda: at_home(lab, "Web", home), WAIT_S, "Web home")
+    with lab.probe("http", "http://www.cluster.test/", work / "web.jsonl") as probe:
+        time.sleep(SETTLE_S)
+        t_fault = time.monotonic()
+        lab.power("off", owner)
+        new = lab.wait(lambda: moved(lab, "Web", owner), WAIT_S, "Web failed over")
+        lab.wait(lambda: new in probe.answers_since(t_fault), WAIT_S, f"page from {new}")
+        time.sleep(SETTLE_S)
+    lab.power("on", owner)
+    return outage(probe, t_fault, "web power-off")
+
+
+def web_move(lab: LabDriver, work: Path) -> float:
+    owner = lab.wait(lambda: settled(lab, "Web"), WAIT_S, "Web settled")
+    nodes = lab.state.nodes
+    target = nodes[(nodes.index(owner) + 1) % len(nodes)]
+    with lab.probe("http", "http://www.cluster.test/", work / "move.jsonl") as probe:
+        time.sleep(SETTLE_S)
+        t_fault = time.monotonic()
+        lab.wolfpack("group", "move", "Web", target)
+        lab.wait(lambda: target in probe.answers_since(t_fault), WAIT_S, f"page from {target}")
+        time.sleep(SETTLE_S)
+    return outage(probe, t_fault, "web move")
+
+
+def sql_poweroff(lab: LabDriver, work: Path) -> float:
+    owner = lab.wait(lambda: settled(lab, "SQL"), WAIT_S, "SQL settled")
+    # the postmaster's start time: a new one proves the answer comes from the new server
+    args = ("--password", demo.SQL_PASSWORD, "--query", "SELECT pg_postmaster_start_time()")
+    with lab.probe("sql", "sql.cluster.test", work / "sql.jsonl", *args) as probe:
+        time.sleep(SETTLE_S)
+        t_fault = time.monotonic()
+        lab.power("off", owner)
+        lab.wait(lambda: moved(lab, "SQL", owner), WAIT_S, "SQL failed over")
+        lab.wait(lambda: probe.answers_since(t_fault), WAIT_S, "SQL answers")
+        time.sleep(SETTLE_S)
+    lab.power("on", owner)
+    home = demo.GROUPS["SQL"][0]
+    if owner == home:  # failback: immediate once node1 has been up for 5 s
+        lab.wait(lambda: lab.online_on("SQL") == home, WAIT_S, "SQL failed back")
+    return outage(probe, t_fault, "sql power-off")
+
+
+def plot(results: dict[str, list[float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, name in enumerate(names):
+        ys = results[name]
+        ax.scatter([i] * len(ys), ys, s=30, alpha=0.7)
+        ax.hlines(statistics.median(ys), i - 0.25, i + 0.25, colors="black")
+        target = TARGETS.get(f"{name}_p50_s")
+        if target is not None:
+            ax.hlines(target, i - 0.35, i + 0.35, colors="red", linestyles="dashed")
+    ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names])
+    ax.set_ylabel("client-observed outage (s)")
+    ax.set_title("Lab: outages seen by the client (black: median, red: target)")
+    ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    ap.add_argument(
+        "--scenarios",
+        default="web_poweroff,web_move,sql_poweroff",
+        help="comma-separated subset to run (the JSON summary needs all three)",
+    )
+    args = ap.parse_args(argv)
+    if not 1 <= args.runs <= 50:
+        ap.error("--runs must be 1 to 50")
+    if os.geteuid() != 0:
+        ap.error("the lab needs root")
+    state, brought_up = world.up(args.dir, progress=demo.say)
+    try:
+        demo.install(state)
+        lift_thresholds(state)
+        lab = LabDriver(args.dir)
+        results: dict[str, list[float]] = {"web_poweroff": [], "web_move": [], "sql_poweroff": []}
+        with tempfile.TemporaryDirectory(prefix="wpl-bench-") as tmp:
+            work = Path(tmp)
+            for name, scenario in (
+                ("web_poweroff", web_poweroff),
+                ("web_move", web_move),
+                ("sql_poweroff", sql_poweroff),
+            ):
+                if name not in args.scenarios.split(","):
+                    continue
+                for i in range(args.runs):
+                    try:
+                        seconds = scenario(lab, work)
+                    except (TimeoutError, RuntimeError):
+                        print(lab.wolfpack("status", check=False).stdout, file=sys.stderr)
+                        print(
+                            lab.wolfpack("plan", "--explain", check=False).stdout, file=sys.stderr
+                        )
+                        raise
+                    results[name].append(round(seconds, 3))
+                    print(f"{name} run {i + 1}: {seconds:.3f} s", file=sys.stderr, flush=True)
+    finally:
+        if brought_up:
+            world.down(args.dir, demo.say)
+    if not all(results.values()):
+        print(json.dumps({k: v for k, v in results.items() if v}))
+        return 0  # a subset: no summary, nothing written
+    summary = {
+        "web_poweroff_p50_s": percentile(results["web_poweroff"], 50),
+        "web_poweroff_p99_s": percentile(results["web_poweroff"], 99),
+        "web_move_p50_s": percentile(results["web_move"], 50),
+        "sql_poweroff_p50_s": percentile(results["sql_poweroff"], 50),
+    }
+    doc: dict[str, Any] = {
+        **summary,
+        "targets": TARGETS,
+        "met": {k: summary[k] <= v for k, v in TARGETS.items()},
+        "runs": args.runs,
+        "samples_s": results,
+        "probe_interval_s": 0.05,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+    plot(results, PLOT)
+    print(f"{'scenario':<14} {'p50 s':>7} {'max s':>7}  samples")
+    for name, values in results.items():
+        print(f"{name:<14} {percentile(values, 50):>7.3f} {max(values):>7.3f}  {values}")
+    print(f"wrote {RESULTS} and {PLOT}")
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

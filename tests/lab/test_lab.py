@@ -1,0 +1,244 @@
+"""The lab with the seed's cluster, end to end (DESIGN §4; S5, S6, S14, S16, S20, S39).
+
+One lab serves the whole module (tests run in file order); the last test takes it down and
+checks that nothing of it is left.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from wolfpack.lab import world
+from wolfpack.lab.demo import SQL_PASSWORD
+from wolfpack.lab.driver import LabDriver
+from wolfpack.lab.state import LabState
+
+from .conftest import Machine, wolfpack_cli
+
+pytestmark = pytest.mark.netns
+
+FAILOVER_WAIT_S = 60.0
+
+
+def page(lab: LabDriver) -> str:
+    return lab.run("client", ["curl", "-s", "--max-time", "3", "http://www.cluster.test/"]).stdout
+
+
+def sql(lab: LabDriver, query: str) -> str:
+    argv = ["env", f"PGPASSWORD={SQL_PASSWORD}", "psql", "-h", "sql.cluster.test", "-U",
+            "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-tA", "-c", query]  # fmt: skip
+    return lab.run("client", argv).stdout.strip()
+
+
+def moved(lab: LabDriver, group: str, old: str) -> str | None:
+    """The group's new owner once it is Online on a node other than ``old``."""
+    owner = lab.online_on(group)
+    return owner if owner not in (None, old) else None
+
+
+def test_up_builds_the_seed_cluster_active_active(demo_lab: LabDriver) -> None:
+    """S5, S6: Web on node2, SQL on node1, both Online; every node Up; no problem."""
+    doc = json.loads(demo_lab.lab("status", "--json").stdout)
+    assert doc["phase"] == "up" and doc["problems"] == []
+    assert doc["cluster"] == "jean"
+    assert doc["cluster_state"]["nodes"] == {"node1": "Up", "node2": "Up", "node3": "Up"}
+    groups = doc["cluster_state"]["groups"]
+    assert groups["Web"] == {"owner": "node2", "state": "Online"}
+    assert groups["SQL"] == {"owner": "node1", "state": "Online"}
+    assert groups["Cluster Group"]["state"] == "Online"
+    assert sorted(doc["disks"]) == ["sql", "web"] and len(doc["loop_devices"]) == 2
+    roles = {h: sorted(p["role"] for p in v["processes"]) for h, v in doc["hosts"].items()}
+    assert roles["dns"] == ["named"]
+    assert roles["node1"] == roles["node3"] == ["etcd", "wolfpackd"]
+
+
+def test_a_second_up_finds_the_lab_up(demo_lab: LabDriver) -> None:
+    before = demo_lab.state
+    result = demo_lab.lab("up", "--json")
+    assert "is up already" in result.stderr
+    assert json.loads(result.stdout)["created"] is False
+    assert demo_lab.reload().prefix == before.prefix
+    assert [p.pid for p in demo_lab.state.processes] == [p.pid for p in before.processes]
+
+
+def test_exec_refuses_an_unknown_host(demo_lab: LabDriver) -> None:
+    result = subprocess.run(
+        [wolfpack_cli(), "lab", "exec", "--dir", demo_lab.state.dir, "nosuch", "--", "true"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2 and "HOST: 'nosuch' is not a lab host" in result.stderr
+
+
+def test_etcd_is_a_three_member_cluster(demo_lab: LabDriver) -> None:
+    result = demo_lab.run(
+        "admin", ["etcdctl", "--endpoints", world.endpoints(demo_lab.state), "member", "list"]
+    )
+    names = sorted(line.split(", ")[2] for line in result.stdout.splitlines())
+    assert names == ["node1", "node2", "node3"]
+
+
+def test_names_resolve_through_the_lab_dns(demo_lab: LabDriver) -> None:
+    """S16, S18: www, sql and the cluster name are registered in BIND by Network Names."""
+    for name, address in (("www", "198.51.100.20"), ("sql", "198.51.100.30"),
+                          ("jean", world.MANAGEMENT_ADDRESS)):  # fmt: skip
+        out = demo_lab.run("client", ["getent", "hosts", f"{name}.cluster.test"]).stdout
+        assert out.split()[0] == address
+    assert "Web is served by node2" in page(demo_lab)
+    assert sql(demo_lab, "SELECT 1") == "1"
+    # S22: the transaction coordinator (DTC analog) answers on the management address
+    dtc = f"exec 3<>/dev/tcp/jean.cluster.test/{world.DTC_PORT}"
+    assert demo_lab.run("client", ["bash", "-c", dtc], check=False).returncode == 0
+
+
+def test_each_daemon_has_its_own_mount_namespace(demo_lab: LabDriver) -> None:
+    seen = {}
+    for node in demo_lab.state.nodes:
+        marker = world.local_dir(demo_lab.state) / "node"
+        seen[node] = demo_lab.run(node, ["cat", str(marker)]).stdout.strip()
+    assert seen == {"node1": "node1", "node2": "node2", "node3": "node3"}
+    host_view = (world.local_dir(demo_lab.state) / "node").read_text()
+    assert host_view.startswith("none")
+
+
+def test_each_shared_disk_is_mounted_on_its_owner_only(demo_lab: LabDriver) -> None:
+    """S6, S24: web-disk on node2 and sql-disk on node1, in their daemons' mount
+    namespaces; never on the host, never on the other nodes."""
+    state = demo_lab.state
+    where = {name: str(world.mount_point(state, name)) for name in world.DISKS}
+    owners = {"web": "node2", "sql": "node1"}
+    for node in state.nodes:
+        mounts = demo_lab.run(node, ["cat", "/proc/self/mounts"]).stdout
+        for name, path in where.items():
+            assert (f" {path} ext4 " in mounts) == (owners[name] == node), (node, name)
+    host = Path("/proc/mounts").read_text()
+    assert not any(path in host for path in where.values())
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    for name in world.DISKS:
+        assert str(world.disk_image(state, name)) in loops
+
+
+def test_web_fails_over_when_its_node_is_powered_off(demo_lab: LabDriver, tmp_path: Path) -> None:
+    """S14: a client fetching every 50 ms sees one gap, then the page from the new node."""
+    assert demo_lab.online_on("Web") == "node2"
+    with demo_lab.probe("http", "http://www.cluster.test/", tmp_path / "web.jsonl") as probe:
+        time.sleep(0.5)
+        t_off = time.monotonic()
+        demo_lab.power("off", "node2")
+        new = demo_lab.wait(lambda: moved(demo_lab, "Web", "node2"), FAILOVER_WAIT_S, "Web moved")
+        demo_lab.wait(lambda: new in probe.answers_since(t_off), 30, f"page from {new}")
+        time.sleep(0.5)
+    assert new == "node3"  # next in the preferred owners (node2, node3, node1)
+    gaps = probe.gaps()
+    assert len(gaps) == 1, gaps
+    assert (gaps[0].before, gaps[0].after) == ("node2", "node3")
+    after = probe.answers_since(gaps[0].end)
+    assert after and set(after) == {"node3"}
+    assert "Web is served by node3" in page(demo_lab)
+
+
+def test_powered_off_node_comes_back(demo_lab: LabDriver) -> None:
+    demo_lab.power("on", "node2")
+    assert demo_lab.snapshot().node("node2").state.value == "Up"
+    assert demo_lab.online_on("Web") == "node3"  # failback prevented (the default)
+
+
+def test_move_rolls_back_when_nginx_cannot_start_on_the_target(demo_lab: LabDriver) -> None:
+    """S39: node1's nginx configuration is broken (its mime.types, in node1's own mount
+    namespace only): a move there fails and Web returns to node3, where it was."""
+    broken = Path(demo_lab.state.dir) / "broken-mime.types"
+    broken.write_text("types { this is not nginx syntax\n")
+    demo_lab.run("node1", ["mount", "--bind", str(broken), "/etc/nginx/mime.types"])
+    try:
+        result = demo_lab.wolfpack("group", "move", "Web", "node1", "--json", check=False)
+        demo_lab.wait(lambda: demo_lab.online_on("Web") == "node3", 60, "Web back on node3")
+    finally:
+        demo_lab.run("node1", ["umount", "/etc/nginx/mime.types"])
+    text = result.stdout + result.stderr
+    assert "node1" in text and "node3" in text, text
+    snap = demo_lab.snapshot()
+    assert snap.group("Web").transition is None
+    assert "Web is served by node3" in page(demo_lab)
+    assert Path("/etc/nginx/mime.types").read_text() != broken.read_text()  # host untouched
+
+
+def test_sql_fails_over_with_its_data(demo_lab: LabDriver, tmp_path: Path) -> None:
+    """S6, S40: a row committed on node1 is read through sql.cluster.test after node1 died."""
+    assert demo_lab.online_on("SQL") == "node1"
+    sql(demo_lab, "CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY, item text)")
+    sql(demo_lab, "INSERT INTO orders VALUES (1, 'before the power cut')")
+    t_off = time.monotonic()
+    demo_lab.power("off", "node1")
+    new = demo_lab.wait(lambda: moved(demo_lab, "SQL", "node1"), FAILOVER_WAIT_S, "SQL moved")
+    assert new == "node3"
+    got = demo_lab.wait(
+        lambda: _try_sql(demo_lab, "SELECT item FROM orders WHERE id = 1"), 30, "SQL answers"
+    )
+    assert got == "before the power cut"
+    assert time.monotonic() > t_off
+    demo_lab.power("on", "node1")
+
+
+def _try_sql(lab: LabDriver, query: str) -> str | None:
+    try:
+        return sql(lab, query)
+    except Exception:
+        return None
+
+
+def test_join_through_dns(demo_lab: LabDriver) -> None:
+    """S20: a node finds the cluster by its name, through the lab's DNS (resolv.conf)."""
+    env = ["env", "-u", "WOLFPACK_ENDPOINT"]
+    joined = demo_lab.run(
+        "node3",
+        [*env, "wolfpack", "cluster", "join", "jean.cluster.test", "--node", "node7",
+         "--interface", "public=198.51.100.17", "--json"],
+    )  # fmt: skip
+    assert json.loads(joined.stdout)["name"] == "node7"
+    assert "node7" in demo_lab.snapshot().config.nodes
+    demo_lab.wolfpack("interface", "delete", "node7-public")
+    demo_lab.wolfpack("node", "delete", "node7")
+    missing = demo_lab.run(
+        "node3", [*env, "wolfpack", "cluster", "join", "nosuch.cluster.test", "--json"], check=False
+    )
+    assert missing.returncode == 2
+    error = json.loads(missing.stdout)["error"]
+    assert "cannot resolve cluster name 'nosuch.cluster.test'" in error["message"]
+    assert "node7" not in demo_lab.snapshot().config.nodes
+
+
+def test_down_removes_everything_and_only_that(
+    demo_lab: LabDriver, machine_before: Machine
+) -> None:
+    state = demo_lab.reload()
+    pids = list(state.processes)
+    assert pids and any(p.running for p in pids)
+    files = [Path(f) for f in state.files]
+    assert files and all(f.exists() for f in files)
+    loops = list(state.loop_devices)
+    assert len(loops) == 2
+    result = subprocess.run(
+        [wolfpack_cli(), "lab", "down", "--dir", state.dir, "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["removed"] is True
+    after = Machine.now()
+    # Other programs may change the machine meanwhile: compare what names this lab.
+    for needle in (state.prefix, state.dir):
+        assert after.mentioning(needle) == machine_before.mentioning(needle) == set()
+    assert after.host_links == machine_before.host_links  # the lab never adds one there
+    assert not any(p.running for p in pids)
+    assert not any(f.exists() for f in files)
+    attached = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    assert not any(state.dir in line for line in attached.splitlines())
+    assert not Path(state.dir).exists()
+    assert not LabState.exists(Path(state.dir))
+    again = subprocess.run(
+        [wolfpack_cli(), "lab", "down", "--dir", state.dir], capture_output=True, text=True
+    )
+    assert again.returncode == 0 and "nothing to remove" in again.stdout

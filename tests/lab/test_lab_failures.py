@@ -1,0 +1,78 @@
+"""``lab up`` refuses bad input without making anything, and a build that fails half-way
+removes what it made (DESIGN §4)."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from wolfpack.lab import world
+from wolfpack.lab.state import LabState
+
+from .conftest import Machine, lab_skip_reason, wolfpack_cli
+
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.skipif(lab_skip_reason() is not None, reason=str(lab_skip_reason())),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--nodes", "2"], "--nodes"),
+        (["--cluster", "Bad_Name!"], "cluster.name"),
+        (["--dir", "/root/wpl-lab"], "--dir"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(
+    tmp_path: Path, args: list[str], field: str
+) -> None:
+    before = Machine.now()
+    lab_dir = tmp_path / "lab"
+    if "--dir" in args:
+        lab_dir = Path(args[args.index("--dir") + 1])
+    result = subprocess.run(
+        [wolfpack_cli(), "lab", "up", "--dir", str(lab_dir), *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert field in result.stderr
+    assert not lab_dir.exists()
+    assert Machine.now().namespaces == before.namespaces
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_up_failing_half_way_removes_what_it_made() -> None:
+    """Interrupted once etcd runs (namespaces, named, etcd and files exist by then)."""
+    base = Path(tempfile.mkdtemp(prefix="wpl-test-", dir="/tmp"))
+    base.chmod(0o755)
+    lab_dir = base / "lab"
+    seen: list[LabState] = []
+
+    def progress(text: str) -> None:
+        if text.startswith("cluster "):
+            seen.append(LabState.load(lab_dir))
+            raise Interrupted(text)
+
+    try:
+        with pytest.raises(Interrupted):
+            world.up(lab_dir, progress=progress)
+    finally:
+        world.down(lab_dir)  # nothing to do if the test passes
+        base.rmdir()
+    made = seen[0]
+    assert len(made.namespaces) == 7 and {p.role for p in made.processes} == {"named", "etcd"}
+    assert len(made.loop_devices) == 2
+    assert made.files
+    after = Machine.now()
+    assert after.mentioning(made.prefix) == after.mentioning(made.dir) == set()  # loops too
+    assert not any(p.running for p in made.processes)
+    assert not any(Path(f).exists() for f in made.files)
+    assert not lab_dir.exists()

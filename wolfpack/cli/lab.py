@@ -1,0 +1,140 @@
+"""``wolfpack lab``: build, inspect, power and remove the lab cluster in network namespaces
+(DESIGN §4, docs/lab.md). The logic is :mod:`wolfpack.lab.world`; this is its command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wolfpack.cli import output
+from wolfpack.cli.runner import JsonFlag, handle_errors, verb
+from wolfpack.errors import ValidationError
+from wolfpack.lab import world
+from wolfpack.lab.state import DEFAULT_DIR, LabState
+
+app = typer.Typer(
+    help="The lab: a cluster in network namespaces on this machine (up, status, down).",
+    no_args_is_help=True,
+)
+
+DirOption = Annotated[
+    Path,
+    typer.Option("--dir", envvar="WOLFPACK_LAB_DIR", help="The lab's directory (its state)."),
+]
+
+
+def _progress(as_json: bool) -> world.Progress:
+    def say(text: str) -> None:
+        print(f"==> {text}", file=sys.stderr if as_json else sys.stdout, flush=True)
+
+    return say
+
+
+@verb(app, "up")
+def up_(
+    nodes: Annotated[int, typer.Option("--nodes", help="How many nodes (3 to 8).")] = 3,
+    cluster: Annotated[str, typer.Option("--cluster", help="The cluster's name.")] = "jean",
+    lab_dir: DirOption = DEFAULT_DIR,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build the lab (idempotent: a lab that is up is left as it is)."""
+    state, made = world.up(lab_dir, nodes, cluster, _progress(as_json))
+    doc = {**world.status(lab_dir), "created": made}
+    if as_json:
+        output.print_json(doc)
+    else:
+        output.message(f"try: wolfpack lab exec admin -- wolfpack status   (dir {state.dir})")
+
+
+@verb(app, "status")
+def status_(lab_dir: DirOption = DEFAULT_DIR, as_json: JsonFlag = False) -> None:
+    """What the lab holds: hosts, their processes, and the cluster's nodes and groups."""
+    doc = world.status(lab_dir)
+    if as_json:
+        output.print_json(doc)
+        return
+    _print_status(doc)
+
+
+def _print_status(doc: dict[str, Any]) -> None:
+    output.message(f"lab {doc['prefix']} in {doc['dir']}: {doc['phase']}, cluster {doc['cluster']}")
+    rows = []
+    for name, host in doc["hosts"].items():
+        procs = ", ".join(
+            f"{p['role']} {p['pid']}{'' if p['running'] else ' (dead)'}" for p in host["processes"]
+        )
+        rows.append((name, host["address"], "off" if host["powered_off"] else "on", procs))
+    output.table("hosts", ("host", "address", "power", "processes"), rows)
+    disks = [(n, d["device"], d["image"]) for n, d in doc.get("disks", {}).items()]
+    if disks:
+        output.table("shared disks", ("disk", "device", "image"), disks)
+    cs = doc.get("cluster_state", {})
+    if "error" in cs:
+        output.message(f"cluster database: {cs['error']}")
+    elif cs:
+        output.table("nodes", ("node", "state"), sorted(cs["nodes"].items()))
+        output.table(
+            "groups",
+            ("group", "owner", "state"),
+            [(g, v["owner"], v["state"]) for g, v in cs["groups"].items()],
+        )
+    for problem in doc["problems"]:
+        output.error(f"problem: {problem}")
+
+
+@verb(app, "down")
+def down_(lab_dir: DirOption = DEFAULT_DIR, as_json: JsonFlag = False) -> None:
+    """Remove everything the lab made (namespaces, processes, files, loop devices), only that."""
+    doc = world.down(lab_dir, _progress(as_json))
+    if as_json:
+        output.print_json(doc)
+
+
+@verb(app, "power")
+def power_(
+    action: Annotated[str, typer.Argument(help="on or off.")],
+    node: Annotated[str, typer.Argument(help="The lab node, e.g. node2.")],
+    lab_dir: DirOption = DEFAULT_DIR,
+    as_json: JsonFlag = False,
+) -> None:
+    """Power a lab node off (every process killed, links down) or on (started again)."""
+    if action == "off":
+        killed = world.power_off(lab_dir, node)
+        doc: dict[str, Any] = {"node": node, "power": "off", "killed": killed}
+        text = f"{node} powered off ({len(killed)} processes killed, links down)"
+    elif action == "on":
+        world.power_on(lab_dir, node, _progress(as_json))
+        doc, text = {"node": node, "power": "on"}, f"{node} powered on and Up"
+    else:
+        raise ValidationError.single("ACTION", f"{action!r}: use on or off")
+    if as_json:
+        output.print_json(doc)
+    else:
+        output.message(text)
+
+
+@app.command(
+    "exec",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+@handle_errors
+def exec_(
+    host: Annotated[str, typer.Argument(help="admin, client, dns or a node.")],
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
+    lab_dir: DirOption = DEFAULT_DIR,
+) -> None:
+    """Run a command on a lab host (in its namespace), with WOLFPACK_ENDPOINT set to the
+    lab's cluster: ``wolfpack lab exec admin -- wolfpack status``."""
+    state = LabState.load(lab_dir.resolve())
+    if host not in world.hosts(state):
+        known = ", ".join(world.hosts(state))
+        raise ValidationError.single("HOST", f"{host!r} is not a lab host ({known})")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, **world.lab_env(state)}
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
+    argv = [*world.enter(state, host), *command]
+    os.execvpe(argv[0], argv, env)

@@ -1,0 +1,165 @@
+"""Driving a running lab from outside, as its administrator and its clients would: for the
+lab tests and ``bench/lab_failover.py``.
+
+Everything goes through the real command lines (``wolfpack lab power``, ``wolfpack`` on the
+admin host) and through :mod:`wolfpack.lab.probe_client` on the client host, so a test sees
+what a person at those hosts would see. Child processes are waited for; a probe is stopped
+by its PID (SIGTERM, then SIGKILL) when its context ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from wolfpack.errors import StoreError, WolfpackError
+from wolfpack.lab import world
+from wolfpack.lab.probe_client import Gap, Sample, outages, read_samples
+from wolfpack.lab.state import LabState
+from wolfpack.model.fsm import group_state
+from wolfpack.model.snapshot import Snapshot
+from wolfpack.model.states import GroupState
+from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store.repository import ClusterDB
+
+__all__ = ["LabDriver", "Probe"]
+
+T = TypeVar("T")
+CLI_TIMEOUT_S = 120.0
+
+
+class Probe:
+    """A running :mod:`~wolfpack.lab.probe_client` on the client host and its record."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], out: Path) -> None:
+        self.proc, self.out = proc, out
+
+    def samples(self) -> list[Sample]:
+        return read_samples(self.out)
+
+    def answers_since(self, t: float) -> list[str]:
+        return [s.answer for s in sorted(self.samples(), key=lambda s: s.end) if s.ok and s.t >= t]
+
+    def gaps(self, after: float = float("-inf")) -> list[Gap]:
+        return outages(self.samples(), after)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class LabDriver:
+    def __init__(self, lab_dir: Path) -> None:
+        self.dir = lab_dir.resolve()
+        self.state = LabState.load(self.dir)
+
+    def reload(self) -> LabState:
+        self.state = LabState.load(self.dir)
+        return self.state
+
+    # -- commands ----------------------------------------------------------------------------
+    def run(
+        self, host: str, argv: list[str], *, check: bool = True, timeout_s: float = CLI_TIMEOUT_S
+    ) -> subprocess.CompletedProcess[str]:
+        """``argv`` on lab host ``host`` with the lab's WOLFPACK_* environment."""
+        bin_dir = str(Path(sys.executable).parent)
+        env = {**os.environ, **world.lab_env(self.state)}
+        env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
+        result = subprocess.run(
+            [*world.enter(self.state, host), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise WolfpackError(
+                f"on {host}: {' '.join(argv)} exited {result.returncode}: "
+                f"{result.stdout.strip()} {result.stderr.strip()}"
+            )
+        return result
+
+    def wolfpack(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """The ``wolfpack`` CLI on the admin host."""
+        return self.run("admin", ["wolfpack", *args], check=check)
+
+    def lab(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``wolfpack lab ... --dir <this lab>`` on this machine (not in the lab)."""
+        cli = Path(sys.executable).parent / "wolfpack"
+        result = subprocess.run(
+            [str(cli), "lab", *args, "--dir", str(self.dir)],
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_S,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise WolfpackError(f"wolfpack lab {' '.join(args)}: {result.stderr.strip()}")
+        self.reload()
+        return result
+
+    def power(self, action: str, node: str) -> None:
+        self.lab("power", action, node)
+
+    # -- observing ---------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        with world.in_admin(self.state):
+            store = EtcdStore(world.endpoints(self.state), timeout=1.0)
+            try:
+                return ClusterDB(store, KeySpace(world.KEY_ROOT)).read_snapshot()
+            finally:
+                store.close()
+
+    def owner(self, group: str) -> str | None:
+        return self.snapshot().group(group).owner
+
+    def online_on(self, group: str) -> str | None:
+        """The group's owner if the group is Online, else None."""
+        try:
+            snap = self.snapshot()
+        except StoreError:
+            return None
+        states = (snap.resource(r.name).state for r in snap.config.group_resources(group))
+        owner = snap.group(group).owner
+        return owner if group_state(states) == GroupState.ONLINE else None
+
+    @staticmethod
+    def wait(
+        predicate: Callable[[], T | None], timeout_s: float, what: str, every_s: float = 0.1
+    ) -> T:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not within {timeout_s:g} s")
+            time.sleep(every_s)
+
+    # -- clients -----------------------------------------------------------------------------
+    @contextmanager
+    def probe(self, kind: str, target: str, out: Path, *extra: str) -> Iterator[Probe]:
+        """A probe client on the client host for the duration of the ``with``."""
+        out.unlink(missing_ok=True)
+        argv = [*world.netns_exec(self.state, "client"), sys.executable, "-m",
+                "wolfpack.lab.probe_client", kind, target, "--out", str(out), *extra]  # fmt: skip
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        probe = Probe(proc, out)
+        try:
+            self.wait(lambda: any(s.ok for s in probe.samples()), 30, f"{kind} probe answers")
+            yield probe
+        finally:
+            probe.stop()

@@ -1,0 +1,119 @@
+"""Where everything of a lab is: addresses, namespaces, directories (DESIGN §4).
+
+Pure functions of the lab's state, imported by every lab module (also by the lab fence
+agent, which must start fast: nothing heavy here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wolfpack.lab.state import LabState
+
+ZONE = "cluster.test"
+PUBLIC_SUBNET, PRIVATE_SUBNET = "198.51.100.0/24", "203.0.113.0/24"
+ADMIN_ADDRESS, DNS_ADDRESS, CLIENT_ADDRESS = "198.51.100.1", "198.51.100.2", "198.51.100.3"
+MANAGEMENT_ADDRESS = "198.51.100.10"
+PUB_IF, PRIV_IF = "eth0", "eth1"
+#: how many nodes carry an etcd member
+ETCD_MEMBERS = 3
+MIN_NODES, MAX_NODES = 3, 8
+ETCD_PORT, HEARTBEAT_PORT, DTC_PORT = 2379, 3343, 3372
+KEY_ROOT = "/wolfpack/"
+#: the lab's shared disks (loop devices over images in the lab's directory): name -> MB
+DISKS = {"web": 64, "sql": 256}
+TSIG_KEY_NAME = "wolfpack-lab"
+#: how long etcd, the daemons and a killed process may take
+ETCD_READY_S, NODES_UP_S, KILL_WAIT_S = 60.0, 90.0, 10.0
+
+
+def node_number(node: str) -> int:
+    return int(node.removeprefix("node"))
+
+
+def public_address(node: str) -> str:
+    return f"198.51.100.{10 + node_number(node)}"
+
+
+def private_address(node: str) -> str:
+    return f"203.0.113.{10 + node_number(node)}"
+
+
+def members(state: LabState) -> list[str]:
+    return state.nodes[:ETCD_MEMBERS]
+
+
+def endpoints(state: LabState) -> str:
+    """The etcd client URLs as the admin and client hosts reach them (public network)."""
+    return ",".join(f"http://{public_address(n)}:{ETCD_PORT}" for n in members(state))
+
+
+def node_endpoints(state: LabState, node: str) -> str:
+    """A node's own member first (no network on the way), then the others, private first."""
+    others = [n for n in members(state) if n != node]
+    urls = [f"http://127.0.0.1:{ETCD_PORT}"] if node in members(state) else []
+    urls += [f"http://{private_address(n)}:{ETCD_PORT}" for n in others]
+    urls += [f"http://{public_address(n)}:{ETCD_PORT}" for n in others]
+    return ",".join(urls)
+
+
+def hosts(state: LabState) -> list[str]:
+    return ["admin", "dns", "client", *state.nodes]
+
+
+def node_dir(state: LabState, node: str) -> Path:
+    return Path(state.dir) / "nodes" / node
+
+
+def run_dir(state: LabState, node: str) -> Path:
+    return node_dir(state, node) / "run"
+
+
+def local_dir(state: LabState) -> Path:
+    """The path where each node sees its own directory (bind-mounted in its mount ns)."""
+    return Path(state.dir) / "local"
+
+
+def shared_dir(state: LabState) -> Path:
+    return Path(state.dir) / "shared"
+
+
+def disk_image(state: LabState, name: str) -> Path:
+    return Path(state.dir) / "disks" / f"{name}.img"
+
+
+def mount_point(state: LabState, name: str) -> Path:
+    """Where a shared disk is mounted, in the mount namespace of the node that owns it."""
+    return Path(state.dir) / "mnt" / name
+
+
+def key_file(state: LabState) -> Path:
+    return Path(state.dir) / "dns" / "key.conf"
+
+
+def secret_file(state: LabState) -> Path:
+    return Path(state.dir) / "secret"
+
+
+def lab_env(state: LabState) -> dict[str, str]:
+    """What a ``wolfpack`` command needs to reach this lab's cluster from a lab host."""
+    return {
+        "WOLFPACK_ENDPOINT": endpoints(state),
+        "WOLFPACK_PREFIX": KEY_ROOT,
+        "WOLFPACK_SECRET_FILE": str(secret_file(state)),
+    }
+
+
+def netns_exec(state: LabState, host: str) -> list[str]:
+    return ["ip", "netns", "exec", state.prefix + host]
+
+
+def enter(state: LabState, host: str) -> list[str]:
+    """The command prefix that runs something *on* ``host``: on a node whose daemon runs,
+    in that daemon's mount namespace too (so it sees the node's own mounts)."""
+    daemon = next(
+        (p for p in state.processes_of(host) if p.role == "wolfpackd" and p.running), None
+    )
+    if daemon is None:
+        return netns_exec(state, host)
+    return ["nsenter", "-t", str(daemon.pid), "-m", "-n", "--"]
