@@ -273,7 +273,7 @@ def test_overridden_restart_policy() -> None:
         ActionKind.RESTART_RESOURCES
     )
     no_failover = Resource("r", "T", "G", restart_action=RestartAction.RESTART_NO_FAILOVER)
-    p = plan(_restart_snapshot(no_failover, (NOW - 1, NOW - 2, NOW - 3)), NOW)
+    p = plan(_restart_snapshot(no_failover, (NOW - 2, NOW - 3, NOW - 4)), NOW)
     assert p.actions == ()
     assert [n.reason.code for n in p.notes] == [Code.RESTART_THRESHOLD_EXCEEDED]
     never = Resource("r", "T", "G", restart_action=RestartAction.DONT_RESTART)

@@ -153,10 +153,12 @@ class LocalCluster:
         preferred: tuple[str, ...] = (),
         fail_after: float = 0.0,
         fail_on: str = "",
+        check_delay_s: float = 0.0,
         group_options: dict[str, object] | None = None,
         resource_options: dict[str, object] | None = None,
     ) -> int:
-        """A group with one Generic Application (the probe app) on its own port."""
+        """A group with one Generic Application (the probe app) on its own port.
+        ``check_delay_s`` slows its check down, so each start stays Online Pending that long."""
         port = free_port()
         self.ports[group] = port
         command = (
@@ -166,7 +168,8 @@ class LocalCluster:
             + (f" --fail-on {fail_on}" if fail_on else "")
         )
         # A cheap check (no interpreter start-up): can we connect to the port?
-        check = f"/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'"
+        delay = f"sleep {check_delay_s}; " if check_delay_s else ""
+        check = f"/bin/bash -c '{delay}exec 3<>/dev/tcp/127.0.0.1/{port}'"
         res = codec.parse(
             Resource,
             {

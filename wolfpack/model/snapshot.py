@@ -36,6 +36,18 @@ class ResourceStatus:
     restarts: tuple[float, ...] = ()  # restart times on ``node``, for the restart threshold
     wanted: Wanted = Wanted.ONLINE  # an administrator can take one resource offline
 
+    @property
+    def restart_granted(self) -> bool:
+        """The coordinator granted a restart for the current failure: a restart time not
+        older than the failure. Until the owner reports the restart (Online Pending), the
+        resource stays Failed with this grant, which is not a further failure."""
+        return bool(self.restarts) and max(self.restarts) >= self.since
+
+    def restarts_before(self, now: float, period_s: float) -> list[float]:
+        """Restarts within ``period_s`` before ``now`` granted for earlier failures, the
+        ones the restart threshold counts (a grant for the current failure is not one)."""
+        return [t for t in self.restarts if now - t < period_s and t < self.since]
+
 
 class TransitionKind(StrEnum):
     PLACE = "place"

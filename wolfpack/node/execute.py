@@ -302,7 +302,7 @@ def _grant_restart(st: ResourceStatus | None, now: float) -> ResourceStatus | No
     """Grant once per failure: a restart time newer than the failure is the grant."""
     if st is None or st.state is not ResourceState.FAILED:
         return None
-    if st.restarts and max(st.restarts) >= st.since:
+    if st.restart_granted:
         return None
     return replace(st, restarts=(*st.restarts, now)[-_HISTORY:])
 

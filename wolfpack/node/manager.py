@@ -152,7 +152,7 @@ class ResourceManager:
             return
         fresh_node = snap.resource(res.name).node != self.node
         self.local[res.name] = ResourceState.ONLINE_PENDING
-        self._report(res.name, ResourceState.ONLINE_PENDING, reset_restarts=fresh_node)
+        pending_at = self._report(res.name, ResourceState.ONLINE_PENDING, reset_restarts=fresh_node)
         try:
             agent = self._agent(snap, res)
             agent.start(timeout_s=res.pending_timeout_s)
@@ -171,7 +171,10 @@ class ResourceManager:
         run.schedule(self.clock())
         self.running[res.name] = run
         self.local[res.name] = ResourceState.ONLINE
-        self._report(res.name, ResourceState.ONLINE)
+        # A Failed mark the coordinator wrote while this start ran (Initiate Failure or a
+        # pending timeout) stays: the next pass terminates it as a failure. Overwritten,
+        # the failure would be lost while its restart grant still counted (S30).
+        self._report(res.name, ResourceState.ONLINE, unless_marked_since=pending_at)
         self.log("resource_online", resource=res.name, why=action.reason)
 
     def _agent(self, snap: Snapshot, res: Resource) -> Agent:
@@ -199,11 +202,21 @@ class ResourceManager:
         *,
         keep_since: bool = False,
         reset_restarts: bool = False,
-    ) -> None:
+        unless_marked_since: float | None = None,
+    ) -> float:
+        """Write the observed ``state``; returns the time written as ``since``. With
+        ``unless_marked_since``, a Failed mark here from that time on is left as it is."""
         now = self.wall()
 
-        def change(st: ResourceStatus | None) -> ResourceStatus:
+        def change(st: ResourceStatus | None) -> ResourceStatus | None:
             st = st or ResourceStatus()
+            if (
+                unless_marked_since is not None
+                and st.state is ResourceState.FAILED
+                and st.node == self.node
+                and st.since >= unless_marked_since
+            ):
+                return None
             return replace(
                 st,
                 state=state,
@@ -219,6 +232,7 @@ class ResourceManager:
             change,
             extra_compares=[self.lease_guard()],
         )
+        return now
 
     # -- monitoring -----------------------------------------------------------------------
     def _monitor(self) -> None:

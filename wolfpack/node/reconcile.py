@@ -144,15 +144,9 @@ def _starts(
         failed_here = here is ResourceState.FAILED or (
             here is None and st.state is ResourceState.FAILED and st.node == me
         )
-        if failed_here and not _restart_granted(snap, r):
+        if failed_here and not st.restart_granted:
             continue  # the coordinator decides: restart here, or fail the group over
         if all(any(m in online for m in clause) for clause in r.dependencies):
             why = "restart granted" if failed_here else "should run here"
             actions.append(LocalAction(LocalKind.START, r.name, group, why))
     return actions
-
-
-def _restart_granted(snap: Snapshot, r: Resource) -> bool:
-    """The coordinator grants a restart by recording a restart time after the failure."""
-    st = snap.resource(r.name)
-    return bool(st.restarts) and max(st.restarts) >= st.since

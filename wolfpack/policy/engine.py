@@ -352,9 +352,9 @@ def _handle_failures(
     restart: list[str] = []
     stuck: list[str] = []
     for res in failed:
-        recent = [
-            t for t in ctx.snap.resource(res.name).restarts if ctx.now - t < res.restart_period_s
-        ]
+        # A restart already granted for this failure, not yet carried out, is not counted:
+        # the next tick must not take it for a second failure (S30).
+        recent = ctx.snap.resource(res.name).restarts_before(ctx.now, res.restart_period_s)
         if res.restart_action is RestartAction.DONT_RESTART:
             ctx.note(
                 res.name,
