@@ -218,7 +218,7 @@ def test_cli_tokens_audit_events_and_log(cluster: Cluster) -> None:
 
 def test_a_node_whose_api_cannot_listen_still_runs(tmp_path: Path) -> None:
     """The API is not part of the cluster's safety: a port already in use is logged
-    (api_failed) and the node joins, runs and fails over as before."""
+    (api_failed) and the node still joins, is elected and runs."""
     import socket
 
     with socket.socket() as taken:
