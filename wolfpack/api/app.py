@@ -77,7 +77,7 @@ def create_app(
     app.state.ca_pem = ca_pem
     app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
     errors.install(app)
-    for module in (cluster, objects, requests, admin, events, log):
+    for module in (cluster, requests, admin, events, log, objects):  # objects: generic, last
         app.include_router(module.router)
     if static_dir is not None and static_dir.is_dir():
         _serve_ui(app, static_dir)
