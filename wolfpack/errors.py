@@ -21,6 +21,7 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     └── StoreError                the cluster database failed (503)
         ├── StoreUnavailable      etcd cannot be reached
         ├── ConflictError         a revision check failed: someone else wrote first (409)
+        │   └── ClaimHeld         a claim (a disk) is held by another node or resource
         └── LeaseNotFound         a lease expired or was revoked (410)
 """
 
@@ -162,6 +163,10 @@ class StoreUnavailable(StoreError):
 
 class ConflictError(StoreError):
     http_status = 409
+
+
+class ClaimHeld(ConflictError):
+    """Another node (or another resource) holds the claim asked for, e.g. a disk's."""
 
 
 class LeaseNotFound(StoreError):

@@ -111,3 +111,17 @@ def test_status_shows_nodes_and_owners(cluster: LocalCluster) -> None:
     result = run(cluster, "status")
     assert result.exit_code == 0, result.output
     assert "node1" in result.output and "Web" in result.output and "Up" in result.output
+
+
+def test_every_daemon_reports_its_software_and_the_db_wizard_uses_it(
+    cluster: LocalCluster,
+) -> None:
+    """S40: each wolfpackd stores its inventory at start; the wizard checks every owner."""
+    inventories = cluster.db.inventories()
+    assert set(inventories) == {"node1", "node2", "node3"}
+    assert all("15" in inv.postgresql_versions for inv in inventories.values())
+    run_json(cluster, "network", "create", "public", "--subnet", "198.51.100.0/24")
+    made = run_json(
+        cluster, "db", "create", "SQL", "--ip", "198.51.100.30", "--disk", "/dev/wolfpack-none"
+    )
+    assert [r["name"] for r in made["resources"]] == ["sql-disk", "sql-ip", "sql-name", "sql"]

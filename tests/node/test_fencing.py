@@ -3,14 +3,11 @@ ever signalled."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,35 +21,7 @@ from wolfpack.node.fencing import (
 )
 from wolfpack.node.pidregistry import PidRegistry, proc_stat
 
-WAIT = 5.0  # upper bound of every wait here
-
-
-class Spawner:
-    """Starts commands in their own session; on teardown kills each one's process group.
-
-    Group leaders are never reaped by the tests, so a leader's PID, and its group's, cannot
-    have been reused by teardown time.
-    """
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.strays: list[tuple[int, int]] = []  # (pid, starttime) of processes we caused
-
-    def __call__(self, cmd: str) -> subprocess.Popen[bytes]:
-        p = subprocess.Popen(["sh", "-c", cmd], start_new_session=True)
-        self.procs.append(p)
-        return p
-
-    def cleanup(self) -> None:
-        for p in self.procs:
-            if p.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=WAIT)
-        for pid, starttime in self.strays:
-            st = proc_stat(pid)
-            if st is not None and st.starttime == starttime:
-                os.kill(pid, signal.SIGKILL)
+from .procs import Spawner, running, until
 
 
 @pytest.fixture
@@ -62,20 +31,6 @@ def spawn() -> Iterator[Spawner]:
         yield s
     finally:
         s.cleanup()
-
-
-def running(pid: int) -> bool:
-    st = proc_stat(pid)
-    return st is not None and st.running
-
-
-def until(cond: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def script(path: Path, body: str) -> Path:

@@ -2,47 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from wolfpack.node.pidregistry import PidEntry, PidRegistry, proc_stat
 
-WAIT = 5.0  # upper bound of every wait here
-
-
-class Spawner:
-    """Starts commands in their own session; on teardown kills each one's process group.
-
-    A group leader is never reaped by the tests (they look at /proc, where a zombie counts as
-    gone), so its PID, and therefore its group's, cannot have been reused at teardown.
-    """
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.strays: list[tuple[int, int]] = []  # (pid, starttime) of orphans we caused
-
-    def __call__(self, cmd: str, stdout: int | None = None) -> subprocess.Popen[bytes]:
-        p = subprocess.Popen(["sh", "-c", cmd], start_new_session=True, stdout=stdout)
-        self.procs.append(p)
-        return p
-
-    def cleanup(self) -> None:
-        for p in self.procs:
-            if p.returncode is None:  # not reaped: the group id is still ours
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=WAIT)
-        for pid, starttime in self.strays:
-            st = proc_stat(pid)
-            if st is not None and st.starttime == starttime:
-                os.kill(pid, signal.SIGKILL)
+from .procs import WAIT, Spawner, group_members, running, until
 
 
 @pytest.fixture
@@ -52,30 +22,6 @@ def spawn() -> Iterator[Spawner]:
         yield s
     finally:
         s.cleanup()
-
-
-def running(pid: int) -> bool:
-    st = proc_stat(pid)
-    return st is not None and st.running
-
-
-def members(pgid: int) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st is not None and st.running and st.pgrp == pgid:
-                out.append(int(name))
-    return sorted(out)
-
-
-def until(cond: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_add_remove_entries(tmp_path: Path, spawn: Spawner) -> None:
@@ -115,8 +61,8 @@ def test_add_refuses_bad_labels_and_missing_processes(tmp_path: Path, spawn: Spa
 def test_kill_all_kills_the_whole_process_group(tmp_path: Path, spawn: Spawner) -> None:
     reg = PidRegistry(tmp_path)
     p = spawn("sleep 100 & sleep 100")
-    assert until(lambda: len(members(p.pid)) == 3)  # sh and both sleeps
-    group = members(p.pid)
+    assert until(lambda: len(group_members(p.pid)) == 3)  # sh and both sleeps
+    group = group_members(p.pid)
     reg.add(p.pid, "resource")
     assert reg.kill_all() == [p.pid]
     assert reg.wait_gone(WAIT)
@@ -127,8 +73,8 @@ def test_kill_all_kills_the_whole_process_group(tmp_path: Path, spawn: Spawner) 
 def test_process_groups_false_signals_only_the_recorded_pid(tmp_path: Path, spawn: Spawner) -> None:
     reg = PidRegistry(tmp_path)
     p = spawn("sleep 100 & sleep 100")
-    assert until(lambda: len(members(p.pid)) == 3)
-    children = [pid for pid in members(p.pid) if pid != p.pid]
+    assert until(lambda: len(group_members(p.pid)) == 3)
+    children = [pid for pid in group_members(p.pid) if pid != p.pid]
     reg.add(p.pid, "resource")
     assert reg.kill_all(process_groups=False) == [p.pid]
     assert until(lambda: not running(p.pid))

@@ -6,7 +6,6 @@ signalled, by PID, and every wait is bounded.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -14,46 +13,40 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from wolfpack.node.pidregistry import PidRegistry, proc_stat
+from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.watchdog import Watchdog, WatchdogClient
 
+from .procs import WAIT, Spawner, group_members, running, until
+
 MARGIN = 0.3
-WAIT = 5.0  # upper bound of every open-ended wait here
 LATE = 2.0  # the resources must be gone at most this long after the deadline
 
 
-class Procs:
-    """What a test started; on teardown everything still running is killed by PID.
-
-    Group leaders started here are never reaped by the tests, so their PIDs (and process
-    group ids) cannot have been reused by teardown time. Processes started by processes of
-    ours (watchdogs) are killed only if their recorded start time still matches.
-    """
+class Procs(Spawner):
+    """What a test started (resources, watchdogs); on teardown everything still running is
+    killed by PID (see :class:`Spawner`)."""
 
     def __init__(self, run_dir: Path) -> None:
+        super().__init__()
         self.run_dir = run_dir
         self.registry = PidRegistry(run_dir)
-        self.procs: list[subprocess.Popen[bytes]] = []
         self.clients: list[WatchdogClient] = []
-        self.strays: list[tuple[int, int]] = []
 
     def spawn(self, cmd: list[str], **kw: Any) -> subprocess.Popen[bytes]:
-        p: subprocess.Popen[bytes] = subprocess.Popen(cmd, start_new_session=True, **kw)
-        self.procs.append(p)
-        return p
+        return self(cmd, **kw)
 
     def resource(self, label: str = "resource") -> list[int]:
         """A resource process group (sh and two sleeps), recorded; returns its members."""
         p = self.spawn(["sh", "-c", "sleep 100 & sleep 100"])
         self.registry.add(p.pid, label)
-        assert until(lambda: len(group(p.pid)) == 3)
-        return group(p.pid)
+        assert until(lambda: len(group_members(p.pid)) == 3)
+        return group_members(p.pid)
 
     def watchdog(self, log: Path) -> WatchdogClient:
         with log.open("ab") as err:
@@ -61,23 +54,10 @@ class Procs:
         self.clients.append(client)
         return client
 
-    def stray(self, pid: int) -> None:
-        st = proc_stat(pid)
-        if st is not None:
-            self.strays.append((pid, st.starttime))
-
     def cleanup(self) -> None:
         for client in self.clients:
             client.stop()
-        for p in self.procs:
-            if p.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=WAIT)
-        for pid, starttime in self.strays:
-            st = proc_stat(pid)
-            if st is not None and st.starttime == starttime:
-                os.kill(pid, signal.SIGKILL)
+        super().cleanup()
 
 
 @pytest.fixture
@@ -87,30 +67,6 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
         yield p
     finally:
         p.cleanup()
-
-
-def running(pid: int) -> bool:
-    st = proc_stat(pid)
-    return st is not None and st.running
-
-
-def group(pgid: int) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st is not None and st.running and st.pgrp == pgid:
-                out.append(int(name))
-    return sorted(out)
-
-
-def until(cond: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def sleep_until(t: float) -> None:

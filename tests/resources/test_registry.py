@@ -12,9 +12,11 @@ from wolfpack.model.builtin_types import (
     BUILTIN_TYPES,
     GENERIC_APPLICATION,
     GENERIC_SCRIPT,
+    GENERIC_SERVICE,
     IP_ADDRESS,
     NETWORK_NAME,
     OCF,
+    PHYSICAL_DISK,
     POSTGRESQL,
     WEB_SERVER,
     builtin_types,
@@ -22,6 +24,7 @@ from wolfpack.model.builtin_types import (
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources import Agent, AgentError, AgentResult, agent_class, create_agent
 from wolfpack.resources.application import ApplicationAgent
+from wolfpack.resources.disk import DiskAgent
 from wolfpack.resources.ip import IpAddressAgent
 from wolfpack.resources.network_name import NetworkNameAgent
 from wolfpack.resources.nginx import WebServerAgent
@@ -29,6 +32,7 @@ from wolfpack.resources.ocf import OcfAgent
 from wolfpack.resources.postgresql import PostgresAgent
 from wolfpack.resources.registry import AGENTS
 from wolfpack.resources.script import ScriptAgent
+from wolfpack.resources.service import ServiceAgent
 
 from . import Recorder
 
@@ -40,6 +44,8 @@ IMPLEMENTED: dict[str, type[Agent]] = {
     WEB_SERVER: WebServerAgent,
     POSTGRESQL: PostgresAgent,
     OCF: OcfAgent,
+    PHYSICAL_DISK: DiskAgent,
+    GENERIC_SERVICE: ServiceAgent,
 }
 
 
@@ -56,15 +62,17 @@ def test_public_surface() -> None:
 
 
 @pytest.mark.parametrize("rtype", BUILTIN_TYPES, ids=lambda t: t.name)
-def test_every_builtin_type_has_an_agent_or_a_clear_error(
-    rtype: ResourceType, tmp_path: Path
-) -> None:
+def test_every_builtin_type_has_its_agent(rtype: ResourceType, tmp_path: Path) -> None:
     res = Resource("r", rtype.name, "g")
     ctx = Recorder(tmp_path).ctx
-    if rtype.name in IMPLEMENTED:
-        assert agent_class(rtype.agent) is IMPLEMENTED[rtype.name]
-        assert isinstance(create_agent(res, rtype, ctx), IMPLEMENTED[rtype.name])
-        return
+    assert agent_class(rtype.agent) is IMPLEMENTED[rtype.name]
+    assert isinstance(create_agent(res, rtype, ctx), IMPLEMENTED[rtype.name])
+
+
+def test_a_type_whose_agent_this_node_lacks_gets_a_clear_error(tmp_path: Path) -> None:
+    rtype = ResourceType("Tape Library", agent="tape")
+    res = Resource("r", rtype.name, "g")
+    ctx = Recorder(tmp_path).ctx
     with pytest.raises(AgentError) as err:
         agent_class(rtype.agent)
     assert err.value.code is AgentResult.ERR_INSTALLED

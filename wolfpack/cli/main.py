@@ -12,6 +12,7 @@ from wolfpack.cli import (
     cluster,
     config,
     context,
+    db,
     events,
     group,
     intent,
@@ -59,6 +60,7 @@ app.add_typer(interface.app, name="interface")
 app.add_typer(group.app, name="group")
 app.add_typer(resource.app, name="resource")
 app.add_typer(rtype.app, name="type")
+app.add_typer(db.app, name="db")
 app.add_typer(intent.app, name="intent")
 app.add_typer(config.app, name="config")
 app.add_typer(snapshot.app, name="snapshot")

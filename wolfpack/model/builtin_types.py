@@ -50,11 +50,29 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         PHYSICAL_DISK,
         agent="disk",
-        description="A shared block device mounted on one node at a time (S6, S24)",
+        description="A shared ext4 filesystem (with MMP) mounted on one node at a time, claimed"
+        " in the cluster database first (S6, S24)",
         properties=(
-            P("device", K.PATH, required=True, description="Block device, e.g. /dev/loop7"),
-            P("mountpoint", K.PATH, required=True),
-            P("fstype", K.STRING, default="ext4", choices=("ext4", "xfs")),
+            P(
+                "device",
+                K.STRING,
+                required=True,
+                description="Block device (/dev/loop7, /dev/disk/by-id/...), UUID=... or LABEL=...",
+            ),
+            P(
+                "mountpoint",
+                K.PATH,
+                required=True,
+                description="Where to mount it (made if absent)",
+            ),
+            P("fstype", K.STRING, default="ext4", choices=("ext4", "xfs"), description="ext4 only"),
+            P("mount_options", K.STRING, description="mount -o options, e.g. noatime,data=ordered"),
+            P(
+                "fsck_repair",
+                K.BOOL,
+                default=False,
+                description="After an unclean unmount run e2fsck -y (fix everything), not -p",
+            ),
         ),
     ),
     ResourceType(
@@ -100,8 +118,22 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         GENERIC_SERVICE,
         agent="service",
-        description="A system service (systemd unit) started on the owner node only",
-        properties=(P("service", K.STRING, required=True, description="Unit name"),),
+        description="A system service: a systemd unit where systemd runs, else a supervised"
+        " command (S31)",
+        properties=(
+            P("service", K.STRING, required=True, description="Unit name, e.g. chrony.service"),
+            P("command", K.STRING, description="Without systemd: the command line to supervise"),
+            P("directory", K.PATH, default="/", description="Without systemd: working directory"),
+            P("user", K.STRING, default="root", description="Without systemd: its account (S41)"),
+            P("environment", K.LIST, default=[], description="Without systemd: NAME=value entries"),
+            P(
+                "stop_timeout_s",
+                K.INT,
+                default=10,
+                minimum=0,
+                description="Without systemd: seconds between SIGTERM and SIGKILL at stop",
+            ),
+        ),
     ),
     ResourceType(
         WEB_SERVER,

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
+from wolfpack.node import inventory
+from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
 from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, LocalTestFenceAgent
@@ -153,6 +155,7 @@ class Daemon:
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.pids.add(os.getpid(), "daemon")
+        self.db.write_inventory(inventory.probe(s.node, time.time()))
         self.watchdog = WatchdogClient.start(self.run_dir, s.watchdog_margin_s)
         self.membership = Membership(
             s.node,
@@ -185,6 +188,7 @@ class Daemon:
             on_failure=lambda name, why: None,
             register_pid=self._register_resource_pid,
             unregister_pid=self.pids.remove,
+            claims=LeaseClaims(self.store, self.keys, s.node, self._valid_lease_id),
         )
         self.manager = ResourceManager(
             self.reader, s.node, self.lease.valid, self.lease.guard, context, log=self.log
@@ -197,7 +201,7 @@ class Daemon:
             self.store,
             self.reader,
             s.node,
-            lambda: self.lease.lease_id if self.lease and self.lease.valid() else 0,
+            self._valid_lease_id,
             self._heard,
             executor,
             self._lost,
@@ -269,6 +273,10 @@ class Daemon:
             return frozenset()
         peers = self.membership.view().peers
         return frozenset(n for n, p in peers.items() if not p.up and p.last_heard is not None)
+
+    def _valid_lease_id(self) -> int:
+        """The lease a claim may be attached to: none once it is no longer valid by our clock."""
+        return self.lease.lease_id if self.lease is not None and self.lease.valid() else 0
 
     def _register_resource_pid(self, pid: int) -> None:
         self.pids.add(pid, "resource")

@@ -14,6 +14,8 @@ Open/Online/Offline/Terminate/LooksAlive/IsAlive, DESIGN §3). Contract for impl
 * A failure noticed without being asked (a supervised process exiting) is reported at once
   through ``ctx.on_failure(resource, why)``, from the agent's own thread.
 * ``adopt()`` re-attaches, after a daemon restart, to what an earlier instance started.
+* A resource that must never be active on two nodes at once (a disk) also holds a claim in
+  the cluster database, through ``ctx.claims``, bound to the node's lease.
 * Only processes the agent started itself are ever signalled (recorded by PID, start time and
   boot id; see :mod:`wolfpack.resources.process`).
 
@@ -30,11 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import PropertyValue, Resource, ResourceType
 
-__all__ = ["Agent", "AgentContext", "AgentError", "AgentResult"]
+__all__ = ["Agent", "AgentContext", "AgentError", "AgentResult", "Claims"]
 
 
 class AgentResult(StrEnum):
@@ -47,6 +50,30 @@ class AgentResult(StrEnum):
     ERR_CONFIGURED = "err_configured"  # a property value is wrong (or names what is missing)
     ERR_INSTALLED = "err_installed"  # a program the resource needs is missing on this node
     ERR_PERM = "err_perm"  # this daemon lacks the right to do it
+
+
+class Claims(Protocol):
+    """Exclusive claims in the cluster database, held for this node while its lease lives.
+
+    A claim is named ``kind``/``name`` (``disks``/<filesystem UUID>) and records the
+    ``owner`` resource. Claims vanish with the node's lease, so a node that was fenced or
+    lost its lease holds none. Every method raises :class:`~wolfpack.errors.StoreError` if
+    the database cannot be asked.
+    """
+
+    def claim(self, kind: str, name: str, owner: str) -> None:
+        """Hold the claim for ``owner`` on this node; doing so again is fine.
+        :class:`~wolfpack.errors.ClaimHeld` (naming the holder) if another node or
+        resource holds it."""
+        ...
+
+    def release(self, kind: str, name: str, owner: str) -> None:
+        """Give it up if this node holds it for ``owner``; otherwise do nothing."""
+        ...
+
+    def holds(self, kind: str, name: str, owner: str) -> bool:
+        """Whether this node holds it for ``owner`` under its current lease."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +90,9 @@ class AgentContext:
     #: the node's registry of processes its watchdog kills on self-fence
     register_pid: Callable[[int], None]
     unregister_pid: Callable[[int], None]
+    #: the node's claims in the cluster database (None where there is none, as in tests of
+    #: agents that need none: an agent that needs claims then refuses to start)
+    claims: Claims | None = None
 
 
 class Agent(ABC):
@@ -156,6 +186,16 @@ class Agent(ABC):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise self.error(
                 AgentResult.ERR_CONFIGURED, f"must be a whole number >= 0, not {value!r}", prop
+            )
+        return value
+
+    def prop_bool(self, prop: str) -> bool:
+        value = self._value(prop)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise self.error(
+                AgentResult.ERR_CONFIGURED, f"must be true or false, not {value!r}", prop
             )
         return value
 

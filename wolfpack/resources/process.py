@@ -50,10 +50,12 @@ __all__ = [
     "boot_id",
     "describe_exit",
     "find_program",
+    "find_tool",
     "proc_cmdline",
     "proc_info",
     "read_json",
     "run_bounded",
+    "run_tool",
     "tail",
     "write_json",
 ]
@@ -423,6 +425,28 @@ def run_bounded(
         with log_path.open("ab") as log:
             log.write(data)
     return RunResult(code, tail(data), group)
+
+
+def find_tool(name: str) -> str | None:
+    """Where a system tool is, in the clean PATH every tool runs with."""
+    return shutil.which(name, path=DEFAULT_PATH)
+
+
+def run_tool(argv: list[str], timeout_s: float, log_path: Path | None = None) -> RunResult:
+    """Run a system tool as the daemon, bounded (its whole output appended to ``log_path``);
+    exit 127 if it cannot be started."""
+    account = Account.current()
+    try:
+        return run_bounded(
+            account,
+            argv,
+            timeout_s=timeout_s,
+            cwd="/",
+            env=account.environment({}),
+            log_path=log_path,
+        )
+    except OSError as exc:
+        return RunResult(127, f"cannot run {argv[0]}: {exc.strerror or exc}", None)
 
 
 def tail(data: bytes, limit: int = 500) -> str:

@@ -22,6 +22,8 @@ AGENTS: dict[str, str] = {
     "network-name": "wolfpack.resources.network_name:NetworkNameAgent",
     "ip": "wolfpack.resources.ip:IpAddressAgent",
     "ocf": "wolfpack.resources.ocf:OcfAgent",
+    "disk": "wolfpack.resources.disk:DiskAgent",
+    "service": "wolfpack.resources.service:ServiceAgent",
 }
 
 

@@ -15,8 +15,11 @@ administrators.
     <root>intents/<id>                   administrator requests (JSON)
     <root>outcomes/<id>                  what became of a request: accepted/rejected (JSON)
     <root>admin/nodes/<name>             an administrator's pause/drain of a node (JSON)
+    <root>inventory/<name>               the software a node found on itself at start (JSON)
     <root>leases/nodes/<name>            node liveness, attached to that node's lease
     <root>leases/coordinator             coordinator election, attached to the winner's lease
+    <root>claims/<kind>/<name>           an exclusive claim (kind ``disks``: a filesystem
+                                         UUID), attached to the holding node's lease
     <root>tokens/<name>                  an API token: role and sha256 of its secret (JSON)
     <root>api/<node>                     where a node's REST API listens (JSON)
     <root>tls/ca.crt                     the cluster CA certificate (PEM)
@@ -130,6 +133,15 @@ class KeySpace:
     def node_admin(self, name: str) -> str:
         return f"{self.node_admin_prefix}{_segment('node name', name)}"
 
+    # -- node inventory -------------------------------------------------------------------
+
+    @property
+    def inventory_prefix(self) -> str:
+        return f"{self.root}inventory/"
+
+    def inventory(self, name: str) -> str:
+        return f"{self.inventory_prefix}{_segment('node name', name)}"
+
     # -- REST API ---------------------------------------------------------------------------
 
     @property
@@ -175,6 +187,16 @@ class KeySpace:
     @property
     def coordinator(self) -> str:
         return f"{self.root}leases/coordinator"
+
+    # -- claims -------------------------------------------------------------------------
+
+    @property
+    def claims_prefix(self) -> str:
+        return f"{self.root}claims/"
+
+    def claim(self, kind: str, name: str) -> str:
+        """A claim such as ``claims/disks/<uuid>``: who may use one shared object now."""
+        return f"{self.claims_prefix}{_segment('claim kind', kind)}/{_segment('claim name', name)}"
 
     # -- parsing --------------------------------------------------------------------------
 

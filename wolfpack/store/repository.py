@@ -44,6 +44,7 @@ from wolfpack.model.config import (
     Resource,
     ResourceType,
 )
+from wolfpack.model.inventory import Inventory
 from wolfpack.model.snapshot import (
     GroupStatus,
     Intent,
@@ -449,6 +450,20 @@ class ClusterDB:
 
     def delete_status(self, kind: StateKind, name: str) -> bool:
         return self.store.delete(self.keys.state(kind, name)) > 0
+
+    # -- node inventory -------------------------------------------------------------------
+
+    def write_inventory(self, inventory: Inventory) -> int:
+        """Store what software ``inventory.node`` has (it probes itself at start)."""
+        return self.store.put(self.keys.inventory(inventory.node), encode(inventory))
+
+    def inventories(self) -> dict[str, Inventory]:
+        """Every node's last reported inventory, by node name."""
+        kvs, _ = self.store.get_prefix(self.keys.inventory_prefix)
+        return {
+            self.keys.name_of(kv.key, self.keys.inventory_prefix): _decode(Inventory, kv)
+            for kv in kvs
+        }
 
     # -- intents --------------------------------------------------------------------------
 

@@ -1,0 +1,126 @@
+"""Mounts as the Physical Disk agent sees them: ``/proc/self/mountinfo``, mount, umount and
+who keeps a filesystem busy.
+
+Everything here works on the calling process's own **mount namespace**. wolfpackd in the lab
+runs in a mount namespace of its own, so a disk mounted by a lab node is invisible to the
+host and to the other nodes; on a real machine the daemon's namespace is the host's. Nothing
+here enters or changes another namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from wolfpack.resources.process import RunResult, run_tool
+
+__all__ = [
+    "MountEntry",
+    "block_devno",
+    "mount",
+    "mount_at",
+    "parse_mountinfo",
+    "umount",
+    "users",
+]
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+
+@dataclass(frozen=True)
+class MountEntry:
+    """One line of mountinfo (proc(5)): the fields the agent needs."""
+
+    mount_id: int
+    devno: tuple[int, int]  # major, minor of the mounted filesystem
+    mount_point: str
+    fstype: str
+    source: str
+    options: str
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as ``\\040`` and friends."""
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mountinfo(text: str) -> list[MountEntry]:
+    out = []
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 6 or len(tail) < 2:
+            continue
+        major, _, minor = fields[2].partition(":")
+        out.append(
+            MountEntry(
+                int(fields[0]),
+                (int(major), int(minor)),
+                _unescape(fields[4]),
+                tail[0],
+                _unescape(tail[1]),
+                fields[5],
+            )
+        )
+    return out
+
+
+def mount_at(mount_point: str, mountinfo: Path = Path("/proc/self/mountinfo")) -> MountEntry | None:
+    """What is visible at ``mount_point`` in this namespace (the last, topmost mount)."""
+    try:
+        entries = parse_mountinfo(mountinfo.read_text())
+    except OSError:
+        return None
+    found = [e for e in entries if e.mount_point == mount_point]
+    return found[-1] if found else None
+
+
+def block_devno(path: str) -> tuple[int, int] | None:
+    """(major, minor) of a block device path (symlinks followed), None if it is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISBLK(st.st_mode):
+        return None
+    return os.major(st.st_rdev), os.minor(st.st_rdev)
+
+
+def mount(device: str, mount_point: str, fstype: str, options: str, timeout_s: float) -> RunResult:
+    argv = ["mount", "-t", fstype]
+    if options:
+        argv += ["-o", options]
+    return run_tool([*argv, "--", device, mount_point], timeout_s)
+
+
+def umount(mount_point: str, timeout_s: float) -> RunResult:
+    """A plain unmount: never lazy (``-l``) or forced, so a busy filesystem says so."""
+    return run_tool(["umount", "--", mount_point], timeout_s)
+
+
+def users(mount_point: str, timeout_s: float = 5.0) -> list[tuple[int, str]]:
+    """(pid, command name) of every process using the filesystem at ``mount_point``: open
+    files, working or root directory, executable, mapped files (``fuser -M -m``, which prints
+    the PIDs on stdout and everything else on stderr)."""
+    try:
+        done = subprocess.run(
+            ["fuser", "-M", "-m", mount_point],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    out = []
+    for pid in sorted({int(m) for m in re.findall(r"\d+", done.stdout)}):
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue  # gone meanwhile
+        out.append((pid, comm))
+    return out
