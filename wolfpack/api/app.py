@@ -23,10 +23,9 @@ from wolfpack.api.metrics import ClusterCollector
 from wolfpack.api.middleware import ApiMiddleware, Metrics
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.store.repository import ClusterDB
+from wolfpack.web import STATIC_DIR, mount_ui
 
 VERSION = "1"
-#: The web Cluster Administrator's files (served at /ui/ when present).
-STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 
 
 def create_app(
@@ -39,7 +38,7 @@ def create_app(
     keepalive_s: float = 15.0,
     log_file: Path | None = None,
     logger: Callable[..., None] | None = None,
-    static_dir: Path | None = STATIC,
+    static_dir: Path | None = STATIC_DIR,
     ca_pem: bytes | None = None,
 ) -> FastAPI:
     """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
@@ -80,7 +79,7 @@ def create_app(
     for module in (cluster, requests, admin, events, log, objects):  # objects: generic, last
         app.include_router(module.router)
     if static_dir is not None and static_dir.is_dir():
-        _serve_ui(app, static_dir)
+        mount_ui(app, static_dir)  # the web Cluster Administrator at /ui/
     app.add_middleware(
         ApiMiddleware,
         node=node,
@@ -89,15 +88,3 @@ def create_app(
         max_body_bytes=max_body_bytes,
     )
     return app
-
-
-def _serve_ui(app: FastAPI, static_dir: Path) -> None:
-    """The web Cluster Administrator: static files at /ui/, and / leads there."""
-    from fastapi.responses import RedirectResponse
-    from fastapi.staticfiles import StaticFiles
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/ui/")
-
-    app.mount("/ui", StaticFiles(directory=static_dir, html=True), name="ui")
