@@ -357,3 +357,14 @@ def test_audit_summaries_hide_secrets() -> None:
     text = audit.summary(body.encode())
     assert "hunter2" not in text and '"password":"***"' in text and "5432" in text
     assert audit.summary(b"not json") == "not json"
+
+
+def test_metrics_histogram_counts_every_request(api: Api) -> None:
+    for _ in range(3):
+        api.get(f"{V1}/whoami")
+    text = api.get("/metrics", token=None).text
+    assert 'wolfpack_api_request_seconds_count{method="GET",route="/api/v1/whoami"} 3.0' in text
+    assert (
+        'wolfpack_api_request_seconds_bucket{le="+Inf",method="GET",route="/api/v1/whoami"} 3.0'
+        in text
+    )

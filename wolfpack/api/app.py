@@ -13,14 +13,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from wolfpack.admin.audit import DEFAULT_KEEP, AuditLog
 from wolfpack.api import errors
 from wolfpack.api.cache import ClusterCache
 from wolfpack.api.feed import ChangeFeed
-from wolfpack.api.metrics import ClusterCollector
-from wolfpack.api.middleware import ApiMiddleware, Metrics
+from wolfpack.api.metrics import RequestStats
+from wolfpack.api.middleware import ApiMiddleware
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.store.repository import ClusterDB
 from wolfpack.web import STATIC_DIR, mount_ui
@@ -64,13 +63,12 @@ def create_app(
         # every read, and Wolfpack exports Prometheus metrics instead.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
-    registry = CollectorRegistry()
-    registry.register(ClusterCollector(cache))
+    stats = RequestStats()
     app.state.cache = cache
     app.state.feed = feed
     app.state.node = node
     app.state.clock = clock
-    app.state.registry = registry
+    app.state.request_stats = stats
     app.state.keepalive_s = keepalive_s
     app.state.log_file = log_file
     app.state.ca_pem = ca_pem
@@ -84,7 +82,7 @@ def create_app(
         ApiMiddleware,
         node=node,
         audit=audit,
-        metrics=Metrics(registry),
+        metrics=stats,
         max_body_bytes=max_body_bytes,
     )
     return app
