@@ -12,6 +12,8 @@ and over --procs client processes so the clients are not the bottleneck):
   validated, stored in etcd, audited) over and over while the 49 others keep reading at
   1000 reads/s together (the read target, not flat out: latency under saturation only
   measures the queue); write_p50_ms / write_p99_ms are the latencies of those changes.
+- writes alone: then a quarter of the time the same changes with no reader at all
+  (write_alone_p50_ms / write_alone_p99_ms), the latency the cluster itself adds.
 
 Prints a table, writes bench/results/api.json, and with --json prints a JSON object as the
 last line. Bounded: every phase and request has a time limit.
@@ -191,14 +193,17 @@ def phase(
 
 def run(seconds: float, procs: int, workdir: Path) -> dict[str, Any]:
     with LocalCluster(workdir) as c:
-        c.start_all()
+        c.start_all(timeout=90)  # a busy machine starts daemons slowly
         c.add_app_group(GROUP, preferred=tuple(c.names))
-        wait_for(lambda: c.answer(GROUP), timeout=30)
+        wait_for(lambda: c.answer(GROUP), timeout=90)
         _, token = tokens.create(c.db, "bench", "admin")
         urls = [c.api_url(n) for n in c.names]
         reads = phase(urls, token, seconds / 2, procs, writer=False)
         mixed = phase(urls, token, seconds / 2, procs, writer=True, read_rate=READ_LOAD)
+        alone = asyncio.run(_clients(urls, token, 1, time.time(), time.time() + seconds / 4,
+                                     True, 0.0))  # fmt: skip
     writes = mixed["writes"]
+    solo = alone["writes"]
     return {
         "seconds": seconds,
         "clients": CLIENTS,
@@ -208,6 +213,9 @@ def run(seconds: float, procs: int, workdir: Path) -> dict[str, Any]:
         "writes": len(writes),
         "write_p50_ms": round(statistics.median(writes), 2) if writes else None,
         "write_p99_ms": round(percentile(writes, 99), 2) if writes else None,
+        "write_max_ms": round(max(writes), 2) if writes else None,
+        "write_alone_p50_ms": round(statistics.median(solo), 2) if solo else None,
+        "write_alone_p99_ms": round(percentile(solo, 99), 2) if solo else None,
         "errors": reads["errors"] + mixed["errors"],
         "clients_late_s": max(reads["late_s"], mixed["late_s"]),
         "client_processes": procs,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -213,3 +214,34 @@ def test_cli_tokens_audit_events_and_log(cluster: Cluster) -> None:
     wolfpack(cluster, "token", "delete", "cli-admin")
     r = httpx.get(cluster.url("node1", f"{V1}/whoami"), headers=auth)
     assert r.status_code == 401
+
+
+def test_a_node_whose_api_cannot_listen_still_runs(tmp_path: Path) -> None:
+    """The API is not part of the cluster's safety: a port already in use is logged
+    (api_failed) and the node still joins, is elected and runs."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        c = LocalCluster(tmp_path, nodes=1)
+        c.api_ports["node1"] = taken.getsockname()[1]
+        try:
+            c.start()
+            c.start_node("node1")
+            wait_for(lambda: c.coordinator() == "node1" and c.all_up(), timeout=30)
+            wait_for(
+                lambda: any(line.get("event") == "api_failed" for line in c.log_lines("node1")),
+                timeout=30,
+            )
+            assert c.daemons["node1"].poll() is None
+        finally:
+            c.close()
+
+
+def test_api_settings_turn_it_off() -> None:
+    from wolfpack.node.settings import ApiSection
+
+    assert ApiSection().active and ApiSection().port == 9443
+    assert not ApiSection(port=0).active
+    assert not ApiSection(enabled=False).active

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from wolfpack.admin import audit, tokens
+from wolfpack.api.routes.objects import KINDS
 from wolfpack.model.snapshot import IntentKind
 
 from .conftest import Api
@@ -164,14 +165,17 @@ def _changing_routes(api: Api) -> list[tuple[str, str]]:
     for path, methods in api.app.openapi()["paths"].items():
         for method in methods:
             if method != "get":
-                out.append((method.upper(), path.replace("{name}", "Web")))
+                kinds = KINDS if "{kind}" in path else ("-",)
+                for kind in kinds:
+                    filled = path.replace("{kind}", kind).replace("{name}", "Web")
+                    out.append((method.upper(), filled))
     return out
 
 
 def test_every_change_needs_a_valid_admin_token(api: Api) -> None:
     """Missing or wrong token: 401; read-only: 403; on every mutating route, nothing changes."""
     routes = _changing_routes(api)
-    assert len(routes) > 25
+    assert len(routes) == 12 + 3 * len(KINDS)  # every kind's create, patch and delete
     before = api.dump()
     for method, path in routes:
         for token, status in ((None, 401), ("alice.wrong", 401), ("nobody.x", 401),
@@ -353,3 +357,14 @@ def test_audit_summaries_hide_secrets() -> None:
     text = audit.summary(body.encode())
     assert "hunter2" not in text and '"password":"***"' in text and "5432" in text
     assert audit.summary(b"not json") == "not json"
+
+
+def test_metrics_histogram_counts_every_request(api: Api) -> None:
+    for _ in range(3):
+        api.get(f"{V1}/whoami")
+    text = api.get("/metrics", token=None).text
+    assert 'wolfpack_api_request_seconds_count{method="GET",route="/api/v1/whoami"} 3.0' in text
+    assert (
+        'wolfpack_api_request_seconds_bucket{le="+Inf",method="GET",route="/api/v1/whoami"} 3.0'
+        in text
+    )

@@ -83,7 +83,7 @@ class Lab:
         assert path.stat().st_size > 0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     if not CHROMIUM.exists():
         pytest.fail("/usr/bin/chromium is missing: run scripts/setup (apt package chromium)")
@@ -99,8 +99,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         cluster.close()
 
 
-# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the main
-# thread while it is open, and pyroute2 (the IP Address tests after these) cannot run then.
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:

@@ -13,20 +13,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from wolfpack.admin.audit import DEFAULT_KEEP, AuditLog
 from wolfpack.api import errors
 from wolfpack.api.cache import ClusterCache
 from wolfpack.api.feed import ChangeFeed
-from wolfpack.api.metrics import ClusterCollector
-from wolfpack.api.middleware import ApiMiddleware, Metrics
+from wolfpack.api.metrics import RequestStats
+from wolfpack.api.middleware import ApiMiddleware
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.store.repository import ClusterDB
+from wolfpack.web import STATIC_DIR, mount_ui
 
 VERSION = "1"
-#: The web Cluster Administrator's files (served at /ui/ when present).
-STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 
 
 def create_app(
@@ -39,7 +37,7 @@ def create_app(
     keepalive_s: float = 15.0,
     log_file: Path | None = None,
     logger: Callable[..., None] | None = None,
-    static_dir: Path | None = STATIC,
+    static_dir: Path | None = STATIC_DIR,
     ca_pem: bytes | None = None,
 ) -> FastAPI:
     """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
@@ -65,39 +63,26 @@ def create_app(
         # every read, and Wolfpack exports Prometheus metrics instead.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
-    registry = CollectorRegistry()
-    registry.register(ClusterCollector(cache))
+    stats = RequestStats()
     app.state.cache = cache
     app.state.feed = feed
     app.state.node = node
     app.state.clock = clock
-    app.state.registry = registry
+    app.state.request_stats = stats
     app.state.keepalive_s = keepalive_s
     app.state.log_file = log_file
     app.state.ca_pem = ca_pem
     app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
     errors.install(app)
-    for module in (cluster, objects, requests, admin, events, log):
+    for module in (cluster, requests, admin, events, log, objects):  # objects: generic, last
         app.include_router(module.router)
     if static_dir is not None and static_dir.is_dir():
-        _serve_ui(app, static_dir)
+        mount_ui(app, static_dir)  # the web Cluster Administrator at /ui/
     app.add_middleware(
         ApiMiddleware,
         node=node,
         audit=audit,
-        metrics=Metrics(registry),
+        metrics=stats,
         max_body_bytes=max_body_bytes,
     )
     return app
-
-
-def _serve_ui(app: FastAPI, static_dir: Path) -> None:
-    """The web Cluster Administrator: static files at /ui/, and / leads there."""
-    from fastapi.responses import RedirectResponse
-    from fastapi.staticfiles import StaticFiles
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/ui/")
-
-    app.mount("/ui", StaticFiles(directory=static_dir, html=True), name="ui")

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from wolfpack.admin.tokens import Role, verify
 from wolfpack.api.cache import Built, ClusterCache
@@ -23,8 +22,7 @@ class Principal:
 
 async def current(request: Request) -> Built:
     cache: ClusterCache = request.app.state.cache
-    built = cache.fresh()
-    return built if built is not None else await run_in_threadpool(cache.current)
+    return await cache.current_async()
 
 
 def _presented(request: Request) -> str | None:

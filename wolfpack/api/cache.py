@@ -10,11 +10,15 @@ invalidated on every request, so it is never stale for longer than the feed is d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from wolfpack.admin import tokens
 from wolfpack.admin.nouns import BY_KIND
@@ -114,6 +118,9 @@ class ClusterCache:
         self.always_read = True  # until the feed has a watch (and again whenever it has none)
         self.rebuilds = 0
         self.last_event = 0  # revision of the newest change the feed saw under the root
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def invalidate(self, revision: int = 0) -> None:
         """Something changed (at ``revision``, when the watch says so): rebuild on next use."""
@@ -130,6 +137,24 @@ class ClusterCache:
     def latest(self) -> Built:
         """The newest build, current or not; reads the store only if there is none yet."""
         return self._built if self._built is not None else self.current()
+
+    async def current_async(self) -> Built:
+        """:meth:`current` for the event loop: while one rebuild runs in a worker thread,
+        other requests wait for it here, not each in a worker thread of their own (a
+        burst of readers after a change would otherwise use up the pool the changes
+        need)."""
+        built = self.fresh()
+        if built is not None:
+            return built
+        loop = asyncio.get_running_loop()
+        lock = self._async_locks.get(loop)
+        if lock is None:
+            lock = self._async_locks[loop] = asyncio.Lock()
+        async with lock:
+            built = self.fresh()
+            if built is not None:
+                return built
+            return await run_in_threadpool(self.current)
 
     def current(self) -> Built:
         """The current build, reading the store if something changed (blocking I/O)."""

@@ -15,32 +15,15 @@ import json
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wolfpack.admin.audit import AuditLog, summary
 from wolfpack.api.errors import error_body
+from wolfpack.api.metrics import RequestStats
 
 CHANGES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 SUMMARY_BYTES = 512
-
-
-class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "wolfpack_api_requests",
-            "API requests by method, route and status",
-            ("method", "route", "status"),
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "wolfpack_api_request_seconds",
-            "API request latency by method and route",
-            ("method", "route"),
-            registry=registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-        )
 
 
 def _route(scope: Scope) -> str:
@@ -63,7 +46,7 @@ class ApiMiddleware:
         *,
         node: str,
         audit: AuditLog,
-        metrics: Metrics,
+        metrics: RequestStats,
         max_body_bytes: int,
     ) -> None:
         self.app, self.node, self.audit, self.metrics = app, node, audit, metrics
@@ -110,9 +93,7 @@ class ApiMiddleware:
             self._observe(scope, method, status[0], started)
 
     def _observe(self, scope: Scope, method: str, status: int, started: float) -> None:
-        route = _route(scope)
-        self.metrics.requests.labels(method, route, str(status)).inc()
-        self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+        self.metrics.observe(method, _route(scope), status, time.perf_counter() - started)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None when it is over the limit."""

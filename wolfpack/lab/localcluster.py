@@ -262,12 +262,12 @@ class LocalCluster:
     def app_urls(self, group: str) -> list[str]:
         return [f"http://127.0.0.1:{self.ports[group]}/"]
 
-    def start_all(self) -> None:
+    def start_all(self, timeout: float = 30) -> None:
         for n in self.names:
             self.start_node(n)
-        wait_for(lambda: self.coordinator() is not None and self.all_up(), timeout=30)
+        wait_for(lambda: self.coordinator() is not None and self.all_up(), timeout=timeout)
         if self.api_enabled:
-            wait_for(lambda: all(self.api_ready(n) for n in self.names), timeout=30)
+            wait_for(lambda: all(self.api_ready(n) for n in self.names), timeout=timeout)
 
     def _api_settings(self) -> dict[str, object]:
         api = self.daemon_settings.get("api")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from wolfpack.api.auth import Reader, current
+from wolfpack.api.metrics import render
 from wolfpack.api.routes.common import JSONBytes, json_response
 from wolfpack.model import codec
 from wolfpack.policy import explain, plan
@@ -51,4 +51,5 @@ async def healthz(request: Request) -> JSONBytes:
 
 @router.get("/metrics", summary="Prometheus metrics (no token needed)")
 def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+    text, content_type = render(request.app.state.cache, request.app.state.request_stats)
+    return Response(text, media_type=content_type)

@@ -1,4 +1,6 @@
 """``/api/v1/{kind}`` for every configuration noun: list, get, create, patch, delete.
+Included last in the app: the more specific routes (``/api/v1/cluster``, ``/intents``,
+``/tokens``, ``/log/local``...) must match first.
 
 A body is the object's fields as in the configuration file. PATCH is a JSON merge patch
 (RFC 7386) on the object's document: given fields change, nested mappings (``failback``,
@@ -9,9 +11,9 @@ changes nothing when refused.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Path, Request
 
 from wolfpack.admin.nouns import BY_KIND
 from wolfpack.admin.objects import Noun, create_stored, delete, modify_stored
@@ -81,60 +83,80 @@ def _body_name(noun: Noun[Any], body: dict[str, Any]) -> str:
     return name
 
 
-def _register(noun: Noun[Any]) -> None:
-    kind, label = noun.kind, noun.label
+KINDS = tuple(BY_KIND)
+#: One set of routes for every kind (not one per kind: each route costs the daemon memory).
+Kind = Annotated[
+    str,
+    Path(
+        description="nodes, networks, interfaces, groups, resources or types",
+        json_schema_extra={"enum": list(KINDS)},
+    ),
+]
 
-    @router.get(f"/{kind}", name=f"list_{kind}", summary=f"List the {kind}")
-    async def list_objects(request: Request, who: Reader) -> JSONBytes:
-        built = await current(request)
-        return JSONBytes(built.list_bytes(kind))
 
-    @router.get(f"/{kind}/{{name}}", name=f"get_{kind}", summary=f"One {label}")
-    async def get_object(request: Request, name: str, who: Reader) -> JSONBytes:
-        return json_response(_document(await current(request), noun, name))
+def _noun(kind: str) -> Noun[Any]:
+    try:
+        return BY_KIND[kind]
+    except KeyError:
+        raise NotFoundError("kind of object", kind) from None
 
-    @router.post(f"/{kind}", name=f"create_{kind}", status_code=201, summary=f"Create a {label}")
-    def create_object(request: Request, who: Admin, body: dict[str, Any] = ObjectBody) -> JSONBytes:
-        name = _body_name(noun, body)
-        obj = parse_object(noun, name, body)
-        also = audit_ops(request, 201)
-        made, stored = change_from_cache(
-            request,
-            lambda read: create_stored(db(request), noun, name, lambda cfg: obj, also, read),
+
+@router.get("/{kind}", summary="List the objects of a kind")
+async def list_objects(request: Request, kind: Kind, who: Reader) -> JSONBytes:
+    noun = _noun(kind)
+    return JSONBytes((await current(request)).list_bytes(noun.kind))
+
+
+@router.get("/{kind}/{name}", summary="One object")
+async def get_object(request: Request, kind: Kind, name: str, who: Reader) -> JSONBytes:
+    return json_response(_document(await current(request), _noun(kind), name))
+
+
+@router.post("/{kind}", status_code=201, summary="Create an object")
+def create_object(
+    request: Request, kind: Kind, who: Admin, body: dict[str, Any] = ObjectBody
+) -> JSONBytes:
+    noun = _noun(kind)
+    name = _body_name(noun, body)
+    obj = parse_object(noun, name, body)
+    also = audit_ops(request, 201)
+    made, stored = change_from_cache(
+        request,
+        lambda read: create_stored(db(request), noun, name, lambda cfg: obj, also, read),
+    )
+    audited(request)
+    response = written(request, noun, made, stored)
+    response.status_code = 201
+    return response
+
+
+@router.patch("/{kind}/{name}", summary="Change an object (JSON merge patch)")
+def patch_object(
+    request: Request, kind: Kind, name: str, who: Admin, body: dict[str, Any] = ObjectBody
+) -> JSONBytes:
+    noun = _noun(kind)
+    if "name" in body and body["name"] != name:
+        raise ValidationError.single(
+            f"{kind}.{name}.name", "cannot be changed: create a new object instead"
         )
-        audited(request)
-        response = written(request, noun, made, stored)
-        response.status_code = 201
-        return response
 
-    @router.patch(f"/{kind}/{{name}}", name=f"patch_{kind}", summary=f"Change a {label}")
-    def patch_object(
-        request: Request, name: str, who: Admin, body: dict[str, Any] = ObjectBody
-    ) -> JSONBytes:
-        if "name" in body and body["name"] != name:
-            raise ValidationError.single(
-                f"{kind}.{name}.name", "cannot be changed: create a new object instead"
-            )
+    def edit(cfg: ClusterConfig, obj: Any) -> Any:
+        merged = merge_patch(codec.dump(obj, exclude_defaults=False), body)
+        return parse_object(noun, name, merged)
 
-        def edit(cfg: ClusterConfig, obj: Any) -> Any:
-            merged = merge_patch(codec.dump(obj, exclude_defaults=False), body)
-            return parse_object(noun, name, merged)
-
-        also = audit_ops(request, 200)
-        changed, stored = change_from_cache(
-            request, lambda read: modify_stored(db(request), noun, name, edit, also, read)
-        )
-        audited(request)
-        return written(request, noun, changed, stored)
-
-    @router.delete(f"/{kind}/{{name}}", name=f"delete_{kind}", summary=f"Delete a {label}")
-    def delete_object(request: Request, name: str, who: Admin) -> JSONBytes:
-        also = audit_ops(request, 200)
-        removed = retry_conflicts(lambda: delete(db(request), noun, name, also))
-        audited(request)
-        after_write(request)
-        return json_response(codec.dump(removed, exclude_defaults=False))
+    also = audit_ops(request, 200)
+    changed, stored = change_from_cache(
+        request, lambda read: modify_stored(db(request), noun, name, edit, also, read)
+    )
+    audited(request)
+    return written(request, noun, changed, stored)
 
 
-for _noun in BY_KIND.values():
-    _register(_noun)
+@router.delete("/{kind}/{name}", summary="Delete an object")
+def delete_object(request: Request, kind: Kind, name: str, who: Admin) -> JSONBytes:
+    noun = _noun(kind)
+    also = audit_ops(request, 200)
+    removed = retry_conflicts(lambda: delete(db(request), noun, name, also))
+    audited(request)
+    after_write(request)
+    return json_response(codec.dump(removed, exclude_defaults=False))
