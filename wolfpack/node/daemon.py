@@ -30,6 +30,7 @@ from wolfpack.node.liveness import NodeAdmin
 from wolfpack.node.manager import ResourceManager
 from wolfpack.node.membership import HeartbeatSettings, Membership, MembershipView
 from wolfpack.node.membership import Path as HeartbeatPath
+from wolfpack.node.memory import limit_malloc_arenas, release_free_memory
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import check as check_secret
 from wolfpack.node.secret import read_secret
@@ -214,6 +215,7 @@ class Daemon:
         self.coordinator.start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
         self._start_api()
+        release_free_memory()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
 
     def _start_api(self) -> None:
@@ -393,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fence-agent", help="none, test, or a fence_* program")
     ap.add_argument("--no-drain", action="store_true", help="do not move groups away on stop")
     args = ap.parse_args(argv)
+    limit_malloc_arenas()  # before any thread starts: see wolfpack.node.memory
     overrides: dict[str, Any] = {
         "node": args.node,
         "endpoints": args.endpoints,
