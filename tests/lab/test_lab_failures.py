@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wolfpack.lab import world
-from wolfpack.lab.state import LabState
+from wolfpack.lab.state import LOCK_FILE, LabState
 
 from .conftest import Machine, lab_skip_reason, wolfpack_cli
 
@@ -54,6 +54,8 @@ def test_up_failing_half_way_removes_what_it_made() -> None:
     base = Path(tempfile.mkdtemp(prefix="wpl-test-", dir="/tmp"))
     base.chmod(0o755)
     lab_dir = base / "lab"
+    lab_dir.mkdir()
+    (lab_dir / LOCK_FILE).touch()  # left by a late fence call after a down: no lab, no refusal
     seen: list[LabState] = []
 
     def progress(text: str) -> None:
@@ -76,3 +78,25 @@ def test_up_failing_half_way_removes_what_it_made() -> None:
     assert not any(p.running for p in made.processes)
     assert not any(Path(f).exists() for f in made.files)
     assert not lab_dir.exists()
+
+
+def test_a_directory_holding_something_else_is_refused() -> None:
+    base = Path(tempfile.mkdtemp(prefix="wpl-test-", dir="/tmp"))
+    base.chmod(0o755)
+    lab_dir = base / "lab"
+    lab_dir.mkdir()
+    (lab_dir / "notes.txt").write_text("mine")
+    before = Machine.now()
+    try:
+        result = subprocess.run(
+            [wolfpack_cli(), "lab", "up", "--dir", str(lab_dir)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert "holds no lab" in result.stderr
+        assert sorted(f.name for f in lab_dir.iterdir()) == ["notes.txt"]
+        assert Machine.now().namespaces == before.namespaces
+    finally:
+        (lab_dir / "notes.txt").unlink()
+        lab_dir.rmdir()
+        base.rmdir()

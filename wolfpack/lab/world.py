@@ -86,7 +86,7 @@ from wolfpack.lab.layout import (
 )
 from wolfpack.lab.netns import FABRIC, Lab, LabError
 from wolfpack.lab.power import check_node, kill_namespace, power_off
-from wolfpack.lab.state import LabProcess, LabState, LabStateError, locked
+from wolfpack.lab.state import LOCK_FILE, LabProcess, LabState, LabStateError, locked
 from wolfpack.model import codec
 from wolfpack.model.builtin_types import GENERIC_APPLICATION, IP_ADDRESS, NETWORK_NAME
 from wolfpack.model.config import ClusterConfig, ClusterSettings
@@ -197,7 +197,8 @@ def up(
                 f"{parent} is not traversable by others, and the lab's named, nginx and "
                 "postgres run as their own accounts: choose a directory under /tmp or /run",
             )
-    if lab_dir.exists() and any(lab_dir.iterdir()):
+    # a lone lock file is no lab: a late fence call may lock a lab that is already down
+    if lab_dir.exists() and any(f.name != LOCK_FILE for f in lab_dir.iterdir()):
         raise WolfpackError(f"--dir: {lab_dir} is not empty and holds no lab; choose another")
     lab_dir.mkdir(parents=True, exist_ok=True)
     lab_dir.chmod(0o755)  # bind, www-data and postgres must reach their files
