@@ -21,6 +21,7 @@ from wolfpack.model.config import ClusterConfig, Failback
 from wolfpack.model.snapshot import IntentKind
 from wolfpack.model.states import FailbackMode, ResourceState
 from wolfpack.node.pidregistry import PidRegistry
+from wolfpack.resources import AgentResult
 
 pytestmark = pytest.mark.etcd
 
@@ -117,6 +118,10 @@ def test_move_to_a_node_where_start_fails_returns_to_the_original(
     running_on(cluster, "Web", "node1")
     assert intent.id
     no_overlap(cluster)
+    # docs/resource-types.md: the agent's result code and its message go to the node log.
+    failed = [e for e in cluster.log_lines("node3") if e["event"] == "resource_start_failed"]
+    assert failed and failed[0]["resource"] == "Web-app"
+    assert failed[0]["code"] in {r.value for r in AgentResult} and failed[0]["error"]
 
 
 def test_administrator_offline_never_fails_over(cluster: LocalCluster) -> None:

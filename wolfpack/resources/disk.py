@@ -36,7 +36,7 @@ from pathlib import Path
 from wolfpack.errors import AgentError, ClaimHeld, StoreError, WolfpackError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources import ext4, mounts
-from wolfpack.resources.base import Agent, AgentContext, AgentResult
+from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields
 from wolfpack.resources.ext4 import Superblock
 from wolfpack.resources.process import find_tool, run_tool
 
@@ -162,7 +162,7 @@ class DiskAgent(Agent):
                 self._fsck(cfg, device, sb, deadline)
             self._mount(cfg, device, deadline)
         except BaseException as exc:  # leave nothing: no mount, no claim
-            self.log("disk_start_failed", error=str(exc))
+            self.log("disk_start_failed", **error_fields(exc))
             self._release(sb.uuid)
             raise
         self.log("disk_mounted", device=device, mountpoint=cfg.mount_point, uuid=sb.uuid)

@@ -53,7 +53,7 @@ import dns.update
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
-from wolfpack.resources.base import Agent, AgentContext, AgentResult
+from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields
 from wolfpack.resources.process import read_json, write_json
 
 __all__ = ["NetworkNameAgent", "TsigKey", "read_key_file"]
@@ -386,7 +386,7 @@ class NetworkNameAgent(Agent):
         self.log("agent_online", name=cfg.host, address=cfg.address)
 
     def _start_failed(self, exc: Exception) -> None:
-        self.log("agent_start_failed", error=str(exc))
+        self.log("agent_start_failed", **error_fields(exc))
         with self._lock:
             self._phase, self._settings = _Phase.OFFLINE, None
 
