@@ -50,7 +50,15 @@ PROBE_TIMEOUT_S = 10.0
 UMOUNT_RETRY_S = 0.2
 #: lower bound for each tool run, whatever is left of the caller's timeout
 MIN_TOOL_S = 5.0
-PROGRAMS = ("mount", "umount", "dumpe2fs", "e2fsck", "fuser")
+#: program -> the Debian package that has it (mount/umount are in ``mount``, not util-linux)
+PACKAGES = {
+    "mount": "mount",
+    "umount": "mount",
+    "dumpe2fs": "e2fsprogs",
+    "e2fsck": "e2fsprogs",
+    "fuser": "psmisc",
+}
+PROGRAMS = tuple(PACKAGES)
 
 _OPTIONS = re.compile(r"^[A-Za-z0-9_.:/+=-]+(,[A-Za-z0-9_.:/+=-]+)*$")
 #: mount options that would defeat the agent: it decides where, how and whether to mount
@@ -82,9 +90,10 @@ class DiskAgent(Agent):
         self.settings()
         missing = [p for p in PROGRAMS if find_tool(p) is None]
         if missing:
+            packages = ", ".join(sorted({PACKAGES[p] for p in missing}))
             raise self.error(
                 AgentResult.ERR_INSTALLED,
-                f"programs {', '.join(missing)} (packages util-linux, e2fsprogs, psmisc) are"
+                f"programs {', '.join(missing)} (Debian packages {packages}) are"
                 " not installed on this node",
             )
 
