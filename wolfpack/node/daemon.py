@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wolfpack.errors import StoreError, WolfpackError
+from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
 from wolfpack.node import inventory
@@ -108,6 +108,20 @@ def heartbeat_paths(cfg: ClusterConfig, me: str, port: int) -> list[HeartbeatPat
     return paths
 
 
+def build_fencer(settings: DaemonSettings) -> FenceAgent | None:
+    """The fence agent the settings ask for. Settings validation catches bad options first;
+    whatever the agent still refuses is reported against ``fence`` (never a traceback)."""
+    f = settings.fence
+    if f.agent == "none":
+        return None
+    if f.agent == "test":
+        return LocalTestFenceAgent(f.run_root or settings.run_dir.parent)
+    try:
+        return ExternalFenceAgent(f.agent, f.options, f.timeout_s, host_map=f.host_map)
+    except ValueError as exc:
+        raise ValidationError.single("fence", str(exc)) from None
+
+
 class Daemon:
     def __init__(self, settings: DaemonSettings, store: Store | None = None) -> None:
         self.settings = s = settings
@@ -133,16 +147,9 @@ class Daemon:
         self.api: ApiServer | None = None
         self._secret = b""
 
-    def _fencer(self) -> FenceAgent | None:
-        f = self.settings.fence
-        if f.agent == "none":
-            return None
-        if f.agent == "test":
-            return LocalTestFenceAgent(f.run_root or self.run_dir.parent)
-        return ExternalFenceAgent(f.agent, f.options, f.timeout_s)
-
     def start(self) -> None:
         s = self.settings
+        fencer = build_fencer(s)  # bad input fails here, before anything has started
         secret = read_secret(s.secret_file)
         check_secret(self.store, self.keys, secret)
         self._secret = secret
@@ -195,9 +202,7 @@ class Daemon:
             self.reader, s.node, self.lease.valid, self.lease.guard, context, log=self.log
         )
         self.manager.start()
-        executor = Executor(
-            self.store, self.keys, self._fencer(), self.db.update_config, log=self.log
-        )
+        executor = Executor(self.store, self.keys, fencer, self.db.update_config, log=self.log)
         self.coordinator = Coordinator(
             self.store,
             self.reader,
@@ -400,13 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         "secret_file": args.secret_file,
         "run_dir": args.run_dir,
         "drain_on_shutdown": False if args.no_drain else None,
+        "fence.agent": args.fence_agent,
     }
     try:
         settings = load_settings(args.config, overrides)
-        if args.fence_agent:
-            settings = settings.model_copy(
-                update={"fence": settings.fence.model_copy(update={"agent": args.fence_agent})}
-            )
         Daemon(settings).run_forever()
     except WolfpackError as exc:
         print(f"wolfpackd: {exc}", file=sys.stderr)
