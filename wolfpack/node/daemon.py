@@ -171,6 +171,7 @@ class Daemon:
             heartbeat_paths(cfg, s.node, s.heartbeat.port),
             HeartbeatSettings(s.heartbeat.interval_s, s.heartbeat.threshold),
             on_change=self._membership_changed,
+            log=self.log,
         )
         self.membership.start()
         self._membership_started = time.monotonic()
