@@ -20,6 +20,7 @@ from wolfpack.lab.probe_app import overlaps
 from wolfpack.model.config import ClusterConfig, Failback
 from wolfpack.model.snapshot import IntentKind
 from wolfpack.model.states import FailbackMode, ResourceState
+from wolfpack.node.membership import COUNTERS
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.resources import AgentResult
 
@@ -216,3 +217,17 @@ def test_failback_waits_for_its_window(cluster: LocalCluster) -> None:
     cluster.db.update_config(open_window)  # S35: a changed property takes effect
     running_on(cluster, "Web", "node1")
     no_overlap(cluster)
+
+
+def test_heartbeat_counters_are_logged(cluster: LocalCluster) -> None:
+    """docs/membership.md: each node logs its heartbeat counters (membership_counters)."""
+    cluster.start_all()
+
+    def counters() -> dict[str, int] | None:
+        seen = [e for e in cluster.log_lines("node1") if e["event"] == "membership_counters"]
+        last = seen[-1]["counters"] if seen else None
+        return last if isinstance(last, dict) and last.get("received") else None
+
+    last = wait_for(counters, timeout=30)
+    assert set(last) == set(COUNTERS)
+    assert last["sent"] > 0 and last["dropped_unsigned"] == 0

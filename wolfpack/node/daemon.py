@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from wolfpack.api.server import ApiServer
 
 LOG_FILE = "wolfpackd.log"
+#: how often the heartbeat counters are logged (``membership_counters``), if they changed
+COUNTERS_EVERY_S = 5.0
 
 
 class JsonLog:
@@ -219,6 +221,7 @@ class Daemon:
         )
         self.coordinator.start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
+        threading.Thread(target=self._log_counters, name="counters", daemon=True).start()
         self._start_api()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
 
@@ -268,6 +271,18 @@ class Daemon:
         if (networks, peers) != self._last_membership:
             self._last_membership = (networks, peers)
             self.log("membership", peers_up=peers, networks=networks)
+
+    def _log_counters(self) -> None:
+        """The heartbeat counters (docs/membership.md) in the log every few seconds, so a
+        growing ``dropped_*`` or ``send_errors`` shows in ``wolfpack log`` and the journal."""
+        last: dict[str, int] = {}
+        while not self._stop.wait(COUNTERS_EVERY_S):
+            if self.membership is None:
+                continue
+            counters = dict(self.membership.counters)
+            if counters != last:
+                self.log("membership_counters", counters=counters)
+                last = counters
 
     def _listening(self) -> bool:
         """Has membership run long enough for silence to mean something?"""
