@@ -10,6 +10,7 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     ├── ValidationError           bad input; names every offending field (422)
     │   └── DependencyCycleError  resource dependencies form a cycle; names it
     ├── NotFoundError             a named object does not exist (404)
+    │   └── NoClusterError        * no cluster at this prefix yet (store/repository.py)
     ├── AlreadyExistsError        create of a name that exists (409)
     ├── IllegalTransition         a state machine was asked for a transition it lacks (409)
     ├── RejectedError             a request the policy refuses, with a reason code (409)
@@ -18,11 +19,26 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     ├── AuthError                 no or an unknown API token (401)
     ├── ForbiddenError            the token's role may not do this (403)
     ├── PayloadTooLarge           a request body over the API's limit (413)
+    ├── MembershipError           * the heartbeat service failed (a socket would not bind)
+    │                               (node/membership.py)
+    ├── PacketError               * a heartbeat datagram was refused (node/heartbeat_wire.py)
+    │   ├── MalformedPacket       * not a heartbeat, truncated, or for another network
+    │   └── BadSignature          * its HMAC does not match the cluster secret
+    ├── WaitTimeout               * ``--wait`` gave up before the cluster got there (cli/wait.py)
+    ├── ScenarioError             * a policy scenario file is invalid (tools/scenarios.py)
+    ├── LabError                  * a lab network, disk or process step failed (lab/netns.py)
+    │   └── BindError             * the lab's BIND server would not start (lab/bind.py)
+    ├── LabStateError             * the lab's state file is missing or unreadable (lab/state.py)
     └── StoreError                the cluster database failed (503)
         ├── StoreUnavailable      etcd cannot be reached
         ├── ConflictError         a revision check failed: someone else wrote first (409)
         │   └── ClaimHeld         a claim (a disk) is held by another node or resource
-        └── LeaseNotFound         a lease expired or was revoked (410)
+        ├── LeaseNotFound         a lease expired or was revoked (410)
+        └── SchemaVersionError    * the database has another schema version
+                                    (store/repository.py)
+
+``*``: defined beside the code that raises it (in the module named), to keep imports
+flowing downward; each still derives from this tree.
 """
 
 from __future__ import annotations

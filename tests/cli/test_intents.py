@@ -29,6 +29,14 @@ def test_a_move_that_cannot_be_done_is_refused_at_once(jean: Cli) -> None:
     assert jean.json("intent", "list") == []
 
 
+def test_a_refusal_shows_its_reason_code(jean: Cli) -> None:
+    """The refusal's stable reason code is in the --json error document and the human line."""
+    code = jean.fails("group", "move", "Web", "node9", code=1)["code"]
+    assert code and code == code.upper()
+    human = jean.run("group", "move", "Web", "node9")
+    assert human.exit_code == 1 and f"[{code}]" in human.output
+
+
 def test_online_offline_and_fail_requests(jean: Cli) -> None:
     kinds = [
         jean.json("group", "offline", "SQL", "--no-wait")["kind"],

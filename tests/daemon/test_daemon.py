@@ -20,7 +20,9 @@ from wolfpack.lab.probe_app import overlaps
 from wolfpack.model.config import ClusterConfig, Failback
 from wolfpack.model.snapshot import IntentKind
 from wolfpack.model.states import FailbackMode, ResourceState
+from wolfpack.node.membership import COUNTERS
 from wolfpack.node.pidregistry import PidRegistry
+from wolfpack.resources import AgentResult
 
 pytestmark = pytest.mark.etcd
 
@@ -117,6 +119,10 @@ def test_move_to_a_node_where_start_fails_returns_to_the_original(
     running_on(cluster, "Web", "node1")
     assert intent.id
     no_overlap(cluster)
+    # docs/resource-types.md: the agent's result code and its message go to the node log.
+    failed = [e for e in cluster.log_lines("node3") if e["event"] == "resource_start_failed"]
+    assert failed and failed[0]["resource"] == "Web-app"
+    assert failed[0]["code"] in {r.value for r in AgentResult} and failed[0]["error"]
 
 
 def test_administrator_offline_never_fails_over(cluster: LocalCluster) -> None:
@@ -211,3 +217,17 @@ def test_failback_waits_for_its_window(cluster: LocalCluster) -> None:
     cluster.db.update_config(open_window)  # S35: a changed property takes effect
     running_on(cluster, "Web", "node1")
     no_overlap(cluster)
+
+
+def test_heartbeat_counters_are_logged(cluster: LocalCluster) -> None:
+    """docs/membership.md: each node logs its heartbeat counters (membership_counters)."""
+    cluster.start_all()
+
+    def counters() -> dict[str, int] | None:
+        seen = [e for e in cluster.log_lines("node1") if e["event"] == "membership_counters"]
+        last = seen[-1]["counters"] if seen else None
+        return last if isinstance(last, dict) and last.get("received") else None
+
+    last = wait_for(counters, timeout=30)
+    assert set(last) == set(COUNTERS)
+    assert last["sent"] > 0 and last["dropped_unsigned"] == 0

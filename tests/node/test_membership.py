@@ -6,6 +6,8 @@ within WAIT_S, and never before 0.8 x threshold x interval.
 
 from __future__ import annotations
 
+import io
+import json
 import socket
 import threading
 import time
@@ -15,6 +17,7 @@ import pytest
 
 from wolfpack.errors import IllegalTransition, ValidationError
 from wolfpack.model.states import InterfaceState, NetworkState
+from wolfpack.node.daemon import JsonLog
 from wolfpack.node.heartbeat_wire import Heartbeat, encode
 from wolfpack.node.membership import (
     COUNTERS,
@@ -217,6 +220,7 @@ class Cluster:
         settings: HeartbeatSettings = FAST,
         secret: bytes = SECRET,
         ports: dict[str, int] | None = None,
+        log: Callable[..., None] = lambda event, **fields: None,
     ) -> Membership:
         events = self.events[name] = []
 
@@ -224,7 +228,9 @@ class Cluster:
             events.append((time.monotonic(), view))
 
         paths = [Path(n, (LO, (ports or {}).get(n, 0)), {}) for n in nets]
-        m = Membership(name, len(self.members) + 1, secret, paths, settings, on_change=record)
+        m = Membership(
+            name, len(self.members) + 1, secret, paths, settings, on_change=record, log=log
+        )
         self.members[name] = m
         m.start()
         return m
@@ -368,6 +374,31 @@ def test_a_sender_with_the_wrong_secret_is_never_up(cluster: Cluster) -> None:
     assert wait_until(lambda: a.counters["dropped_unsigned"] >= 10)
     assert "c" not in a.view().up()
     assert not any("c" in v.up() for _, v in cluster.events["a"])
+
+
+def test_dropped_packets_and_peer_changes_go_to_the_json_log(cluster: Cluster) -> None:
+    """Membership logs through the daemon's JSON log (S41: a flood of bad packets is visible,
+    once per interval, not once per packet); the stdlib logging it used was never set up."""
+    stream = io.StringIO()
+    a = cluster.add("a", nets=("private",), log=JsonLog("a", stream))
+    attacker = cluster.udp()
+    a.set_peers([Path("private", (LO, 0), {"b": attacker.getsockname()})])
+    private = a.local_addresses["private"]
+    for seq in range(1, 6):
+        attacker.sendto(encode(hb("b", "private", seq=seq), b"wrong-secret-wrong-secret"), private)
+    attacker.sendto(encode(hb("b", "private"), SECRET), private)  # genuine: b is up
+    assert wait_until(lambda: a.counters["dropped_unsigned"] == 5 and "b" in a.view().up())
+
+    def events() -> list[dict[str, object]]:
+        return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    assert wait_until(lambda: any(e["event"] == "peer_up" for e in events()))
+    dropped = [e for e in events() if e["event"] == "heartbeat_dropped_unsigned"]
+    assert len(dropped) == 1  # the next four are counted, not logged
+    assert dropped[0]["node"] == "a" and dropped[0]["network"] == "private"
+    host, port = attacker.getsockname()
+    assert dropped[0]["source"] == f"{host}:{port}"
+    assert [e["peer"] for e in events() if e["event"] == "peer_up"] == ["b"]
 
 
 def test_a_replayed_captured_packet_is_dropped_and_refreshes_nothing(cluster: Cluster) -> None:

@@ -259,7 +259,7 @@ def test_validate_names_the_property_at_fault(h: Harness, tmp_path: Path) -> Non
         (h.props("v", key_file=str(tmp_path / "missing.key")), "key_file", "cannot read"),
         (h.props("v", key_file=str(garbage)), "key_file", "not a BIND key file"),
         (h.props("v", key_name="other"), "key_name", "no key 'other'"),
-        (h.props("v", address=None), "address", "'web-ip'"),
+        (h.props("v", address=None), "address", "depend on an IP Address resource"),
         (h.props("v", key_file=None), "key_file", "no key_file"),
         (h.props("v.elsewhere.example."), "name", "not a name inside zone"),
     ]

@@ -21,7 +21,7 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from wolfpack.cli import context, output
-from wolfpack.errors import StoreUnavailable, ValidationError, WolfpackError
+from wolfpack.errors import RejectedError, StoreUnavailable, ValidationError, WolfpackError
 
 EXIT_ERROR = 1
 EXIT_INVALID = 2
@@ -43,6 +43,8 @@ def exit_code(exc: WolfpackError) -> int:
 
 def describe(exc: WolfpackError) -> str:
     text = str(exc)
+    if isinstance(exc, RejectedError):
+        text = f"{text} [{exc.code}]"  # the reason code, to look up or to script against
     if isinstance(exc, StoreUnavailable):
         text += (
             f"\nThe endpoint used was {_safe_endpoint()}: point wolfpack at the cluster "
@@ -66,6 +68,7 @@ def error_document(exc: WolfpackError) -> dict[str, Any]:
             "type": type(exc).__name__,
             "message": describe(exc),
             "fields": [{"field": f.field, "message": f.message} for f in fields],
+            **({"code": exc.code} if isinstance(exc, RejectedError) else {}),
         }
     }
 

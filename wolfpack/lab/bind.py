@@ -33,6 +33,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
+from wolfpack.lab.netns import LabError
+
 __all__ = ["BindError", "BindServer", "free_port"]
 
 NAMED = "/usr/sbin/named"
@@ -46,7 +48,7 @@ KILL_WAIT_S = 5.0
 PORT_ATTEMPTS = 3
 
 
-class BindError(RuntimeError):
+class BindError(LabError):
     """named could not be set up or started; the message says why (with its log's tail)."""
 
 

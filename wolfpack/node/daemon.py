@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wolfpack.errors import StoreError, WolfpackError
+from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
 from wolfpack.node import inventory
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from wolfpack.api.server import ApiServer
 
 LOG_FILE = "wolfpackd.log"
+#: how often the heartbeat counters are logged (``membership_counters``), if they changed
+COUNTERS_EVERY_S = 5.0
 
 
 class JsonLog:
@@ -109,6 +111,20 @@ def heartbeat_paths(cfg: ClusterConfig, me: str, port: int) -> list[HeartbeatPat
     return paths
 
 
+def build_fencer(settings: DaemonSettings) -> FenceAgent | None:
+    """The fence agent the settings ask for. Settings validation catches bad options first;
+    whatever the agent still refuses is reported against ``fence`` (never a traceback)."""
+    f = settings.fence
+    if f.agent == "none":
+        return None
+    if f.agent == "test":
+        return LocalTestFenceAgent(f.run_root or settings.run_dir.parent)
+    try:
+        return ExternalFenceAgent(f.agent, f.options, f.timeout_s, host_map=f.host_map)
+    except ValueError as exc:
+        raise ValidationError.single("fence", str(exc)) from None
+
+
 class Daemon:
     def __init__(self, settings: DaemonSettings, store: Store | None = None) -> None:
         self.settings = s = settings
@@ -134,16 +150,9 @@ class Daemon:
         self.api: ApiServer | None = None
         self._secret = b""
 
-    def _fencer(self) -> FenceAgent | None:
-        f = self.settings.fence
-        if f.agent == "none":
-            return None
-        if f.agent == "test":
-            return LocalTestFenceAgent(f.run_root or self.run_dir.parent)
-        return ExternalFenceAgent(f.agent, f.options, f.timeout_s)
-
     def start(self) -> None:
         s = self.settings
+        fencer = build_fencer(s)  # bad input fails here, before anything has started
         secret = read_secret(s.secret_file)
         check_secret(self.store, self.keys, secret)
         self._secret = secret
@@ -165,6 +174,7 @@ class Daemon:
             heartbeat_paths(cfg, s.node, s.heartbeat.port),
             HeartbeatSettings(s.heartbeat.interval_s, s.heartbeat.threshold),
             on_change=self._membership_changed,
+            log=self.log,
         )
         self.membership.start()
         self._membership_started = time.monotonic()
@@ -196,9 +206,7 @@ class Daemon:
             self.reader, s.node, self.lease.valid, self.lease.guard, context, log=self.log
         )
         self.manager.start()
-        executor = Executor(
-            self.store, self.keys, self._fencer(), self.db.update_config, log=self.log
-        )
+        executor = Executor(self.store, self.keys, fencer, self.db.update_config, log=self.log)
         self.coordinator = Coordinator(
             self.store,
             self.reader,
@@ -214,6 +222,7 @@ class Daemon:
         )
         self.coordinator.start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
+        threading.Thread(target=self._log_counters, name="counters", daemon=True).start()
         self._start_api()
         release_free_memory()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
@@ -264,6 +273,18 @@ class Daemon:
         if (networks, peers) != self._last_membership:
             self._last_membership = (networks, peers)
             self.log("membership", peers_up=peers, networks=networks)
+
+    def _log_counters(self) -> None:
+        """The heartbeat counters (docs/membership.md) in the log every few seconds, so a
+        growing ``dropped_*`` or ``send_errors`` shows in ``wolfpack log`` and the journal."""
+        last: dict[str, int] = {}
+        while not self._stop.wait(COUNTERS_EVERY_S):
+            if self.membership is None:
+                continue
+            counters = dict(self.membership.counters)
+            if counters != last:
+                self.log("membership_counters", counters=counters)
+                last = counters
 
     def _listening(self) -> bool:
         """Has membership run long enough for silence to mean something?"""
@@ -403,13 +424,10 @@ def main(argv: list[str] | None = None) -> int:
         "secret_file": args.secret_file,
         "run_dir": args.run_dir,
         "drain_on_shutdown": False if args.no_drain else None,
+        "fence.agent": args.fence_agent,
     }
     try:
         settings = load_settings(args.config, overrides)
-        if args.fence_agent:
-            settings = settings.model_copy(
-                update={"fence": settings.fence.model_copy(update={"agent": args.fence_agent})}
-            )
         Daemon(settings).run_forever()
     except WolfpackError as exc:
         print(f"wolfpackd: {exc}", file=sys.stderr)

@@ -32,10 +32,17 @@ from typing import Protocol
 from wolfpack.errors import FenceError
 from wolfpack.node.pidregistry import LABEL_DAEMON, PidRegistry
 
-__all__ = ["ExternalFenceAgent", "FenceAgent", "LocalTestFenceAgent", "main", "parse_stdin"]
+__all__ = [
+    "RESERVED_OPTIONS",
+    "ExternalFenceAgent",
+    "FenceAgent",
+    "LocalTestFenceAgent",
+    "main",
+    "parse_stdin",
+]
 
 #: options Wolfpack itself sets for each call; configuring them is an error
-_RESERVED = frozenset({"action", "plug", "port", "nodename"})
+RESERVED_OPTIONS = frozenset({"action", "plug", "port", "nodename"})
 #: how much of an agent's output goes into an error message
 _MAX_OUTPUT = 2000
 
@@ -81,7 +88,7 @@ class ExternalFenceAgent:
             raise ValueError("a fence agent needs a program to run")
         self.options = dict(options or {})
         for key, value in self.options.items():
-            if key in _RESERVED:
+            if key in RESERVED_OPTIONS:
                 raise ValueError(f"fence option {key!r} is set by Wolfpack for each node")
             if not key or "=" in key or any(c.isspace() for c in key):
                 raise ValueError(f"fence option name {key!r} must be one word without '='")

@@ -22,7 +22,7 @@ from wolfpack.model.snapshot import ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
 from wolfpack.node.reconcile import LocalAction, LocalKind, next_batch
 from wolfpack.node.state_io import ClusterReader, update_doc
-from wolfpack.resources import Agent, AgentContext, create_agent
+from wolfpack.resources import Agent, AgentContext, create_agent, error_fields
 from wolfpack.store import Compare
 
 Log = Callable[..., None]
@@ -157,7 +157,7 @@ class ResourceManager:
             agent = self._agent(snap, res)
             agent.start(timeout_s=res.pending_timeout_s)
         except WolfpackError as exc:
-            self.log("resource_start_failed", resource=res.name, error=str(exc))
+            self.log("resource_start_failed", resource=res.name, **error_fields(exc))
             self._terminate(res.name)
             self.local[res.name] = ResourceState.FAILED
             self._report(res.name, ResourceState.FAILED)
@@ -193,7 +193,7 @@ class ResourceManager:
         try:
             run.agent.stop(timeout_s=min(timeout_s, 30.0))
         except WolfpackError as exc:
-            self.log("resource_stop_failed", resource=name, error=str(exc))
+            self.log("resource_stop_failed", resource=name, **error_fields(exc))
 
     def _report(
         self,
@@ -255,7 +255,8 @@ class ResourceManager:
                         ok = run.agent.looks_alive() or run.agent.is_alive()
                     else:
                         continue
-                except WolfpackError:
+                except WolfpackError as exc:
+                    self.log("resource_check_failed", resource=name, **error_fields(exc))
                     ok = False
                 if not ok:
                     self._on_agent_failure(name, "health check failed")

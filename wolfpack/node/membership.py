@@ -20,7 +20,6 @@ Two parts, so the failure detector can be tested exactly with a fake clock:
 from __future__ import annotations
 
 import ipaddress
-import logging
 import selectors
 import socket
 import threading
@@ -50,8 +49,6 @@ __all__ = [
     "Verdict",
 ]
 
-log = logging.getLogger(__name__)
-
 Address = tuple[str, int]
 
 #: every counter in :attr:`MembershipView.counters`, in display order
@@ -70,6 +67,10 @@ _RECV_BYTES = 2048  # a heartbeat is < 400 bytes; anything longer is malformed a
 _RECV_BATCH = 64  # datagrams read per wake-up, so a flood cannot starve our own sending
 _DSCP_CS6 = 0xC0  # "network control": switches with QoS queue heartbeats ahead of bulk data
 _JOIN_S = 2.0  # how long stop() and set_peers() wait for the thread
+_LOG_EVERY_S = 10.0  # a repeating problem (a flood of bad packets) is logged this often at most
+
+#: the daemon's structured log: ``log(event, **fields)`` (wolfpack.node.daemon.JsonLog)
+Log = Callable[..., None]
 
 
 class MembershipError(WolfpackError):
@@ -271,6 +272,11 @@ class Membership:
     ``on_change(view)`` runs on the membership thread whenever a peer goes up or down, restarts,
     a path changes state or the peer set changes; it must be quick (a slow callback delays
     heartbeats) and exceptions from it are logged, not raised.
+
+    ``log(event, **fields)`` gets every event (peer up/down, dropped packets, errors) with a
+    reason-code-like name: the daemon's JSON log. A repeating one (a flood of unsigned
+    packets, a dead link) is logged at most every ``_LOG_EVERY_S`` per network, with how
+    many were not logged; the counters have them all.
     """
 
     def __init__(
@@ -282,6 +288,7 @@ class Membership:
         settings: HeartbeatSettings,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[MembershipView], None] | None = None,
+        log: Log = lambda event, **fields: None,
     ) -> None:
         # Wall-clock ns, not the monotonic clock: it must grow across restarts of the process.
         self.incarnation = time.time_ns()
@@ -293,6 +300,9 @@ class Membership:
         self._secret = secret
         self._clock = clock
         self._on_change = on_change
+        self._log = log
+        self._throttle: dict[tuple[str, str], tuple[float, int]] = {}  # (event, network) ->
+        # (when last logged, how many since): owned by the thread
         self._paths = _check_paths(paths, node)
         self._tracker = Tracker(settings.timeout_s)
         self._tracker.configure(self._paths)
@@ -364,7 +374,7 @@ class Membership:
             assert self._thread is not None
             self._thread.join(_JOIN_S)
             if self._thread.is_alive():
-                log.error("membership thread of %s did not stop within %ss", self.node, _JOIN_S)
+                self._log("membership_thread_stuck", node=self.node, waited_s=_JOIN_S)
         for bound in self._bound.values():
             bound.sock.close()
         self._bound.clear()
@@ -424,9 +434,9 @@ class Membership:
         while not self._stopping.is_set():
             try:
                 self._loop()
-            except Exception:
+            except Exception as exc:
                 # A bug must not silence this node (peers would fence it): log, pause, go on.
-                log.exception("membership loop of %s failed; restarting it", self.node)
+                self._log("membership_loop_failed", error=repr(exc))
                 self._stopping.wait(self.settings.interval_s)
 
     def _loop(self) -> None:
@@ -460,6 +470,7 @@ class Membership:
                 hb = wire.Heartbeat(self.node_id, self.node, network, self.incarnation, seq)
                 packets[network] = wire.encode(hb, self._secret)
         sent = errors = 0
+        failed: list[tuple[str, Address, OSError]] = []
         for network, packet in packets.items():
             sock = self._bound[network].sock
             for address in paths[network].peers.values():
@@ -468,20 +479,22 @@ class Membership:
                     sent += 1
                 except OSError as exc:  # link down, no route, firewall: the receiver will notice
                     errors += 1
-                    log.debug("heartbeat on %s to %s failed: %s", network, address, exc)
+                    failed.append((network, address, exc))
         with self._lock:
             self._counters["sent"] += sent
             self._counters["send_errors"] += errors
+        for network, address, err in failed:
+            self._log_some("heartbeat_send_failed", network, to=address, error=str(err))
 
     def _receive(self, network: str) -> None:
         sock = self._bound[network].sock
         for _ in range(_RECV_BATCH):
             try:
-                data = sock.recv(_RECV_BYTES)
+                data, source = sock.recvfrom(_RECV_BYTES)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.debug("receive on %s failed: %s", network, exc)
+                self._log_some("heartbeat_receive_failed", network, error=str(exc))
                 return
             now = self._clock()
             hb: wire.Heartbeat | None = None
@@ -495,6 +508,28 @@ class Membership:
                 if hb is not None:
                     counter = self._tracker.accept(hb, network, now).value
                 self._counters[counter] += 1
+            if counter.startswith("dropped_"):
+                sender = hb.node if hb is not None else None
+                self._log_some(
+                    f"heartbeat_{counter}",
+                    network,
+                    source=f"{source[0]}:{source[1]}",
+                    sender=sender,
+                )
+
+    def _log_some(self, event: str, network: str, **fields: object) -> None:
+        """Log ``event`` on ``network`` now if it was not logged in the last _LOG_EVERY_S;
+        otherwise count it, and say how many were left out the next time it is logged."""
+        now = self._clock()
+        key = (event, network)
+        last, left_out = self._throttle.get(key, (None, 0))
+        if last is not None and now - last < _LOG_EVERY_S:
+            self._throttle[key] = (last, left_out + 1)
+            return
+        self._throttle[key] = (now, 0)
+        self._log(
+            event, network=network, **fields, **({"not_logged": left_out} if left_out else {})
+        )
 
     def _notice_changes(self) -> None:
         with self._lock:
@@ -504,13 +539,14 @@ class Membership:
                 return
             self._last_signature = signature
             view = self._tracker.view(now, self._counters)
-        _log_transitions(self._last_view, view)
+        for event, fields in transitions(self._last_view, view):
+            self._log(event, **fields)
         self._last_view = view
         if self._on_change is not None:
             try:
                 self._on_change(view)
-            except Exception:
-                log.exception("membership on_change callback failed")
+            except Exception as exc:
+                self._log("membership_callback_failed", error=repr(exc))
             self._apply_changes()  # the callback may have called set_peers
 
     def _apply_changes(self) -> None:
@@ -522,7 +558,7 @@ class Membership:
             try:
                 self._apply(change.paths)
             except MembershipError as exc:
-                log.warning("%s: peer change refused: %s", self.node, exc)
+                self._log("heartbeat_paths_refused", error=str(exc))
                 change.error = exc
             change.done.set()
 
@@ -631,23 +667,29 @@ def _sockname(sock: socket.socket) -> Address:
     return (str(name[0]), int(name[1]))
 
 
-def _log_transitions(before: MembershipView | None, after: MembershipView) -> None:
+def transitions(
+    before: MembershipView | None, after: MembershipView
+) -> list[tuple[str, dict[str, object]]]:
+    """What changed between two views, as log events (event name, fields)."""
+    out: list[tuple[str, dict[str, object]]] = []
     old = before.peers if before is not None else {}
     for name, peer in after.peers.items():
         was = old.get(name)
         if was is None:
-            log.info("peer %s added (%s)", name, "up" if peer.up else "not yet heard")
+            out.append(("peer_added", {"peer": name, "up": peer.up}))
             continue
         if was.up != peer.up:
-            (log.info if peer.up else log.warning)(
-                "peer %s %s", name, "up" if peer.up else "down: silent on every path"
-            )
-            continue  # its paths changed with it: no need to list them
+            # down = silent on every path; its paths changed with it: no need to list them
+            out.append(("peer_up" if peer.up else "peer_down", {"peer": name}))
+            continue
         if None not in (was.incarnation, peer.incarnation) and was.incarnation != peer.incarnation:
-            log.warning("peer %s restarted (incarnation %s)", name, peer.incarnation)
+            out.append(("peer_restarted", {"peer": name, "incarnation": peer.incarnation}))
         for network, path in peer.paths.items():
             was_path = was.paths.get(network)
             if was_path is not None and was_path.up != path.up:
-                log.info("path to %s on %s %s", name, network, path.state)
+                out.append(
+                    ("heartbeat_path", {"peer": name, "network": network, "state": str(path.state)})
+                )
     for name in old.keys() - after.peers.keys():
-        log.info("peer %s removed", name)
+        out.append(("peer_removed", {"peer": name}))
+    return out

@@ -9,12 +9,14 @@ which leaves room for an etcd leader election (about 1 s) without spurious self-
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import yaml
 
 from wolfpack.errors import FieldError, ValidationError
+from wolfpack.node.fencing import RESERVED_OPTIONS
+from wolfpack.store.etcd import endpoint_address
 
 
 class HeartbeatSection(pydantic.BaseModel):
@@ -42,11 +44,50 @@ class LeaseSection(pydantic.BaseModel):
         return self
 
 
+def _option_name(key: str) -> str:
+    if key in RESERVED_OPTIONS:
+        raise ValueError("is set by Wolfpack for each node; remove it from fence.options")
+    if not key or "=" in key or any(c.isspace() for c in key):
+        raise ValueError("an option name must be one word without '='")
+    return key
+
+
+def _single_line(value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be a single line")
+    return value
+
+
+def _plug(value: str) -> str:
+    if not value or "\n" in value or "\r" in value:
+        raise ValueError("must be a non-empty single line")
+    return value
+
+
+def _endpoints(value: str) -> str:
+    items = [e for e in value.split(",") if e.strip()]
+    if not items:
+        raise ValueError("needs at least one etcd endpoint (http://HOST:PORT)")
+    for item in items:
+        endpoint_address(item)  # ValueError with the reason (https, no host, ...)
+    return value
+
+
+OptionName = Annotated[str, pydantic.AfterValidator(_option_name)]
+OptionValue = Annotated[str, pydantic.AfterValidator(_single_line)]
+Plug = Annotated[str, pydantic.AfterValidator(_plug)]
+
+
 class FenceSection(pydantic.BaseModel):
+    """Checked here, so that a bad option stops the daemon with the field's name before it
+    starts anything (the agent itself checks again: it is also used on its own)."""
+
     model_config = pydantic.ConfigDict(extra="forbid")
     #: "none" (wait for the lease to expire), "test" (local test agent) or a fence_* program.
-    agent: str = "none"
-    options: dict[str, str] = {}
+    agent: str = pydantic.Field("none", min_length=1)
+    options: dict[OptionName, OptionValue] = {}
+    #: node -> the plug (VM, outlet, instance) the agent knows it by; default: the node name
+    host_map: dict[str, Plug] = {}
     timeout_s: float = pydantic.Field(20.0, gt=0)
     run_root: Path | None = None  # for the test agent: where every node's run_dir lives
 
@@ -78,7 +119,8 @@ class ApiSection(pydantic.BaseModel):
 class DaemonSettings(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
     node: str
-    endpoints: str = "http://127.0.0.1:2379"
+    #: comma-separated ``http://HOST:PORT`` (no TLS to etcd yet: ``https://`` is refused)
+    endpoints: Annotated[str, pydantic.AfterValidator(_endpoints)] = "http://127.0.0.1:2379"
     prefix: str = "/wolfpack/"
     secret_file: Path = Path("/etc/wolfpack/secret")
     run_dir: Path = Path("/run/wolfpack")
@@ -96,8 +138,8 @@ class DaemonSettings(pydantic.BaseModel):
 
 
 def load_settings(path: Path | None, overrides: dict[str, Any]) -> DaemonSettings:
-    """Settings from ``path`` (if given) with ``overrides`` (flags) on top; bad values raise
-    :class:`ValidationError` naming the field."""
+    """Settings from ``path`` (if given) with ``overrides`` (flags; ``fence.agent`` sets one
+    field of a section) on top; bad values raise :class:`ValidationError` naming the field."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -107,13 +149,27 @@ def load_settings(path: Path | None, overrides: dict[str, Any]) -> DaemonSetting
         if not isinstance(loaded, dict):
             raise ValidationError.single("config", f"{path} must hold a YAML mapping")
         data.update(loaded)
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():  # a dotted key sets one field of a section
+        if value is None:
+            continue
+        *sections, name = key.split(".")
+        target = data
+        for section in sections:
+            nested = target.get(section)
+            target[section] = target = dict(nested) if isinstance(nested, dict) else {}
+        target[name] = value
     try:
         return DaemonSettings.model_validate(data)
     except pydantic.ValidationError as exc:
         raise ValidationError(
             [
-                FieldError(".".join(str(p) for p in e["loc"]) or "settings", e["msg"])
+                FieldError(_field(e["loc"]), e["msg"].removeprefix("Value error, "))
                 for e in exc.errors()
             ]
         ) from None
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    """``("fence", "options", "plug", "[key]")`` -> ``fence.options.plug``: a bad key is
+    named by the key itself."""
+    return ".".join(str(p) for p in loc if p != "[key]") or "settings"

@@ -200,6 +200,18 @@ def _better_node_joining(ctx: PlanContext, better: list[str]) -> str | None:
     return None
 
 
+def duration_text(seconds: float) -> str:
+    """A period written exactly, in the largest units that fit: 5400 -> "1 h 30 min",
+    21600 -> "6 h", 90 -> "1 min 30 s", 0.5 -> "0.5 s" (never rounded: a message must not
+    claim a shorter period than the one configured)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{int(hours)} h"] if hours else []
+    parts += [f"{int(minutes)} min"] if minutes else []
+    parts += [f"{secs:g} s"] if secs or not parts else []
+    return " ".join(parts)
+
+
 def _threshold_exceeded(ctx: PlanContext, group: Group) -> bool:
     status = ctx.snap.group(group.name)
     recent = [t for t in status.failovers if ctx.now - t < group.failover_period_s]
@@ -215,8 +227,7 @@ def _fail_over(ctx: PlanContext, group: Group, owner: str, code: Code, why: str)
                 Reason(
                     Code.FAILOVER_THRESHOLD_EXCEEDED,
                     f"{why}, but it already failed over {group.failover_threshold} times in "
-                    f"{group.failover_period_s // 3600 or group.failover_period_s} "
-                    f"{'h' if group.failover_period_s >= 3600 else 's'}; it stays offline",
+                    f"{duration_text(group.failover_period_s)}; it stays offline",
                 ),
                 node=owner,
                 steps=ctx.stop_steps(group.name, ctx.active_on(group.name, owner))

@@ -4,7 +4,15 @@ The resource manager uses only what is exported here: :func:`create_agent` gives
 :class:`Agent` for a resource, whose contract is in :mod:`wolfpack.resources.base`.
 """
 
-from wolfpack.resources.base import Agent, AgentContext, AgentError, AgentResult
+from wolfpack.resources.base import Agent, AgentContext, AgentError, AgentResult, error_fields
 from wolfpack.resources.registry import agent_class, create_agent
 
-__all__ = ["Agent", "AgentContext", "AgentError", "AgentResult", "agent_class", "create_agent"]
+__all__ = [
+    "Agent",
+    "AgentContext",
+    "AgentError",
+    "AgentResult",
+    "agent_class",
+    "create_agent",
+    "error_fields",
+]

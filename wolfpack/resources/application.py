@@ -28,7 +28,7 @@ from pathlib import Path
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
-from wolfpack.resources.base import Agent, AgentContext, AgentResult, spawn_error_code
+from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields, spawn_error_code
 from wolfpack.resources.process import (
     Account,
     ProcessGroup,
@@ -209,7 +209,7 @@ class ApplicationAgent(Agent):
                 gate.open()
                 self._wait_online(cfg, watch, deadline, log_offset)
             except BaseException as exc:  # whatever went wrong, leave nothing running
-                self.log("agent_start_failed", error=str(exc))
+                self.log("agent_start_failed", **error_fields(exc))
                 self._teardown()
                 raise
         finally:

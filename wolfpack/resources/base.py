@@ -37,7 +37,16 @@ from typing import Protocol
 from wolfpack.errors import AgentError
 from wolfpack.model.config import PropertyValue, Resource, ResourceType
 
-__all__ = ["Agent", "AgentContext", "AgentError", "AgentResult", "Claims"]
+__all__ = ["Agent", "AgentContext", "AgentError", "AgentResult", "Claims", "error_fields"]
+
+
+def error_fields(exc: BaseException) -> dict[str, object]:
+    """Log fields for a failed agent call: the message, and the agent's result code when it
+    has one (docs/resource-types.md: the code and the message go to the node log)."""
+    fields: dict[str, object] = {"error": str(exc)}
+    if isinstance(exc, AgentError):
+        fields["code"] = str(exc.code)
+    return fields
 
 
 class AgentResult(StrEnum):

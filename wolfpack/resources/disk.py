@@ -36,7 +36,7 @@ from pathlib import Path
 from wolfpack.errors import AgentError, ClaimHeld, StoreError, WolfpackError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources import ext4, mounts
-from wolfpack.resources.base import Agent, AgentContext, AgentResult
+from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields
 from wolfpack.resources.ext4 import Superblock
 from wolfpack.resources.process import find_tool, run_tool
 
@@ -50,7 +50,15 @@ PROBE_TIMEOUT_S = 10.0
 UMOUNT_RETRY_S = 0.2
 #: lower bound for each tool run, whatever is left of the caller's timeout
 MIN_TOOL_S = 5.0
-PROGRAMS = ("mount", "umount", "dumpe2fs", "e2fsck", "fuser")
+#: program -> the Debian package that has it (mount/umount are in ``mount``, not util-linux)
+PACKAGES = {
+    "mount": "mount",
+    "umount": "mount",
+    "dumpe2fs": "e2fsprogs",
+    "e2fsck": "e2fsprogs",
+    "fuser": "psmisc",
+}
+PROGRAMS = tuple(PACKAGES)
 
 _OPTIONS = re.compile(r"^[A-Za-z0-9_.:/+=-]+(,[A-Za-z0-9_.:/+=-]+)*$")
 #: mount options that would defeat the agent: it decides where, how and whether to mount
@@ -82,9 +90,10 @@ class DiskAgent(Agent):
         self.settings()
         missing = [p for p in PROGRAMS if find_tool(p) is None]
         if missing:
+            packages = ", ".join(sorted({PACKAGES[p] for p in missing}))
             raise self.error(
                 AgentResult.ERR_INSTALLED,
-                f"programs {', '.join(missing)} (packages util-linux, e2fsprogs, psmisc) are"
+                f"programs {', '.join(missing)} (Debian packages {packages}) are"
                 " not installed on this node",
             )
 
@@ -162,7 +171,7 @@ class DiskAgent(Agent):
                 self._fsck(cfg, device, sb, deadline)
             self._mount(cfg, device, deadline)
         except BaseException as exc:  # leave nothing: no mount, no claim
-            self.log("disk_start_failed", error=str(exc))
+            self.log("disk_start_failed", **error_fields(exc))
             self._release(sb.uuid)
             raise
         self.log("disk_mounted", device=device, mountpoint=cfg.mount_point, uuid=sb.uuid)

@@ -25,9 +25,11 @@ such as a wrong secret or an unknown key) is ERR_CONFIGURED naming the key; NOTA
 (a zone the server does not serve) is ERR_CONFIGURED naming ``zone``; no answer or no
 connection is ERR_GENERIC naming ``server:port``.
 
-Gap: the address to register is the one of the IP Address resource this name depends on,
-but an agent sees only its own resource. Until the resource manager passes dependencies'
-properties to agents, the ``address`` property must be set (ERR_CONFIGURED otherwise).
+The address to register is the ``address`` of the IP Address resource this name depends
+on: the resource manager fills properties a resource leaves unset from its dependencies
+(:func:`wolfpack.model.inheritance.effective_resource`), so it reaches the agent as this
+resource's ``address``. Set ``address`` only to register another one; with neither, the
+start fails with ERR_CONFIGURED naming ``address``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ import dns.update
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
-from wolfpack.resources.base import Agent, AgentContext, AgentResult
+from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields
 from wolfpack.resources.process import read_json, write_json
 
 __all__ = ["NetworkNameAgent", "TsigKey", "read_key_file"]
@@ -220,8 +222,8 @@ class NetworkNameAgent(Agent):
             which = f" of IP Address resource {' or '.join(map(repr, ips))}" if ips else ""
             raise self.error(
                 AgentResult.ERR_CONFIGURED,
-                f"is required: set it to the address{which} this name depends on (agents are"
-                " not yet given their dependencies' properties)",
+                f"is required: depend on an IP Address resource that sets it, or set it to"
+                f" the address{which} this name depends on",
                 "address",
             )
         self._ipv4(address, "address")
@@ -386,7 +388,7 @@ class NetworkNameAgent(Agent):
         self.log("agent_online", name=cfg.host, address=cfg.address)
 
     def _start_failed(self, exc: Exception) -> None:
-        self.log("agent_start_failed", error=str(exc))
+        self.log("agent_start_failed", **error_fields(exc))
         with self._lock:
             self._phase, self._settings = _Phase.OFFLINE, None
 

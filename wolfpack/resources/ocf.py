@@ -54,7 +54,7 @@ from pathlib import Path
 from wolfpack.errors import AgentError
 from wolfpack.model.builtin_types import OCF, builtin_types
 from wolfpack.model.config import PropertyKind, PropertySpec, PropertyValue, Resource, ResourceType
-from wolfpack.resources.base import AgentContext, AgentResult, spawn_error_code
+from wolfpack.resources.base import AgentContext, AgentResult, error_fields, spawn_error_code
 from wolfpack.resources.leftovers import LeftoverTracking
 from wolfpack.resources.process import (
     Account,
@@ -583,7 +583,7 @@ class OcfAgent(LeftoverTracking):
             self.log("agent_online", pids=self.pids())
             return
         error = self._failure("start", result, bound)
-        self.log("agent_start_failed", error=str(error))
+        self.log("agent_start_failed", **error_fields(error))
         with contextlib.suppress(AgentError):  # undo as far as it goes; report the start
             self._stop(timeout_s)
         raise error

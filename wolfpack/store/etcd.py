@@ -190,15 +190,26 @@ class _Endpoint:
     client: Etcd3Client
 
 
-def _parse_endpoint(text: str, timeout: float) -> _Endpoint:
+def endpoint_address(text: str) -> tuple[str, int]:
+    """(host, port) of one endpoint (``http://HOST:PORT``, ``HOST:PORT`` or ``HOST``);
+    ValueError saying why not (``https://`` too: no TLS to etcd yet)."""
     raw = text.strip()
     if "://" not in raw:
         raw = "http://" + raw
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+        port = parts.port or 2379
+    except ValueError:
+        raise ValueError(f"etcd endpoint {text!r} has a bad port") from None
+    if parts.scheme == "https":
+        raise ValueError(f"etcd endpoint {text!r}: https is not supported yet, use http://")
     if parts.scheme != "http" or not parts.hostname:
         raise ValueError(f"etcd endpoint must look like http://HOST:PORT, not {text!r}")
-    port = parts.port or 2379
-    host = parts.hostname
+    return parts.hostname, port
+
+
+def _parse_endpoint(text: str, timeout: float) -> _Endpoint:
+    host, port = endpoint_address(text)
     url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
     session = requests.Session()
     session.trust_env = False  # no proxies or .netrc from the environment for the database

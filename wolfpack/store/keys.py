@@ -8,6 +8,8 @@ administrators.
 ::
 
     <root>schema_version                 b"1"
+    <root>secret_verifier                HMAC of a fixed text under the cluster secret
+                                         (wolfpack.node.secret): checks a node's secret
     <root>config/cluster                 cluster-wide settings (JSON)
     <root>config/<kind>/<name>           kind in CONFIG_KINDS (JSON documents)
     <root>config_epoch                   bumped by every configuration write

@@ -1,0 +1,93 @@
+"""Bad daemon settings stop ``wolfpackd`` with one line naming the field and start nothing
+(docs/daemon.md; COMMON: bad input gets a clear error that names the field). The real
+program runs; no etcd is needed, because nothing may get as far as talking to it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wolfpack.node.daemon import build_fencer
+from wolfpack.node.fencing import ExternalFenceAgent
+from wolfpack.node.settings import load_settings
+
+
+def wolfpackd(tmp_path: Path, settings: dict[str, object], *flags: str) -> tuple[int, str]:
+    """Run the daemon with ``settings`` (plus a run_dir in tmp_path); (exit status, stderr)."""
+    path = tmp_path / "wolfpackd.yaml"
+    path.write_text(yaml.safe_dump({"node": "node1", "run_dir": str(tmp_path / "run"), **settings}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "wolfpack.node.daemon", "--config", str(path), *flags],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    return proc.returncode, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        (
+            {"fence": {"agent": "/usr/sbin/fence_virsh", "options": {"plug": "x"}}},
+            "fence.options.plug",
+        ),
+        (
+            {"fence": {"agent": "/usr/sbin/fence_virsh", "options": {"port": "x"}}},
+            "fence.options.port",
+        ),
+        (
+            {"fence": {"agent": "/usr/sbin/fence_virsh", "options": {"a b": "x"}}},
+            "fence.options.a b",
+        ),
+        (
+            {"fence": {"agent": "/usr/sbin/fence_virsh", "options": {"ip": "1\n2"}}},
+            "fence.options.ip",
+        ),
+        (
+            {"fence": {"agent": "/usr/sbin/fence_virsh", "host_map": {"node1": ""}}},
+            "fence.host_map.node1",
+        ),
+        ({"fence": {"agent": ""}}, "fence.agent"),
+        ({"endpoints": "https://127.0.0.1:2379"}, "endpoints"),
+        ({"endpoints": "http://127.0.0.1:2379,ftp://127.0.0.1"}, "endpoints"),
+    ],
+)
+def test_bad_settings_stop_wolfpackd_with_the_field_and_start_nothing(
+    tmp_path: Path, settings: dict[str, object], field: str
+) -> None:
+    status, err = wolfpackd(tmp_path, settings)
+    assert status == 2
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"wolfpackd: {field}: "), err
+    assert not (tmp_path / "run").exists()  # no run_dir: no watchdog, pid file or log
+
+
+def test_a_bad_fence_agent_flag_is_checked_like_the_file(tmp_path: Path) -> None:
+    status, err = wolfpackd(tmp_path, {}, "--fence-agent", "")
+    assert status == 2 and err.startswith("wolfpackd: fence.agent: "), err
+
+
+def test_fence_host_map_names_the_plug_of_each_node() -> None:
+    """docs/fencing.md: ``fence.host_map`` maps a node to the plug its agent knows it by."""
+    settings = load_settings(
+        None,
+        {
+            "node": "node1",
+            "fence": {"agent": "/usr/sbin/fence_virsh", "host_map": {"node2": "vm-node2"}},
+        },
+    )
+    agent = build_fencer(settings)
+    assert isinstance(agent, ExternalFenceAgent)
+    assert agent.stdin_for("off", "node2").splitlines()[:3] == [
+        "action=off",
+        "plug=vm-node2",
+        "nodename=node2",
+    ]
+    assert "plug=node3" in agent.stdin_for("off", "node3")
