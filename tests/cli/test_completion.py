@@ -4,16 +4,23 @@ answers bash's completion protocol with nouns and verbs."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 
+def wolfpack() -> str:
+    """The console script installed beside this interpreter (scripts/setup's virtualenv)."""
+    exe = Path(sys.executable).with_name("wolfpack")
+    if not exe.exists():
+        pytest.fail(f"no console script {exe}: install wolfpack (bash scripts/setup)")
+    return str(exe)
+
+
 def complete(*words: str) -> list[str]:
-    exe = shutil.which("wolfpack")
-    if exe is None:
-        pytest.fail("the wolfpack console script is not installed (run scripts/setup)")
+    exe = wolfpack()
     env = {
         **os.environ,
         "_WOLFPACK_COMPLETE": "complete_bash",
@@ -32,9 +39,7 @@ def test_nouns_and_verbs_complete() -> None:
 
 
 def test_completion_script_for_bash_names_the_program() -> None:
-    exe = shutil.which("wolfpack")
-    assert exe is not None
     out = subprocess.run(
-        [exe, "--show-completion", "bash"], capture_output=True, text=True, timeout=30
+        [wolfpack(), "--show-completion", "bash"], capture_output=True, text=True, timeout=30
     )
     assert "_WOLFPACK_COMPLETE=complete_bash" in out.stdout
