@@ -57,6 +57,7 @@ def test_public_surface() -> None:
         "AgentResult",
         "agent_class",
         "create_agent",
+        "error_fields",  # the resource manager logs an agent's code and message with it
     ]
     assert issubclass(AgentError, WolfpackError)
 
