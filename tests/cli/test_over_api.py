@@ -33,16 +33,24 @@ class ApiCli:
         _, self.admin = tokens.create(c.db, "cli-admin", "admin")
         _, self.reader = tokens.create(c.db, "cli-reader", "read-only")
 
-    def run(self, *args: str, api: str | None = None, token: str | None = None) -> Result:
-        env = {
+    def run(
+        self,
+        *args: str,
+        api: str | None = None,
+        token: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Result:
+        environment = {
             # an etcd endpoint nobody serves: API mode must not touch etcd at all
             "WOLFPACK_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
             "WOLFPACK_CONFIG": "/nonexistent",
             "COLUMNS": "200",
+            **(env or {}),
         }
-        api = api or self.c.api_url("node2")
-        head = ["--api", api, "--token", token or self.admin]
-        return CliRunner().invoke(app, [*head, *args], env=env)
+        if env is None:  # else the environment or the config file says where
+            api = api or self.c.api_url("node2")
+            args = ("--api", api, "--token", token or self.admin, *args)
+        return CliRunner().invoke(app, list(args), env=environment)
 
     def ok(self, *args: str, **kw: Any) -> Any:
         result = self.run(*args, "--json", **kw)
@@ -145,6 +153,40 @@ def test_the_next_url_is_tried_when_one_does_not_answer(cli: ApiCli) -> None:
     assert error["type"] == "StoreUnavailable" and dead in error["message"]
 
 
+def test_node_pause_and_resume_and_a_resource_changing_group(cli: ApiCli) -> None:
+    cli.ok("node", "pause", "node2")
+    kv = cli.c.store.get(cli.c.keys.node_admin("node2"))
+    assert kv is not None and json.loads(kv.value).get("paused") is True
+    cli.ok("node", "resume", "node2")
+    kv = cli.c.store.get(cli.c.keys.node_admin("node2"))
+    assert kv is None or not json.loads(kv.value).get("paused")
+    cli.ok("group", "create", "ApiM")
+    cli.ok(
+        "resource", "create", "api-spare", "--type", "Generic Application", "--group", "ApiM",
+        "--prop", "command=sleep 600",
+    )  # fmt: skip
+    intent = cli.ok("resource", "move", "api-spare", "Web", "--no-wait")
+    assert (intent["kind"], intent["target"]) == ("change-group", "Web")
+    wait_for(lambda: cli.c.db.load_config()[0].resources["api-spare"].group == "Web", timeout=30)
+
+
+def test_api_and_token_from_the_environment_and_the_config_file(cli: ApiCli, tmp_path: Any) -> None:
+    url = cli.c.api_url("node1")
+    env = {"WOLFPACK_API": url, "WOLFPACK_TOKEN": cli.reader}
+    assert "Web" in [g["name"] for g in cli.ok("group", "list", env=env)]
+    config = tmp_path / "config.yaml"
+    config.write_text(f"api: {url}\ntoken: {cli.reader}\n")
+    assert "Web" in [
+        g["name"] for g in cli.ok("group", "list", env={"WOLFPACK_CONFIG": str(config)})
+    ]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("{}\n")
+    no_token = cli.fails(
+        "group", "list", env={"WOLFPACK_API": url, "WOLFPACK_CONFIG": str(empty)}, code=2
+    )
+    assert no_token["fields"][0]["field"] == "token"
+
+
 def test_verbs_that_need_the_database_say_so(cli: ApiCli) -> None:
     error = cli.fails("token", "create", "x", code=2)
     assert "drop --api" in error["message"]
@@ -183,3 +225,12 @@ def test_resources_are_created_after_what_they_depend_on() -> None:
     cfg = ClusterConfig(resources=res)
     assert _create_order("resources", cfg, ["app", "ip", "disk"]) == ["disk", "ip", "app"]
     assert _delete_order("resources", cfg, {"app", "ip", "disk"}) == ["app", "ip", "disk"]
+
+
+def test_a_stopped_node_is_skipped(cli: ApiCli) -> None:
+    """Failover of the CLI itself: node1's wolfpackd is stopped, its URL listed first."""
+    cli.c.stop_node("node1")
+    api = f"{cli.c.api_url('node1')},{cli.c.api_url('node2')}"
+    cli.ok("group", "set", "Web", "--description", "while node1 is down", api=api)
+    assert cli.c.db.load_config()[0].groups["Web"].description == "while node1 is down"
+    assert cli.ok("group", "show", "Web", api=api)["description"] == "while node1 is down"
