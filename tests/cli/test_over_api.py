@@ -187,6 +187,15 @@ def test_api_and_token_from_the_environment_and_the_config_file(cli: ApiCli, tmp
     assert no_token["fields"][0]["field"] == "token"
 
 
+def test_status_plan_and_export_read_through_the_api(cli: ApiCli) -> None:
+    assert "Web" in json.dumps(cli.ok("status"))
+    owner = cli.c.owner("Web")
+    assert owner is not None
+    assert "Web" in json.dumps(cli.ok("plan", "--assume-down", owner))  # what-if: a failover
+    exported = cli.run("config", "export")
+    assert exported.exit_code == 0 and "Web" in exported.stdout
+
+
 def test_verbs_that_need_the_database_say_so(cli: ApiCli) -> None:
     error = cli.fails("token", "create", "x", code=2)
     assert "drop --api" in error["message"]
