@@ -105,3 +105,29 @@ def test_cli_log_over_https(cluster: LocalCluster) -> None:
     result = CliRunner().invoke(app, ["log", "--since", "5m", "--node", "node2", "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert {line["source"] for line in json.loads(result.stdout)["lines"]} == {"node2"}
+
+
+@pytest.mark.etcd
+def test_cli_verbs_over_https_with_the_ca_in_wolfpack_ca(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """``wolfpack --api https://…`` verifies the node against ``$WOLFPACK_CA``; without it
+    the self-made cluster CA is not trusted and the verb fails naming the URL."""
+    from typer.testing import CliRunner
+
+    from wolfpack.cli.main import app
+
+    _, token = tokens.create(cluster.db, "tls-cli-api", "read-only")
+    ca = tmp_path / "ca.pem"
+    pem = tls.ca_certificate(cluster.db)
+    assert pem is not None
+    ca.write_bytes(pem)
+    url = cluster.api_url("node1")
+    args = ["--api", url, "--token", token, "node", "list", "--json"]
+    env = {"WOLFPACK_CONFIG": str(tmp_path / "none.yaml"), "WOLFPACK_CA": str(ca)}
+    (tmp_path / "none.yaml").write_text("{}\n")
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert {n["name"] for n in json.loads(result.stdout)} == set(cluster.names)
+    untrusted = CliRunner().invoke(app, args, env={**env, "WOLFPACK_CA": ""})
+    assert untrusted.exit_code == 3 and url in untrusted.stdout

@@ -7,7 +7,6 @@ dependencies changing group, S36) is refused here and nothing is written.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,11 +70,7 @@ def submit(
 def outcome(db: ClusterDB, intent_id: str) -> dict[str, Any] | None:
     """What the coordinator answered (``status`` accepted/rejected/failed, ``code``,
     ``message``), or None while it has not."""
-    kv = db.store.get(db.keys.outcome(intent_id))
-    if kv is None:
-        return None
-    data: dict[str, Any] = json.loads(kv.value)
-    return data
+    return db.outcome(intent_id)
 
 
 def intent_document(intent: Intent, result: dict[str, Any] | None) -> dict[str, Any]:
@@ -91,4 +86,4 @@ def set_node_admin(db: ClusterDB, name: str, admin: NodeAdmin) -> None:
     cfg, _ = db.load_config()
     if name not in cfg.nodes:
         raise NotFoundError("node", name)
-    db.store.put(db.keys.node_admin(name), json.dumps(codec.dump(admin)).encode())
+    db.write_node_admin(name, admin)

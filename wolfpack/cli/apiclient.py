@@ -1,21 +1,21 @@
 """Talking to a node's REST API from the CLI (for what only the daemons know: the cluster
-log). Where: ``--api URL[,URL...]`` or ``$WOLFPACK_API``, else every API registered in the
+log). Where: ``--api URL[,URL...]`` (the verb's or the root's), ``$WOLFPACK_API`` or ``api:``
+in the config file, else every API registered in the
 cluster database (``<root>api/<node>``); the next URL is tried when one does not answer.
-The token: ``--token`` or ``$WOLFPACK_TOKEN`` (``wolfpack token create``)."""
+The token: ``--token``, ``$WOLFPACK_TOKEN`` or ``token:`` (``wolfpack token create``)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import api_setting, open_db, token_setting
 from wolfpack.errors import AuthError, StoreUnavailable, ValidationError, WolfpackError
 
 TIMEOUT_S = 10.0
 
 
 def api_urls(explicit: str | None) -> list[str]:
-    given = explicit or os.environ.get("WOLFPACK_API")
+    given = explicit or api_setting()
     if given:
         return [u.strip().rstrip("/") for u in given.split(",") if u.strip()]
     import json
@@ -36,7 +36,7 @@ def api_urls(explicit: str | None) -> list[str]:
 
 
 def api_token(explicit: str | None) -> str:
-    token = explicit or os.environ.get("WOLFPACK_TOKEN")
+    token = explicit or token_setting()
     if not token:
         raise ValidationError.single(
             "token", "an API token is needed: --token or WOLFPACK_TOKEN (wolfpack token create)"

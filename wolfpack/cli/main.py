@@ -50,8 +50,24 @@ def root(
             "(default: $WOLFPACK_ENDPOINT, the config file, http://127.0.0.1:2379).",
         ),
     ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            help="Talk to the nodes' REST API instead of etcd: URL(s), comma-separated, the "
+            "next tried on failure (default: $WOLFPACK_API, 'api:' in the config file).",
+        ),
+    ] = None,
+    api_token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="API token for --api (default: $WOLFPACK_TOKEN, 'token:' in the config file).",
+        ),
+    ] = None,
 ) -> None:
     context.set_endpoint_override(endpoint)
+    context.set_api(api, api_token)
 
 
 app.add_typer(cluster.app, name="cluster")

@@ -8,7 +8,6 @@ exits non-zero, leaving the request to finish on its own.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -76,7 +75,6 @@ def _settled(snap: Snapshot, intent: Intent, group: str) -> tuple[bool, str | No
 
 def wait_for_outcome(db: ClusterDB, intent: Intent, timeout: float, *, quiet: bool) -> Settled:
     deadline = time.monotonic() + timeout
-    key = db.keys.outcome(intent.id)
     spinner = None if quiet else output.console(stderr=True).status(f"waiting for {intent.id}")
     if spinner is not None:
         spinner.start()
@@ -85,11 +83,9 @@ def wait_for_outcome(db: ClusterDB, intent: Intent, timeout: float, *, quiet: bo
         failed_until: float | None = None
         while time.monotonic() < deadline:
             if outcome is None:
-                kv = db.store.get(key)
-                if kv is not None:
-                    outcome = json.loads(kv.value)
-                    if outcome["status"] != "accepted":
-                        raise RejectedError(outcome["code"], outcome["message"])
+                outcome = db.outcome(intent.id)
+                if outcome is not None and outcome["status"] != "accepted":
+                    raise RejectedError(outcome["code"], outcome["message"])
             # Read after the outcome, so the snapshot already holds what the coordinator
             # decided with it (a move's new owner), never the state from before.
             snap = db.read_snapshot()

@@ -494,6 +494,21 @@ class ClusterDB:
     def delete_intent(self, intent_id: str) -> bool:
         return self.store.delete(self.keys.intent(intent_id)) > 0
 
+    def outcome(self, intent_id: str) -> dict[str, Any] | None:
+        """The coordinator's answer to a request (``status``, ``code``, ``message``), or
+        None while it has not answered."""
+        kv = self.store.get(self.keys.outcome(intent_id))
+        if kv is None:
+            return None
+        data: dict[str, Any] = json.loads(kv.value)
+        return data
+
+    # -- node administration ----------------------------------------------------------------
+
+    def write_node_admin(self, name: str, admin: object) -> None:
+        """Store a node's pause/drain flags (a ``NodeAdmin``)."""
+        self.store.put(self.keys.node_admin(name), encode(admin))
+
 
 def _counter(value: bytes) -> int:
     try:

@@ -1,0 +1,307 @@
+"""The cluster database seen through a node's REST API (``wolfpack --api URL[,URL...]``).
+
+:class:`RemoteClusterDB` is a :class:`ClusterDB` whose reads, configuration changes and
+requests are REST calls, so every verb built on ``ClusterDB`` works unchanged over the API:
+reads are ``GET /api/v1/cluster`` (plus ``/intents``) parsed back into a Snapshot;
+``update_config(change)`` computes ``change(current)`` here and sends the difference per
+object (POST new ones, PATCH changed ones as a JSON merge patch, DELETE removed ones).
+
+A multi-object change is therefore **not one transaction** over the API: each object is
+(the server validates the whole configuration for each write and refuses a bad one with
+nothing changed), so a change refused half-way leaves the objects before it written.
+Cluster settings have no API route: changing them needs the cluster database.
+
+The next URL is tried when one does not answer (connection error) or answers 5xx; the
+API's error JSON becomes the same WolfpackError it was on the server, so the CLI prints the
+same message and exit code. Anything else that needs the database itself (store keys,
+watches, tokens, import) is refused with a clear error: drop ``--api`` for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+import httpx
+
+from wolfpack import errors
+from wolfpack.admin.nouns import BY_KIND
+from wolfpack.errors import FieldError, StoreUnavailable, ValidationError, WolfpackError
+from wolfpack.model import codec
+from wolfpack.model.config import ClusterConfig, ClusterSettings
+from wolfpack.model.snapshot import (
+    GroupStatus,
+    Intent,
+    IntentKind,
+    NodeStatus,
+    ResourceStatus,
+    Snapshot,
+)
+from wolfpack.store.base import Op, Store
+from wolfpack.store.keys import KeySpace
+from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache
+
+TIMEOUT_S = 10.0
+#: objects are created in this order and deleted in the reverse one (a resource needs its
+#: group and type, an interface its node and network)
+CREATE_ORDER = ("types", "nodes", "networks", "interfaces", "groups", "resources")
+_STATUS: Mapping[str, type[Any]] = {
+    "nodes": NodeStatus,
+    "groups": GroupStatus,
+    "resources": ResourceStatus,
+}
+_INTENT_ROUTES: Mapping[IntentKind, str] = {
+    IntentKind.MOVE_GROUP: "groups/{}/move",
+    IntentKind.ONLINE_GROUP: "groups/{}/online",
+    IntentKind.OFFLINE_GROUP: "groups/{}/offline",
+    IntentKind.ONLINE_RESOURCE: "resources/{}/online",
+    IntentKind.OFFLINE_RESOURCE: "resources/{}/offline",
+    IntentKind.FAIL_RESOURCE: "resources/{}/fail",
+    IntentKind.CHANGE_GROUP: "resources/{}/move",
+}
+
+
+def needs_database(what: str) -> ValidationError:
+    return ValidationError.single("api", f"{what} needs the cluster database: drop --api")
+
+
+class _NoStore:
+    """Stands in for the etcd store in API mode: any use is a clear refusal."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise needs_database("this command")
+
+
+def error_from(status: int, body: Any, url: str) -> WolfpackError:
+    """The API's ``{"error": {type, message, fields, code}}`` as the WolfpackError it was."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return WolfpackError(f"{url}: HTTP {status}")
+    message = str(err.get("message", ""))
+    kind = str(err.get("type", ""))
+    if kind in ("ValidationError", "DependencyCycleError") or status == 422:
+        fields = [
+            FieldError(str(f.get("field", "")), str(f.get("message", "")))
+            for f in err.get("fields") or []
+            if isinstance(f, dict)
+        ]
+        return ValidationError(fields or [FieldError("request", message)])
+    if kind == "RejectedError" or "code" in err:
+        return errors.RejectedError(str(err.get("code", "")), message)
+    cls = getattr(errors, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, WolfpackError)):
+        cls = WolfpackError
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    if isinstance(exc, errors.NotFoundError | errors.AlreadyExistsError):
+        exc.kind, exc.name = "", ""
+    return exc
+
+
+class RemoteClusterDB(ClusterDB):
+    """The ClusterDB methods the CLI uses, over the REST API of any node in ``urls``."""
+
+    def __init__(self, urls: Sequence[str], token: str, keys: KeySpace | None = None) -> None:
+        super().__init__(cast(Store, _NoStore()), keys)
+        if not urls:
+            raise ValidationError.single("api", "give at least one URL")
+        self.urls = list(urls)
+        ca = _ca_file()
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
+        self._http = httpx.Client(
+            headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT_S, verify=verify
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- transport ------------------------------------------------------------------------
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """``method path`` on the first API that answers without a server error."""
+        failures = []
+        for url in self.urls:
+            try:
+                r = self._http.request(method, f"{url}/api/v1/{path}", json=body)
+            except httpx.HTTPError as exc:
+                failures.append(f"{url}: {exc or type(exc).__name__}")
+                continue
+            if r.status_code >= 500:
+                failures.append(f"{url}: HTTP {r.status_code}")
+                continue
+            try:
+                data = r.json()
+            except ValueError:
+                data = None
+            if r.status_code >= 400:
+                raise error_from(r.status_code, data, url)
+            return data
+        raise StoreUnavailable("no REST API answered: " + "; ".join(failures))
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def read(self, cache: DecodeCache | None = None) -> DatabaseRead:
+        raise needs_database("a raw read of the database")
+
+    def read_snapshot(self) -> Snapshot:
+        doc = self.call("GET", "cluster")
+        pending = [d for d in self.call("GET", "intents") if d.get("status") == "pending"]
+        return snapshot_from(doc, pending)
+
+    def load_config(self) -> tuple[ClusterConfig, int]:
+        snap = self.read_snapshot()
+        return snap.config, snap.revision
+
+    def list_intents(self) -> tuple[Intent, ...]:
+        return self.read_snapshot().intents
+
+    def outcome(self, intent_id: str) -> dict[str, Any] | None:
+        doc = self.call("GET", f"intents/{intent_id}")
+        result = doc.get("outcome") if isinstance(doc, dict) else None
+        return dict(result) if isinstance(result, dict) else None
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def update_config(
+        self,
+        change: Callable[[ClusterConfig], ClusterConfig],
+        *,
+        expected_epoch: int | None = None,
+        also: Sequence[Op] = (),
+        based_on: DatabaseRead | None = None,
+    ) -> ClusterConfig:
+        """``change(current)`` sent as one request per changed object (see the module)."""
+        if also or based_on is not None:
+            raise needs_database("a change with extra database operations")
+        current, epoch = self.load_config()
+        if expected_epoch is not None and expected_epoch != epoch:
+            raise errors.ConflictError(
+                f"the configuration changed since revision {expected_epoch}: re-read and retry"
+            )
+        new = change(current)
+        if new.cluster != current.cluster:
+            raise needs_database("changing the cluster settings")
+        for kind in reversed(CREATE_ORDER):
+            old_objs, new_objs = getattr(current, kind), getattr(new, kind)
+            for name in _delete_order(kind, current, set(old_objs) - set(new_objs)):
+                self.call("DELETE", f"{kind}/{name}")
+        for kind in CREATE_ORDER:
+            old_objs, new_objs = getattr(current, kind), getattr(new, kind)
+            for name in _create_order(kind, new, list(new_objs)):
+                if name not in old_objs:
+                    self.call("POST", kind, codec.dump(new_objs[name], exclude_defaults=False))
+                elif new_objs[name] != old_objs[name]:
+                    self.call(
+                        "PATCH", f"{kind}/{name}", merge_patch_for(old_objs[name], new_objs[name])
+                    )
+        return new
+
+    def add_intent(
+        self,
+        kind: IntentKind,
+        subject: str,
+        target: str | None = None,
+        *,
+        also: Sequence[Op] = (),
+    ) -> Intent:
+        if also:
+            raise needs_database("a request with extra database operations")
+        route = _INTENT_ROUTES[IntentKind(kind)].format(subject)
+        body: dict[str, Any] | None = None
+        if kind is IntentKind.MOVE_GROUP:
+            body = {"node": target}
+        elif kind is IntentKind.CHANGE_GROUP:
+            body = {"group": target}
+        doc = self.call("POST", route, body)
+        return _intent(doc)
+
+    def delete_intent(self, intent_id: str) -> bool:
+        raise needs_database("withdrawing a request")
+
+    def inventories(self) -> dict[str, Any]:
+        raise needs_database("reading the node inventories")
+
+    def write_node_admin(self, name: str, admin: Any) -> None:
+        verb = "drain" if admin.draining else "pause" if admin.paused else "resume"
+        self.call("POST", f"nodes/{name}/{verb}")
+
+
+def _ca_file() -> str | None:
+    import os
+
+    return os.environ.get("WOLFPACK_CA") or None
+
+
+def _fields(cls: type[Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in doc.items() if k in names}
+
+
+def _intent(doc: Mapping[str, Any]) -> Intent:
+    return codec.parse(Intent, _fields(Intent, doc))
+
+
+def snapshot_from(doc: Mapping[str, Any], pending: Sequence[Mapping[str, Any]]) -> Snapshot:
+    """The Snapshot from ``GET /api/v1/cluster`` (documents are codec dumps plus details)."""
+    objects: dict[str, dict[str, Any]] = {}
+    statuses: dict[str, dict[str, Any]] = {kind: {} for kind in _STATUS}
+    for kind, noun in BY_KIND.items():
+        objects[kind] = {}
+        for item in doc.get(kind, []):
+            objects[kind][item["name"]] = codec.parse(noun.cls, _fields(noun.cls, item))
+            if kind in _STATUS and item.get("status") is not None:
+                statuses[kind][item["name"]] = codec.parse(_STATUS[kind], item["status"])
+    cfg = ClusterConfig(cluster=codec.parse(ClusterSettings, doc.get("cluster", {})), **objects)
+    intents = tuple(sorted((_intent(d) for d in pending), key=lambda i: i.id))
+    return Snapshot(
+        config=cfg,
+        nodes=statuses["nodes"],
+        groups=statuses["groups"],
+        resources=statuses["resources"],
+        intents=intents,
+        revision=int(doc.get("revision", 0)),
+    )
+
+
+def merge_patch_for(old: Any, new: Any) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) from ``old``'s document to ``new``'s: ``null`` for a
+    field or property that is gone."""
+    return _diff(codec.dump(old, exclude_defaults=False), codec.dump(new, exclude_defaults=False))
+
+
+def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            sub = _diff(before, value)
+            if sub:
+                patch[key] = sub
+        elif value != before or key not in old:
+            patch[key] = value
+    return patch
+
+
+def _create_order(kind: str, cfg: ClusterConfig, names: list[str]) -> list[str]:
+    """Resources after what they depend on; other kinds by name."""
+    if kind != "resources":
+        return sorted(names)
+    done: list[str] = []
+
+    def visit(name: str, seen: frozenset[str]) -> None:
+        if name in done or name in seen or name not in cfg.resources:
+            return
+        for dep in sorted(cfg.resources[name].depends_on):
+            visit(dep, seen | {name})
+        done.append(name)
+
+    for name in sorted(names):
+        visit(name, frozenset())
+    return done
+
+
+def _delete_order(kind: str, cfg: ClusterConfig, names: set[str]) -> list[str]:
+    """Dependents before what they depend on."""
+    return list(reversed(_create_order(kind, cfg, list(names))))
