@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import benchlib
 import httpx
 
 from wolfpack.admin import tokens
@@ -237,16 +236,8 @@ def main() -> int:
         result = run(args.seconds, args.procs, Path(tmp))
     # the machine may be shared: say how busy it was, the figures depend on it
     result["load_avg_1m"] = round(max(load_before, os.getloadavg()[0]), 2)
-    result["machine"] = (
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    out = sys.stderr if args.json else sys.stdout
-    for key, value in result.items():
-        print(f"{key:>26}: {value}", file=out)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(result))
+    result["machine"] = benchlib.machine()
+    benchlib.report(result, RESULTS, as_json=args.json)
     return 0
 
 

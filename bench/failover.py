@@ -20,9 +20,7 @@ as the last line. Bounded: every wait has a time limit.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import signal
 import statistics
 import sys
@@ -30,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import benchlib
 
 from wolfpack.lab.localcluster import LocalCluster, wait_for
 from wolfpack.model.snapshot import IntentKind
@@ -171,16 +171,8 @@ def main() -> int:
         ap.error("--runs must be 1-100")
     with tempfile.TemporaryDirectory(prefix="wolfpack-bench-") as tmp:
         result = run(args.runs, Path(tmp))
-    result["machine"] = (
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    out = sys.stderr if args.json else sys.stdout
-    for key, value in result.items():
-        print(f"{key:>26}: {value}", file=out)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(result))
+    result["machine"] = benchlib.machine()
+    benchlib.report(result, RESULTS, as_json=args.json)
     return 0
 
 

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+
+from wolfpack.store.etcd_process import EtcdProcess
 
 
 @pytest.hookimpl(wrapper=True)
@@ -21,3 +23,15 @@ def pytest_runtest_makereport(
                 lines = log.read_text(errors="replace").splitlines()[-25:]
                 report.sections.append((f"daemon log {log.name} (last 25 lines)", "\n".join(lines)))
     return report
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
+    """One real etcd for the whole run, on 127.0.0.1, stopped by its PID even on failure;
+    tests keep apart by their own key prefixes."""
+    proc = EtcdProcess(tmp_path_factory.mktemp("etcd") / "data")
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()

@@ -8,7 +8,7 @@ import itertools
 import json
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,16 +22,6 @@ from wolfpack.store.etcd_process import EtcdProcess
 ROOT = Path(__file__).resolve().parents[2]
 JEAN = ROOT / "examples" / "jean.yaml"
 Writer = Callable[[str], str]
-
-
-@pytest.fixture(scope="session")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
-    proc = EtcdProcess(tmp_path_factory.mktemp("etcd") / "data")
-    try:
-        proc.start()
-        yield proc
-    finally:
-        proc.stop()
 
 
 @dataclass

@@ -76,16 +76,6 @@ def backing_file(device: str) -> str | None:
 
 
 # -- fixtures -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
-    proc = EtcdProcess(tmp_path_factory.mktemp("etcd") / "data")
-    try:
-        proc.start()
-        yield proc
-    finally:
-        proc.stop()
-
-
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[LoopDisk]:
     made = make_shared_disk(tmp_path / "shared.img", 64, "wptest")

@@ -14,21 +14,29 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+from typing import Any
 
 #: mallopt parameter number of M_ARENA_MAX in glibc's malloc.h
 M_ARENA_MAX = -8
+
+
+def _libc_function(name: str) -> Any | None:
+    """A function of the C library, or None where there is no such library or function."""
+    library = ctypes.util.find_library("c")
+    if library is None:
+        return None
+    try:
+        return getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError):
+        return None
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
     """Limit glibc's malloc arenas; False where the C library is not glibc (nothing done)."""
     if arenas < 1:
         raise ValueError("arenas must be at least 1")
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
@@ -39,12 +47,8 @@ def release_free_memory() -> bool:
     """After start-up (imports, schema building) give the heap's free pages back to the
     system: ``gc.collect()`` then glibc's ``malloc_trim(0)``. False where that is not glibc."""
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
+    trim = _libc_function("malloc_trim")
+    if trim is None:
         return False
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
