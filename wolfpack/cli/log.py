@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show the cluster log: what every wolfpackd logged, oldest first."""
         params = {"since": since, "limit": str(limit), **({"node": node} if node else {})}
-        body = apiclient.get("/api/v1/log", params, api=api, token=token)
+        body = apiclient.get("log", params, api=api, token=token)
         if as_json:
             output.print_json(body)
             return

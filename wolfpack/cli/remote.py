@@ -24,11 +24,10 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-import httpx
-
 from wolfpack import errors
 from wolfpack.admin.nouns import BY_KIND
-from wolfpack.errors import FieldError, StoreUnavailable, ValidationError, WolfpackError
+from wolfpack.cli.apiclient import ApiTransport
+from wolfpack.errors import ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, ClusterSettings
 from wolfpack.model.snapshot import (
@@ -74,71 +73,22 @@ class _NoStore:
         raise needs_database("this command")
 
 
-def error_from(status: int, body: Any, url: str) -> WolfpackError:
-    """The API's ``{"error": {type, message, fields, code}}`` as the WolfpackError it was."""
-    err = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(err, dict):
-        return WolfpackError(f"{url}: HTTP {status}")
-    message = str(err.get("message", ""))
-    kind = str(err.get("type", ""))
-    if kind in ("ValidationError", "DependencyCycleError") or status == 422:
-        fields = [
-            FieldError(str(f.get("field", "")), str(f.get("message", "")))
-            for f in err.get("fields") or []
-            if isinstance(f, dict)
-        ]
-        return ValidationError(fields or [FieldError("request", message)])
-    if kind == "RejectedError" or "code" in err:
-        return errors.RejectedError(str(err.get("code", "")), message)
-    cls = getattr(errors, kind, None)
-    if not (isinstance(cls, type) and issubclass(cls, WolfpackError)):
-        cls = WolfpackError
-    exc = cls.__new__(cls)
-    Exception.__init__(exc, message)
-    if isinstance(exc, errors.NotFoundError | errors.AlreadyExistsError):
-        exc.kind, exc.name = "", ""
-    return exc
-
-
 class RemoteClusterDB(ClusterDB):
     """The ClusterDB methods the CLI uses, over the REST API of any node in ``urls``."""
 
     def __init__(self, urls: Sequence[str], token: str, keys: KeySpace | None = None) -> None:
         super().__init__(cast(Store, _NoStore()), keys)
-        if not urls:
-            raise ValidationError.single("api", "give at least one URL")
-        self.urls = list(urls)
         ca = _ca_file()
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
-        self._http = httpx.Client(
-            headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT_S, verify=verify
-        )
+        self._api = ApiTransport(urls, token, verify)
+        self.urls = self._api.urls
 
     def close(self) -> None:
-        self._http.close()
-
-    # -- transport ------------------------------------------------------------------------
+        self._api.close()
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """``method path`` on the first API that answers without a server error."""
-        failures = []
-        for url in self.urls:
-            try:
-                r = self._http.request(method, f"{url}/api/v1/{path}", json=body)
-            except httpx.HTTPError as exc:
-                failures.append(f"{url}: {exc or type(exc).__name__}")
-                continue
-            if r.status_code >= 500:
-                failures.append(f"{url}: HTTP {r.status_code}")
-                continue
-            try:
-                data = r.json()
-            except ValueError:
-                data = None
-            if r.status_code >= 400:
-                raise error_from(r.status_code, data, url)
-            return data
-        raise StoreUnavailable("no REST API answered: " + "; ".join(failures))
+        return self._api.call(method, path, body)
 
     # -- reads ----------------------------------------------------------------------------
 
