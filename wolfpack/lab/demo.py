@@ -30,8 +30,6 @@ from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.lab import world
 from wolfpack.lab.state import DEFAULT_DIR, LabState
 from wolfpack.model.builtin_types import (
-    IP_ADDRESS,
-    NETWORK_NAME,
     PHYSICAL_DISK,
     POSTGRESQL,
     WEB_SERVER,
@@ -89,34 +87,14 @@ def demo_doc(state: LabState) -> dict[str, Any]:
         "resources": {
             "web-disk": disk(state, "Web", "web"),
             "sql-disk": disk(state, "SQL", "sql"),
-            "web-ip": {
-                "type": IP_ADDRESS,
-                "group": "Web",
-                "properties": {"address": WEB_ADDRESS, "network": "public"},
-            },
-            "www": {
-                "type": NETWORK_NAME,
-                "group": "Web",
-                "dependencies": [["web-ip"]],
-                "properties": world.dns_properties(state, "www"),
-            },
+            **world.address_and_name(state, "Web", "web", WEB_ADDRESS, "www", name="www"),
             "web": {
                 "type": WEB_SERVER,
                 "group": "Web",
                 "dependencies": [["web-disk"], ["web-ip"]],
                 "properties": {"docroot": str(docroot(state)), "listen_address": WEB_ADDRESS},
             },
-            "sql-ip": {
-                "type": IP_ADDRESS,
-                "group": "SQL",
-                "properties": {"address": SQL_ADDRESS, "network": "public"},
-            },
-            "sql-name": {
-                "type": NETWORK_NAME,
-                "group": "SQL",
-                "dependencies": [["sql-ip"]],
-                "properties": world.dns_properties(state, "sql"),
-            },
+            **world.address_and_name(state, "SQL", "sql", SQL_ADDRESS, "sql"),
             "sql": {
                 "type": POSTGRESQL,
                 "group": "SQL",

@@ -451,17 +451,9 @@ def cluster_doc(state: LabState) -> dict[str, Any]:
             }
         },
         "resources": {
-            "cluster-ip": {
-                "type": IP_ADDRESS,
-                "group": "Cluster Group",
-                "properties": {"address": MANAGEMENT_ADDRESS, "network": "public"},
-            },
-            "cluster-name": {
-                "type": NETWORK_NAME,
-                "group": "Cluster Group",
-                "dependencies": [["cluster-ip"]],
-                "properties": dns_properties(state, state.cluster),
-            },
+            **address_and_name(
+                state, "Cluster Group", "cluster", MANAGEMENT_ADDRESS, state.cluster
+            ),
             "coordinator": {
                 "type": GENERIC_APPLICATION,
                 "group": "Cluster Group",
@@ -473,6 +465,26 @@ def cluster_doc(state: LabState) -> dict[str, Any]:
                     f"{DTC_PORT}'",
                 },
             },
+        },
+    }
+
+
+def address_and_name(
+    state: LabState, group: str, prefix: str, address: str, host: str, name: str | None = None
+) -> dict[str, Any]:
+    """A virtual server's IP Address ``<prefix>-ip`` on the public network and the Network
+    Name (``name``, default ``<prefix>-name``) registering ``host`` on it in the lab's DNS."""
+    return {
+        f"{prefix}-ip": {
+            "type": IP_ADDRESS,
+            "group": group,
+            "properties": {"address": address, "network": "public"},
+        },
+        name or f"{prefix}-name": {
+            "type": NETWORK_NAME,
+            "group": group,
+            "dependencies": [[f"{prefix}-ip"]],
+            "properties": dns_properties(state, host),
         },
     }
 
