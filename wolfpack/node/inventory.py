@@ -8,11 +8,10 @@ import shutil
 from pathlib import Path
 
 from wolfpack.model.inventory import Inventory
+from wolfpack.resources.pg_install import BIN_GLOB, version_key
 
 #: programs the built-in agents run (nginx: Web Server; e2fsck/mount: Physical Disk; ...)
 PROGRAMS = ("nginx", "e2fsck", "mount", "umount", "arping", "systemctl", "named", "etcd")
-#: where Debian installs PostgreSQL's binaries, one directory per major version
-POSTGRESQL_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 #: sbin directories are not on every daemon's PATH
 EXTRA_PATH = ("/usr/sbin", "/sbin")
 
@@ -21,14 +20,14 @@ def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def postgresql_versions(pattern: str = POSTGRESQL_BIN_GLOB) -> tuple[str, ...]:
+def postgresql_versions(pattern: str = BIN_GLOB) -> tuple[str, ...]:
     """Major versions with both ``postgres`` and ``initdb``, oldest first."""
     found = []
-    for directory in glob.glob(pattern):
+    for directory in sorted(glob.glob(pattern), key=version_key):
         bin_dir = Path(directory)
         if _executable(bin_dir / "postgres") and _executable(bin_dir / "initdb"):
             found.append(bin_dir.parent.name)
-    return tuple(sorted(found, key=lambda v: (len(v), v)))
+    return tuple(found)
 
 
 def probe(node: str, now: float) -> Inventory:

@@ -48,6 +48,7 @@ from wolfpack.resources.application import (
     _Settings,
 )
 from wolfpack.resources.base import AgentContext, AgentResult
+from wolfpack.resources.pg_install import BIN_GLOB, version_key
 from wolfpack.resources.process import (
     POLL_S,
     ProcessGroup,
@@ -64,8 +65,6 @@ from wolfpack.resources.process import (
 
 __all__ = ["BIN_GLOB", "PostgresAgent"]
 
-#: where the node's PostgreSQL versions are installed (Debian's layout)
-BIN_GLOB = "/usr/lib/postgresql/*/bin"
 INITDB_TIMEOUT_S = 120
 PROBE_TIMEOUT_S = 5
 #: shares of the stop timeout: SIGINT until the first, SIGQUIT until the second, then SIGKILL
@@ -74,11 +73,6 @@ FAST_SHARE, IMMEDIATE_SHARE = 0.6, 0.85
 SUN_PATH_MAX = 107
 #: server answers meaning "not accepting connections yet", unlike a refused login
 _NOT_READY = ("starting up", "shutting down", "not yet accepting", "recovery mode")
-
-
-def _version_key(bindir: str) -> tuple[int, ...]:
-    name = Path(bindir).parent.name
-    return tuple(int(p) for p in name.split(".") if p.isdigit()) or (0,)
 
 
 def _runs(pid: int, start_time: int) -> bool:
@@ -151,7 +145,7 @@ class PostgresAgent(ApplicationAgent):
         if explicit:
             candidates = [explicit]
         else:
-            candidates = sorted(glob.glob(BIN_GLOB), key=_version_key, reverse=True)
+            candidates = sorted(glob.glob(BIN_GLOB), key=version_key, reverse=True)
             if want:
                 candidates = [c for c in candidates if Path(c).parent.name == want]
         for candidate in candidates:
