@@ -282,13 +282,10 @@ def test_overridden_restart_policy() -> None:
 
 
 def _pending_snapshot(res: Resource, since: float) -> Snapshot:
+    """Pending since ``since``, as the coordinator saw it (M1: its own clock)."""
     s = _restart_snapshot(res, ())
-    return Snapshot(
-        s.config,
-        s.nodes,
-        s.groups,
-        {res.name: ResourceStatus(ResourceState.ONLINE_PENDING, "node1", since)},
-    )
+    status = ResourceStatus(ResourceState.ONLINE_PENDING, "node1", since, pending_seen=since)
+    return Snapshot(s.config, s.nodes, s.groups, {res.name: status})
 
 
 def test_default_pending_timeout_is_three_minutes() -> None:

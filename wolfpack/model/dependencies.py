@@ -208,3 +208,10 @@ def dependencies_closure(edges: Mapping[str, Iterable[str]], roots: Iterable[str
                 seen.add(down)
                 todo.append(down)
     return seen
+
+
+def clauses_met(expr: Expression, available: Iterable[str] | set[str]) -> bool:
+    """An AND of ORs is met when every clause has a member in ``available`` (the one
+    dependency test, shared by the cluster plan and each node's plan)."""
+    have = available if isinstance(available, set | frozenset) else set(available)
+    return all(any(m in have for m in clause) for clause in expr)

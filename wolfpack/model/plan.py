@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from wolfpack.model.snapshot import TransitionKind
+from wolfpack.model.states import Wanted
+
 
 class Code(StrEnum):
     # placement of a group
@@ -28,6 +31,8 @@ class Code(StrEnum):
     INITIATE_FAILURE = "INITIATE_FAILURE"
     CHANGE_GROUP = "CHANGE_GROUP"
     TRANSITION_COMPLETE = "TRANSITION_COMPLETE"
+    PENDING_SEEN = "PENDING_SEEN"  # the coordinator starts timing a pending state
+    AWAITING_TERMINATION = "AWAITING_TERMINATION"  # a failure was requested; the owner confirms
     ACTIVE_ELSEWHERE = "ACTIVE_ELSEWHERE"  # stop a resource on a node that no longer owns it
     # safety
     FENCE_NODE = "FENCE_NODE"
@@ -65,14 +70,30 @@ class Reason:
 
 
 class ActionKind(StrEnum):
+    """What the coordinator's executor does with an action, and writes nothing else.
+
+    Every action names what it writes; the executor reads no reason code and no request (the
+    reason is explanation only). ``forecast`` actions say what a node will do by itself (its
+    own plan, :mod:`wolfpack.policy.local`): the executor writes nothing for them.
+    """
+
     FENCE_NODE = "fence-node"  # fence ``node`` (power it off) before its groups start elsewhere
-    PLACE_GROUP = "place-group"  # ``group`` gets owner ``node`` (from ``source``), then starts
-    START_GROUP = "start-group"  # bring ``resources`` of ``group`` online on ``node`` (steps)
-    STOP_GROUP = "stop-group"  # take ``resources`` of ``group`` offline on ``node`` (steps)
-    RESTART_RESOURCES = "restart-resources"  # restart in place (failed one + dependents)
-    FAIL_RESOURCES = "fail-resources"  # mark failed (pending timeout, initiate failure)
+    #: ``group`` gets owner ``node`` (from ``source``) and ``transition``; ``counted`` adds a
+    #: failover time; ``group_wanted`` and ``resources_wanted`` (if set) are recorded; a
+    #: failover limit is cleared
+    PLACE_GROUP = "place-group"
+    #: record ``group_wanted``/``resources_wanted`` (a failover limit is cleared); the owner
+    #: brings ``steps`` online by itself
+    START_GROUP = "start-group"
+    STOP_GROUP = "stop-group"  # record ``group_wanted``/``resources_wanted``; ``steps`` stop
+    RESTART_RESOURCES = "restart-resources"  # grant a restart of ``resources`` for their failure
+    #: ask ``node`` to fail ``resources`` (Initiate Failure, pending timeout): a request the
+    #: owner carries out and confirms with its own Failed report
+    FAIL_RESOURCES = "fail-resources"
+    #: record, by the coordinator's clock, when it first saw ``resources`` pending on ``node``
+    STAMP_PENDING = "stamp-pending"
     GROUP_FAILED = "group-failed"  # failover threshold exceeded: stop and stay offline
-    #: the resource in ``steps`` moves from group ``subject`` to group ``target``; ``node``
+    #: the resource in ``resources`` moves from group ``subject`` to group ``target``; ``node``
     #: is where it runs now (if the target group is owned elsewhere it is stopped there)
     CHANGE_GROUP = "change-group"
     COMPLETE_TRANSITION = "complete-transition"  # the group is online at its new owner
@@ -92,6 +113,13 @@ class Action:
     steps: tuple[tuple[str, ...], ...] = ()
     intent: str | None = None  # id of the request this carries out or refuses
     online: bool = True  # for PLACE_GROUP: bring the group online at the new owner
+    # -- what the executor writes (see ActionKind) ---------------------------------------
+    transition: TransitionKind | None = None  # PLACE_GROUP: the transition recorded
+    counted: bool = False  # PLACE_GROUP: a failover, counted against the threshold
+    group_wanted: Wanted | None = None  # the group's persistent state to record
+    resources_wanted: Wanted | None = None  # the persistent state of ``resources`` to record
+    resources: tuple[str, ...] = ()  # the resources the action writes about
+    forecast: bool = False  # nothing to write: the nodes do it by their own plan
 
 
 @dataclass(frozen=True)

@@ -35,18 +35,31 @@ class ResourceStatus:
     since: float = 0.0  # when it entered ``state``; pending timeouts read it
     restarts: tuple[float, ...] = ()  # restart times on ``node``, for the restart threshold
     wanted: Wanted = Wanted.ONLINE  # an administrator can take one resource offline
+    #: Failures the node has reported on ``node`` (each Failed report adds one): a restart
+    #: grant names the failure it is for, so no clocks of two machines are ever compared.
+    failures: int = 0
+    #: The failure number the coordinator granted a restart for (0: none).
+    granted: int = 0
+    #: The coordinator asked the owner to fail it (Initiate Failure, pending timeout), at this
+    #: time by the coordinator's clock; 0 when no request is open. A request is not a failure:
+    #: only the owner's Failed report, on its live lease, says the resource was terminated.
+    fail_requested: float = 0.0
+    #: When the coordinator first saw the current pending state, by its own clock (the node's
+    #: ``since`` is the node's clock, never compared with the coordinator's). 0: not yet seen.
+    pending_seen: float = 0.0
 
     @property
     def restart_granted(self) -> bool:
-        """The coordinator granted a restart for the current failure: a restart time not
-        older than the failure. Until the owner reports the restart (Online Pending), the
-        resource stays Failed with this grant, which is not a further failure."""
-        return bool(self.restarts) and max(self.restarts) >= self.since
+        """The coordinator granted a restart for the current failure. Until the owner reports
+        the restart (Online Pending), the resource stays Failed with this grant, which is not
+        a further failure."""
+        return self.state is ResourceState.FAILED and 0 < self.failures == self.granted
 
     def restarts_before(self, now: float, period_s: float) -> list[float]:
         """Restarts within ``period_s`` before ``now`` granted for earlier failures, the
         ones the restart threshold counts (a grant for the current failure is not one)."""
-        return [t for t in self.restarts if now - t < period_s and t < self.since]
+        earlier = self.restarts[:-1] if self.restart_granted else self.restarts
+        return [t for t in earlier if now - t < period_s]
 
 
 class TransitionKind(StrEnum):

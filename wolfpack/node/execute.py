@@ -16,35 +16,15 @@ from dataclasses import dataclass, replace
 from wolfpack.errors import FenceError, StoreError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
-from wolfpack.model.plan import Action, ActionKind, Code, Plan
-from wolfpack.model.snapshot import (
-    GroupStatus,
-    IntentKind,
-    NodeStatus,
-    ResourceStatus,
-    Snapshot,
-    Transition,
-    TransitionKind,
-)
-from wolfpack.model.states import ResourceState, Wanted
+from wolfpack.model.plan import Action, ActionKind, Plan
+from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus, Snapshot
 from wolfpack.node.fencing import FenceAgent
 from wolfpack.node.state_io import update_doc
+from wolfpack.policy.writes import GroupWrite, writes
 from wolfpack.store import Compare, Delete, KeySpace, Put, Store
 
 Log = Callable[..., None]
 
-_KIND_OF = {
-    Code.PLACE_INITIAL: TransitionKind.PLACE,
-    Code.ONLINE_REQUESTED: TransitionKind.PLACE,
-    Code.FAILOVER_NODE_DOWN: TransitionKind.FAILOVER,
-    Code.FAILOVER_RESOURCE_FAILED: TransitionKind.FAILOVER,
-    Code.FAILBACK: TransitionKind.FAILBACK,
-    Code.MOVE_REQUESTED: TransitionKind.MOVE,
-    Code.MOVE_ROLLBACK: TransitionKind.ROLLBACK,
-    Code.DRAIN_NODE: TransitionKind.DRAIN,
-}
-_COUNTED = {Code.FAILOVER_NODE_DOWN, Code.FAILOVER_RESOURCE_FAILED}
-_HISTORY = 64  # failover and restart times kept per object
 FENCE_BACKOFF_FIRST_S = 1.0  # after a failed fence, wait this long, doubling, up to ...
 FENCE_BACKOFF_MAX_S = 30.0
 
@@ -107,16 +87,16 @@ class Executor:
         now: float,
         node_leases: Mapping[str, int],
     ) -> set[str]:
-        """Carry out ``decided``; returns the nodes fenced in this call."""
+        """Carry out ``decided``; returns the nodes fenced in this call. Each action says what
+        to write (:class:`~wolfpack.model.plan.ActionKind`); forecasts write nothing."""
         fenced: set[str] = set()
-        intents = {i.id: i for i in snap.intents}
         for action in decided.actions:
             if action.kind is ActionKind.FENCE_NODE:
                 if self.fence(action.subject, node_leases.get(action.subject, 0)):
                     fenced.add(action.subject)
                 continue
             try:
-                self._apply_one(guard, snap, action, now, intents)
+                self._write(guard, action, now)
             except WolfpackError as exc:
                 if action.intent is None:
                     raise
@@ -160,129 +140,30 @@ class Executor:
         self.log("fenced", node=node, lease_revoked=lease)
         return True
 
-    def _apply_one(
-        self,
-        guard: Guard,
-        snap: Snapshot,
-        action: Action,
-        now: float,
-        intents: Mapping[str, object],
-    ) -> None:
-        kind = action.kind
-        intent = intents.get(action.intent or "")
-        intent_kind = getattr(intent, "kind", None)
-        group = action.subject
-        if kind is ActionKind.PLACE_GROUP:
-            assert action.node is not None
-            counted = action.reason.code in _COUNTED
-            transition = Transition(
-                _KIND_OF.get(action.reason.code, TransitionKind.PLACE),
-                action.node,
-                action.source,
-                now,
-            )
-
-            def place(st: GroupStatus | None) -> GroupStatus:
-                st = st or GroupStatus()
-                failovers = (*st.failovers, now)[-_HISTORY:] if counted else st.failovers
-                return replace(
-                    st,
-                    owner=action.node,
-                    transition=transition,
-                    failovers=failovers,
-                    wanted=Wanted.ONLINE if action.online else st.wanted,
-                    failed_over_limit=False,
+    def _write(self, guard: Guard, action: Action, now: float) -> None:
+        """The action's status changes (:mod:`wolfpack.policy.writes`), each guarded."""
+        if action.kind is ActionKind.CHANGE_GROUP:
+            self._change_group(action)
+            return
+        for w in writes(action, now):
+            if isinstance(w, GroupWrite):
+                key, cls, change = self.keys.state("groups", w.group), GroupStatus, w.change
+                update_doc(self.store, key, cls, change, extra_compares=[guard.compare()])
+            else:
+                key = self.keys.state("resources", w.resource)
+                update_doc(
+                    self.store, key, ResourceStatus, w.change, extra_compares=[guard.compare()]
                 )
 
-            self._group(guard, group, place)
-            if intent_kind is IntentKind.ONLINE_GROUP:
-                self._resources_wanted(guard, snap, group, None, Wanted.ONLINE)
-        elif kind is ActionKind.START_GROUP:
-            self._group(
-                guard,
-                group,
-                lambda st: replace(
-                    st or GroupStatus(), wanted=Wanted.ONLINE, failed_over_limit=False
-                ),
-            )
-            everything = intent_kind is IntentKind.ONLINE_GROUP  # every resource of the group
-            names = None if everything else {n for step in action.steps for n in step}
-            self._resources_wanted(guard, snap, group, names, Wanted.ONLINE)
-        elif kind is ActionKind.STOP_GROUP:
-            if intent_kind is IntentKind.OFFLINE_GROUP:
-                self._group(
-                    guard, group, lambda st: replace(st or GroupStatus(), wanted=Wanted.OFFLINE)
-                )
-            elif intent_kind is IntentKind.OFFLINE_RESOURCE:
-                names = {n for step in action.steps for n in step}
-                self._resources_wanted(guard, snap, group, names, Wanted.OFFLINE)
-        elif kind is ActionKind.RESTART_RESOURCES:
-            for name in (n for step in action.steps for n in step):
-                self._resource(guard, name, lambda st: _grant_restart(st, now))
-        elif kind is ActionKind.FAIL_RESOURCES:
-            for name in (n for step in action.steps for n in step):
-                self._resource(
-                    guard,
-                    name,
-                    lambda st: replace(
-                        st or ResourceStatus(),
-                        state=ResourceState.FAILED,
-                        node=action.node,
-                        since=now,
-                    ),
-                )
-        elif kind is ActionKind.GROUP_FAILED:
-            self._group(
-                guard,
-                group,
-                lambda st: replace(st or GroupStatus(), failed_over_limit=True, transition=None),
-            )
-        elif kind is ActionKind.COMPLETE_TRANSITION:
-            self._group(guard, group, lambda st: replace(st or GroupStatus(), transition=None))
-        elif kind is ActionKind.CHANGE_GROUP:
-            resource = action.steps[0][0]
-            target = action.target
-            assert target is not None
+    def _change_group(self, action: Action) -> None:
+        resource, target = action.resources[0], action.target
+        assert target is not None
 
-            def move(cfg: ClusterConfig) -> ClusterConfig:
-                res = replace(cfg.resources[resource], group=target)
-                return replace(cfg, resources={**cfg.resources, resource: res})
+        def move(cfg: ClusterConfig) -> ClusterConfig:
+            res = replace(cfg.resources[resource], group=target)
+            return replace(cfg, resources={**cfg.resources, resource: res})
 
-            self.change_config(move)
-
-    def _group(
-        self, guard: Guard, name: str, change: Callable[[GroupStatus | None], GroupStatus]
-    ) -> None:
-        update_doc(
-            self.store,
-            self.keys.state("groups", name),
-            GroupStatus,
-            change,
-            extra_compares=[guard.compare()],
-        )
-
-    def _resource(
-        self,
-        guard: Guard,
-        name: str,
-        change: Callable[[ResourceStatus | None], ResourceStatus | None],
-    ) -> None:
-        update_doc(
-            self.store,
-            self.keys.state("resources", name),
-            ResourceStatus,
-            change,
-            extra_compares=[guard.compare()],
-        )
-
-    def _resources_wanted(
-        self, guard: Guard, snap: Snapshot, group: str, names: set[str] | None, wanted: Wanted
-    ) -> None:
-        for res in snap.config.group_resources(group):
-            if names is None or res.name in names:
-                self._resource(
-                    guard, res.name, lambda st: replace(st or ResourceStatus(), wanted=wanted)
-                )
+        self.change_config(move)
 
     def _outcome(self, guard: Guard, intent_id: str, status: str, message: str, code: str) -> None:
         body = json.dumps(
@@ -296,15 +177,6 @@ class Executor:
             ],
         )
         self.log("intent_" + status, intent=intent_id, code=str(code), message=message)
-
-
-def _grant_restart(st: ResourceStatus | None, now: float) -> ResourceStatus | None:
-    """Grant once per failure: a restart time newer than the failure is the grant."""
-    if st is None or st.state is not ResourceState.FAILED:
-        return None
-    if st.restart_granted:
-        return None
-    return replace(st, restarts=(*st.restarts, now)[-_HISTORY:])
 
 
 def _json(status: NodeStatus) -> bytes:

@@ -1,10 +1,16 @@
 """The resource manager: makes this node run exactly what the coordinator placed on it.
 
-It loops: read the cluster, ask :func:`wolfpack.node.reconcile.next_batch` what to do, run
+It loops: read the cluster, ask :func:`wolfpack.policy.local.next_batch` what to do, run
 that batch (independent resources in parallel), report states, repeat. Failures reach it at
 once from the agents (a supervised process exiting) or from its monitor (LooksAlive at the
 resource's interval, IsAlive at its own); a failed resource is terminated and reported
 Failed, and the coordinator decides: restart here, or fail the group over.
+
+Never two owners (H2): a start is claimed first, by one transaction that writes Online
+Pending only if this node's liveness key, the group's status and the resource's status are
+all exactly as in the read the decision was made from. A stale read, or a start queued
+behind others while the cluster moved on, starts nothing. Every other report leaves a status
+that names another node in an active state alone: that node's word stands.
 """
 
 from __future__ import annotations
@@ -16,16 +22,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from wolfpack.errors import StoreError, WolfpackError
-from wolfpack.model.config import Resource
+from wolfpack.model.config import Resource, ResourceType
 from wolfpack.model.inheritance import effective_resource
 from wolfpack.model.snapshot import ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
-from wolfpack.node.reconcile import LocalAction, LocalKind, next_batch
-from wolfpack.node.state_io import ClusterReader, update_doc
+from wolfpack.node.state_io import ClusterReader, ClusterView, update_doc
+from wolfpack.policy.local import LocalAction, LocalKind, next_batch
 from wolfpack.resources import Agent, AgentContext, create_agent, error_fields
-from wolfpack.store import Compare
+from wolfpack.store import Compare, Put, mod_revision_is
+from wolfpack.store.repository import encode
 
 Log = Callable[..., None]
+AgentFactory = Callable[[Resource, ResourceType, AgentContext], Agent]
 
 
 @dataclass
@@ -52,11 +60,13 @@ class ResourceManager:
         wall: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
         log: Log = lambda event, **fields: None,
+        agents: AgentFactory = create_agent,
     ) -> None:
         self.reader, self.store, self.keys = reader, reader.store, reader.keys
         self.node, self.lease_valid, self.lease_guard = node, lease_valid, lease_guard
         self.context = replace(context, on_failure=self._on_agent_failure)
         self.wall, self.clock, self.log = wall, clock, log
+        self.create_agent = agents
         self.local: dict[str, ResourceState] = {}
         self.running: dict[str, _Running] = {}
         self.wake = threading.Event()
@@ -95,23 +105,22 @@ class ResourceManager:
             self._failures.append((resource, why))
         self.wake.set()
 
-    def _handle_failures(self, snap: Snapshot) -> None:
+    def _handle_failures(self) -> None:
         with self._lock:
             failures, self._failures = self._failures, []
         if not self.lease_valid():
             return  # self-fencing stops everything; a fenced node reports nothing
-        # A resource the coordinator marked failed (pending timeout, initiate failure)
-        # while it runs here is terminated like any other failure.
-        for name in list(self.running):
-            if _is_marked(snap, name, self.node) and self.local.get(name) is ResourceState.ONLINE:
-                failures.append((name, "marked failed by the coordinator"))
         for name, why in failures:
             if self.local.get(name) not in (ResourceState.ONLINE, ResourceState.ONLINE_PENDING):
                 continue
-            self.log("resource_failed", resource=name, why=why)
-            self._terminate(name)
-            self.local[name] = ResourceState.FAILED
-            self._report(name, ResourceState.FAILED, keep_since=_is_marked(snap, name, self.node))
+            self._fail(name, why)
+
+    def _fail(self, name: str, why: str) -> None:
+        """Terminate, then say so: a Failed report always means 'no longer running here'."""
+        self.log("resource_failed", resource=name, why=why)
+        self._terminate(name)
+        self.local[name] = ResourceState.FAILED
+        self._report(name, ResourceState.FAILED)
 
     # -- the loop -------------------------------------------------------------------------
     def _run(self) -> None:
@@ -131,30 +140,43 @@ class ResourceManager:
         for _ in range(100):  # bounded: each pass changes something or ends the loop
             if self._stop.is_set():
                 return
-            snap = self.reader.read().snapshot
-            self._handle_failures(snap)
-            batch = next_batch(snap, self.node, self.local, lease_ok=self.lease_valid())
+            view = self.reader.read()
+            self._handle_failures()
+            batch = next_batch(view.snapshot, self.node, self.local, lease_ok=self.lease_valid())
             if not batch:
                 return
-            list(self._pool.map(self._do, [snap] * len(batch), batch))
+            list(self._pool.map(self._do, [view] * len(batch), batch))
 
-    def _do(self, snap: Snapshot, action: LocalAction) -> None:
+    def _do(self, view: ClusterView, action: LocalAction) -> None:
+        if action.kind is LocalKind.FAIL:
+            self._fail(action.resource, action.reason)
+        elif action.kind is LocalKind.STOP:
+            self._stop_one(view.snapshot, action)
+        else:
+            self._start_one(view, action)
+
+    def _stop_one(self, snap: Snapshot, action: LocalAction) -> None:
+        res = snap.config.resources.get(action.resource)
+        name = action.resource
+        self.local[name] = ResourceState.OFFLINE_PENDING
+        if res is not None:
+            self._report(name, ResourceState.OFFLINE_PENDING)
+        self._terminate(name, timeout_s=res.pending_timeout_s if res is not None else 30.0)
+        self.local.pop(name, None)
+        if res is not None:  # a resource no longer configured has no status to write
+            self._report(name, ResourceState.OFFLINE)
+        self.log("resource_stopped", resource=name, why=action.reason)
+
+    def _start_one(self, view: ClusterView, action: LocalAction) -> None:
+        snap = view.snapshot
         res = snap.config.resources[action.resource]
-        if action.kind is LocalKind.STOP:
-            self.local[res.name] = ResourceState.OFFLINE_PENDING
-            self._report(res.name, ResourceState.OFFLINE_PENDING)
-            self._terminate(res.name, timeout_s=res.pending_timeout_s)
-            self.local.pop(res.name, None)
-            self._report(res.name, ResourceState.OFFLINE)
-            self.log("resource_stopped", resource=res.name, why=action.reason)
+        if not self.lease_valid() or not self._claim_start(view, res):
             return
-        if not self.lease_valid():
-            return
-        fresh_node = snap.resource(res.name).node != self.node
         self.local[res.name] = ResourceState.ONLINE_PENDING
-        pending_at = self._report(res.name, ResourceState.ONLINE_PENDING, reset_restarts=fresh_node)
         try:
             agent = self._agent(snap, res)
+            if not self.lease_valid():  # L3: checked again just before the side effect
+                raise WolfpackError("the lease is no longer valid: not starting")
             agent.start(timeout_s=res.pending_timeout_s)
         except WolfpackError as exc:
             self.log("resource_start_failed", resource=res.name, **error_fields(exc))
@@ -171,17 +193,51 @@ class ResourceManager:
         run.schedule(self.clock())
         self.running[res.name] = run
         self.local[res.name] = ResourceState.ONLINE
-        # A Failed mark the coordinator wrote while this start ran (Initiate Failure or a
-        # pending timeout) stays: the next pass terminates it as a failure. Overwritten,
-        # the failure would be lost while its restart grant still counted (S30).
-        self._report(res.name, ResourceState.ONLINE, unless_marked_since=pending_at)
+        # A failure requested while this start ran stays requested: the next pass carries
+        # it out (the report keeps ``fail_requested``).
+        self._report(res.name, ResourceState.ONLINE)
         self.log("resource_online", resource=res.name, why=action.reason)
+
+    def _claim_start(self, view: ClusterView, res: Resource) -> bool:
+        """H2: write Online Pending only if nothing the decision rests on has changed since
+        ``view`` was read — our liveness key (the lease we decided under), the group's status
+        (its owner) and the resource's status (nobody else claimed it)."""
+        me = self.keys.node_lease(self.node)
+        group_key = self.keys.state("groups", res.group)
+        key = self.keys.state("resources", res.name)
+        token = view.create_revision(me)
+        st = view.snapshot.resource(res.name)
+        other = st.node not in (None, self.node)
+        if token == 0 or (other and st.state.active and st.state is not ResourceState.FAILED):
+            return False
+        fresh = st.node != self.node
+        claimed = replace(
+            st,
+            state=ResourceState.ONLINE_PENDING,
+            node=self.node,
+            since=self.wall(),
+            restarts=() if fresh else st.restarts,
+            failures=0 if fresh else st.failures,
+            granted=0 if fresh else st.granted,
+            fail_requested=0.0,
+            pending_seen=0.0,
+        )
+        compares = [
+            Compare(me, "create", "==", token),
+            mod_revision_is(group_key, view.mod_revision(group_key)),
+            mod_revision_is(key, view.mod_revision(key)),
+        ]
+        if self.store.txn(compares, [Put(key, encode(claimed))]).succeeded:
+            return True
+        self.log("start_refused_stale", resource=res.name, revision=view.snapshot.revision)
+        self.wake.set()  # read again and decide again
+        return False
 
     def _agent(self, snap: Snapshot, res: Resource) -> Agent:
         rtype = snap.config.types.get(res.type)
         if rtype is None:
             raise WolfpackError(f"resource type {res.type!r} of {res.name!r} is not installed")
-        agent = create_agent(effective_resource(snap.config, res), rtype, self.context)
+        agent = self.create_agent(effective_resource(snap.config, res), rtype, self.context)
         agent.validate()
         self.running[res.name] = _Running(agent)  # so a half-started one can be terminated
         return agent
@@ -195,34 +251,24 @@ class ResourceManager:
         except WolfpackError as exc:
             self.log("resource_stop_failed", resource=name, **error_fields(exc))
 
-    def _report(
-        self,
-        name: str,
-        state: ResourceState,
-        *,
-        keep_since: bool = False,
-        reset_restarts: bool = False,
-        unless_marked_since: float | None = None,
-    ) -> float:
-        """Write the observed ``state``; returns the time written as ``since``. With
-        ``unless_marked_since``, a Failed mark here from that time on is left as it is."""
+    def _report(self, name: str, state: ResourceState) -> None:
+        """Write the observed ``state`` of a resource of this node, guarded by our lease. A
+        status naming another node in an active state is that node's to write (H2)."""
         now = self.wall()
 
         def change(st: ResourceStatus | None) -> ResourceStatus | None:
             st = st or ResourceStatus()
-            if (
-                unless_marked_since is not None
-                and st.state is ResourceState.FAILED
-                and st.node == self.node
-                and st.since >= unless_marked_since
-            ):
+            if st.node not in (None, self.node) and st.state.active:
                 return None
+            failed = state is ResourceState.FAILED
             return replace(
                 st,
                 state=state,
                 node=self.node,
-                since=st.since if keep_since else now,
-                restarts=() if reset_restarts else st.restarts,
+                since=now,
+                failures=st.failures + 1 if failed else st.failures,
+                fail_requested=st.fail_requested if state.active and not failed else 0.0,
+                pending_seen=0.0,
             )
 
         update_doc(
@@ -232,7 +278,6 @@ class ResourceManager:
             change,
             extra_compares=[self.lease_guard()],
         )
-        return now
 
     # -- monitoring -----------------------------------------------------------------------
     def _monitor(self) -> None:
@@ -293,8 +338,3 @@ class ResourceManager:
 
 def _interval(own_ms: int | None, type_ms: int) -> float:
     return (own_ms if own_ms is not None else type_ms) / 1000.0
-
-
-def _is_marked(snap: Snapshot, name: str, node: str) -> bool:
-    st = snap.resource(name)
-    return st.state is ResourceState.FAILED and st.node == node

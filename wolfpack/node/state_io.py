@@ -10,14 +10,14 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from wolfpack.errors import ConflictError
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.node.liveness import NodeAdmin
-from wolfpack.store import KeySpace, Put, Store, mod_revision_is
+from wolfpack.store import KeySpace, KeyValue, Put, Store, mod_revision_is
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache, encode
 
 T = TypeVar("T")
@@ -31,6 +31,17 @@ class ClusterView:
     coordinator: str | None
     coordinator_token: int  # create revision of the election key, 0 if none
     admin: Mapping[str, NodeAdmin]
+    kvs: Mapping[str, KeyValue] = field(default_factory=dict, repr=False)  # as read
+
+    def mod_revision(self, key: str) -> int:
+        """When ``key`` was last written as of this read (0: absent): a fencing token for a
+        decision made from this view (H2)."""
+        kv = self.kvs.get(key)
+        return kv.mod_revision if kv is not None else 0
+
+    def create_revision(self, key: str) -> int:
+        kv = self.kvs.get(key)
+        return kv.create_revision if kv is not None else 0
 
 
 def parse_view(read: DatabaseRead) -> ClusterView:
@@ -55,6 +66,7 @@ def parse_view(read: DatabaseRead) -> ClusterView:
             n: read.decode(NodeAdmin, kv)
             for n, kv in read.section(read.keys.node_admin_prefix).items()
         },
+        kvs=read.kvs,
     )
 
 

@@ -11,10 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from wolfpack.model.config import ClusterConfig, Group, Resource
-from wolfpack.model.dependencies import Steps, offline_steps, online_steps
+from wolfpack.model.dependencies import Steps, clauses_met, offline_steps, online_steps
 from wolfpack.model.plan import Action, ActionKind, Code, Note, Reason
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.model.states import NodeState, ResourceState, Wanted
+
+#: Actions that leave the rest of the group's decision to the same plan.
+_NOT_HANDLING = frozenset({ActionKind.FENCE_NODE, ActionKind.STAMP_PENDING})
 
 
 @dataclass
@@ -49,7 +52,7 @@ class PlanContext:
         self.actions.append(action)
         if action.kind is ActionKind.PLACE_GROUP:
             self.owners[action.subject] = action.node
-        if action.kind is not ActionKind.FENCE_NODE:
+        if action.kind not in _NOT_HANDLING:
             self.handled.add(action.subject)
 
     def note(self, subject: str, code: Code, message: str) -> None:
@@ -180,11 +183,7 @@ class PlanContext:
         chosen = {n for n in names if n in by_name}
         while True:
             ok = running | chosen
-            blocked = {
-                n
-                for n in chosen
-                if any(not any(m in ok for m in clause) for clause in by_name[n].dependencies)
-            }
+            blocked = {n for n in chosen if not clauses_met(by_name[n].dependencies, ok)}
             if not blocked:
                 return chosen
             chosen -= blocked

@@ -75,7 +75,7 @@ def _decide_group(ctx: PlanContext, group: Group) -> None:
             f"waiting for fencing of {', '.join(lost)}: down, and may still run it",
         )
         return
-    if owner is not None and _alive(ctx, owner) and _fail_timed_out(ctx, group, owner):
+    if owner is not None and _alive(ctx, owner) and _owner_must_act_first(ctx, group, owner):
         return
     if status.wanted is Wanted.OFFLINE:
         _keep_offline(ctx, group, owner)
@@ -101,14 +101,33 @@ def _alive(ctx: PlanContext, node: str) -> bool:
 
 def _fail_timed_out(ctx: PlanContext, group: Group, owner: str) -> bool:
     """Resources pending (online or offline) past their timeout at the owner are failed, so
-    they are terminated; the restart policy then applies to those wanted online."""
+    they are terminated; the restart policy then applies to those wanted online.
+
+    The timeout runs from when the coordinator first saw the pending state, by its own clock
+    (M1: a node's clock is never compared with the coordinator's), and failing is a request
+    the owner carries out and confirms (H1)."""
     if group.name not in ctx.groups_pending:
         return False
-    timed_out = [
-        r.name
-        for r in ctx.cfg.group_resources(group.name)
-        if _pending_too_long(ctx, r, ctx.state_of(r, owner))
-    ]
+    unseen: list[str] = []
+    timed_out: list[str] = []
+    for res in ctx.cfg.group_resources(group.name):
+        st = ctx.snap.resource(res.name)
+        if not ctx.state_of(res, owner).pending or st.fail_requested:
+            continue
+        if not st.pending_seen:
+            unseen.append(res.name)
+        elif ctx.now - st.pending_seen >= res.pending_timeout_s:
+            timed_out.append(res.name)
+    if unseen:
+        ctx.act(
+            Action(
+                ActionKind.STAMP_PENDING,
+                group.name,
+                Reason(Code.PENDING_SEEN, f"{', '.join(unseen)} pending on {owner}: timing it"),
+                node=owner,
+                resources=tuple(unseen),
+            )
+        )
     if timed_out:
         ctx.act(
             Action(
@@ -117,9 +136,33 @@ def _fail_timed_out(ctx: PlanContext, group: Group, owner: str) -> bool:
                 Reason(Code.PENDING_TIMEOUT, f"{', '.join(timed_out)} pending past its timeout"),
                 node=owner,
                 steps=(tuple(timed_out),),
+                resources=tuple(timed_out),
             )
         )
     return bool(timed_out)
+
+
+def _owner_must_act_first(ctx: PlanContext, group: Group, owner: str) -> bool:
+    return _fail_timed_out(ctx, group, owner) or _awaiting_termination(ctx, group, owner)
+
+
+def _awaiting_termination(ctx: PlanContext, group: Group, owner: str) -> bool:
+    """A failure was requested and the owner has not reported it terminated: nothing else
+    happens to the group until it has (H1: a request is not a termination)."""
+    asked = [
+        r.name
+        for r in ctx.cfg.group_resources(group.name)
+        if ctx.snap.resource(r.name).fail_requested
+        and ctx.state_of(r, owner) in (ResourceState.ONLINE, ResourceState.ONLINE_PENDING)
+    ]
+    if asked:
+        ctx.note(
+            group.name,
+            Code.AWAITING_TERMINATION,
+            f"a failure of {', '.join(asked)} was requested; waiting for {owner} to report "
+            "it terminated",
+        )
+    return bool(asked)
 
 
 _RUNNING_OR_FAILED = (ResourceState.ONLINE, ResourceState.ONLINE_PENDING, ResourceState.FAILED)
@@ -140,6 +183,7 @@ def _keep_offline(ctx: PlanContext, group: Group, owner: str | None) -> None:
                 node=owner,
                 steps=ctx.stop_steps(group.name, ctx.active_on(group.name, owner)),
                 online=False,
+                forecast=True,
             )
         )
         return
@@ -185,6 +229,8 @@ def _place(ctx: PlanContext, group: Group) -> None:
             ),
             node=choice.node,
             steps=ctx.full_start_steps(group.name),
+            transition=TransitionKind.PLACE,
+            group_wanted=Wanted.ONLINE,
         )
     )
 
@@ -255,6 +301,9 @@ def _fail_over(ctx: PlanContext, group: Group, owner: str, code: Code, why: str)
             node=choice.node,
             source=owner,
             steps=ctx.full_start_steps(group.name),
+            transition=TransitionKind.FAILOVER,
+            counted=True,
+            group_wanted=Wanted.ONLINE,
         )
     )
 
@@ -296,6 +345,8 @@ def _run_on_owner(ctx: PlanContext, group: Group, owner: str) -> None:
                     node=choice.node,
                     source=owner,
                     steps=ctx.full_start_steps(group.name),
+                    transition=TransitionKind.DRAIN,
+                    group_wanted=Wanted.ONLINE,
                 )
             )
         return
@@ -325,15 +376,11 @@ def _roll_back(ctx: PlanContext, group: Group, owner: str, failed: list[Resource
             node=move.source,
             source=owner,
             steps=ctx.full_start_steps(group.name),
+            transition=TransitionKind.ROLLBACK,
+            group_wanted=Wanted.ONLINE,
         )
     )
     return True
-
-
-def _pending_too_long(ctx: PlanContext, res: Resource, state: ResourceState) -> bool:
-    if not state.pending:
-        return False
-    return ctx.now - ctx.snap.resource(res.name).since >= res.pending_timeout_s
 
 
 def _handle_failures(
@@ -424,6 +471,7 @@ def _stop_orphans(
                 node=owner,
                 steps=ctx.stop_steps(group.name, orphans),
                 online=False,
+                forecast=True,
             )
         )
 
@@ -453,6 +501,7 @@ def _restart(
             ),
             node=owner,
             steps=ctx.start_steps(group.name, affected),
+            resources=tuple(sorted(restart)),
         )
     )
 
@@ -479,6 +528,7 @@ def _start_missing(
                 node=node,
                 steps=ctx.stop_steps(group.name, names),
                 online=False,
+                forecast=True,
             )
         )
     busy = {n for names in elsewhere.values() for n in names}
@@ -500,5 +550,6 @@ def _start_missing(
                 ),
                 node=owner,
                 steps=ctx.start_steps(group.name, todo),
+                forecast=True,
             )
         )

@@ -23,7 +23,8 @@ def describe(action: Action) -> str:
         ActionKind.START_GROUP: f"start in {action.subject} on {where}",
         ActionKind.STOP_GROUP: f"stop in {action.subject} on {where}",
         ActionKind.RESTART_RESOURCES: f"restart in {action.subject} on {where}",
-        ActionKind.FAIL_RESOURCES: f"fail in {action.subject} on {where}",
+        ActionKind.FAIL_RESOURCES: f"ask {where} to fail in {action.subject}",
+        ActionKind.STAMP_PENDING: f"time pending {', '.join(action.resources)} on {where}",
         ActionKind.GROUP_FAILED: f"stop {action.subject}: failed",
         ActionKind.CHANGE_GROUP: f"change group of {format_steps(action.steps)} to {action.target}",
         ActionKind.COMPLETE_TRANSITION: f"{action.subject} settled on {where}",
@@ -31,6 +32,8 @@ def describe(action: Action) -> str:
     }[action.kind]
     if action.steps and action.kind is not ActionKind.CHANGE_GROUP:
         head += f" [{format_steps(action.steps)}]"
+    if action.forecast:
+        head += " (by the node itself)"
     return head
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from wolfpack.model.config import Failback, Group
 from wolfpack.model.plan import Action, ActionKind, Code, Reason
-from wolfpack.model.states import FailbackMode
+from wolfpack.model.snapshot import TransitionKind
+from wolfpack.model.states import FailbackMode, Wanted
 from wolfpack.policy.context import PlanContext
 
 
@@ -75,5 +76,7 @@ def consider_failback(ctx: PlanContext, group: Group, owner: str) -> None:
             node=best,
             source=owner,
             steps=ctx.full_start_steps(group.name),
+            transition=TransitionKind.FAILBACK,
+            group_wanted=Wanted.ONLINE,
         )
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from wolfpack.model.dependencies import dependencies_closure, dependents_closure
 from wolfpack.model.plan import Action, ActionKind, Code, Reason
-from wolfpack.model.snapshot import Intent, IntentKind
+from wolfpack.model.snapshot import Intent, IntentKind, TransitionKind
 from wolfpack.model.states import ResourceState, Wanted
 from wolfpack.policy.context import PlanContext
 
@@ -105,6 +105,8 @@ def _move(ctx: PlanContext, intent: Intent, group_name: str) -> None:
             steps=ctx.full_start_steps(group_name) if online else (),
             intent=intent.id,
             online=online,
+            transition=TransitionKind.MOVE,
+            group_wanted=Wanted.ONLINE if online else None,
         )
     )
 
@@ -129,6 +131,9 @@ def _online_group(ctx: PlanContext, intent: Intent, group_name: str) -> None:
                 node=owner,
                 steps=ctx.start_steps(group_name, todo),
                 intent=intent.id,
+                group_wanted=Wanted.ONLINE,
+                resources_wanted=Wanted.ONLINE,
+                resources=tuple(names),
             )
         )
         return
@@ -145,6 +150,10 @@ def _online_group(ctx: PlanContext, intent: Intent, group_name: str) -> None:
             source=owner,
             steps=ctx.start_steps(group_name, ctx.startable(group_name, names, set())),
             intent=intent.id,
+            transition=TransitionKind.PLACE,
+            group_wanted=Wanted.ONLINE,
+            resources_wanted=Wanted.ONLINE,
+            resources=tuple(names),
         )
     )
 
@@ -165,6 +174,7 @@ def _offline_group(ctx: PlanContext, intent: Intent, group_name: str) -> None:
             steps=ctx.stop_steps(group_name, active),
             intent=intent.id,
             online=False,
+            group_wanted=Wanted.OFFLINE,
         )
     )
 
@@ -203,6 +213,9 @@ def _online_resource(ctx: PlanContext, intent: Intent, group_name: str) -> None:
             node=owner,
             steps=ctx.start_steps(group_name, todo),
             intent=intent.id,
+            group_wanted=Wanted.ONLINE,
+            resources_wanted=Wanted.ONLINE,
+            resources=tuple(sorted(todo)),
         )
     )
 
@@ -224,6 +237,8 @@ def _offline_resource(ctx: PlanContext, intent: Intent, group_name: str) -> None
             steps=ctx.stop_steps(group_name, affected),
             intent=intent.id,
             online=False,
+            resources_wanted=Wanted.OFFLINE,
+            resources=tuple(sorted(affected)),
         )
     )
 
@@ -251,6 +266,7 @@ def _fail_resource(ctx: PlanContext, intent: Intent, group_name: str) -> None:
             node=owner,
             steps=((intent.subject,),),
             intent=intent.id,
+            resources=(intent.subject,),
         )
     )
 
@@ -286,6 +302,7 @@ def _change_group(ctx: PlanContext, intent: Intent, group_name: str) -> None:
             target=target,
             steps=((intent.subject,),),
             intent=intent.id,
+            resources=(intent.subject,),
         )
     )
 

@@ -21,6 +21,7 @@ import difflib
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,11 @@ from wolfpack.errors import WolfpackError
 from wolfpack.model.codec import parse_snapshot
 from wolfpack.model.plan import Action, Plan
 from wolfpack.model.snapshot import Snapshot
+from wolfpack.model.states import NodeState, ResourceState
 from wolfpack.model.validation import config_errors
 from wolfpack.policy import explain, plan
+from wolfpack.policy.local import next_batch
+from wolfpack.policy.writes import apply_plan
 
 DEFAULT_DIR = Path("tests/scenarios")
 #: A resource written without ``type`` gets this one: the policy never looks at types.
@@ -45,9 +49,15 @@ _ACTION_FIELDS: tuple[tuple[str, object], ...] = (
     ("target", None),
     ("intent", None),
     ("online", True),
+    ("transition", None),
+    ("counted", False),
+    ("group_wanted", None),
+    ("resources_wanted", None),
+    ("resources", ()),
+    ("forecast", False),
 )
 
-Normal = dict[str, list[dict[str, Any]]]
+Normal = dict[str, Any]
 
 
 class ScenarioError(WolfpackError):
@@ -172,15 +182,41 @@ def snapshot_problems(snap: Snapshot) -> list[str]:
 
 
 # -- normal form ------------------------------------------------------------------------------
-def normalise(result: Plan) -> Normal:
-    """The plan as plain data that only changes when a decision changes."""
-    return {
+def normalise(result: Plan, snap: Snapshot | None = None) -> Normal:
+    """The plan as plain data that only changes when a decision changes, with (given the
+    snapshot) each node's own next batch (:func:`wolfpack.policy.local.next_batch`)."""
+    out: Normal = {
         "actions": [_action(a) for a in result.actions],
         "notes": sorted(
             ({"subject": n.subject, "code": str(n.reason.code)} for n in result.notes),
             key=lambda n: (n["subject"], n["code"]),
         ),
     }
+    if snap is not None:
+        out["batches"] = node_batches(snap)
+    return out
+
+
+def node_batches(snap: Snapshot) -> dict[str, list[dict[str, str]]]:
+    """What every node that is not down does next, once the plan is written (``snap`` is
+    :func:`~wolfpack.policy.writes.apply_plan`'s), running what its reports say it runs.
+    The cluster plan and the nodes' plans are checked together, so they cannot drift."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for node in sorted(snap.config.nodes):
+        if snap.node(node).state is NodeState.DOWN:
+            continue
+        local = {
+            name: st.state
+            for name, st in snap.resources.items()
+            if st.node == node and st.state is not ResourceState.OFFLINE
+        }
+        batch = next_batch(snap, node, local, lease_ok=True)
+        if batch:
+            out[node] = sorted(
+                ({"kind": str(a.kind), "resource": a.resource} for a in batch),
+                key=lambda a: a["resource"],
+            )
+    return out
 
 
 def _action(action: Action) -> dict[str, Any]:
@@ -192,16 +228,25 @@ def _action(action: Action) -> dict[str, Any]:
     for name, default in _ACTION_FIELDS:
         value = getattr(action, name)
         if value != default:
-            out[name] = value
+            out[name] = list(value) if isinstance(value, tuple) else _plain(value)
     if action.steps:
         out["steps"] = [sorted(step) for step in action.steps]
     return out
 
 
+def _plain(value: object) -> object:
+    return str(value) if isinstance(value, StrEnum) else value
+
+
 def canonical(path: Path, expected: Any) -> Normal:
     """An ``expected`` block as written, in the same normal form (notes and steps sorted)."""
-    if not isinstance(expected, Mapping) or set(expected) - {"actions", "notes"}:
-        raise ScenarioError(path, "'expected' must be a mapping with 'actions' and 'notes'")
+    if not isinstance(expected, Mapping) or set(expected) - {"actions", "notes", "batches"}:
+        raise ScenarioError(
+            path, "'expected' must be a mapping with 'actions', 'notes' and 'batches'"
+        )
+    batches = expected.get("batches") or {}
+    if not isinstance(batches, Mapping) or not all(_list_of_mappings(b) for b in batches.values()):
+        raise ScenarioError(path, "'expected.batches' must map node names to lists")
     actions = expected.get("actions") or []
     notes = expected.get("notes") or []
     if not _list_of_mappings(actions) or not _list_of_mappings(notes):
@@ -218,6 +263,10 @@ def canonical(path: Path, expected: Any) -> Normal:
             (dict(n) for n in notes),
             key=lambda n: (str(n.get("subject")), str(n.get("code"))),
         ),
+        "batches": {
+            str(node): sorted((dict(a) for a in b), key=lambda a: str(a.get("resource")))
+            for node, b in sorted(batches.items())
+        },
     }
 
 
@@ -232,6 +281,11 @@ def render(normal: Normal) -> str:
         items = normal[key]
         lines.append(f"  {key}:" + ("" if items else " []"))
         lines += [f"  - {_flow(item)}" for item in items]
+    batches = normal.get("batches", {})
+    lines.append("  batches:" + ("" if batches else " {}"))
+    for node, items in batches.items():
+        lines.append(f"    {node}:")
+        lines += [f"    - {_flow(item)}" for item in items]
     return "\n".join(lines) + "\n"
 
 
@@ -243,7 +297,8 @@ def _flow(item: Mapping[str, Any]) -> str:
 # -- running and updating ---------------------------------------------------------------------
 def run(scenario: Scenario) -> Outcome:
     result = plan(scenario.snapshot, scenario.now)
-    return Outcome(scenario, result, normalise(result))
+    after = apply_plan(scenario.snapshot, result, scenario.now)
+    return Outcome(scenario, result, normalise(result, after))
 
 
 def update(outcome: Outcome) -> bool:

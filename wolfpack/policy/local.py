@@ -1,16 +1,21 @@
 """What one node's resource manager should do next: a pure function of the snapshot.
 
-The coordinator decides placement (``wolfpack.policy``); each node reconciles its own
-resources to it. Rules, per group:
+The coordinator decides placement (:func:`wolfpack.policy.plan`); each node reconciles its own
+resources to it with :func:`next_batch`. Rules, per group:
 
 - Not ours (another owner, wanted offline, failover limit reached, or our lease is in doubt):
   stop whatever of it runs here, dependents first.
 - Ours: first make sure nothing of the group is still active on another node that is not
   fenced (a move stops on the old node before it starts on the new one: never two owners).
-  Then stop resources wanted offline and resources whose dependencies went away; restart a
-  failed resource only once the coordinator has granted a restart (a restart time newer than
-  the failure); start what should run once its dependencies run here. Everything that can
-  run in parallel is returned as one batch; the shell runs it and asks again.
+  A failure the coordinator requested (Initiate Failure, a pending timeout) is carried out
+  here and confirmed by our own Failed report; until then the resource counts as running
+  (H1). Then stop resources wanted offline and resources whose dependencies went away;
+  restart a failed resource only once the coordinator has granted a restart for that
+  failure; start what should run once its dependencies run here.
+- A resource that runs here but is no longer configured at all is stopped (M5, H3).
+
+Everything that can run in parallel is returned as one batch of one kind; the shell runs it
+and asks again.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from wolfpack.model.config import Resource
+from wolfpack.model.dependencies import clauses_met
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.model.states import NodeState, ResourceState, Wanted
 
@@ -27,13 +33,14 @@ from wolfpack.model.states import NodeState, ResourceState, Wanted
 class LocalKind(StrEnum):
     START = "start"
     STOP = "stop"
+    FAIL = "fail"  # carry out a failure the coordinator requested: terminate, report Failed
 
 
 @dataclass(frozen=True)
 class LocalAction:
     kind: LocalKind
     resource: str
-    group: str
+    group: str  # "" for a resource no longer configured
     reason: str
 
 
@@ -46,8 +53,16 @@ def next_batch(
     snap: Snapshot, me: str, local: Mapping[str, ResourceState], *, lease_ok: bool
 ) -> list[LocalAction]:
     """Actions to run now, in parallel. ``local`` is what runs on this node, by resource
-    (absent = offline). Stops come before starts: a batch holds only one kind."""
-    stops: list[LocalAction] = []
+    (absent = offline). Failure requests first, then stops, then starts: a batch holds only
+    one kind."""
+    fails = _requested_failures(snap, me) if lease_ok else []
+    if fails:
+        return fails
+    stops = [
+        LocalAction(LocalKind.STOP, name, "", "no longer configured")
+        for name in sorted(local)
+        if name not in snap.config.resources and is_active(local[name])
+    ]
     starts: list[LocalAction] = []
     for group in sorted(snap.config.groups):
         members = snap.config.group_resources(group)
@@ -64,13 +79,28 @@ def next_batch(
     return stops or starts
 
 
-def _is_active(state: ResourceState | None) -> bool:
+def is_active(state: ResourceState | None) -> bool:
     """Running here and so in need of a stop; a failed resource was terminated already."""
     return state in (
         ResourceState.ONLINE,
         ResourceState.ONLINE_PENDING,
         ResourceState.OFFLINE_PENDING,
     )
+
+
+def _requested_failures(snap: Snapshot, me: str) -> list[LocalAction]:
+    """Failures the coordinator asked of this node and that it has not confirmed yet (also
+    when nothing runs here any more: the Failed report is the confirmation)."""
+    out = []
+    for name in sorted(snap.resources):
+        st = snap.resource(name)
+        res = snap.config.resources.get(name)
+        if res is None or not st.fail_requested or st.node != me:
+            continue
+        if st.state in (ResourceState.ONLINE, ResourceState.ONLINE_PENDING):
+            why = "failure requested by the coordinator"
+            out.append(LocalAction(LocalKind.FAIL, name, res.group, why))
+    return out
 
 
 def _stops(
@@ -83,16 +113,14 @@ def _stops(
     """Stop ``only`` (every member if None) that runs here; dependents that still run here
     are stopped first, so this returns the outermost of them."""
     targets = {
-        r.name
-        for r in members
-        if (only is None or r.name in only) and _is_active(local.get(r.name))
+        r.name for r in members if (only is None or r.name in only) and is_active(local.get(r.name))
     }
     # Dependents of a target that still run must stop first, so they are targets too.
     grew = True
     while grew:
         grew = False
         for r in members:
-            if r.name not in targets and _is_active(local.get(r.name)) and r.depends_on & targets:
+            if r.name not in targets and is_active(local.get(r.name)) and r.depends_on & targets:
                 targets.add(r.name)
                 grew = True
     return [
@@ -103,24 +131,30 @@ def _stops(
     ]
 
 
+def _online_here(local: Mapping[str, ResourceState]) -> set[str]:
+    return {n for n, s in local.items() if s is ResourceState.ONLINE}
+
+
 def _orphaned(members: tuple[Resource, ...], local: Mapping[str, ResourceState]) -> set[str]:
     """Resources running here although some dependency clause has nothing online here."""
-    online = {n for n, s in local.items() if s is ResourceState.ONLINE}
+    online = _online_here(local)
     return {
         r.name
         for r in members
-        if _is_active(local.get(r.name))
-        and any(not any(m in online for m in clause) for clause in r.dependencies)
+        if is_active(local.get(r.name)) and not clauses_met(r.dependencies, online)
     }
 
 
 def _active_elsewhere(snap: Snapshot, me: str, members: tuple[Resource, ...]) -> bool:
+    """Something of the group may still run on another node that is not fenced. Failed is
+    only ever written by the node it failed on, after terminating it (a coordinator's request
+    is ``fail_requested`` on a still-active state), so Failed elsewhere is not running."""
     for r in members:
         st = snap.resource(r.name)
         if st.node is None or st.node == me or not st.state.active:
             continue
         if st.state is ResourceState.FAILED:
-            continue  # a failed resource has been terminated where it failed
+            continue
         node = snap.node(st.node)
         if not (node.state is NodeState.DOWN and node.fenced):
             return True
@@ -134,19 +168,19 @@ def _starts(
     local: Mapping[str, ResourceState],
     group: str,
 ) -> list[LocalAction]:
-    online = {n for n, s in local.items() if s is ResourceState.ONLINE}
+    online = _online_here(local)
     actions = []
     for r in members:
         st = snap.resource(r.name)
         here = local.get(r.name)
-        if st.wanted is Wanted.OFFLINE or _is_active(here):
+        if st.wanted is Wanted.OFFLINE or is_active(here):
             continue
         failed_here = here is ResourceState.FAILED or (
             here is None and st.state is ResourceState.FAILED and st.node == me
         )
         if failed_here and not st.restart_granted:
             continue  # the coordinator decides: restart here, or fail the group over
-        if all(any(m in online for m in clause) for clause in r.dependencies):
+        if clauses_met(r.dependencies, online):
             why = "restart granted" if failed_here else "should run here"
             actions.append(LocalAction(LocalKind.START, r.name, group, why))
     return actions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wolfpack.model.config import ClusterConfig, Group, Node, Resource
 from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus, Snapshot
 from wolfpack.model.states import NodeState, ResourceState, Wanted
-from wolfpack.node.reconcile import LocalKind, next_batch
+from wolfpack.policy.local import LocalKind, next_batch
 
 ON, OFF, FAILED = ResourceState.ONLINE, ResourceState.OFFLINE, ResourceState.FAILED
 
@@ -69,9 +69,9 @@ def test_old_owner_down_and_fenced_does_not_block() -> None:
 
 
 def test_failed_resource_waits_for_a_restart_grant() -> None:
-    failed = ResourceStatus(FAILED, node="n1", since=50.0)
+    failed = ResourceStatus(FAILED, node="n1", since=50.0, failures=1)
     assert ("start", "ip") not in batch(snap(ip=failed), {"disk": ON, "ip": FAILED})
-    granted = ResourceStatus(FAILED, node="n1", since=50.0, restarts=(51.0,))
+    granted = ResourceStatus(FAILED, node="n1", since=50.0, restarts=(51.0,), failures=1, granted=1)
     assert ("start", "ip") in batch(snap(ip=granted), {"disk": ON, "ip": FAILED})
 
 
