@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from wolfpack.model.durations import duration_text
 from wolfpack.model.plan import ActionKind
 from wolfpack.policy import plan
-from wolfpack.policy.engine import duration_text
 from wolfpack.tools import scenarios
 
 SCENARIO = Path(__file__).parents[1] / "scenarios" / "024-failover-threshold-reached-exactly.yaml"

@@ -1,4 +1,4 @@
-"""The REST API every wolfpackd serves (docs/api.md, /work/wt/API_CONTRACT.md).
+"""The REST API every wolfpackd serves (docs/api.md).
 
 * :mod:`wolfpack.api.app` -- ``create_app``: the FastAPI application
 * :mod:`wolfpack.api.cache` -- the cluster document, read once per store revision

@@ -7,25 +7,12 @@ from collections.abc import Iterable, Mapping
 
 from wolfpack.errors import FieldError, ValidationError
 from wolfpack.model.config import PropertyKind, PropertyValue, ResourceType
+from wolfpack.model.durations import duration
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
-_MS_PER = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+__all__ = ["duration", "hour_window", "names", "property_value", "utc_offset"]
+
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
-
-
-def duration(text: str, field: str, *, unit: str = "s") -> int:
-    """``6h``, ``90m``, ``3600s``, ``500ms`` or a bare number in ``unit``; whole ``unit``s."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValidationError.single(
-            field, f"{text!r} is not a duration: use e.g. 6h, 90m, 3600s or 500ms"
-        )
-    number, suffix = int(match.group(1)), (match.group(2) or unit).lower()
-    ms = number * _MS_PER[suffix]
-    if ms % _MS_PER[unit]:
-        raise ValidationError.single(field, f"{text!r} is not a whole number of {unit}")
-    return ms // _MS_PER[unit]
 
 
 def names(text: str) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ and ``named.log``. ``named`` runs in the foreground (``-g``) as a child in its o
 as user ``bind`` when we are root; :meth:`BindServer.stop` signals only that PID (SIGTERM,
 then SIGKILL).
 
-Gotchas (reference/ecosystem.md §4): the workdir must be writable by ``bind`` (the update
+Gotchas: the workdir must be writable by ``bind`` (the update
 journal) and every directory above it must be traversable by ``bind``; use a directory
 under ``/tmp`` (pytest's ``tmp_path`` lives under a 0700 directory, which is not).
 """

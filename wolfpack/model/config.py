@@ -1,7 +1,7 @@
 """The configuration an administrator writes (the cluster database's config/ part), S17.
 
 Frozen dataclasses: a configuration is a value; changes make a new one with
-:func:`dataclasses.replace`. Defaults follow MSCS (reference/wsfc.md): failover 10 in 6 h,
+:func:`dataclasses.replace`. Defaults follow MSCS (docs/concepts.md): failover 10 in 6 h,
 restart 3 in 900 s, pending timeout 180 s, failback prevented. Names of objects are the
 keys of the mappings and must equal the object's own ``name``.
 """

@@ -1,4 +1,5 @@
-"""Life cycles as tables (h11 style): every legal (state, event) pair is one row.
+"""Life cycles as tables (h11 style): every legal (state, event) pair is one row, and the
+resource manager changes its local states only through them (an impossible step raises).
 
 A missing row is an illegal transition and raises :class:`IllegalTransition`. Group state is
 never stored: it is derived from the group's resources, as in MSCS.

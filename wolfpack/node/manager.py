@@ -23,11 +23,12 @@ from dataclasses import dataclass, replace
 
 from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.model.config import Resource, ResourceType
+from wolfpack.model.fsm import ResourceEvent, resource_transition
 from wolfpack.model.inheritance import effective_resource
 from wolfpack.model.snapshot import ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
 from wolfpack.node.state_io import ClusterReader, ClusterView, update_doc
-from wolfpack.policy.local import LocalAction, LocalKind, next_batch
+from wolfpack.policy.local import LocalAction, LocalKind, held_elsewhere, next_batch
 from wolfpack.resources import Agent, AgentContext, create_agent, error_fields
 from wolfpack.store import Compare, Put, mod_revision_is
 from wolfpack.store.repository import encode
@@ -119,8 +120,19 @@ class ResourceManager:
         """Terminate, then say so: a Failed report always means 'no longer running here'."""
         self.log("resource_failed", resource=name, why=why)
         self._terminate(name)
-        self.local[name] = ResourceState.FAILED
+        if name in self.local:  # a request for what no longer runs here is only confirmed
+            self._step(name, ResourceEvent.FAILURE)
         self._report(name, ResourceState.FAILED)
+
+    def _step(self, name: str, event: ResourceEvent) -> ResourceState:
+        """Change the local state by the life-cycle table (:mod:`wolfpack.model.fsm`): an
+        impossible step raises ``IllegalTransition`` here, where it happens."""
+        state = resource_transition(self.local.get(name, ResourceState.OFFLINE), event)
+        if state is ResourceState.OFFLINE:
+            self.local.pop(name, None)
+        else:
+            self.local[name] = state
+        return state
 
     # -- the loop -------------------------------------------------------------------------
     def _run(self) -> None:
@@ -158,11 +170,11 @@ class ResourceManager:
     def _stop_one(self, snap: Snapshot, action: LocalAction) -> None:
         res = snap.config.resources.get(action.resource)
         name = action.resource
-        self.local[name] = ResourceState.OFFLINE_PENDING
+        self._step(name, ResourceEvent.TAKE_OFFLINE)
         if res is not None:
             self._report(name, ResourceState.OFFLINE_PENDING)
         self._terminate(name, timeout_s=res.pending_timeout_s if res is not None else 30.0)
-        self.local.pop(name, None)
+        self._step(name, ResourceEvent.STOPPED)
         if res is not None:  # a resource no longer configured has no status to write
             self._report(name, ResourceState.OFFLINE)
         self.log("resource_stopped", resource=name, why=action.reason)
@@ -172,7 +184,7 @@ class ResourceManager:
         res = snap.config.resources[action.resource]
         if not self.lease_valid() or not self._claim_start(view, res):
             return
-        self.local[res.name] = ResourceState.ONLINE_PENDING
+        self._step(res.name, ResourceEvent.BRING_ONLINE)
         try:
             agent = self._agent(snap, res)
             if not self.lease_valid():  # L3: checked again just before the side effect
@@ -181,7 +193,7 @@ class ResourceManager:
         except WolfpackError as exc:
             self.log("resource_start_failed", resource=res.name, **error_fields(exc))
             self._terminate(res.name)
-            self.local[res.name] = ResourceState.FAILED
+            self._step(res.name, ResourceEvent.FAILURE)
             self._report(res.name, ResourceState.FAILED)
             return
         rtype = snap.config.types[res.type]
@@ -192,7 +204,7 @@ class ResourceManager:
         )
         run.schedule(self.clock())
         self.running[res.name] = run
-        self.local[res.name] = ResourceState.ONLINE
+        self._step(res.name, ResourceEvent.STARTED)
         # A failure requested while this start ran stays requested: the next pass carries
         # it out (the report keeps ``fail_requested``).
         self._report(res.name, ResourceState.ONLINE)
@@ -207,8 +219,7 @@ class ResourceManager:
         key = self.keys.state("resources", res.name)
         token = view.create_revision(me)
         st = view.snapshot.resource(res.name)
-        other = st.node not in (None, self.node)
-        if token == 0 or (other and st.state.active and st.state is not ResourceState.FAILED):
+        if token == 0 or held_elsewhere(view.snapshot, self.node, res.name):
             return False
         fresh = st.node != self.node
         claimed = replace(

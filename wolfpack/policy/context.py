@@ -9,12 +9,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from wolfpack.model.config import ClusterConfig, Group, Resource
 from wolfpack.model.dependencies import Steps, clauses_met, offline_steps, online_steps
 from wolfpack.model.plan import Action, ActionKind, Code, Note, Reason
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.model.states import NodeState, ResourceState, Wanted
+
+
+class Why(StrEnum):
+    """Why a node cannot take a group now (the kind decisions branch on)."""
+
+    NOT_A_NODE = "not a cluster node"
+    DOWN = "down"
+    JOINING = "still joining"
+    NOT_POSSIBLE_OWNER = "not a possible owner"
+    DRAINING = "draining"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True)
+class Ineligible:
+    """A typed reason with its text for people (``str()``)."""
+
+    why: Why
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.why} {self.detail}" if self.detail else str(self.why)
+
 
 #: Actions that leave the rest of the group's decision to the same plan.
 _NOT_HANDLING = frozenset({ActionKind.FENCE_NODE, ActionKind.STAMP_PENDING})
@@ -95,24 +119,30 @@ class PlanContext:
         i = order.index(owner)
         return order[i + 1 :] + order[:i]
 
-    def ineligible(self, group: str, node: str) -> str | None:
+    def ineligible(self, group: str, node: str) -> Ineligible | None:
         """Why ``node`` cannot take ``group`` now, or None if it can."""
         if node not in self.cfg.nodes:
-            return "not a cluster node"
+            return Ineligible(Why.NOT_A_NODE)
         st = self.snap.node(node)
         if st.state is NodeState.DOWN:
-            return "down"
+            return Ineligible(Why.DOWN)
         if st.state is NodeState.JOINING:
-            return "still joining"
+            return Ineligible(Why.JOINING)
         # Possible owners first: a paused node keeps the groups it may run, not others.
         for res in self.cfg.group_resources(group):
             if res.possible_owners is not None and node not in res.possible_owners:
-                return f"not a possible owner of resource {res.name!r}"
+                return Ineligible(Why.NOT_POSSIBLE_OWNER, f"of resource {res.name!r}")
         if st.draining:
-            return "draining"
+            return Ineligible(Why.DRAINING)
         if st.state is NodeState.PAUSED:
-            return "paused"
+            return Ineligible(Why.PAUSED)
         return None
+
+    def may_keep(self, group: str, owner: str) -> bool:
+        """The owner may keep running ``group`` (restart, start what is missing): it could
+        take it now, or it only is paused (a paused node keeps its groups)."""
+        why = self.ineligible(group, owner)
+        return why is None or why.why is Why.PAUSED
 
     def anti_affine_with(self, group: Group, node: str) -> str | None:
         """Name of a group on ``node`` sharing an anti-affinity class with ``group``."""
@@ -133,7 +163,7 @@ class PlanContext:
         choice = Choice(None)
         crowded: list[str] = []
         for node in candidates:
-            why = self.ineligible(group.name, node)
+            why: object = self.ineligible(group.name, node)
             if why is None:
                 other = self.anti_affine_with(group, node)
                 if other is None:

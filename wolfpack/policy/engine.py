@@ -25,10 +25,11 @@ from __future__ import annotations
 
 from wolfpack.model.config import Group, Resource
 from wolfpack.model.dependencies import dependents_closure
+from wolfpack.model.durations import duration_text
 from wolfpack.model.plan import Action, ActionKind, Code, Plan, Reason
 from wolfpack.model.snapshot import Snapshot, TransitionKind
 from wolfpack.model.states import NodeState, ResourceState, RestartAction, Wanted
-from wolfpack.policy.context import PlanContext
+from wolfpack.policy.context import PlanContext, Why
 from wolfpack.policy.failback import consider_failback
 from wolfpack.policy.intents import handle_intent
 
@@ -246,18 +247,6 @@ def _better_node_joining(ctx: PlanContext, better: list[str]) -> str | None:
     return None
 
 
-def duration_text(seconds: float) -> str:
-    """A period written exactly, in the largest units that fit: 5400 -> "1 h 30 min",
-    21600 -> "6 h", 90 -> "1 min 30 s", 0.5 -> "0.5 s" (never rounded: a message must not
-    claim a shorter period than the one configured)."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{int(hours)} h"] if hours else []
-    parts += [f"{int(minutes)} min"] if minutes else []
-    parts += [f"{secs:g} s"] if secs or not parts else []
-    return " ".join(parts)
-
-
 def _threshold_exceeded(ctx: PlanContext, group: Group) -> bool:
     status = ctx.snap.group(group.name)
     recent = [t for t in status.failovers if ctx.now - t < group.failover_period_s]
@@ -398,10 +387,10 @@ def _handle_failures(
     waits; one that is draining or no longer a possible owner (S28, changed by S35) gives
     the group to the next node instead."""
     why = ctx.ineligible(group.name, owner)
-    if why == "still joining":
+    if why is not None and why.why is Why.JOINING:
         ctx.note(group.name, Code.OWNER_JOINING, f"{owner} is joining; the restart waits")
         return
-    if why is not None and why != "paused":
+    if why is not None and not ctx.may_keep(group.name, owner):
         names = ", ".join(r.name for r in failed)
         _fail_over(
             ctx, group, owner, Code.FAILOVER_RESOURCE_FAILED, f"{names} failed on {owner} ({why})"
@@ -512,7 +501,7 @@ def _start_missing(
     """Resources wanted online but offline at the owner (after a restart of the cluster, a
     resource added to a running group) are started; those blocked by a dependency are noted.
     One still active on another node is stopped there first (never two copies)."""
-    if ctx.ineligible(group.name, owner) not in (None, "paused"):
+    if not ctx.may_keep(group.name, owner):
         return
     elsewhere = ctx.active_elsewhere(group.name, owner)
     for node, names in sorted(elsewhere.items()):

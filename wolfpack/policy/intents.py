@@ -12,7 +12,7 @@ from wolfpack.model.dependencies import dependencies_closure, dependents_closure
 from wolfpack.model.plan import Action, ActionKind, Code, Reason
 from wolfpack.model.snapshot import Intent, IntentKind, TransitionKind
 from wolfpack.model.states import ResourceState, Wanted
-from wolfpack.policy.context import PlanContext
+from wolfpack.policy.context import PlanContext, Why
 
 
 def handle_intent(ctx: PlanContext, intent: Intent) -> None:
@@ -72,7 +72,7 @@ def move_refusal(ctx: PlanContext, group: str, target: str) -> tuple[Code, str] 
     why = ctx.ineligible(group, target)
     if why is None:
         return None
-    if why.startswith("not a possible owner"):
+    if why.why is Why.NOT_POSSIBLE_OWNER:
         return Code.NOT_POSSIBLE_OWNER, f"cannot move {group!r} to {target}: {why}"
     return Code.TARGET_NOT_ELIGIBLE, f"cannot move {group!r} to {target}: it is {why}"
 

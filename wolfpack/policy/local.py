@@ -146,19 +146,20 @@ def _orphaned(members: tuple[Resource, ...], local: Mapping[str, ResourceState])
 
 
 def _active_elsewhere(snap: Snapshot, me: str, members: tuple[Resource, ...]) -> bool:
-    """Something of the group may still run on another node that is not fenced. Failed is
-    only ever written by the node it failed on, after terminating it (a coordinator's request
-    is ``fail_requested`` on a still-active state), so Failed elsewhere is not running."""
-    for r in members:
-        st = snap.resource(r.name)
-        if st.node is None or st.node == me or not st.state.active:
-            continue
-        if st.state is ResourceState.FAILED:
-            continue
-        node = snap.node(st.node)
-        if not (node.state is NodeState.DOWN and node.fenced):
-            return True
-    return False
+    return any(held_elsewhere(snap, me, r.name) for r in members)
+
+
+def held_elsewhere(snap: Snapshot, me: str, resource: str) -> bool:
+    """The resource may still run on another node that is not fenced. Failed is only ever
+    written by the node it failed on, after terminating it (a coordinator's request is
+    ``fail_requested`` on a still-active state), so Failed elsewhere is not running."""
+    st = snap.resource(resource)
+    if st.node is None or st.node == me or not st.state.active:
+        return False
+    if st.state is ResourceState.FAILED:
+        return False
+    node = snap.node(st.node)
+    return not (node.state is NodeState.DOWN and node.fenced)
 
 
 def _starts(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from wolfpack.admin import audit, tokens
 from wolfpack.api.auth import Admin, Reader
 from wolfpack.api.routes.common import JSONBytes, after_write, db, json_response
+from wolfpack.model.durations import duration
 
 router = APIRouter(prefix="/api/v1")
 
@@ -39,8 +40,6 @@ def delete_token(request: Request, name: str, who: Admin) -> JSONBytes:
 
 def since_seconds(text: str, field: str) -> float:
     """``10m``, ``1h``, ``2d`` or seconds: how far back (the CLI's parser: one meaning)."""
-    from wolfpack.cli.parse import duration  # lazy: most nodes are never asked this
-
     return float(duration(text, field))
 
 
