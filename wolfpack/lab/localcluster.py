@@ -11,6 +11,7 @@ Everything started here is stopped by PID in :meth:`LocalCluster.close`.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -363,8 +364,8 @@ class LocalCluster:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as r:
                     return str(r.read().decode().strip())
-            except (urllib.error.URLError, OSError):
-                continue
+            except (urllib.error.URLError, OSError, http.client.HTTPException):
+                continue  # a server stopped mid-answer (a move) is no answer
         return None
 
     def record(self, group: str) -> Path:
