@@ -18,7 +18,7 @@ from wolfpack.node.execute import Executor, Guard
 from wolfpack.node.manager import ResourceManager
 from wolfpack.node.state_io import ClusterReader
 from wolfpack.policy import plan
-from wolfpack.resources import Agent, AgentContext
+from wolfpack.resources import Agent, AgentContext, AgentResult
 from wolfpack.store import Compare, KeySpace
 from wolfpack.store.memory import MemoryStore
 from wolfpack.store.repository import ClusterDB, encode
@@ -31,6 +31,8 @@ class World:
     running: dict[str, set[str]] = field(default_factory=dict)  # resource -> nodes
     overlaps: list[tuple[str, frozenset[str]]] = field(default_factory=list)
     starts: list[tuple[str, str]] = field(default_factory=list)
+    #: resource -> how many more starts are refused as "held elsewhere" (ERR_BUSY)
+    busy: dict[str, int] = field(default_factory=dict)
 
     def start(self, resource: str, node: str) -> None:
         nodes = self.running.setdefault(resource, set())
@@ -50,6 +52,9 @@ class FakeAgent(Agent):
         pass
 
     def start(self, timeout_s: float) -> None:
+        if self.world.busy.get(self.name, 0) > 0:
+            self.world.busy[self.name] -= 1
+            raise self.error(AgentResult.ERR_BUSY, "address in use on the network")
         self.world.start(self.resource.name, self.ctx.node)
 
     def stop(self, timeout_s: float) -> None:
@@ -82,6 +87,7 @@ def doc(groups: dict[str, Any], resources: dict[str, Any], nodes: int = 2) -> di
 
 class Cluster:
     def __init__(self, document: dict[str, Any], tmp: Path, now: float = 1_000_000.0) -> None:
+        self.clock = 0.0  # the managers' monotonic clock, moved by the test
         self.store, self.keys = MemoryStore(), KeySpace()
         self.db = ClusterDB(self.store, self.keys)
         state, given = _parse(copy.deepcopy(document))
@@ -126,6 +132,7 @@ class Cluster:
             lambda: Compare(self.keys.node_lease(node), "create", "==", rev),
             ctx,
             wall=lambda: self.now,
+            clock=lambda: self.clock,
             agents=agents,
         )
 

@@ -133,3 +133,36 @@ def test_a_late_report_never_overwrites_the_new_owners(tmp_path: Path) -> None:
         c.managers["node1"]._report("app", late)
         st = c.status("app")
         assert (st.node, st.state, st.wanted) == ("node2", ResourceState.ONLINE, Wanted.ONLINE)
+
+
+def test_a_start_refused_as_busy_waits_instead_of_failing(tmp_path: Path) -> None:
+    """Issue 8 item 8: the old owner still holds the address (or the disk's MMP ticks), so
+    the new owner's start is refused as busy; it waits and tries again, and neither the
+    restart nor the failover budget is spent on it."""
+    c = one_app(tmp_path, restart_threshold=1)
+    c.world.busy["app"] = 3
+    c.tick()
+    for _ in range(3):
+        c.reconcile("node1")
+        st = c.status("app")
+        assert st.state is ResourceState.OFFLINE and st.failures == 0
+        assert not [a for a in c.tick() if a.startswith(("place-group", "restart"))]
+        c.reconcile("node1")  # within the back-off: no new try
+        c.clock += 0.3
+    c.reconcile("node1")
+    assert c.world.running["app"] == {"node1"}
+    st = c.status("app")
+    assert (st.state, st.failures, st.restarts) == (ResourceState.ONLINE, 0, ())
+
+
+def test_a_start_busy_past_the_pending_timeout_is_a_failure(tmp_path: Path) -> None:
+    """Issue 8 item 8, bounded: held elsewhere for longer than a start may take is a
+    failure after all (a foreign host on the address must not block the group forever)."""
+    c = one_app(tmp_path, pending_timeout_s=1)
+    c.world.busy["app"] = 100
+    c.tick()
+    for _ in range(6):
+        c.reconcile("node1")
+        c.clock += 0.3
+    st = c.status("app")
+    assert (st.state, st.failures) == (ResourceState.FAILED, 1)

@@ -102,7 +102,7 @@ def test_an_address_owned_elsewhere_is_refused_and_nothing_changes(
     two = agent_in(lab, "node2", tmp_path)
     with pytest.raises(AgentError) as err:
         two.start(timeout_s=10)
-    assert err.value.code is AgentResult.ERR_CONFIGURED
+    assert err.value.code is AgentResult.ERR_BUSY
     message = str(err.value)
     assert "already in use on the network" in message and "node2" in message
     assert lab.mac("node1", "eth0") in message

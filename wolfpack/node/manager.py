@@ -29,11 +29,19 @@ from wolfpack.model.snapshot import ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
 from wolfpack.node.state_io import ClusterReader, ClusterView, update_doc
 from wolfpack.policy.local import LocalAction, LocalKind, held_elsewhere, next_batch
-from wolfpack.resources import Agent, AgentContext, create_agent, error_fields
+from wolfpack.resources import (
+    Agent,
+    AgentContext,
+    AgentError,
+    AgentResult,
+    create_agent,
+    error_fields,
+)
 from wolfpack.store import Compare, Put, mod_revision_is
 from wolfpack.store.repository import encode
 
 Log = Callable[..., None]
+RELEASE_RETRY_S = 0.25  # a start refused as busy elsewhere is tried again after this
 AgentFactory = Callable[[Resource, ResourceType, AgentContext], Agent]
 
 
@@ -76,6 +84,8 @@ class ResourceManager:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="agent")
+        self._busy_since: dict[str, float] = {}  # resource -> first start refused as busy
+        self._not_before: dict[str, float] = {}  # resource -> no new start before (clock)
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -155,6 +165,8 @@ class ResourceManager:
             view = self.reader.read()
             self._handle_failures()
             batch = next_batch(view.snapshot, self.node, self.local, lease_ok=self.lease_valid())
+            now = self.clock()
+            batch = [a for a in batch if not self._backing_off(a, now)]
             if not batch:
                 return
             list(self._pool.map(self._do, [view] * len(batch), batch))
@@ -191,11 +203,14 @@ class ResourceManager:
                 raise WolfpackError("the lease is no longer valid: not starting")
             agent.start(timeout_s=res.pending_timeout_s)
         except WolfpackError as exc:
-            self.log("resource_start_failed", resource=res.name, **error_fields(exc))
             self._terminate(res.name)
+            if self._wait_for_release(res, exc):
+                return
+            self.log("resource_start_failed", resource=res.name, **error_fields(exc))
             self._step(res.name, ResourceEvent.FAILURE)
             self._report(res.name, ResourceState.FAILED)
             return
+        self._busy_since.pop(res.name, None)
         rtype = snap.config.types[res.type]
         run = _Running(
             agent,
@@ -209,6 +224,30 @@ class ResourceManager:
         # it out (the report keeps ``fail_requested``).
         self._report(res.name, ResourceState.ONLINE)
         self.log("resource_online", resource=res.name, why=action.reason)
+
+    def _backing_off(self, action: LocalAction, now: float) -> bool:
+        return action.kind is LocalKind.START and self._not_before.get(action.resource, 0) > now
+
+    def _wait_for_release(self, res: Resource, exc: WolfpackError) -> bool:
+        """A start refused because the old owner still holds the address or the disk is not
+        a failure of this node: back off and try again, up to the pending timeout, instead
+        of using up the restart and failover budgets in a burst (issue 8, item 8)."""
+        if not (isinstance(exc, AgentError) and exc.code is AgentResult.ERR_BUSY):
+            return False
+        now = self.clock()
+        first = self._busy_since.setdefault(res.name, now)
+        if now - first >= res.pending_timeout_s:
+            self._busy_since.pop(res.name, None)
+            return False  # held for longer than a start may take: a failure after all
+        self.log("start_waits_for_release", resource=res.name, **error_fields(exc))
+        self._step(res.name, ResourceEvent.TAKE_OFFLINE)
+        self._step(res.name, ResourceEvent.STOPPED)
+        self._report(res.name, ResourceState.OFFLINE)
+        self._not_before[res.name] = now + RELEASE_RETRY_S
+        timer = threading.Timer(RELEASE_RETRY_S, self.wake.set)
+        timer.daemon = True
+        timer.start()
+        return True
 
     def _claim_start(self, view: ClusterView, res: Resource) -> bool:
         """H2: write Online Pending only if nothing the decision rests on has changed since

@@ -59,6 +59,9 @@ class AgentResult(StrEnum):
     ERR_CONFIGURED = "err_configured"  # a property value is wrong (or names what is missing)
     ERR_INSTALLED = "err_installed"  # a program the resource needs is missing on this node
     ERR_PERM = "err_perm"  # this daemon lacks the right to do it
+    #: held elsewhere (the address answers from another host, the disk's MMP block ticks):
+    #: the start waits for its release instead of counting as a failure
+    ERR_BUSY = "err_busy"
 
 
 class Claims(Protocol):

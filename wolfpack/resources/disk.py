@@ -294,7 +294,7 @@ class DiskAgent(Agent):
         sb = ext4.read_superblock(device, MIN_TOOL_S)
         holder = sb.mmp_holder() if isinstance(sb, Superblock) else "unknown holder"
         return self.error(
-            AgentResult.ERR_GENERIC,
+            AgentResult.ERR_BUSY,
             f"{device} is in use elsewhere: refused by ext4 multi-mount protection"
             f" ({holder}): {said}",
             "device",

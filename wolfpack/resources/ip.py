@@ -155,7 +155,7 @@ class IpAddressAgent(Agent):
         owner = self._probe(arping, settings, iface, deadline)
         if owner is not None:
             raise self.error(
-                AgentResult.ERR_CONFIGURED,
+                AgentResult.ERR_BUSY,
                 f"address {settings.address} is already in use on the network"
                 f" {settings.network!r} (answered by {owner} on {iface.name});"
                 " refusing to add a second owner",
