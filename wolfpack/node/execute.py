@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from wolfpack.errors import FenceError, StoreError, WolfpackError
-from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.plan import Action, ActionKind, Plan
 from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus, Snapshot
@@ -22,6 +21,7 @@ from wolfpack.node.fencing import FenceAgent
 from wolfpack.node.state_io import update_doc
 from wolfpack.policy.writes import GroupWrite, writes
 from wolfpack.store import Compare, Delete, KeySpace, Put, Store
+from wolfpack.store.repository import encode
 
 Log = Callable[..., None]
 
@@ -64,7 +64,7 @@ class Executor:
         self, guard: Guard, before: Mapping[str, NodeStatus], after: Mapping[str, NodeStatus]
     ) -> None:
         puts = [
-            Put(self.keys.state("nodes", n), _json(st))
+            Put(self.keys.state("nodes", n), encode(st))
             for n, st in after.items()
             if before.get(n) != st
         ]
@@ -178,6 +178,3 @@ class Executor:
         )
         self.log("intent_" + status, intent=intent_id, code=str(code), message=message)
 
-
-def _json(status: NodeStatus) -> bytes:
-    return json.dumps(codec.dump(status)).encode()

@@ -101,8 +101,9 @@ def _alive(ctx: PlanContext, node: str) -> bool:
 
 
 def _fail_timed_out(ctx: PlanContext, group: Group, owner: str) -> bool:
-    """Resources pending (online or offline) past their timeout at the owner are failed, so
-    they are terminated; the restart policy then applies to those wanted online.
+    """Resources starting past their timeout at the owner are failed, so they are
+    terminated; the restart policy then applies. (A stop is bounded on the node itself: past
+    its timeout the node kills what is left.)
 
     The timeout runs from when the coordinator first saw the pending state, by its own clock
     (M1: a node's clock is never compared with the coordinator's), and failing is a request
@@ -113,11 +114,21 @@ def _fail_timed_out(ctx: PlanContext, group: Group, owner: str) -> bool:
     timed_out: list[str] = []
     for res in ctx.cfg.group_resources(group.name):
         st = ctx.snap.resource(res.name)
-        if not ctx.state_of(res, owner).pending or st.fail_requested:
+        state = ctx.state_of(res, owner)
+        if not state.pending or st.fail_requested:
             continue
         if not st.pending_seen:
             unseen.append(res.name)
-        elif ctx.now - st.pending_seen >= res.pending_timeout_s:
+        elif ctx.now - st.pending_seen < res.pending_timeout_s:
+            continue
+        elif state is ResourceState.OFFLINE_PENDING:
+            ctx.note(
+                res.name,
+                Code.PENDING_TIMEOUT,
+                f"{res.name!r} is still stopping on {owner} past its timeout; the node ends "
+                "the stop by force",
+            )
+        else:
             timed_out.append(res.name)
     if unseen:
         ctx.act(
