@@ -269,6 +269,35 @@ def test_bad_properties_are_refused_naming_the_property(
     assert "'shared-disk' on node1" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ("nobarrier", "nobarrier"),
+        ("noatime,barrier=0", "barrier=0"),
+        ("data=writeback", "data=writeback"),
+        ("errors=continue", "errors=continue"),
+        ("commit=30", "commit=30"),
+        ("noatime,commit=6", "commit=6"),
+    ],
+)
+def test_unsafe_mount_options_are_refused_naming_the_option(
+    tmp_path: Path, options: str, named: str
+) -> None:
+    """H7: options that lose acknowledged writes at a fence, or let a writer go on after
+    ext4 found the filesystem damaged, are refused before anything is touched."""
+    mount_point = tmp_path / "m"
+    agent = _agent(
+        tmp_path,
+        {"device": "/dev/null", "mountpoint": str(mount_point)} | {"mount_options": options},
+    )
+    for action in (agent.validate, lambda: agent.start(timeout_s=10)):
+        with pytest.raises(AgentError) as err:
+            action()
+        assert err.value.code is AgentResult.ERR_CONFIGURED
+        assert "property mount_options:" in str(err.value) and named in str(err.value)
+    assert not mount_point.exists()
+
+
 def test_a_device_that_is_no_block_device_is_refused_before_anything(tmp_path: Path) -> None:
     agent = _agent(tmp_path, {"device": "/dev/null", "mountpoint": str(tmp_path / "m")})
     with pytest.raises(AgentError, match="property device: /dev/null is not a block device"):
@@ -301,6 +330,11 @@ def test_life_cycle_claims_mounts_probes_unmounts_and_releases(
     assert claim["lease"] == node1.ok("lease")
     options = [e.options for e in parse_mountinfo(Path(f"/proc/{node1.pid}/mountinfo").read_text())]
     assert any("noatime" in o for o in options)
+    # H7: mounted errors=remount-ro (the administrator chose no errors=), as the node's own
+    # mount namespace shows it: a damaged filesystem stops the writer
+    mounts = Path(f"/proc/{node1.pid}/mounts").read_text().splitlines()
+    ours = [line.split() for line in mounts if line.split()[1] == str(mount_point)]
+    assert len(ours) == 1 and "errors=remount-ro" in ours[0][3].split(","), ours
     assert node1.ok("looks_alive") is True and node1.ok("is_alive") is True
     probe = Path(f"/proc/{node1.pid}/root") / str(mount_point).lstrip("/") / ".wolfpack-alive"
     assert probe.read_text().startswith("node1 ")
