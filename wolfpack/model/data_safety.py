@@ -54,7 +54,10 @@ def mount_option_problem(options: str) -> str | None:
             )
         if name == "commit":
             if not value.isdigit():
-                return f"{option}: commit= takes whole seconds on a shared disk (at most {MAX_COMMIT_S})"
+                return (
+                    f"{option}: commit= takes whole seconds on a shared disk"
+                    f" (at most {MAX_COMMIT_S})"
+                )
             if int(value) > MAX_COMMIT_S:
                 return (
                     f"{option} is refused on a shared disk: at most commit={MAX_COMMIT_S}"
