@@ -30,7 +30,7 @@ from wolfpack.model.config import Resource
 from wolfpack.resources import AgentError, AgentResult, create_agent
 from wolfpack.resources.disk import DiskAgent
 from wolfpack.resources.ext4 import parse_dumpe2fs
-from wolfpack.resources.mounts import parse_mountinfo
+from wolfpack.resources.mounts import mount_holding, parse_mountinfo
 from wolfpack.store import EtcdProcess, EtcdStore, KeySpace
 
 from . import Recorder
@@ -509,3 +509,20 @@ def test_mountinfo_parsing_unescapes_paths() -> None:
     [entry] = parse_mountinfo(line)
     assert entry.mount_point == "/srv/my disk" and entry.devno == (7, 3)
     assert (entry.fstype, entry.source, entry.options) == ("ext4", "/dev/loop3", "rw,noatime")
+
+
+def test_mount_holding_finds_the_topmost_longest_mount_point() -> None:
+    """M8: what the PostgreSQL agent asks before initdb: which mount holds a path."""
+    text = (
+        "27 1 254:0 / / rw - ext4 /dev/vda rw\n"
+        "40 27 7:3 / /srv/sql rw - ext4 /dev/loop3 rw\n"
+        "41 27 0:50 / /srv/sqlother rw - tmpfs tmpfs rw\n"
+        "42 40 7:4 / /srv/sql rw - ext4 /dev/loop4 rw\n"
+    )
+    entries = parse_mountinfo(text)
+    holding = lambda path: mount_holding(path, entries)  # noqa: E731
+    assert holding("/srv/sql/data").source == "/dev/loop4"  # type: ignore[union-attr]
+    assert holding("/srv/sql").source == "/dev/loop4"  # type: ignore[union-attr]
+    assert holding("/srv/sqlother/data").fstype == "tmpfs"  # type: ignore[union-attr]
+    assert holding("/srv/sqldata").mount_point == "/"  # type: ignore[union-attr]
+    assert holding("/var/lib/postgresql").mount_point == "/"  # type: ignore[union-attr]

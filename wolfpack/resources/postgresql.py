@@ -12,8 +12,12 @@ run as ``user`` (default postgres): the postmaster itself is the supervised chil
 in ``<run_dir>/resources/<name>/socket`` (mode 0700: only the daemon and ``user`` reach it).
 
 * start: if the data directory is absent or empty and ``initialize`` is true, ``initdb``
-  creates the cluster once (local connections trusted, which only the 0700 socket directory
-  allows; TCP connections need a password: scram-sha-256). A ``postmaster.pid`` naming a
+  creates the cluster (local connections trusted, which only the 0700 socket directory
+  allows; TCP connections need a password: scram-sha-256) -- but only where the data
+  directory is on a mounted disk, not on the root filesystem (M8): the group's disk not
+  mounted here leaves an empty mount-point directory on the root filesystem, and initdb
+  there would start an empty database beside the real one. Once the disk holds a cluster,
+  ``initialize`` does nothing more (the directory is not empty). A ``postmaster.pid`` naming a
   running postmaster this agent did not start is refused (ERR_CONFIGURED naming the data
   directory): never two postmasters on one data directory. Start returns once
   ``SELECT 1`` answers through the socket.
@@ -39,6 +43,7 @@ import psycopg
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
+from wolfpack.resources import mounts
 from wolfpack.resources.application import (
     KILL_WAIT_S,
     ApplicationAgent,
@@ -251,6 +256,17 @@ class PostgresAgent(ApplicationAgent):
                 " initialize to create a new cluster)",
                 "data_directory",
             )
+        where = data if exists else os.path.dirname(data)
+        off_disk = self.off_disk(where)
+        if off_disk is not None:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"data directory {data!r} {'is empty' if exists else 'does not exist'} and"
+                f" {off_disk}: initialize creates a database only on the group's mounted"
+                " disk (is the Physical Disk online here, and does this resource depend on"
+                " it?); nothing was created",
+                "initialize",
+            )
         initdb = Path(cfg.argv[0]).with_name("initdb")
         if not os.access(initdb, os.X_OK):
             raise self.error(
@@ -304,6 +320,27 @@ class PostgresAgent(ApplicationAgent):
                 f"initdb of {data!r} {why}; it said: {result.output}",
                 "initialize",
             )
+
+    def off_disk(self, path: str) -> str | None:
+        """Why ``path`` is not on a mounted disk (the group's shared disk), or None: it must
+        lie on a mount of a block device other than the root filesystem's, per this
+        process's ``/proc/self/mountinfo`` and the path's own ``st_dev``."""
+        try:
+            real = os.path.realpath(path)
+            st = os.stat(real)
+            entries = mounts.parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+        except OSError as exc:
+            return f"{path!r} cannot be checked: {exc.strerror or exc}"
+        entry = mounts.mount_holding(real, entries)
+        root = mounts.mount_holding("/", entries)
+        devno = (os.major(st.st_dev), os.minor(st.st_dev))
+        if entry is None or entry.mount_point == "/" or (root and entry.devno == root.devno):
+            return f"{path!r} is on the root filesystem, not on a mounted disk"
+        if entry.devno != devno:
+            return f"{path!r} is not on the filesystem mounted at {entry.mount_point}"
+        if entry.devno[0] == 0:  # tmpfs, overlay, nfs...: no block device behind it
+            return f"{path!r} is on {entry.fstype} at {entry.mount_point}, not on a disk"
+        return None
 
     def _refuse_other_postmaster(self, data: str) -> None:
         try:
