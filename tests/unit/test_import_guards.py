@@ -5,6 +5,7 @@ write between the check and the commit cannot slip through."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -225,3 +226,32 @@ def test_an_empty_group_is_still_deleted(db: ClusterDB) -> None:
     delete(db, GROUPS, "Spare")
     snap = db.read_snapshot()
     assert "Spare" not in snap.config.groups and "Spare" not in snap.groups
+
+
+def test_a_configuration_change_can_be_guarded_by_an_election_token(
+    db: ClusterDB, store: HookedStore
+) -> None:
+    """L8 (configuration half): ``update_config(guard=...)`` compares in the same
+    transaction, so a deposed coordinator's change-group (its token gone) writes nothing."""
+    token_key = db.keys.coordinator
+    store.put(token_key, b"node1")
+    token = store.get(token_key)
+    assert token is not None
+    guard = [Compare(token_key, "create", "==", token.create_revision)]
+    move = lambda cfg: dataclasses.replace(  # noqa: E731
+        cfg,
+        resources={
+            **cfg.resources,
+            "spare-app": dataclasses.replace(cfg.resources["spare-app"], group="Web"),
+        },
+    )
+    store.delete(token_key)
+    store.put(token_key, b"node2")  # a new election: another token
+    before = everything(store)
+    with pytest.raises(ConflictError):
+        db.update_config(move, guard=guard)
+    assert everything(store) == before
+    token = store.get(token_key)
+    assert token is not None
+    db.update_config(move, guard=[Compare(token_key, "create", "==", token.create_revision)])
+    assert db.read_snapshot().config.resources["spare-app"].group == "Web"
