@@ -406,8 +406,8 @@ class ClusterDB:
         ``also``: operations outside the configuration written in the same transaction
         (the API's audit record of the change), even when the configuration is unchanged.
         ``based_on``: a recent read to start from instead of reading now (the API's cached
-        one); the epoch check still refuses the write if it is out of date. A change that
-        removes objects and checked their state must pass the read it checked and ``guard``.
+        one); the epoch check still refuses the write if it is out of date. Only for
+        changes that remove no object (their state is deleted by what the read holds).
         ``guard``: more conditions of the same transaction (a coordinator's election token);
         if one fails, ``ConflictError``. ``check``: called with the read the change starts
         from, raises if the change may not happen now and returns the conditions under
