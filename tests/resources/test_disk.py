@@ -526,3 +526,37 @@ def test_mount_holding_finds_the_topmost_longest_mount_point() -> None:
     assert holding("/srv/sqlother/data").fstype == "tmpfs"  # type: ignore[union-attr]
     assert holding("/srv/sqldata").mount_point == "/"  # type: ignore[union-attr]
     assert holding("/var/lib/postgresql").mount_point == "/"  # type: ignore[union-attr]
+
+
+_ON_DISK_PROBE = """
+import json, subprocess, sys
+from wolfpack.resources.postgresql import not_on_a_disk
+device, where = sys.argv[1:3]
+before = not_on_a_disk(where)
+subprocess.run(["mount", "-t", "ext4", "--", device, where], check=True, capture_output=True)
+print(json.dumps([before, not_on_a_disk(where), not_on_a_disk(where + "/lost+found")]))
+"""
+
+
+@NEEDS_LOOP
+def test_postgresql_initialize_sees_a_mounted_disk_and_the_bare_mount_point(
+    disk: LoopDisk, mount_point: Path
+) -> None:
+    """M8: what the PostgreSQL agent checks before initdb, for real: the mount point
+    directory alone is on the root filesystem (refused); with the disk mounted on it (in a
+    private mount namespace) it is on a disk (allowed)."""
+    mount_point.mkdir()
+    argv = ["unshare", "--mount", "--propagation", "private", sys.executable, "-c"]
+    done = subprocess.run(
+        [*argv, _ON_DISK_PROBE, disk.device, str(mount_point)],
+        capture_output=True,
+        text=True,
+        timeout=CALL_TIMEOUT_S,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    before, mounted, below = json.loads(done.stdout)
+    assert before is not None and "root filesystem" in before
+    assert mounted is None and below is None
+    assert not mounted_in("self", mount_point)  # the host never saw the mount

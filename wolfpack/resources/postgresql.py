@@ -68,7 +68,7 @@ from wolfpack.resources.process import (
     run_bounded,
 )
 
-__all__ = ["BIN_GLOB", "PostgresAgent"]
+__all__ = ["BIN_GLOB", "PostgresAgent", "not_on_a_disk"]
 
 INITDB_TIMEOUT_S = 120
 PROBE_TIMEOUT_S = 5
@@ -104,6 +104,28 @@ def _children_of(group: ProcessGroup) -> dict[int, int]:
         if info is not None and info.running and info.start_time >= group.start_time:
             out[int(token)] = info.start_time
     return out
+
+
+def not_on_a_disk(path: str) -> str | None:
+    """Why ``path`` is not on a mounted disk, or None: it must lie on a mount of a block
+    device other than the root filesystem's, per this process's ``/proc/self/mountinfo``
+    (its mount namespace) and the path's own ``st_dev`` (M8)."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+        entries = mounts.parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+    except OSError as exc:
+        return f"{path!r} cannot be checked: {exc.strerror or exc}"
+    entry = mounts.mount_holding(real, entries)
+    root = mounts.mount_holding("/", entries)
+    devno = (os.major(st.st_dev), os.minor(st.st_dev))
+    if entry is None or entry.mount_point == "/" or (root and entry.devno == root.devno):
+        return f"{path!r} is on the root filesystem, not on a mounted disk"
+    if entry.devno != devno:
+        return f"{path!r} is not on the filesystem mounted at {entry.mount_point}"
+    if entry.devno[0] == 0:  # tmpfs, overlay, nfs...: no block device behind it
+        return f"{path!r} is on {entry.fstype} at {entry.mount_point}, not on a disk"
+    return None
 
 
 class PostgresAgent(ApplicationAgent):
@@ -322,25 +344,8 @@ class PostgresAgent(ApplicationAgent):
             )
 
     def off_disk(self, path: str) -> str | None:
-        """Why ``path`` is not on a mounted disk (the group's shared disk), or None: it must
-        lie on a mount of a block device other than the root filesystem's, per this
-        process's ``/proc/self/mountinfo`` and the path's own ``st_dev``."""
-        try:
-            real = os.path.realpath(path)
-            st = os.stat(real)
-            entries = mounts.parse_mountinfo(Path("/proc/self/mountinfo").read_text())
-        except OSError as exc:
-            return f"{path!r} cannot be checked: {exc.strerror or exc}"
-        entry = mounts.mount_holding(real, entries)
-        root = mounts.mount_holding("/", entries)
-        devno = (os.major(st.st_dev), os.minor(st.st_dev))
-        if entry is None or entry.mount_point == "/" or (root and entry.devno == root.devno):
-            return f"{path!r} is on the root filesystem, not on a mounted disk"
-        if entry.devno != devno:
-            return f"{path!r} is not on the filesystem mounted at {entry.mount_point}"
-        if entry.devno[0] == 0:  # tmpfs, overlay, nfs...: no block device behind it
-            return f"{path!r} is on {entry.fstype} at {entry.mount_point}, not on a disk"
-        return None
+        """Why ``path`` is not on the group's mounted disk, or None (:func:`not_on_a_disk`)."""
+        return not_on_a_disk(path)
 
     def _refuse_other_postmaster(self, data: str) -> None:
         try:
