@@ -560,3 +560,26 @@ def test_postgresql_initialize_sees_a_mounted_disk_and_the_bare_mount_point(
     assert before is not None and "root filesystem" in before
     assert mounted is None and below is None
     assert not mounted_in("self", mount_point)  # the host never saw the mount
+
+
+@NEEDS_LOOP
+def test_postgresql_initialize_refuses_a_local_filesystem_without_mmp(
+    disk: LoopDisk, mount_point: Path
+) -> None:
+    """M8: a node's own partition (here: the same loop disk without multi-mount
+    protection) is a block device too, but no shared disk of the cluster: refused."""
+    subprocess.run(["tune2fs", "-O", "^mmp", disk.device], check=True, capture_output=True)
+    mount_point.mkdir()
+    argv = ["unshare", "--mount", "--propagation", "private", sys.executable, "-c"]
+    done = subprocess.run(
+        [*argv, _ON_DISK_PROBE, disk.device, str(mount_point)],
+        capture_output=True,
+        text=True,
+        timeout=CALL_TIMEOUT_S,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    _, mounted, _ = json.loads(done.stdout)
+    assert mounted is not None and "no multi-mount protection" in mounted
+    assert disk.device in mounted or "/dev/" in mounted

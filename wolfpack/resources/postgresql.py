@@ -43,7 +43,7 @@ import psycopg
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
-from wolfpack.resources import mounts
+from wolfpack.resources import ext4, mounts
 from wolfpack.resources.application import (
     KILL_WAIT_S,
     ApplicationAgent,
@@ -71,6 +71,8 @@ from wolfpack.resources.process import (
 __all__ = ["BIN_GLOB", "PostgresAgent", "not_on_a_disk"]
 
 INITDB_TIMEOUT_S = 120
+#: reading the superblock of the disk initdb would write to
+SUPERBLOCK_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 5
 #: shares of the stop timeout: SIGINT until the first, SIGQUIT until the second, then SIGKILL
 FAST_SHARE, IMMEDIATE_SHARE = 0.6, 0.85
@@ -107,9 +109,10 @@ def _children_of(group: ProcessGroup) -> dict[int, int]:
 
 
 def not_on_a_disk(path: str) -> str | None:
-    """Why ``path`` is not on a mounted disk, or None: it must lie on a mount of a block
-    device other than the root filesystem's, per this process's ``/proc/self/mountinfo``
-    (its mount namespace) and the path's own ``st_dev`` (M8)."""
+    """Why ``path`` is not on a mounted shared disk, or None: it must lie on a mount of a
+    block device other than the root filesystem's, per this process's
+    ``/proc/self/mountinfo`` (its mount namespace) and the path's own ``st_dev``, whose ext4
+    filesystem has multi-mount protection, as every Physical Disk has (M8)."""
     try:
         real = os.path.realpath(path)
         st = os.stat(real)
@@ -125,6 +128,18 @@ def not_on_a_disk(path: str) -> str | None:
         return f"{path!r} is not on the filesystem mounted at {entry.mount_point}"
     if entry.devno[0] == 0:  # tmpfs, overlay, nfs...: no block device behind it
         return f"{path!r} is on {entry.fstype} at {entry.mount_point}, not on a disk"
+    # a node's own partition (/srv on its own volume) is a block device too: a disk of this
+    # cluster is ext4 with multi-mount protection (the Physical Disk agent refuses others)
+    candidates = (entry.source, f"/dev/block/{devno[0]}:{devno[1]}")
+    device = next((d for d in candidates if mounts.block_devno(d) == devno), None)
+    sb = ext4.read_superblock(device, SUPERBLOCK_TIMEOUT_S) if device else "no device node"
+    if isinstance(sb, str):
+        return f"{path!r} is on {entry.source} at {entry.mount_point}, unreadable: {sb}"
+    if not sb.has_mmp:
+        return (
+            f"{path!r} is on {entry.source} at {entry.mount_point}, which has no multi-mount"
+            " protection: a local filesystem, not a shared disk of this cluster"
+        )
     return None
 
 
