@@ -80,6 +80,9 @@ def test_frozen_daemon_stops_its_resources_before_anyone_starts_them(
     no_overlap(cluster)
     # Bounded by the lease TTL (3 s) plus detection and start, not by anything longer.
     assert failover_s < 3 + 3
+    # running unfenced was said, loudly, at every node's start (issue item 7)
+    for node in cluster.names:
+        assert "fencing_disabled" in [e.get("event") for e in cluster.log_lines(node)], node
 
 
 def test_resource_crash_restarts_then_fails_over_past_the_threshold(

@@ -4,6 +4,8 @@ program runs; no etcd is needed, because nothing may get as far as talking to it
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +13,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wolfpack.node.daemon import build_fencer
+from wolfpack.errors import ValidationError
+from wolfpack.node.daemon import Daemon, JsonLog, build_fencer
 from wolfpack.node.fencing import ExternalFenceAgent
 from wolfpack.node.settings import load_settings
+from wolfpack.store import MemoryStore
 
 
 def wolfpackd(tmp_path: Path, settings: dict[str, object], *flags: str) -> tuple[int, str]:
     """Run the daemon with ``settings`` (plus a run_dir in tmp_path); (exit status, stderr)."""
     path = tmp_path / "wolfpackd.yaml"
-    path.write_text(yaml.safe_dump({"node": "node1", "run_dir": str(tmp_path / "run"), **settings}))
+    base = {"node": "node1", "run_dir": str(tmp_path / "run"), "fence": {"agent": "none"}}
+    path.write_text(yaml.safe_dump({**base, **settings}))
     proc = subprocess.run(
         [sys.executable, "-m", "wolfpack.node.daemon", "--config", str(path), *flags],
         capture_output=True,
@@ -67,6 +72,62 @@ def test_bad_settings_stop_wolfpackd_with_the_field_and_start_nothing(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"wolfpackd: {field}: "), err
     assert not (tmp_path / "run").exists()  # no run_dir: no watchdog, pid file or log
+
+
+def test_settings_without_a_fence_agent_stop_wolfpackd_naming_the_choices(
+    tmp_path: Path,
+) -> None:
+    """A safe default (issue item 7): running unfenced must be a choice. Settings that do
+    not choose ``fence.agent`` (no fence section, or one without the agent) stop the daemon
+    with one line naming the field and every choice, and start nothing."""
+    path = tmp_path / "wolfpackd.yaml"
+    for settings in ({}, {"fence": {"timeout_s": 5}}):
+        path.write_text(
+            yaml.safe_dump({"node": "node1", "run_dir": str(tmp_path / "run"), **settings})
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "wolfpack.node.daemon", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert lines[0].startswith("wolfpackd: fence.agent: must be set"), lines
+        assert all(c in lines[0] for c in ("fence_*", "'test'", "'none'", "docs/fencing.md"))
+        assert not (tmp_path / "run").exists()
+    with pytest.raises(ValidationError) as err:
+        load_settings(None, {"node": "node1"})
+    assert [e.field for e in err.value.errors] == ["fence.agent"]
+    chosen = load_settings(None, {"node": "node1", "fence.agent": "none"})  # the flag chooses
+    assert chosen.fence.agent == "none"
+
+
+def test_running_unfenced_logs_fencing_disabled_at_start(tmp_path: Path) -> None:
+    """A safe default (issue item 7): with ``fence.agent: none`` the daemon's start says
+    loudly what it costs (``fencing_disabled``), before anything else; with an agent, not."""
+    for agent, warned in (("none", True), ("test", False)):
+        settings = load_settings(
+            None,
+            {
+                "node": "node1",
+                "fence.agent": agent,
+                "secret_file": str(tmp_path / "no-secret"),
+                "run_dir": str(tmp_path / "run"),
+            },
+        )
+        daemon = Daemon(settings, store=MemoryStore())
+        out = io.StringIO()
+        daemon.log = JsonLog("node1", stream=out)
+        with pytest.raises(ValidationError, match="secret_file"):  # stops at the secret
+            daemon.start()
+        events = [json.loads(line) for line in out.getvalue().splitlines()]
+        disabled = [e for e in events if e["event"] == "fencing_disabled"]
+        assert bool(disabled) is warned, events
+        if warned:
+            assert disabled[0]["level"] == "warning"
+            assert "two owners" in disabled[0]["cost"] and "lease" in disabled[0]["cost"]
 
 
 def test_a_bad_fence_agent_flag_is_checked_like_the_file(tmp_path: Path) -> None:

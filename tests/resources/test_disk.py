@@ -30,7 +30,7 @@ from wolfpack.model.config import Resource
 from wolfpack.resources import AgentError, AgentResult, create_agent
 from wolfpack.resources.disk import DiskAgent
 from wolfpack.resources.ext4 import parse_dumpe2fs
-from wolfpack.resources.mounts import parse_mountinfo
+from wolfpack.resources.mounts import mount_holding, parse_mountinfo
 from wolfpack.store import EtcdProcess, EtcdStore, KeySpace
 
 from . import Recorder
@@ -269,6 +269,35 @@ def test_bad_properties_are_refused_naming_the_property(
     assert "'shared-disk' on node1" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ("nobarrier", "nobarrier"),
+        ("noatime,barrier=0", "barrier=0"),
+        ("data=writeback", "data=writeback"),
+        ("errors=continue", "errors=continue"),
+        ("commit=30", "commit=30"),
+        ("noatime,commit=6", "commit=6"),
+    ],
+)
+def test_unsafe_mount_options_are_refused_naming_the_option(
+    tmp_path: Path, options: str, named: str
+) -> None:
+    """H7: options that lose acknowledged writes at a fence, or let a writer go on after
+    ext4 found the filesystem damaged, are refused before anything is touched."""
+    mount_point = tmp_path / "m"
+    agent = _agent(
+        tmp_path,
+        {"device": "/dev/null", "mountpoint": str(mount_point)} | {"mount_options": options},
+    )
+    for action in (agent.validate, lambda: agent.start(timeout_s=10)):
+        with pytest.raises(AgentError) as err:
+            action()
+        assert err.value.code is AgentResult.ERR_CONFIGURED
+        assert "property mount_options:" in str(err.value) and named in str(err.value)
+    assert not mount_point.exists()
+
+
 def test_a_device_that_is_no_block_device_is_refused_before_anything(tmp_path: Path) -> None:
     agent = _agent(tmp_path, {"device": "/dev/null", "mountpoint": str(tmp_path / "m")})
     with pytest.raises(AgentError, match="property device: /dev/null is not a block device"):
@@ -301,6 +330,11 @@ def test_life_cycle_claims_mounts_probes_unmounts_and_releases(
     assert claim["lease"] == node1.ok("lease")
     options = [e.options for e in parse_mountinfo(Path(f"/proc/{node1.pid}/mountinfo").read_text())]
     assert any("noatime" in o for o in options)
+    # H7: mounted errors=remount-ro (the administrator chose no errors=), as the node's own
+    # mount namespace shows it: a damaged filesystem stops the writer
+    mounts = Path(f"/proc/{node1.pid}/mounts").read_text().splitlines()
+    ours = [line.split() for line in mounts if line.split()[1] == str(mount_point)]
+    assert len(ours) == 1 and "errors=remount-ro" in ours[0][3].split(","), ours
     assert node1.ok("looks_alive") is True and node1.ok("is_alive") is True
     probe = Path(f"/proc/{node1.pid}/root") / str(mount_point).lstrip("/") / ".wolfpack-alive"
     assert probe.read_text().startswith("node1 ")
@@ -475,3 +509,77 @@ def test_mountinfo_parsing_unescapes_paths() -> None:
     [entry] = parse_mountinfo(line)
     assert entry.mount_point == "/srv/my disk" and entry.devno == (7, 3)
     assert (entry.fstype, entry.source, entry.options) == ("ext4", "/dev/loop3", "rw,noatime")
+
+
+def test_mount_holding_finds_the_topmost_longest_mount_point() -> None:
+    """M8: what the PostgreSQL agent asks before initdb: which mount holds a path."""
+    text = (
+        "27 1 254:0 / / rw - ext4 /dev/vda rw\n"
+        "40 27 7:3 / /srv/sql rw - ext4 /dev/loop3 rw\n"
+        "41 27 0:50 / /srv/sqlother rw - tmpfs tmpfs rw\n"
+        "42 40 7:4 / /srv/sql rw - ext4 /dev/loop4 rw\n"
+    )
+    entries = parse_mountinfo(text)
+    holding = lambda path: mount_holding(path, entries)  # noqa: E731
+    assert holding("/srv/sql/data").source == "/dev/loop4"  # type: ignore[union-attr]
+    assert holding("/srv/sql").source == "/dev/loop4"  # type: ignore[union-attr]
+    assert holding("/srv/sqlother/data").fstype == "tmpfs"  # type: ignore[union-attr]
+    assert holding("/srv/sqldata").mount_point == "/"  # type: ignore[union-attr]
+    assert holding("/var/lib/postgresql").mount_point == "/"  # type: ignore[union-attr]
+
+
+_ON_DISK_PROBE = """
+import json, subprocess, sys
+from wolfpack.resources.postgresql import not_on_a_disk
+device, where = sys.argv[1:3]
+before = not_on_a_disk(where)
+subprocess.run(["mount", "-t", "ext4", "--", device, where], check=True, capture_output=True)
+print(json.dumps([before, not_on_a_disk(where), not_on_a_disk(where + "/lost+found")]))
+"""
+
+
+@NEEDS_LOOP
+def test_postgresql_initialize_sees_a_mounted_disk_and_the_bare_mount_point(
+    disk: LoopDisk, mount_point: Path
+) -> None:
+    """M8: what the PostgreSQL agent checks before initdb, for real: the mount point
+    directory alone is on the root filesystem (refused); with the disk mounted on it (in a
+    private mount namespace) it is on a disk (allowed)."""
+    mount_point.mkdir()
+    argv = ["unshare", "--mount", "--propagation", "private", sys.executable, "-c"]
+    done = subprocess.run(
+        [*argv, _ON_DISK_PROBE, disk.device, str(mount_point)],
+        capture_output=True,
+        text=True,
+        timeout=CALL_TIMEOUT_S,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    before, mounted, below = json.loads(done.stdout)
+    assert before is not None and "root filesystem" in before
+    assert mounted is None and below is None
+    assert not mounted_in("self", mount_point)  # the host never saw the mount
+
+
+@NEEDS_LOOP
+def test_postgresql_initialize_refuses_a_local_filesystem_without_mmp(
+    disk: LoopDisk, mount_point: Path
+) -> None:
+    """M8: a node's own partition (here: the same loop disk without multi-mount
+    protection) is a block device too, but no shared disk of the cluster: refused."""
+    subprocess.run(["tune2fs", "-O", "^mmp", disk.device], check=True, capture_output=True)
+    mount_point.mkdir()
+    argv = ["unshare", "--mount", "--propagation", "private", sys.executable, "-c"]
+    done = subprocess.run(
+        [*argv, _ON_DISK_PROBE, disk.device, str(mount_point)],
+        capture_output=True,
+        text=True,
+        timeout=CALL_TIMEOUT_S,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    _, mounted, _ = json.loads(done.stdout)
+    assert mounted is not None and "no multi-mount protection" in mounted
+    assert disk.device in mounted or "/dev/" in mounted

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -37,6 +38,15 @@ pytestmark = pytest.mark.skipif(
 START_WAIT = 60.0
 
 
+class OnDiskPostgresAgent(PostgresAgent):
+    """The agent with one fact of the node replaced: the test's ``disk`` directory, on the
+    root filesystem here, stands for the group's mounted disk (the real check is tested
+    below, against this machine's own mounts)."""
+
+    def off_disk(self, path: str) -> str | None:
+        return None
+
+
 class Harness:
     """``disk`` is the shared volume (data directory ``disk/pgdata``); ``nodeN`` are the
     nodes' run directories. Everything is removed afterwards."""
@@ -49,7 +59,9 @@ class Harness:
         self.port = free_port()
         self.agents: list[Agent] = []
 
-    def agent(self, node: str = "node1", **props: PropertyValue) -> tuple[Agent, Recorder]:
+    def agent(
+        self, node: str = "node1", cls: type[PostgresAgent] = OnDiskPostgresAgent, **props: Any
+    ) -> tuple[Agent, Recorder]:
         rec = Recorder(self.base / node, node=node)
         values: dict[str, PropertyValue] = {
             "data_directory": str(self.data),
@@ -58,7 +70,7 @@ class Harness:
             "initialize": True,
         }
         values.update(props)
-        agent = PostgresAgent(Resource("db", POSTGRESQL, "g", properties=values), RTYPE, rec.ctx)
+        agent = cls(Resource("db", POSTGRESQL, "g", properties=values), RTYPE, rec.ctx)
         self.agents.append(agent)
         return agent, rec
 
@@ -215,6 +227,24 @@ def test_without_initialize_an_absent_data_directory_is_err_configured(h: Harnes
         agent.start(timeout_s=START_WAIT)
     assert err.value.code is AgentResult.ERR_CONFIGURED and "PG_VERSION" in str(err.value)
     assert sorted(os.listdir(h.data)) == ["precious.txt"]
+
+
+def test_initialize_refuses_a_data_directory_on_the_root_filesystem(h: Harness) -> None:
+    """M8: the group's disk is not mounted here, so the data directory's parent (the mount
+    point directory) is on the root filesystem: initdb would create an empty database
+    beside the real one. Refused, naming the property; nothing is created."""
+    assert os.stat(h.disk).st_dev == os.stat("/").st_dev  # the premise: on the root fs
+    agent, rec = h.agent(cls=PostgresAgent)
+    with pytest.raises(AgentError) as err:
+        agent.start(timeout_s=START_WAIT)
+    msg = str(err.value)
+    assert err.value.code is AgentResult.ERR_CONFIGURED and "property initialize" in msg
+    assert "root filesystem" in msg and str(h.disk) in msg
+    assert not h.data.exists() and "agent_initdb" not in rec.names()
+    h.data.mkdir()  # an empty data directory on the root filesystem: the same
+    with pytest.raises(AgentError, match="root filesystem"):
+        agent.start(timeout_s=START_WAIT)
+    assert os.listdir(h.data) == [] and h.postmasters() == []
 
 
 def test_missing_binaries_are_err_installed_naming_the_node(

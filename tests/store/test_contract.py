@@ -25,6 +25,7 @@ from wolfpack.store import (
     key_exists,
     keys,
     mod_revision_is,
+    prefix_empty,
     put_if_absent,
     value_is,
 )
@@ -219,6 +220,28 @@ def test_compare_on_missing_key(harness: Harness) -> None:
     # as in etcd, a value compare against a missing key is false whatever the operator
     assert not s.txn([Compare(k, "value", "!=", b"x")], []).succeeded
     assert not s.txn([value_is(k, b"")], []).succeeded
+
+
+def test_prefix_compare_holds_for_every_key_under_the_prefix(harness: Harness) -> None:
+    """H3: a prefix compare judges every key under it (etcd's range_end), so "no node holds
+    a lease" can be a condition of the import's own transaction."""
+    s, p = harness.store, harness.k("leases/")
+    marker = harness.k("marker")
+    assert s.txn([prefix_empty(p)], [Put(marker, b"1")]).succeeded  # nothing under it
+    s.put(harness.k("leases-not-under"), b"x")  # a sibling, not under "leases/"
+    assert s.txn([prefix_empty(p)], []).succeeded
+    lease = s.lease_grant(30)
+    s.put(p + "node1", b"{}", lease=lease)
+    assert not s.txn([prefix_empty(p)], [Put(marker, b"2")]).succeeded
+    assert s.get(marker) is not None and s.get(marker).value == b"1"  # type: ignore[union-attr]
+    s.put(p + "node2", b"{}")
+    assert s.txn([Compare(p, "create", ">", 0, prefix=True)], []).succeeded  # all exist
+    assert not s.txn([Compare(p, "version", ">", 1, prefix=True)], []).succeeded
+    s.put(p + "node2", b"{}")
+    assert not s.txn([Compare(p, "version", ">", 1, prefix=True)], []).succeeded  # one is 1
+    s.lease_revoke(lease)
+    s.delete(p + "node2")
+    assert s.txn([prefix_empty(p)], []).succeeded
 
 
 def test_all_compares_must_hold(harness: Harness) -> None:

@@ -25,6 +25,7 @@ from wolfpack.model.dependencies import format_expression
 from wolfpack.model.fsm import group_state
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.model.states import GroupState
+from wolfpack.store.keys import StateKind
 
 # -- nodes --------------------------------------------------------------------------------
 
@@ -52,6 +53,11 @@ def _node_guard(cfg: ClusterConfig, snap: Snapshot, name: str) -> None:
         )
 
 
+def _node_guarded_state(cfg: ClusterConfig, name: str) -> list[tuple[StateKind, str]]:
+    """The node guard reads every group's owner."""
+    return [("nodes", name), *(("groups", g) for g in sorted(cfg.groups))]
+
+
 NODES: Final[Noun[Node]] = Noun(
     "nodes",
     "node",
@@ -59,6 +65,7 @@ NODES: Final[Noun[Node]] = Noun(
     columns=(("id", lambda s, n: n.id), ("name", lambda s, n: n.name), ("state", node_state)),
     details=_node_details,
     guard_delete=_node_guard,
+    guarded_state=_node_guarded_state,
 )
 
 # -- networks and interfaces --------------------------------------------------------------

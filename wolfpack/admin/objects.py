@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from wolfpack.errors import AlreadyExistsError, NotFoundError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.snapshot import Snapshot
-from wolfpack.store.base import Op
-from wolfpack.store.keys import ConfigKind
-from wolfpack.store.repository import ClusterDB, DatabaseRead
+from wolfpack.store.base import Compare, Op, mod_revision_is
+from wolfpack.store.keys import STATE_KINDS, ConfigKind, StateKind
+from wolfpack.store.repository import ClusterDB, DatabaseRead, snapshot_of
 
 T = TypeVar("T")
 
@@ -28,6 +28,15 @@ def _no_details(snap: Snapshot, obj: Any) -> dict[str, Any]:
 
 def _no_guard(cfg: ClusterConfig, snap: Snapshot, name: str) -> None:
     return None
+
+
+def own_state(kind: str) -> Callable[[ClusterConfig, str], list[tuple[StateKind, str]]]:
+    """The object's own status, if its kind has one."""
+
+    def keys(cfg: ClusterConfig, name: str) -> list[tuple[StateKind, str]]:
+        return [(cast(StateKind, kind), name)] if kind in STATE_KINDS else []
+
+    return keys
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -54,6 +63,9 @@ class Noun(Generic[T]):
     details: Callable[[Snapshot, T], dict[str, Any]] = _no_details
     #: raises a WolfpackError when the object may not be deleted now
     guard_delete: Callable[[ClusterConfig, Snapshot, str], None] = _no_guard
+    #: the statuses ``guard_delete`` reads (default: the object's own): their revisions are
+    #: compared in the delete's transaction, so its verdict cannot go stale (M5)
+    guarded_state: Callable[[ClusterConfig, str], Sequence[tuple[StateKind, str]]] | None = None
     #: how ``show`` presents the configuration rows (default: every field, flattened)
     rows: Callable[[T], list[tuple[str, Any]]] | None = None
 
@@ -138,14 +150,24 @@ def modify_stored(
 
 
 def delete(db: ClusterDB, noun: Noun[T], name: str, also: Sequence[Op] = ()) -> T:
-    """Remove object ``name`` if its delete guard allows it now; returns what was removed."""
+    """Remove object ``name`` if its delete guard allows it now; returns what was removed.
+
+    The guard judges the same read the change starts from, and the revisions of the
+    statuses it looked at are compared in the transaction (M5): a resource started between
+    the check and the commit makes the delete a ``ConflictError`` (a retry checks again)."""
     removed: list[T] = []
-    snap = db.read_snapshot()
+
+    def check(read: DatabaseRead) -> list[Compare]:
+        snap = snapshot_of(read)
+        noun.get(snap.config, name)
+        noun.guard_delete(snap.config, snap, name)
+        looked_at = (noun.guarded_state or own_state(noun.kind))(snap.config, name)
+        keys = [read.keys.state(kind, obj) for kind, obj in looked_at]
+        return [mod_revision_is(k, read.kvs[k].mod_revision if k in read.kvs else 0) for k in keys]
 
     def change(cfg: ClusterConfig) -> ClusterConfig:
         removed[:] = [noun.get(cfg, name)]
-        noun.guard_delete(cfg, snap, name)
         return noun.with_objects(cfg, {k: v for k, v in noun.objects(cfg).items() if k != name})
 
-    db.update_config(change, also=also)
+    db.update_config(change, also=also, check=check)
     return removed[0]

@@ -5,6 +5,12 @@ The file has the sections of the cluster database (``cluster``, ``nodes``, ``net
 defaults are left out) and, optionally, ``state:`` with observed ``nodes``, ``groups`` and
 ``resources`` statuses. Built-in resource types are implied. Import validates everything
 first and writes it in one transaction, so a bad file changes nothing.
+
+Import is for configuration; observed state belongs to the running daemons (H3). A file's
+``state:`` section is written only while the cluster is stopped (no node holds a lease),
+and so is ``--replace`` with a ``state:`` section, which also deletes every other status.
+``--replace`` without one removes the objects the file does not have, with their statuses,
+as ``delete`` does: refused while such a group or resource is active.
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ from wolfpack.model.builtin_types import builtin_types
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.store.keys import CONFIG_KINDS
-from wolfpack.store.repository import StateSection
+from wolfpack.store.repository import ClusterDB, StateSection
 
 app = typer.Typer(help="The configuration as a file: export, import.", no_args_is_help=True)
 
 STATE_SECTIONS = ("nodes", "groups", "resources")
-REPLACE_HELP = "Delete objects and state that the file does not have."
+REPLACE_HELP = (
+    "Delete objects the file does not have (refused while one is active); with a state: "
+    "section, also every status it does not have (only with the cluster stopped)."
+)
 
 
 def document(cfg: ClusterConfig, snap: Snapshot | None = None) -> dict[str, Any]:
@@ -103,6 +112,17 @@ def _parse(data: dict[str, Any]) -> tuple[StateSection | None, ClusterConfig]:
     return state, given
 
 
+def import_document(db: ClusterDB, data: dict[str, Any], *, replace: bool) -> ClusterConfig:
+    """``config import [--replace]`` of a parsed file: configuration, and state only if the
+    file has a ``state:`` section (``--replace`` then deletes the statuses it lacks)."""
+    state, given = _parse(data)
+    return db.import_config(
+        lambda current: merge(current, given, set(data), replace),
+        state,
+        replace_state=replace and state is not None,
+    )
+
+
 @verb(app, "export")
 def export(
     file: files.OutFile = None,
@@ -122,19 +142,15 @@ def import_(
     file: Annotated[Path, typer.Argument(help="YAML (or JSON) configuration file.")],
     replace: Annotated[
         bool,
-        typer.Option("--replace", help="Delete objects and state that the file does not have."),
+        typer.Option("--replace", help=REPLACE_HELP),
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Load a configuration file (creating the cluster if there is none), all or nothing."""
+    """Load a configuration file (creating the cluster if there is none), all or nothing.
+    A state: section needs a stopped cluster (every wolfpackd stopped)."""
     data = files.read_mapping(file)
-    state, given = _parse(data)
     with open_db() as db:
-        cfg = db.import_config(
-            lambda current: merge(current, given, set(data), replace),
-            state,
-            replace_state=replace,
-        )
+        cfg = import_document(db, data, replace=replace)
     if as_json:
         output.print_json(document(cfg))
         return

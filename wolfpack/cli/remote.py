@@ -38,7 +38,7 @@ from wolfpack.model.snapshot import (
     ResourceStatus,
     Snapshot,
 )
-from wolfpack.store.base import Op, Store
+from wolfpack.store.base import Compare, Op, Store
 from wolfpack.store.keys import KeySpace
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache
 
@@ -121,9 +121,13 @@ class RemoteClusterDB(ClusterDB):
         expected_epoch: int | None = None,
         also: Sequence[Op] = (),
         based_on: DatabaseRead | None = None,
+        guard: Sequence[Compare] = (),
+        check: Callable[[DatabaseRead], Sequence[Compare]] | None = None,
     ) -> ClusterConfig:
-        """``change(current)`` sent as one request per changed object (see the module)."""
-        if also or based_on is not None:
+        """``change(current)`` sent as one request per changed object (see the module).
+        ``check`` is the server's business: each DELETE runs its guard there, in the
+        server's own transaction."""
+        if also or based_on is not None or guard:
             raise needs_database("a change with extra database operations")
         current, epoch = self.load_config()
         if expected_epoch is not None and expected_epoch != epoch:

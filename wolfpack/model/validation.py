@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 
 from wolfpack.errors import DependencyCycleError, FieldError, ValidationError
+from wolfpack.model import data_safety
 from wolfpack.model.config import (
     ClusterConfig,
     Group,
@@ -215,6 +216,7 @@ def _resource_errors(cfg: ClusterConfig, r: Resource) -> Iterator[FieldError]:
         yield FieldError(f"{f}.type", f"unknown resource type {r.type!r} (known: {known})")
     else:
         yield from _property_errors(f"{f}.properties", rtype, r)
+        yield from data_safety.resource_errors(cfg, r)
     if r.possible_owners is not None:
         if not r.possible_owners:
             yield FieldError(f"{f}.possible_owners", "must name at least one node (omit for all)")

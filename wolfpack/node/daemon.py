@@ -38,13 +38,21 @@ from wolfpack.node.settings import DaemonSettings, load_settings
 from wolfpack.node.state_io import ClusterReader
 from wolfpack.node.watchdog import WatchdogClient
 from wolfpack.resources import AgentContext
-from wolfpack.store import EtcdStore, KeySpace, Store
+from wolfpack.store import Delete, EtcdStore, KeySpace, Op, Put, Store, mod_revision_is
 from wolfpack.store.repository import ClusterDB
 
 if TYPE_CHECKING:
     from wolfpack.api.server import ApiServer
 
 LOG_FILE = "wolfpackd.log"
+#: what ``fence.agent: none`` costs, said at every start (docs/fencing.md)
+FENCING_DISABLED_COST = (
+    "fence.agent is none: a failed or cut-off node is never powered off; its groups move"
+    " only after its lease expires, and safety then rests on its own watchdog stopping"
+    " everything in time. Resources the watchdog cannot reach (systemd units, daemonising"
+    " scripts, IP addresses, mounts) may keep running there: two owners, and for a shared"
+    " disk, a corrupted filesystem. Configure a fence_* agent for production"
+)
 #: how often the heartbeat counters are logged (``membership_counters``), if they changed
 COUNTERS_EVERY_S = 5.0
 
@@ -153,6 +161,8 @@ class Daemon:
     def start(self) -> None:
         s = self.settings
         fencer = build_fencer(s)  # bad input fails here, before anything has started
+        if fencer is None:
+            self.log("fencing_disabled", level="warning", cost=FENCING_DISABLED_COST)
         secret = read_secret(s.secret_file)
         check_secret(self.store, self.keys, secret)
         self._secret = secret
@@ -356,10 +366,14 @@ class Daemon:
             self.log("heartbeat_paths", networks=[p.network for p in paths])
 
     def drain(self) -> None:
-        """Move this node's groups away before stopping (DrainOnShutdown)."""
+        """Move this node's groups away before stopping (DrainOnShutdown), then give back the
+        administrator's own flags (L7: a ``node pause`` outlives a restart), unless someone
+        changed them meanwhile."""
         s = self.settings
         key = self.keys.node_admin(s.node)
-        self.store.put(key, json.dumps(codec.dump(NodeAdmin(paused=True, draining=True))).encode())
+        before = self.store.get(key)
+        draining = json.dumps(codec.dump(NodeAdmin(paused=True, draining=True))).encode()
+        ours = self.store.put(key, draining)
         deadline = time.monotonic() + s.drain_timeout_s
         while time.monotonic() < deadline:
             snap = self.reader.read().snapshot
@@ -369,7 +383,8 @@ class Daemon:
             ):
                 break
             time.sleep(0.1)
-        self.store.put(key, json.dumps(codec.dump(NodeAdmin())).encode())
+        restore: list[Op] = [Put(key, before.value) if before is not None else Delete(key)]
+        self.store.txn([mod_revision_is(key, ours)], restore)
 
     def shutdown(self) -> None:
         self.log("stopping", drain=self.settings.drain_on_shutdown)

@@ -78,13 +78,22 @@ OptionValue = Annotated[str, pydantic.AfterValidator(_single_line)]
 Plug = Annotated[str, pydantic.AfterValidator(_plug)]
 
 
+#: What a missing ``fence.agent`` says: running unfenced must be a choice, never a default.
+FENCE_CHOICES = (
+    "must be set: a fence_* agent (power fencing, e.g. /usr/sbin/fence_ipmilan; what"
+    " production needs), 'test' (the lab's local agent), or 'none' (no fencing: you accept"
+    " the risk in docs/fencing.md, 'Running without a fence agent')"
+)
+
+
 class FenceSection(pydantic.BaseModel):
     """Checked here, so that a bad option stops the daemon with the field's name before it
-    starts anything (the agent itself checks again: it is also used on its own)."""
+    starts anything (the agent itself checks again: it is also used on its own). There is
+    no default agent: see :data:`FENCE_CHOICES`."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
     #: "none" (wait for the lease to expire), "test" (local test agent) or a fence_* program.
-    agent: str = pydantic.Field("none", min_length=1)
+    agent: str = pydantic.Field(min_length=1)
     options: dict[OptionName, OptionValue] = {}
     #: node -> the plug (VM, outlet, instance) the agent knows it by; default: the node name
     host_map: dict[str, Plug] = {}
@@ -126,7 +135,7 @@ class DaemonSettings(pydantic.BaseModel):
     run_dir: Path = Path("/run/wolfpack")
     heartbeat: HeartbeatSection = HeartbeatSection()
     lease: LeaseSection = LeaseSection()
-    fence: FenceSection = FenceSection()
+    fence: FenceSection  # required: see FENCE_CHOICES
     #: The coordinator decides on every change; this is the longest it waits without one
     #: (for time-based decisions: failback windows, stability delays, pending timeouts).
     tick_s: float = pydantic.Field(1.0, gt=0)
@@ -161,12 +170,13 @@ def load_settings(path: Path | None, overrides: dict[str, Any]) -> DaemonSetting
     try:
         return DaemonSettings.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise ValidationError(
-            [
-                FieldError(_field(e["loc"]), e["msg"].removeprefix("Value error, "))
-                for e in exc.errors()
-            ]
-        ) from None
+        raise ValidationError([_error(e) for e in exc.errors()]) from None
+
+
+def _error(e: Any) -> FieldError:
+    if e["type"] == "missing" and tuple(e["loc"]) in (("fence",), ("fence", "agent")):
+        return FieldError("fence.agent", FENCE_CHOICES)
+    return FieldError(_field(e["loc"]), e["msg"].removeprefix("Value error, "))
 
 
 def _field(loc: tuple[int | str, ...]) -> str:

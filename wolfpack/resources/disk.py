@@ -14,7 +14,10 @@ Two independent guards keep a second node from mounting it:
 
 *start*: resolve ``device`` (a path, ``UUID=`` or ``LABEL=``), read the superblock, claim,
 run ``e2fsck -p`` (``-y`` with ``fsck_repair``) if it was not cleanly unmounted (journal to
-replay, or errors recorded), mount. *stop*: unmount, waiting a bounded time for users to
+replay, or errors recorded), mount with ``errors=remount-ro`` unless ``mount_options``
+choose ``errors=panic`` (H7: MMP's alarm must stop the writer; options that lose
+acknowledged writes at a fence, such as ``nobarrier``, are refused: see
+:mod:`wolfpack.model.data_safety`). *stop*: unmount, waiting a bounded time for users to
 go; if processes still use it, fail and name them (never a lazy unmount, which would let the
 next owner mount a filesystem this node still writes to), then release the claim.
 *looks_alive*: mounted here per ``/proc/self/mountinfo``. *is_alive*: also the claim is ours
@@ -35,6 +38,7 @@ from pathlib import Path
 
 from wolfpack.errors import AgentError, ClaimHeld, StoreError, WolfpackError
 from wolfpack.model.config import Resource, ResourceType
+from wolfpack.model.data_safety import effective_mount_options, mount_option_problem
 from wolfpack.resources import ext4, mounts
 from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields
 from wolfpack.resources.ext4 import Superblock
@@ -134,11 +138,14 @@ class DiskAgent(Agent):
                 " (remount, bind and move are the agent's business)",
                 "mount_options",
             )
+        unsafe = mount_option_problem(options) if options else None
+        if unsafe is not None:
+            raise self.error(AgentResult.ERR_CONFIGURED, unsafe, "mount_options")
         return _Settings(
             device,
             os.path.normpath(mount_point),
             fstype,
-            options,
+            effective_mount_options(options),
             self.prop_bool("fsck_repair"),
         )
 

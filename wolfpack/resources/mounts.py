@@ -23,6 +23,7 @@ __all__ = [
     "block_devno",
     "mount",
     "mount_at",
+    "mount_holding",
     "parse_mountinfo",
     "umount",
     "users",
@@ -77,6 +78,18 @@ def mount_at(mount_point: str, mountinfo: Path = Path("/proc/self/mountinfo")) -
         return None
     found = [e for e in entries if e.mount_point == mount_point]
     return found[-1] if found else None
+
+
+def mount_holding(path: str, entries: list[MountEntry]) -> MountEntry | None:
+    """The mount ``path`` (absolute, symlinks resolved) lies on: the topmost entry with the
+    longest mount point that is ``path`` or an ancestor of it."""
+    best: MountEntry | None = None
+    for entry in entries:
+        mp = entry.mount_point
+        inside = path == mp or path.startswith(mp.rstrip("/") + "/")
+        if inside and (best is None or len(mp) >= len(best.mount_point)):
+            best = entry
+    return best
 
 
 def block_devno(path: str) -> tuple[int, int] | None:

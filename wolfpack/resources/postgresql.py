@@ -12,8 +12,12 @@ run as ``user`` (default postgres): the postmaster itself is the supervised chil
 in ``<run_dir>/resources/<name>/socket`` (mode 0700: only the daemon and ``user`` reach it).
 
 * start: if the data directory is absent or empty and ``initialize`` is true, ``initdb``
-  creates the cluster once (local connections trusted, which only the 0700 socket directory
-  allows; TCP connections need a password: scram-sha-256). A ``postmaster.pid`` naming a
+  creates the cluster (local connections trusted, which only the 0700 socket directory
+  allows; TCP connections need a password: scram-sha-256) -- but only where the data
+  directory is on a mounted disk, not on the root filesystem (M8): the group's disk not
+  mounted here leaves an empty mount-point directory on the root filesystem, and initdb
+  there would start an empty database beside the real one. Once the disk holds a cluster,
+  ``initialize`` does nothing more (the directory is not empty). A ``postmaster.pid`` naming a
   running postmaster this agent did not start is refused (ERR_CONFIGURED naming the data
   directory): never two postmasters on one data directory. Start returns once
   ``SELECT 1`` answers through the socket.
@@ -39,6 +43,7 @@ import psycopg
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
+from wolfpack.resources import ext4, mounts
 from wolfpack.resources.application import (
     KILL_WAIT_S,
     ApplicationAgent,
@@ -63,9 +68,11 @@ from wolfpack.resources.process import (
     run_bounded,
 )
 
-__all__ = ["BIN_GLOB", "PostgresAgent"]
+__all__ = ["BIN_GLOB", "PostgresAgent", "not_on_a_disk"]
 
 INITDB_TIMEOUT_S = 120
+#: reading the superblock of the disk initdb would write to
+SUPERBLOCK_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 5
 #: shares of the stop timeout: SIGINT until the first, SIGQUIT until the second, then SIGKILL
 FAST_SHARE, IMMEDIATE_SHARE = 0.6, 0.85
@@ -99,6 +106,41 @@ def _children_of(group: ProcessGroup) -> dict[int, int]:
         if info is not None and info.running and info.start_time >= group.start_time:
             out[int(token)] = info.start_time
     return out
+
+
+def not_on_a_disk(path: str) -> str | None:
+    """Why ``path`` is not on a mounted shared disk, or None: it must lie on a mount of a
+    block device other than the root filesystem's, per this process's
+    ``/proc/self/mountinfo`` (its mount namespace) and the path's own ``st_dev``, whose ext4
+    filesystem has multi-mount protection, as every Physical Disk has (M8)."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+        entries = mounts.parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+    except OSError as exc:
+        return f"{path!r} cannot be checked: {exc.strerror or exc}"
+    entry = mounts.mount_holding(real, entries)
+    root = mounts.mount_holding("/", entries)
+    devno = (os.major(st.st_dev), os.minor(st.st_dev))
+    if entry is None or entry.mount_point == "/" or (root and entry.devno == root.devno):
+        return f"{path!r} is on the root filesystem, not on a mounted disk"
+    if entry.devno != devno:
+        return f"{path!r} is not on the filesystem mounted at {entry.mount_point}"
+    if entry.devno[0] == 0:  # tmpfs, overlay, nfs...: no block device behind it
+        return f"{path!r} is on {entry.fstype} at {entry.mount_point}, not on a disk"
+    # a node's own partition (/srv on its own volume) is a block device too: a disk of this
+    # cluster is ext4 with multi-mount protection (the Physical Disk agent refuses others)
+    candidates = (entry.source, f"/dev/block/{devno[0]}:{devno[1]}")
+    device = next((d for d in candidates if mounts.block_devno(d) == devno), None)
+    sb = ext4.read_superblock(device, SUPERBLOCK_TIMEOUT_S) if device else "no device node"
+    if isinstance(sb, str):
+        return f"{path!r} is on {entry.source} at {entry.mount_point}, unreadable: {sb}"
+    if not sb.has_mmp:
+        return (
+            f"{path!r} is on {entry.source} at {entry.mount_point}, which has no multi-mount"
+            " protection: a local filesystem, not a shared disk of this cluster"
+        )
+    return None
 
 
 class PostgresAgent(ApplicationAgent):
@@ -251,6 +293,17 @@ class PostgresAgent(ApplicationAgent):
                 " initialize to create a new cluster)",
                 "data_directory",
             )
+        where = data if exists else os.path.dirname(data)
+        off_disk = self.off_disk(where)
+        if off_disk is not None:
+            raise self.error(
+                AgentResult.ERR_CONFIGURED,
+                f"data directory {data!r} {'is empty' if exists else 'does not exist'} and"
+                f" {off_disk}: initialize creates a database only on the group's mounted"
+                " disk (is the Physical Disk online here, and does this resource depend on"
+                " it?); nothing was created",
+                "initialize",
+            )
         initdb = Path(cfg.argv[0]).with_name("initdb")
         if not os.access(initdb, os.X_OK):
             raise self.error(
@@ -304,6 +357,10 @@ class PostgresAgent(ApplicationAgent):
                 f"initdb of {data!r} {why}; it said: {result.output}",
                 "initialize",
             )
+
+    def off_disk(self, path: str) -> str | None:
+        """Why ``path`` is not on the group's mounted disk, or None (:func:`not_on_a_disk`)."""
+        return not_on_a_disk(path)
 
     def _refuse_other_postmaster(self, data: str) -> None:
         try:

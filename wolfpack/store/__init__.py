@@ -22,6 +22,7 @@ from wolfpack.store.base import (
     key_absent,
     key_exists,
     mod_revision_is,
+    prefix_empty,
     put_if_absent,
     value_is,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "key_exists",
     "keys",
     "mod_revision_is",
+    "prefix_empty",
     "put_if_absent",
     "value_is",
 ]

@@ -69,14 +69,19 @@ class Compare:
     ``target`` ``"value"`` compares bytes lexicographically and needs a ``bytes`` operand; the
     others compare integers. As in etcd, a key that does not exist has create/mod revision and
     version 0, and a ``"value"`` compare on a missing key is always false, whatever the op.
-    Prefer the helpers :func:`key_absent`, :func:`key_exists`, :func:`mod_revision_is` and
-    :func:`value_is`.
+    Prefer the helpers :func:`key_absent`, :func:`key_exists`, :func:`mod_revision_is`,
+    :func:`value_is` and :func:`prefix_empty`.
+
+    ``prefix``: the compare holds only if it holds for *every* key starting with ``key``
+    (etcd's ``range_end``); over no key at all it is judged as on one missing key (so
+    ``create == 0`` says "no key under this prefix exists").
     """
 
     key: str
     target: CompareTarget
     op: CompareOp
     operand: bytes | int
+    prefix: bool = False
 
     def __post_init__(self) -> None:
         if self.target not in _TARGETS:
@@ -137,6 +142,11 @@ def key_absent(key: str) -> Compare:
 def key_exists(key: str) -> Compare:
     """True when ``key`` exists."""
     return Compare(key, "create", ">", 0)
+
+
+def prefix_empty(prefix: str) -> Compare:
+    """True when no key starts with ``prefix`` (e.g. no node holds a lease)."""
+    return Compare(prefix, "create", "==", 0, prefix=True)
 
 
 def mod_revision_is(key: str, revision: int) -> Compare:

@@ -114,12 +114,15 @@ def _range(prefix: str) -> tuple[str, str]:
 
 def _compare(c: Compare) -> dict[str, Any]:
     operand: Any = _b64(c.operand) if isinstance(c.operand, bytes) else c.operand
-    return {
+    out: dict[str, Any] = {
         "key": _b64(_key_bytes(c.key)),
         "target": _TARGET[c.target],
         "result": _RESULT[c.op],
         _FIELD[c.target]: operand,
     }
+    if c.prefix:
+        out["key"], out["range_end"] = _range(c.key)
+    return out
 
 
 def _op(op: Op) -> dict[str, Any]:

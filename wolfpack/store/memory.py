@@ -128,7 +128,14 @@ class MemoryStore:
             return TxnResult(ok, self._revision)
 
     def _holds(self, c: Compare) -> bool:
-        kv = self._data.get(c.key)
+        if c.prefix:  # as etcd: every key in the range, or one missing key if none is
+            found: list[KeyValue | None] = [
+                kv for key, kv in self._data.items() if key.startswith(c.key)
+            ]
+            return all(self._holds_for(c, kv) for kv in found or [None])
+        return self._holds_for(c, self._data.get(c.key))
+
+    def _holds_for(self, c: Compare, kv: KeyValue | None) -> bool:
         if c.target == "value":
             if kv is None:
                 return False  # as etcd: a missing key has no value to compare

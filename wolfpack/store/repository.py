@@ -10,7 +10,13 @@ change, validate the *whole* result, then one transaction that only applies if
 
 Observed state (``state/``) and administrator requests (``intents/``) are written by their
 owners with plain puts; the configuration transaction only deletes the state of objects it
-removes, so no stale status outlives its object.
+removes, so no stale status outlives its object. A write may add conditions of its own
+(``guard``: e.g. the state revisions a delete guard read, a coordinator's election token).
+
+``config import`` never rewrites observed state under running daemons: a ``state`` section,
+or deleting every status (``replace_state``), needs a stopped cluster (no key under
+``leases/nodes/``, compared in the same transaction), and removing a group or resource that
+is active is refused (its status revisions compared in the transaction too).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from wolfpack.errors import (
     ConflictError,
     FieldError,
     NotFoundError,
+    RejectedError,
     StoreError,
     ValidationError,
     WolfpackError,
@@ -53,8 +60,18 @@ from wolfpack.model.snapshot import (
     ResourceStatus,
     Snapshot,
 )
+from wolfpack.model.states import ResourceState, Wanted
 from wolfpack.model.validation import validate_config
-from wolfpack.store.base import Compare, Delete, KeyValue, Op, Put, Store, key_absent
+from wolfpack.store.base import (
+    Compare,
+    Delete,
+    KeyValue,
+    Op,
+    Put,
+    Store,
+    key_absent,
+    prefix_empty,
+)
 from wolfpack.store.base import mod_revision_is as mod_is
 from wolfpack.store.keys import (
     CONFIG_KINDS,
@@ -66,6 +83,8 @@ from wolfpack.store.keys import (
 )
 
 T = TypeVar("T")
+#: how often ``import_config`` re-reads and re-checks after a concurrent write
+IMPORT_ATTEMPTS: Final = 3
 Status: TypeAlias = NodeStatus | GroupStatus | ResourceStatus
 
 _SCHEMA: Final = str(SCHEMA_VERSION).encode()
@@ -255,6 +274,63 @@ def new_intent_id(now: float) -> str:
     return f"{int(now * 1_000_000):017d}-{secrets.token_hex(4)}"
 
 
+def snapshot_of(read: DatabaseRead) -> Snapshot:
+    """Configuration, observed state and requests of one read."""
+    return Snapshot(
+        config=read.config(),
+        nodes=read.statuses("nodes"),
+        groups=read.statuses("groups"),
+        resources=read.statuses("resources"),
+        intents=read.intents(),
+        revision=read.revision,
+    )
+
+
+def cluster_running(read: DatabaseRead) -> list[str]:
+    """The nodes holding a live lease in ``read`` (their daemons run)."""
+    prefix = read.keys.node_leases_prefix
+    return sorted(key[len(prefix) :] for key in read.kvs if key.startswith(prefix))
+
+
+def _resource_active(status: ResourceStatus) -> bool:
+    """Online, pending, or failed on a node: it may still run there."""
+    return status.state.active and (status.state is not ResourceState.FAILED or bool(status.node))
+
+
+def active_removed(read: DatabaseRead, new: ClusterConfig) -> list[str]:
+    """What ``new`` removes while it is active, as read: a resource that may run on a node,
+    a group wanted online that has an owner. Removing those would orphan what runs."""
+    if not read.initialized:
+        return []
+    current = read.config()
+    found = []
+    for name in sorted(set(current.groups) - set(new.groups)):
+        kv = read.kvs.get(read.keys.state("groups", name))
+        group = read.decode(GroupStatus, kv) if kv is not None else None
+        if group is not None and group.owner and group.wanted is Wanted.ONLINE:
+            found.append(f"group {name!r} (online on {group.owner})")
+    for name in sorted(set(current.resources) - set(new.resources)):
+        kv = read.kvs.get(read.keys.state("resources", name))
+        res = read.decode(ResourceStatus, kv) if kv is not None else None
+        if res is not None and _resource_active(res):
+            found.append(f"resource {name!r} ({res.state} on {res.node})")
+    return found
+
+
+def removed_state_guard(read: DatabaseRead, new: ClusterConfig) -> list[Compare]:
+    """The status revisions of every group and resource ``new`` removes, as read: the
+    transaction fails if any of them was written since (the check above went stale)."""
+    if not read.initialized:
+        return []
+    current = read.config()
+    keys = [
+        read.keys.state(kind, name)
+        for kind in cast(tuple[StateKind, ...], ("groups", "resources"))
+        for name in sorted(set(getattr(current, kind)) - set(getattr(new, kind)))
+    ]
+    return [mod_is(key, read.kvs[key].mod_revision if key in read.kvs else 0) for key in keys]
+
+
 class ClusterDB:
     """Typed access to one Wolfpack cluster database (``store`` under ``keys.root``)."""
 
@@ -290,15 +366,7 @@ class ClusterDB:
 
     def read_snapshot(self) -> Snapshot:
         """Configuration, observed state and requests, from one consistent read."""
-        read = self.read()
-        return Snapshot(
-            config=read.config(),
-            nodes=read.statuses("nodes"),
-            groups=read.statuses("groups"),
-            resources=read.statuses("resources"),
-            intents=read.intents(),
-            revision=read.revision,
-        )
+        return snapshot_of(self.read())
 
     # -- configuration writes --------------------------------------------------------------
 
@@ -327,6 +395,8 @@ class ClusterDB:
         expected_epoch: int | None = None,
         also: Sequence[Op] = (),
         based_on: DatabaseRead | None = None,
+        guard: Sequence[Compare] = (),
+        check: Callable[[DatabaseRead], Sequence[Compare]] | None = None,
     ) -> ClusterConfig:
         """Apply ``change`` to the current configuration and store the result atomically.
 
@@ -338,14 +408,21 @@ class ClusterDB:
         ``based_on``: a recent read to start from instead of reading now (the API's cached
         one); the epoch check still refuses the write if it is out of date. Only for
         changes that remove no object (their state is deleted by what the read holds).
+        ``guard``: more conditions of the same transaction (a coordinator's election token);
+        if one fails, ``ConflictError``. ``check``: called with the read the change starts
+        from, raises if the change may not happen now and returns the conditions under
+        which its verdict holds (the revisions of the state it looked at), compared in the
+        transaction like ``guard`` (a delete guard that cannot go stale).
         """
         read = based_on if based_on is not None else self.read()
         current = read.config()
         if expected_epoch is not None and expected_epoch != read.epoch:
             raise self._conflict(expected_epoch)
+        if check is not None:
+            guard = [*guard, *check(read)]
         new = change(current)
         check_config(new)
-        self._commit(read, new, StateSection(), replace_state=False, also=also)
+        self._commit(read, new, StateSection(), replace_state=False, also=also, guard=guard)
         return new
 
     def import_config(
@@ -358,21 +435,61 @@ class ClusterDB:
         """Like :meth:`update_config`, but also creates the cluster if there is none yet and
         writes ``state`` in the same transaction (``replace_state``: delete every other
         status). ``change`` gets an empty configuration with the built-in types when the
-        database holds no cluster."""
-        read = self.read()
-        read.check_schema()
-        current = read.config() if read.initialized else ClusterConfig(types=builtin_types())
-        new = change(current)
-        state = state or StateSection()
-        errors = _state_errors(new, state)
-        try:
-            check_config(new)
-        except ValidationError as exc:
-            raise ValidationError([*exc.errors, *errors]) from None
-        if errors:
-            raise ValidationError(errors)
-        self._commit(read, new, state, replace_state=replace_state)
-        return new
+        database holds no cluster.
+
+        Observed state belongs to the running daemons: writing ``state`` or deleting it
+        (``replace_state``) is refused (``RejectedError`` CLUSTER_RUNNING) while any node
+        holds a lease, and that is compared in the transaction itself. Otherwise removing a
+        group or resource that is active is refused (OBJECTS_ACTIVE), their status
+        revisions compared in the transaction. A concurrent write re-reads and re-checks.
+        """
+        for attempt in range(1, IMPORT_ATTEMPTS + 1):
+            read = self.read()
+            read.check_schema()
+            current = read.config() if read.initialized else ClusterConfig(types=builtin_types())
+            new = change(current)
+            state = state or StateSection()
+            errors = _state_errors(new, state)
+            try:
+                check_config(new)
+            except ValidationError as exc:
+                raise ValidationError([*exc.errors, *errors]) from None
+            if errors:
+                raise ValidationError(errors)
+            guard = self._import_guard(read, new, state, replace_state=replace_state)
+            try:
+                self._commit(read, new, state, replace_state=replace_state, guard=guard)
+                return new
+            except ConflictError:
+                if attempt == IMPORT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _import_guard(
+        self, read: DatabaseRead, new: ClusterConfig, state: StateSection, *, replace_state: bool
+    ) -> list[Compare]:
+        """H3: what must hold for an import, checked on ``read`` now and again (as compares)
+        in its transaction."""
+        if replace_state or any(state.of(k) for k in cast(tuple[StateKind, ...], STATE_KINDS)):
+            running = cluster_running(read)
+            if running:
+                what = "delete the observed state" if replace_state else "write a state section"
+                raise RejectedError(
+                    "CLUSTER_RUNNING",
+                    f"an import may only {what} while the cluster is stopped, and nodes "
+                    f"{', '.join(running)} hold live leases: stop every wolfpackd first "
+                    "(systemctl stop wolfpackd on each node), or import without state",
+                )
+            return [prefix_empty(self.keys.node_leases_prefix)]
+        active = active_removed(read, new)
+        if active:
+            raise RejectedError(
+                "OBJECTS_ACTIVE",
+                f"the import would remove {'; '.join(active)} while active: take them "
+                "offline first (wolfpack group offline NAME / wolfpack resource offline "
+                "NAME), then import again",
+            )
+        return removed_state_guard(read, new)
 
     def _documents(self, cfg: ClusterConfig) -> dict[str, bytes]:
         docs = {self.keys.cluster: encode(cfg.cluster)}
@@ -389,6 +506,7 @@ class ClusterDB:
         *,
         replace_state: bool,
         also: Sequence[Op] = (),
+        guard: Sequence[Compare] = (),
     ) -> None:
         k = self.keys
         current = {key: kv.value for key, kv in read.kvs.items()}
@@ -405,8 +523,8 @@ class ClusterDB:
             ):
                 ops.append(Delete(key))
         if not ops:
-            if also:
-                self.store.txn([], list(also))
+            if also and not self.store.txn(list(guard), list(also)).succeeded:
+                raise self._conflict(read.epoch, guarded=bool(guard))
             return
         ops.extend(also)
         compares: list[Compare]
@@ -422,8 +540,8 @@ class ClusterDB:
                 ops.append(Put(k.schema_version, _SCHEMA))
             counter = b"0"
         ops.append(Put(k.config_epoch, str(_counter(counter) + 1).encode()))
-        if not self.store.txn(compares, ops).succeeded:
-            raise self._conflict(read.epoch)
+        if not self.store.txn([*compares, *guard], ops).succeeded:
+            raise self._conflict(read.epoch, guarded=bool(guard))
 
     def _orphan(self, key: str, cfg: ClusterConfig) -> bool:
         """A status whose object is no longer configured."""
@@ -433,10 +551,12 @@ class ClusterDB:
                 return key[len(prefix) :] not in getattr(cfg, kind)
         return False
 
-    def _conflict(self, epoch: int) -> ConflictError:
+    def _conflict(self, epoch: int, *, guarded: bool = False) -> ConflictError:
+        also = " or the state it was checked against" if guarded else ""
         return ConflictError(
-            f"conflict on {self.keys.config_epoch!r}: the configuration was changed by someone "
-            f"else after it was read (epoch {epoch}); nothing was written, re-read and retry"
+            f"conflict on {self.keys.config_epoch!r}: the configuration{also} was changed by "
+            f"someone else after it was read (epoch {epoch}); nothing was written, re-read "
+            "and retry"
         )
 
     # -- observed state -------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Like SQL Server's cluster setup, it makes a group holding what a virtual server needs: an IP
 Address, a Network Name on it, a Physical Disk for the data, and the PostgreSQL Server that
-depends on both, its data directory on the disk (initialised once, by the first start). The
+depends on both, its data directory on the disk (initialised by the first start that finds
+it empty, and only on the mounted disk: see the PostgreSQL agent and docs/resource-types.md). The
 binaries stay local on every node: before anything is written, the wizard checks each node
 that may own the group for them, from what the node reported about itself (its inventory).
 
