@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from wolfpack.errors import FenceError, StoreError, WolfpackError
 from wolfpack.model.config import ClusterConfig
@@ -27,6 +28,14 @@ Log = Callable[..., None]
 
 FENCE_BACKOFF_FIRST_S = 1.0  # after a failed fence, wait this long, doubling, up to ...
 FENCE_BACKOFF_MAX_S = 30.0
+
+
+class ConfigChange(Protocol):
+    """``ClusterDB.update_config``: a configuration change, with more conditions."""
+
+    def __call__(
+        self, change: Callable[[ClusterConfig], ClusterConfig], *, guard: Sequence[Compare]
+    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,7 @@ class Executor:
         store: Store,
         keys: KeySpace,
         fencer: FenceAgent | None,
-        change_config: Callable[[Callable[[ClusterConfig], ClusterConfig]], object],
+        change_config: ConfigChange,
         *,
         log: Log = lambda event, **fields: None,
         clock: Callable[[], float] = time.monotonic,
@@ -143,7 +152,7 @@ class Executor:
     def _write(self, guard: Guard, action: Action, now: float) -> None:
         """The action's status changes (:mod:`wolfpack.policy.writes`), each guarded."""
         if action.kind is ActionKind.CHANGE_GROUP:
-            self._change_group(action)
+            self._change_group(guard, action)
             return
         for w in writes(action, now):
             if isinstance(w, GroupWrite):
@@ -155,7 +164,8 @@ class Executor:
                     self.store, key, ResourceStatus, w.change, extra_compares=[guard.compare()]
                 )
 
-    def _change_group(self, action: Action) -> None:
+    def _change_group(self, guard: Guard, action: Action) -> None:
+        """L8: guarded by the election token like every other write of the coordinator."""
         resource, target = action.resources[0], action.target
         assert target is not None
 
@@ -163,7 +173,7 @@ class Executor:
             res = replace(cfg.resources[resource], group=target)
             return replace(cfg, resources={**cfg.resources, resource: res})
 
-        self.change_config(move)
+        self.change_config(move, guard=[guard.compare()])
 
     def _outcome(self, guard: Guard, intent_id: str, status: str, message: str, code: str) -> None:
         body = json.dumps(
