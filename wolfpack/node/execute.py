@@ -187,4 +187,3 @@ class Executor:
             ],
         )
         self.log("intent_" + status, intent=intent_id, code=str(code), message=message)
-
