@@ -10,14 +10,15 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from wolfpack.errors import ConflictError
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.node.liveness import NodeAdmin
-from wolfpack.store import KeySpace, Put, Store, mod_revision_is
+from wolfpack.node.views import PublishedView
+from wolfpack.store import KeySpace, KeyValue, Put, Store, mod_revision_is
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache, encode
 
 T = TypeVar("T")
@@ -31,6 +32,11 @@ class ClusterView:
     coordinator: str | None
     coordinator_token: int  # create revision of the election key, 0 if none
     admin: Mapping[str, NodeAdmin]
+    #: node -> mod revision of its liveness key (changes when it re-acquires a lease)
+    node_revisions: Mapping[str, int] = field(default_factory=dict)
+    #: node -> its published heartbeat view (wolfpack.node.views)
+    views: Mapping[str, PublishedView] = field(default_factory=dict)
+    coordinator_kv: KeyValue | None = None  # the election key as read
 
 
 def parse_view(read: DatabaseRead) -> ClusterView:
@@ -55,6 +61,12 @@ def parse_view(read: DatabaseRead) -> ClusterView:
             n: read.decode(NodeAdmin, kv)
             for n, kv in read.section(read.keys.node_admin_prefix).items()
         },
+        node_revisions={n: kv.mod_revision for n, kv in leases.items()},
+        views={
+            n: PublishedView.decode(kv.value, kv.mod_revision)
+            for n, kv in read.section(read.keys.views_prefix).items()
+        },
+        coordinator_kv=election,
     )
 
 
