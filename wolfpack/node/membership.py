@@ -333,38 +333,42 @@ class Membership:
     def start(self) -> None:
         """Bind one UDP socket per path (errors raise here) and start the membership thread."""
         with self._admin:
-            if self._state != "new":
-                raise IllegalTransition("membership", self._state, "start")
-            selector = selectors.DefaultSelector()
-            wake_r, wake_w = socket.socketpair()
-            try:
-                for sock in (wake_r, wake_w):
-                    sock.setblocking(False)
-                selector.register(wake_r, selectors.EVENT_READ, None)
-                for network, path in self._paths.items():
-                    bound = self._bound[network] = _bind(path)
-                    selector.register(bound.sock, selectors.EVENT_READ, network)
-            except BaseException:
-                for b in self._bound.values():
-                    b.sock.close()
-                self._bound.clear()
-                selector.close()
-                wake_r.close()
-                wake_w.close()
-                raise
-            self._selector, self._wake_r, self._wake_w = selector, wake_r, wake_w
-            with self._lock:
-                self._addresses = {n: b.address for n, b in self._bound.items()}
-                now = self._clock()
-                self._judged_at = now
-                self._quiet_until = now + self.settings.timeout_s
-                self._last_signature = self._tracker.signature(now)
-                self._last_view = self._tracker.view(now, self._counters)
+            self._open()
             self._thread = threading.Thread(
                 target=self._run, name=f"membership-{self.node}", daemon=True
             )
-            self._state = "running"
             self._thread.start()
+
+    def _open(self) -> None:
+        """Bind the sockets and get ready to run rounds (tests run them without the thread)."""
+        if self._state != "new":
+            raise IllegalTransition("membership", self._state, "start")
+        selector = selectors.DefaultSelector()
+        wake_r, wake_w = socket.socketpair()
+        try:
+            for sock in (wake_r, wake_w):
+                sock.setblocking(False)
+            selector.register(wake_r, selectors.EVENT_READ, None)
+            for network, path in self._paths.items():
+                bound = self._bound[network] = _bind(path)
+                selector.register(bound.sock, selectors.EVENT_READ, network)
+        except BaseException:
+            for b in self._bound.values():
+                b.sock.close()
+            self._bound.clear()
+            selector.close()
+            wake_r.close()
+            wake_w.close()
+            raise
+        self._selector, self._wake_r, self._wake_w = selector, wake_r, wake_w
+        with self._lock:
+            self._addresses = {n: b.address for n, b in self._bound.items()}
+            now = self._clock()
+            self._judged_at = now
+            self._quiet_until = now + self.settings.timeout_s
+            self._last_signature = self._tracker.signature(now)
+            self._last_view = self._tracker.view(now, self._counters)
+        self._state = "running"
 
     def stop(self) -> None:
         """Stop sending (peers will see this node go down), close every socket, join the
@@ -375,10 +379,9 @@ class Membership:
             if self._state == "stopped":
                 return
             was_running, self._state = self._state == "running", "stopped"
-        if was_running:
+        if was_running and self._thread is not None:
             self._stopping.set()
             self._wake()
-            assert self._thread is not None
             self._thread.join(_JOIN_S)
             if self._thread.is_alive():
                 self._log("membership_thread_stuck", node=self.node, waited_s=_JOIN_S)
@@ -716,6 +719,8 @@ def transitions(
         was = old.get(name)
         if was is None:
             out.append(("peer_added", {"peer": name, "up": peer.up}))
+            if peer.up:  # heard already when its path was first judged
+                out.append(("peer_up", {"peer": name}))
             continue
         if was.up != peer.up:
             # down = silent on every path; its paths changed with it: no need to list them
