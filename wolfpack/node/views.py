@@ -33,6 +33,7 @@ from wolfpack.store import Compare, KeySpace, Put, Store
 Log = Callable[..., None]
 
 _IDLE_S = 5.0  # with nothing to do, look again this often (a read, never a write)
+_QUIET_POLL_S = 0.1  # while not listening yet: publish as soon as it is
 
 
 @dataclass(frozen=True)
@@ -171,9 +172,12 @@ class ViewPublisher:
                 self._stop.wait(0.2)
 
     def _pause(self) -> float:
+        """Until the next grace ends; while not listening (just started, or stalled), look
+        often, so that the view is published as soon as silence means something again."""
+        idle = _IDLE_S if self.listening() and self.published is not None else _QUIET_POLL_S
         with self._lock:
             nearest = min(self._graces, default=None)
-        return _IDLE_S if nearest is None else max(0.0, min(_IDLE_S, nearest - self.clock()))
+        return idle if nearest is None else max(0.0, min(idle, nearest - self.clock()))
 
     def _due_graces(self) -> None:
         now = self.clock()
