@@ -188,7 +188,7 @@ CASES = {
         {"n2": Silence(10, 0.5)},
         NodeState.DOWN,
     ),
-    "the peer that hears it is silent itself: its view is no evidence": (
+    "the observer hears nobody: its own cables are suspect, leases count": (
         ("n1", "n2", "n3"),
         set(),
         {"n1": view(10), "n2": view(5, "n1", "n3"), "n3": view(6, "n1", "n2")},
