@@ -63,3 +63,69 @@ def test_a_node_cut_off_on_every_path_is_fenced_and_its_group_moves(
     snap = cluster.snapshot()
     assert snap.node("node3").state.value == "Down" and snap.node("node3").fenced
     assert overlaps(cluster.runs("Web")) == []
+
+
+def sever(c: NetnsCluster, one: str, other: str) -> None:
+    """Cut every heartbeat path between two nodes, both ways, and nothing else: blackhole
+    routes to each other's addresses in their own namespaces. Both still reach etcd."""
+    for src, dst in ((one, other), (other, one)):
+        for net in c.networks:
+            address = f"{c.address(dst, net)}/32"
+            c.lab.ip(src, ["route", "add", "blackhole", address], what=f"sever {src}->{dst}")
+
+
+def fenced_events(c: NetnsCluster) -> list[dict[str, object]]:
+    return [
+        e
+        for n in c.names
+        for e in c.log_lines(n)
+        if e.get("event") in ("fenced", "fenced_io", "coordinator_fenced", "coordinator_replaced")
+    ]
+
+
+def partition_reported(c: NetnsCluster) -> bool:
+    return any(e.get("event") == "heartbeat_partition" for n in c.names for e in c.log_lines(n))
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[NetnsCluster]:
+    c = NetnsCluster(tmp_path, nodes=2)
+    try:
+        c.start()
+        c.start_all()
+        c.add_app_group("Web", preferred=("node2", "node1"))
+        wait_for(lambda: c.answer("Web") == "node2", timeout=30)
+        yield c
+    finally:
+        c.close()
+
+
+def test_h5_two_nodes_cut_apart_while_both_reach_etcd_fence_nobody(pair: NetnsCluster) -> None:
+    """H5 (a): 2 nodes, every heartbeat path between them cut both ways, etcd reachable by
+    both. Before, each fenced the other (a total outage from one cable). Now the partition
+    is reported, nobody is fenced and nothing fails over."""
+    sever(pair, "node1", "node2")
+    time.sleep(4)  # eight detection timeouts and several graces
+    assert fenced_events(pair) == []
+    snap = pair.snapshot()
+    assert [snap.node(n).state.value for n in pair.names] == ["Up", "Up"]
+    assert snap.group("Web").owner == "node2" and snap.group("Web").failovers == ()
+    assert pair.answer("Web") == "node2"
+    assert all(pair.daemons[n].poll() is None for n in pair.names)
+    assert partition_reported(pair)
+
+
+def test_h5_three_nodes_one_pair_cut_apart_fence_nobody(cluster: NetnsCluster) -> None:
+    """H5 (b): node1 and node2 cannot hear each other, node3 hears both: before, node1 and
+    node2 fenced each other and the cluster lost its quorum; now nobody is fenced."""
+    sever(cluster, "node1", "node2")
+    time.sleep(4)  # eight detection timeouts and several graces
+    assert fenced_events(cluster) == []
+    snap = cluster.snapshot()
+    assert all(snap.node(n).state.value == "Up" for n in cluster.names)
+    assert snap.group("Web").owner == "node3" and snap.group("Web").failovers == ()
+    assert all(cluster.daemons[n].poll() is None for n in cluster.names)
+    lost = [e for e in cluster.log_lines("node1") if e.get("event") == "peer_down"]
+    assert [e["peer"] for e in lost] == ["node2"]  # the cut was real
+    if cluster.coordinator() in ("node1", "node2"):  # node3 hears everyone: nothing to say
+        assert partition_reported(cluster)

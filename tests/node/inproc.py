@@ -140,7 +140,7 @@ class Cluster:
         """One coordinator decision, carried out; returns its actions as 'kind subject node'."""
         snap = ClusterReader(self.store, self.keys).read().snapshot
         decided = plan(snap, self.now)
-        self.executor.apply(self.guard, snap, decided, self.now, {})
+        self.executor.apply(self.guard, decided, self.now)
         return [f"{a.kind} {a.subject} {a.node or ''}".strip() for a in decided.actions]
 
     def reconcile(self, node: str) -> None:

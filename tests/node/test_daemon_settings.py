@@ -15,7 +15,7 @@ import yaml
 
 from wolfpack.errors import ValidationError
 from wolfpack.node.daemon import Daemon, JsonLog, build_fencer
-from wolfpack.node.fencing import ExternalFenceAgent
+from wolfpack.node.fencing import ExternalFenceAgent, FenceKind
 from wolfpack.node.settings import load_settings
 from wolfpack.store import MemoryStore
 
@@ -152,3 +152,27 @@ def test_fence_host_map_names_the_plug_of_each_node() -> None:
         "nodename=node2",
     ]
     assert "plug=node3" in agent.stdin_for("off", "node3")
+
+
+def test_h6_fence_kind_defaults_by_agent_and_is_checked() -> None:
+    """H6: fence_scsi and fence_mpath are io fences (and cannot be called power); other
+    agents are power by default; io needs an io agent; the agent built carries its kind."""
+
+    def kind(**fence: str) -> FenceKind:
+        overrides = {f"fence.{k}": v for k, v in fence.items()}
+        settings = load_settings(None, {"node": "n1", **overrides})
+        agent = build_fencer(settings)
+        assert agent is not None
+        return agent.kind
+
+    assert kind(agent="/usr/sbin/fence_scsi") is FenceKind.IO
+    assert kind(agent="/usr/sbin/fence_mpath", kind="io") is FenceKind.IO
+    assert kind(agent="/usr/sbin/fence_ipmilan") is FenceKind.POWER
+    assert kind(agent="/usr/local/sbin/my_scsi_wrapper", kind="io") is FenceKind.IO
+    assert kind(agent="test") is FenceKind.POWER
+    with pytest.raises(ValidationError, match=r"fence\.kind: fence_scsi .* io fence"):
+        load_settings(None, {"node": "n1", "fence.agent": "fence_scsi", "fence.kind": "power"})
+    with pytest.raises(ValidationError, match=r"fence\.kind: io needs an io fence agent"):
+        load_settings(None, {"node": "n1", "fence.agent": "test", "fence.kind": "io"})
+    with pytest.raises(ValidationError, match=r"fence\.kind"):
+        load_settings(None, {"node": "n1", "fence.kind": "disk"})

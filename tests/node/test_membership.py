@@ -530,3 +530,45 @@ def test_idle_heartbeats_use_little_cpu(cluster: Cluster) -> None:
     time.sleep(1.0)
     used = (time.process_time() - cpu) / (time.monotonic() - wall)
     assert used < 0.25, f"{used:.0%} of a CPU for three idle nodes: a busy loop?"
+
+
+def test_m3_a_stalled_loop_reads_its_sockets_before_judging(cluster: Cluster) -> None:
+    """M3: a's daemon stalls for 2 s (four timeouts) while b's heartbeats sit unread in a's
+    socket. Nothing judges b Down meanwhile (another thread asking a's view included); when
+    a's loop runs again it reads the socket before judging, and for one timeout after the
+    stall silence is no evidence (``listening()`` is False)."""
+    b = cluster.add("b", nets=("private",))
+    now = [1000.0]
+    events: list[str] = []
+    a = Membership(
+        "a",
+        1,
+        SECRET,
+        [Path("private", (LO, 0), {"b": b.local_addresses["private"]})],
+        FAST,
+        clock=lambda: now[0],
+        log=lambda event, **fields: events.append(event),
+    )
+    cluster.members["a"] = a
+    a._open()  # the loop's rounds are run by hand, with the fake clock
+    a._open_rounds()
+    b.set_peers([Path("private", (LO, 0), {"a": a.local_addresses["private"]})])
+
+    def run_for(seconds: float) -> None:
+        for _ in range(round(seconds / FAST.interval_s)):
+            time.sleep(FAST.interval_s)
+            now[0] += FAST.interval_s
+            a._round()
+
+    run_for(1.0)
+    assert a.view().up() == {"b"} and a.listening()
+    time.sleep(0.3)  # b keeps sending: its heartbeats queue up unread in a's socket
+    now[0] += 2.0  # the stall, as a's clock sees it
+    assert a.view().up() == {"b"}  # asked from another thread before the loop ran again
+    a._round()
+    assert a.view().up() == {"b"}
+    assert "peer_down" not in events
+    assert "membership_stalled" in events
+    assert not a.listening()  # one timeout of "silence is no evidence"
+    run_for(2 * FAST.timeout_s)
+    assert a.listening() and a.view().up() == {"b"}

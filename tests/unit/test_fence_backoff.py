@@ -6,10 +6,13 @@ from __future__ import annotations
 from wolfpack.errors import FenceError
 from wolfpack.model.config import ClusterConfig
 from wolfpack.node.execute import FENCE_BACKOFF_MAX_S, Executor
+from wolfpack.node.fencing import FenceKind
 from wolfpack.store import KeySpace, MemoryStore
 
 
 class FlakyFence:
+    kind = FenceKind.POWER
+
     def __init__(self, failures: int) -> None:
         self.failures, self.calls = failures, 0
 

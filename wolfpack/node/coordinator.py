@@ -5,10 +5,17 @@ create revision is the **election token**. Every write the coordinator makes is 
 that compares that token, so a deposed coordinator (whose lease expired while it was frozen)
 cannot change anything: its writes fail instead of competing with the new one.
 
-Each tick: read one snapshot, derive node states from leases, heartbeats and fencing
-(:mod:`wolfpack.node.liveness`), decide with :func:`wolfpack.policy.plan`, carry out the
-plan (:mod:`wolfpack.node.execute`). Ticks run on every change in the cluster database and at
-least every ``tick_s``.
+Each tick: read one snapshot, derive node states from leases, heartbeats, published views
+and fencing (:mod:`wolfpack.node.liveness`), decide with :func:`wolfpack.policy.plan`, carry
+out the plan (:mod:`wolfpack.node.execute`). Ticks run on every change in the cluster
+database and at least every ``tick_s``.
+
+Only the coordinator fences (H5), and only after a read-only transaction has shown that the
+plan's basis still holds: its election token, the target's lease and the target's silence
+in etcd (M2). A coordinator that nobody hears is never fenced by a survivor on the
+survivor's own view: a survivor may only end its election, in a transaction, once etcd
+agrees it is gone (:func:`wolfpack.node.liveness.coordinator_may_be_replaced`); the new
+coordinator then fences it like any other node.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,13 +32,21 @@ import yaml
 
 from wolfpack.errors import ConflictError, StoreError, WolfpackError
 from wolfpack.model import codec
-from wolfpack.model.plan import Plan
+from wolfpack.model.plan import ActionKind, Plan
 from wolfpack.model.snapshot import NodeStatus, Snapshot
 from wolfpack.node.execute import Executor, Guard
-from wolfpack.node.liveness import Evidence, node_statuses
-from wolfpack.node.state_io import ClusterReader
+from wolfpack.node.fence_check import FenceBasis, FenceOutcome
+from wolfpack.node.liveness import (
+    Evidence,
+    Silent,
+    coordinator_may_be_replaced,
+    node_statuses,
+    silence_verdicts,
+)
+from wolfpack.node.state_io import ClusterReader, ClusterView
+from wolfpack.node.views import Silence
 from wolfpack.policy import explain, plan
-from wolfpack.store import Compare, Delete, Put, Store, key_absent
+from wolfpack.store import Compare, Delete, Put, Store, key_absent, mod_revision_is
 
 Log = Callable[..., None]
 
@@ -48,6 +63,8 @@ class Coordinator:
         lost: Callable[[], frozenset[str]] = frozenset,
         listening: Callable[[], bool] = lambda: True,
         *,
+        silence: Callable[[], Mapping[str, Silence]] = dict,
+        grace_s: float = 0.5,
         tick_s: float = 0.5,
         dump_dir: Path | None = None,
         wall: Callable[[], float] = time.time,
@@ -57,13 +74,16 @@ class Coordinator:
         self.keys = reader.keys
         self.lease_id, self.heard, self.lost = lease_id, heard, lost
         self.listening = listening
+        self.silence, self.grace_s = silence, grace_s
         self.executor = executor
         self.tick_s, self.dump_dir, self.wall, self.log = tick_s, dump_dir, wall, log
         self.token = 0  # create revision of our election key; 0 = not coordinator
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._fenced: set[int] = set()  # leases of nodes we fenced
+        self._fenced: set[int] = set()  # leases of nodes we fenced (power)
+        self._io_fenced: set[int] = set()  # leases of nodes cut off from storage: wait for them
+        self._partitions: dict[str, tuple[Silent, str]] = {}  # last logged silence verdicts
         self._last_plan: list[str] = []
         self.last_snapshot: Snapshot | None = None
 
@@ -119,11 +139,8 @@ class Coordinator:
             holder = kv.value.decode()
             mine = holder == self.node and kv.lease == lease
             self.token = kv.create_revision if mine else 0
-            if not mine and holder in self.lost():
-                alive = self.store.get(self.keys.node_lease(holder))
-                if alive is None or alive.lease == kv.lease:  # not restarted meanwhile
-                    self._fence_dead_coordinator(holder, kv.lease)
-            return
+            if mine or holder not in self.lost() or not self._replace_silent_coordinator(holder):
+                return
         result = self.store.txn(
             [key_absent(self.keys.coordinator)],
             [Put(self.keys.coordinator, self.node.encode(), lease=lease)],
@@ -132,21 +149,34 @@ class Coordinator:
             self.token = result.revision
             self.log("coordinator_elected", token=self.token)
 
-    def _fence_dead_coordinator(self, holder: str, lease: int) -> None:
-        """The coordinator's node went silent on every heartbeat path: nobody else would fence
-        it, and its election key would block a new coordinator until its lease ran out. A
-        survivor that still hears another peer fences it and revokes its lease, so the
-        election (and the failover of its groups) need not wait for the TTL. Several
-        survivors may do so at once: fencing is idempotent. One that hears nobody at all
-        suspects its own cables and leaves it to the lease."""
-        cfg = self.reader.read().snapshot.config
-        others = (self.heard() - {self.node, holder}) & set(cfg.nodes)
-        if not others and len(cfg.nodes) > 2:
-            return
-        if self.executor.fence(holder, lease):
-            self._fenced.add(lease)
-            self.log("coordinator_fenced", node=holder)
-            self.wake.set()
+    def _replace_silent_coordinator(self, holder: str) -> bool:
+        """The coordinator's node is silent on every heartbeat path. Never fence it on our
+        own view (H5): end its election only if etcd agrees it is gone, in one transaction
+        that compares everything the decision read (the election, its liveness key, and the
+        view of every leased node). The new coordinator then fences it under the usual
+        check. True if the election key is gone now."""
+        view = self.reader.read()
+        election = view.coordinator_kv
+        if election is None:
+            return True
+        if election.value.decode() != holder:
+            return False
+        if not coordinator_may_be_replaced(
+            holder, view.node_leases, view.views, self.silence(), self.grace_s, self.listening()
+        ):
+            return False
+        compares = [
+            Compare(self.keys.coordinator, "create", "==", election.create_revision),
+            mod_revision_is(self.keys.node_lease(holder), view.node_revisions.get(holder, 0)),
+            *(
+                mod_revision_is(self.keys.view(n), view.views[n].revision if n in view.views else 0)
+                for n in {*view.node_leases, holder}
+            ),
+        ]
+        if not self.store.txn(compares, [Delete(self.keys.coordinator)]).succeeded:
+            return False
+        self.log("coordinator_replaced", node=holder, reason="silent, and etcd agrees it is gone")
+        return True
 
     def tick(self) -> Plan:
         view = self.reader.read()
@@ -159,7 +189,11 @@ class Coordinator:
             heard=self.heard() | {self.node},
             fenced=frozenset(n for n, lease in view.node_leases.items() if lease in self._fenced),
             silence_counts=self.listening(),
+            views=view.views,
+            silence=self.silence(),
+            grace_s=self.grace_s,
         )
+        self._report_partitions(evidence)
         nodes = node_statuses(snap.config, snap.nodes, view.admin, evidence, self.node, now)
         guard = Guard(self.keys.coordinator, self.token)
         self.executor.write_node_statuses(guard, snap.nodes, nodes)
@@ -175,10 +209,50 @@ class Coordinator:
             self._dump(snap, now)
         self._last_plan = lines
         self.last_snapshot = snap
-        fenced_now = self.executor.apply(guard, snap, decided, now, view.node_leases)
-        self._fenced |= {view.node_leases[n] for n in fenced_now if n in view.node_leases}
+        self._fence(view, [a.subject for a in decided.actions if a.kind is ActionKind.FENCE_NODE])
+        self.executor.apply(guard, decided, now)
         self._fenced &= set(view.node_leases.values())  # leases gone need no memory
+        self._io_fenced &= set(view.node_leases.values())
         return decided
+
+    def _fence(self, view: ClusterView, nodes: list[str]) -> None:
+        """Fence what the plan asks, each only if its basis still holds in etcd (M2). A node
+        cut off from storage (an io fence) keeps its lease: its groups wait for it (H6)."""
+        for node in nodes:
+            lease = view.node_leases.get(node, 0)
+            if lease == 0 or lease in self._fenced or lease in self._io_fenced:
+                continue
+            own = view.views.get(node)
+            basis = FenceBasis(
+                election_key=self.keys.coordinator,
+                token=self.token,
+                liveness_key=self.keys.node_lease(node),
+                lease=lease,
+                view_key=self.keys.view(node),
+                view_revision=own.revision if own is not None else 0,
+            )
+            outcome = self.executor.fence(node, lease, basis)
+            if outcome is FenceOutcome.POWERED_OFF:
+                self._fenced.add(lease)
+            elif outcome is FenceOutcome.CUT_OFF:
+                self._io_fenced.add(lease)
+
+    def _report_partitions(self, evidence: Evidence) -> None:
+        """A peer silent on every heartbeat path but alive by etcd is a network partition of
+        the heartbeat paths: said once, never fenced, never failed over."""
+        verdicts = {
+            n: v
+            for n, v in silence_verdicts(evidence, self.node).items()
+            if v[0] in (Silent.PUBLISHED, Silent.HEARD_BY_OTHERS)
+        }
+        if not evidence.silence_counts:
+            return
+        for node, (verdict, detail) in verdicts.items():
+            if self._partitions.get(node, (None, ""))[0] is not verdict:
+                self.log("heartbeat_partition", node=node, verdict=str(verdict), detail=detail)
+        for node in self._partitions.keys() - verdicts.keys():
+            self.log("heartbeat_partition_ended", node=node)
+        self._partitions = verdicts
 
     def _dump(self, snap: Snapshot, now: float) -> None:
         """Keep the snapshot behind each new decision: any incident becomes a scenario."""

@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wolfpack.errors import StoreError, ValidationError, WolfpackError
+from wolfpack.errors import FenceError, StoreError, ValidationError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
 from wolfpack.node import inventory
 from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
-from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, LocalTestFenceAgent
+from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, FenceKind, LocalTestFenceAgent
 from wolfpack.node.lease import NodeLease
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.node.manager import ResourceManager
@@ -36,6 +36,7 @@ from wolfpack.node.secret import check as check_secret
 from wolfpack.node.secret import read_secret
 from wolfpack.node.settings import DaemonSettings, load_settings
 from wolfpack.node.state_io import ClusterReader
+from wolfpack.node.views import ViewPublisher
 from wolfpack.node.watchdog import WatchdogClient
 from wolfpack.resources import AgentContext
 from wolfpack.store import Delete, EtcdStore, KeySpace, Op, Put, Store, mod_revision_is
@@ -128,9 +129,27 @@ def build_fencer(settings: DaemonSettings) -> FenceAgent | None:
     if f.agent == "test":
         return LocalTestFenceAgent(f.run_root or settings.run_dir.parent)
     try:
-        return ExternalFenceAgent(f.agent, f.options, f.timeout_s, host_map=f.host_map)
+        return ExternalFenceAgent(
+            f.agent, f.options, f.timeout_s, host_map=f.host_map, kind=f.effective_kind
+        )
     except ValueError as exc:
         raise ValidationError.single("fence", str(exc)) from None
+
+
+def unfence_self(settings: DaemonSettings, fencer: FenceAgent | None, log: JsonLog) -> None:
+    """An io fence (fence_scsi, fence_mpath) cut this node off from its disks when it was
+    fenced; ``action=on`` registers it again. Run at start, before any resource (H6). A
+    power agent is not asked: a node that is starting is on."""
+    if fencer is None or fencer.kind is not FenceKind.IO:
+        return
+    try:
+        fencer.unfence(settings.node)
+    except FenceError as exc:
+        raise FenceError(
+            f"unfencing {settings.node} at start failed; check fence.agent, fence.options "
+            f"and fence.host_map: {exc}"
+        ) from None
+    log("unfenced", node=settings.node, agent=settings.fence.agent, kind=str(fencer.kind))
 
 
 class Daemon:
@@ -155,6 +174,7 @@ class Daemon:
         self.lease: NodeLease | None = None
         self.manager: ResourceManager | None = None
         self.coordinator: Coordinator | None = None
+        self.views: ViewPublisher | None = None
         self.api: ApiServer | None = None
         self._secret = b""
 
@@ -173,6 +193,7 @@ class Daemon:
                 f"node {s.node!r} is not a member of this cluster: add it with "
                 f"'wolfpack cluster join' (known nodes: {', '.join(sorted(cfg.nodes)) or 'none'})"
             )
+        unfence_self(s, fencer, self.log)  # before anything can run here
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.pids.add(os.getpid(), "daemon")
         self.db.write_inventory(inventory.probe(s.node, time.time()))
@@ -202,6 +223,20 @@ class Daemon:
         )
         self.lease.acquire()
         self.lease.start()
+        lease = self.lease
+        self.views = ViewPublisher(
+            self.store,
+            self.keys,
+            s.node,
+            self._peers,
+            self._listening,
+            self._valid_lease_id,
+            lease.guard,
+            grace_s=s.heartbeat.effective_grace_s,
+            on_grace=self._wake,
+            log=self.log,
+        )
+        self.views.start()
         context = AgentContext(
             node=s.node,
             run_dir=self.run_dir,
@@ -226,6 +261,8 @@ class Daemon:
             executor,
             self._lost,
             self._listening,
+            silence=self.views.silence,
+            grace_s=s.heartbeat.effective_grace_s,
             tick_s=s.tick_s,
             dump_dir=s.dump_dir,
             log=self.log,
@@ -278,6 +315,8 @@ class Daemon:
         """A peer or a path changed: decide again now, and say what the heartbeats see (a
         Partitioned network is reported, never failed over: S14, S41)."""
         self._wake()
+        if self.views is not None:
+            self.views.wake()
         networks = {name: str(state) for name, state in view.networks.items()}
         peers = sorted(view.up())
         if (networks, peers) != self._last_membership:
@@ -297,9 +336,17 @@ class Daemon:
                 last = counters
 
     def _listening(self) -> bool:
-        """Has membership run long enough for silence to mean something?"""
+        """Has membership run long enough, and without a stall, for silence to mean
+        something?"""
         hb = self.settings.heartbeat
-        return time.monotonic() - self._membership_started > 2 * hb.interval_s * hb.threshold
+        started = time.monotonic() - self._membership_started > 2 * hb.interval_s * hb.threshold
+        return started and self.membership is not None and self.membership.listening()
+
+    def _peers(self) -> dict[str, bool]:
+        """Every configured peer -> heard now on some heartbeat path."""
+        if self.membership is None:
+            return {}
+        return {name: peer.up for name, peer in self.membership.view().peers.items()}
 
     def _lost(self) -> frozenset[str]:
         """Peers heard before and now silent on every heartbeat path."""
@@ -342,6 +389,10 @@ class Daemon:
                         if event is None:
                             continue
                         self._wake()
+                        if self.views is not None and event.key.startswith(
+                            (self.keys.views_prefix, self.keys.node_leases_prefix)
+                        ):
+                            self.views.wake()
                         if event.key.startswith(self._topology_prefixes):
                             self._refresh_peers()
             except StoreError as exc:
@@ -401,6 +452,8 @@ class Daemon:
         if self.manager is not None:
             self.manager.stop()
             self.manager.stop_everything("shutdown")
+        if self.views is not None:
+            self.views.stop()
         if self.lease is not None:
             self.lease.stop(revoke=True)
         if self.membership is not None:

@@ -17,8 +17,9 @@ from typing import Protocol
 from wolfpack.errors import FenceError, StoreError, WolfpackError
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.plan import Action, ActionKind, Plan
-from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus, Snapshot
-from wolfpack.node.fencing import FenceAgent
+from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus
+from wolfpack.node.fence_check import FenceBasis, FenceOutcome, basis_changed
+from wolfpack.node.fencing import FenceAgent, FenceKind
 from wolfpack.node.state_io import update_doc
 from wolfpack.policy.writes import GroupWrite, writes
 from wolfpack.store import Compare, Delete, KeySpace, Put, Store
@@ -88,21 +89,12 @@ class Executor:
             raise StoreError(f"{guard.key} changed: this node is no longer the coordinator")
 
     # -- the plan -------------------------------------------------------------------------
-    def apply(
-        self,
-        guard: Guard,
-        snap: Snapshot,
-        decided: Plan,
-        now: float,
-        node_leases: Mapping[str, int],
-    ) -> set[str]:
-        """Carry out ``decided``; returns the nodes fenced in this call. Each action says what
-        to write (:class:`~wolfpack.model.plan.ActionKind`); forecasts write nothing."""
-        fenced: set[str] = set()
+    def apply(self, guard: Guard, decided: Plan, now: float) -> None:
+        """Write what ``decided`` says. Each action says what to write
+        (:class:`~wolfpack.model.plan.ActionKind`); forecasts write nothing, and fencing is
+        the coordinator's, before the writes (:meth:`fence`, with the plan's basis: M2)."""
         for action in decided.actions:
             if action.kind is ActionKind.FENCE_NODE:
-                if self.fence(action.subject, node_leases.get(action.subject, 0)):
-                    fenced.add(action.subject)
                 continue
             try:
                 self._write(guard, action, now)
@@ -116,10 +108,15 @@ class Executor:
                 self._outcome(
                     guard, action.intent, status, action.reason.message, action.reason.code
                 )
-        return fenced
 
-    def fence(self, node: str, lease: int) -> bool:
-        """Fence ``node`` and revoke its lease (0: none known); True once confirmed."""
+    def fence(self, node: str, lease: int, basis: FenceBasis | None = None) -> FenceOutcome:
+        """Fence ``node`` (on ``lease``; 0: none known) if ``basis``, what the plan saw,
+        still holds in etcd right now (M2; without one, only the lease is checked).
+
+        A power fence revokes the lease once the agent confirmed, so the node's groups fail
+        over at once. An io fence (``fence_scsi``, ``fence_mpath``) only cuts the node off
+        from its disks: its processes and addresses still run, so the lease is kept and its
+        groups wait for it to expire (H6)."""
         if self.fencer is None:
             if node not in self._waiting_for_lease:
                 self._waiting_for_lease.add(node)
@@ -128,26 +125,38 @@ class Executor:
                     node=node,
                     detail="no fence agent configured: waiting for its lease to expire",
                 )
-            return False
+            return FenceOutcome.NOT_DONE
         failures, not_before = self._fence_backoff.get(node, (0, 0.0))
         if self.clock() < not_before:
-            return False  # a failing fence device is not hammered on every tick
+            return FenceOutcome.NOT_DONE  # a failing fence device is not hammered on every tick
+        why = _basis_changed(self.store, self.keys, node, lease, basis)
+        if why is not None:
+            self.log("fence_skipped", node=node, reason=why)
+            return FenceOutcome.NOT_DONE
         try:
             self.fencer.fence(node)
         except FenceError as exc:
             delay = min(FENCE_BACKOFF_MAX_S, FENCE_BACKOFF_FIRST_S * 2**failures)
             self._fence_backoff[node] = (failures + 1, self.clock() + delay)
             self.log("fence_failed", node=node, error=str(exc), retry_in_s=delay)
-            return False
+            return FenceOutcome.NOT_DONE
         self._fence_backoff.pop(node, None)
+        self._waiting_for_lease.discard(node)
+        if self.fencer.kind is FenceKind.IO:
+            self.log(
+                "fenced_io",
+                node=node,
+                lease=lease,
+                detail="cut off from storage; its groups wait for its lease to expire",
+            )
+            return FenceOutcome.CUT_OFF
         if lease:
             try:
                 self.store.lease_revoke(lease)
             except StoreError as exc:
                 self.log("lease_revoke_failed", node=node, error=str(exc))
-        self._waiting_for_lease.discard(node)
         self.log("fenced", node=node, lease_revoked=lease)
-        return True
+        return FenceOutcome.POWERED_OFF
 
     def _write(self, guard: Guard, action: Action, now: float) -> None:
         """The action's status changes (:mod:`wolfpack.policy.writes`), each guarded."""
@@ -187,3 +196,17 @@ class Executor:
             ],
         )
         self.log("intent_" + status, intent=intent_id, code=str(code), message=message)
+
+
+def _basis_changed(
+    store: Store, keys: KeySpace, node: str, lease: int, basis: FenceBasis | None
+) -> str | None:
+    """Why the fence must not run now (None: it may). Without the plan's full basis, at
+    least the target must still be on the lease it was judged on."""
+    if basis is not None:
+        return basis_changed(store, basis)
+    if lease:
+        kv = store.get(keys.node_lease(node))
+        if kv is None or kv.lease != lease:
+            return "it is no longer on the lease it was judged on"
+    return None

@@ -15,6 +15,11 @@ node is off) or its lease expired (DESIGN §2, safety invariant). Two agents:
 
 Both raise :class:`~wolfpack.errors.FenceError` with a clear message when the fence is not
 confirmed; nothing of the node may then start elsewhere until its lease has expired.
+
+Every agent has a :class:`FenceKind`. A **power** fence stops everything the node runs; an
+**io** fence (``fence_scsi``, ``fence_mpath``) only cuts it off from shared storage, so its
+processes and addresses keep running: after an io fence the node's groups still wait for
+its lease, and the node must be unfenced (``action=on``) before it uses the storage again.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -33,10 +39,13 @@ from wolfpack.errors import FenceError
 from wolfpack.node.pidregistry import LABEL_DAEMON, PidRegistry
 
 __all__ = [
+    "IO_AGENTS",
     "RESERVED_OPTIONS",
     "ExternalFenceAgent",
     "FenceAgent",
+    "FenceKind",
     "LocalTestFenceAgent",
+    "kind_of",
     "main",
     "parse_stdin",
 ]
@@ -47,8 +56,25 @@ RESERVED_OPTIONS = frozenset({"action", "plug", "port", "nodename"})
 _MAX_OUTPUT = 2000
 
 
+class FenceKind(StrEnum):
+    POWER = "power"  # the node is off: nothing of it runs any more
+    IO = "io"  # the node is cut off from shared storage; its processes may still run
+
+
+#: fence-agents programs that fence by cutting storage access, not power
+IO_AGENTS = frozenset({"fence_scsi", "fence_mpath"})
+
+
+def kind_of(program: str) -> FenceKind:
+    """The kind of a fence-agents program, by its name."""
+    return FenceKind.IO if Path(program).name in IO_AGENTS else FenceKind.POWER
+
+
 class FenceAgent(Protocol):
-    """Powers nodes off and on. Both calls return only once the agent confirmed."""
+    """Powers nodes off and on (or cuts them off from storage and back: ``kind``). Both
+    calls return only once the agent confirmed."""
+
+    kind: FenceKind
 
     def fence(self, node: str) -> None:
         """Power ``node`` off; raises :class:`FenceError` if that is not confirmed."""
@@ -82,10 +108,12 @@ class ExternalFenceAgent:
         timeout_s: float = 20.0,
         *,
         host_map: Mapping[str, str] | None = None,
+        kind: FenceKind | None = None,
     ) -> None:
         self.argv = [str(program)] if isinstance(program, str | Path) else list(program)
         if not self.argv or not self.argv[0]:
             raise ValueError("a fence agent needs a program to run")
+        self.kind = kind if kind is not None else kind_of(self.argv[0])
         self.options = dict(options or {})
         for key, value in self.options.items():
             if key in RESERVED_OPTIONS:
@@ -145,6 +173,8 @@ class LocalTestFenceAgent:
     resource process groups), then wait until all of them are gone. Unfence does nothing:
     a node "powers on" when its daemon is started again.
     """
+
+    kind = FenceKind.POWER
 
     def __init__(self, run_root: Path | str, timeout_s: float = 5.0) -> None:
         self.run_root = Path(run_root)

@@ -1,17 +1,26 @@
-"""Node states from evidence: etcd leases, heartbeats and fencing (pure).
+"""Node states from evidence: etcd leases, heartbeats, published views and fencing (pure).
 
 - A node whose lease key is gone is **Down and fenced**: its lease expired (it stopped its
   resources before that by its own clock, or its watchdog did) or was revoked after a
-  confirmed fence.
+  confirmed power fence.
 - A node with a lease that the coordinator hears on at least one heartbeat path is **Up**
   (**Paused** if an administrator paused it).
-- A node with a lease that was Up and is no longer heard on any path is **Down, not fenced**:
-  the policy asks for fencing before anything of it starts elsewhere.
+- A node with a lease that was Up and is no longer heard on any path is judged by etcd, the
+  quorum, not by the coordinator's heartbeats alone (H5; :mod:`wolfpack.node.views`):
+
+  - it stays **Up** while its own published view was written after ours first said we do
+    not hear it (it is alive and talks to the quorum: the heartbeat paths are partitioned),
+    or while another node we hear says in its view that it hears it (an asymmetric
+    partition);
+  - it stays as it was while our view without it is younger than the grace, or not
+    published yet;
+  - otherwise it is **Down, not fenced**: the policy asks for fencing before anything of it
+    starts elsewhere.
 - A node with a lease never heard yet in this incarnation is **Joining**.
 
-Until the observer has listened for a whole heartbeat timeout (it just started), silence is no
-evidence either: a node that was Up stays Up on its lease alone. If the coordinator hears
-none of two or more peers that hold leases, its own heartbeat
+Until the observer has listened for a whole heartbeat timeout (it just started, or it was
+stalled), silence is no evidence either: a node that was Up stays Up on its lease alone. If
+the coordinator hears none of two or more peers that hold leases, its own heartbeat
 networks are the likelier fault; then silence is not evidence and only leases count, so one
 node with broken cables cannot fence all the others.
 """
@@ -19,11 +28,13 @@ node with broken cables cannot fence all the others.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.snapshot import NodeStatus
 from wolfpack.model.states import NodeState
+from wolfpack.node.views import PublishedView, Silence
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,76 @@ class Evidence:
     #: False while the observer has not listened for a full heartbeat timeout yet (it just
     #: started): then not hearing a node says nothing about it.
     silence_counts: bool = True
+    #: every node's published view (:mod:`wolfpack.node.views`), with its mod revision
+    views: Mapping[str, PublishedView] = field(default_factory=dict)
+    #: peers missing from the observer's published view, and since when
+    silence: Mapping[str, Silence] = field(default_factory=dict)
+    #: how long the observer waits after publishing its view without a peer for a sign
+    #: of life from it in etcd
+    grace_s: float = 0.5
+
+
+class Silent(StrEnum):
+    """What etcd says about a peer the observer does not hear on any heartbeat path."""
+
+    PUBLISHED = "publishes in etcd"  # wrote its view after ours lost it: alive, partitioned
+    HEARD_BY_OTHERS = "heard by another node"  # asymmetric partition
+    WAITING = "waiting for etcd"  # our view without it is not published, or within grace
+    GONE = "gone"  # nothing in etcd since the grace: Down
+
+
+def silence_verdicts(evidence: Evidence, observer: str) -> dict[str, tuple[Silent, str]]:
+    """For each leased peer the observer does not hear: the verdict and its detail."""
+    out: dict[str, tuple[Silent, str]] = {}
+    for name in sorted(set(evidence.leases) - evidence.heard - {observer}):
+        mark = evidence.silence.get(name)
+        own = evidence.views.get(name)
+        if mark is not None and own is not None and own.revision > mark.revision:
+            out[name] = (Silent.PUBLISHED, f"wrote its view at revision {own.revision}")
+            continue
+        hearers = sorted(
+            q
+            for q in evidence.heard & set(evidence.leases)
+            if q not in (observer, name) and name in _heard_by(evidence, q)
+        )
+        if hearers:
+            out[name] = (Silent.HEARD_BY_OTHERS, ", ".join(hearers))
+        elif mark is None or mark.elapsed_s < evidence.grace_s:
+            out[name] = (Silent.WAITING, "")
+        else:
+            out[name] = (Silent.GONE, f"silent since revision {mark.revision}")
+    return out
+
+
+def _heard_by(evidence: Evidence, node: str) -> frozenset[str]:
+    view = evidence.views.get(node)
+    return view.heard if view is not None else frozenset()
+
+
+def coordinator_may_be_replaced(
+    holder: str,
+    leases: Mapping[str, int],
+    views: Mapping[str, PublishedView],
+    silence: Mapping[str, Silence],
+    grace_s: float,
+    listening: bool,
+) -> bool:
+    """May a survivor delete the election key of ``holder``, a coordinator it does not hear
+    on any heartbeat path? Only if etcd agrees it is gone: our view without it is older than
+    the grace and it wrote nothing since, and the view of every other leased node (ours
+    included) says it does not hear it either. A coordinator that still talks to etcd
+    answers our view; one that another node hears is in an asymmetric partition."""
+    mark = silence.get(holder)
+    if not listening or mark is None or mark.elapsed_s < grace_s:
+        return False
+    own = views.get(holder)
+    if own is not None and own.revision > mark.revision:
+        return False
+    for node in set(leases) - {holder}:
+        view = views.get(node)
+        if view is None or holder in view.heard:
+            return False
+    return True
 
 
 def node_statuses(
@@ -57,6 +138,7 @@ def node_statuses(
     peers_leased = set(evidence.leases) - {observer}
     deaf = len(peers_leased) >= 2 and not (evidence.heard - {observer}) & peers_leased
     silence_is_no_evidence = deaf or not evidence.silence_counts
+    verdicts = silence_verdicts(evidence, observer)
     out: dict[str, NodeStatus] = {}
     for name in cfg.nodes:
         before = previous.get(name)
@@ -66,16 +148,20 @@ def node_statuses(
             out[name] = _status(before, NodeState.DOWN, now, fenced=True)
             continue
         prior = before if before is not None and before.lease in (0, lease) else None
-        if (
-            name == observer
-            or name in evidence.heard
-            or (silence_is_no_evidence and _was_up(prior))
-        ):
-            state = NodeState.PAUSED if flags.paused or flags.draining else NodeState.UP
-        elif (_was_up(prior) and not silence_is_no_evidence) or (
-            prior is not None and prior.state is NodeState.DOWN and not prior.fenced
-        ):
-            state = NodeState.DOWN
+        up = NodeState.PAUSED if flags.paused or flags.draining else NodeState.UP
+        was_down = prior is not None and prior.state is NodeState.DOWN and not prior.fenced
+        verdict = verdicts.get(name, (Silent.WAITING, ""))[0]
+        if name == observer or name in evidence.heard:
+            state = up
+        elif silence_is_no_evidence:
+            state = up if _was_up(prior) else NodeState.DOWN if was_down else NodeState.JOINING
+        elif _was_up(prior) or was_down:
+            if verdict in (Silent.PUBLISHED, Silent.HEARD_BY_OTHERS):
+                state = up
+            elif verdict is Silent.WAITING:
+                state = up if _was_up(prior) else NodeState.DOWN
+            else:
+                state = NodeState.DOWN
         else:
             state = NodeState.JOINING
         draining = flags.draining and state is not NodeState.DOWN

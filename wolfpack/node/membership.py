@@ -322,42 +322,53 @@ class Membership:
         self._wake_w: socket.socket | None = None
         self._last_signature: Hashable = None
         self._last_view: MembershipView | None = None
+        self._next_send = self._wake_at = 0.0  # the loop's schedule, by self._clock
+        # Guarded by _lock: when the loop last read the sockets (views are judged no later
+        # than one interval after it), and until when silence is no evidence.
+        self._judged_at = float("-inf")
+        self._quiet_until = float("inf")  # set on start: one timeout of listening first
 
     # -- public surface ---------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind one UDP socket per path (errors raise here) and start the membership thread."""
         with self._admin:
-            if self._state != "new":
-                raise IllegalTransition("membership", self._state, "start")
-            selector = selectors.DefaultSelector()
-            wake_r, wake_w = socket.socketpair()
-            try:
-                for sock in (wake_r, wake_w):
-                    sock.setblocking(False)
-                selector.register(wake_r, selectors.EVENT_READ, None)
-                for network, path in self._paths.items():
-                    bound = self._bound[network] = _bind(path)
-                    selector.register(bound.sock, selectors.EVENT_READ, network)
-            except BaseException:
-                for b in self._bound.values():
-                    b.sock.close()
-                self._bound.clear()
-                selector.close()
-                wake_r.close()
-                wake_w.close()
-                raise
-            self._selector, self._wake_r, self._wake_w = selector, wake_r, wake_w
-            with self._lock:
-                self._addresses = {n: b.address for n, b in self._bound.items()}
-                now = self._clock()
-                self._last_signature = self._tracker.signature(now)
-                self._last_view = self._tracker.view(now, self._counters)
+            self._open()
             self._thread = threading.Thread(
                 target=self._run, name=f"membership-{self.node}", daemon=True
             )
-            self._state = "running"
             self._thread.start()
+
+    def _open(self) -> None:
+        """Bind the sockets and get ready to run rounds (tests run them without the thread)."""
+        if self._state != "new":
+            raise IllegalTransition("membership", self._state, "start")
+        selector = selectors.DefaultSelector()
+        wake_r, wake_w = socket.socketpair()
+        try:
+            for sock in (wake_r, wake_w):
+                sock.setblocking(False)
+            selector.register(wake_r, selectors.EVENT_READ, None)
+            for network, path in self._paths.items():
+                bound = self._bound[network] = _bind(path)
+                selector.register(bound.sock, selectors.EVENT_READ, network)
+        except BaseException:
+            for b in self._bound.values():
+                b.sock.close()
+            self._bound.clear()
+            selector.close()
+            wake_r.close()
+            wake_w.close()
+            raise
+        self._selector, self._wake_r, self._wake_w = selector, wake_r, wake_w
+        with self._lock:
+            self._addresses = {n: b.address for n, b in self._bound.items()}
+            now = self._clock()
+            self._judged_at = now
+            self._quiet_until = now + self.settings.timeout_s
+            self._last_signature = self._tracker.signature(now)
+            self._last_view = self._tracker.view(now, self._counters)
+        self._state = "running"
 
     def stop(self) -> None:
         """Stop sending (peers will see this node go down), close every socket, join the
@@ -368,10 +379,9 @@ class Membership:
             if self._state == "stopped":
                 return
             was_running, self._state = self._state == "running", "stopped"
-        if was_running:
+        if was_running and self._thread is not None:
             self._stopping.set()
             self._wake()
-            assert self._thread is not None
             self._thread.join(_JOIN_S)
             if self._thread.is_alive():
                 self._log("membership_thread_stuck", node=self.node, waited_s=_JOIN_S)
@@ -390,9 +400,21 @@ class Membership:
                 change.done.set()
 
     def view(self) -> MembershipView:
-        """Who is up right now (computed at the time of the call, not at the last wake-up)."""
+        """Who is up right now, computed at the time of the call, but never judged more than
+        one interval after the membership thread last read the sockets: if the thread is
+        late (the daemon stalled), heartbeats may sit unread, and their silence says
+        nothing yet (M3)."""
         with self._lock:
-            return self._tracker.view(self._clock(), self._counters)
+            at = min(self._clock(), self._judged_at + self.settings.interval_s)
+            if self._state != "running":
+                at = self._clock()
+            return self._tracker.view(at, self._counters)
+
+    def listening(self) -> bool:
+        """Has this node listened long enough for silence to mean something? False for one
+        timeout after start and after a stall of the membership loop (M3)."""
+        with self._lock:
+            return self._state == "running" and self._clock() >= self._quiet_until
 
     @property
     def counters(self) -> Mapping[str, int]:
@@ -440,26 +462,46 @@ class Membership:
                 self._stopping.wait(self.settings.interval_s)
 
     def _loop(self) -> None:
-        interval = self.settings.interval_s
-        next_send = self._clock()
+        self._open_rounds()
         assert self._selector is not None
         while not self._stopping.is_set():
-            self._apply_changes()
-            now = self._clock()
-            if now >= next_send:
-                self._send_all()
-                next_send += interval  # keep the cadence; after a stall, resume, don't burst
-                if next_send <= now:
-                    next_send = now + interval
-            self._notice_changes()
-            with self._lock:
-                expiry = self._tracker.next_expiry(self._clock())
-            wake_at = next_send if expiry is None else min(next_send, expiry)
-            for key, _ in self._selector.select(max(0.0, wake_at - self._clock())):
+            wait = self._round()
+            for key, _ in self._selector.select(wait):
                 if key.data is None:
                     self._drain_wake()
-                else:
-                    self._receive(key.data)
+                # heartbeats are read at the start of the next round, before any judging
+
+    def _open_rounds(self) -> None:
+        now = self._clock()
+        self._next_send = self._wake_at = now
+
+    def _round(self) -> float:
+        """One round of the loop: apply changes, send if due, read every socket, then
+        judge; returns how long to wait for the next round (M3: a stall must not turn
+        heartbeats that sit unread in the sockets into false Downs)."""
+        interval = self.settings.interval_s
+        self._apply_changes()
+        now = self._clock()
+        if now - self._wake_at > interval:
+            # Woke late: the daemon (or the machine) stalled. Whatever was lost meanwhile
+            # says nothing about the peers: silence is no evidence for one timeout.
+            with self._lock:
+                self._quiet_until = now + self.settings.timeout_s
+            self._log_some("membership_stalled", "-", late_s=round(now - self._wake_at, 3))
+        if now >= self._next_send:
+            self._send_all()
+            self._next_send += interval  # keep the cadence; after a stall, resume, don't burst
+            if self._next_send <= now:
+                self._next_send = now + interval
+        for network in list(self._bound):
+            self._receive(network)
+        with self._lock:
+            self._judged_at = self._clock()
+        self._notice_changes()
+        with self._lock:
+            expiry = self._tracker.next_expiry(self._clock())
+        self._wake_at = self._next_send if expiry is None else min(self._next_send, expiry)
+        return max(0.0, self._wake_at - self._clock())
 
     def _send_all(self) -> None:
         with self._lock:
@@ -677,6 +719,8 @@ def transitions(
         was = old.get(name)
         if was is None:
             out.append(("peer_added", {"peer": name, "up": peer.up}))
+            if peer.up:  # heard already when its path was first judged
+                out.append(("peer_up", {"peer": name}))
             continue
         if was.up != peer.up:
             # down = silent on every path; its paths changed with it: no need to list them

@@ -9,13 +9,13 @@ which leaves room for an etcd leader election (about 1 s) without spurious self-
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
 
 from wolfpack.errors import FieldError, ValidationError
-from wolfpack.node.fencing import RESERVED_OPTIONS
+from wolfpack.node.fencing import IO_AGENTS, RESERVED_OPTIONS, FenceKind, kind_of
 from wolfpack.store.etcd import endpoint_address
 
 
@@ -24,6 +24,14 @@ class HeartbeatSection(pydantic.BaseModel):
     interval_s: float = pydantic.Field(0.125, ge=0.01, le=5)
     threshold: int = pydantic.Field(4, ge=3, le=120)
     port: int = pydantic.Field(3343, ge=1, le=65535)
+    #: After a peer falls silent on every heartbeat path, how long the coordinator waits
+    #: for a sign of life from it in etcd before it is Down (docs/fencing.md). Default:
+    #: one heartbeat timeout (interval_s x threshold).
+    grace_s: float | None = pydantic.Field(None, ge=0, le=60)
+
+    @property
+    def effective_grace_s(self) -> float:
+        return self.interval_s * self.threshold if self.grace_s is None else self.grace_s
 
 
 class LeaseSection(pydantic.BaseModel):
@@ -99,6 +107,29 @@ class FenceSection(pydantic.BaseModel):
     host_map: dict[str, Plug] = {}
     timeout_s: float = pydantic.Field(20.0, gt=0)
     run_root: Path | None = None  # for the test agent: where every node's run_dir lives
+    #: "power" (the node is off) or "io" (cut off from shared storage only: its groups wait
+    #: for its lease, and it is unfenced at start). Default: io for fence_scsi and
+    #: fence_mpath, power for every other agent.
+    kind: Literal["power", "io"] | None = None
+
+    @pydantic.field_validator("kind")
+    @classmethod
+    def _kind(cls, kind: str | None, info: pydantic.ValidationInfo) -> str | None:
+        agent = str(info.data.get("agent", "none"))
+        name = Path(agent).name
+        if kind == "power" and name in IO_AGENTS:
+            raise ValueError(
+                f"{name} only cuts a node off from its disks: it is an io fence "
+                "(set kind: io, or leave kind out)"
+            )
+        if kind == "io" and agent in ("none", "test"):
+            what = "fences nothing" if agent == "none" else "is a power fence"
+            raise ValueError(f"io needs an io fence agent such as fence_scsi; {agent!r} {what}")
+        return kind
+
+    @property
+    def effective_kind(self) -> FenceKind:
+        return FenceKind(self.kind) if self.kind is not None else kind_of(self.agent)
 
 
 class ApiSection(pydantic.BaseModel):

@@ -17,6 +17,7 @@ from wolfpack.errors import ConflictError
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.node.liveness import NodeAdmin
+from wolfpack.node.views import PublishedView
 from wolfpack.store import KeySpace, KeyValue, Put, Store, mod_revision_is
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache, encode
 
@@ -43,6 +44,12 @@ class ClusterView:
         kv = self.kvs.get(key)
         return kv.create_revision if kv is not None else 0
 
+    #: node -> mod revision of its liveness key (changes when it re-acquires a lease)
+    node_revisions: Mapping[str, int] = field(default_factory=dict)
+    #: node -> its published heartbeat view (wolfpack.node.views)
+    views: Mapping[str, PublishedView] = field(default_factory=dict)
+    coordinator_kv: KeyValue | None = None  # the election key as read
+
 
 def parse_view(read: DatabaseRead) -> ClusterView:
     """Everything a node needs from one consistent read of the database root."""
@@ -67,6 +74,12 @@ def parse_view(read: DatabaseRead) -> ClusterView:
             for n, kv in read.section(read.keys.node_admin_prefix).items()
         },
         kvs=read.kvs,
+        node_revisions={n: kv.mod_revision for n, kv in leases.items()},
+        views={
+            n: PublishedView.decode(kv.value, kv.mod_revision)
+            for n, kv in read.section(read.keys.views_prefix).items()
+        },
+        coordinator_kv=election,
     )
 
 

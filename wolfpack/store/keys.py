@@ -20,6 +20,8 @@ administrators.
     <root>inventory/<name>               the software a node found on itself at start (JSON)
     <root>leases/nodes/<name>            node liveness, attached to that node's lease
     <root>leases/coordinator             coordinator election, attached to the winner's lease
+    <root>views/<name>                   which peers a node hears on its heartbeats (JSON),
+                                         attached to that node's lease (wolfpack.node.views)
     <root>claims/<kind>/<name>           an exclusive claim (kind ``disks``: a filesystem
                                          UUID), attached to the holding node's lease
     <root>tokens/<name>                  an API token: role and sha256 of its secret (JSON)
@@ -189,6 +191,15 @@ class KeySpace:
     @property
     def coordinator(self) -> str:
         return f"{self.root}leases/coordinator"
+
+    @property
+    def views_prefix(self) -> str:
+        return f"{self.root}views/"
+
+    def view(self, name: str) -> str:
+        """What ``name`` hears on its heartbeats, published on its own lease: etcd's
+        arbitration of heartbeat silence (docs/fencing.md)."""
+        return f"{self.views_prefix}{_segment('node name', name)}"
 
     # -- claims -------------------------------------------------------------------------
 
