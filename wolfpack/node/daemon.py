@@ -25,7 +25,7 @@ from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
 from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, LocalTestFenceAgent
-from wolfpack.node.lease import NodeLease
+from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.node.manager import ResourceManager
 from wolfpack.node.membership import HeartbeatSettings, Membership, MembershipView
@@ -178,19 +178,22 @@ class Daemon:
         )
         self.membership.start()
         self._membership_started = time.monotonic()
+        watchdog = self.watchdog
         self.lease = NodeLease(
             self.store,
             self.keys,
             s.node,
-            {"id": node.id, "pid": os.getpid(), "started": time.time()},
+            {"id": node.id, "started": time.time()},  # and who we are: boot, machine, pid
             ttl_s=s.lease.ttl_s,
             renew_every_s=s.lease.renew_every_s,
             margin_s=s.lease.margin_s,
-            on_deadline=self.watchdog.arm,
+            clock=boottime,
+            # the watchdog counts on CLOCK_MONOTONIC (and converts to BOOTTIME itself)
+            on_deadline=lambda deadline: watchdog.arm(deadline - boottime() + time.monotonic()),
             on_lost=self._lease_lost,
             log=self.log,
         )
-        self.lease.acquire()
+        self.lease.acquire()  # NodeIdentityConflict (exit 2) if another daemon is this node
         self.lease.start()
         context = AgentContext(
             node=s.node,
@@ -311,10 +314,13 @@ class Daemon:
         return frozenset(name for name, peer in self.membership.view().peers.items() if peer.up)
 
     def _lease_lost(self, why: str) -> None:
-        if self.manager is not None:
-            self.manager.stop_everything(f"self-fencing: {why}")
+        """Self-fencing, on the lease's fence thread at ``deadline - margin``: stop every
+        resource within the time left before the lease could expire, without etcd."""
         if self.coordinator is not None:
             self.coordinator.token = 0
+        if self.manager is not None and self.lease is not None:
+            budget = self.lease.deadline - self.lease.clock()
+            self.manager.stop_everything(f"self-fencing: {why}", budget_s=budget)
 
     def _wake(self) -> None:
         for part in (self.manager, self.coordinator):
