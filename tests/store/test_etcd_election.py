@@ -52,6 +52,26 @@ def test_keepalive_budget_bounds_the_whole_call(silent_endpoints: list[str]) -> 
     assert "budget" in str(info.value)
 
 
+def test_keepalive_moves_on_from_a_member_that_holds_it(
+    silent_endpoints: list[str], etcd_server: EtcdProcess
+) -> None:
+    """M6: a member without a leader holds a keep-alive for whole election timeouts, even
+    after the new leader is there; the keep-alive goes to the next member after a short
+    attempt instead of the store's whole request timeout (5 s here)."""
+    direct = EtcdStore(etcd_server.endpoint, timeout=5.0)
+    store = EtcdStore([silent_endpoints[0], etcd_server.endpoint], timeout=5.0)
+    lease = direct.lease_grant(10)
+    try:
+        t0 = time.monotonic()
+        assert store.lease_keepalive(lease) == 10  # the silent member is tried first
+        took = time.monotonic() - t0
+    finally:
+        direct.lease_revoke(lease)
+        direct.close()
+        store.close()
+    assert took < 2.5  # half the request timeout: it did not wait that out
+
+
 def test_every_member_runs_with_pre_vote(tmp_path: Path) -> None:
     """M6: a member that comes back from a partition must not depose a healthy leader (and
     so stall every node's renewals): etcd members started by Wolfpack use --pre-vote."""

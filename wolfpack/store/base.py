@@ -365,8 +365,9 @@ class Store(Protocol):
         """Restart the lease's TTL; returns the TTL. ``LeaseNotFound`` if it already expired or
         was revoked: its keys are gone and the holder must start over with a new lease.
         ``timeout`` (seconds, > 0) bounds the whole call, every endpoint tried included, so a
-        holder can spend no more than the time left before its own deadline; ``None``: each
-        endpoint gets the store's own request timeout. Over budget: ``StoreUnavailable``."""
+        holder can spend no more than the time left before its own deadline; ``None``: no
+        total budget, only the store's own per-request limits. Over budget:
+        ``StoreUnavailable``."""
         ...
 
     def lease_revoke(self, lease_id: int) -> None:

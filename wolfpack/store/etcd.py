@@ -76,6 +76,11 @@ _GRPC_UNAVAILABLE = 14
 # invalid argument, out of range, permission denied, unauthenticated: retrying cannot help
 _GRPC_CALLER_ERRORS = (3, 7, 11, 16)
 
+#: A keep-alive reaching a member that knows no leader waits there in steps of a whole
+#: election timeout, even once the new leader is there; sent again, it is answered at once.
+#: So each endpoint gets at most this long, then the next, and the lease renews again.
+KEEPALIVE_ATTEMPT_S = 0.4
+
 HINT = (
     "Is etcd running? Start it with `systemctl start etcd` (Debian package etcd-server) or "
     "check the configured etcd endpoints."
@@ -297,6 +302,7 @@ class EtcdStore:
         *,
         idempotent: bool,
         budget: float | None = None,
+        attempt: float | None = None,
     ) -> dict[str, Any]:
         """POST ``payload`` to the gateway, failing over between endpoints where that is safe.
         With ``budget`` (seconds), the whole call, every endpoint included, takes about that
@@ -311,11 +317,14 @@ class EtcdStore:
             idx = (first + i) % len(self._endpoints)
             ep = self._endpoints[idx]
             left = self._timeout if ends is None else min(self._timeout, ends - time.monotonic())
+            if attempt is not None:
+                left = min(left, attempt)
             if left <= 0:
                 failures.append(f"{ep.url}: not tried, the {budget:.2f} s budget was spent")
                 break
             try:
-                reply = self._post(ep, path, payload, None if ends is None else left)
+                limited = ends is not None or attempt is not None
+                reply = self._post(ep, path, payload, left if limited else None)
             except (etcd_exc.ConnectionFailedError, etcd_exc.ConnectionTimeoutError) as exc:
                 failures.append(f"{ep.url}: {_short_reason(exc.detail_text or str(exc))}")
                 last = exc
@@ -404,7 +413,13 @@ class EtcdStore:
     def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int:
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be positive")
-        reply = self._call("lease/keepalive", {"ID": lease_id}, idempotent=True, budget=timeout)
+        reply = self._call(
+            "lease/keepalive",
+            {"ID": lease_id},
+            idempotent=True,
+            budget=timeout,
+            attempt=KEEPALIVE_ATTEMPT_S,
+        )
         if "error" in reply:
             code, message = _error_body(json.dumps(reply))
             raise StoreError(f"lease keepalive failed: {message} (code {code})")
