@@ -163,6 +163,22 @@ class Daemon:
                 f"node {s.node!r} is not a member of this cluster: add it with "
                 f"'wolfpack cluster join' (known nodes: {', '.join(sorted(cfg.nodes)) or 'none'})"
             )
+        self.lease = NodeLease(
+            self.store,
+            self.keys,
+            s.node,
+            {"id": node.id, "started": time.time()},  # and who we are: boot, machine, pid
+            ttl_s=s.lease.ttl_s,
+            renew_every_s=s.lease.renew_every_s,
+            margin_s=s.lease.margin_s,
+            clock=boottime,
+            on_deadline=self._arm_watchdog,
+            on_lost=self._lease_lost,
+            log=self.log,
+        )
+        # M4: another live daemon with this node name (a cloned VM) stops us here, before
+        # anything has started (NodeIdentityConflict: exit status 2)
+        self.lease.wait_until_free()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.pids.add(os.getpid(), "daemon")
         self.db.write_inventory(inventory.probe(s.node, time.time()))
@@ -178,22 +194,7 @@ class Daemon:
         )
         self.membership.start()
         self._membership_started = time.monotonic()
-        watchdog = self.watchdog
-        self.lease = NodeLease(
-            self.store,
-            self.keys,
-            s.node,
-            {"id": node.id, "started": time.time()},  # and who we are: boot, machine, pid
-            ttl_s=s.lease.ttl_s,
-            renew_every_s=s.lease.renew_every_s,
-            margin_s=s.lease.margin_s,
-            clock=boottime,
-            # the watchdog counts on CLOCK_MONOTONIC (and converts to BOOTTIME itself)
-            on_deadline=lambda deadline: watchdog.arm(deadline - boottime() + time.monotonic()),
-            on_lost=self._lease_lost,
-            log=self.log,
-        )
-        self.lease.acquire()  # NodeIdentityConflict (exit 2) if another daemon is this node
+        self.lease.acquire()
         self.lease.start()
         context = AgentContext(
             node=s.node,
@@ -312,6 +313,12 @@ class Daemon:
         if self.membership is None:
             return frozenset()
         return frozenset(name for name, peer in self.membership.view().peers.items() if peer.up)
+
+    def _arm_watchdog(self, deadline: float) -> None:
+        """A new lease deadline (``CLOCK_BOOTTIME``) for the watchdog, which counts on
+        ``CLOCK_MONOTONIC`` (and converts back to BOOTTIME itself)."""
+        if self.watchdog is not None:
+            self.watchdog.arm(deadline - boottime() + time.monotonic())
 
     def _lease_lost(self, why: str) -> None:
         """Self-fencing, on the lease's fence thread at ``deadline - margin``: stop every

@@ -160,7 +160,7 @@ class NodeLease:
         then, e.g. this machine's previous boot); a previous incarnation of this very
         daemon's machine and boot whose process is gone is ours, and its lease is revoked."""
         key = self.keys.node_lease(self.node)
-        old = self._wait_for_others(key, self.ttl_s + 1.0 if wait_s is None else wait_s)
+        old = self.wait_until_free(wait_s)
         t0 = self.clock()
         lease_id = self.store.lease_grant(self.ttl_s)
         value = json.dumps(self.info).encode()
@@ -186,8 +186,12 @@ class NodeLease:
             self._set_deadline(t0 + self.ttl_s)
         self.log("lease_acquired", lease=lease_id, ttl_s=self.ttl_s)
 
-    def _wait_for_others(self, key: str, wait_s: float) -> KeyValue | None:
-        ends = time.monotonic() + wait_s
+    def wait_until_free(self, wait_s: float | None = None) -> KeyValue | None:
+        """Wait (``wait_s``, default ``ttl_s + 1``) until no other live instance holds this
+        node's liveness key; returns the key as it is then. :class:`NodeIdentityConflict`
+        if one still does. The daemon calls it before it starts anything."""
+        key = self.keys.node_lease(self.node)
+        ends = time.monotonic() + (self.ttl_s + 1.0 if wait_s is None else wait_s)
         for _ in range(10_000):  # bounded by wait_s; the count is a backstop
             old = self.store.get(key)
             try:
