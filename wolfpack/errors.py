@@ -24,6 +24,8 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     ├── PacketError               * a heartbeat datagram was refused (node/heartbeat_wire.py)
     │   ├── MalformedPacket       * not a heartbeat, truncated, or for another network
     │   └── BadSignature          * its HMAC does not match the cluster secret
+    ├── NodeIdentityConflict      * another running daemon holds this node's liveness key
+    │                               (node/lease.py)
     ├── WaitTimeout               * ``--wait`` gave up before the cluster got there (cli/wait.py)
     ├── ScenarioError             * a policy scenario file is invalid (tools/scenarios.py)
     ├── LabError                  * a lab network, disk or process step failed (lab/netns.py)

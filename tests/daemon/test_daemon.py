@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from wolfpack.lab.localcluster import LocalCluster, wait_for
 from wolfpack.lab.probe_app import overlaps
@@ -234,3 +237,31 @@ def test_heartbeat_counters_are_logged(cluster: LocalCluster) -> None:
     last = wait_for(counters, timeout=30)
     assert set(last) == set(COUNTERS)
     assert last["sent"] > 0 and last["dropped_unsigned"] == 0
+
+
+def test_a_second_daemon_with_the_same_node_name_exits_2(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """M4: a second wolfpackd with node1's name (a copied configuration) waits ttl + 1 s,
+    then exits with status 2 naming the node, before starting anything; the first keeps its
+    lease (old code: the two revoked each other's lease every second)."""
+    cluster.start_all()
+    key = cluster.keys.node_lease("node1")
+    before = cluster.store.get(key)
+    assert before is not None
+    settings = yaml.safe_load((cluster.workdir / "node1.yaml").read_text())
+    settings["run_dir"] = str(tmp_path / "clone-run")
+    settings["api"] = {"port": 0}
+    path = tmp_path / "clone.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    proc = subprocess.run(
+        [sys.executable, "-m", "wolfpack.node.daemon", "--config", str(path)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "node node1 is already running elsewhere" in proc.stderr
+    assert not (tmp_path / "clone-run").exists()  # nothing started: no watchdog, no pid file
+    after = cluster.store.get(key)
+    assert after is not None and after.lease == before.lease
+    assert cluster.daemons["node1"].poll() is None
+    assert cluster.snapshot().node("node1").state.value == "Up"

@@ -75,3 +75,23 @@ def test_without_a_valid_lease_nothing_is_claimed() -> None:
     assert store.get("/t/claims/disks/u1") is None
     with pytest.raises(ValueError, match="claim name"):
         KEYS.claim("disks", "a/b")
+
+
+def test_release_while_self_fencing_does_not_wait_for_etcd() -> None:
+    """H4: a disk stopped at a self-fence (no valid lease) releases its claim without
+    asking etcd, which may be unreachable: the claim goes with the lease. With a valid
+    lease, release deletes the claim as before."""
+    store = MemoryStore()
+    lease = [store.lease_grant(10)]
+    node1 = claims(store, "node1", lease)
+    node1.claim("disks", "u1", "web-disk")
+    granted = lease[0]
+    lease[0] = 0  # the lease is no longer valid by this node's clock
+    store.close()  # etcd is away: any call would raise StoreUnavailable
+    node1.release("disks", "u1", "web-disk")  # returns at once, no error
+    store = MemoryStore()
+    lease[0] = store.lease_grant(10)
+    node1 = claims(store, "node1", lease)
+    node1.claim("disks", "u1", "web-disk")
+    node1.release("disks", "u1", "web-disk")
+    assert store.get("/t/claims/disks/u1") is None and granted

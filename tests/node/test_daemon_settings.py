@@ -61,6 +61,12 @@ def wolfpackd(tmp_path: Path, settings: dict[str, object], *flags: str) -> tuple
         ({"fence": {"agent": ""}}, "fence.agent"),
         ({"endpoints": "https://127.0.0.1:2379"}, "endpoints"),
         ({"endpoints": "http://127.0.0.1:2379,ftp://127.0.0.1"}, "endpoints"),
+        # L1/M6: the self-fence comes after two tries to renew, the watchdog after it
+        ({"lease": {"ttl_s": 3, "margin_s": 3}}, "lease.margin_s"),
+        ({"lease": {"renew_every_s": 1.5}}, "lease.renew_every_s"),
+        ({"lease": {"ttl_s": 2, "margin_s": 1.5}}, "lease.renew_every_s"),
+        ({"watchdog_margin_s": 0.5}, "watchdog_margin_s"),
+        ({"lease": {"margin_s": 0.2}}, "watchdog_margin_s"),
     ],
 )
 def test_bad_settings_stop_wolfpackd_with_the_field_and_start_nothing(
@@ -176,3 +182,16 @@ def test_h6_fence_kind_defaults_by_agent_and_is_checked() -> None:
         load_settings(None, {"node": "n1", "fence.agent": "test", "fence.kind": "io"})
     with pytest.raises(ValidationError, match=r"fence\.kind"):
         load_settings(None, {"node": "n1", "fence.kind": "disk"})
+
+
+def test_default_lease_fits_an_etcd_election_with_two_renewals() -> None:
+    """M6: with the defaults, ``ttl - margin - renew_every`` (the longest a node may go
+    without a renewal once the last one was due) covers three election timeouts of
+    Wolfpack's etcd members (500 ms: randomised 1-2 timeouts, plus one failed round)."""
+    from wolfpack.store.etcd_process import EtcdProcess
+
+    s = load_settings(None, {"node": "node1", "fence.agent": "none"})
+    election_s = EtcdProcess(".").election_timeout_ms / 1000
+    assert s.lease.ttl_s - s.lease.margin_s - s.lease.renew_every_s >= 3 * election_s
+    assert 2 * s.lease.renew_every_s + s.lease.margin_s < s.lease.ttl_s
+    assert s.watchdog_margin_s < s.lease.margin_s < s.lease.ttl_s

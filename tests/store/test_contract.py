@@ -511,6 +511,36 @@ def test_lease_grant_rejects_nonpositive_ttl(harness: Harness) -> None:
         harness.store.lease_grant(0)
 
 
+def test_keepalive_takes_a_time_budget(harness: Harness) -> None:
+    """H4: a keep-alive accepts ``timeout`` (its total budget, every endpoint included), so a
+    node never spends longer on it than the time left before its own deadline."""
+    s = harness.store
+    lease = harness.lease(30)
+    assert s.lease_keepalive(lease, timeout=2.0) == 30
+    with pytest.raises(ValueError):
+        s.lease_keepalive(lease, timeout=0)
+    s.lease_revoke(lease)
+    with pytest.raises(LeaseNotFound):
+        s.lease_keepalive(lease, timeout=2.0)
+
+
+def test_compare_on_the_lease_a_key_is_attached_to(harness: Harness) -> None:
+    """M4: a guard on the lease of a node's liveness key fails once another lease took the
+    key over (a put keeps the create revision, so a create-revision guard would not)."""
+    s, k = harness.store, harness.k("live")
+    mine, theirs = harness.lease(30), harness.lease(30)
+    s.put(k, b"me", lease=mine)
+    assert s.txn([Compare(k, "lease", "==", mine)], []).succeeded
+    created = s.get(k)
+    s.put(k, b"them", lease=theirs)
+    after = s.get(k)
+    assert created is not None and after is not None
+    assert after.create_revision == created.create_revision
+    assert not s.txn([Compare(k, "lease", "==", mine)], []).succeeded
+    assert s.txn([Compare(k, "lease", "==", theirs)], []).succeeded
+    assert s.txn([Compare(harness.k("absent"), "lease", "==", 0)], []).succeeded
+
+
 def test_keepalive_keeps_key_past_ttl(harness: Harness) -> None:
     s, k = harness.store, harness.k("alive")
     lease = harness.lease(2)

@@ -97,7 +97,7 @@ class NetnsCluster(LocalCluster):
             [
                 *self.launcher("db"), binary, "--name", "db", "--data-dir", str(data),
                 "--logger=zap", "--log-level=error",
-                "--heartbeat-interval", "50", "--election-timeout", "500",
+                "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote",
                 "--listen-client-urls", f"http://{ETCD_PRIV}:2379,http://{ETCD_PUB}:2379",
                 "--advertise-client-urls", f"http://{ETCD_PUB}:2379",
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,

@@ -359,7 +359,7 @@ def _etcd_argv(state: LabState, node: str) -> list[str]:
     return [
         shutil.which("etcd") or "/usr/bin/etcd", "--name", node, "--data-dir", str(data),
         "--logger=zap", "--log-level=error",
-        "--heartbeat-interval", "50", "--election-timeout", "500",
+        "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote",
         "--listen-client-urls", f"http://0.0.0.0:{ETCD_PORT}",
         "--advertise-client-urls", f"http://{pub}:{ETCD_PORT},http://{priv}:{ETCD_PORT}",
         "--listen-peer-urls", f"http://{priv}:2380",

@@ -88,6 +88,11 @@ class LeaseClaims:
         raise ClaimHeld(f"{key} kept changing while node {self.node} tried to claim it")
 
     def release(self, kind: str, name: str, owner: str) -> None:
+        """Delete our claim. Without a valid lease (self-fencing) nothing is asked of etcd,
+        which may be unreachable then: the claim goes when the lease expires, and nobody
+        takes this node's groups before that anyway (H4: the stop must not wait for etcd)."""
+        if not self.lease_id():
+            return
         key = self.keys.claim(kind, name)
         kv = self.store.get(key)
         if kv is None:

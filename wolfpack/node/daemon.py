@@ -25,7 +25,7 @@ from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
 from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, FenceKind, LocalTestFenceAgent
-from wolfpack.node.lease import NodeLease
+from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.node.manager import ResourceManager
 from wolfpack.node.membership import HeartbeatSettings, Membership, MembershipView
@@ -193,6 +193,22 @@ class Daemon:
                 f"node {s.node!r} is not a member of this cluster: add it with "
                 f"'wolfpack cluster join' (known nodes: {', '.join(sorted(cfg.nodes)) or 'none'})"
             )
+        self.lease = NodeLease(
+            self.store,
+            self.keys,
+            s.node,
+            {"id": node.id, "started": time.time()},  # and who we are: boot, machine, pid
+            ttl_s=s.lease.ttl_s,
+            renew_every_s=s.lease.renew_every_s,
+            margin_s=s.lease.margin_s,
+            clock=boottime,
+            on_deadline=self._arm_watchdog,
+            on_lost=self._lease_lost,
+            log=self.log,
+        )
+        # M4: another live daemon with this node name (a cloned VM) stops us here, before
+        # anything has started (NodeIdentityConflict: exit status 2)
+        self.lease.wait_until_free()
         unfence_self(s, fencer, self.log)  # before anything can run here
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.pids.add(os.getpid(), "daemon")
@@ -209,18 +225,6 @@ class Daemon:
         )
         self.membership.start()
         self._membership_started = time.monotonic()
-        self.lease = NodeLease(
-            self.store,
-            self.keys,
-            s.node,
-            {"id": node.id, "pid": os.getpid(), "started": time.time()},
-            ttl_s=s.lease.ttl_s,
-            renew_every_s=s.lease.renew_every_s,
-            margin_s=s.lease.margin_s,
-            on_deadline=self.watchdog.arm,
-            on_lost=self._lease_lost,
-            log=self.log,
-        )
         self.lease.acquire()
         self.lease.start()
         lease = self.lease
@@ -367,11 +371,20 @@ class Daemon:
             return frozenset()
         return frozenset(name for name, peer in self.membership.view().peers.items() if peer.up)
 
+    def _arm_watchdog(self, deadline: float) -> None:
+        """A new lease deadline (``CLOCK_BOOTTIME``) for the watchdog, which counts on
+        ``CLOCK_MONOTONIC`` (and converts back to BOOTTIME itself)."""
+        if self.watchdog is not None:
+            self.watchdog.arm(deadline - boottime() + time.monotonic())
+
     def _lease_lost(self, why: str) -> None:
-        if self.manager is not None:
-            self.manager.stop_everything(f"self-fencing: {why}")
+        """Self-fencing, on the lease's fence thread at ``deadline - margin``: stop every
+        resource within the time left before the lease could expire, without etcd."""
         if self.coordinator is not None:
             self.coordinator.token = 0
+        if self.manager is not None and self.lease is not None:
+            budget = self.lease.deadline - self.lease.clock()
+            self.manager.stop_everything(f"self-fencing: {why}", budget_s=budget)
 
     def _wake(self) -> None:
         for part in (self.manager, self.coordinator):

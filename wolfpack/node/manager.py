@@ -27,6 +27,7 @@ from wolfpack.model.fsm import ResourceEvent, resource_transition
 from wolfpack.model.inheritance import effective_resource
 from wolfpack.model.snapshot import ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
+from wolfpack.node.selffence import run_stops, stop_layers
 from wolfpack.node.state_io import ClusterReader, ClusterView, update_doc
 from wolfpack.policy.local import LocalAction, LocalKind, held_elsewhere, next_batch
 from wolfpack.resources import (
@@ -86,6 +87,13 @@ class ResourceManager:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="agent")
         self._busy_since: dict[str, float] = {}  # resource -> first start refused as busy
         self._not_before: dict[str, float] = {}  # resource -> no new start before (clock)
+        # Self-fencing: each stop_everything starts a new epoch; an agent created in an
+        # earlier one (or while the lease was not valid) is stale and stopped by the monitor.
+        self._fence_lock = threading.Lock()
+        self._fence_epoch = 0
+        self._fence_until: float | None = None  # by self.clock: the last fence's deadline
+        self._epochs: dict[str, int] = {}  # resource -> epoch its agent was created in
+        self._stopping = threading.Lock()  # one stop_everything (or sweep) at a time
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -102,13 +110,59 @@ class ResourceManager:
             t.join(timeout=10)
         self._pool.shutdown(wait=True)
 
-    def stop_everything(self, why: str) -> None:
-        """Self-fencing: stop every resource now, without asking anyone."""
-        names = list(self.running)
-        self.log("stop_everything", why=why, resources=names)
+    def stop_everything(self, why: str, *, budget_s: float | None = None) -> None:
+        """Self-fencing (or shutdown): stop every resource now, without asking anyone.
+
+        Needs no cluster database (no read, no report): it runs when etcd is unreachable.
+        Groups stop in parallel, dependents first within each (:mod:`wolfpack.node.selffence`);
+        each stop gets what is left of ``budget_s`` (the time before the lease could expire;
+        None: the usual stop timeout). Safe while the manager thread is mid-pass: a start
+        under way now is stale (an earlier epoch) and the monitor stops it once it returns.
+        """
+        with self._fence_lock:
+            self._fence_epoch += 1
+            self._fence_until = None if budget_s is None else self.clock() + budget_s
+        with self._stopping:
+            self._stop_these(why, list(self.running), self._fence_until)
+
+    def _stop_these(self, why: str, names: list[str], until: float | None) -> None:
+        runs = {n: r for n in names if (r := self.running.get(n)) is not None}
+        layers = stop_layers({n: r.agent.resource for n, r in runs.items()})
+        left = None if until is None else round(until - self.clock(), 3)
+        self.log("stop_everything", why=why, resources=sorted(runs), budget_s=left)
+        late = run_stops(layers, self._stop_one, until=until, clock=self.clock)
         for name in names:
-            self._terminate(name)
-            self.local.pop(name, None)
+            if name not in runs:
+                self.local.pop(name, None)
+        if late:
+            self.log("stop_everything_late", resources=late)
+
+    def _stop_one(self, name: str, timeout_s: float) -> None:
+        try:
+            self._terminate(name, timeout_s=timeout_s)
+        except Exception as exc:  # a stop thread must end; the others go on
+            self.log("resource_stop_failed", resource=name, error=repr(exc))
+            self.running.pop(name, None)
+        self.local.pop(name, None)
+
+    def _stale(self, name: str) -> bool:
+        return self._epochs.get(name, 0) != self._fence_epoch
+
+    def _sweep(self) -> None:
+        """After a self-fence, stop what a start under way at the fence left running, and
+        forget local states such a start wrote after its resource was stopped."""
+        if not self._fence_epoch:
+            return
+        stale = [n for n in list(self.running) if self._stale(n)]
+        if stale and self._stopping.acquire(blocking=False):
+            try:
+                why = "started before the self-fence, or without a valid lease"
+                self._stop_these(why, stale, self._fence_until)
+            finally:
+                self._stopping.release()
+        for name, state in list(self.local.items()):
+            if name not in self.running and self._stale(name) and state in _ACTIVE:
+                self.local.pop(name, None)
 
     # -- failures -------------------------------------------------------------------------
     def _on_agent_failure(self, resource: str, why: str) -> None:
@@ -175,11 +229,11 @@ class ResourceManager:
         if action.kind is LocalKind.FAIL:
             self._fail(action.resource, action.reason)
         elif action.kind is LocalKind.STOP:
-            self._stop_one(view.snapshot, action)
+            self._stop_action(view.snapshot, action)
         else:
             self._start_one(view, action)
 
-    def _stop_one(self, snap: Snapshot, action: LocalAction) -> None:
+    def _stop_action(self, snap: Snapshot, action: LocalAction) -> None:
         res = snap.config.resources.get(action.resource)
         name = action.resource
         self._step(name, ResourceEvent.TAKE_OFFLINE)
@@ -219,6 +273,8 @@ class ResourceManager:
         )
         run.schedule(self.clock())
         self.running[res.name] = run
+        if self._stale(res.name):
+            return  # the node self-fenced while this started: the monitor's sweep stops it
         self._step(res.name, ResourceEvent.STARTED)
         # A failure requested while this start ran stays requested: the next pass carries
         # it out (the report keeps ``fail_requested``).
@@ -289,6 +345,8 @@ class ResourceManager:
             raise WolfpackError(f"resource type {res.type!r} of {res.name!r} is not installed")
         agent = self.create_agent(effective_resource(snap.config, res), rtype, self.context)
         agent.validate()
+        with self._fence_lock:  # see stop_everything: a start begun before a fence is stale
+            self._epochs[res.name] = self._fence_epoch if self.lease_valid() else -1
         self.running[res.name] = _Running(agent)  # so a half-started one can be terminated
         return agent
 
@@ -333,10 +391,14 @@ class ResourceManager:
     def _monitor(self) -> None:
         pause = 0.05
         while not self._stop.wait(pause):
+            self._sweep()
             now = self.clock()
             due = [min(r.next_looks, r.next_is) for r in list(self.running.values())]
-            # Sleep until the next check is due (new resources are picked up within 1 s).
+            # Sleep until the next check is due (new resources are picked up within 1 s;
+            # after a self-fence, what a start under way left running within 50 ms).
             pause = min(1.0, max(0.01, min(due, default=now + 1.0) - now))
+            if self._fence_epoch and any(self._stale(n) for n in list(self.running)):
+                pause = min(pause, 0.05)
             for name, run in list(self.running.items()):
                 if self.local.get(name) is not ResourceState.ONLINE:
                     continue
@@ -384,6 +446,9 @@ class ResourceManager:
                 agent.stop(timeout_s=10)
             if st.state is not ResourceState.FAILED and st.state is not ResourceState.OFFLINE:
                 self._report(res.name, ResourceState.OFFLINE)
+
+
+_ACTIVE = (ResourceState.ONLINE, ResourceState.ONLINE_PENDING, ResourceState.OFFLINE_PENDING)
 
 
 def _interval(own_ms: int | None, type_ms: int) -> float:

@@ -2,8 +2,9 @@
 
 Defaults are chosen for sub-second failover on a LAN (see docs/daemon.md for the reasoning):
 heartbeats every 125 ms, a node is Down after 4 silent intervals on every path (0.5 s); the
-etcd lease lives 3 s, renewed every second, and resources stop 0.5 s before it could expire,
-which leaves room for an etcd leader election (about 1 s) without spurious self-fencing.
+etcd lease lives 3 s, renewed every 0.5 s, and resources stop 0.5 s before it could expire,
+which leaves room for an etcd leader election (up to 1.5 s with Wolfpack's etcd settings)
+without spurious self-fencing (see :class:`LeaseSection`).
 """
 
 from __future__ import annotations
@@ -35,21 +36,46 @@ class HeartbeatSection(pydantic.BaseModel):
 
 
 class LeaseSection(pydantic.BaseModel):
+    """The node lease (docs/daemon.md, *Why these defaults*). A node self-fences when it has
+    not renewed for ``ttl_s - margin_s`` since the last successful keep-alive was sent, so an
+    etcd leader election must fit into that time with a renewal interval to spare:
+
+        ttl_s - margin_s - renew_every_s  >=  3 x etcd's election timeout
+
+    (a follower starts an election between 1 and 2 election timeouts after the leader went
+    silent; one more for a pre-vote or split vote that fails, or for a keep-alive that a
+    member without a leader holds for a whole timeout; the pre-vote round trip itself is
+    milliseconds). Wolfpack's etcd members run with ``--election-timeout 500 --pre-vote``:
+    3 - 0.5 - 0.5 = 2.0 s >= 1.5 s. Keep-alives go to every endpoint in turn within the time
+    left, so a killed leader costs one refused connection. Measured by
+    ``bench/etcd_election.py`` (20 leader kills): no lease lost, longest gap between
+    renewals 1.6 s. With etcd's own default election timeout of 1 s, set ``ttl_s`` to 5."""
+
     model_config = pydantic.ConfigDict(extra="forbid")
     ttl_s: int = pydantic.Field(3, ge=2, le=60)
-    renew_every_s: float = pydantic.Field(1.0, gt=0)
-    margin_s: float = pydantic.Field(0.5, ge=0.1)
+    margin_s: float = pydantic.Field(0.5, ge=0.1, validate_default=True)
+    renew_every_s: float = pydantic.Field(0.5, gt=0, validate_default=True)
 
-    @pydantic.model_validator(mode="after")
-    def _timing(self) -> LeaseSection:
+    @pydantic.field_validator("margin_s")
+    @classmethod
+    def _margin_in_ttl(cls, value: float, info: pydantic.ValidationInfo) -> float:
+        ttl = info.data.get("ttl_s")
+        if ttl is not None and value >= ttl:
+            raise ValueError(f"must be less than lease.ttl_s ({ttl})")
+        return value
+
+    @pydantic.field_validator("renew_every_s")
+    @classmethod
+    def _two_tries(cls, value: float, info: pydantic.ValidationInfo) -> float:
         # Patroni's rule, enforced rather than silently corrected: a renewal must fit twice
         # into the time left before we stop our resources.
-        if 2 * self.renew_every_s + self.margin_s >= self.ttl_s:
+        ttl, margin = info.data.get("ttl_s"), info.data.get("margin_s")
+        if ttl is not None and margin is not None and 2 * value + margin >= ttl:
             raise ValueError(
-                f"2 x renew_every_s ({self.renew_every_s}) + margin_s ({self.margin_s}) must be "
-                f"less than ttl_s ({self.ttl_s})"
+                f"2 x renew_every_s ({value}) + margin_s ({margin}) must be less than ttl_s"
+                f" ({ttl}): at least two renewals must fit before the node self-fences"
             )
-        return self
+        return value
 
 
 def _option_name(key: str) -> str:
@@ -173,8 +199,18 @@ class DaemonSettings(pydantic.BaseModel):
     drain_on_shutdown: bool = True
     drain_timeout_s: float = pydantic.Field(30.0, ge=0)
     dump_dir: Path | None = None
-    watchdog_margin_s: float = pydantic.Field(0.3, ge=0.05)
+    watchdog_margin_s: float = pydantic.Field(0.3, ge=0.05, validate_default=True)
     api: ApiSection = ApiSection()
+
+    @pydantic.field_validator("watchdog_margin_s")
+    @classmethod
+    def _watchdog_after_self_fence(cls, value: float, info: pydantic.ValidationInfo) -> float:
+        """The daemon stops its resources at ``deadline - lease.margin_s``; the watchdog
+        (for a frozen daemon) kills them later, at ``deadline - watchdog_margin_s``."""
+        lease = info.data.get("lease")
+        if isinstance(lease, LeaseSection) and value >= lease.margin_s:
+            raise ValueError(f"must be less than lease.margin_s ({lease.margin_s})")
+        return value
 
 
 def load_settings(path: Path | None, overrides: dict[str, Any]) -> DaemonSettings:

@@ -44,9 +44,9 @@ from typing import Literal, Protocol, TypeAlias
 
 from wolfpack.errors import ConflictError, StoreError
 
-CompareTarget: TypeAlias = Literal["value", "mod", "create", "version"]
+CompareTarget: TypeAlias = Literal["value", "mod", "create", "version", "lease"]
 CompareOp: TypeAlias = Literal["==", "!=", "<", ">"]
-_TARGETS: tuple[str, ...] = ("value", "mod", "create", "version")
+_TARGETS: tuple[str, ...] = ("value", "mod", "create", "version", "lease")
 _OPS: tuple[str, ...] = ("==", "!=", "<", ">")
 
 
@@ -67,8 +67,9 @@ class Compare:
     """One condition of a transaction: ``<target of key> <op> <operand>``.
 
     ``target`` ``"value"`` compares bytes lexicographically and needs a ``bytes`` operand; the
-    others compare integers. As in etcd, a key that does not exist has create/mod revision and
-    version 0, and a ``"value"`` compare on a missing key is always false, whatever the op.
+    others compare integers (``"lease"``: the id of the lease the key is attached to). As in
+    etcd, a key that does not exist has create/mod revision, version and lease 0, and a
+    ``"value"`` compare on a missing key is always false, whatever the op.
     Prefer the helpers :func:`key_absent`, :func:`key_exists`, :func:`mod_revision_is`,
     :func:`value_is` and :func:`prefix_empty`.
 
@@ -370,9 +371,13 @@ class Store(Protocol):
         returns its non-zero id."""
         ...
 
-    def lease_keepalive(self, lease_id: int) -> int:
+    def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int:
         """Restart the lease's TTL; returns the TTL. ``LeaseNotFound`` if it already expired or
-        was revoked: its keys are gone and the holder must start over with a new lease."""
+        was revoked: its keys are gone and the holder must start over with a new lease.
+        ``timeout`` (seconds, > 0) bounds the whole call, every endpoint tried included, so a
+        holder can spend no more than the time left before its own deadline; ``None``: no
+        total budget, only the store's own per-request limits. Over budget:
+        ``StoreUnavailable``."""
         ...
 
     def lease_revoke(self, lease_id: int) -> None:

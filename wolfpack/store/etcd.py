@@ -29,6 +29,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,12 +55,19 @@ from wolfpack.store.base import (
 )
 
 API_PATH = "/v3/"
-_TARGET = {"value": "VALUE", "mod": "MOD", "create": "CREATE", "version": "VERSION"}
+_TARGET = {
+    "value": "VALUE",
+    "mod": "MOD",
+    "create": "CREATE",
+    "version": "VERSION",
+    "lease": "LEASE",
+}
 _FIELD = {
     "value": "value",
     "mod": "mod_revision",
     "create": "create_revision",
     "version": "version",
+    "lease": "lease",
 }
 _RESULT = {"==": "EQUAL", "!=": "NOT_EQUAL", "<": "LESS", ">": "GREATER"}
 # gRPC status codes the gateway reports in error bodies
@@ -67,6 +75,11 @@ _GRPC_DEADLINE_EXCEEDED = 4
 _GRPC_UNAVAILABLE = 14
 # invalid argument, out of range, permission denied, unauthenticated: retrying cannot help
 _GRPC_CALLER_ERRORS = (3, 7, 11, 16)
+
+#: A keep-alive reaching a member that knows no leader waits there in steps of a whole
+#: election timeout, even once the new leader is there; sent again, it is answered at once.
+#: So each endpoint gets at most this long, then the next, and the lease renews again.
+KEEPALIVE_ATTEMPT_S = 0.4
 
 HINT = (
     "Is etcd running? Start it with `systemctl start etcd` (Debian package etcd-server) or "
@@ -211,10 +224,26 @@ def endpoint_address(text: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
+class _Session(requests.Session):
+    """A session whose request timeout a call may shorten for the current thread: etcd3gw
+    passes its own fixed timeout, and a keep-alive must fit the time left before the
+    holder's deadline (``EtcdStore._call``'s ``budget``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shorter = threading.local()
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        limit: float | None = getattr(self.shorter, "timeout", None)
+        if limit is not None:
+            kwargs["timeout"] = limit
+        return super().request(method, url, *args, **kwargs)
+
+
 def _parse_endpoint(text: str, timeout: float) -> _Endpoint:
     host, port = endpoint_address(text)
     url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
-    session = requests.Session()
+    session = _Session()
     session.trust_env = False  # no proxies or .netrc from the environment for the database
     client = Etcd3Client(host=host, port=port, api_path=API_PATH, timeout=timeout, session=session)
     return _Endpoint(url, host, port, client)
@@ -269,17 +298,36 @@ class EtcdStore:
             return LeaseNotFound(f"etcd at {url}: {message} (the lease expired or was revoked)")
         return StoreError(f"etcd at {url} refused the request: {message or exc!r}")
 
-    def _call(self, path: str, payload: dict[str, Any], *, idempotent: bool) -> dict[str, Any]:
-        """POST ``payload`` to the gateway, failing over between endpoints where that is safe."""
+    def _call(
+        self,
+        path: str,
+        payload: dict[str, Any],
+        *,
+        idempotent: bool,
+        budget: float | None = None,
+        attempt: float | None = None,
+    ) -> dict[str, Any]:
+        """POST ``payload`` to the gateway, failing over between endpoints where that is safe.
+        With ``budget`` (seconds), the whole call, every endpoint included, takes about that
+        long at most (a request may overrun its share by its connect time): each request gets
+        the store's timeout or what is left of the budget, whichever is shorter."""
         self._check_open()
         failures: list[str] = []
         last: BaseException | None = None
         first = self._current
+        ends = None if budget is None else time.monotonic() + budget
         for i in range(len(self._endpoints)):
             idx = (first + i) % len(self._endpoints)
             ep = self._endpoints[idx]
+            left = self._timeout if ends is None else min(self._timeout, ends - time.monotonic())
+            if attempt is not None:
+                left = min(left, attempt)
+            if left <= 0:
+                failures.append(f"{ep.url}: not tried, the {budget:.2f} s budget was spent")
+                break
             try:
-                reply = ep.client.post(ep.client.get_url(path), json=payload)
+                limited = ends is not None or attempt is not None
+                reply = self._post(ep, path, payload, left if limited else None)
             except (etcd_exc.ConnectionFailedError, etcd_exc.ConnectionTimeoutError) as exc:
                 failures.append(f"{ep.url}: {_short_reason(exc.detail_text or str(exc))}")
                 last = exc
@@ -295,6 +343,17 @@ class EtcdStore:
             self._current = idx
             return reply
         raise self._unavailable(failures) from last
+
+    @staticmethod
+    def _post(ep: _Endpoint, path: str, payload: dict[str, Any], timeout: float | None) -> Any:
+        session = ep.client.session
+        if timeout is None or not isinstance(session, _Session):
+            return ep.client.post(ep.client.get_url(path), json=payload)
+        session.shorter.timeout = timeout
+        try:
+            return ep.client.post(ep.client.get_url(path), json=payload)
+        finally:
+            session.shorter.timeout = None
 
     # -- key-value -----------------------------------------------------------------------
 
@@ -354,8 +413,16 @@ class EtcdStore:
         reply = self._call("lease/grant", {"TTL": ttl, "ID": 0}, idempotent=False)
         return int(reply["ID"])
 
-    def lease_keepalive(self, lease_id: int) -> int:
-        reply = self._call("lease/keepalive", {"ID": lease_id}, idempotent=True)
+    def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int:
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be positive")
+        reply = self._call(
+            "lease/keepalive",
+            {"ID": lease_id},
+            idempotent=True,
+            budget=timeout,
+            attempt=KEEPALIVE_ATTEMPT_S,
+        )
         if "error" in reply:
             code, message = _error_body(json.dumps(reply))
             raise StoreError(f"lease keepalive failed: {message} (code {code})")

@@ -1,4 +1,5 @@
-"""``EtcdProcess``: run a private single-member etcd on 127.0.0.1, for tests and the demo.
+"""``EtcdProcess``: run a private etcd on 127.0.0.1, for tests and the demo (one member, or
+three as an :class:`EtcdCluster` for leader elections).
 
 Production clusters run etcd as a system service; this class exists so tests and the demo can
 start a real etcd in a temporary directory, stop or kill it to exercise failure handling, and
@@ -61,7 +62,10 @@ class EtcdProcess:
     Ports are picked free on the first :meth:`start` (unless given) and kept for later
     restarts, so :attr:`endpoint` stays valid across :meth:`stop`/:meth:`kill` and
     :meth:`start`. The short default heartbeat (50 ms) and election timeout (500 ms) make a
-    restarted member ready in about a second and let leases of 1 s work.
+    restarted member ready in about a second and let leases of 1 s work; ``--pre-vote`` is
+    always on, as on every etcd member Wolfpack starts (the node lease's arithmetic in
+    :class:`wolfpack.node.settings.LeaseSection` assumes both). ``initial_cluster`` and
+    ``cluster_token`` make it one member of a larger cluster (:class:`EtcdCluster`).
 
     Unless ``stop_at_exit`` is false, a still-running etcd is stopped when the Python process
     exits, so a crashed test run leaves no etcd behind.
@@ -77,6 +81,8 @@ class EtcdProcess:
         peer_port: int | None = None,
         heartbeat_interval_ms: int = 50,
         election_timeout_ms: int = 500,
+        initial_cluster: str | None = None,
+        cluster_token: str | None = None,
         extra_args: Sequence[str] = (),
         ready_timeout: float = 30.0,
         stop_at_exit: bool = True,
@@ -89,6 +95,8 @@ class EtcdProcess:
         self.peer_port = peer_port or 0
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.election_timeout_ms = election_timeout_ms
+        self.initial_cluster = initial_cluster
+        self.cluster_token = cluster_token or f"wolfpack-{name}"
         self.extra_args = tuple(extra_args)
         self.ready_timeout = ready_timeout
         self.stop_at_exit = stop_at_exit
@@ -120,8 +128,10 @@ class EtcdProcess:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self) -> EtcdProcess:
+    def start(self, *, wait: bool = True) -> EtcdProcess:
         """Start etcd and wait until it serves requests; a no-op if it already runs.
+        ``wait=False`` (members of one cluster, which serve only once a majority runs): do
+        not wait; :meth:`wait_ready` does.
 
         Raises :class:`~wolfpack.errors.StoreUnavailable` if it cannot be started (binary
         missing, port taken, bad data dir), with etcd's own last log lines.
@@ -146,9 +156,10 @@ class EtcdProcess:
                 self.peer_port = free_port()
             try:
                 self._spawn(binary)
-                self._wait_ready()
                 if self.stop_at_exit:
                     atexit.register(self._at_exit)
+                if wait:
+                    self._wait_ready()
                 return self
             except StoreUnavailable:
                 self.kill()
@@ -168,13 +179,14 @@ class EtcdProcess:
             "--advertise-client-urls", client,
             "--listen-peer-urls", peer,
             "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"{self.name}={peer}",
+            "--initial-cluster", self.initial_cluster or f"{self.name}={peer}",
             "--initial-cluster-state", "new",
-            "--initial-cluster-token", f"wolfpack-{self.name}",
+            "--initial-cluster-token", self.cluster_token,
             "--logger=zap",
             "--log-level=error",
             "--heartbeat-interval", str(self.heartbeat_interval_ms),
             "--election-timeout", str(self.election_timeout_ms),
+            "--pre-vote",  # a member back from a partition cannot depose a healthy leader (M6)
             *self.extra_args,
         ]  # fmt: skip
 
@@ -203,6 +215,14 @@ class EtcdProcess:
         for line in stream:
             self._log.append(line.decode("utf-8", "replace").rstrip())
         stream.close()
+
+    def wait_ready(self) -> None:
+        """Wait until this member serves requests (``StoreUnavailable`` if it does not)."""
+        try:
+            self._wait_ready()
+        except StoreUnavailable:
+            self.kill()
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -277,3 +297,91 @@ class EtcdProcess:
         state = f"pid {self.pid}" if self.running else "stopped"
         port = self.client_port or "?"
         return f"EtcdProcess(127.0.0.1:{port}, {self.data_dir}, {state})"
+
+
+class EtcdCluster:
+    """``size`` etcd members on 127.0.0.1 (with ``--pre-vote``, as every member Wolfpack
+    starts), for tests and benchmarks of leader elections. Ports are picked once and kept, so
+    a killed member can be started again on its data. Only signals the PIDs it started."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        size: int = 3,
+        *,
+        heartbeat_interval_ms: int = 50,
+        election_timeout_ms: int = 500,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        if size < 1:
+            raise ValueError("an etcd cluster needs at least one member")
+        root = Path(data_dir)
+        names = [f"m{i}" for i in range(1, size + 1)]
+        ports = {n: (free_port(), free_port()) for n in names}
+        while len({p for pair in ports.values() for p in pair}) < 2 * size:  # all distinct
+            ports = {n: (free_port(), free_port()) for n in names}
+        initial = ",".join(f"{n}=http://127.0.0.1:{ports[n][1]}" for n in names)
+        self.members = [
+            EtcdProcess(
+                root / n,
+                name=n,
+                client_port=ports[n][0],
+                peer_port=ports[n][1],
+                heartbeat_interval_ms=heartbeat_interval_ms,
+                election_timeout_ms=election_timeout_ms,
+                initial_cluster=initial,
+                cluster_token=f"wolfpack-{root.name}",
+                ready_timeout=ready_timeout,
+            )
+            for n in names
+        ]
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.endpoint for m in self.members]
+
+    def start(self) -> EtcdCluster:
+        """Start every member that is not running and wait until each serves requests."""
+        try:
+            stopped = [m for m in self.members if not m.running]
+            for m in stopped:
+                m.start(wait=False)
+            for m in stopped:
+                m.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def leader(self) -> EtcdProcess | None:
+        """The running member that is the leader now, by its own account (None: none is)."""
+        for m in self.members:
+            if not m.running:
+                continue
+            try:
+                req = urllib.request.Request(
+                    f"{m.endpoint}/v3/maintenance/status", data=b"{}", method="POST"
+                )
+                with _NO_PROXY.open(req, timeout=1.0) as resp:
+                    body = json.loads(resp.read() or b"{}")
+            except (OSError, ValueError):
+                continue
+            me = str(body.get("header", {}).get("member_id", ""))
+            if me and me == str(body.get("leader", "")):
+                return m
+        return None
+
+    def stop(self) -> None:
+        for m in self.members:
+            m.stop()
+
+    def __enter__(self) -> EtcdCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

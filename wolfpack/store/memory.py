@@ -143,9 +143,12 @@ class MemoryStore:
         elif kv is None:
             left = 0
         else:
-            left = {"mod": kv.mod_revision, "create": kv.create_revision, "version": kv.version}[
-                c.target
-            ]
+            left = {
+                "mod": kv.mod_revision,
+                "create": kv.create_revision,
+                "version": kv.version,
+                "lease": kv.lease,
+            }[c.target]
         right = c.operand
         if isinstance(left, bytes):
             assert isinstance(right, bytes)  # Compare checks operand types
@@ -258,7 +261,9 @@ class MemoryStore:
             self._leases[lease_id] = _Lease(ttl, self._clock() + ttl)
             return lease_id
 
-    def lease_keepalive(self, lease_id: int) -> int:
+    def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int:
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be positive")
         with self._lock:
             self._enter()
             lease = self._leases.get(lease_id)
