@@ -168,6 +168,8 @@ class Agent(ABC):
         if left:
             self.log("agent_cgroup_killed", pids=left, cgroup=str(group.path))
         self.holdings.remove(CGROUP, self.name)
+        if self.ctx.confine is not None:
+            self.ctx.confine.remove_root()
 
     # -- the interface ----------------------------------------------------------------------
     @abstractmethod

@@ -98,6 +98,12 @@ class Cgroup:
 
     def create(self) -> None:
         """Make the directory (and missing parents); OSError if it cannot be made."""
+        for _ in range(3):  # an empty parent may be removed meanwhile (remove_root): again
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                return
+            except FileNotFoundError:
+                continue
         self.path.mkdir(parents=True, exist_ok=True)
 
     def add(self, pid: int) -> None:
@@ -226,7 +232,9 @@ class Confinement:
             probe.rmdir()
         except OSError as exc:
             return cls(None, f"cannot create cgroups under {base}: {exc}")
-        return cls(root)
+        confinement = cls(root)
+        confinement.remove_root()  # made again with the first resource's cgroup
+        return confinement
 
     @property
     def enabled(self) -> bool:
@@ -241,7 +249,8 @@ class Confinement:
         return [] if self.root is None else Cgroup(self.root).children()
 
     def remove_root(self) -> None:
-        """Remove the node's subtree if it is empty (a clean shutdown)."""
+        """Remove the node's subtree if it is empty (it exists only while it holds
+        cgroups, so that a node killed outright leaves nothing behind once they are gone)."""
         if self.root is not None:
             with contextlib.suppress(OSError):
                 self.root.rmdir()
