@@ -9,6 +9,7 @@ interfaces and mounts are never touched; everything is removed at teardown.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -23,14 +24,21 @@ from typing import Any
 import pytest
 
 from wolfpack.lab.netns import Lab
-from wolfpack.model.builtin_types import GENERIC_APPLICATION, IP_ADDRESS, builtin_types
+from wolfpack.model.builtin_types import (
+    GENERIC_APPLICATION,
+    GENERIC_SERVICE,
+    IP_ADDRESS,
+    builtin_types,
+)
 from wolfpack.model.config import Resource
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.watchdog import Watchdog, WatchdogClient
 from wolfpack.resources import AgentContext, create_agent
-from wolfpack.resources.confine import Confinement, cgroup2_mount
+from wolfpack.resources.confine import Cgroup, Confinement, cgroup2_mount
 from wolfpack.resources.holdings import ADDRESS, Holdings
 from wolfpack.resources.ip import IpAddressAgent
+from wolfpack.resources.process import RunResult
+from wolfpack.resources.service import ServiceAgent
 
 from .procs import WAIT, Spawner, running, until
 
@@ -278,3 +286,61 @@ def test_firing_unmounts_the_recorded_mount_even_when_busy(tmp_path: Path) -> No
     assert out["left"] == []  # the moved one is not ours any more: forgotten
     (fired,) = out["fired"]
     assert len(fired["mounts"]) == 2 and "failed" not in fired
+
+
+# -- a systemd unit's cgroup ----------------------------------------------------------------
+class FakeSystemctl:
+    """systemctl for one unit whose ControlGroup is ``cgroup`` (systemd is not PID 1 here)."""
+
+    def __init__(self, cgroup: str) -> None:
+        self.cgroup, self.active = cgroup, False
+
+    def __call__(self, argv: Any, timeout_s: float) -> RunResult:
+        verb = argv[1]
+        if verb in ("start", "stop"):
+            self.active = verb == "start"
+        elif verb == "is-active":
+            return RunResult(0 if self.active else 3, "", None)
+        elif verb == "show":
+            return RunResult(0, self.cgroup, None)
+        return RunResult(0, "", None)
+
+
+def test_firing_kills_a_systemd_units_cgroup_and_leaves_the_directory(
+    spawner: Spawner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C2: a Generic Service in systemd mode runs in systemd's cgroup, out of reach of the
+    PID registry: the agent records that cgroup and the watchdog kills it through
+    cgroup.kill (the directory is systemd's: left)."""
+    mount = cgroup2_mount()
+    if mount is None or os.geteuid() != 0:
+        pytest.skip("needs a writable cgroup2 hierarchy")
+    unit_dir = Cgroup(mount / f"wpt-{secrets.token_hex(3)}.slice" / "web.service")
+    unit_dir.create()
+    try:
+        unit = spawner(["sleep", "60"])
+        unit_dir.add(unit.pid)  # "systemd" started the unit in its cgroup
+        systemd_dir = tmp_path / "run-systemd-system"
+        systemd_dir.mkdir()
+        monkeypatch.setattr(ServiceAgent, "systemd_run_dir", systemd_dir)
+        run_dir = tmp_path / "run"
+        cgroup = "/" + str(unit_dir.path.relative_to(mount))
+        res = Resource("web", GENERIC_SERVICE, "g", properties={"service": "web"})
+        agent = ServiceAgent(
+            res,
+            builtin_types()[GENERIC_SERVICE],
+            node_context(run_dir),
+            runner=FakeSystemctl(cgroup),
+            cgroup_root=mount,
+        )
+        agent.start(timeout_s=WAIT)
+        (held,) = Holdings(run_dir).entries()
+        assert held.fields == {"path": str(unit_dir.path), "owned": False}
+        Watchdog(PidRegistry(run_dir), MARGIN, log=lambda e, **f: None).fire("test")
+        assert until(lambda: not running(unit.pid))
+        assert unit_dir.path.is_dir() and not unit_dir.populated()
+        assert Holdings(run_dir).entries() == []
+    finally:
+        unit_dir.kill_and_remove()
+        with contextlib.suppress(OSError):
+            unit_dir.path.parent.rmdir()
