@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wolfpack.resources import AgentContext
+from wolfpack.resources.confine import Confinement
 
 #: upper bound of every wait in these tests: nothing may hang
 MAX_WAIT = 10.0
@@ -32,6 +33,7 @@ class Recorder:
     registered: set[int] = field(default_factory=set)
     failed: threading.Event = field(default_factory=threading.Event)
     may_run: bool = True  # the node's answer to "may I still run resources?"
+    confine: Confinement | None = None  # the node's cgroup subtree (None: confinement off)
 
     @property
     def ctx(self) -> AgentContext:
@@ -43,6 +45,7 @@ class Recorder:
             register_pid=self.registered.add,
             unregister_pid=self.registered.discard,
             may_run=lambda: self.may_run,
+            confine=self.confine,
         )
 
     def _on_failure(self, name: str, why: str) -> None:

@@ -44,6 +44,7 @@ from wolfpack.model.snapshot import Snapshot
 from wolfpack.model.states import NetworkRole
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import new_secret, register
+from wolfpack.resources.holdings import CGROUP, Holdings
 from wolfpack.store import EtcdProcess, EtcdStore, KeySpace
 from wolfpack.store.repository import ClusterDB
 
@@ -299,6 +300,7 @@ class LocalCluster:
         if proc is not None:
             proc.wait(timeout=10)
         PidRegistry(self.run_dir(node)).kill_all(signal.SIGKILL)
+        _kill_cgroups(self.run_dir(node))
 
     def kill_daemon(self, node: str) -> None:
         """A daemon crash: SIGKILL ``wolfpackd`` alone; its watchdog and resources live on."""
@@ -332,6 +334,7 @@ class LocalCluster:
                 proc.kill()
                 proc.wait(timeout=10)
             PidRegistry(self.run_dir(node)).kill_all(signal.SIGKILL)
+            _kill_cgroups(self.run_dir(node))
         if self._store is not None:
             self._store.close()
         if self.external_endpoint is None:
@@ -385,3 +388,12 @@ class LocalCluster:
             except ValueError:
                 continue
         return out
+
+
+def _kill_cgroups(run_dir: Path) -> None:
+    """Power off, as far as cgroups go: kill and remove the node's resource cgroups (what
+    its resources daemonised out of their process groups is in them)."""
+    held = Holdings(run_dir)
+    for holding in held.entries((CGROUP,)):
+        if holding.fields.get("owned", True):  # never a systemd unit's
+            held.release(holding)

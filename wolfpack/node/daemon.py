@@ -39,6 +39,7 @@ from wolfpack.node.state_io import ClusterReader
 from wolfpack.node.views import ViewPublisher
 from wolfpack.node.watchdog import WatchdogClient
 from wolfpack.resources import AgentContext
+from wolfpack.resources.confine import Confinement
 from wolfpack.store import Delete, EtcdStore, KeySpace, Op, Put, Store, mod_revision_is
 from wolfpack.store.repository import ClusterDB
 
@@ -170,6 +171,7 @@ class Daemon:
         self._membership_started = float("inf")
         self._last_membership: tuple[dict[str, str], list[str]] = ({}, [])
         self.watchdog: WatchdogClient | None = None
+        self.confine: Confinement | None = None
         self.membership: Membership | None = None
         self.lease: NodeLease | None = None
         self.manager: ResourceManager | None = None
@@ -212,6 +214,17 @@ class Daemon:
         unfence_self(s, fencer, self.log)  # before anything can run here
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.pids.add(os.getpid(), "daemon")
+        self.confine = Confinement.for_node(s.node, self.run_dir)
+        if self.confine.enabled:
+            self.log("confinement", cgroups=str(self.confine.root))
+        else:  # once, loudly: what a resource daemonises may then outlive a self-fence
+            self.log(
+                "confinement_off",
+                level="warning",
+                why=self.confine.reason,
+                detail="resource processes are tracked by process group only; one that"
+                " leaves its group (setsid, double fork) escapes the watchdog",
+            )
         self.db.write_inventory(inventory.probe(s.node, time.time()))
         self.watchdog = WatchdogClient.start(self.run_dir, s.watchdog_margin_s)
         self.membership = Membership(
@@ -250,6 +263,7 @@ class Daemon:
             unregister_pid=self.pids.remove,
             claims=LeaseClaims(self.store, self.keys, s.node, self._valid_lease_id),
             may_run=self.lease.valid,
+            confine=self.confine,
         )
         self.manager = ResourceManager(
             self.reader, s.node, self.lease.valid, self.lease.guard, context, log=self.log
@@ -475,6 +489,8 @@ class Daemon:
             self.watchdog.disarm()
             self.watchdog.stop()
         self.pids.remove(os.getpid())
+        if self.confine is not None:
+            self.confine.remove_root()
         self.log("stopped")
 
     def run_forever(self) -> None:

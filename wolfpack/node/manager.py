@@ -38,6 +38,7 @@ from wolfpack.resources import (
     create_agent,
     error_fields,
 )
+from wolfpack.resources.holdings import CGROUP, Holdings
 from wolfpack.store import Compare, Put, mod_revision_is
 from wolfpack.store.repository import encode
 
@@ -419,8 +420,10 @@ class ResourceManager:
                     self._on_agent_failure(name, "health check failed")
 
     def _adopt_or_clean(self) -> None:
-        """After a daemon restart: re-adopt what we started and still runs; report the rest."""
+        """After a daemon restart: re-adopt what we started and still runs; report the rest;
+        then end every leftover of before (M7) that no adopted resource owns."""
         snap = self.reader.read().snapshot
+        kept: set[str] = set()
         for res in snap.config.resources.values():
             st = snap.resource(res.name)
             rtype = snap.config.types.get(res.type)
@@ -440,12 +443,58 @@ class ResourceManager:
                 run.schedule(self.clock())
                 self.running[res.name] = run
                 self.local[res.name] = ResourceState.ONLINE
+                kept.add(res.name)
                 self.log("resource_adopted", resource=res.name)
                 continue
             if adopted:
                 agent.stop(timeout_s=10)
             if st.state is not ResourceState.FAILED and st.state is not ResourceState.OFFLINE:
                 self._report(res.name, ResourceState.OFFLINE)
+        self._clean_leftovers(snap, kept)
+
+    def _clean_leftovers(self, snap: Snapshot, kept: set[str]) -> None:
+        """M7: a cgroup, ``:wp`` address or mount left by an earlier daemon whose resource
+        is not adopted here (its status names another node, it is no longer configured, it
+        is not Online here, or it could not be adopted) is killed, removed or unmounted, in
+        that order (processes keep mounts busy), and logged as ``leftover_cleaned``."""
+        held = Holdings(self.context.run_dir)
+        confine = self.context.confine
+        if confine is not None:  # a cgroup of our subtree nobody recorded is ours anyway
+            known = {h.fields.get("path") for h in held.entries((CGROUP,))}
+            known |= {str(g.path) for r in kept if (g := confine.cgroup(r)) is not None}
+            for group in confine.cgroups():
+                if str(group.path) not in known:
+                    ok = group.kill_and_remove()
+                    self.log(
+                        "leftover_cleaned" if ok else "leftover_clean_failed",
+                        what=f"cgroup {group.path}",
+                        kind=CGROUP,
+                        why="an unrecorded cgroup of this node's subtree",
+                    )
+        for holding in held.entries():
+            if holding.resource in kept:
+                continue
+            why = _leftover_why(snap, holding.resource, self.node)
+            failure = held.release(holding)
+            self.log(
+                "leftover_cleaned" if failure is None else "leftover_clean_failed",
+                what=holding.describe(),
+                kind=holding.kind,
+                resource=holding.resource,
+                why=why,
+                **({"error": failure} if failure else {}),
+            )
+
+
+def _leftover_why(snap: Snapshot, name: str, node: str) -> str:
+    if name not in snap.config.resources:
+        return "the resource is no longer configured"
+    st = snap.resource(name)
+    if st.node != node:
+        return f"its status names {st.node}" if st.node else "its status names no node"
+    if st.state is not ResourceState.ONLINE:
+        return f"it is {st.state} here, not Online"
+    return "it is Online here but could not be adopted"
 
 
 _ACTIVE = (ResourceState.ONLINE, ResourceState.ONLINE_PENDING, ResourceState.OFFLINE_PENDING)

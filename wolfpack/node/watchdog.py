@@ -20,12 +20,21 @@ and writes one line each time it renews the lease:
 
 Rules:
 
-- When the clock reaches ``deadline - margin`` with no newer deadline, SIGKILL every
-  process group recorded in the PID registry with the label ``resource`` (never the daemon,
-  never the watchdog), log one ``watchdog_fired`` JSON line to stderr, and keep running
-  disarmed: the daemon, if it wakes up, finds its lease gone, rejoins and arms again.
+- When the clock reaches ``deadline - margin`` with no newer deadline, end the node's share
+  of its groups, in this order: SIGKILL every process group recorded in the PID registry
+  with the label ``resource`` (never the daemon, never the watchdog) and every cgroup
+  recorded in the node's holdings (:mod:`wolfpack.resources.holdings`: the resources'
+  cgroups, which hold whatever they forked or daemonised, and systemd units' cgroups);
+  then remove the recorded virtual addresses (``:wp``-labelled); then unmount the recorded
+  mounts (``umount -f``, ``umount -l`` as the last resort: the processes are dead by then,
+  so the filesystem is not kept busy). Log one ``watchdog_fired`` JSON line to stderr.
+- After firing it stays *expired* until the next deadline (or ``disarm``): every 0.25 s it
+  ends again whatever was registered or recorded since (a daemon that thaws may still be
+  starting something: review L1). The daemon, if it wakes up, finds its lease gone,
+  rejoins and arms again.
 - On end of input (the daemon died) while armed: keep enforcing the last deadline, then
-  kill the resources that were recorded when the daemon died, and exit. Disarmed: exit.
+  kill the resources that were recorded when the daemon died, and exit. Expired: end what
+  was recorded since, and exit. Disarmed: exit.
 - SIGTERM, SIGINT and SIGHUP end the watchdog only while it is disarmed; while armed they
   are logged and otherwise ignored (SIGKILL still works, of course).
 - Idle, it blocks in ``select``: with no timeout when disarmed; armed, until the moment to
@@ -53,12 +62,14 @@ from typing import IO
 
 import wolfpack
 from wolfpack.node.pidregistry import LABEL_RESOURCE, LABEL_WATCHDOG, PidEntry, PidRegistry
+from wolfpack.resources.holdings import ADDRESS, CGROUP, MOUNT, Holding, Holdings
 
 __all__ = ["Watchdog", "WatchdogClient", "main"]
 
 _MAX_LINE = 256  # a longer line is not from the daemon: dropped
 _KILL_WAIT_S = 1.0  # after SIGKILL, how long to wait for the processes to be gone (for the log)
 _SUSPEND_CHECK_S = 0.25  # armed, wake at least this often to notice a suspended machine
+_SWEEP_S = 0.25  # expired, look this often for what was registered since the shot
 
 
 def _boottime() -> float:
@@ -87,12 +98,18 @@ class Watchdog:
         clock: Callable[[], float] = time.monotonic,
         boot_clock: Callable[[], float] = _boottime,
         log: Callable[..., None] = _log_to_stderr,
+        holdings: Holdings | None = None,
     ) -> None:
         self.registry, self.margin_s = registry, margin_s
+        self.holdings = holdings if holdings is not None else Holdings(registry.dir.parent)
         self.clock, self.boot_clock, self.log = clock, boot_clock, log
         self.deadline: float | None = None  # as the daemon wrote it (clock); None = disarmed
         self._fire_at = 0.0  # by boot_clock
         self.fired = 0
+        #: fired, and no newer deadline since: the lease is gone, nothing may run (L1)
+        self.expired = False
+        self._survivors: set[int] = set()  # what outlived SIGKILL at the last shot
+        self._unreleasable: set[str] = set()  # holdings that could not be ended (logged)
         self._terminate = False
 
     # -- the protocol ---------------------------------------------------------------------------
@@ -100,7 +117,7 @@ class Watchdog:
         """One line from the daemon."""
         words = line.split()
         if words == ["disarm"]:
-            self.deadline = None
+            self.deadline, self.expired = None, False
             return
         if len(words) == 2 and words[0] == "deadline":
             with contextlib.suppress(ValueError):
@@ -111,7 +128,7 @@ class Watchdog:
         self.log("watchdog_bad_line", line=line[:_MAX_LINE])
 
     def arm(self, deadline: float) -> None:
-        self.deadline = deadline
+        self.deadline, self.expired = deadline, False
         # CLOCK_MONOTONIC stands still while the machine is suspended; CLOCK_BOOTTIME does
         # not, and neither does etcd's clock elsewhere. So the wait is counted on the latter.
         self._fire_at = deadline - self.margin_s - self.clock() + self.boot_clock()
@@ -122,17 +139,34 @@ class Watchdog:
         return None if self.deadline is None else self._fire_at - self.boot_clock()
 
     def fire(self, reason: str, victims: list[PidEntry] | None = None) -> list[int]:
-        """SIGKILL the resources' process groups (``victims``, or every recorded resource)."""
+        """End the node's resources: SIGKILL the process groups (``victims``, or every
+        recorded resource) and the recorded cgroups, then remove the recorded addresses,
+        then unmount the recorded mounts. Returns the PIDs of the groups signalled."""
         left = self.remaining()
         killed: list[int] = []
         error, gone = None, False
+        ended: dict[str, list[str]] = {CGROUP: [], ADDRESS: [], MOUNT: []}
+        failed: list[str] = []
         try:
             chosen = victims if victims is not None else self.registry.entries()
             chosen = [e for e in chosen if e.label == LABEL_RESOURCE]
             killed = self.registry.kill(chosen, signal.SIGKILL)
-            gone = self.registry.wait_gone(_KILL_WAIT_S, labels={LABEL_RESOURCE})
         except OSError as exc:
             error = str(exc)
+        for kind in (CGROUP, ADDRESS, MOUNT):  # processes first: they keep mounts busy
+            if kind == ADDRESS:
+                try:
+                    gone = self.registry.wait_gone(_KILL_WAIT_S, labels={LABEL_RESOURCE})
+                    self._survivors = set(self.registry.running(labels={LABEL_RESOURCE}))
+                except OSError as exc:
+                    error = error or str(exc)
+            for holding in self._holdings(kind):
+                why = self.holdings.release(holding)
+                if why is None:
+                    ended[kind].append(holding.describe())
+                else:
+                    self._unreleasable.add(_key(holding))
+                    failed.append(f"{holding.describe()}: {why}")
         self.fired += 1
         self.log(
             "watchdog_fired",
@@ -142,10 +176,33 @@ class Watchdog:
             late_s=None if left is None else round(-left, 4),
             killed=killed,
             all_gone=gone,
+            cgroups=ended[CGROUP],
+            addresses=ended[ADDRESS],
+            mounts=ended[MOUNT],
+            **({"failed": failed} if failed else {}),
             **({"error": error} if error else {}),
         )
-        self.deadline = None
+        self.deadline, self.expired = None, True
         return killed
+
+    def sweep(self) -> bool:
+        """Expired (L1): fire again if anything was registered or recorded since the last
+        shot (what could not be ended then is not retried over and over); True if so."""
+        try:
+            live = set(self.registry.running(labels={LABEL_RESOURCE})) - self._survivors
+            held = [h for h in self._holdings() if _key(h) not in self._unreleasable]
+        except OSError:
+            return False
+        if not live and not held:
+            return False
+        self.fire("registered_after_fire")
+        return True
+
+    def _holdings(self, kind: str | None = None) -> list[Holding]:
+        try:
+            return self.holdings.entries() if kind is None else self.holdings.entries((kind,))
+        except OSError:
+            return []
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, fd: int = 0) -> int:
@@ -177,6 +234,8 @@ class Watchdog:
             if left is not None and left <= 0:
                 self.fire("deadline")
                 continue
+            if self.expired:
+                self.sweep()
             if self._terminate:
                 if self.deadline is None:
                     self.log("watchdog_exit", reason="signal")
@@ -184,6 +243,8 @@ class Watchdog:
                 self.log("watchdog_signal_ignored", detail="armed: exits only once disarmed")
                 self._terminate = False
             timeout = None if left is None else min(left, _SUSPEND_CHECK_S)
+            if self.expired:
+                timeout = _SWEEP_S
             readable, _, _ = select.select([fd, wake_r], [], [], timeout)
             if wake_r in readable:
                 with contextlib.suppress(BlockingIOError):
@@ -206,6 +267,8 @@ class Watchdog:
     def _daemon_gone(self) -> int:
         left = self.remaining()
         if left is None:
+            if self.expired:
+                self.sweep()
             self.log("watchdog_exit", reason="daemon closed the pipe while disarmed")
             return 0
         try:
@@ -221,6 +284,10 @@ class Watchdog:
 
 
 # -- the process ------------------------------------------------------------------------------
+
+
+def _key(holding: Holding) -> str:
+    return json.dumps([holding.kind, holding.resource, holding.fields], sort_keys=True)
 
 
 def _harden() -> None:

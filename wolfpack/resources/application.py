@@ -9,7 +9,9 @@ boot id and argv so that :meth:`ApplicationAgent.adopt` can never mistake a reus
 Online means: the program still runs after a short settle time, or, with ``check_command``,
 the check exits 0 (start polls it until then or the timeout). A watch thread waits on the
 child and reports an exit that ``stop()`` did not ask for through ``ctx.on_failure`` at once.
-``stop()`` sends SIGTERM to the whole group, SIGKILL after ``stop_timeout_s``.
+``stop()`` sends SIGTERM to the whole group, SIGKILL after ``stop_timeout_s``; then, with
+confinement on (:mod:`wolfpack.resources.confine`), SIGKILL to whatever is left in the
+resource's cgroup: children that left the group (``setsid``, double fork) are in it too.
 """
 
 from __future__ import annotations
@@ -194,12 +196,25 @@ class ApplicationAgent(Agent):
         elif self.adopt():
             return
         deadline = time.monotonic() + timeout_s
+        cgroup = self.open_cgroup()
         gate = StartGate()
         try:
-            pid, watch, log_offset = self._spawn(cfg, gate)
+            try:
+                pid, watch, log_offset = self._spawn(cfg, gate)
+            except BaseException:
+                with contextlib.suppress(AgentError):
+                    self.close_cgroup()
+                raise
             try:
                 with contextlib.suppress(ProcessLookupError):  # exited already: reported below
                     self.ctx.register_pid(pid)
+                if cgroup is not None:  # held at the gate: all it forks will be inside
+                    try:
+                        cgroup.add(pid)
+                    except OSError as exc:
+                        raise self.error(
+                            AgentResult.ERR_GENERIC, f"cannot place it in {cgroup.path}: {exc}"
+                        ) from exc
                 # Recorded (registry, pid file) before it runs anything, and only while this
                 # node may still run resources (a daemon that froze in between must not).
                 if not self.ctx.may_run():
@@ -325,6 +340,7 @@ class ApplicationAgent(Agent):
             if watch is not None:
                 watch.join(KILL_WAIT_S)
             self.ctx.unregister_pid(group.pid)
+        self.close_cgroup()  # what it forked and daemonised, whatever its process group
         self.pid_file.unlink(missing_ok=True)
         with self._lock:
             self._phase, self._group, self._watch = _Phase.OFFLINE, None, None
@@ -389,6 +405,8 @@ class ApplicationAgent(Agent):
             if leader is None or not leader.running:  # what it left behind is ours
                 record.group.terminate(float(self._stop_timeout_s()), KILL_WAIT_S)
             self.ctx.unregister_pid(record.group.pid)
+            with contextlib.suppress(AgentError):  # what is in its cgroup is ours, always
+                self.close_cgroup()
         self.pid_file.unlink(missing_ok=True)
         return False
 

@@ -36,6 +36,8 @@ from typing import Protocol
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import PropertyValue, Resource, ResourceType
+from wolfpack.resources.confine import Cgroup, Confinement
+from wolfpack.resources.holdings import CGROUP, Holdings
 
 __all__ = ["Agent", "AgentContext", "AgentError", "AgentResult", "Claims", "error_fields"]
 
@@ -108,6 +110,9 @@ class AgentContext:
     #: whether this node may still run resources (its lease is valid by its own clock):
     #: asked once more just before a started process is let run
     may_run: Callable[[], bool] = lambda: True
+    #: the node's cgroup subtree (None: confinement off, processes are tracked by their
+    #: process groups only); see :mod:`wolfpack.resources.confine`
+    confine: Confinement | None = None
 
 
 class Agent(ABC):
@@ -130,6 +135,44 @@ class Agent(ABC):
     def state_dir(self) -> Path:
         """Where this agent keeps its pid and log files on this node."""
         return self.ctx.run_dir / "resources" / self.resource.name
+
+    @property
+    def holdings(self) -> Holdings:
+        """The node's record of cgroups, addresses and mounts (:mod:`.holdings`)."""
+        return Holdings(self.ctx.run_dir)
+
+    def open_cgroup(self) -> Cgroup | None:
+        """The resource's cgroup, recorded (for the watchdog) and created; None when
+        confinement is off. AgentError if it cannot be created."""
+        group = None if self.ctx.confine is None else self.ctx.confine.cgroup(self.name)
+        if group is None:
+            return None
+        self.holdings.add(CGROUP, self.name, path=str(group.path), owned=True)
+        try:
+            group.create()
+        except OSError as exc:
+            raise self.error(
+                AgentResult.ERR_GENERIC, f"cannot create its cgroup {group.path}: {exc}"
+            ) from exc
+        return group
+
+    def close_cgroup(self) -> None:
+        """After the agent's own (graceful) stop: SIGKILL whatever is left in the resource's
+        cgroup (what it forked, however it daemonised), remove the cgroup and forget it."""
+        group = None if self.ctx.confine is None else self.ctx.confine.cgroup(self.name)
+        if group is None:
+            return
+        left = group.pids()
+        if not group.kill_and_remove():
+            raise self.error(
+                AgentResult.ERR_GENERIC,
+                f"processes {group.pids()} in {group.path} still run after SIGKILL",
+            )
+        if left:
+            self.log("agent_cgroup_killed", pids=left, cgroup=str(group.path))
+        self.holdings.remove(CGROUP, self.name)
+        if self.ctx.confine is not None:
+            self.ctx.confine.remove_root()
 
     # -- the interface ----------------------------------------------------------------------
     @abstractmethod

@@ -23,6 +23,10 @@ next owner mount a filesystem this node still writes to), then release the claim
 *looks_alive*: mounted here per ``/proc/self/mountinfo``. *is_alive*: also the claim is ours
 and a small probe file can be written, fsync'ed and read back.
 
+Every mount is recorded with the node's holdings (:mod:`.holdings`) before it is made, so
+that the node's watchdog can unmount it by the lease deadline (after the processes are
+killed) and a restarted daemon can unmount what it no longer owns.
+
 All mounting happens in the daemon's own mount namespace (see :mod:`.mounts`).
 """
 
@@ -42,6 +46,7 @@ from wolfpack.model.data_safety import effective_mount_options, mount_option_pro
 from wolfpack.resources import ext4, mounts
 from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields
 from wolfpack.resources.ext4 import Superblock
+from wolfpack.resources.holdings import MOUNT
 from wolfpack.resources.process import find_tool, run_tool
 
 __all__ = ["CLAIM_KIND", "PROBE_FILE", "DiskAgent"]
@@ -171,14 +176,20 @@ class DiskAgent(Agent):
             )
         self._claim(sb.uuid)
         if entry is not None:
+            self._hold(cfg, device)
             self.log("disk_already_mounted", device=device, mountpoint=cfg.mount_point)
             return
         try:
             if sb.dirty:
                 self._fsck(cfg, device, sb, deadline)
+            if not self.ctx.may_run():  # L3: asked again just before the side effect
+                raise self.error(AgentResult.ERR_GENERIC, "this node may no longer run resources")
+            self._hold(cfg, device)  # recorded before it exists: never held unrecorded
             self._mount(cfg, device, deadline)
         except BaseException as exc:  # leave nothing: no mount, no claim
             self.log("disk_start_failed", **error_fields(exc))
+            if mounts.mount_at(cfg.mount_point) is None:
+                self.holdings.remove(MOUNT, self.name)
             self._release(sb.uuid)
             raise
         self.log("disk_mounted", device=device, mountpoint=cfg.mount_point, uuid=sb.uuid)
@@ -328,6 +339,7 @@ class DiskAgent(Agent):
                 self._unmount(cfg, deadline)
             else:
                 self.log("disk_not_ours", mountpoint=cfg.mount_point, source=entry.source)
+        self.holdings.remove(MOUNT, self.name)
         uuid = self._known_uuid(cfg)
         if uuid is not None:
             self._release(uuid)
@@ -410,6 +422,7 @@ class DiskAgent(Agent):
             except WolfpackError as again:
                 self.log("disk_adopt_cleanup_failed", error=str(again))
             return False
+        self._hold(cfg, device)
         self.log("disk_adopted", device=device, mountpoint=cfg.mount_point)
         return True
 
@@ -417,6 +430,16 @@ class DiskAgent(Agent):
         return []
 
     # -- internals ---------------------------------------------------------------------------
+    def _hold(self, cfg: _Settings, device: str) -> None:
+        """Record the mount with the node's holdings, for its watchdog and a restarted daemon
+        (:mod:`wolfpack.resources.holdings`): they unmount it only while this device is
+        what is mounted there."""
+        devno = mounts.block_devno(device)
+        if devno is not None:
+            self.holdings.add(
+                MOUNT, self.name, mountpoint=cfg.mount_point, devno=list(devno), device=device
+            )
+
     def _devno(self, cfg: _Settings) -> tuple[int, int] | None:
         with self._lock:
             device = self._device

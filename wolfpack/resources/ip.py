@@ -13,7 +13,9 @@ announces it by gratuitous ARP so that neighbours' caches point here at once.
 
 The label marks the addresses the cluster added: *stop* removes only those, so a mistyped
 ``address`` that equals a node's own address is refused at start instead of being deleted at
-stop. *looks_alive* is one netlink dump: the labelled address is there; *is_alive* also wants
+stop. Every address added is recorded with the node's holdings (interface, label, namespace),
+so that the watchdog and a restarted daemon remove exactly it. *looks_alive* is one netlink
+dump: the labelled address is there; *is_alive* also wants
 the interface up with carrier (a cut cable means the clients cannot reach it, S41).
 """
 
@@ -38,6 +40,7 @@ from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-unty
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.base import Agent, AgentContext, AgentResult
+from wolfpack.resources.holdings import ADDRESS
 
 __all__ = ["NETNS_ENV", "IpAddressAgent"]
 
@@ -144,6 +147,7 @@ class IpAddressAgent(Agent):
         held = iface.holds(settings.address)
         if held is not None:
             self._check_ours(settings, iface, *held)
+            self._hold(settings, iface)
             self.log("ip_already_present", address=settings.cidr, interface=iface.name)
             self._announce(arping, settings, iface, deadline)  # neighbours may be stale
             return
@@ -161,12 +165,16 @@ class IpAddressAgent(Agent):
                 " refusing to add a second owner",
                 "address",
             )
-        self._change("add", settings, iface)
+        if not self.ctx.may_run():  # L3: asked again just before the side effect
+            raise self.error(AgentResult.ERR_GENERIC, "this node may no longer run resources")
+        self._hold(settings, iface)  # recorded before it exists: never held unrecorded
         try:
+            self._change("add", settings, iface)
             self._announce(arping, settings, iface, deadline)
         except AgentError:
             with contextlib.suppress(AgentError):
                 self._change("del", settings, iface)
+                self.holdings.remove(ADDRESS, self.name)
             raise
         self.log("ip_added", address=settings.cidr, interface=iface.name, netns=self.netns)
 
@@ -181,6 +189,7 @@ class IpAddressAgent(Agent):
                 continue
             self._change("del", settings, iface, prefix_length=held[0].network.prefixlen)
             self.log("ip_removed", address=settings.cidr, interface=iface.name)
+        self.holdings.remove(ADDRESS, self.name)
 
     # -- health ------------------------------------------------------------------------------
     def looks_alive(self) -> bool:
@@ -193,6 +202,7 @@ class IpAddressAgent(Agent):
     def adopt(self) -> bool:
         iface = self._holder()
         if iface is not None:
+            self._hold(self.settings(), iface)
             self.log("ip_adopted", interface=iface.name)
         return iface is not None
 
@@ -200,6 +210,19 @@ class IpAddressAgent(Agent):
         return []
 
     # -- internals ---------------------------------------------------------------------------
+    def _hold(self, settings: _Settings, iface: _Iface) -> None:
+        """Record the address with the node's holdings, for its watchdog and a restarted
+        daemon (:mod:`wolfpack.resources.holdings`): they remove exactly this one."""
+        self.holdings.add(
+            ADDRESS,
+            self.name,
+            interface=iface.name,
+            address=str(settings.address),
+            prefix_length=settings.prefix_length,
+            label=iface.label,
+            netns=self.netns,
+        )
+
     def _holder(self) -> _Iface | None:
         """The interface holding our (labelled) address with our prefix; None on any error."""
         try:

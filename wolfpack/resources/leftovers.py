@@ -3,7 +3,9 @@
 A Generic Script's or an OCF agent's ``start`` may leave a daemon behind in its process group
 (``cmd &``). Those processes are registered with the node's watchdog (so self-fencing kills
 them too), recorded in the agent's state file (so a restarted daemon still knows them), and
-killed after ``stop`` if the agent's own stop forgot them.
+killed after ``stop`` if the agent's own stop forgot them. With confinement on, the start
+action runs in the resource's cgroup (:mod:`wolfpack.resources.confine`), so what it
+daemonises out of its process group (``setsid``, a double fork) is killed at ``stop`` too.
 """
 
 from __future__ import annotations
@@ -69,4 +71,5 @@ class LeftoverTracking(Agent):
                     )
             for pid in registered:
                 self.ctx.unregister_pid(pid)
+        self.close_cgroup()  # what it daemonised out of its group (setsid, double fork)
         self.state_file.unlink(missing_ok=True)

@@ -55,6 +55,7 @@ from wolfpack.errors import AgentError
 from wolfpack.model.builtin_types import OCF, builtin_types
 from wolfpack.model.config import PropertyKind, PropertySpec, PropertyValue, Resource, ResourceType
 from wolfpack.resources.base import AgentContext, AgentResult, error_fields, spawn_error_code
+from wolfpack.resources.confine import Cgroup
 from wolfpack.resources.leftovers import LeftoverTracking
 from wolfpack.resources.process import (
     Account,
@@ -472,6 +473,7 @@ class OcfAgent(LeftoverTracking):
         keep_group: bool = False,
         output: Path | None = None,
         before_run: Callable[[int], bool] | None = None,
+        cgroup: Cgroup | None = None,
     ) -> RunResult:
         path = self.agent_path()
         provider, kind = self.provider_type()
@@ -506,6 +508,7 @@ class OcfAgent(LeftoverTracking):
                 log_path=log,
                 keep_group=keep_group,
                 before_run=before_run,
+                cgroup=cgroup,
             )
         except OSError as exc:
             raise self.error(
@@ -576,7 +579,9 @@ class OcfAgent(LeftoverTracking):
     def start(self, timeout_s: float) -> None:
         bound = self._bound("start", cap=timeout_s)
         self.log("agent_starting", agent=":".join(self.provider_type()), timeout_s=bound)
-        result = self._run("start", bound, keep_group=True, before_run=self._admit)
+        result = self._run(
+            "start", bound, keep_group=True, before_run=self._admit, cgroup=self.open_cgroup()
+        )
         if result.returncode == OCF_SUCCESS:
             if result.group is not None:
                 self._record(result.group)

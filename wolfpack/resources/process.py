@@ -40,6 +40,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
+from wolfpack.resources.confine import Cgroup
+
 __all__ = [
     "Account",
     "ProcInfo",
@@ -444,6 +446,7 @@ def run_bounded(
     log_path: Path | None = None,
     keep_group: bool = False,
     before_run: Callable[[int], bool] | None = None,
+    cgroup: Cgroup | None = None,
 ) -> RunResult:
     """Run ``argv`` to its end, at most ``timeout_s`` seconds.
 
@@ -452,19 +455,22 @@ def run_bounded(
     to a file, never a pipe, so a background child holding stdout cannot make us wait; it is
     appended to ``log_path`` if given. With ``before_run``, the command is held at a
     :class:`StartGate` until ``before_run(pid)`` has returned, and runs only if it returned
-    True (else it exits with :attr:`StartGate.REFUSED`). Raises OSError if the command
-    cannot be started.
+    True (else it exits with :attr:`StartGate.REFUSED`). With ``cgroup``, the command is
+    held at the gate until it has been moved into that cgroup, so that everything it forks
+    is inside. Raises OSError if the command cannot be started (or placed).
     """
-    gate = StartGate() if before_run is not None else None
+    gate = StartGate() if before_run is not None or cgroup is not None else None
     with tempfile.TemporaryFile() as out, contextlib.ExitStack() as cleanup:
         if gate is not None:
             cleanup.callback(gate.close)
         proc = account.popen(argv, cwd=cwd, env=env, output=out, gate=gate)
         group = ProcessGroup.of(proc.pid)
-        if gate is not None and before_run is not None:
+        if gate is not None:
             gate.spawned()
             try:
-                admitted = before_run(proc.pid)
+                if cgroup is not None:
+                    cgroup.add(proc.pid)
+                admitted = True if before_run is None else before_run(proc.pid)
             except BaseException:
                 gate.close()  # it exits having run nothing
                 proc.wait()

@@ -28,6 +28,7 @@ from pathlib import Path
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.base import AgentContext, AgentResult, spawn_error_code
+from wolfpack.resources.confine import Cgroup
 from wolfpack.resources.leftovers import LeftoverTracking
 from wolfpack.resources.process import (
     Account,
@@ -87,6 +88,7 @@ class ScriptAgent(LeftoverTracking):
         *,
         keep_group: bool = False,
         before_run: Callable[[int], bool] | None = None,
+        cgroup: Cgroup | None = None,
     ) -> RunResult:
         script = self._script()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -113,6 +115,7 @@ class ScriptAgent(LeftoverTracking):
                 log_path=log,
                 keep_group=keep_group,
                 before_run=before_run,
+                cgroup=cgroup,
             )
         except OSError as exc:
             raise self.error(
@@ -143,7 +146,9 @@ class ScriptAgent(LeftoverTracking):
     def start(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         self.log("agent_starting", script=self._script())
-        result = self._run("start", timeout_s, keep_group=True, before_run=self._admit)
+        result = self._run(
+            "start", timeout_s, keep_group=True, before_run=self._admit, cgroup=self.open_cgroup()
+        )
         problem = self._failure("start", result, timeout_s)
         if problem is None and result.group is not None:
             self._record(result.group)

@@ -9,6 +9,11 @@ the cluster starts it, on one node.
 Where systemd does not run (containers, the lab), the same resource is a supervised program
 from ``command``, ``user``, ``directory`` and ``environment``: exactly a Generic Application
 (:mod:`wolfpack.resources.application` does the work; nothing is copied here).
+
+In systemd mode the unit runs in a cgroup of systemd's: its path (``systemctl show -p
+ControlGroup``) is recorded with the node's holdings (:mod:`wolfpack.resources.holdings`,
+``owned: false``), so that the node's watchdog and a restarted daemon can kill the unit
+through its ``cgroup.kill`` without asking systemd.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.application import ApplicationAgent
 from wolfpack.resources.base import Agent, AgentContext, AgentResult
+from wolfpack.resources.holdings import CGROUP
 from wolfpack.resources.process import RunResult, find_tool, run_tool
 
 __all__ = ["SYSTEMD_RUN_DIR", "ServiceAgent", "SystemdUnit", "systemd_running", "unit_name"]
@@ -103,6 +109,11 @@ class SystemdUnit:
             return []
         return sorted(int(p) for p in text.split())
 
+    @property
+    def cgroup(self) -> Path | None:
+        """The unit's cgroup directory, as read at start or adoption."""
+        return self._cgroup
+
     def looks_alive(self) -> bool:
         """Processes in the unit's cgroup (no process spawned); is-active if its cgroup is
         not known."""
@@ -178,6 +189,7 @@ class ServiceAgent(Agent):
         if app is None:
             unit = self.unit()
             unit.start(timeout_s)
+            self._hold(unit)
             self.log("service_online", unit=unit.unit)
             return
         self.validate()
@@ -188,6 +200,7 @@ class ServiceAgent(Agent):
         if app is None:
             unit = self.unit()
             unit.stop(timeout_s)
+            self.holdings.remove(CGROUP, self.name)
             self.log("service_offline", unit=unit.unit)
             return
         app.stop(timeout_s)
@@ -202,7 +215,19 @@ class ServiceAgent(Agent):
 
     def adopt(self) -> bool:
         app = self._app
-        return self.unit().adopt() if app is None else app.adopt()
+        if app is not None:
+            return app.adopt()
+        unit = self.unit()
+        adopted = unit.adopt()
+        if adopted:
+            self._hold(unit)
+        return adopted
+
+    def _hold(self, unit: SystemdUnit) -> None:
+        """Record the unit's cgroup (systemd's, not ours: killed, never removed) so that the
+        node's watchdog and a restarted daemon can end the unit without systemctl."""
+        if unit.cgroup is not None:
+            self.holdings.add(CGROUP, self.name, path=str(unit.cgroup), owned=False)
 
     def pids(self) -> list[int]:
         app = self._app
