@@ -147,3 +147,16 @@ def test_an_unknown_group_is_named_as_before(served: Served) -> None:
         str(expected),
     )
     assert made == {("POST", "/api/v1/groups/{name}/move", "404"): 1}
+
+
+def test_a_node_pause_over_the_api_is_one_request(served: Served) -> None:
+    """Issue 14 (5): pause and resume are one POST each (were GET /cluster + GET /intents
+    + POST: the client checked the node's name first); an unknown node is the server's
+    NotFoundError."""
+    result, made = served.cli("node", "pause", "node2")
+    assert result.exit_code == 0, result.output
+    assert made == {("POST", "/api/v1/nodes/{name}/pause", "202"): 1}
+    result, made = served.cli("node", "pause", "node9")
+    assert result.exit_code == 1, result.output
+    assert error_of(result)["message"] == str(NotFoundError("node", "node9"))
+    assert made == {("POST", "/api/v1/nodes/{name}/pause", "404"): 1}

@@ -9,7 +9,7 @@ import pytest
 from wolfpack.admin.requests import checker
 from wolfpack.errors import NotFoundError
 from wolfpack.model.config import ClusterConfig, ClusterSettings, Group
-from wolfpack.model.snapshot import IntentKind, Snapshot
+from wolfpack.model.snapshot import IntentKind, NodeAdmin, Snapshot
 from wolfpack.store.memory import MemoryStore
 from wolfpack.store.repository import ClusterDB
 
@@ -81,3 +81,9 @@ def test_registered_apis_and_outcomes_are_read_as_documents(db: ClusterDB) -> No
     assert db.apis() == {"node1": {"node": "node1", "url": "http://127.0.0.1:9443"}}
     assert db.read().apis() == db.apis()
     assert db.read().outcomes() == {}
+
+
+def test_node_admin_flags_only_for_a_configured_node(db: ClusterDB) -> None:
+    with pytest.raises(NotFoundError, match="node9"):
+        db.write_node_admin("node9", NodeAdmin(paused=True))
+    assert db.read().section(db.keys.node_admin_prefix) == {}

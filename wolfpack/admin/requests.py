@@ -1,4 +1,4 @@
-"""Administrator requests: intents for the coordinator, and a node's pause/drain.
+"""Administrator requests: intents for the coordinator.
 
 A request is carried out by the coordinator, which may still refuse it with a reason code.
 What can be judged at once (an unknown object, an ineligible move target, a resource with
@@ -11,7 +11,7 @@ from typing import Any
 
 from wolfpack.errors import NotFoundError, RejectedError
 from wolfpack.model import codec
-from wolfpack.model.snapshot import Intent, IntentKind, NodeAdmin, Snapshot
+from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
 from wolfpack.policy import check_move
 from wolfpack.store.cluster import Cluster, RequestCheck
 
@@ -69,11 +69,3 @@ def intent_document(intent: Intent, result: dict[str, Any] | None) -> dict[str, 
         "status": result["status"] if result else "pending",
         "outcome": result,
     }
-
-
-def set_node_admin(db: Cluster, name: str, admin: NodeAdmin) -> None:
-    """Pause/resume/drain a node (Suspend-ClusterNode, Resume-ClusterNode)."""
-    cfg, _ = db.load_config()
-    if name not in cfg.nodes:
-        raise NotFoundError("node", name)
-    db.write_node_admin(name, admin)

@@ -10,7 +10,6 @@ import typer
 
 from wolfpack.admin.nouns import NODES
 from wolfpack.admin.objects import create, modify
-from wolfpack.admin.requests import set_node_admin
 from wolfpack.cli import output
 from wolfpack.cli.context import open_cluster
 from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
@@ -61,7 +60,7 @@ NodeName = Annotated[str, typer.Argument(help="The node's name.")]
 
 def _set_admin(name: str, admin: NodeAdmin) -> None:
     with open_cluster() as db:
-        set_node_admin(db, name, admin)
+        db.write_node_admin(name, admin)
 
 
 @verb(app, "pause")

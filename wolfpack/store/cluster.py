@@ -68,5 +68,5 @@ class Cluster(Protocol):
         ...
 
     def write_node_admin(self, name: str, admin: NodeAdmin) -> None:
-        """Store a node's pause/drain flags."""
+        """Store a configured node's pause/drain flags (``NotFoundError``: no such node)."""
         ...

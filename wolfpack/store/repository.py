@@ -661,7 +661,10 @@ class ClusterDB:
     # -- node administration ----------------------------------------------------------------
 
     def write_node_admin(self, name: str, admin: NodeAdmin) -> None:
-        """Store a node's pause/drain flags."""
+        """Store a configured node's pause/drain flags (Suspend-ClusterNode,
+        Resume-ClusterNode); ``NotFoundError`` for any other name."""
+        if name not in self.load_config()[0].nodes:
+            raise NotFoundError("node", name)
         self.store.put(self.keys.node_admin(name), encode(admin))
 
     # -- beside the cluster: tokens, audit records, TLS, APIs, the secret, watches ----------

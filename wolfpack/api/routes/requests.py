@@ -88,7 +88,7 @@ def move_resource(request: Request, name: str, body: ChangeGroup, who: Admin) ->
 
 
 def _node_admin(request: Request, name: str, admin: NodeAdmin) -> JSONBytes:
-    requests.set_node_admin(db(request), name, admin)
+    db(request).write_node_admin(name, admin)
     after_write(request)
     return json_response({"node": name, "paused": admin.paused, "draining": admin.draining}, 202)
 
