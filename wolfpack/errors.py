@@ -45,9 +45,9 @@ flowing downward; each still derives from this tree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from wolfpack.resources.base import AgentResult
@@ -98,17 +98,17 @@ class DependencyCycleError(ValidationError):
 class NotFoundError(WolfpackError):
     http_status = 404
 
-    def __init__(self, kind: str, name: str) -> None:
+    def __init__(self, kind: str, name: str, *, message: str | None = None) -> None:
         self.kind, self.name = kind, name
-        super().__init__(f"{kind} {name!r} does not exist")
+        super().__init__(message or f"{kind} {name!r} does not exist")
 
 
 class AlreadyExistsError(WolfpackError):
     http_status = 409
 
-    def __init__(self, kind: str, name: str) -> None:
+    def __init__(self, kind: str, name: str, *, message: str | None = None) -> None:
         self.kind, self.name = kind, name
-        super().__init__(f"{kind} {name!r} already exists")
+        super().__init__(message or f"{kind} {name!r} already exists")
 
 
 class IllegalTransition(WolfpackError):
@@ -189,3 +189,37 @@ class ClaimHeld(ConflictError):
 
 class LeaseNotFound(StoreError):
     http_status = 410
+
+
+def from_document(doc: Mapping[str, Any], http_status: int) -> WolfpackError:
+    """The error a REST API answered with (``{type, message, fields, code}``, written by
+    ``api/errors.py``) as the error it was on the server, so a client prints the same
+    message and exits with the same code. A type not known here is a WolfpackError."""
+    message = str(doc.get("message", ""))
+    kind = str(doc.get("type", ""))
+    if kind in ("ValidationError", "DependencyCycleError") or http_status == 422:
+        fields = [
+            FieldError(str(f.get("field", "")), str(f.get("message", "")))
+            for f in doc.get("fields") or []
+            if isinstance(f, Mapping)
+        ]
+        return ValidationError(fields or [FieldError("request", message)])
+    if kind == "RejectedError" or "code" in doc:
+        return RejectedError(str(doc.get("code", "")), message)
+    if kind in _NAMED:
+        return _NAMED[kind]("", "", message=message)
+    return _PLAIN.get(kind, WolfpackError)(message)
+
+
+_NAMED: Mapping[str, type[NotFoundError] | type[AlreadyExistsError]] = {
+    "NotFoundError": NotFoundError,
+    "AlreadyExistsError": AlreadyExistsError,
+}
+#: the errors that carry nothing but their message
+_PLAIN: Mapping[str, type[WolfpackError]] = {
+    cls.__name__: cls
+    for cls in (
+        FenceError, AuthError, ForbiddenError, PayloadTooLarge, StoreError, StoreUnavailable,
+        ConflictError, ClaimHeld, LeaseNotFound,
+    )
+}  # fmt: skip

@@ -119,7 +119,7 @@ def test_cli_verbs_over_https_with_the_ca_in_wolfpack_ca(
 
     _, token = tokens.create(cluster.db, "tls-cli-api", "read-only")
     ca = tmp_path / "ca.pem"
-    pem = tls.ca_certificate(cluster.db)
+    pem = cluster.db.ca_certificate()
     assert pem is not None
     ca.write_bytes(pem)
     url = cluster.api_url("node1")

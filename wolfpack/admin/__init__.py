@@ -4,8 +4,8 @@
   delete in one validated transaction, and the JSON document of an object
 * :mod:`wolfpack.admin.nouns` -- the nouns (nodes, groups, ...) with their details and
   delete guards
-* :mod:`wolfpack.admin.requests` -- administrator requests (intents) and node pause/drain,
-  with the checks that can be judged at once
+* :mod:`wolfpack.admin.requests` -- administrator requests (intents), with the checks
+  that can be judged at once
 * :mod:`wolfpack.admin.tokens`, :mod:`wolfpack.admin.audit` -- API tokens and the audit log
 * :mod:`wolfpack.admin.events` -- store changes as events (the API's SSE, ``wolfpack events``)
 """

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from wolfpack.store.base import Delete, Put
+from wolfpack.store.base import Put
 from wolfpack.store.repository import ClusterDB, new_intent_id
 
 DEFAULT_KEEP: Final = 10_000
 TRIM_EVERY: Final = 100
-_TXN_OPS: Final = 100  # etcd refuses transactions of more than 128 operations by default
 
 
 @dataclass(frozen=True)
@@ -90,13 +89,13 @@ class AuditLog:
         rec = AuditRecord(
             new_intent_id(now), now, node, who, role, method, path, object_of(path), status, body
         )
-        return rec, Put(self.db.keys.audit(rec.id), json.dumps(rec.as_dict()).encode())
+        return rec, self.db.audit_put(rec.id, json.dumps(rec.as_dict()).encode())
 
     def record(
         self, node: str, who: str, role: str, method: str, path: str, status: int, body: str
     ) -> AuditRecord:
         rec, put = self.prepare(node, who, role, method, path, status, body)
-        self.db.store.put(put.key, put.value)
+        self.db.write_audit(rec.id, put.value)
         self.written()
         return rec
 
@@ -110,11 +109,7 @@ class AuditLog:
 
     def trim(self) -> int:
         """Delete the oldest records beyond ``keep``; returns how many."""
-        kvs, _ = self.db.store.get_prefix(self.db.keys.audit_prefix)
-        old = [kv.key for kv in kvs[: max(0, len(kvs) - self.keep)]]
-        for i in range(0, len(old), _TXN_OPS):
-            self.db.store.txn([], [Delete(k) for k in old[i : i + _TXN_OPS]])
-        return len(old)
+        return self.db.trim_audit(self.keep)
 
     def since(self, since: float, limit: int = 1000) -> list[AuditRecord]:
         """Records at or after ``since`` (epoch seconds), oldest first, the last ``limit``."""
@@ -122,11 +117,10 @@ class AuditLog:
 
 
 def list_records(db: ClusterDB, since: float, limit: int = 1000) -> list[AuditRecord]:
-    kvs, _ = db.store.get_prefix(db.keys.audit_prefix)
     out = []
-    for kv in kvs:
+    for raw in db.audit_documents():
         try:
-            rec = AuditRecord(**json.loads(kv.value))
+            rec = AuditRecord(**json.loads(raw))
         except (ValueError, TypeError):
             continue  # a record of another version: skip rather than fail the whole list
         if rec.ts >= since:

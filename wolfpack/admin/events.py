@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from wolfpack.store.base import WatchEvent
-from wolfpack.store.keys import KeySpace
 
 
-def describe(keys: KeySpace, event: WatchEvent) -> dict[str, Any]:
-    rest = event.key[len(keys.root) :] if event.key.startswith(keys.root) else event.key
+def describe(root: str, event: WatchEvent) -> dict[str, Any]:
+    """``event`` of a watch on ``root`` (a ClusterDB's ``root``)."""
+    rest = event.key[len(root) :] if event.key.startswith(root) else event.key
     parts = rest.split("/")
     section = parts[0]
     kind: str | None = None

@@ -1,6 +1,8 @@
 """What every named configuration object shares: its JSON document, and create / modify /
-delete as one ``ClusterDB.update_config`` call each, so the whole configuration is validated
-and a concurrent change is a conflict, never lost. Used by the CLI verbs and the API routes.
+delete as one ``update_config`` call each, so the whole configuration is validated and a
+concurrent change is a conflict, never lost. Used by the CLI verbs (on a
+:class:`~wolfpack.store.cluster.Cluster`: the database or the REST API) and by the API routes
+(the ``*_stored`` forms, on the database, with the change's audit record).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.store.base import Compare, Op, mod_revision_is
+from wolfpack.store.cluster import Cluster
 from wolfpack.store.keys import STATE_KINDS, ConfigKind, StateKind
-from wolfpack.store.repository import ClusterDB, DatabaseRead, snapshot_of
+from wolfpack.store.repository import ClusterDB, DatabaseRead
 
 T = TypeVar("T")
 
@@ -94,10 +97,12 @@ class Noun(Generic[T]):
         return rows + flatten(self.details(snap, obj))
 
 
-def create(db: ClusterDB, noun: Noun[T], name: str, build: Callable[[ClusterConfig], T]) -> T:
+def create(db: Cluster, noun: Noun[T], name: str, build: Callable[[ClusterConfig], T]) -> T:
     """Add ``build(cfg)`` as ``name`` in one validated transaction (``build`` may read the
     configuration, e.g. a resource type's property schema)."""
-    return create_stored(db, noun, name, build)[0]
+    made: list[T] = []
+    db.update_config(_adding(noun, name, build, made))
+    return made[0]
 
 
 def create_stored(
@@ -108,24 +113,19 @@ def create_stored(
     also: Sequence[Op] = (),
     based_on: DatabaseRead | None = None,
 ) -> tuple[T, ClusterConfig]:
-    """:func:`create`, also returning the configuration as stored (``also``: more
-    operations for the same transaction, e.g. its audit record; ``based_on``: a recent
-    read to start from, see ``ClusterDB.update_config``)."""
+    """:func:`create` on the database itself, also returning the configuration as stored
+    (``also``: more operations for the same transaction, e.g. its audit record;
+    ``based_on``: a recent read to start from, see ``ClusterDB.update_config``)."""
     made: list[T] = []
-
-    def change(cfg: ClusterConfig) -> ClusterConfig:
-        if name in noun.objects(cfg):
-            raise AlreadyExistsError(noun.label, name)
-        made[:] = [build(cfg)]
-        return noun.with_objects(cfg, {**noun.objects(cfg), name: made[0]})
-
-    stored = db.update_config(change, also=also, based_on=based_on)
+    stored = db.update_config(_adding(noun, name, build, made), also=also, based_on=based_on)
     return made[0], stored
 
 
-def modify(db: ClusterDB, noun: Noun[T], name: str, edit: Callable[[ClusterConfig, T], T]) -> T:
+def modify(db: Cluster, noun: Noun[T], name: str, edit: Callable[[ClusterConfig, T], T]) -> T:
     """Replace object ``name`` with ``edit(cfg, current)`` in one validated transaction."""
-    return modify_stored(db, noun, name, edit)[0]
+    result: list[T] = []
+    db.update_config(_editing(noun, name, edit, result))
+    return result[0]
 
 
 def modify_stored(
@@ -136,38 +136,72 @@ def modify_stored(
     also: Sequence[Op] = (),
     based_on: DatabaseRead | None = None,
 ) -> tuple[T, ClusterConfig]:
-    """:func:`modify`, also returning the configuration as stored (``also`` as in
+    """:func:`modify` on the database itself (``also``, ``based_on`` as in
     :func:`create_stored`)."""
     result: list[T] = []
-
-    def change(cfg: ClusterConfig) -> ClusterConfig:
-        new = edit(cfg, noun.get(cfg, name))
-        result[:] = [new]
-        return noun.with_objects(cfg, {**noun.objects(cfg), name: new})
-
-    stored = db.update_config(change, also=also, based_on=based_on)
+    stored = db.update_config(_editing(noun, name, edit, result), also=also, based_on=based_on)
     return result[0], stored
 
 
-def delete(db: ClusterDB, noun: Noun[T], name: str, also: Sequence[Op] = ()) -> T:
+def delete(db: Cluster, noun: Noun[T], name: str) -> T:
     """Remove object ``name`` if its delete guard allows it now; returns what was removed.
 
     The guard judges the same read the change starts from, and the revisions of the
     statuses it looked at are compared in the transaction (M5): a resource started between
-    the check and the commit makes the delete a ``ConflictError`` (a retry checks again)."""
+    the check and the commit makes the delete a ``ConflictError`` (a retry checks again).
+    Over the REST API the server runs this delete, guard included."""
     removed: list[T] = []
+    db.update_config(_removing(noun, name, removed), check=_delete_guard(noun, name))
+    return removed[0]
 
+
+def delete_stored(db: ClusterDB, noun: Noun[T], name: str, also: Sequence[Op]) -> T:
+    """:func:`delete` with ``also`` in the same transaction."""
+    removed: list[T] = []
+    db.update_config(_removing(noun, name, removed), also=also, check=_delete_guard(noun, name))
+    return removed[0]
+
+
+def _delete_guard(noun: Noun[T], name: str) -> Callable[[DatabaseRead], list[Compare]]:
     def check(read: DatabaseRead) -> list[Compare]:
-        snap = snapshot_of(read)
+        snap = read.snapshot()
         noun.get(snap.config, name)
         noun.guard_delete(snap.config, snap, name)
         looked_at = (noun.guarded_state or own_state(noun.kind))(snap.config, name)
         keys = [read.keys.state(kind, obj) for kind, obj in looked_at]
         return [mod_revision_is(k, read.kvs[k].mod_revision if k in read.kvs else 0) for k in keys]
 
+    return check
+
+
+# The changes themselves; each leaves the object it made, edited or removed in ``out``.
+
+
+def _adding(
+    noun: Noun[T], name: str, build: Callable[[ClusterConfig], T], out: list[T]
+) -> Callable[[ClusterConfig], ClusterConfig]:
     def change(cfg: ClusterConfig) -> ClusterConfig:
-        removed[:] = [noun.get(cfg, name)]
+        if name in noun.objects(cfg):
+            raise AlreadyExistsError(noun.label, name)
+        out[:] = [build(cfg)]
+        return noun.with_objects(cfg, {**noun.objects(cfg), name: out[0]})
+
+    return change
+
+
+def _editing(
+    noun: Noun[T], name: str, edit: Callable[[ClusterConfig, T], T], out: list[T]
+) -> Callable[[ClusterConfig], ClusterConfig]:
+    def change(cfg: ClusterConfig) -> ClusterConfig:
+        out[:] = [edit(cfg, noun.get(cfg, name))]
+        return noun.with_objects(cfg, {**noun.objects(cfg), name: out[0]})
+
+    return change
+
+
+def _removing(noun: Noun[T], name: str, out: list[T]) -> Callable[[ClusterConfig], ClusterConfig]:
+    def change(cfg: ClusterConfig) -> ClusterConfig:
+        out[:] = [noun.get(cfg, name)]
         return noun.with_objects(cfg, {k: v for k, v in noun.objects(cfg).items() if k != name})
 
-    db.update_config(change, also=also, check=check)
-    return removed[0]
+    return change

@@ -1,4 +1,4 @@
-"""Administrator requests: intents for the coordinator, and a node's pause/drain.
+"""Administrator requests: intents for the coordinator.
 
 A request is carried out by the coordinator, which may still refuse it with a reason code.
 What can be judged at once (an unknown object, an ineligible move target, a resource with
@@ -7,18 +7,13 @@ dependencies changing group, S36) is refused here and nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from wolfpack.errors import NotFoundError, RejectedError
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
-from wolfpack.node.liveness import NodeAdmin
 from wolfpack.policy import check_move
-from wolfpack.store.base import Op
-from wolfpack.store.repository import ClusterDB
-
-GROUP_REQUESTS = (IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP)
+from wolfpack.store.cluster import Cluster, RequestCheck
 
 
 def check_change_group(snap: Snapshot, name: str, group: str) -> None:
@@ -41,9 +36,9 @@ def check_change_group(snap: Snapshot, name: str, group: str) -> None:
 
 def check_request(snap: Snapshot, kind: IntentKind, subject: str, target: str | None) -> None:
     """Raise what can be refused now: unknown subject, bad move target, S36."""
-    if kind in GROUP_REQUESTS and subject not in snap.config.groups:
+    if kind.is_group and subject not in snap.config.groups:
         raise NotFoundError("group", subject)
-    if kind not in GROUP_REQUESTS and subject not in snap.config.resources:
+    if not kind.is_group and subject not in snap.config.resources:
         raise NotFoundError("resource", subject)
     if kind is IntentKind.MOVE_GROUP and target is not None:
         check_move(snap, subject, target)
@@ -53,24 +48,19 @@ def check_request(snap: Snapshot, kind: IntentKind, subject: str, target: str | 
         check_change_group(snap, subject, target)
 
 
-def submit(
-    db: ClusterDB,
-    kind: IntentKind,
-    subject: str,
-    target: str | None,
-    also: Sequence[Op] = (),
-    snapshot: Snapshot | None = None,
-) -> Intent:
-    """Check the request against ``snapshot`` (default: read now) and record it, with
-    ``also`` in the same transaction."""
-    check_request(snapshot or db.read_snapshot(), kind, subject, target)
-    return db.add_intent(kind, subject, target, also=also)
+def checker(kind: IntentKind, subject: str, target: str | None) -> RequestCheck:
+    """:func:`check_request` of this request, for ``add_intent(check=...)``."""
+
+    def check(snap: Snapshot) -> None:
+        check_request(snap, kind, subject, target)
+
+    return check
 
 
-def outcome(db: ClusterDB, intent_id: str) -> dict[str, Any] | None:
-    """What the coordinator answered (``status`` accepted/rejected/failed, ``code``,
-    ``message``), or None while it has not."""
-    return db.outcome(intent_id)
+def submit(db: Cluster, kind: IntentKind, subject: str, target: str | None) -> Intent:
+    """Check the request and record it. The check runs where it is recorded: on this
+    process's database, or over the REST API on the server (the one check, no read here)."""
+    return db.add_intent(kind, subject, target, check=checker(kind, subject, target))
 
 
 def intent_document(intent: Intent, result: dict[str, Any] | None) -> dict[str, Any]:
@@ -79,11 +69,3 @@ def intent_document(intent: Intent, result: dict[str, Any] | None) -> dict[str, 
         "status": result["status"] if result else "pending",
         "outcome": result,
     }
-
-
-def set_node_admin(db: ClusterDB, name: str, admin: NodeAdmin) -> None:
-    """Pause/resume/drain a node (Suspend-ClusterNode, Resume-ClusterNode)."""
-    cfg, _ = db.load_config()
-    if name not in cfg.nodes:
-        raise NotFoundError("node", name)
-    db.write_node_admin(name, admin)

@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wolfpack.errors import StoreError
-from wolfpack.store.base import Put, key_absent
 from wolfpack.store.repository import ClusterDB
 
 CA_DAYS = 3650
@@ -79,7 +78,7 @@ def make_ca(cluster: str) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
 
 def ensure_ca(db: ClusterDB, secret: bytes, cluster: str) -> bytes:
     """The cluster CA certificate (PEM), made and stored now if the cluster has none."""
-    found = ca_certificate(db)
+    found = db.ca_certificate()
     if found is not None:
         return found
     cert_pem, key = make_ca(cluster)
@@ -88,28 +87,19 @@ def ensure_ca(db: ClusterDB, secret: bytes, cluster: str) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(secret),
     )
-    k = db.keys
-    db.store.txn(
-        [key_absent(k.tls_ca_cert), key_absent(k.tls_ca_key)],
-        [Put(k.tls_ca_cert, cert_pem), Put(k.tls_ca_key, key_pem)],
-    )
-    stored = ca_certificate(db)  # someone else may have won the race: theirs counts
+    db.add_ca(cert_pem, key_pem)
+    stored = db.ca_certificate()  # someone else may have won the race: theirs counts
     if stored is None:
         raise StoreError("the cluster CA could not be stored")
     return stored
 
 
-def ca_certificate(db: ClusterDB) -> bytes | None:
-    kv = db.store.get(db.keys.tls_ca_cert)
-    return kv.value if kv is not None else None
-
-
 def _ca_key(db: ClusterDB, secret: bytes) -> ec.EllipticCurvePrivateKey:
-    kv = db.store.get(db.keys.tls_ca_key)
-    if kv is None:
+    pem = db.encrypted_ca_key()
+    if pem is None:
         raise StoreError("the cluster has no CA key: run 'wolfpack cluster create' or a daemon")
     try:
-        key = serialization.load_pem_private_key(kv.value, password=secret)
+        key = serialization.load_pem_private_key(pem, password=secret)
     except ValueError:
         raise StoreError(
             "cannot decrypt the cluster CA key with this node's cluster secret: copy the "

@@ -21,7 +21,6 @@ from enum import StrEnum
 from typing import Final
 
 from wolfpack.errors import AlreadyExistsError, NotFoundError, StoreError, ValidationError
-from wolfpack.store.base import Put, key_absent
 from wolfpack.store.repository import ClusterDB
 
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -48,12 +47,12 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def parse_token(raw: bytes, key: str) -> Token:
+def parse_token(raw: bytes, name: str) -> Token:
     try:
         data = json.loads(raw)
         return Token(data["name"], Role(data["role"]), data["sha256"], float(data["created"]))
     except (ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"corrupt token document at {key!r}: {exc}") from None
+        raise StoreError(f"corrupt document of token {name!r}: {exc}") from None
 
 
 def check_name(name: str) -> None:
@@ -74,31 +73,25 @@ def create(
         raise ValidationError.single("role", f"{role!r}: must be admin or read-only") from None
     secret = secrets.token_urlsafe(32)
     token = Token(name, role, digest(secret), clock())
-    key = db.keys.token(name)
     body = json.dumps({**asdict(token), "role": str(role)}, sort_keys=True).encode()
-    if not db.store.txn([key_absent(key)], [Put(key, body)]).succeeded:
+    if not db.add_token(name, body):
         raise AlreadyExistsError("token", name)
     return token, f"{name}.{secret}"
 
 
-def from_kvs(kvs: Mapping[str, bytes], prefix: str) -> dict[str, Token]:
-    """Tokens by name from raw key-values under ``prefix`` (one database read)."""
-    out = {}
-    for key, raw in kvs.items():
-        if key.startswith(prefix) and "/" not in key[len(prefix) :]:
-            out[key[len(prefix) :]] = parse_token(raw, key)
-    return out
+def from_documents(documents: Mapping[str, bytes]) -> dict[str, Token]:
+    """Tokens by name from their stored documents (``token_documents()`` of a read)."""
+    return {name: parse_token(raw, name) for name, raw in documents.items()}
 
 
 def list_tokens(db: ClusterDB) -> list[Token]:
-    kvs, _ = db.store.get_prefix(db.keys.tokens_prefix)
-    found = from_kvs({kv.key: kv.value for kv in kvs}, db.keys.tokens_prefix)
+    found = from_documents(db.token_documents())
     return sorted(found.values(), key=lambda t: t.name)
 
 
 def delete(db: ClusterDB, name: str) -> Token:
     found = {t.name: t for t in list_tokens(db)}
-    if name not in found or db.store.delete(db.keys.token(name)) == 0:
+    if name not in found or not db.delete_token(name):
         raise NotFoundError("token", name)
     return found[name]
 

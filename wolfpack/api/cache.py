@@ -57,17 +57,6 @@ class Built:
         return found
 
 
-def _json_section(kvs: Mapping[str, bytes], prefix: str) -> dict[str, dict[str, Any]]:
-    out = {}
-    for key, raw in kvs.items():
-        if key.startswith(prefix) and "/" not in key[len(prefix) :]:
-            try:
-                out[key[len(prefix) :]] = json.loads(raw)
-            except ValueError:
-                continue
-    return out
-
-
 def content_revision(read: DatabaseRead, last_event: int) -> int:
     """The revision of what was read: its newest key, or a later delete this node's watch
     saw. Unlike the store's global revision it does not move on writes outside the root
@@ -81,7 +70,6 @@ def build(db: ClusterDB, decode_cache: DecodeCache, last_event: int = 0) -> Buil
     revision = content_revision(read, last_event)
     view = parse_view(read)
     snap = view.snapshot
-    raw = {k: kv.value for k, kv in read.kvs.items()}
     objects = {
         kind: {
             name: noun.document(snap, obj)
@@ -99,9 +87,9 @@ def build(db: ClusterDB, decode_cache: DecodeCache, last_event: int = 0) -> Buil
         view=view,
         read=read,
         revision=revision,
-        tokens=tokens.from_kvs(raw, db.keys.tokens_prefix),
-        outcomes=_json_section(raw, db.keys.outcomes_prefix),
-        apis=_json_section(raw, db.keys.api_prefix),
+        tokens=tokens.from_documents(read.token_documents()),
+        outcomes=read.outcomes(),
+        apis=read.apis(),
         objects=objects,
         document=encode(document),
     )

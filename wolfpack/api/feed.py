@@ -85,14 +85,10 @@ class ChangeFeed:
                 self.unsubscribe(sub)  # its loop is closed
 
     def _run(self) -> None:
-        keys = self.db.keys
         while not self._stop.is_set():
             self.cache.always_read = True
             try:
-                _, revision = self.db.store.get_prefix(keys.schema_version)
-                watch = self._watch = self.db.store.watch_prefix(
-                    keys.root, start_revision=revision + 1
-                )
+                watch = self._watch = self.db.watch(self.db.revision() + 1)
                 self.cache.invalidate()
                 self.cache.always_read = False
                 with watch:
@@ -102,7 +98,7 @@ class ChangeFeed:
                             continue
                         self.cache.invalidate(event.mod_revision)
                         self.revision = event.mod_revision
-                        self._publish(describe(keys, event))
+                        self._publish(describe(self.db.root, event))
             except Exception as exc:  # whatever broke, never leave the cache unwatched
                 self.cache.always_read = True
                 if self._log is not None:

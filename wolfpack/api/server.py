@@ -7,7 +7,6 @@ others (the cluster log) and clients can find every node's API.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -109,7 +108,7 @@ class ApiServer:
         """Publish where this node's API listens."""
         body = {"node": self.node, "url": self.url, "started": self.clock()}
         try:
-            self.db.store.put(self.db.keys.api(self.node), json.dumps(body).encode())
+            self.db.register_api(self.node, body)
         except WolfpackError as exc:
             self.log("api_register_failed", error=str(exc))
 

@@ -26,7 +26,7 @@ def list_(
 ) -> None:
     """List audit records, oldest first."""
     start = time.time() - parse.duration(since, "since")
-    with open_db() as db:
+    with open_db("the audit log") as db:
         records = audit.list_records(db, start, limit)
     if as_json:
         output.print_json([r.as_dict() for r in records])

@@ -12,15 +12,21 @@ from typing import Annotated, Any
 import typer
 
 from wolfpack.cli import output
-from wolfpack.cli.context import endpoint, explicit_endpoint, open_db, set_endpoint_override
+from wolfpack.cli.context import (
+    endpoint,
+    explicit_endpoint,
+    keyspace,
+    open_cluster,
+    open_db,
+    set_endpoint_override,
+)
 from wolfpack.cli.objects import report
 from wolfpack.cli.parse import utc_offset
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.errors import AlreadyExistsError, RejectedError, ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, ClusterSettings, Interface, Node
-from wolfpack.node.secret import check as check_secret
-from wolfpack.node.secret import new_secret, read_secret, register
+from wolfpack.node.secret import check_verifier, new_secret, read_secret, verifier
 
 app = typer.Typer(help="The cluster: create, show, set, status.", no_args_is_help=True)
 
@@ -57,9 +63,9 @@ def create_(
     secret = _read_or_make_secret(secret_file)
     from wolfpack.admin import tls  # lazy: cryptography is only needed here
 
-    with open_db() as db:
+    with open_db("cluster create") as db:
         db.initialize(settings)
-        register(db.store, db.keys, secret)
+        db.add_secret_verifier(verifier(secret))
         tls.ensure_ca(db, secret, name)  # the REST API's cluster CA (docs/api.md)
     report(settings, as_json, f"created cluster {name} in the cluster database at {endpoint()}")
 
@@ -92,14 +98,14 @@ def join(
     secret = read_secret(secret_file)
     if explicit_endpoint() is None:
         set_endpoint_override(resolve_cluster(name))
-    with open_db() as db:
+    with open_db("cluster join") as db:
         cfg, _ = db.load_config()
         if cfg.cluster.name != name.split(".")[0]:
             raise RejectedError(
                 "WRONG_CLUSTER",
                 f"the database at {endpoint()} holds cluster {cfg.cluster.name!r}, not {name!r}",
             )
-        check_secret(db.store, db.keys, secret)
+        check_verifier(db.secret_verifier(), secret)
         added = db.update_config(lambda c: _with_node(c, node, node_id, interfaces or []))
     report(
         added.nodes[node],
@@ -141,9 +147,9 @@ def _with_node(cfg: ClusterConfig, node: str, node_id: int, interfaces: list[str
 @verb(app, "show")
 def show_(as_json: JsonFlag = False) -> None:
     """Show the cluster's settings and what it holds."""
-    with open_db() as db:
+    with open_cluster() as db:
         cfg, epoch = db.load_config()
-        root = db.keys.root
+    root = keyspace().root
     if as_json:
         output.print_json(codec.dump(cfg.cluster, exclude_defaults=False))
         return
@@ -177,6 +183,6 @@ def set_(
     def change(cfg: ClusterConfig) -> ClusterConfig:
         return dataclasses.replace(cfg, cluster=dataclasses.replace(cfg.cluster, **changes))
 
-    with open_db() as db:
+    with open_cluster() as db:
         cfg = db.update_config(change)
     report(cfg.cluster, as_json, f"changed cluster {cfg.cluster.name}")

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from wolfpack.cli import files, output
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster, open_db
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.errors import FieldError, ValidationError
 from wolfpack.model import codec
@@ -130,7 +130,7 @@ def export(
     as_json: JsonFlag = False,
 ) -> None:
     """Write the configuration as YAML (JSON with --json), ready for ``config import``."""
-    with open_db() as db:
+    with open_cluster() as db:
         snap = db.read_snapshot()
     files.emit(
         document(snap.config, snap if with_state else None), file, as_json, "the configuration"
@@ -149,7 +149,7 @@ def import_(
     """Load a configuration file (creating the cluster if there is none), all or nothing.
     A state: section needs a stopped cluster (every wolfpackd stopped)."""
     data = files.read_mapping(file)
-    with open_db() as db:
+    with open_db("config import") as db:
         cfg = import_document(db, data, replace=replace)
     if as_json:
         output.print_json(document(cfg))

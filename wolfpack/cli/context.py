@@ -7,20 +7,28 @@ config file (``$WOLFPACK_CONFIG``, else ``~/.config/wolfpack/config.yaml``, else
 one etcd.
 
 API mode (``--api URL[,URL...]``, ``$WOLFPACK_API`` or ``api:`` in the config file; token
-from ``--token``, ``$WOLFPACK_TOKEN`` or ``token:``): :func:`open_db` gives a
-:class:`~wolfpack.cli.remote.RemoteClusterDB` that talks to the nodes' REST API instead.
+from ``--token``, ``$WOLFPACK_TOKEN`` or ``token:``): :func:`open_cluster` gives an
+:class:`~wolfpack.cli.remote.ApiCluster` that talks to the nodes' REST API instead, and
+:func:`open_db` (the database itself: tokens, events, cluster create...) refuses. An HTTPS
+API is verified against ``$WOLFPACK_CA``, else the cluster CA when the database is at hand
+(``wolfpack log`` finding the APIs there), else the system's CAs.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import ssl
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from wolfpack.cli.apiclient import ApiTransport
+from wolfpack.cli.remote import ApiCluster, needs_database
 from wolfpack.errors import ValidationError
+from wolfpack.store.cluster import Cluster
 from wolfpack.store.etcd import EtcdStore
 from wolfpack.store.keys import DEFAULT_ROOT, KeySpace
 from wolfpack.store.repository import ClusterDB
@@ -110,35 +118,68 @@ def token_setting() -> str | None:
     return _setting(_token, "WOLFPACK_TOKEN", "token")
 
 
-def api_mode() -> tuple[list[str], str] | None:
-    """(API URLs, token) when the CLI should talk to the REST API, else None."""
-    given = api_setting()
-    if not given:
-        return None
+def _urls(given: str) -> list[str]:
     urls = [u.strip().rstrip("/") for u in given.split(",") if u.strip()]
     if not urls:
         raise ValidationError.single("api", "give at least one URL such as http://host:8080")
-    token = token_setting()
+    return urls
+
+
+def api_token(explicit: str | None = None) -> str:
+    """``explicit`` (a verb's ``--token``), else the token given (see :func:`token_setting`)."""
+    token = explicit or token_setting()
     if not token:
         raise ValidationError.single(
             "token", "an API token is needed: --token or WOLFPACK_TOKEN (wolfpack token create)"
         )
-    return urls, token
+    return token
+
+
+def api_mode() -> tuple[list[str], str] | None:
+    """(API URLs, token) when the CLI should talk to the REST API, else None."""
+    given = api_setting()
+    return (_urls(given), api_token()) if given else None
+
+
+def tls_verify(urls: Sequence[str], cluster_ca: bytes | None = None) -> ssl.SSLContext | bool:
+    """How to check an HTTPS API's certificate: against the PEM file in ``$WOLFPACK_CA``,
+    else ``cluster_ca`` (read from the database beside the APIs' addresses), else the
+    system's CAs."""
+    if not any(u.startswith("https:") for u in urls):
+        return True
+    ca_file = os.environ.get("WOLFPACK_CA")
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    if cluster_ca is not None:
+        return ssl.create_default_context(cadata=cluster_ca.decode())
+    return True
 
 
 @contextmanager
-def open_db() -> Iterator[ClusterDB]:
-    """A :class:`ClusterDB` on the resolved endpoint (or the REST API), closed afterwards."""
+def open_cluster() -> Iterator[Cluster]:
+    """The cluster the verbs work on: the REST API in API mode, else the database."""
     remote = api_mode()
-    if remote is not None:
-        from wolfpack.cli.remote import RemoteClusterDB
-
-        api_db = RemoteClusterDB(*remote, keyspace())
-        try:
-            yield api_db
-        finally:
-            api_db.close()
+    if remote is None:
+        with _database() as db:
+            yield db
         return
+    urls, token = remote
+    with closing(ApiCluster(ApiTransport(urls, token, tls_verify(urls)))) as api:
+        yield api
+
+
+@contextmanager
+def open_db(what: str = "this command") -> Iterator[ClusterDB]:
+    """The cluster database itself, closed afterwards. In API mode: a clear refusal, "``what``
+    needs the cluster database: drop --api"."""
+    if api_mode() is not None:
+        raise needs_database(what)
+    with _database() as db:
+        yield db
+
+
+@contextmanager
+def _database() -> Iterator[ClusterDB]:
     url = endpoint()
     try:
         store = EtcdStore(url)
@@ -148,3 +189,22 @@ def open_db() -> Iterator[ClusterDB]:
         yield ClusterDB(store, keyspace())
     finally:
         store.close()
+
+
+def api_get(path: str, params: Mapping[str, str], *, api: str | None, token: str | None) -> Any:
+    """GET ``/api/v1/<path>`` from the first API that answers: those in ``api`` (a verb's
+    ``--api``) or given (:func:`api_setting`), else every API registered in the database."""
+    given = api or api_setting()
+    cluster_ca = None
+    if given:
+        urls = _urls(given)
+    else:
+        with _database() as db:
+            urls = [str(doc["url"]).rstrip("/") for doc in db.apis().values() if "url" in doc]
+            cluster_ca = db.ca_certificate()
+        if not urls:
+            raise ValidationError.single(
+                "api", "no node has registered its REST API: give --api URL or WOLFPACK_API"
+            )
+    with ApiTransport(urls, api_token(token), tls_verify(urls, cluster_ca)) as transport:
+        return transport.call("GET", path, params=params)

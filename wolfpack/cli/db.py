@@ -54,7 +54,7 @@ def create_(
 ) -> None:
     """Create a PostgreSQL virtual server group: IP, name, disk and database (S40)."""
     made: list[DatabaseGroup] = []
-    with open_db() as db:
+    with open_db("the database wizard (it reads the node inventories)") as db:
         inventories = db.inventories()
 
         def change(cfg: ClusterConfig) -> ClusterConfig:

@@ -37,10 +37,10 @@ def register(app: typer.Typer) -> None:
         """Print recent changes (``--follow``: and every new one; one JSON per line)."""
         deadline = time.monotonic() + timeout if timeout else None
         printed = 0
-        with open_db() as db:
-            _, revision = db.store.get_prefix(db.keys.schema_version)
+        with open_db("events") as db:
+            revision = db.revision()
             start = max(1, revision - last + 1) if last else revision + 1
-            watch = db.store.watch_prefix(db.keys.root, start_revision=start)
+            watch = db.watch(start)
             with watch:
                 while True:
                     left = None if deadline is None else deadline - time.monotonic()
@@ -56,13 +56,13 @@ def register(app: typer.Typer) -> None:
                         # store at the end cancels this watch too)
                         watch.cancel()
                         start = revision + 1
-                        watch = db.store.watch_prefix(db.keys.root, start_revision=start)
+                        watch = db.watch(start)
                         continue
                     if event is None:
                         if not follow:
                             break  # history replayed; nothing new within half a second
                         continue
-                    data = describe(db.keys, event)
+                    data = describe(db.root, event)
                     if as_json:
                         typer.echo(output.json_line(data))
                     else:

@@ -15,7 +15,7 @@ import typer
 from wolfpack.admin.nouns import GROUPS
 from wolfpack.admin.objects import create, modify
 from wolfpack.cli import parse
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster
 from wolfpack.cli.intent import add_request_verb, submit
 from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
@@ -126,7 +126,7 @@ def create_(
         failback, failback_window, stability_delay, anti_affinity,
     )  # fmt: skip
     group = options.apply(Group(name))
-    with open_db() as db:
+    with open_cluster() as db:
         create(db, GROUPS, name, lambda cfg: group)
     report(group, as_json, f"created group {name}")
 
@@ -149,7 +149,7 @@ def set_(
         description, preferred_owners, failover_threshold, failover_period,
         failback, failback_window, stability_delay, anti_affinity,
     )  # fmt: skip
-    with open_db() as db:
+    with open_cluster() as db:
         group = modify(db, GROUPS, name, lambda cfg, group: options.apply(group))
     report(group, as_json, f"changed group {name}")
 

@@ -15,9 +15,8 @@ from typing import Annotated
 import typer
 
 from wolfpack.admin import requests
-from wolfpack.admin.requests import GROUP_REQUESTS
 from wolfpack.cli import output
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster, open_db
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption, wait_for_outcome
 from wolfpack.errors import NotFoundError
@@ -36,9 +35,10 @@ def submit(
     wait: bool = True,
     timeout: float = 60.0,
 ) -> Intent:
-    """Check the request (:func:`wolfpack.admin.requests.check_request`), record it, and
-    unless ``wait`` is off, follow it until it is carried out (or refused)."""
-    with open_db() as db:
+    """Check the request (:func:`wolfpack.admin.requests.check_request`; over the API the
+    server does), record it, and unless ``wait`` is off, follow it until it is carried out
+    (or refused)."""
+    with open_cluster() as db:
         intent = requests.submit(db, kind, subject, target)
         if wait:
             settled = wait_for_outcome(db, intent, timeout, quiet=as_json)
@@ -70,7 +70,7 @@ def when(ts: float) -> str:
 @verb(app, "list")
 def list_(as_json: JsonFlag = False) -> None:
     """List pending requests, oldest first."""
-    with open_db() as db:
+    with open_cluster() as db:
         intents = db.list_intents()
     if as_json:
         output.print_json([codec.dump(i, exclude_defaults=False) for i in intents])
@@ -88,7 +88,7 @@ def delete_(
     as_json: JsonFlag = False,
 ) -> None:
     """Cancel a request the coordinator has not taken up yet."""
-    with open_db() as db:
+    with open_db("withdrawing a request") as db:
         found = next((i for i in db.list_intents() if i.id == intent_id), None)
         if found is None or not db.delete_intent(intent_id):
             raise NotFoundError("request", intent_id)
@@ -112,7 +112,7 @@ def add_request_verb(
         submit(kind, subject, None, as_json, wait=not no_wait, timeout=timeout)
 
     # Annotations are strings here (postponed evaluation): give typer the real one.
-    metavar = "GROUP" if kind in GROUP_REQUESTS else "RESOURCE"
+    metavar = "GROUP" if kind.is_group else "RESOURCE"
     request.__annotations__["subject"] = Annotated[
         str, typer.Argument(help=subject_help, metavar=metavar)
     ]

@@ -8,7 +8,7 @@ import typer
 
 from wolfpack.admin.nouns import INTERFACES
 from wolfpack.admin.objects import create
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster
 from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model.config import Interface
@@ -29,6 +29,6 @@ def create_(
 ) -> None:
     """Add a node's interface on a cluster network."""
     interface = Interface(name, node, network, address)
-    with open_db() as db:
+    with open_cluster() as db:
         create(db, INTERFACES, name, lambda cfg: interface)
     report(interface, as_json, f"created interface {name} ({node} on {network}, {address})")

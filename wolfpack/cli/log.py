@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from wolfpack.cli import apiclient, output
+from wolfpack.cli import output
+from wolfpack.cli.context import api_get
 from wolfpack.cli.runner import JsonFlag, verb
 
 ApiOption = Annotated[
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show the cluster log: what every wolfpackd logged, oldest first."""
         params = {"since": since, "limit": str(limit), **({"node": node} if node else {})}
-        body = apiclient.get("log", params, api=api, token=token)
+        body = api_get("log", params, api=api, token=token)
         if as_json:
             output.print_json(body)
             return

@@ -9,7 +9,7 @@ import typer
 
 from wolfpack.admin.nouns import NETWORKS
 from wolfpack.admin.objects import create, modify
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster
 from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model.config import ClusterConfig, Network
@@ -35,7 +35,7 @@ def create_(
 ) -> None:
     """Add a cluster network."""
     network = Network(name, subnet, role, description)
-    with open_db() as db:
+    with open_cluster() as db:
         create(db, NETWORKS, name, lambda cfg: network)
     _report(network, as_json, "created")
 
@@ -67,7 +67,7 @@ def _change(name: str, changes: dict[str, object], as_json: bool) -> None:
     def edit(cfg: ClusterConfig, network: Network) -> Network:
         return dataclasses.replace(network, **changes)  # type: ignore[arg-type]
 
-    with open_db() as db:
+    with open_cluster() as db:
         network = modify(db, NETWORKS, name, edit)
     _report(network, as_json, "changed")
 

@@ -10,14 +10,13 @@ import typer
 
 from wolfpack.admin.nouns import NODES
 from wolfpack.admin.objects import create, modify
-from wolfpack.admin.requests import set_node_admin
 from wolfpack.cli import output
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster
 from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption, WaitTimeout
 from wolfpack.model.config import ClusterConfig, Node
-from wolfpack.node.liveness import NodeAdmin
+from wolfpack.model.snapshot import NodeAdmin
 
 app = typer.Typer(help="Cluster nodes: create, list, show, set, delete.", no_args_is_help=True)
 
@@ -35,7 +34,7 @@ def create_(
 ) -> None:
     """Add a node to the cluster configuration (Add-ClusterNode)."""
     node = Node(name, node_id, description)
-    with open_db() as db:
+    with open_cluster() as db:
         create(db, NODES, name, lambda cfg: node)
     report(node, as_json, f"created node {name} (id {node_id})")
 
@@ -51,7 +50,7 @@ def set_(
     def edit(cfg: ClusterConfig, node: Node) -> Node:
         return node if description is None else dataclasses.replace(node, description=description)
 
-    with open_db() as db:
+    with open_cluster() as db:
         node = modify(db, NODES, name, edit)
     report(node, as_json, f"changed node {name}")
 
@@ -60,8 +59,8 @@ NodeName = Annotated[str, typer.Argument(help="The node's name.")]
 
 
 def _set_admin(name: str, admin: NodeAdmin) -> None:
-    with open_db() as db:
-        set_node_admin(db, name, admin)
+    with open_cluster() as db:
+        db.write_node_admin(name, admin)
 
 
 @verb(app, "pause")
@@ -92,7 +91,7 @@ def drain(
         report({"node": name, "draining": True}, as_json, f"{name} is draining")
         return
     deadline = time.monotonic() + timeout
-    with open_db() as db, output.console(stderr=True).status(f"draining {name}") as spinner:
+    with open_cluster() as db, output.console(stderr=True).status(f"draining {name}") as spinner:
         while True:
             snap = db.read_snapshot()
             left = sorted(g for g, st in snap.groups.items() if st.owner == name)

@@ -13,7 +13,7 @@ from wolfpack.admin.objects import create as create
 from wolfpack.admin.objects import delete
 from wolfpack.admin.objects import modify as modify
 from wolfpack.cli import output
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Snapshot
@@ -33,7 +33,7 @@ def add_read_verbs(app: typer.Typer, noun: Noun[T]) -> None:
 
     @verb(app, "list", help=f"List the {noun.kind}.")
     def list_(as_json: JsonFlag = False) -> None:
-        with open_db() as db:
+        with open_cluster() as db:
             snap = db.read_snapshot()
         objects = sorted(noun.objects(snap.config).items())
         if as_json:
@@ -50,7 +50,7 @@ def add_read_verbs(app: typer.Typer, noun: Noun[T]) -> None:
         name: Annotated[str, typer.Argument(help=f"The {noun.label}'s name.")],
         as_json: JsonFlag = False,
     ) -> None:
-        with open_db() as db:
+        with open_cluster() as db:
             snap = db.read_snapshot()
         show(noun, snap, noun.get(snap.config, name), name, as_json)
 
@@ -61,7 +61,7 @@ def add_delete_verb(app: typer.Typer, noun: Noun[T]) -> None:
         name: Annotated[str, typer.Argument(help=f"The {noun.label}'s name.")],
         as_json: JsonFlag = False,
     ) -> None:
-        with open_db() as db:
+        with open_cluster() as db:
             removed = delete(db, noun, name)
         report(removed, as_json, f"deleted {noun.label} {name}")
 

@@ -11,7 +11,7 @@ import typer
 
 from wolfpack.cli import output
 from wolfpack.cli import snapshot as snapshot_files
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.errors import NotFoundError
 from wolfpack.model import codec
@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         if source is not None:
             snap, file_now = snapshot_files.load(source)
         else:
-            with open_db() as db:
+            with open_cluster() as db:
                 snap = db.read_snapshot()
         when = now if now is not None else file_now if file_now is not None else time.time()
         result = plan(assume_down(snap, down or [], when), when)

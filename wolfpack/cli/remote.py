@@ -1,8 +1,8 @@
-"""The cluster database seen through a node's REST API (``wolfpack --api URL[,URL...]``).
+"""The cluster through a node's REST API (``wolfpack --api URL[,URL...]``).
 
-:class:`RemoteClusterDB` is a :class:`ClusterDB` whose reads, configuration changes and
-requests are REST calls, so every verb built on ``ClusterDB`` works unchanged over the API:
-reads are ``GET /api/v1/cluster`` (plus ``/intents``) parsed back into a Snapshot;
+:class:`ApiCluster` implements :class:`~wolfpack.store.cluster.Cluster`, so every verb built
+on it works unchanged over the API: reads are ``GET /api/v1/cluster`` (plus ``/intents``)
+parsed back into a Snapshot; a request is one ``POST`` (the server checks it, once);
 ``update_config(change)`` computes ``change(current)`` here and sends the difference per
 object (POST new ones, PATCH changed ones as a JSON merge patch, DELETE removed ones).
 
@@ -13,16 +13,14 @@ Cluster settings have no API route: changing them needs the cluster database.
 
 The next URL is tried when one does not answer (connection error) or answers 5xx; the
 API's error JSON becomes the same WolfpackError it was on the server, so the CLI prints the
-same message and exit code. Anything else that needs the database itself (store keys,
-watches, tokens, import) is refused with a clear error: drop ``--api`` for it.
+same message and exit code.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ssl
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from wolfpack import errors
 from wolfpack.admin.nouns import BY_KIND
@@ -30,27 +28,13 @@ from wolfpack.cli.apiclient import ApiTransport
 from wolfpack.errors import ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, ClusterSettings
-from wolfpack.model.snapshot import (
-    GroupStatus,
-    Intent,
-    IntentKind,
-    NodeStatus,
-    ResourceStatus,
-    Snapshot,
-)
-from wolfpack.store.base import Compare, Op, Store
-from wolfpack.store.keys import KeySpace
-from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache
+from wolfpack.model.snapshot import Intent, IntentKind, NodeAdmin, Snapshot
+from wolfpack.store.cluster import ConfigCheck, RequestCheck
+from wolfpack.store.repository import STATE_TYPES
 
-TIMEOUT_S = 10.0
 #: objects are created in this order and deleted in the reverse one (a resource needs its
 #: group and type, an interface its node and network)
 CREATE_ORDER = ("types", "nodes", "networks", "interfaces", "groups", "resources")
-_STATUS: Mapping[str, type[Any]] = {
-    "nodes": NodeStatus,
-    "groups": GroupStatus,
-    "resources": ResourceStatus,
-}
 _INTENT_ROUTES: Mapping[IntentKind, str] = {
     IntentKind.MOVE_GROUP: "groups/{}/move",
     IntentKind.ONLINE_GROUP: "groups/{}/online",
@@ -66,22 +50,13 @@ def needs_database(what: str) -> ValidationError:
     return ValidationError.single("api", f"{what} needs the cluster database: drop --api")
 
 
-class _NoStore:
-    """Stands in for the etcd store in API mode: any use is a clear refusal."""
+class ApiCluster:
+    """The :class:`~wolfpack.store.cluster.Cluster` over the REST API that ``api`` reaches
+    (any node that answers)."""
 
-    def __getattr__(self, name: str) -> Any:
-        raise needs_database("this command")
-
-
-class RemoteClusterDB(ClusterDB):
-    """The ClusterDB methods the CLI uses, over the REST API of any node in ``urls``."""
-
-    def __init__(self, urls: Sequence[str], token: str, keys: KeySpace | None = None) -> None:
-        super().__init__(cast(Store, _NoStore()), keys)
-        ca = _ca_file()
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
-        self._api = ApiTransport(urls, token, verify)
-        self.urls = self._api.urls
+    def __init__(self, api: ApiTransport) -> None:
+        self._api = api
+        self.urls = api.urls
 
     def close(self) -> None:
         self._api.close()
@@ -91,9 +66,6 @@ class RemoteClusterDB(ClusterDB):
         return self._api.call(method, path, body)
 
     # -- reads ----------------------------------------------------------------------------
-
-    def read(self, cache: DecodeCache | None = None) -> DatabaseRead:
-        raise needs_database("a raw read of the database")
 
     def read_snapshot(self) -> Snapshot:
         doc = self.call("GET", "cluster")
@@ -119,16 +91,11 @@ class RemoteClusterDB(ClusterDB):
         change: Callable[[ClusterConfig], ClusterConfig],
         *,
         expected_epoch: int | None = None,
-        also: Sequence[Op] = (),
-        based_on: DatabaseRead | None = None,
-        guard: Sequence[Compare] = (),
-        check: Callable[[DatabaseRead], Sequence[Compare]] | None = None,
+        check: ConfigCheck | None = None,
     ) -> ClusterConfig:
         """``change(current)`` sent as one request per changed object (see the module).
-        ``check`` is the server's business: each DELETE runs its guard there, in the
-        server's own transaction."""
-        if also or based_on is not None or guard:
-            raise needs_database("a change with extra database operations")
+        ``check`` is the server's: each DELETE runs its guard there, in the server's own
+        transaction."""
         current, epoch = self.load_config()
         if expected_epoch is not None and expected_epoch != epoch:
             raise errors.ConflictError(
@@ -158,34 +125,21 @@ class RemoteClusterDB(ClusterDB):
         subject: str,
         target: str | None = None,
         *,
-        also: Sequence[Op] = (),
+        check: RequestCheck | None = None,
     ) -> Intent:
-        if also:
-            raise needs_database("a request with extra database operations")
+        """One POST: the server checks the request (``check`` is not run here) and records
+        it, or answers with the refusal."""
         route = _INTENT_ROUTES[IntentKind(kind)].format(subject)
         body: dict[str, Any] | None = None
         if kind is IntentKind.MOVE_GROUP:
             body = {"node": target}
         elif kind is IntentKind.CHANGE_GROUP:
             body = {"group": target}
-        doc = self.call("POST", route, body)
-        return _intent(doc)
+        return _intent(self.call("POST", route, body))
 
-    def delete_intent(self, intent_id: str) -> bool:
-        raise needs_database("withdrawing a request")
-
-    def inventories(self) -> dict[str, Any]:
-        raise needs_database("reading the node inventories")
-
-    def write_node_admin(self, name: str, admin: Any) -> None:
+    def write_node_admin(self, name: str, admin: NodeAdmin) -> None:
         verb = "drain" if admin.draining else "pause" if admin.paused else "resume"
         self.call("POST", f"nodes/{name}/{verb}")
-
-
-def _ca_file() -> str | None:
-    import os
-
-    return os.environ.get("WOLFPACK_CA") or None
 
 
 def _fields(cls: type[Any], doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,13 +154,13 @@ def _intent(doc: Mapping[str, Any]) -> Intent:
 def snapshot_from(doc: Mapping[str, Any], pending: Sequence[Mapping[str, Any]]) -> Snapshot:
     """The Snapshot from ``GET /api/v1/cluster`` (documents are codec dumps plus details)."""
     objects: dict[str, dict[str, Any]] = {}
-    statuses: dict[str, dict[str, Any]] = {kind: {} for kind in _STATUS}
+    statuses: dict[str, dict[str, Any]] = {kind: {} for kind in STATE_TYPES}
     for kind, noun in BY_KIND.items():
         objects[kind] = {}
         for item in doc.get(kind, []):
             objects[kind][item["name"]] = codec.parse(noun.cls, _fields(noun.cls, item))
-            if kind in _STATUS and item.get("status") is not None:
-                statuses[kind][item["name"]] = codec.parse(_STATUS[kind], item["status"])
+            if kind in STATE_TYPES and item.get("status") is not None:
+                statuses[kind][item["name"]] = codec.parse(STATE_TYPES[kind], item["status"])
     cfg = ClusterConfig(cluster=codec.parse(ClusterSettings, doc.get("cluster", {})), **objects)
     intents = tuple(sorted((_intent(d) for d in pending), key=lambda i: i.id))
     return Snapshot(

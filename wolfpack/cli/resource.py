@@ -15,7 +15,7 @@ import typer
 from wolfpack.admin.nouns import RESOURCES
 from wolfpack.admin.objects import create, modify
 from wolfpack.cli import parse
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster
 from wolfpack.cli.intent import add_request_verb, submit
 from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
 from wolfpack.cli.runner import JsonFlag, verb
@@ -127,7 +127,7 @@ def create_(
         description, props, depends, possible_owners, restart_action, restart_threshold,
         restart_period, pending_timeout, looks_alive, is_alive,
     )  # fmt: skip
-    with open_db() as db:
+    with open_cluster() as db:
         res = create(
             db, RESOURCES, name, lambda cfg: options.apply(cfg, Resource(name, rtype, group))
         )
@@ -154,7 +154,7 @@ def set_(
         description, props, depends, possible_owners, restart_action, restart_threshold,
         restart_period, pending_timeout, looks_alive, is_alive,
     )  # fmt: skip
-    with open_db() as db:
+    with open_cluster() as db:
         res = modify(db, RESOURCES, name, options.apply)
     report(res, as_json, f"changed resource {name}")
 
@@ -167,7 +167,7 @@ def depend(
 ) -> None:
     """Set the whole dependency expression (Set-ClusterResourceDependency)."""
     options = ResourceOptions(depends=expression)
-    with open_db() as db:
+    with open_cluster() as db:
         res = modify(db, RESOURCES, name, options.apply)
     shown = format_expression(res.dependencies) or "nothing"
     report(res, as_json, f"resource {name} depends on {shown}")

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from wolfpack.cli import files
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Snapshot
@@ -39,6 +39,6 @@ def dump(
 ) -> None:
     """Write the current snapshot (configuration, state, requests) as YAML, for
     ``wolfpack plan --from FILE`` and scenario files."""
-    with open_db() as db:
+    with open_cluster() as db:
         snap = db.read_snapshot()
     files.emit(document(snap), file, as_json, "the snapshot")

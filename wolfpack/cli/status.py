@@ -9,7 +9,7 @@ import typer
 
 from wolfpack.admin.nouns import derived_state
 from wolfpack.cli import output
-from wolfpack.cli.context import open_db
+from wolfpack.cli.context import open_cluster
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model.snapshot import Snapshot
 
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
     @verb(app, "status")
     def status(as_json: JsonFlag = False) -> None:
         """Nodes and groups with their owners and states (Cluster Administrator)."""
-        with open_db() as db:
+        with open_cluster() as db:
             doc = document(db.read_snapshot())
         if as_json:
             output.print_json(doc)

@@ -27,7 +27,7 @@ def create_(
     as_json: JsonFlag = False,
 ) -> None:
     """Make a token; its secret is printed once and only its sha256 is stored."""
-    with open_db() as db:
+    with open_db("API tokens") as db:
         token, text = tokens.create(db, name, role)
     if as_json:
         output.print_json({**token.public(), "token": text})
@@ -38,7 +38,7 @@ def create_(
 @verb(app, "list")
 def list_(as_json: JsonFlag = False) -> None:
     """List the tokens (never their secrets)."""
-    with open_db() as db:
+    with open_db("API tokens") as db:
         found = tokens.list_tokens(db)
     if as_json:
         output.print_json([t.public() for t in found])
@@ -51,7 +51,7 @@ def list_(as_json: JsonFlag = False) -> None:
 @verb(app, "delete")
 def delete_(name: TokenName, as_json: JsonFlag = False) -> None:
     """Delete a token: requests with it are refused from now on."""
-    with open_db() as db:
+    with open_db("API tokens") as db:
         removed = tokens.delete(db, name)
     if as_json:
         output.print_json(removed.public())

@@ -19,7 +19,7 @@ from wolfpack.errors import RejectedError, WolfpackError
 from wolfpack.model.fsm import group_state
 from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
 from wolfpack.model.states import GroupState, ResourceState
-from wolfpack.store.repository import ClusterDB
+from wolfpack.store.cluster import Cluster
 
 NoWaitFlag = Annotated[
     bool, typer.Option("--no-wait", help="Return once the request is recorded; do not wait.")
@@ -49,13 +49,6 @@ class Settled:
         return self.__dict__.copy()
 
 
-def group_of(snap: Snapshot, intent: Intent) -> str | None:
-    if intent.kind in (IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP):
-        return intent.subject
-    res = snap.config.resources.get(intent.subject)
-    return res.group if res is not None else None
-
-
 def _settled(snap: Snapshot, intent: Intent, group: str) -> tuple[bool, str | None, GroupState]:
     """(done, owner, group state): done once nothing is in flight and the request's effect
     shows (an offline group is offline, a moved group runs, a resource is in its group)."""
@@ -73,7 +66,7 @@ def _settled(snap: Snapshot, intent: Intent, group: str) -> tuple[bool, str | No
     return not busy and shows, status.owner, state
 
 
-def wait_for_outcome(db: ClusterDB, intent: Intent, timeout: float, *, quiet: bool) -> Settled:
+def wait_for_outcome(db: Cluster, intent: Intent, timeout: float, *, quiet: bool) -> Settled:
     deadline = time.monotonic() + timeout
     spinner = None if quiet else output.console(stderr=True).status(f"waiting for {intent.id}")
     if spinner is not None:
@@ -89,7 +82,7 @@ def wait_for_outcome(db: ClusterDB, intent: Intent, timeout: float, *, quiet: bo
             # Read after the outcome, so the snapshot already holds what the coordinator
             # decided with it (a move's new owner), never the state from before.
             snap = db.read_snapshot()
-            group = group_of(snap, intent)
+            group = intent.group_in(snap.config)
             if outcome is not None and group is not None:
                 done, owner, state = _settled(snap, intent, group)
                 if spinner is not None:

@@ -101,6 +101,14 @@ class IntentKind(StrEnum):
     FAIL_RESOURCE = "fail-resource"  # Initiate Failure
     CHANGE_GROUP = "change-group"  # move a resource to another group (S27, S36)
 
+    @property
+    def is_group(self) -> bool:
+        """A request about a group (its subject names one); the others name a resource."""
+        return self in _GROUP_KINDS
+
+
+_GROUP_KINDS = frozenset({IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP})
+
 
 @dataclass(frozen=True)
 class Intent:
@@ -111,6 +119,22 @@ class Intent:
     subject: str  # group or resource name
     target: str | None = None  # node for a move, group for change-group
     created: float = 0.0
+
+    def group_in(self, cfg: ClusterConfig) -> str | None:
+        """The group this request is about (its subject, or its resource's group), or None
+        when that does not exist in ``cfg``."""
+        if self.kind.is_group:
+            return self.subject if self.subject in cfg.groups else None
+        res = cfg.resources.get(self.subject)
+        return res.group if res is not None else None
+
+
+@dataclass(frozen=True)
+class NodeAdmin:
+    """What an administrator set on a node (survives its restarts)."""
+
+    paused: bool = False
+    draining: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,17 +32,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from wolfpack.model.config import ClusterConfig
-from wolfpack.model.snapshot import NodeStatus
+from wolfpack.model.snapshot import NodeAdmin, NodeStatus
 from wolfpack.model.states import NodeState
 from wolfpack.node.views import PublishedView, Silence
 
-
-@dataclass(frozen=True)
-class NodeAdmin:
-    """What an administrator set on a node (survives its restarts)."""
-
-    paused: bool = False
-    draining: bool = False
+__all__ = ["Evidence", "NodeAdmin", "node_statuses"]
 
 
 @dataclass(frozen=True)

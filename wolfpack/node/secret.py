@@ -18,7 +18,7 @@ _MESSAGE = b"wolfpack cluster secret v1"
 
 
 def verifier_key(keys: KeySpace) -> str:
-    return f"{keys.root}secret_verifier"
+    return keys.secret_verifier
 
 
 def verifier(secret: bytes) -> bytes:
@@ -48,11 +48,16 @@ def register(store: Store, keys: KeySpace, secret: bytes) -> None:
 
 def check(store: Store, keys: KeySpace, secret: bytes) -> None:
     kv = store.get(verifier_key(keys))
-    if kv is None:
+    check_verifier(kv.value if kv is not None else None, secret)
+
+
+def check_verifier(stored: bytes | None, secret: bytes) -> None:
+    """Refuse ``secret`` unless it matches the cluster's ``stored`` verifier."""
+    if stored is None:
         raise ValidationError.single(
             "secret", "the cluster has no secret yet: create it with 'wolfpack cluster create'"
         )
-    if not hmac.compare_digest(kv.value, verifier(secret)):
+    if not hmac.compare_digest(stored, verifier(secret)):
         raise ValidationError.single(
             "secret",
             "wrong cluster secret: this node may not join; copy the secret file from a "

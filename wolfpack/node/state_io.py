@@ -15,8 +15,7 @@ from typing import Any, TypeVar
 
 from wolfpack.errors import ConflictError
 from wolfpack.model import codec
-from wolfpack.model.snapshot import Snapshot
-from wolfpack.node.liveness import NodeAdmin
+from wolfpack.model.snapshot import NodeAdmin, Snapshot
 from wolfpack.node.views import PublishedView
 from wolfpack.store import KeySpace, KeyValue, Put, Store, mod_revision_is
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache, encode
@@ -53,14 +52,7 @@ class ClusterView:
 
 def parse_view(read: DatabaseRead) -> ClusterView:
     """Everything a node needs from one consistent read of the database root."""
-    snap = Snapshot(
-        config=read.config(),
-        nodes=read.statuses("nodes"),
-        groups=read.statuses("groups"),
-        resources=read.statuses("resources"),
-        intents=read.intents(),
-        revision=read.revision,
-    )
+    snap = read.snapshot()
     leases = read.section(read.keys.node_leases_prefix)
     election = read.kvs.get(read.keys.coordinator)
     return ClusterView(

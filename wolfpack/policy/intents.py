@@ -18,9 +18,9 @@ from wolfpack.policy.context import PlanContext, Why
 def handle_intent(ctx: PlanContext, intent: Intent) -> None:
     """Turn ``intent`` into an action (or a refusal). A second intent for a group that already
     has an action in this plan waits for the next plan."""
-    group_name = _group_of(ctx, intent)
+    group_name = intent.group_in(ctx.cfg)
     if group_name is None:
-        kind = "group" if intent.kind in _GROUP_INTENTS else "resource"
+        kind = "group" if intent.kind.is_group else "resource"
         _reject(ctx, intent, Code.UNKNOWN_OBJECT, f"{kind} {intent.subject!r} does not exist")
         return
     if group_name in ctx.handled:
@@ -44,16 +44,8 @@ def handle_intent(ctx: PlanContext, intent: Intent) -> None:
     _HANDLERS[intent.kind](ctx, intent, group_name)
 
 
-_GROUP_INTENTS = {IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.OFFLINE_GROUP}
 #: Requests that start resources somewhere: refused while a lost node may still run the group.
 _STARTS_SOMETHING = {IntentKind.MOVE_GROUP, IntentKind.ONLINE_GROUP, IntentKind.ONLINE_RESOURCE}
-
-
-def _group_of(ctx: PlanContext, intent: Intent) -> str | None:
-    if intent.kind in _GROUP_INTENTS:
-        return intent.subject if intent.subject in ctx.cfg.groups else None
-    res = ctx.cfg.resources.get(intent.subject)
-    return res.group if res is not None else None
 
 
 def _reject(ctx: PlanContext, intent: Intent, code: Code, message: str) -> None:

@@ -75,6 +75,10 @@ class KeySpace:
         return f"{self.root}schema_version"
 
     @property
+    def secret_verifier(self) -> str:
+        return f"{self.root}secret_verifier"
+
+    @property
     def config_epoch(self) -> str:
         """Bumped (put) by every configuration write in the same transaction; writers compare
         its mod_revision so concurrent configuration changes are serialised."""

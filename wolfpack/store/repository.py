@@ -56,6 +56,7 @@ from wolfpack.model.snapshot import (
     GroupStatus,
     Intent,
     IntentKind,
+    NodeAdmin,
     NodeStatus,
     ResourceStatus,
     Snapshot,
@@ -69,8 +70,10 @@ from wolfpack.store.base import (
     Op,
     Put,
     Store,
+    Watch,
     key_absent,
     prefix_empty,
+    put_if_absent,
 )
 from wolfpack.store.base import mod_revision_is as mod_is
 from wolfpack.store.keys import (
@@ -86,8 +89,11 @@ T = TypeVar("T")
 #: how often ``import_config`` re-reads and re-checks after a concurrent write
 IMPORT_ATTEMPTS: Final = 3
 Status: TypeAlias = NodeStatus | GroupStatus | ResourceStatus
+#: Raises what can be refused at once about a request, judged on a snapshot.
+RequestCheck: TypeAlias = Callable[[Snapshot], None]
 
 _SCHEMA: Final = str(SCHEMA_VERSION).encode()
+_TXN_OPS: Final = 100  # etcd refuses transactions of more than 128 operations by default
 _CONFIG_TYPES: Final[Mapping[str, type[Any]]] = {
     "nodes": Node,
     "networks": Network,
@@ -96,7 +102,8 @@ _CONFIG_TYPES: Final[Mapping[str, type[Any]]] = {
     "resources": Resource,
     "types": ResourceType,
 }
-_STATE_TYPES: Final[Mapping[str, type[Any]]] = {
+#: the status class of each kind of observed state
+STATE_TYPES: Final[Mapping[str, type[Any]]] = {
     "nodes": NodeStatus,
     "groups": GroupStatus,
     "resources": ResourceStatus,
@@ -225,13 +232,48 @@ class DatabaseRead:
 
     def statuses(self, kind: StateKind) -> dict[str, Any]:
         return {
-            name: self.decode(_STATE_TYPES[kind], kv)
+            name: self.decode(STATE_TYPES[kind], kv)
             for name, kv in self.section(self.keys.state_prefix(kind)).items()
         }
 
     def intents(self) -> tuple[Intent, ...]:
         found = [self.decode(Intent, kv) for kv in self.section(self.keys.intents_prefix).values()]
         return tuple(sorted(found, key=lambda i: (i.created, i.id)))
+
+    def snapshot(self) -> Snapshot:
+        """Configuration, observed state and pending requests as of this read."""
+        return Snapshot(
+            config=self.config(),
+            nodes=self.statuses("nodes"),
+            groups=self.statuses("groups"),
+            resources=self.statuses("resources"),
+            intents=self.intents(),
+            revision=self.revision,
+        )
+
+    def token_documents(self) -> dict[str, bytes]:
+        """The stored API tokens by name (:mod:`wolfpack.admin.tokens` parses them)."""
+        return {name: kv.value for name, kv in self.section(self.keys.tokens_prefix).items()}
+
+    def outcomes(self) -> dict[str, dict[str, Any]]:
+        """The coordinator's answers by request id (unreadable ones left out)."""
+        return _json_documents(self.section(self.keys.outcomes_prefix))
+
+    def apis(self) -> dict[str, dict[str, Any]]:
+        """Where each node's REST API listens, by node (``url``, ``started``)."""
+        return _json_documents(self.section(self.keys.api_prefix))
+
+
+def _json_documents(kvs: Mapping[str, KeyValue]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, kv in kvs.items():
+        try:
+            doc = json.loads(kv.value)
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            out[name] = doc
+    return out
 
 
 def _key_name_errors(cfg: ClusterConfig) -> list[FieldError]:
@@ -272,18 +314,6 @@ def _state_errors(cfg: ClusterConfig, state: StateSection) -> list[FieldError]:
 def new_intent_id(now: float) -> str:
     """Time-sortable and unique: microseconds since the epoch, then 8 random hex digits."""
     return f"{int(now * 1_000_000):017d}-{secrets.token_hex(4)}"
-
-
-def snapshot_of(read: DatabaseRead) -> Snapshot:
-    """Configuration, observed state and requests of one read."""
-    return Snapshot(
-        config=read.config(),
-        nodes=read.statuses("nodes"),
-        groups=read.statuses("groups"),
-        resources=read.statuses("resources"),
-        intents=read.intents(),
-        revision=read.revision,
-    )
 
 
 def cluster_running(read: DatabaseRead) -> list[str]:
@@ -366,7 +396,7 @@ class ClusterDB:
 
     def read_snapshot(self) -> Snapshot:
         """Configuration, observed state and requests, from one consistent read."""
-        return snapshot_of(self.read())
+        return self.read().snapshot()
 
     # -- configuration writes --------------------------------------------------------------
 
@@ -563,7 +593,7 @@ class ClusterDB:
 
     def write_status(self, kind: StateKind, name: str, status: Status) -> int:
         """Store the observed status of one node, group or resource; returns the revision."""
-        expected = _STATE_TYPES[kind]
+        expected = STATE_TYPES[kind]
         if not isinstance(status, expected):
             raise TypeError(f"state/{kind} holds {expected.__name__}, not {type(status)}")
         return self.store.put(self.keys.state(kind, name), encode(status))
@@ -593,12 +623,17 @@ class ClusterDB:
         subject: str,
         target: str | None = None,
         *,
+        check: RequestCheck | None = None,
+        snapshot: Snapshot | None = None,
         also: Sequence[Op] = (),
     ) -> Intent:
-        """Record an administrator's request for the coordinator to carry out (with ``also``
-        in the same transaction)."""
+        """Record an administrator's request for the coordinator to carry out, once
+        ``check`` passed on ``snapshot`` (default: read now), with ``also`` in the same
+        transaction."""
         if not subject:
             raise ValidationError.single("subject", "must name a group or resource")
+        if check is not None:
+            check(snapshot if snapshot is not None else self.read_snapshot())
         now = self._clock()
         intent = Intent(new_intent_id(now), IntentKind(kind), subject, target, now)
         key = self.keys.intent(intent.id)
@@ -625,9 +660,96 @@ class ClusterDB:
 
     # -- node administration ----------------------------------------------------------------
 
-    def write_node_admin(self, name: str, admin: object) -> None:
-        """Store a node's pause/drain flags (a ``NodeAdmin``)."""
+    def write_node_admin(self, name: str, admin: NodeAdmin) -> None:
+        """Store a configured node's pause/drain flags (Suspend-ClusterNode,
+        Resume-ClusterNode); ``NotFoundError`` for any other name."""
+        if name not in self.load_config()[0].nodes:
+            raise NotFoundError("node", name)
         self.store.put(self.keys.node_admin(name), encode(admin))
+
+    # -- beside the cluster: tokens, audit records, TLS, APIs, the secret, watches ----------
+    # Raw documents: their modules (admin.tokens, admin.audit, admin.tls, node.secret)
+    # give them meaning; here they only get their keys.
+
+    @property
+    def root(self) -> str:
+        """The key root this handle reads and writes under."""
+        return self.keys.root
+
+    def add_token(self, name: str, document: bytes) -> bool:
+        """Store token ``name`` unless one by that name exists (then False)."""
+        key = self.keys.token(name)
+        return self.store.txn([key_absent(key)], [Put(key, document)]).succeeded
+
+    def token_documents(self) -> dict[str, bytes]:
+        kvs, revision = self.store.get_prefix(self.keys.tokens_prefix)
+        return DatabaseRead({kv.key: kv for kv in kvs}, revision, self.keys).token_documents()
+
+    def delete_token(self, name: str) -> bool:
+        return self.store.delete(self.keys.token(name)) > 0
+
+    def audit_put(self, record_id: str, document: bytes) -> Put:
+        """The write that stores an audit record, for the caller's own transaction."""
+        return Put(self.keys.audit(record_id), document)
+
+    def write_audit(self, record_id: str, document: bytes) -> None:
+        self.store.put(self.keys.audit(record_id), document)
+
+    def audit_documents(self) -> list[bytes]:
+        """Every audit record, oldest first (ids sort by time)."""
+        kvs, _ = self.store.get_prefix(self.keys.audit_prefix)
+        return [kv.value for kv in kvs]
+
+    def trim_audit(self, keep: int) -> int:
+        """Delete the oldest audit records beyond ``keep``; returns how many."""
+        kvs, _ = self.store.get_prefix(self.keys.audit_prefix)
+        old = [kv.key for kv in kvs[: max(0, len(kvs) - keep)]]
+        for i in range(0, len(old), _TXN_OPS):
+            self.store.txn([], [Delete(k) for k in old[i : i + _TXN_OPS]])
+        return len(old)
+
+    def ca_certificate(self) -> bytes | None:
+        """The cluster CA certificate (PEM), or None before one is made."""
+        kv = self.store.get(self.keys.tls_ca_cert)
+        return kv.value if kv is not None else None
+
+    def encrypted_ca_key(self) -> bytes | None:
+        kv = self.store.get(self.keys.tls_ca_key)
+        return kv.value if kv is not None else None
+
+    def add_ca(self, cert_pem: bytes, encrypted_key_pem: bytes) -> bool:
+        """Store the cluster CA unless there is one (then False: the first one counts)."""
+        k = self.keys
+        return self.store.txn(
+            [key_absent(k.tls_ca_cert), key_absent(k.tls_ca_key)],
+            [Put(k.tls_ca_cert, cert_pem), Put(k.tls_ca_key, encrypted_key_pem)],
+        ).succeeded
+
+    def register_api(self, node: str, document: Mapping[str, Any]) -> None:
+        """Publish where ``node``'s REST API listens."""
+        self.store.put(self.keys.api(node), json.dumps(document).encode())
+
+    def apis(self) -> dict[str, dict[str, Any]]:
+        """Every registered REST API by node."""
+        kvs, revision = self.store.get_prefix(self.keys.api_prefix)
+        return DatabaseRead({kv.key: kv for kv in kvs}, revision, self.keys).apis()
+
+    def secret_verifier(self) -> bytes | None:
+        kv = self.store.get(self.keys.secret_verifier)
+        return kv.value if kv is not None else None
+
+    def add_secret_verifier(self, verifier: bytes) -> None:
+        """Store the cluster secret's verifier, only if there is none yet."""
+        put_if_absent(self.store, self.keys.secret_verifier, verifier)
+
+    def revision(self) -> int:
+        """The store's current revision (one cheap read)."""
+        _, revision = self.store.get_prefix(self.keys.schema_version)
+        return revision
+
+    def watch(self, start_revision: int) -> Watch:
+        """Every change under the root from ``start_revision`` on."""
+        return self.store.watch_prefix(self.keys.root, start_revision=start_revision)
 
 
 def _counter(value: bytes) -> int:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Request
 
 from wolfpack.admin.nouns import BY_KIND
-from wolfpack.admin.objects import Noun, create_stored, delete, modify_stored
+from wolfpack.admin.objects import Noun, create_stored, delete_stored, modify_stored
 from wolfpack.api.auth import Admin, Reader, current
 from wolfpack.api.cache import Built
 from wolfpack.api.routes.common import (
@@ -156,7 +156,7 @@ def patch_object(
 def delete_object(request: Request, kind: Kind, name: str, who: Admin) -> JSONBytes:
     noun = _noun(kind)
     also = audit_ops(request, 200)
-    removed = retry_conflicts(lambda: delete(db(request), noun, name, also))
+    removed = retry_conflicts(lambda: delete_stored(db(request), noun, name, also))
     audited(request)
     after_write(request)
     return json_response(codec.dump(removed, exclude_defaults=False))

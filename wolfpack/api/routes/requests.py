@@ -20,8 +20,7 @@ from wolfpack.api.routes.common import (
     json_response,
 )
 from wolfpack.errors import NotFoundError
-from wolfpack.model.snapshot import IntentKind
-from wolfpack.node.liveness import NodeAdmin
+from wolfpack.model.snapshot import IntentKind, NodeAdmin
 
 router = APIRouter(prefix="/api/v1")
 
@@ -37,9 +36,16 @@ class ChangeGroup(pydantic.BaseModel):
 
 
 def _submit(request: Request, kind: IntentKind, subject: str, target: str | None) -> JSONBytes:
+    """The one check of a request (the CLI over the API sends it unchecked), judged on the
+    cached snapshot when it is current, and recorded with its audit record."""
     snapshot = cache(request).latest().snapshot if cache(request).fresh() else None
-    intent = requests.submit(
-        db(request), kind, subject, target, audit_ops(request, 202), snapshot=snapshot
+    intent = db(request).add_intent(
+        kind,
+        subject,
+        target,
+        check=requests.checker(kind, subject, target),
+        snapshot=snapshot,
+        also=audit_ops(request, 202),
     )
     audited(request)
     cache(request).invalidate()
@@ -82,7 +88,7 @@ def move_resource(request: Request, name: str, body: ChangeGroup, who: Admin) ->
 
 
 def _node_admin(request: Request, name: str, admin: NodeAdmin) -> JSONBytes:
-    requests.set_node_admin(db(request), name, admin)
+    db(request).write_node_admin(name, admin)
     after_write(request)
     return json_response({"node": name, "paused": admin.paused, "draining": admin.draining}, 202)
 
