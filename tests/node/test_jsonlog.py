@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from wolfpack.node.daemon import Daemon
 from wolfpack.node.jsonlog import JsonLog, is_journal, severity
+from wolfpack.node.settings import load_settings
+from wolfpack.store import MemoryStore
 
 
 @pytest.mark.parametrize(
@@ -93,3 +96,15 @@ def test_after_logrotate_moves_the_file_the_next_line_goes_to_a_new_one(
     path.unlink()
     log("again")
     assert json.loads(path.read_text())["event"] == "again"
+
+
+def test_the_daemon_writes_log_file_when_set_else_run_dir(tmp_path: Path) -> None:
+    """``log_file`` (the package: /var/log/wolfpack/wolfpackd.log) survives reboots and is
+    logrotate's to rotate; unset, the file stays in run_dir, rotated by the daemon."""
+    base = {"node": "node1", "fence.agent": "none", "run_dir": str(tmp_path / "run")}
+    kept = Daemon(load_settings(None, {**base, "log_file": str(tmp_path / "log/w.log")}),
+                  store=MemoryStore())  # fmt: skip
+    assert (kept.log.path, kept.log.max_bytes) == (tmp_path / "log/w.log", None)
+    default = Daemon(load_settings(None, base), store=MemoryStore())
+    assert default.log.path == tmp_path / "run/wolfpackd.log"
+    assert default.log.max_bytes == 5 << 20

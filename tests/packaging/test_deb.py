@@ -33,7 +33,7 @@ INCLUDE = "systemd,systemd-sysv,dbus,etcd-server,etcd-client,python3.11,logrotat
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 TOOLS = ("debootstrap", "systemd-nspawn", "nsenter", "dpkg-deb", "tar")
 
-pytestmark = pytest.mark.deb
+pytestmark = [pytest.mark.deb, pytest.mark.timeout(900)]  # a first run debootstraps
 
 
 def _unusable() -> str | None:
@@ -191,6 +191,8 @@ def test_install_run_remove_purge_under_systemd(deb: Path, container: Container)
     assert box.sh("wolfpack --version").stdout.strip().startswith("wolfpack ")
     assert box.sh("wolfpackd --version").stdout.strip().startswith("wolfpackd ")
     assert box.sh("systemctl is-enabled wolfpackd").stdout.strip() == "enabled"
+    verify = box.sh("systemd-analyze verify --man=no wolfpackd.service", check=False)
+    assert verify.returncode == 0 and "wolfpackd" not in verify.stderr, verify.stderr
     assert box.sh("systemctl is-active wolfpackd", check=False).stdout.strip() == "inactive"
     box.sh("systemctl is-active etcd || systemctl start etcd")  # Debian's own etcd.service
 
