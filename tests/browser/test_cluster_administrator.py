@@ -82,7 +82,7 @@ def test_tree_shows_cluster_configuration_and_nodes(page: Page, lab: Lab) -> Non
     expect(page.locator('tr[data-name="heartbeat"]')).to_contain_text("private")
     page.locator('tr[data-name="client"]').dblclick()  # S32: the role, changeable any time
     dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_label("Role (S15, S32: can change at any time)")).to_have_value("mixed")
+    expect(dialog.get_by_label("Role (can change at any time)")).to_have_value("mixed")
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
     lab.row(page, "interfaces").click()
@@ -117,7 +117,7 @@ def test_wizards_create_a_group_and_its_resource_which_comes_online(page: Page, 
     lab.row(page, "group:Files").click()
     page.locator("#new-resource").click()
     dialog.get_by_label("Name", exact=True).fill("files-app")
-    expect(dialog.get_by_label("Resource type (S26, S31)")).to_have_value("Generic Application")
+    expect(dialog.get_by_label("Resource type")).to_have_value("Generic Application")
     expect(dialog.get_by_label("Group")).to_have_value("Files")
     dialog.get_by_role("button", name="Next").click()
     dialog.get_by_label("node2", exact=True).uncheck()  # possible owners: node1, node3

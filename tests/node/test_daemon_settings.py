@@ -17,6 +17,7 @@ from wolfpack.errors import ValidationError
 from wolfpack.node.daemon import Daemon, JsonLog, build_fencer
 from wolfpack.node.fencing import ExternalFenceAgent, FenceKind
 from wolfpack.node.settings import load_settings
+from wolfpack.node.systemd import EX_CONFIG
 from wolfpack.store import MemoryStore
 
 
@@ -73,7 +74,7 @@ def test_bad_settings_stop_wolfpackd_with_the_field_and_start_nothing(
     tmp_path: Path, settings: dict[str, object], field: str
 ) -> None:
     status, err = wolfpackd(tmp_path, settings)
-    assert status == 2
+    assert status == EX_CONFIG
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"wolfpackd: {field}: "), err
@@ -99,7 +100,7 @@ def test_settings_without_a_fence_agent_stop_wolfpackd_naming_the_choices(
             stdin=subprocess.DEVNULL,
         )
         lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert proc.returncode == EX_CONFIG and len(lines) == 1, proc.stderr
         assert lines[0].startswith("wolfpackd: fence.agent: must be set"), lines
         assert all(c in lines[0] for c in ("fence_*", "'test'", "'none'", "docs/fencing.md"))
         assert not (tmp_path / "run").exists()
@@ -138,7 +139,7 @@ def test_running_unfenced_logs_fencing_disabled_at_start(tmp_path: Path) -> None
 
 def test_a_bad_fence_agent_flag_is_checked_like_the_file(tmp_path: Path) -> None:
     status, err = wolfpackd(tmp_path, {}, "--fence-agent", "")
-    assert status == 2 and err.startswith("wolfpackd: fence.agent: "), err
+    assert status == EX_CONFIG and err.startswith("wolfpackd: fence.agent: "), err
 
 
 def test_fence_host_map_names_the_plug_of_each_node() -> None:

@@ -28,5 +28,5 @@ def test_an_unresolvable_name_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ValidationError) as err:
         resolve_cluster("jean.cluster.test")
     assert err.value.errors[0].field == "name"
-    assert "DNS registration must exist (S20)" in str(err.value)
+    assert "DNS registration must exist, or give the database" in str(err.value)
     assert "--endpoint" in str(err.value)

@@ -81,7 +81,7 @@ def _read_or_make_secret(path: Path) -> bytes:
 
 @verb(app, "join")
 def join(
-    name: Annotated[str, typer.Argument(help="The cluster's name (resolved through DNS, S20).")],
+    name: Annotated[str, typer.Argument(help="The cluster's name (resolved through DNS).")],
     node: Annotated[str, typer.Option("--node", help="This node's name.")] = "",
     node_id: Annotated[int, typer.Option("--id", help="Node id 1-64; default: the next free.")] = 0,
     interfaces: Annotated[
@@ -91,7 +91,7 @@ def join(
     secret_file: SecretFile = DEFAULT_SECRET,
     as_json: JsonFlag = False,
 ) -> None:
-    """Join this node to a cluster (Add-ClusterNode, S9, S20): find the cluster database by
+    """Join this node to a cluster (Add-ClusterNode): find the cluster database by
     --endpoint or by resolving NAME, prove the cluster secret, and add the node with its
     interfaces. The daemon (wolfpackd) then brings it into the cluster."""
     node = node or socket.gethostname().split(".")[0]
@@ -123,7 +123,7 @@ def resolve_cluster(name: str, port: int = 2379) -> str:
         raise ValidationError.single(
             "name",
             f"cannot resolve cluster name {name!r} ({exc.strerror}): the first node's DNS "
-            "registration must exist (S20), or give the database with --endpoint",
+            "registration must exist, or give the database with --endpoint",
         ) from None
     return f"http://{infos[0][4][0]}:{port}"
 

@@ -20,7 +20,7 @@ from wolfpack.model.builtin_types import NETWORK_NAME
 from wolfpack.model.config import ClusterConfig
 from wolfpack.wizards.database import DatabaseGroup, DatabaseSpec, database_group
 
-app = typer.Typer(help="Database virtual servers (S40): create.", no_args_is_help=True)
+app = typer.Typer(help="Database virtual servers: create.", no_args_is_help=True)
 
 
 @verb(app, "create")
@@ -52,7 +52,7 @@ def create_(
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     as_json: JsonFlag = False,
 ) -> None:
-    """Create a PostgreSQL virtual server group: IP, name, disk and database (S40)."""
+    """Create a PostgreSQL virtual server group: IP, name, disk and database."""
     made: list[DatabaseGroup] = []
     with open_db("the database wizard (it reads the node inventories)") as db:
         inventories = db.inventories()

@@ -144,7 +144,7 @@ def set_(
     anti_affinity: AntiAffinity = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change any setting of a group (its Properties dialog, S35)."""
+    """Change any setting of a group (its Properties dialog)."""
     options = GroupOptions(
         description, preferred_owners, failover_threshold, failover_period,
         failback, failback_window, stability_delay, anti_affinity,
@@ -168,7 +168,7 @@ def move(
     as_json: JsonFlag = False,
 ) -> None:
     """Move a group to another node (Move-ClusterGroup): offline here, online there,
-    back to where it was if anything fails there (S39)."""
+    back to where it was if anything fails there."""
     submit(IntentKind.MOVE_GROUP, name, node, as_json, wait=not no_wait, timeout=timeout)
 
 
@@ -184,5 +184,5 @@ add_request_verb(
     "offline",
     IntentKind.OFFLINE_GROUP,
     "The group's name.",
-    "Take a group offline (Stop-ClusterGroup); it does not fail over (S34).",
+    "Take a group offline (Stop-ClusterGroup); it does not fail over.",
 )

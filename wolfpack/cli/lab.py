@@ -17,7 +17,8 @@ from wolfpack.lab import world
 from wolfpack.lab.state import DEFAULT_DIR, LabState
 
 app = typer.Typer(
-    help="The lab: a cluster in network namespaces on this machine (up, status, down).",
+    help="The lab: a cluster in network namespaces on this machine (up, status, power, exec,"
+    " down).",
     no_args_is_help=True,
 )
 

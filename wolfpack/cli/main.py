@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from wolfpack import __version__
 from wolfpack.cli import (
     audit,
     cluster,
@@ -40,6 +41,12 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wolfpack {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     endpoint: Annotated[
@@ -65,6 +72,12 @@ def root(
             help="API token for --api (default: $WOLFPACK_TOKEN, 'token:' in the config file).",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     context.set_endpoint_override(endpoint)
     context.set_api(api, api_token)

@@ -48,7 +48,7 @@ def set_(
     description: Annotated[str | None, typer.Option(help="Free text.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change a network's subnet, role or description (roles can change at any time, S32)."""
+    """Change a network's subnet, role or description (roles can change at any time)."""
     changes = {"subnet": subnet, "role": role, "description": description}
     _change(name, {k: v for k, v in changes.items() if v is not None}, as_json)
 
@@ -59,7 +59,7 @@ def set_role(
     role: Annotated[NetworkRole, typer.Argument(help=ROLE_HELP)],
     as_json: JsonFlag = False,
 ) -> None:
-    """Change which traffic a network carries (S15, S32); same as ``set --role``."""
+    """Change which traffic a network carries; same as ``set --role``."""
     _change(name, {"role": role}, as_json)
 
 

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from wolfpack.admin.nouns import RESOURCES
 from wolfpack.admin.objects import create, modify
@@ -35,8 +36,10 @@ Props = Annotated[
     list[str] | None,
     typer.Option("--prop", help="Private property key=value (repeatable); key= removes it."),
 ]
+# The help is Rich markup: a bare [ip] would be read as a style tag and vanish.
 Depends = Annotated[
-    str | None, typer.Option(help="Dependency expression, e.g. '[ip] and [disk]'; '' for none.")
+    str | None,
+    typer.Option(help=escape("Dependency expression, e.g. '[ip] and [disk]'; '' for none.")),
 ]
 PossibleOwners = Annotated[
     str | None, typer.Option(help="Comma-separated nodes it may run on; '' for every node.")
@@ -162,7 +165,9 @@ def set_(
 @verb(app, "depend")
 def depend(
     name: Annotated[str, typer.Argument(help="The resource's name.")],
-    expression: Annotated[str, typer.Argument(help="e.g. '[web-disk] and [web-ip]'; '' for none.")],
+    expression: Annotated[
+        str, typer.Argument(help=escape("e.g. '[web-disk] and [web-ip]'; '' for none."))
+    ],
     as_json: JsonFlag = False,
 ) -> None:
     """Set the whole dependency expression (Set-ClusterResourceDependency)."""
@@ -188,7 +193,7 @@ add_request_verb(
     "offline",
     IntentKind.OFFLINE_RESOURCE,
     "The resource's name.",
-    "Take a resource offline, with what depends on it; never a failover (S34).",
+    "Take a resource offline, with what depends on it; never a failover.",
 )
 add_request_verb(
     app,
@@ -207,6 +212,6 @@ def move(
     timeout: TimeoutOption = 60.0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Move a resource to another group (Move-ClusterResource, S27); only a resource
-    without dependencies in either direction may move (S36)."""
+    """Move a resource to another group (Move-ClusterResource); only a resource
+    without dependencies in either direction may move."""
     submit(IntentKind.CHANGE_GROUP, name, group, as_json, wait=not no_wait, timeout=timeout)

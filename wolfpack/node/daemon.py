@@ -17,14 +17,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wolfpack import __version__
 from wolfpack.errors import FenceError, StoreError, ValidationError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
-from wolfpack.node import inventory
+from wolfpack.node import inventory, systemd
 from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
 from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, FenceKind, LocalTestFenceAgent
+from wolfpack.node.jsonlog import JsonLog
 from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.node.manager import ResourceManager
@@ -55,54 +57,10 @@ FENCING_DISABLED_COST = (
     " scripts, IP addresses, mounts) may keep running there: two owners, and for a shared"
     " disk, a corrupted filesystem. Configure a fence_* agent for production"
 )
+#: threads whose death stops the systemd watchdog pings (with ``membership-<node>``)
+VITAL_THREADS = ("lease", "lease-fence", "manager", "monitor", "coordinator", "views")
 #: how often the heartbeat counters are logged (``membership_counters``), if they changed
 COUNTERS_EVERY_S = 5.0
-
-
-class JsonLog:
-    """One JSON object per line with a timestamp, the node and an event name (reason codes
-    go in fields), to stderr: journald or the supervisor keeps it. With ``path``, the same
-    lines also go to that file (rotated at ``max_bytes``, one old file kept), which the
-    node's API serves as its part of the cluster log."""
-
-    def __init__(
-        self,
-        node: str,
-        stream: Any = sys.stderr,
-        *,
-        path: Path | None = None,
-        max_bytes: int = 5 << 20,
-    ) -> None:
-        self.node, self.stream = node, stream
-        self.path, self.max_bytes = path, max_bytes
-        self._lock = threading.Lock()
-        self._file: Any = None
-
-    def __call__(self, event: str, **fields: object) -> None:
-        line = json.dumps(
-            {"ts": round(time.time(), 3), "node": self.node, "event": event, **fields}, default=str
-        )
-        with self._lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-            if self.path is not None:
-                self._to_file(line)
-
-    def _to_file(self, line: str) -> None:
-        path = self.path
-        assert path is not None
-        try:
-            if self._file is None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
-            self._file.write(line + "\n")
-            self._file.flush()
-            if self._file.tell() > self.max_bytes:
-                self._file.close()
-                self._file = None
-                os.replace(path, path.with_name(path.name + ".1"))
-        except OSError:
-            self._file = None  # the log file is a convenience; stderr has every line
 
 
 def heartbeat_paths(cfg: ClusterConfig, me: str, port: int) -> list[HeartbeatPath]:
@@ -158,8 +116,8 @@ class Daemon:
         self.settings = s = settings
         self.log = JsonLog(
             s.node,
-            path=s.run_dir / LOG_FILE if s.api.active else None,
-            max_bytes=s.api.log_max_bytes,
+            path=s.log_file or (s.run_dir / LOG_FILE if s.api.active else None),
+            max_bytes=None if s.log_file else s.api.log_max_bytes,  # logrotate's job
         )
         self.store: Store = store or EtcdStore(s.endpoints, timeout=1.0)
         self.keys = KeySpace(s.prefix)
@@ -494,16 +452,29 @@ class Daemon:
         self.log("stopped")
 
     def run_forever(self) -> None:
+        """Start, tell systemd READY, then ping its watchdog from this loop while the
+        daemon's own threads live (a dead lease or manager thread stops the pings, and
+        systemd restarts the daemon); on SIGTERM say STOPPING and shut down."""
         done = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: done.set())
         self.start()
-        done.wait()
+        systemd.notify(f"READY=1\nSTATUS=running as node {self.settings.node}")
+        every = systemd.watchdog_interval()
+        vital = {*VITAL_THREADS, f"membership-{self.settings.node}"}
+        while not done.wait(every):
+            alive = {t.name for t in threading.enumerate() if t.is_alive()}
+            if vital <= alive and (self.watchdog is None or self.watchdog.alive()):
+                systemd.notify("WATCHDOG=1")
+        systemd.notify("STOPPING=1")
         self.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 stopped, 78 (EX_CONFIG) bad settings or configuration (the unit does
+    not restart on it), 2 any other failure (etcd unreachable, ...: restarted)."""
     ap = argparse.ArgumentParser(prog="wolfpackd", description="The Wolfpack node daemon.")
+    ap.add_argument("--version", action="version", version=f"wolfpackd {__version__}")
     ap.add_argument("--config", type=Path, help="settings file (YAML)")
     ap.add_argument("--node", help="this node's name in the cluster")
     ap.add_argument("--endpoints", help="etcd endpoints, comma separated")
@@ -526,9 +497,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config, overrides)
         Daemon(settings).run_forever()
+    except ValidationError as exc:
+        print(f"wolfpackd: {exc}", file=sys.stderr)
+        return systemd.EX_CONFIG
     except WolfpackError as exc:
         print(f"wolfpackd: {exc}", file=sys.stderr)
-        return 2
+        return systemd.EX_FAILURE
     return 0
 
 

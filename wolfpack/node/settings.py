@@ -190,6 +190,10 @@ class DaemonSettings(pydantic.BaseModel):
     prefix: str = "/wolfpack/"
     secret_file: Path = Path("/etc/wolfpack/secret")
     run_dir: Path = Path("/run/wolfpack")
+    #: The daemon's log lines (the node's part of the cluster log), kept across reboots when
+    #: set (the package: /var/log/wolfpack/wolfpackd.log, rotated by logrotate). Unset:
+    #: ``run_dir/wolfpackd.log``, rotated by the daemon at ``api.log_max_bytes``.
+    log_file: Path | None = None
     heartbeat: HeartbeatSection = HeartbeatSection()
     lease: LeaseSection = LeaseSection()
     fence: FenceSection  # required: see FENCE_CHOICES

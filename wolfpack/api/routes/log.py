@@ -1,10 +1,10 @@
 """The cluster log (Get-ClusterLog): wolfpackd's JSON log lines.
 
-Each daemon also writes its lines to ``run_dir/wolfpackd.log`` (rotated, one old file
-kept) and serves them at ``/api/v1/log/local``. ``/api/v1/log`` asks every node's API
-(where each listens is in ``<root>api/<node>``) with the caller's token, in parallel and
-with a short timeout, and merges the lines by time; a node that does not answer is named
-in ``unreachable`` rather than failing the whole answer.
+Each daemon also writes its lines to its ``log_file`` (or ``run_dir/wolfpackd.log``;
+rotated, ``.1`` is read too) and serves them at ``/api/v1/log/local``. ``/api/v1/log`` asks
+every node's API (where each listens is in ``<root>api/<node>``) with the caller's token, in
+parallel and with a short timeout, and merges the lines by time; a node that does not
+answer is named in ``unreachable`` rather than failing the whole answer.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ function groupPages(form, g) {
     info([["State", groupState(g)], ["Owner", groupOwner(g)], ["Resources", groupResources(state.doc, g.name).map((r) => r.name).join(", ") || "—"]]),
     F.text(form, "description", "Description", g.description).element,
     F.orderedOwners(form, "preferred_owners", "Preferred owners", nodeNames(), g.preferred_owners || [],
-      "Checked nodes, in this order, are tried first (S37). None checked: every node qualifies, in node-id order.").element);
+      "Checked nodes, in this order, are tried first. None checked: every node qualifies, in node-id order.").element);
   const failover = el("div", {},
     el("p", { class: "help" }, "If the group fails more often than this within the period, it stays offline instead of failing over again."),
     F.int(form, "failover_threshold", "Threshold (failovers)", g.failover_threshold, { min: 0 }).element,
@@ -136,7 +136,7 @@ function groupPages(form, g) {
   const fb = g.failback || {};
   let windowFields;
   const setWindow = (mode) => windowFields.forEach((f) => { f.input.disabled = form.readonly || mode !== "window"; });
-  const mode = F.radios(form, "failback.mode", "When the preferred owner is back (S38)", fb.mode || "prevent",
+  const mode = F.radios(form, "failback.mode", "When the preferred owner is back", fb.mode || "prevent",
     [["prevent", "Prevent failback"], ["immediate", "Allow failback immediately"], ["window", "Allow failback only between the hours below"]], setWindow);
   const ws = F.int(form, "failback.window_start", "From hour (0-23, cluster time)", fb.window_start ?? "", { min: 0, max: 23, emptyIs: null });
   const we = F.int(form, "failback.window_end", "Until hour (0-23)", fb.window_end ?? "", { min: 0, max: 23, emptyIs: null });
@@ -167,7 +167,7 @@ function resourcePages(form, r, type) {
   const general = el("div", {},
     info([["Type", r.type], ["Group", r.group], ["State", resourceState(r)], ["Owner", r.node]]),
     F.text(form, "description", "Description", r.description).element,
-    F.possibleOwners(form, "possible_owners", "Possible owners (S28)", nodeNames(), r.possible_owners).element);
+    F.possibleOwners(form, "possible_owners", "Possible owners", nodeNames(), r.possible_owners).element);
   const deps = el("div", {}, F.dependencies(form, "dependencies", others, r.dependencies).element);
   const optionalMs = (v) => (v === null || v === undefined ? "" : v);
   const advanced = el("div", {},
@@ -216,7 +216,7 @@ export async function networkProperties(name) {
   const form = new F.Form(!canWrite());
   const general = el("div", {},
     F.text(form, "subnet", "Subnet (CIDR)", n.subnet).element,
-    F.select(form, "role", "Role (S15, S32: can change at any time)", n.role, [
+    F.select(form, "role", "Role (can change at any time)", n.role, [
       ["mixed", "mixed: clients and cluster traffic"], ["private", "private: cluster traffic only"],
       ["public", "public: clients only"], ["none", "none: not used by the cluster"]]).element,
     F.text(form, "description", "Description", n.description).element);
@@ -310,7 +310,7 @@ export function newGroup() {
       },
       {
         title: "Preferred owners", form,
-        build: () => el("div", {}, F.orderedOwners(form, "preferred_owners", "Preferred owners (S25)", nodeNames(), [],
+        build: () => el("div", {}, F.orderedOwners(form, "preferred_owners", "Preferred owners", nodeNames(), [],
           "Check the nodes that should own the group, most preferred first. None checked: every node qualifies.").element),
       },
     ],
@@ -344,7 +344,7 @@ export async function newResource(groupName) {
         title: "Name and type", form,
         build: () => {
           nameField = F.text(form, "name", "Name", "", { required: true, placeholder: "e.g. web-app" });
-          typeField = F.select(form, "type", "Resource type (S26, S31)", initialType, types.map((t) => [t.name, t.name]), { required: true });
+          typeField = F.select(form, "type", "Resource type", initialType, types.map((t) => [t.name, t.name]), { required: true });
           groupField = F.select(form, "group", "Group", groupName || (groups[0] || {}).name, groups.map((g) => [g.name, g.name]), { required: true });
           return el("div", {}, nameField.element, F.text(form, "description", "Description", "").element, typeField.element, groupField.element);
         },
@@ -352,7 +352,7 @@ export async function newResource(groupName) {
       },
       {
         title: "Possible owners", form,
-        build: () => el("div", {}, F.possibleOwners(form, "possible_owners", "Possible owners (S28)", nodeNames(), null).element),
+        build: () => el("div", {}, F.possibleOwners(form, "possible_owners", "Possible owners", nodeNames(), null).element),
       },
       {
         title: "Dependencies", key: () => groupField.get(),

@@ -89,7 +89,7 @@ export function changeGroupBlocker(doc, res) {
   const parts = [];
   if (mine.length) parts.push(`it depends on ${mine.join(", ")}`);
   if (theirs.length) parts.push(`${theirs.join(", ")} depend${theirs.length > 1 ? "" : "s"} on it`);
-  return parts.length ? `Not possible: ${parts.join(" and ")} (S36: remove the dependencies first)` : null;
+  return parts.length ? `Not possible: ${parts.join(" and ")} (remove the dependencies first)` : null;
 }
 
 export function groupOwner(group) {
