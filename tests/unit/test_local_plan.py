@@ -89,3 +89,11 @@ def test_resource_wanted_offline_stops_with_its_dependents() -> None:
     assert batch(s, local) == {("stop", "app"), ("stop", "name")}
     kinds = {a.kind for a in next_batch(s, "n1", {"disk": ON, "ip": ON}, lease_ok=True)}
     assert kinds == {LocalKind.STOP}
+
+
+def test_a_stale_local_failure_does_not_block_a_later_return() -> None:
+    """The resource failed here once, the group failed over and later came back: the old
+    local Failed must not wait for a restart grant that nobody will give (found in the lab
+    by bench/lab_safety.py)."""
+    elsewhere = ResourceStatus(OFF, node="n2", since=80.0)
+    assert ("start", "ip") in batch(snap(ip=elsewhere), {"disk": ON, "ip": FAILED})

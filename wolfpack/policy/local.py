@@ -176,8 +176,10 @@ def _starts(
         here = local.get(r.name)
         if st.wanted is Wanted.OFFLINE or is_active(here):
             continue
-        failed_here = here is ResourceState.FAILED or (
-            here is None and st.state is ResourceState.FAILED and st.node == me
+        # Failed here, as the cluster knows it: our report names this node. A local Failed
+        # left from an earlier stay of the group, which has since run elsewhere, is stale.
+        failed_here = here in (ResourceState.FAILED, None) and (
+            st.state is ResourceState.FAILED and st.node == me
         )
         if failed_here and not st.restart_granted:
             continue  # the coordinator decides: restart here, or fail the group over
