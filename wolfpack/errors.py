@@ -47,10 +47,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from wolfpack.resources.base import AgentResult
+from enum import StrEnum
+from typing import Any
 
 
 class WolfpackError(Exception):
@@ -139,6 +137,21 @@ class FenceError(WolfpackError):
     """
 
     http_status = 503
+
+
+class AgentResult(StrEnum):
+    """OCF-like outcome of an agent call. "Not running" (cleanly stopped) is not a failure."""
+
+    OK = "ok"
+    NOT_RUNNING = "not_running"
+    ERR_GENERIC = "err_generic"  # it ran and failed, or timed out
+    ERR_ARGS = "err_args"  # the agent was called wrongly (another type's resource)
+    ERR_CONFIGURED = "err_configured"  # a property value is wrong (or names what is missing)
+    ERR_INSTALLED = "err_installed"  # a program the resource needs is missing on this node
+    ERR_PERM = "err_perm"  # this daemon lacks the right to do it
+    #: held elsewhere (the address answers from another host, the disk's MMP block ticks):
+    #: the start waits for its release instead of counting as a failure
+    ERR_BUSY = "err_busy"
 
 
 class AgentError(WolfpackError):

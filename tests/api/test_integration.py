@@ -240,7 +240,7 @@ def test_a_node_whose_api_cannot_listen_still_runs(tmp_path: Path) -> None:
 
 
 def test_api_settings_turn_it_off() -> None:
-    from wolfpack.node.settings import ApiSection
+    from wolfpack.api.settings import ApiSection
 
     assert ApiSection().active and ApiSection().port == 9443
     assert not ApiSection(port=0).active

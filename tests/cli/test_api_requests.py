@@ -22,11 +22,11 @@ from typer.testing import CliRunner, Result
 from wolfpack.admin import tokens
 from wolfpack.admin.requests import check_request
 from wolfpack.api.server import ApiServer
+from wolfpack.api.settings import ApiSection
 from wolfpack.cli.main import app
 from wolfpack.errors import NotFoundError, RejectedError, WolfpackError
 from wolfpack.model.config import ClusterConfig, ClusterSettings, Group, Node
 from wolfpack.model.snapshot import GroupStatus, IntentKind, NodeStatus
-from wolfpack.node.settings import ApiSection
 from wolfpack.store.memory import MemoryStore
 from wolfpack.store.repository import ClusterDB
 

@@ -16,12 +16,12 @@ from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus
 from wolfpack.model.states import NodeState
 from wolfpack.node.execute import Executor, Guard
 from wolfpack.node.manager import ResourceManager
-from wolfpack.node.state_io import ClusterReader
 from wolfpack.policy import plan
 from wolfpack.resources import Agent, AgentContext, AgentResult
 from wolfpack.store import Compare, KeySpace
 from wolfpack.store.memory import MemoryStore
 from wolfpack.store.repository import ClusterDB, encode
+from wolfpack.store.view import ClusterReader
 
 
 @dataclass

@@ -22,12 +22,12 @@ from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus
 from wolfpack.model.states import NodeState, ResourceState
 from wolfpack.node.manager import ResourceManager
 from wolfpack.node.pidregistry import PidRegistry
-from wolfpack.node.state_io import ClusterReader
 from wolfpack.resources import AgentContext
 from wolfpack.resources.confine import Confinement
 from wolfpack.store import Compare, KeySpace
 from wolfpack.store.memory import MemoryStore
 from wolfpack.store.repository import ClusterDB
+from wolfpack.store.view import ClusterReader
 
 
 def context(run_dir: Path, confine: Confinement | None) -> AgentContext:

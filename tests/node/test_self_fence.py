@@ -20,12 +20,12 @@ from wolfpack.model.snapshot import GroupStatus, NodeStatus
 from wolfpack.model.states import NodeState, ResourceState
 from wolfpack.node.manager import ResourceManager, _Running
 from wolfpack.node.selffence import stop_layers
-from wolfpack.node.state_io import ClusterReader
 from wolfpack.resources import AgentContext
 from wolfpack.resources.base import Agent
 from wolfpack.resources.registry import AGENTS
 from wolfpack.store import Compare, KeySpace, MemoryStore, Store
 from wolfpack.store.repository import ClusterDB
+from wolfpack.store.view import ClusterReader
 
 KEYS = KeySpace("/sf/")
 FAKE_TYPE = ResourceType("Fake", "fake")

@@ -12,15 +12,15 @@ from wolfpack.errors import FenceError
 from wolfpack.model.config import ClusterConfig, ClusterSettings, Group, Node
 from wolfpack.model.snapshot import GroupStatus, NodeStatus
 from wolfpack.model.states import NodeState
+from wolfpack.model.views import PublishedView, Silence
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.daemon import JsonLog, unfence_self
 from wolfpack.node.execute import Executor
 from wolfpack.node.fencing import FenceKind
 from wolfpack.node.settings import load_settings
-from wolfpack.node.state_io import ClusterReader, ClusterView
-from wolfpack.node.views import PublishedView, Silence
 from wolfpack.store import Delete, KeySpace, MemoryStore, Put
 from wolfpack.store.repository import ClusterDB
+from wolfpack.store.view import ClusterReader, ClusterView
 
 
 class RecordingAgent:

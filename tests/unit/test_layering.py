@@ -1,5 +1,7 @@
 """Import layering (DESIGN §6): modules import downward only, and the pure layers stay pure.
 
+Every package has a floor (``FLOORS``) and imports only from the floors below it.
+
 ``wolfpack.model`` may import only ``wolfpack.errors`` and itself; ``wolfpack.policy`` only
 ``wolfpack.model``, ``wolfpack.errors`` and itself (DESIGN §2: "Policy is pure: no I/O, no
 clock reads, no randomness"). Every import is checked, including ``TYPE_CHECKING`` ones and
@@ -206,3 +208,87 @@ def test_checker_catches_clock_reads_and_io(source: str) -> None:
 
 def test_checker_accepts_the_injected_now() -> None:
     assert list(clock_or_io_uses("def f(ctx):\n    return ctx.now - 5\n")) == []
+
+
+# -- every package: the floors of the house ---------------------------------------------------
+
+#: Each package (``wolfpack.<name>``) and the packages it may import, lowest floor first:
+#: errors < model < {policy, store, resources, wizards} < {tools, admin} < {web, api} <
+#: node (the daemon, the composition root) < lab < cli. No exceptions are listed: a new
+#: arrow upward fails here, and the fix is to move the shared thing down a floor.
+FLOORS: dict[str, frozenset[str]] = {
+    "errors": frozenset(),
+    "model": frozenset({"errors"}),
+    "policy": frozenset({"errors", "model"}),
+    "store": frozenset({"errors", "model"}),
+    "resources": frozenset({"errors", "model"}),
+    "wizards": frozenset({"errors", "model"}),
+    "tools": frozenset({"errors", "model", "policy"}),
+    "admin": frozenset({"errors", "model", "policy", "store"}),
+    "web": frozenset({"errors", "model"}),
+    "api": frozenset({"errors", "model", "policy", "store", "admin", "web"}),
+    "node": frozenset({"errors", "model", "policy", "store", "resources", "admin", "api"}),
+    "lab": frozenset({"errors", "model", "policy", "store", "resources", "node"}),
+    "cli": frozenset(
+        {"errors", "model", "policy", "store", "admin", "tools", "wizards", "node", "lab"}
+    ),
+}
+
+
+def package_of(module: str) -> str | None:
+    """``wolfpack.node.lease`` -> ``node``; ``wolfpack.errors`` -> ``errors``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "wolfpack" else None
+
+
+def upward_imports(source: str, module: str, is_package: bool) -> list[str]:
+    home = package_of(module)
+    assert home in FLOORS, f"{module}: package {home!r} has no floor in FLOORS"
+    out = []
+    for imp in imports_of(source, module, is_package):
+        target = package_of(imp.module)
+        if target is None or target == home or not _is_module(target):
+            continue  # ``from wolfpack import __version__``: an attribute of the root
+        if target not in FLOORS[home]:
+            out.append(f"{module}:{imp.line} imports {imp.module} ({home} -> {target})")
+    return out
+
+
+def _is_module(name: str) -> bool:
+    return (ROOT / name).is_dir() or (ROOT / f"{name}.py").is_file()
+
+
+EVERY_MODULE = [p for p in sorted(ROOT.rglob("*.py")) if module_name(p) != "wolfpack"]
+
+
+@pytest.mark.parametrize("path", EVERY_MODULE, ids=lambda p: module_name(p))
+def test_every_module_imports_only_from_lower_floors(path: Path) -> None:
+    """Issue 14: imports flow one way in every package, not only in model and policy."""
+    name = module_name(path)
+    assert upward_imports(path.read_text(), name, path.name == "__init__.py") == []
+
+
+def test_the_floors_have_no_cycle() -> None:
+    placed: list[str] = []
+    left = dict(FLOORS)
+    while left:
+        ready = [p for p, deps in left.items() if deps <= set(placed)]
+        assert ready, f"a cycle among {sorted(left)}"
+        placed += ready
+        for p in ready:
+            del left[p]
+
+
+@pytest.mark.parametrize(
+    ("source", "module"),
+    [
+        ("from wolfpack.node.settings import ApiSection\n", "wolfpack.api.server"),
+        ("from wolfpack.resources.base import AgentResult\n", "wolfpack.errors"),
+        ("from wolfpack.cli.parse import duration\n", "wolfpack.api.routes.admin"),
+        ("from wolfpack.node.state_io import parse_view\n", "wolfpack.api.cache"),
+        ("from ..lab import world\n", "wolfpack.node.daemon"),
+    ],
+)
+def test_the_floor_checker_catches_upward_imports(source: str, module: str) -> None:
+    """The five arrows the structure review found running upward are each caught."""
+    assert upward_imports(source, module, False)

@@ -11,13 +11,13 @@ from wolfpack.model.config import ClusterConfig, Group, Node
 from wolfpack.model.plan import ActionKind
 from wolfpack.model.snapshot import GroupStatus, NodeStatus, Snapshot
 from wolfpack.model.states import NodeState
+from wolfpack.model.views import PublishedView, Silence
 from wolfpack.node.liveness import (
     Evidence,
     NodeAdmin,
     coordinator_may_be_replaced,
     node_statuses,
 )
-from wolfpack.node.views import PublishedView, Silence
 from wolfpack.policy import plan
 
 CFG = ClusterConfig(nodes={f"n{i}": Node(f"n{i}", i) for i in (1, 2, 3)})

@@ -3,7 +3,8 @@ the silence marks the coordinator judges from."""
 
 from __future__ import annotations
 
-from wolfpack.node.views import PublishedView, ViewPublisher, answers, read_views
+from wolfpack.model.views import PublishedView
+from wolfpack.node.views import ViewPublisher, answers, read_views
 from wolfpack.store import Compare, KeySpace, MemoryStore, key_exists
 
 

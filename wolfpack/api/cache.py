@@ -24,8 +24,8 @@ from wolfpack.admin import tokens
 from wolfpack.admin.nouns import BY_KIND
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Snapshot
-from wolfpack.node.state_io import ClusterView, parse_view
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache
+from wolfpack.store.view import ClusterView, parse_view
 
 
 def encode(data: Any) -> bytes:

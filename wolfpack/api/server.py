@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wolfpack.api.settings import ApiSection
 from wolfpack.errors import WolfpackError
-from wolfpack.node.settings import ApiSection
 from wolfpack.store.repository import ClusterDB
 
 SWITCH_INTERVAL_S = 0.0002

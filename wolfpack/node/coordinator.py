@@ -34,6 +34,7 @@ from wolfpack.errors import ConflictError, StoreError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.plan import ActionKind, Plan
 from wolfpack.model.snapshot import NodeStatus, Snapshot
+from wolfpack.model.views import Silence
 from wolfpack.node.execute import Executor, Guard
 from wolfpack.node.fence_check import FenceBasis, FenceOutcome
 from wolfpack.node.liveness import (
@@ -43,10 +44,9 @@ from wolfpack.node.liveness import (
     node_statuses,
     silence_verdicts,
 )
-from wolfpack.node.state_io import ClusterReader, ClusterView
-from wolfpack.node.views import Silence
 from wolfpack.policy import explain, plan
 from wolfpack.store import Compare, Delete, Put, Store, key_absent, mod_revision_is
+from wolfpack.store.view import ClusterReader, ClusterView
 
 Log = Callable[..., None]
 

@@ -37,13 +37,13 @@ from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import check as check_secret
 from wolfpack.node.secret import read_secret
 from wolfpack.node.settings import DaemonSettings, load_settings
-from wolfpack.node.state_io import ClusterReader
 from wolfpack.node.views import ViewPublisher
 from wolfpack.node.watchdog import WatchdogClient
 from wolfpack.resources import AgentContext
 from wolfpack.resources.confine import Confinement
 from wolfpack.store import Delete, EtcdStore, KeySpace, Op, Put, Store, mod_revision_is
 from wolfpack.store.repository import ClusterDB
+from wolfpack.store.view import ClusterReader
 
 if TYPE_CHECKING:
     from wolfpack.api.server import ApiServer

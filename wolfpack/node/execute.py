@@ -20,10 +20,10 @@ from wolfpack.model.plan import Action, ActionKind, Plan
 from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus
 from wolfpack.node.fence_check import FenceBasis, FenceOutcome, basis_changed
 from wolfpack.node.fencing import FenceAgent, FenceKind
-from wolfpack.node.state_io import update_doc
 from wolfpack.policy.writes import GroupWrite, writes
 from wolfpack.store import Compare, Delete, KeySpace, Put, Store
 from wolfpack.store.repository import encode
+from wolfpack.store.view import update_doc
 
 Log = Callable[..., None]
 

@@ -34,7 +34,7 @@ from enum import StrEnum
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.snapshot import NodeAdmin, NodeStatus
 from wolfpack.model.states import NodeState
-from wolfpack.node.views import PublishedView, Silence
+from wolfpack.model.views import PublishedView, Silence
 
 __all__ = ["Evidence", "NodeAdmin", "node_statuses"]
 

@@ -28,7 +28,6 @@ from wolfpack.model.inheritance import effective_resource
 from wolfpack.model.snapshot import ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
 from wolfpack.node.selffence import run_stops, stop_layers
-from wolfpack.node.state_io import ClusterReader, ClusterView, update_doc
 from wolfpack.policy.local import LocalAction, LocalKind, held_elsewhere, next_batch
 from wolfpack.resources import (
     Agent,
@@ -41,6 +40,7 @@ from wolfpack.resources import (
 from wolfpack.resources.holdings import CGROUP, Holdings
 from wolfpack.store import Compare, Put, mod_revision_is
 from wolfpack.store.repository import encode
+from wolfpack.store.view import ClusterReader, ClusterView, update_doc
 
 Log = Callable[..., None]
 RELEASE_RETRY_S = 0.25  # a start refused as busy elsewhere is tried again after this

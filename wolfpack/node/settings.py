@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 import yaml
 
+from wolfpack.api.settings import ApiSection
 from wolfpack.errors import FieldError, ValidationError
 from wolfpack.node.fencing import IO_AGENTS, RESERVED_OPTIONS, FenceKind, kind_of
 from wolfpack.store.etcd import endpoint_address
@@ -156,30 +157,6 @@ class FenceSection(pydantic.BaseModel):
     @property
     def effective_kind(self) -> FenceKind:
         return FenceKind(self.kind) if self.kind is not None else kind_of(self.agent)
-
-
-class ApiSection(pydantic.BaseModel):
-    """The REST API every wolfpackd serves (docs/api.md). ``port: 0`` or ``enabled: false``
-    turns it off. ``tls: true`` serves HTTPS with a node certificate signed by the cluster CA
-    (made in ``run_dir/tls/`` when missing); plain HTTP belongs on loopback or a private
-    network only."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-    enabled: bool = True
-    listen: str = "127.0.0.1"
-    port: int = pydantic.Field(9443, ge=0, le=65535)
-    #: The address other nodes and clients use to reach it (default: ``listen``).
-    advertise: str | None = None
-    tls: bool = False
-    max_body_bytes: int = pydantic.Field(1 << 20, ge=1024)
-    audit_keep: int = pydantic.Field(10_000, ge=10)
-    keepalive_s: float = pydantic.Field(15.0, gt=0)
-    #: The node's own log lines, for ``/api/v1/log``: rotated at this size, one old file kept.
-    log_max_bytes: int = pydantic.Field(5 << 20, ge=4096)
-
-    @property
-    def active(self) -> bool:
-        return self.enabled and self.port != 0
 
 
 class DaemonSettings(pydantic.BaseModel):

@@ -20,56 +20,19 @@ without it (a :class:`Silence`): the moment from which an answer counts.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from wolfpack.errors import StoreError
+from wolfpack.model.views import PublishedView, Silence
 from wolfpack.store import Compare, KeySpace, Put, Store
 
 Log = Callable[..., None]
 
 _IDLE_S = 5.0  # with nothing to do, look again this often (a read, never a write)
 _QUIET_POLL_S = 0.1  # while not listening yet: publish as soon as it is
-
-
-@dataclass(frozen=True)
-class PublishedView:
-    """One node's published view. ``revision`` is the key's mod revision in etcd (0 until
-    written): comparing it with a :class:`Silence` tells whether the node wrote after it."""
-
-    heard: frozenset[str]
-    epoch: int = 0  # bumped when ``heard`` changes, not when answering
-    acks: Mapping[str, int] = field(default_factory=dict)  # peer -> its epoch we answered
-    revision: int = 0
-
-    def encode(self) -> bytes:
-        doc = {"heard": sorted(self.heard), "epoch": self.epoch, "acks": dict(self.acks)}
-        return json.dumps(doc, sort_keys=True).encode()
-
-    @classmethod
-    def decode(cls, data: bytes, revision: int) -> PublishedView:
-        """A damaged document still proves its writer wrote at ``revision``; it claims to
-        hear nobody."""
-        try:
-            doc = json.loads(data)
-            heard = frozenset(str(n) for n in doc["heard"])
-            acks = {str(k): int(v) for k, v in doc.get("acks", {}).items()}
-            return cls(heard, int(doc["epoch"]), MappingProxyType(acks), revision)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            return cls(frozenset(), 0, MappingProxyType({}), revision)
-
-
-@dataclass(frozen=True)
-class Silence:
-    """A peer missing from our published view since ``revision`` (our first view without it),
-    published ``elapsed_s`` ago by our monotonic clock."""
-
-    revision: int
-    elapsed_s: float
 
 
 def answers(

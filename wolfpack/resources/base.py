@@ -30,11 +30,11 @@ import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 from wolfpack.errors import AgentError
+from wolfpack.errors import AgentResult as AgentResult  # its home is the error tree
 from wolfpack.model.config import PropertyValue, Resource, ResourceType
 from wolfpack.resources.confine import Cgroup, Confinement
 from wolfpack.resources.holdings import CGROUP, Holdings
@@ -49,21 +49,6 @@ def error_fields(exc: BaseException) -> dict[str, object]:
     if isinstance(exc, AgentError):
         fields["code"] = str(exc.code)
     return fields
-
-
-class AgentResult(StrEnum):
-    """OCF-like outcome of an agent call. "Not running" (cleanly stopped) is not a failure."""
-
-    OK = "ok"
-    NOT_RUNNING = "not_running"
-    ERR_GENERIC = "err_generic"  # it ran and failed, or timed out
-    ERR_ARGS = "err_args"  # the agent was called wrongly (another type's resource)
-    ERR_CONFIGURED = "err_configured"  # a property value is wrong (or names what is missing)
-    ERR_INSTALLED = "err_installed"  # a program the resource needs is missing on this node
-    ERR_PERM = "err_perm"  # this daemon lacks the right to do it
-    #: held elsewhere (the address answers from another host, the disk's MMP block ticks):
-    #: the start waits for its release instead of counting as a failure
-    ERR_BUSY = "err_busy"
 
 
 class Claims(Protocol):

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from wolfpack.errors import ConflictError
 from wolfpack.model import codec
 from wolfpack.model.snapshot import NodeAdmin, Snapshot
-from wolfpack.node.views import PublishedView
+from wolfpack.model.views import PublishedView
 from wolfpack.store import KeySpace, KeyValue, Put, Store, mod_revision_is
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache, encode
 
