@@ -175,3 +175,24 @@ def test_a_bad_configuration_exits_78_and_other_failures_2(tmp_path: Path) -> No
 def test_wolfpackd_version() -> None:
     proc = _wolfpackd("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"wolfpackd {__version__}"
+
+
+def test_the_supervisor_notices_a_component_thread_that_died() -> None:
+    """Issue 14: threads with an owner. A vital thread that ended (a bug killed it) is found,
+    so the daemon exits with a failure instead of running on without it."""
+    import threading
+
+    from wolfpack.node.daemon import dead_threads
+
+    ended = threading.Thread(target=lambda: None, name="lease")
+    ended.start()
+    ended.join()
+    stop = threading.Event()
+    alive = threading.Thread(target=stop.wait, name="manager")
+    alive.start()
+    try:
+        assert dead_threads({"lease", "manager"}, [ended, alive]) == {"lease"}
+        assert dead_threads({"manager"}, [ended, alive]) == set()
+    finally:
+        stop.set()
+        alive.join()

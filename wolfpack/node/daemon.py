@@ -59,6 +59,8 @@ FENCING_DISABLED_COST = (
 )
 #: threads whose death stops the systemd watchdog pings (with ``membership-<node>``)
 VITAL_THREADS = ("lease", "lease-fence", "manager", "monitor", "coordinator", "views")
+#: how often the supervisor looks at the component threads when systemd does not ask
+SUPERVISE_EVERY_S = 1.0
 #: how often the heartbeat counters are logged (``membership_counters``), if they changed
 COUNTERS_EVERY_S = 5.0
 
@@ -137,6 +139,7 @@ class Daemon:
         self.views: ViewPublisher | None = None
         self.api: ApiServer | None = None
         self._secret = b""
+        self._own_threads: list[threading.Thread] = []  # joined at shutdown
 
     def start(self) -> None:
         s = self.settings
@@ -244,8 +247,10 @@ class Daemon:
             log=self.log,
         )
         self.coordinator.start()
-        threading.Thread(target=self._watch, name="watch", daemon=True).start()
-        threading.Thread(target=self._log_counters, name="counters", daemon=True).start()
+        for target, name in ((self._watch, "watch"), (self._log_counters, "counters")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._own_threads.append(thread)
         self._start_api()
         release_free_memory()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
@@ -446,28 +451,43 @@ class Daemon:
         if self.watchdog is not None:
             self.watchdog.disarm()
             self.watchdog.stop()
+        for thread in self._own_threads:
+            thread.join(timeout=2)
         self.pids.remove(os.getpid())
         if self.confine is not None:
             self.confine.remove_root()
         self.log("stopped")
 
-    def run_forever(self) -> None:
-        """Start, tell systemd READY, then ping its watchdog from this loop while the
-        daemon's own threads live (a dead lease or manager thread stops the pings, and
-        systemd restarts the daemon); on SIGTERM say STOPPING and shut down."""
+    def run_forever(self) -> bool:
+        """Start, tell systemd READY, then supervise: ping systemd's watchdog from this loop
+        while the daemon's own threads live. A component thread that died (a bug) is noticed
+        here: it is logged (``thread_died``), the daemon shuts down and returns False, so
+        wolfpackd exits with a failure and systemd starts it afresh. On SIGTERM say STOPPING
+        and shut down; True."""
         done = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: done.set())
         self.start()
         systemd.notify(f"READY=1\nSTATUS=running as node {self.settings.node}")
-        every = systemd.watchdog_interval()
+        every = systemd.watchdog_interval() or SUPERVISE_EVERY_S
         vital = {*VITAL_THREADS, f"membership-{self.settings.node}"}
+        healthy = True
         while not done.wait(every):
-            alive = {t.name for t in threading.enumerate() if t.is_alive()}
-            if vital <= alive and (self.watchdog is None or self.watchdog.alive()):
+            died = dead_threads(vital, threading.enumerate())
+            if died:
+                self.log("thread_died", threads=sorted(died), level="error")
+                healthy = False
+                break
+            if self.watchdog is None or self.watchdog.alive():
                 systemd.notify("WATCHDOG=1")
         systemd.notify("STOPPING=1")
         self.shutdown()
+        return healthy
+
+
+def dead_threads(vital: set[str], threads: list[threading.Thread]) -> set[str]:
+    """The vital component threads that are not running (pure, for the supervisor)."""
+    return vital - {t.name for t in threads if t.is_alive()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -496,7 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         settings = load_settings(args.config, overrides)
-        Daemon(settings).run_forever()
+        if not Daemon(settings).run_forever():
+            return systemd.EX_FAILURE
     except ValidationError as exc:
         print(f"wolfpackd: {exc}", file=sys.stderr)
         return systemd.EX_CONFIG
