@@ -11,7 +11,7 @@ from typing import Any
 
 from wolfpack.errors import NotFoundError, RejectedError
 from wolfpack.model import codec
-from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
+from wolfpack.model.snapshot import Intent, IntentKind, Outcome, Snapshot
 from wolfpack.policy import check_move
 from wolfpack.store.cluster import Cluster, RequestCheck
 
@@ -63,9 +63,10 @@ def submit(db: Cluster, kind: IntentKind, subject: str, target: str | None) -> I
     return db.add_intent(kind, subject, target, check=checker(kind, subject, target))
 
 
-def intent_document(intent: Intent, result: dict[str, Any] | None) -> dict[str, Any]:
+def intent_document(intent: Intent, result: Outcome | None) -> dict[str, Any]:
+    """A request as the API shows it: the request, its status, and the answer if any."""
     return {
         **codec.dump(intent, exclude_defaults=False),
-        "status": result["status"] if result else "pending",
-        "outcome": result,
+        "status": str(result.status) if result else "pending",
+        "outcome": codec.dump(result, exclude_defaults=False) if result else None,
     }

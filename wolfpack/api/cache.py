@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from wolfpack.admin import tokens
 from wolfpack.admin.nouns import BY_KIND
 from wolfpack.model import codec
-from wolfpack.model.snapshot import Snapshot
+from wolfpack.model.snapshot import Outcome, Snapshot
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache
 from wolfpack.store.view import ClusterView, parse_view
 
@@ -40,7 +40,7 @@ class Built:
     read: DatabaseRead
     revision: int
     tokens: Mapping[str, tokens.Token]
-    outcomes: Mapping[str, dict[str, Any]]
+    outcomes: Mapping[str, Outcome]
     apis: Mapping[str, dict[str, Any]]
     objects: Mapping[str, Mapping[str, dict[str, Any]]]  # kind -> name -> document
     document: bytes

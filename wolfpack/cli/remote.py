@@ -28,7 +28,7 @@ from wolfpack.cli.apiclient import ApiTransport
 from wolfpack.errors import ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, ClusterSettings
-from wolfpack.model.snapshot import Intent, IntentKind, NodeAdmin, Snapshot
+from wolfpack.model.snapshot import Intent, IntentKind, NodeAdmin, Outcome, Snapshot
 from wolfpack.store.cluster import ConfigCheck, RequestCheck
 from wolfpack.store.repository import STATE_TYPES
 
@@ -79,10 +79,10 @@ class ApiCluster:
     def list_intents(self) -> tuple[Intent, ...]:
         return self.read_snapshot().intents
 
-    def outcome(self, intent_id: str) -> dict[str, Any] | None:
+    def outcome(self, intent_id: str) -> Outcome | None:
         doc = self.call("GET", f"intents/{intent_id}")
         result = doc.get("outcome") if isinstance(doc, dict) else None
-        return dict(result) if isinstance(result, dict) else None
+        return codec.parse(Outcome, result) if isinstance(result, dict) else None
 
     # -- writes ---------------------------------------------------------------------------
 

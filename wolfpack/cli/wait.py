@@ -17,7 +17,7 @@ import typer
 from wolfpack.cli import output
 from wolfpack.errors import RejectedError, WolfpackError
 from wolfpack.model.fsm import group_state
-from wolfpack.model.snapshot import Intent, IntentKind, Snapshot
+from wolfpack.model.snapshot import Intent, IntentKind, Outcome, OutcomeStatus, Snapshot
 from wolfpack.model.states import GroupState, ResourceState
 from wolfpack.store.cluster import Cluster
 
@@ -72,13 +72,13 @@ def wait_for_outcome(db: Cluster, intent: Intent, timeout: float, *, quiet: bool
     if spinner is not None:
         spinner.start()
     try:
-        outcome: dict[str, str] | None = None
+        outcome: Outcome | None = None
         failed_until: float | None = None
         while time.monotonic() < deadline:
             if outcome is None:
                 outcome = db.outcome(intent.id)
-                if outcome is not None and outcome["status"] != "accepted":
-                    raise RejectedError(outcome["code"], outcome["message"])
+                if outcome is not None and outcome.status is not OutcomeStatus.ACCEPTED:
+                    raise RejectedError(outcome.code, outcome.message)
             # Read after the outcome, so the snapshot already holds what the coordinator
             # decided with it (a move's new owner), never the state from before.
             snap = db.read_snapshot()
@@ -94,7 +94,7 @@ def wait_for_outcome(db: Cluster, intent: Intent, timeout: float, *, quiet: bool
                     done = time.monotonic() >= failed_until
                 if done:
                     return Settled(
-                        "accepted", outcome["code"], outcome["message"], group, owner, str(state)
+                        "accepted", outcome.code, outcome.message, group, owner, str(state)
                     )
             elif spinner is not None:
                 spinner.update(f"request {intent.id}: waiting for the coordinator")

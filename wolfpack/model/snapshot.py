@@ -137,6 +137,22 @@ class NodeAdmin:
     draining: bool = False
 
 
+class OutcomeStatus(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # refused by the policy, with its reason code
+    FAILED = "failed"  # accepted, but writing it failed (the error's type is the code)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The coordinator's answer to a request, kept under ``outcomes/<id>``."""
+
+    id: str
+    status: OutcomeStatus
+    code: str
+    message: str
+
+
 @dataclass(frozen=True)
 class Snapshot:
     config: ClusterConfig = field(default_factory=ClusterConfig)

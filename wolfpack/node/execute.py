@@ -8,7 +8,6 @@ on the next tick before its effects are seen.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from typing import Protocol
 from wolfpack.errors import FenceError, StoreError, WolfpackError
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.plan import Action, ActionKind, Plan
-from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus
+from wolfpack.model.snapshot import GroupStatus, NodeStatus, Outcome, OutcomeStatus, ResourceStatus
 from wolfpack.node.fence_check import FenceBasis, FenceOutcome, basis_changed
 from wolfpack.node.fencing import FenceAgent, FenceKind
 from wolfpack.policy.writes import GroupWrite, writes
@@ -185,13 +184,11 @@ class Executor:
         self.change_config(move, guard=[guard.compare()])
 
     def _outcome(self, guard: Guard, intent_id: str, status: str, message: str, code: str) -> None:
-        body = json.dumps(
-            {"id": intent_id, "status": status, "code": str(code), "message": message}
-        )
+        answer = Outcome(intent_id, OutcomeStatus(status), str(code), message)
         self._guarded(
             guard,
             [
-                Put(self.keys.outcome(intent_id), body.encode()),
+                Put(self.keys.outcome(intent_id), encode(answer)),
                 Delete(self.keys.intent(intent_id)),
             ],
         )

@@ -9,10 +9,10 @@ the same ``admin`` functions on its own ``ClusterDB``). What only the database c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeAlias
+from typing import Protocol, TypeAlias
 
 from wolfpack.model.config import ClusterConfig
-from wolfpack.model.snapshot import Intent, IntentKind, NodeAdmin, Snapshot
+from wolfpack.model.snapshot import Intent, IntentKind, NodeAdmin, Outcome, Snapshot
 from wolfpack.store.base import Compare
 from wolfpack.store.repository import DatabaseRead, RequestCheck
 
@@ -63,8 +63,8 @@ class Cluster(Protocol):
         :func:`wolfpack.admin.requests.check_request`), so the client reads nothing first."""
         ...
 
-    def outcome(self, intent_id: str) -> dict[str, Any] | None:
-        """The coordinator's answer (``status``, ``code``, ``message``), or None yet."""
+    def outcome(self, intent_id: str) -> Outcome | None:
+        """The coordinator's answer, or None yet."""
         ...
 
     def write_node_admin(self, name: str, admin: NodeAdmin) -> None:

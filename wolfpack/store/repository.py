@@ -58,6 +58,7 @@ from wolfpack.model.snapshot import (
     IntentKind,
     NodeAdmin,
     NodeStatus,
+    Outcome,
     ResourceStatus,
     Snapshot,
 )
@@ -255,9 +256,15 @@ class DatabaseRead:
         """The stored API tokens by name (:mod:`wolfpack.admin.tokens` parses them)."""
         return {name: kv.value for name, kv in self.section(self.keys.tokens_prefix).items()}
 
-    def outcomes(self) -> dict[str, dict[str, Any]]:
+    def outcomes(self) -> dict[str, Outcome]:
         """The coordinator's answers by request id (unreadable ones left out)."""
-        return _json_documents(self.section(self.keys.outcomes_prefix))
+        out: dict[str, Outcome] = {}
+        for name, kv in self.section(self.keys.outcomes_prefix).items():
+            try:
+                out[name] = self.decode(Outcome, kv)
+            except WolfpackError:
+                continue
+        return out
 
     def apis(self) -> dict[str, dict[str, Any]]:
         """Where each node's REST API listens, by node (``url``, ``started``)."""
@@ -649,14 +656,10 @@ class ClusterDB:
     def delete_intent(self, intent_id: str) -> bool:
         return self.store.delete(self.keys.intent(intent_id)) > 0
 
-    def outcome(self, intent_id: str) -> dict[str, Any] | None:
-        """The coordinator's answer to a request (``status``, ``code``, ``message``), or
-        None while it has not answered."""
+    def outcome(self, intent_id: str) -> Outcome | None:
+        """The coordinator's answer to a request, or None while it has not answered."""
         kv = self.store.get(self.keys.outcome(intent_id))
-        if kv is None:
-            return None
-        data: dict[str, Any] = json.loads(kv.value)
-        return data
+        return _decode(Outcome, kv) if kv is not None else None
 
     # -- node administration ----------------------------------------------------------------
 

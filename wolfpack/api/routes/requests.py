@@ -20,6 +20,7 @@ from wolfpack.api.routes.common import (
     json_response,
 )
 from wolfpack.errors import NotFoundError
+from wolfpack.model import codec
 from wolfpack.model.snapshot import IntentKind, NodeAdmin
 
 router = APIRouter(prefix="/api/v1")
@@ -111,7 +112,7 @@ def drain_node(request: Request, name: str, who: Admin) -> JSONBytes:
 def _all_intents(built: Any) -> list[dict[str, Any]]:
     pending = [requests.intent_document(i, None) for i in built.snapshot.intents]
     done = [
-        {"id": iid, "status": out.get("status", "?"), "outcome": out}
+        {"id": iid, "status": str(out.status), "outcome": codec.dump(out, exclude_defaults=False)}
         for iid, out in sorted(built.outcomes.items())
     ]
     return pending + done
