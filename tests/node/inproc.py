@@ -1,7 +1,8 @@
-"""An in-process cluster for the safety tests: the real coordinator pieces (``plan`` and the
-``Executor``) and real ``ResourceManager``s on the in-memory store, with fake agents that
-record where each resource runs. No threads, no sleeps: each step is called by the test, so
-an interleaving that loses safety can be written down exactly."""
+"""An in-process cluster for the safety tests: the real ``Coordinator`` (with its
+``Executor`` and ``plan``) and real ``ResourceManager``s on the in-memory store, with an
+injected clock and fake agents that record where each resource runs. No threads, no
+sleeps: each step is called by the test, so an interleaving that loses safety can be
+written down exactly."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from wolfpack.cli.config import _parse, merge
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus
 from wolfpack.model.states import NodeState
-from wolfpack.node.execute import Executor, Guard
+from wolfpack.node.coordinator import Coordinator
+from wolfpack.node.execute import Executor
 from wolfpack.node.manager import ResourceManager
-from wolfpack.policy import plan
 from wolfpack.resources import Agent, AgentContext, AgentResult
 from wolfpack.store import Compare, KeySpace
 from wolfpack.store.memory import MemoryStore
@@ -96,15 +97,25 @@ class Cluster:
         self.now = now
         self.tmp = tmp
         self.managers: dict[str, ResourceManager] = {}
+        leases: dict[str, int] = {}
         for name in document["nodes"]:
-            self.db.write_status("nodes", name, NodeStatus(state=NodeState.UP))
-            self.store.put(self.keys.node_lease(name), b"{}", lease=self.store.lease_grant(30))
+            leases[name] = self.store.lease_grant(30)
+            self.db.write_status("nodes", name, NodeStatus(state=NodeState.UP, lease=leases[name]))
+            self.store.put(self.keys.node_lease(name), b"{}", lease=leases[name])
             self.managers[name] = self._manager(name)
-        self.store.put(self.keys.coordinator, b"node1", lease=self.store.lease_grant(30))
-        token = self.store.get(self.keys.coordinator)
-        assert token is not None
-        self.guard = Guard(self.keys.coordinator, token.create_revision)
+        everyone = frozenset(document["nodes"])
         self.executor = Executor(self.store, self.keys, None, self.db.update_config)
+        self.coordinator = Coordinator(
+            self.store,
+            ClusterReader(self.store, self.keys),
+            "node1",
+            lambda: leases["node1"],
+            lambda: everyone,
+            self.executor,
+            wall=lambda: self.now,
+        )
+        self.coordinator._campaign()
+        assert self.coordinator.is_coordinator
 
     def _manager(self, node: str) -> ResourceManager:
         world = self.world
@@ -138,9 +149,7 @@ class Cluster:
 
     def tick(self) -> list[str]:
         """One coordinator decision, carried out; returns its actions as 'kind subject node'."""
-        snap = ClusterReader(self.store, self.keys).read().snapshot
-        decided = plan(snap, self.now)
-        self.executor.apply(self.guard, decided, self.now)
+        decided = self.coordinator.tick()
         return [f"{a.kind} {a.subject} {a.node or ''}".strip() for a in decided.actions]
 
     def reconcile(self, node: str) -> None:
