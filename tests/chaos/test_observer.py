@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,3 +99,23 @@ def test_two_runs_on_one_node_at_once_are_reported(spawn: Spawn, tmp_path: Path)
         runs = obs.runs("G")
     found = overlaps(runs)
     assert len(found) == 1 and "twice on node1" in found[0]
+
+
+def test_readers_on_two_threads_take_every_line_exactly_once(tmp_path: Path) -> None:
+    """The observer's thread and a test's thread both poll the record file: no line may be
+    read twice or skipped (a doubled offset once cut a start line in half)."""
+    record = tmp_path / "runs-G.log"
+    fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    obs = ProbeObserver({"G": record})  # not started: this test is the only poller
+    pids = range(10_000_000, 10_000_400)  # beyond pid_max: no pidfd, no real process
+    readers = [threading.Thread(target=lambda: [obs.poll() for _ in range(300)]) for _ in "ab"]
+    for t in readers:
+        t.start()
+    for pid in pids:
+        os.write(fd, f"{time.monotonic():.4f} node1 {pid} start {pid}\n".encode())
+    for t in readers:
+        t.join()
+    os.close(fd)
+    runs = obs.runs("G")
+    assert [r.pid for r in runs] == list(pids)
+    assert all(r.starttime == r.pid for r in runs)

@@ -268,6 +268,8 @@ class LocalCluster:
         for n in self.names:
             self.start_node(n)
         wait_for(lambda: self.coordinator() is not None and self.all_up(), timeout=timeout)
+        # "started" is each daemon's last start-up line (after its API): ready, by its own word
+        wait_for(lambda: all(self.has_started(n) for n in self.names), timeout=timeout)
         if self.api_enabled:
             wait_for(lambda: all(self.api_ready(n) for n in self.names), timeout=timeout)
 
@@ -378,6 +380,9 @@ class LocalCluster:
     def runs(self, group: str) -> list[str]:
         path = self.record(group)
         return path.read_text().splitlines() if path.exists() else []
+
+    def has_started(self, node: str) -> bool:
+        return any(e.get("event") == "started" for e in self.log_lines(node))
 
     def log_lines(self, node: str) -> list[dict[str, object]]:
         out = []

@@ -145,13 +145,15 @@ class ProbeObserver:
     def poll(self) -> None:
         """Read what the record files gained since the last call."""
         for group, path in self.paths.items():
-            try:
-                with path.open("rb") as f:
-                    f.seek(self._offsets[group])
-                    data = f.read()
-            except FileNotFoundError:
-                continue
+            # read under the lock: the test's thread polls too, and two readers of one
+            # offset would take the same lines twice and then skip into the middle of one
             with self._lock:
+                try:
+                    with path.open("rb") as f:
+                        f.seek(self._offsets[group])
+                        data = f.read()
+                except FileNotFoundError:
+                    continue
                 self._offsets[group] += len(data)
                 data = self._partial[group] + data
                 *lines, self._partial[group] = data.split(b"\n")
