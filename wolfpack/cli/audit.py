@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from wolfpack.admin import audit
 from wolfpack.cli import output, parse
 from wolfpack.cli.context import open_db
 from wolfpack.cli.intent import when
@@ -27,6 +26,8 @@ def list_(
     """List audit records, oldest first."""
     start = time.time() - parse.duration(since, "since")
     with open_db("the audit log") as db:
+        from wolfpack.admin import audit  # heavy: only for this verb
+
         records = audit.list_records(db, start, limit)
     if as_json:
         output.print_json([r.as_dict() for r in records])

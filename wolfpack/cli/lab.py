@@ -1,10 +1,12 @@
 """``wolfpack lab``: build, inspect, power and remove the lab cluster in network namespaces
-(DESIGN §4, docs/lab.md). The logic is :mod:`wolfpack.lab.world`; this is its command line."""
+(DESIGN §4, docs/lab.md). The logic is :mod:`wolfpack.lab.world`; this is its command line.
+Each verb imports it (and pyroute2 with it) itself, so other commands start without it."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +15,6 @@ import typer
 from wolfpack.cli import output
 from wolfpack.cli.runner import JsonFlag, handle_errors, verb
 from wolfpack.errors import ValidationError
-from wolfpack.lab import world
 from wolfpack.lab.state import DEFAULT_DIR, LabState
 
 app = typer.Typer(
@@ -28,7 +29,7 @@ DirOption = Annotated[
 ]
 
 
-def _progress(as_json: bool) -> world.Progress:
+def _progress(as_json: bool) -> Callable[[str], None]:
     def say(text: str) -> None:
         print(f"==> {text}", file=sys.stderr if as_json else sys.stdout, flush=True)
 
@@ -43,6 +44,8 @@ def up_(
     as_json: JsonFlag = False,
 ) -> None:
     """Build the lab (idempotent: a lab that is up is left as it is)."""
+    from wolfpack.lab import world
+
     state, made = world.up(lab_dir, nodes, cluster, _progress(as_json))
     doc = {**world.status(lab_dir), "created": made}
     if as_json:
@@ -54,6 +57,8 @@ def up_(
 @verb(app, "status")
 def status_(lab_dir: DirOption = DEFAULT_DIR, as_json: JsonFlag = False) -> None:
     """What the lab holds: hosts, their processes, and the cluster's nodes and groups."""
+    from wolfpack.lab import world
+
     doc = world.status(lab_dir)
     if as_json:
         output.print_json(doc)
@@ -90,6 +95,8 @@ def _print_status(doc: dict[str, Any]) -> None:
 @verb(app, "down")
 def down_(lab_dir: DirOption = DEFAULT_DIR, as_json: JsonFlag = False) -> None:
     """Remove everything the lab made (namespaces, processes, files, loop devices), only that."""
+    from wolfpack.lab import world
+
     doc = world.down(lab_dir, _progress(as_json))
     if as_json:
         output.print_json(doc)
@@ -103,6 +110,8 @@ def power_(
     as_json: JsonFlag = False,
 ) -> None:
     """Power a lab node off (every process killed, links down) or on (started again)."""
+    from wolfpack.lab import world
+
     if action == "off":
         killed = world.power_off(lab_dir, node)
         doc: dict[str, Any] = {"node": node, "power": "off", "killed": killed}
@@ -130,6 +139,8 @@ def exec_(
 ) -> None:
     """Run a command on a lab host (in its namespace), with WOLFPACK_ENDPOINT set to the
     lab's cluster: ``wolfpack lab exec admin -- wolfpack status``."""
+    from wolfpack.lab import world
+
     state = LabState.load(lab_dir.resolve())
     if host not in world.hosts(state):
         known = ", ".join(world.hosts(state))
