@@ -1,0 +1,397 @@
+"""An observer of the lab that trusts nothing the cluster says about itself (issue 8).
+
+Where a group is active is read from the kernel, per node namespace, every ``period_s``:
+
+* **processes**: every process whose network namespace (``/proc/PID/ns/net``) is a node's
+  and whose name or command line is one of the group's. Each gets a pidfd, watched by a
+  thread of its own, so its end is the moment the kernel says it exited; its start is the
+  kernel's start time. Zombies do not count: they run nothing.
+* **addresses**: the group's virtual addresses on the node's interfaces (a netlink socket
+  opened in each node's namespace).
+* **mounts**: the group's mount points in any mount namespace of a process of the node
+  (each ``wolfpackd`` has its own; its resources inherit it), from ``/proc/PID/mountinfo``.
+* **leases**: every node's liveness key, read through the members of etcd's majority side
+  (linearizable reads from the admin host): when the quorum lets a node's lease go, another
+  node may take its groups, so that is the deadline a fence or self-fence must beat.
+
+It runs as a process of its own (``python -m wolfpack.lab.safety_observer``), scheduled
+ahead of ordinary work (SCHED_FIFO 1, it sleeps between samples): a test's own threads, or
+a loaded machine, must not make it late, since lateness only widens its intervals, and
+wide enough ones look like overlaps. :class:`SafetyObserver` starts it and asks it for a
+:class:`~wolfpack.lab.safety_record.Record` (one JSON line per request on its pipes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from wolfpack.errors import StoreError, WolfpackError
+from wolfpack.lab.safety_record import (
+    ADDRESS,
+    INF,
+    MOUNT,
+    PROCESS,
+    Interval,
+    LeaseRun,
+    Record,
+    Run,
+    Track,
+    add_read,
+    union,
+)
+from wolfpack.node.pidregistry import proc_stat
+from wolfpack.store import EtcdStore
+
+__all__ = ["SafetyObserver", "Watched"]
+
+CLONE_NEWNET = 0x40000000
+REPLY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Watched:
+    """How to recognise a group's resources in the kernel: processes by name
+    (``/proc/PID/comm``) or by a substring of their command line, virtual addresses and
+    mount points; ``each_process``: keep every process's run, not only their union."""
+
+    group: str
+    comms: tuple[str, ...] = ()
+    cmdline: str = ""
+    addresses: tuple[str, ...] = ()
+    mounts: tuple[str, ...] = ()
+    each_process: bool = False
+
+    def is_mine(self, comm: str, cmdline: str) -> bool:
+        return comm in self.comms or (bool(self.cmdline) and self.cmdline in cmdline)
+
+
+@dataclass
+class _Proc:
+    group: str
+    node: str
+    pid: int
+    start: float  # from the kernel's start time
+    seen_from: float
+    seen_to: float
+    fd: int | None = field(default=None, repr=False)
+    exited: float | None = None
+
+    def span(self) -> Interval:
+        end = INF if self.exited is None else self.exited
+        return Interval(self.start, end, self.seen_from, self.seen_to)
+
+
+def _link_inode(pid: str, ns: str) -> int | None:
+    try:
+        link = os.readlink(f"/proc/{pid}/ns/{ns}")  # "net:[4026532511]"
+    except OSError:
+        return None
+    return int(link[link.index("[") + 1 : -1])
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def mount_points(mountinfo: str) -> set[str]:
+    """The mount points in a ``/proc/PID/mountinfo`` text (field 5; octal escapes kept)."""
+    return {parts[4] for line in mountinfo.splitlines() if len(parts := line.split()) > 4}
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread (only) into network namespace ``name``."""
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns {name}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+# -- inside the observer's process ---------------------------------------------------------------
+class Sampler:
+    """The sampling threads; :meth:`record` is what they saw so far."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.nodes: dict[str, str] = dict(spec["nodes"])  # node -> netns
+        self.watched = [Watched(**{**w, **{k: tuple(w.get(k, ())) for k in
+                        ("comms", "addresses", "mounts")}}) for w in spec["watched"]]  # fmt: skip
+        self.period_s = float(spec.get("period_s", 0.025))
+        self.admin_netns: str = spec["admin_netns"]
+        self.lease_keys: dict[str, str] = dict(spec["lease_keys"])  # node -> key
+        self.lease_endpoints: list[str] = []
+        self.tracks: dict[tuple[str, str, str], Track] = {}
+        self.leases: dict[str, list[LeaseRun]] = {n: [] for n in self.lease_keys}
+        self.samples, self.longest_gap_s, self.errors = 0, 0.0, list[str]()
+        self._last = 0.0
+        self._procs: dict[tuple[str, int, int], _Proc] = {}  # (node, pid, start time)
+        self._inodes = {os.stat(f"/run/netns/{ns}").st_ino: n for n, ns in self.nodes.items()}
+        self._ipr = {n: IPRoute(netns=ns) for n, ns in self.nodes.items()}
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._threads = [threading.Thread(target=t, daemon=True)
+                         for t in (self._loop, self._watch_exits, self._watch_leases)]  # fmt: skip
+
+    def start(self) -> None:
+        self._sample()
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def record(self) -> Record:
+        with self._lock:
+            presence = {k: t.intervals() for k, t in self.tracks.items()}
+            each = {w.group for w in self.watched if w.each_process}
+            runs = [Run(p.group, p.node, p.pid, p.span()) for p in self._procs.values()]
+            leases = {n: list(r) for n, r in self.leases.items()}
+        for g, n in {(r.group, r.node) for r in runs}:
+            presence[(g, n, PROCESS)] = union(r.span for r in runs if (r.group, r.node) == (g, n))
+        return Record(list(self.nodes), presence, [r for r in runs if r.group in each], leases,
+                      self.samples, self.longest_gap_s, list(self.errors))  # fmt: skip
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                self._sample()
+            except Exception as exc:  # keep sampling; the record names what went wrong
+                if len(self.errors) < 20:
+                    self.errors.append(repr(exc))
+            self._stop.wait(max(0.0, began + self.period_s - time.monotonic()))
+
+    def _watch_exits(self) -> None:
+        """Note the moment each watched process exits (its pidfd becomes readable)."""
+        while not self._stop.is_set():
+            with self._lock:
+                fds = {p.fd: p for p in self._procs.values() if p.fd is not None}
+            try:
+                ready, _, _ = select.select([self._wake_r, *fds], [], [], 1.0)
+            except (OSError, ValueError):
+                continue
+            now = time.monotonic()
+            with self._lock:
+                for fd in ready:
+                    if fd == self._wake_r:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(self._wake_r, 4096)
+                    elif fds[fd].fd == fd:
+                        fds[fd].exited, fds[fd].fd = now, None
+                        os.close(fd)
+
+    def _watch_leases(self) -> None:
+        """Read every node's liveness key through ``lease_endpoints`` every period."""
+        enter_netns(self.admin_netns)  # this thread only, for its lifetime
+        store: EtcdStore | None = None
+        using: list[str] = []
+        while not self._stop.is_set():
+            began = time.monotonic()
+            if self.lease_endpoints != using:
+                if store is not None:
+                    store.close()
+                using = list(self.lease_endpoints)
+                store = EtcdStore(using, timeout=0.5) if using else None
+            for node, key in self.lease_keys.items() if store is not None else ():
+                t0 = time.monotonic()
+                lease: int | None
+                try:
+                    kv = store.get(key) if store is not None else None
+                    lease = kv.lease if kv is not None else 0
+                except StoreError:
+                    lease = None
+                with self._lock:
+                    add_read(self.leases[node], t0, time.monotonic(), lease)
+            self._stop.wait(max(0.0, began + self.period_s - time.monotonic()))
+
+    def _sample(self) -> None:
+        t0 = time.monotonic()
+        if self._last:
+            self.longest_gap_s = max(self.longest_gap_s, t0 - self._last)
+        self._last = t0
+        boot_offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
+        mount_pids: dict[int, tuple[str, str]] = {}  # mount ns inode -> (node, a pid in it)
+        seen: set[tuple[str, int, int]] = set()
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            node = self._inodes.get(_link_inode(entry.name, "net") or 0)
+            if node is None:
+                continue
+            mnt = _link_inode(entry.name, "mnt")
+            if mnt is not None:
+                mount_pids.setdefault(mnt, (node, entry.name))
+            group = self._group_of(entry.name)
+            st = proc_stat(int(entry.name)) if group is not None else None
+            if group is None or st is None or not st.running:
+                continue  # not watched, gone, or a zombie (which runs nothing)
+            key = (node, int(entry.name), st.starttime)
+            seen.add(key)
+            self._saw_process(group, key, st.starttime / self._tick - boot_offset, t0)
+        t1 = time.monotonic()
+        with self._lock:
+            for key, p in self._procs.items():
+                if p.exited is None and p.fd is None and key not in seen:
+                    p.exited = t1  # gone, and no pidfd said when: by this read at the latest
+        for node, ipr in self._ipr.items():
+            a0 = time.monotonic()
+            try:
+                held: set[str] | None = {str(m.get("IFA_ADDRESS")) for m in ipr.get_addr(family=2)}
+            except Exception:  # a read that failed says nothing
+                held = None
+            a1 = time.monotonic()
+            with self._lock:
+                for w in (w for w in self.watched if w.addresses):
+                    present = None if held is None else any(a in held for a in w.addresses)
+                    self._track(w.group, node, ADDRESS).observe(a0, a1, present)
+        t2 = time.monotonic()
+        mounted: dict[str, set[str]] = {n: set() for n in self.nodes}
+        for node, pid in mount_pids.values():
+            mounted[node] |= mount_points(_read(f"/proc/{pid}/mountinfo"))
+        t3 = time.monotonic()
+        with self._lock:
+            for w in (w for w in self.watched if w.mounts):
+                for node in self.nodes:
+                    present = any(m in mounted[node] for m in w.mounts)
+                    self._track(w.group, node, MOUNT).observe(t2, t3, present)
+            self.samples += 1
+
+    def _group_of(self, pid: str) -> str | None:
+        comm = _read(f"/proc/{pid}/comm")
+        watched = next((w for w in self.watched if w.is_mine(comm, "")), None)
+        if watched is None and any(w.cmdline for w in self.watched):
+            cmdline = _read(f"/proc/{pid}/cmdline")
+            watched = next((w for w in self.watched if w.is_mine(comm, cmdline)), None)
+        return None if watched is None else watched.group
+
+    def _saw_process(self, group: str, key: tuple[str, int, int], start: float, t: float) -> None:
+        with self._lock:
+            if (p := self._procs.get(key)) is not None:
+                p.seen_to = t
+                return
+        node, pid, starttime = key
+        fd: int | None
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            fd = None
+        again = proc_stat(pid)
+        if fd is not None and (again is None or again.starttime != starttime):
+            os.close(fd)  # the PID was reused meanwhile
+            fd = None
+        with self._lock:
+            self._procs[key] = _Proc(group, node, pid, min(start, t), t, t, fd)
+        if fd is not None:
+            os.write(self._wake_w, b"x")  # the exit watcher selects on it from now on
+
+    def _track(self, group: str, node: str, kind: str) -> Track:
+        return self.tracks.setdefault((group, node, kind), Track())
+
+
+def main() -> int:
+    """The observer's process: a spec (JSON) on the first line of standard input, then one
+    command per line (``{"cmd": "record"}``, ``{"cmd": "leases", "endpoints": [...]}``),
+    each answered by one JSON line; end of input ends it."""
+    with contextlib.suppress(OSError):  # root only; otherwise it runs as it is
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    sampler = Sampler(json.loads(sys.stdin.readline()))
+    sampler.start()
+    print(json.dumps({"started": True}), flush=True)
+    try:
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            if cmd.get("cmd") == "leases":
+                sampler.lease_endpoints = [str(e) for e in cmd["endpoints"]]
+                print(json.dumps({"ok": True}), flush=True)
+            else:
+                print(json.dumps(sampler.record().to_json()), flush=True)
+    finally:
+        sampler.stop()
+    return 0
+
+
+# -- the test's side -----------------------------------------------------------------------------
+class SafetyObserver:
+    """Starts the observer's process for ``nodes`` (node -> network namespace) and the
+    ``watched`` groups, and asks it what it saw (a context manager)."""
+
+    def __init__(
+        self,
+        nodes: Mapping[str, str],
+        watched: Sequence[Watched],
+        *,
+        admin_netns: str,
+        lease_keys: Mapping[str, str],
+        period_s: float = 0.025,
+    ) -> None:
+        self.spec = {"nodes": dict(nodes), "watched": [asdict(w) for w in watched],
+                     "admin_netns": admin_netns, "lease_keys": dict(lease_keys),
+                     "period_s": period_s}  # fmt: skip
+        self._proc: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> SafetyObserver:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "wolfpack.lab.safety_observer"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self._ask(self.spec)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()  # type: ignore[union-attr]
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+
+    def _ask(self, doc: Mapping[str, Any]) -> Any:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdout is None or proc.poll() is not None:
+            raise WolfpackError("the safety observer is not running")
+        with self._lock:
+            proc.stdin.write(json.dumps(doc) + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], REPLY_TIMEOUT_S)
+            line = proc.stdout.readline() if ready else ""
+        if not line:
+            raise WolfpackError("the safety observer did not answer")
+        return json.loads(line)
+
+    def record(self) -> Record:
+        return Record.from_json(self._ask({"cmd": "record"}))
+
+    def watch_leases(self, endpoints: Sequence[str]) -> None:
+        """Read the liveness keys through these etcd endpoints (the majority's) from now."""
+        self._ask({"cmd": "leases", "endpoints": list(endpoints)})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
