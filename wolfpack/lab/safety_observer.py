@@ -6,13 +6,16 @@ Where a group is active is read from the kernel, per node namespace, every ``per
   and whose name or command line is one of the group's. Each gets a pidfd, watched by a
   thread of its own, so its end is the moment the kernel says it exited; its start is the
   kernel's start time. Zombies do not count: they run nothing.
-* **addresses**: the group's virtual addresses on the node's interfaces (a netlink socket
-  opened in each node's namespace).
+* **addresses**: the group's virtual addresses on the node's interfaces (netlink sockets
+  opened in each node's namespace); a change is pushed by the kernel and read at once.
 * **mounts**: the group's mount points in any mount namespace of a process of the node
-  (each ``wolfpackd`` has its own; its resources inherit it), from ``/proc/PID/mountinfo``.
+  (each ``wolfpackd`` has its own; its resources inherit it), from ``/proc/PID/mountinfo``,
+  read every sample and at once after a watched process exits. (No file stays open there:
+  an open mountinfo would keep a dead node's mount namespace, and its disk, alive.)
 * **leases**: every node's liveness key, read through the members of etcd's majority side
-  (linearizable reads from the admin host): when the quorum lets a node's lease go, another
-  node may take its groups, so that is the deadline a fence or self-fence must beat.
+  (linearizable reads from the admin host), the faulted node's back to back: when the quorum
+  lets a node's lease go, another node may take its groups, so that is the deadline a fence
+  or self-fence must beat.
 
 It runs as a process of its own (``python -m wolfpack.lab.safety_observer``), scheduled
 ahead of ordinary work (SCHED_FIFO 1, it sleeps between samples): a test's own threads, or
@@ -28,6 +31,7 @@ import ctypes
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -58,7 +62,10 @@ from wolfpack.store import EtcdStore
 __all__ = ["SafetyObserver", "Watched"]
 
 CLONE_NEWNET = 0x40000000
+NETLINK_ROUTE, RTMGRP_IPV4_IFADDR = 0, 0x10
 REPLY_TIMEOUT_S = 30.0
+#: the focus node's liveness key is read this often; samples are at least this far apart
+FOCUS_S, MIN_GAP_S = 0.005, 0.002
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,29 @@ def enter_netns(name: str) -> None:
         os.close(fd)
 
 
+def address_events(netns: str) -> socket.socket:
+    """A non-blocking netlink socket in ``netns`` that receives its IPv4 address changes
+    (made by a short-lived thread that enters the namespace; the socket stays in it)."""
+    made: list[socket.socket | BaseException] = []
+
+    def make() -> None:
+        try:
+            enter_netns(netns)
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+            sock.bind((0, RTMGRP_IPV4_IFADDR))
+            sock.setblocking(False)
+            made.append(sock)
+        except BaseException as exc:
+            made.append(exc)
+
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    if isinstance(made[0], BaseException):
+        raise made[0]
+    return made[0]
+
+
 # -- inside the observer's process ---------------------------------------------------------------
 class Sampler:
     """The sampling threads; :meth:`record` is what they saw so far."""
@@ -139,6 +169,8 @@ class Sampler:
         self.admin_netns: str = spec["admin_netns"]
         self.lease_keys: dict[str, str] = dict(spec["lease_keys"])  # node -> key
         self.lease_endpoints: list[str] = []
+        #: a node whose key is read back to back (every FOCUS_S), the others every period
+        self.lease_focus: str | None = None
         self.tracks: dict[tuple[str, str, str], Track] = {}
         self.leases: dict[str, list[LeaseRun]] = {n: [] for n in self.lease_keys}
         self.samples, self.longest_gap_s, self.errors = 0, 0.0, list[str]()
@@ -146,10 +178,16 @@ class Sampler:
         self._procs: dict[tuple[str, int, int], _Proc] = {}  # (node, pid, start time)
         self._inodes = {os.stat(f"/run/netns/{ns}").st_ino: n for n, ns in self.nodes.items()}
         self._ipr = {n: IPRoute(netns=ns) for n, ns in self.nodes.items()}
+        # address changes are pushed (netlink): a change is read at once, not at the next
+        # sample, so an address's end is known within a millisecond or so
+        self._events = {s.fileno(): s for s in (address_events(ns) for ns in self.nodes.values())}
         self._tick = os.sysconf("SC_CLK_TCK")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        # the exit watcher wakes the sampler: what a process leaves behind (its mounts, a
+        # whole namespace at a power-off) is read right after it exits
+        self._kick_r, self._kick_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._threads = [threading.Thread(target=t, daemon=True)
                          for t in (self._loop, self._watch_exits, self._watch_leases)]  # fmt: skip
 
@@ -160,9 +198,12 @@ class Sampler:
 
     def stop(self) -> None:
         self._stop.set()
-        os.write(self._wake_w, b"x")
+        for fd in (self._wake_w, self._kick_w):
+            os.write(fd, b"x")
         for t in self._threads:
             t.join(timeout=5)
+        for sock in self._events.values():
+            sock.close()
 
     def record(self) -> Record:
         with self._lock:
@@ -176,6 +217,7 @@ class Sampler:
                       self.samples, self.longest_gap_s, list(self.errors))  # fmt: skip
 
     def _loop(self) -> None:
+        """A sample every period, and one at once after an address change or an exit."""
         while not self._stop.is_set():
             began = time.monotonic()
             try:
@@ -183,7 +225,20 @@ class Sampler:
             except Exception as exc:  # keep sampling; the record names what went wrong
                 if len(self.errors) < 20:
                     self.errors.append(repr(exc))
-            self._stop.wait(max(0.0, began + self.period_s - time.monotonic()))
+            time.sleep(MIN_GAP_S)  # a storm of events cannot make it spin
+            left = max(0.0, began + self.period_s - time.monotonic())
+            try:
+                ready, _, _ = select.select([self._kick_r, *self._events], [], [], left)
+            except (OSError, ValueError):
+                continue
+            for fd in ready:
+                if fd == self._kick_r:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(fd, 4096)
+                else:
+                    with contextlib.suppress(OSError):  # ENOBUFS: missed some, read anew
+                        while self._events[fd].recv(65536):  # drained: the addresses are
+                            pass  # read anew by the next sample, not parsed from these
 
     def _watch_exits(self) -> None:
         """Note the moment each watched process exits (its pidfd becomes readable)."""
@@ -203,12 +258,16 @@ class Sampler:
                     elif fds[fd].fd == fd:
                         fds[fd].exited, fds[fd].fd = now, None
                         os.close(fd)
+                        with contextlib.suppress(OSError):
+                            os.write(self._kick_w, b"x")
 
     def _watch_leases(self) -> None:
-        """Read every node's liveness key through ``lease_endpoints`` every period."""
+        """Read the liveness keys through ``lease_endpoints``: the focus node's every
+        :data:`FOCUS_S`, every node's every period."""
         enter_netns(self.admin_netns)  # this thread only, for its lifetime
         store: EtcdStore | None = None
         using: list[str] = []
+        every = 0.0
         while not self._stop.is_set():
             began = time.monotonic()
             if self.lease_endpoints != using:
@@ -216,17 +275,23 @@ class Sampler:
                     store.close()
                 using = list(self.lease_endpoints)
                 store = EtcdStore(using, timeout=0.5) if using else None
-            for node, key in self.lease_keys.items() if store is not None else ():
-                t0 = time.monotonic()
-                lease: int | None
-                try:
-                    kv = store.get(key) if store is not None else None
-                    lease = kv.lease if kv is not None else 0
-                except StoreError:
-                    lease = None
-                with self._lock:
-                    add_read(self.leases[node], t0, time.monotonic(), lease)
-            self._stop.wait(max(0.0, began + self.period_s - time.monotonic()))
+            nodes = [self.lease_focus] if self.lease_focus in self.lease_keys else []
+            if began >= every:
+                nodes, every = list(self.lease_keys), began + self.period_s
+            for node in nodes if store is not None else []:
+                self._read_lease(store, str(node))
+            self._stop.wait(max(0.0, began + FOCUS_S - time.monotonic()))
+
+    def _read_lease(self, store: EtcdStore | None, node: str) -> None:
+        t0 = time.monotonic()
+        lease: int | None
+        try:
+            kv = store.get(self.lease_keys[node]) if store is not None else None
+            lease = kv.lease if kv is not None else 0
+        except StoreError:
+            lease = None
+        with self._lock:
+            add_read(self.leases[node], t0, time.monotonic(), lease)
 
     def _sample(self) -> None:
         t0 = time.monotonic()
@@ -234,7 +299,7 @@ class Sampler:
             self.longest_gap_s = max(self.longest_gap_s, t0 - self._last)
         self._last = t0
         boot_offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
-        mount_pids: dict[int, tuple[str, str]] = {}  # mount ns inode -> (node, a pid in it)
+        mount_pids: dict[int, tuple[str, list[int]]] = {}  # mount ns -> (node, its pids)
         seen: set[tuple[str, int, int]] = set()
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
@@ -244,7 +309,7 @@ class Sampler:
                 continue
             mnt = _link_inode(entry.name, "mnt")
             if mnt is not None:
-                mount_pids.setdefault(mnt, (node, entry.name))
+                mount_pids.setdefault(mnt, (node, []))[1].append(int(entry.name))
             group = self._group_of(entry.name)
             st = proc_stat(int(entry.name)) if group is not None else None
             if group is None or st is None or not st.running:
@@ -270,8 +335,13 @@ class Sampler:
                     self._track(w.group, node, ADDRESS).observe(a0, a1, present)
         t2 = time.monotonic()
         mounted: dict[str, set[str]] = {n: set() for n in self.nodes}
-        for node, pid in mount_pids.values():
-            mounted[node] |= mount_points(_read(f"/proc/{pid}/mountinfo"))
+        for node, pids in mount_pids.values():
+            # any process of the namespace shows its mounts; one that exited meanwhile (a
+            # database backend, say) shows nothing, so the next one is asked
+            for pid in sorted(pids):
+                if text := _read(f"/proc/{pid}/mountinfo"):
+                    mounted[node] |= mount_points(text)
+                    break
         t3 = time.monotonic()
         with self._lock:
             for w in (w for w in self.watched if w.mounts):
@@ -326,6 +396,7 @@ def main() -> int:
             cmd = json.loads(line)
             if cmd.get("cmd") == "leases":
                 sampler.lease_endpoints = [str(e) for e in cmd["endpoints"]]
+                sampler.lease_focus = cmd.get("focus")
                 print(json.dumps({"ok": True}), flush=True)
             else:
                 print(json.dumps(sampler.record().to_json()), flush=True)
@@ -388,9 +459,10 @@ class SafetyObserver:
     def record(self) -> Record:
         return Record.from_json(self._ask({"cmd": "record"}))
 
-    def watch_leases(self, endpoints: Sequence[str]) -> None:
-        """Read the liveness keys through these etcd endpoints (the majority's) from now."""
-        self._ask({"cmd": "leases", "endpoints": list(endpoints)})
+    def watch_leases(self, endpoints: Sequence[str], focus: str | None = None) -> None:
+        """Read the liveness keys through these etcd endpoints (the majority's) from now,
+        ``focus``'s (the node about to be faulted) back to back."""
+        self._ask({"cmd": "leases", "endpoints": list(endpoints), "focus": focus})
 
 
 if __name__ == "__main__":

@@ -326,7 +326,7 @@ def judge_slow(
 def _watch_majority(lab: LabDriver, obs: SafetyObserver, victim: str) -> None:
     """Read the liveness keys through the members other than ``victim``'s, from now on."""
     others = [n for n in world.members(lab.state) if n != victim]
-    obs.watch_leases([member_endpoint(n) for n in others])
+    obs.watch_leases([member_endpoint(n) for n in others], focus=victim)
     lab.wait(lambda: obs.record().lease_at(victim, time.monotonic()), 10, "lease reads")
 
 
