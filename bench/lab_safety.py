@@ -38,7 +38,7 @@ from typing import Any
 
 from wolfpack.lab import demo, safety_scenarios, world
 from wolfpack.lab.driver import LabDriver
-from wolfpack.lab.safety_observer import SafetyObserver
+from wolfpack.lab.safety_observer import PERIOD_S, SafetyObserver
 from wolfpack.lab.safety_scenarios import Result
 from wolfpack.lab.state import DEFAULT_DIR
 
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "observer": {
             "samples": observed.samples,
             "longest_gap_s": round(observed.longest_gap_s, 3),
-            "period_s": 0.025,
+            "period_s": PERIOD_S,
         },
         "cut_s": CUT_S,
         "took_s": round(time.monotonic() - started, 1),

@@ -59,13 +59,14 @@ from wolfpack.lab.safety_record import (
 from wolfpack.node.pidregistry import proc_stat
 from wolfpack.store import EtcdStore
 
-__all__ = ["SafetyObserver", "Watched"]
+__all__ = ["PERIOD_S", "SafetyObserver", "Watched"]
 
 CLONE_NEWNET = 0x40000000
 NETLINK_ROUTE, RTMGRP_IPV4_IFADDR = 0, 0x10
 REPLY_TIMEOUT_S = 30.0
-#: the focus node's liveness key is read this often; samples are at least this far apart
-FOCUS_S, MIN_GAP_S = 0.005, 0.002
+#: a sample every PERIOD_S (and at once on a change); the focus node's liveness key is
+#: read every FOCUS_S; two samples are at least MIN_GAP_S apart
+PERIOD_S, FOCUS_S, MIN_GAP_S = 0.05, 0.01, 0.002
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class Sampler:
         self.nodes: dict[str, str] = dict(spec["nodes"])  # node -> netns
         self.watched = [Watched(**{**w, **{k: tuple(w.get(k, ())) for k in
                         ("comms", "addresses", "mounts")}}) for w in spec["watched"]]  # fmt: skip
-        self.period_s = float(spec.get("period_s", 0.025))
+        self.period_s = float(spec.get("period_s", PERIOD_S))
         self.admin_netns: str = spec["admin_netns"]
         self.lease_keys: dict[str, str] = dict(spec["lease_keys"])  # node -> key
         self.lease_endpoints: list[str] = []
@@ -417,7 +418,7 @@ class SafetyObserver:
         *,
         admin_netns: str,
         lease_keys: Mapping[str, str],
-        period_s: float = 0.025,
+        period_s: float = PERIOD_S,
     ) -> None:
         self.spec = {"nodes": dict(nodes), "watched": [asdict(w) for w in watched],
                      "admin_netns": admin_netns, "lease_keys": dict(lease_keys),

@@ -323,11 +323,16 @@ def judge_slow(
 
 
 # -- freeze and etcd cut -------------------------------------------------------------------------
-def _watch_majority(lab: LabDriver, obs: SafetyObserver, victim: str) -> None:
-    """Read the liveness keys through the members other than ``victim``'s, from now on."""
+def _watch_majority(
+    lab: LabDriver, obs: SafetyObserver, victim: str, *, focus: bool = True
+) -> None:
+    """Read the liveness keys through the members other than ``victim``'s, from now on,
+    ``victim``'s back to back while ``focus`` (until its lease is gone)."""
     others = [n for n in world.members(lab.state) if n != victim]
-    obs.watch_leases([member_endpoint(n) for n in others], focus=victim)
-    lab.wait(lambda: obs.record().lease_at(victim, time.monotonic()), 10, "lease reads")
+    since = time.monotonic()
+    obs.watch_leases([member_endpoint(n) for n in others], focus=victim if focus else None)
+    lab.wait(lambda: any(run[3] >= since for run in obs.record().leases.get(victim, [])),
+             10, "lease reads through the majority")  # fmt: skip
 
 
 def freeze_daemon(
@@ -348,6 +353,7 @@ def freeze_daemon(
         lease = obs.record().lease_at(victim, t)
         lab.wait(lambda: first_answer_from_other(web, victim, t), WAIT_S, "Web elsewhere")
         lab.wait(lambda: obs.record().expiry(victim, lease), WAIT_S, "the lease gone")
+        _watch_majority(lab, obs, victim, focus=False)
         time.sleep(0.5)
         stack.close()  # thawed (if not powered off) and the fence agent back
         t_end = time.monotonic()
@@ -387,6 +393,8 @@ def etcd_cut(
         t = time.monotonic()
         lease = obs.record().lease_at(victim, t)
         with cut_etcd(lab, victim):
+            lab.wait(lambda: obs.record().expiry(victim, lease), WAIT_S, "the lease gone")
+            _watch_majority(lab, obs, victim, focus=False)
             lab.wait(lambda: first_answer_from_other(web, victim, t), WAIT_S, "Web elsewhere")
             time.sleep(max(0.0, t + cut_s - time.monotonic()))
         r.measures["healed_s"] = _rel(time.monotonic(), t)
