@@ -11,6 +11,8 @@ Its first line is ``<monotonic> <node> <pid> start <starttime>`` (the start time
 ``<monotonic> <node> <pid> stop`` before it exits: :mod:`wolfpack.lab.observer` reads them.
 ``--fail-after S`` makes it exit with code 3 after S seconds (a crashing application);
 ``--fail-on NODE`` makes it refuse to start on that node (a broken installation there).
+``--term-delay S`` makes it take S seconds to exit after SIGTERM, ticking and answering
+meanwhile (an application with a slow shutdown, as in issue 8's reproduction).
 The node name comes from ``--node`` or the ``WOLFPACK_NODE`` environment variable.
 """
 
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fail-on", default="", help="exit at once with code 3 on this node")
     ap.add_argument("--record", required=True)
     ap.add_argument("--fail-after", type=float, default=0.0)
+    ap.add_argument("--term-delay", type=float, default=0.0, help="seconds to exit on SIGTERM")
     args = ap.parse_args(argv)
     if args.fail_on and args.fail_on == args.node:
         print(f"probe_app: refusing to start on {args.node}", file=sys.stderr)
@@ -50,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def stop(signum: int, frame: object) -> None:
         write(" stop")
+        if args.term_delay > 0:  # a slow shutdown: still running (and ticking) meanwhile
+            threading.Timer(args.term_delay, os._exit, (0,)).start()
+            return
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)

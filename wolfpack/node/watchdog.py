@@ -143,6 +143,7 @@ class Watchdog:
         recorded resource) and the recorded cgroups, then remove the recorded addresses,
         then unmount the recorded mounts. Returns the PIDs of the groups signalled."""
         left = self.remaining()
+        began = self.boot_clock()
         killed: list[int] = []
         error, gone = None, False
         ended: dict[str, list[str]] = {CGROUP: [], ADDRESS: [], MOUNT: []}
@@ -174,6 +175,7 @@ class Watchdog:
             deadline=self.deadline,
             margin_s=self.margin_s,
             late_s=None if left is None else round(-left, 4),
+            took_s=round(self.boot_clock() - began, 4),
             killed=killed,
             all_gone=gone,
             cgroups=ended[CGROUP],

@@ -32,6 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# at import, not when releasing: the watchdog releases at ``deadline - 0.3 s``, and a first
+# import of pyroute2 then takes 0.1-1.7 s on a loaded machine (issue 8, lab freeze_unfenced)
+from pyroute2 import IPRoute  # type: ignore[import-untyped, unused-ignore]
+
 from wolfpack.resources.confine import KILL_WAIT_S, Cgroup, safe_name
 
 __all__ = ["ADDRESS", "CGROUP", "MOUNT", "Holding", "Holdings", "release"]
@@ -140,8 +144,6 @@ def _release_cgroup(f: dict[str, Any]) -> str | None:
 
 
 def _release_address(f: dict[str, Any]) -> str | None:
-    from pyroute2 import IPRoute  # type: ignore[import-untyped, unused-ignore]
-
     netns = f.get("netns")
     ipr = IPRoute() if not netns else IPRoute(netns=str(netns), flags=0)
     try:
