@@ -283,8 +283,8 @@ class LocalCluster:
         return not isinstance(api, dict) or (api.get("enabled", True) and api.get("port") != 0)
 
     def api_ready(self, node: str) -> bool:
-        """Does the node's API answer /healthz?"""
-        url = self.api_url(node) + "/healthz"
+        """Does the node's API answer /livez?"""
+        url = self.api_url(node) + "/livez"
         try:
             with urllib.request.urlopen(url, timeout=1, context=self.ca_context()) as r:
                 return bool(r.status == 200)
