@@ -382,6 +382,6 @@ def test_metrics_histogram_counts_every_request(api: Api) -> None:
         in text
     )
     assert (
-        'wolfpack_api_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/v1/whoami"} 3.0'
-        in text
+        'wolfpack_api_request_duration_seconds_bucket{le="+Inf",method="GET",'
+        'route="/api/v1/whoami"} 3.0' in text
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from wolfpack.admin.audit import DEFAULT_KEEP, AuditLog
-from wolfpack.api import errors
+from wolfpack.api import docs, errors, openapi
 from wolfpack.api.cache import ClusterCache
 from wolfpack.api.feed import ChangeFeed
 from wolfpack.api.metrics import RequestStats
@@ -63,6 +63,8 @@ def create_app(
         version=VERSION,
         description="The REST API of a Wolfpack failover cluster (docs/api.md).",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's /docs and /redoc load from a CDN: ours are local (docs.py)
+        redoc_url=None,
         # FastAPI's built-in OpenTelemetry is on by default: a span per request costs CPU on
         # every read, and Wolfpack exports Prometheus metrics instead.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -79,6 +81,8 @@ def create_app(
     app.state.health = health
     app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
     errors.install(app)
+    openapi.install(app)
+    docs.install(app, "Wolfpack")
     # objects: its routes are generic (/{kind}/{name}), so last
     for module in (cluster, health_routes, requests, admin, events, log, objects):
         app.include_router(module.router)
