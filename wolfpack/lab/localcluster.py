@@ -232,6 +232,9 @@ class LocalCluster:
             "heartbeat": {"port": self.heartbeat_port},
             "fence": {"agent": self.fence, "run_root": str(self.run_root)},
             "dump_dir": str(self.workdir / "dumps" / node),
+            # as the package has them: outside run_dir (a tmpfs on a real node)
+            "log_file": str(self.log_dir(node) / "wolfpackd.log"),
+            "resource_log_dir": str(self.log_dir(node) / "resources"),
             **self.daemon_settings,
             "api": {"listen": self.api_host(node), "port": api_port, **self._api_settings()},
         }
@@ -256,6 +259,10 @@ class LocalCluster:
         log.close()
         self.daemons[node] = proc
         return proc
+
+    def log_dir(self, node: str) -> Path:
+        """The node's /var/log/wolfpack: its log file and its resources' output."""
+        return self.workdir / "var-log" / node
 
     def launcher(self, node: str) -> list[str]:
         """The command prefix that puts a node's daemon where the node is (nothing here)."""

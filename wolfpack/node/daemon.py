@@ -227,6 +227,7 @@ class Daemon:
             claims=LeaseClaims(self.store, self.keys, s.node, self._valid_lease_id),
             may_run=self.lease.valid,
             confine=self.confine,
+            log_dir=s.resource_log_dir,
         )
         self.manager = ResourceManager(
             self.reader,
