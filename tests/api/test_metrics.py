@@ -73,9 +73,13 @@ def test_metrics_follow_a_failover(cluster: LocalCluster) -> None:
     wait_for(lambda: c.answer("Web") == "node2" and c.owner("Web") == "node2", timeout=30)
 
     def settled() -> Samples | None:
+        """Online on node2, and the coordinator has seen its failover complete (the next
+        plan after the last resource came Online records its duration)."""
         _, s = scrape(c, "node3")
         online = value(s, "wolfpack_group_state", group="Web", state="Online") == 1
-        return s if online and value(s, "wolfpack_group_owner", group="Web", node="node2") else None
+        owner = value(s, "wolfpack_group_owner", group="Web", node="node2")
+        done = value(s, "wolfpack_group_last_failover_duration_seconds", group="Web")
+        return s if online and owner and done is not None else None
 
     after = wait_for(settled, timeout=15)
     assert value(after, "wolfpack_group_owner", group="Web", node="node1") is None
