@@ -34,7 +34,7 @@ from wolfpack.lab.localcluster import LocalCluster, wait_for
 pytestmark = pytest.mark.etcd
 
 #: per operation and generation mode; WOLFPACK_OPENAPI_EXAMPLES=200 for a deeper run
-EXAMPLES = int(os.environ.get("WOLFPACK_OPENAPI_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("WOLFPACK_OPENAPI_EXAMPLES", "15"))
 SEEDED = "WOLFPACK_OPENAPI_EXAMPLES" not in os.environ  # the same cases every run
 CHECKS = [
     not_a_server_error,
