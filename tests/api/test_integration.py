@@ -160,9 +160,11 @@ def test_api_comes_back_with_a_restarted_daemon(cluster: Cluster) -> None:
     assert [u["node"] for u in down["unreachable"]] == ["node3"]
     c.start_node("node3")
     wait_for(lambda: c.api_ready("node3"), timeout=30)
-    health = cluster.get("node3", "/healthz").json()
-    assert (health["ok"], health["node"]) == (True, "node3")
     wait_for(c.all_up, timeout=30)
+    health = wait_for(lambda: (h := cluster.get("node3", "/healthz")).status_code == 200 and h, 10)
+    body = health.json()
+    assert (body["ok"], body["node"], body["state"], body["problems"]) == (True, "node3", "Up", [])
+    assert body["lease_valid"] and body["watchdog_armed"] and body["heartbeats_listening"]
 
 
 def test_metrics_of_a_live_cluster(cluster: Cluster) -> None:

@@ -288,13 +288,27 @@ def test_sse_delivers_a_change(api: Api) -> None:
 
 
 def test_metrics_and_health(api: Api) -> None:
-    health = api.get("/healthz", token=None).json()
-    assert (health["ok"], health["node"]) == (True, "node1")
+    """Without a daemon behind it the API judges what it sees: it is live, but node1 has
+    never been heard from (Down), so it is not ready and /healthz says so with a 503."""
+    live = api.get("/livez", token=None)
+    assert live.status_code == 200 and live.json()["ok"] is True
+    for path in ("/readyz", "/healthz"):
+        r = api.get(path, token=None)
+        assert r.status_code == 503, path
+        body = r.json()
+        assert (body["ok"], body["node"], body["state"]) == (False, "node1", "Down")
+        assert body["problems"] == ["the cluster counts this node Down"]
     api.get(f"{V1}/cluster")
     text = api.get("/metrics", token=None).text
     assert 'wolfpack_groups{state="Offline"} 1.0' in text
+    assert 'wolfpack_group_state{group="Web",state="Offline"} 1.0' in text
+    assert 'wolfpack_group_state{group="Web",state="Online"} 0.0' in text
+    assert 'wolfpack_group_failovers_total{group="Web"} 0.0' in text
+    assert 'wolfpack_node_state{node="node1",state="Down"} 1.0' in text
     assert "wolfpack_nodes_up 0.0" in text
+    assert "wolfpack_store_up 1.0" in text
     assert 'wolfpack_api_requests_total{method="GET",route="/api/v1/cluster",status="200"}' in text
+    assert "wolfpack_lease_valid" not in text  # no daemon, no node-local series
 
 
 def test_plan_explains(api: Api) -> None:
@@ -363,8 +377,11 @@ def test_metrics_histogram_counts_every_request(api: Api) -> None:
     for _ in range(3):
         api.get(f"{V1}/whoami")
     text = api.get("/metrics", token=None).text
-    assert 'wolfpack_api_request_seconds_count{method="GET",route="/api/v1/whoami"} 3.0' in text
     assert (
-        'wolfpack_api_request_seconds_bucket{le="+Inf",method="GET",route="/api/v1/whoami"} 3.0'
+        'wolfpack_api_request_duration_seconds_count{method="GET",route="/api/v1/whoami"} 3.0'
         in text
+    )
+    assert (
+        'wolfpack_api_request_duration_seconds_bucket{le="+Inf",method="GET",'
+        'route="/api/v1/whoami"} 3.0' in text
     )

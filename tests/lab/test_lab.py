@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from wolfpack.lab import world
+from wolfpack.lab import webui, world
 from wolfpack.lab.demo import SQL_PASSWORD
 from wolfpack.lab.driver import LabDriver
 from wolfpack.lab.state import LabState
@@ -64,6 +66,46 @@ def test_a_second_up_finds_the_lab_up(demo_lab: LabDriver) -> None:
     assert json.loads(result.stdout)["created"] is False
     assert demo_lab.reload().prefix == before.prefix
     assert [p.pid for p in demo_lab.state.processes] == [p.pid for p in before.processes]
+
+
+def test_the_admin_has_a_token_and_a_browser_here_reaches_the_web_ui(
+    demo_lab: LabDriver,
+) -> None:
+    """Issue 13 item 6: ``wolfpack log`` and ``events`` work as the demo prints them (the
+    admin host has a token), and the web Cluster Administrator is forwarded from the
+    cluster's management address to this machine's loopback, with a token to sign in."""
+    state = demo_lab.state
+    said = {}
+    for verb in (["log", "--since", "10m", "--json"], ["events", "--json"]):
+        result = subprocess.run(
+            [wolfpack_cli(), "lab", "exec", "--dir", state.dir, "admin", "--",
+             wolfpack_cli(), *verb],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, (verb, result.stdout + result.stderr)
+        said[verb[0]] = result.stdout
+    log = json.loads(said["log"])
+    assert {line["source"] for line in log["lines"]} == set(state.nodes)
+    assert log["unreachable"] == []
+    found = webui.sign_in(state)
+    assert found is not None
+    url, token = found
+    assert url.startswith("http://127.0.0.1:")
+    ui = httpx.get(url + "ui/", timeout=10)
+    assert ui.status_code == 200 and "<html" in ui.text.lower()
+    who = httpx.get(url + "api/v1/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert who.json() == {"name": "lab-admin", "role": "admin"}
+    groups = httpx.get(
+        url + "api/v1/groups", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    assert {g["name"] for g in groups} >= {"Web", "SQL", "Cluster Group"}
+    # the demo prints both
+    tour = subprocess.run(
+        [sys.executable, "-m", "wolfpack.lab.demo", "up", "--dir", state.dir],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert tour.returncode == 0, tour.stderr
+    assert url in tour.stdout and token in tour.stdout
 
 
 def test_exec_refuses_an_unknown_host(demo_lab: LabDriver) -> None:

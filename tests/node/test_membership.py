@@ -133,6 +133,25 @@ def test_replays_and_older_incarnations_are_refused() -> None:
     assert send("mixed", 11, 1, 0.3) is Verdict.ACCEPTED
 
 
+def test_gaps_in_a_paths_sequence_count_as_lost_heartbeats() -> None:
+    """wolfpack_heartbeats_lost_total: per (peer, network), from the sender's sequence;
+    a restart of the peer (new incarnation) is not a loss, a replay is not either."""
+    t = tracker()
+
+    def send(net: str, inc: int, seq: int) -> Verdict:
+        return t.accept(hb("b", net, inc, seq), net, 0.0)
+
+    assert send("private", 10, 1) is Verdict.ACCEPTED
+    assert send("private", 10, 2) is Verdict.ACCEPTED
+    assert send("private", 10, 6) is Verdict.ACCEPTED  # 3, 4, 5 never came
+    assert send("private", 10, 6) is Verdict.REPLAY
+    assert send("mixed", 10, 1) is Verdict.ACCEPTED
+    assert send("mixed", 10, 3) is Verdict.ACCEPTED  # 2 lost here
+    assert send("private", 11, 1) is Verdict.ACCEPTED  # restarted: counts from 1 again
+    paths = t.view(0.0, {}).peers["b"].paths
+    assert (paths["private"].lost, paths["mixed"].lost) == (3, 1)
+
+
 def test_unknown_senders_and_wrong_networks_are_refused() -> None:
     t = tracker(peers=("b",), nets=("private",))
     assert t.accept(hb("zed"), "private", 0.0) is Verdict.UNKNOWN

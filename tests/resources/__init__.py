@@ -34,6 +34,7 @@ class Recorder:
     failed: threading.Event = field(default_factory=threading.Event)
     may_run: bool = True  # the node's answer to "may I still run resources?"
     confine: Confinement | None = None  # the node's cgroup subtree (None: confinement off)
+    log_dir: Path | None = None  # resource_log_dir (None: logs beside the agent's files)
 
     @property
     def ctx(self) -> AgentContext:
@@ -46,6 +47,7 @@ class Recorder:
             unregister_pid=self.registered.discard,
             may_run=lambda: self.may_run,
             confine=self.confine,
+            log_dir=self.log_dir,
         )
 
     def _on_failure(self, name: str, why: str) -> None:

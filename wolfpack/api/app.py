@@ -15,12 +15,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from wolfpack.admin.audit import DEFAULT_KEEP, AuditLog
-from wolfpack.api import errors
+from wolfpack.api import docs, errors, openapi
 from wolfpack.api.cache import ClusterCache
 from wolfpack.api.feed import ChangeFeed
 from wolfpack.api.metrics import RequestStats
 from wolfpack.api.middleware import ApiMiddleware
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
+from wolfpack.api.routes import health as health_routes
+from wolfpack.model.health import NodeHealth
 from wolfpack.store.repository import ClusterDB
 from wolfpack.web import STATIC_DIR, mount_ui
 
@@ -39,9 +41,11 @@ def create_app(
     logger: Callable[..., None] | None = None,
     static_dir: Path | None = STATIC_DIR,
     ca_pem: bytes | None = None,
+    health: Callable[[], NodeHealth] | None = None,
 ) -> FastAPI:
     """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
-    the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on."""
+    the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on.
+    ``health``: what the daemon knows about itself (None: no daemon behind this API)."""
     db = open_db()
     cache = ClusterCache(db)
     feed = ChangeFeed(cache, log=logger)
@@ -59,6 +63,8 @@ def create_app(
         version=VERSION,
         description="The REST API of a Wolfpack failover cluster (docs/api.md).",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's /docs and /redoc load from a CDN: ours are local (docs.py)
+        redoc_url=None,
         # FastAPI's built-in OpenTelemetry is on by default: a span per request costs CPU on
         # every read, and Wolfpack exports Prometheus metrics instead.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -72,9 +78,13 @@ def create_app(
     app.state.keepalive_s = keepalive_s
     app.state.log_file = log_file
     app.state.ca_pem = ca_pem
+    app.state.health = health
     app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
     errors.install(app)
-    for module in (cluster, requests, admin, events, log, objects):  # objects: generic, last
+    openapi.install(app)
+    docs.install(app, "Wolfpack")
+    # objects: its routes are generic (/{kind}/{name}), so last
+    for module in (cluster, health_routes, requests, admin, events, log, objects):
         app.include_router(module.router)
     if static_dir is not None and static_dir.is_dir():
         mount_ui(app, static_dir)  # the web Cluster Administrator at /ui/

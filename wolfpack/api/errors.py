@@ -58,6 +58,11 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
+        if exc.status_code == 400:  # a body FastAPI cannot even decode: bad input, as any
+            field = [{"field": "body", "message": str(exc.detail)}]
+            return JSONResponse(
+                error_body("ValidationError", f"body: {exc.detail}", field), status_code=422
+            )
         kind = {404: "NotFoundError", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
         return JSONResponse(
             error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers

@@ -16,6 +16,7 @@ from typing import Any
 
 from wolfpack.api.settings import ApiSection
 from wolfpack.errors import WolfpackError
+from wolfpack.model.health import NodeHealth
 from wolfpack.store.repository import ClusterDB
 
 SWITCH_INTERVAL_S = 0.0002
@@ -32,10 +33,12 @@ class ApiServer:
         log_file: Path | None = None,
         clock: Callable[[], float] = time.time,
         tls: tuple[Path, Path, bytes] | None = None,
+        health: Callable[[], NodeHealth] | None = None,
     ) -> None:
-        """``tls``: this node's certificate and key files and the cluster CA (PEM)."""
+        """``tls``: this node's certificate and key files and the cluster CA (PEM).
+        ``health``: what the daemon knows about itself (metrics, ``/readyz``)."""
         self.db, self.node, self.settings, self.log = db, node, settings, log
-        self.log_file, self.clock, self.tls = log_file, clock, tls
+        self.log_file, self.clock, self.tls, self.health = log_file, clock, tls, health
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -65,6 +68,7 @@ class ApiServer:
             log_file=self.log_file,
             logger=self.log,
             ca_pem=self.tls[2] if self.tls is not None else None,
+            health=self.health,
         )
         ssl: dict[str, Any] = {}
         if self.tls is not None:

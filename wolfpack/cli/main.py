@@ -10,6 +10,7 @@ import typer
 from wolfpack import __version__
 from wolfpack.cli import (
     audit,
+    backup,
     cluster,
     config,
     context,
@@ -83,6 +84,7 @@ def root(
     context.set_api(api, api_token)
 
 
+backup.register(cluster.app)  # cluster backup, cluster restore
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(node.app, name="node")
 app.add_typer(network.app, name="network")

@@ -27,7 +27,8 @@ from typing import Any
 import psycopg
 
 from wolfpack.errors import StoreError, WolfpackError
-from wolfpack.lab import world
+from wolfpack.lab import webui, world
+from wolfpack.lab.layout import MANAGEMENT_ADDRESS, token_file
 from wolfpack.lab.state import DEFAULT_DIR, LabState
 from wolfpack.model.builtin_types import (
     PHYSICAL_DISK,
@@ -213,6 +214,8 @@ def tour(state: LabState) -> None:
         (f"{wp} resource fail web", "Initiate Failure: restarted in place"),
         (f"{lab} power on node1", "SQL fails back once node1 is up 5 s (S38)"),
         (f"{wp} plan --explain", "why each group is where it is"),
+        (f"{wp} log --since 5m", "the cluster log: every node's lines, merged"),
+        (f"{wp} events --follow", "every change as it happens (Ctrl-C ends it)"),
         (f"{lab} status", "hosts, processes, disks, nodes, groups"),
         ("bash scripts/demo down", "removes the whole lab, and only the lab"),
     ]
@@ -225,11 +228,27 @@ The cluster {state.cluster} runs Active/Active (S5, S6) in the lab ({state.dir})
   from the client host: psql -h sql.cluster.test       ->  {db}
 
 Try it (PATH={Path(sys.executable).parent}:$PATH; every command of the admin runs on the
-admin host 198.51.100.1 with WOLFPACK_ENDPOINT set to the lab's etcd):
+admin host 198.51.100.1 with WOLFPACK_ENDPOINT set to the lab's etcd and WOLFPACK_TOKEN
+to the lab's admin token):
 {commands}
-""",
+{_sign_in_text(state)}""",
         flush=True,
     )
+
+
+def _sign_in_text(state: LabState) -> str:
+    """Where a browser on this machine finds the web Cluster Administrator, and its token."""
+    found = webui.sign_in(state)
+    if found is None:
+        return ""
+    url, token = found
+    return f"""
+The web Cluster Administrator, from a browser on this machine (forwarded into the lab, to
+the cluster's management address {MANAGEMENT_ADDRESS}):
+  {url}
+  sign in with the token  {token}
+  (also in {token_file(state)}; `wolfpack lab exec admin -- ...` uses it)
+"""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,9 @@ PUB_IF, PRIV_IF = "eth0", "eth1"
 ETCD_MEMBERS = 3
 MIN_NODES, MAX_NODES = 3, 8
 ETCD_PORT, HEARTBEAT_PORT, DTC_PORT = 2379, 3343, 3372
+#: every node's REST API (and web Cluster Administrator), on all its lab addresses, so the
+#: management address reaches the API of whichever node owns the Cluster Group
+API_PORT = 9443
 KEY_ROOT = "/wolfpack/"
 #: the lab's shared disks (loop devices over images in the lab's directory): name -> MB
 DISKS = {"web": 64, "sql": 256}
@@ -95,13 +98,22 @@ def secret_file(state: LabState) -> Path:
     return Path(state.dir) / "secret"
 
 
+def token_file(state: LabState) -> Path:
+    """The admin token the lab made for its administrator (``wolfpack log``, the web UI)."""
+    return Path(state.dir) / "admin.token"
+
+
 def lab_env(state: LabState) -> dict[str, str]:
     """What a ``wolfpack`` command needs to reach this lab's cluster from a lab host."""
-    return {
+    env = {
         "WOLFPACK_ENDPOINT": endpoints(state),
         "WOLFPACK_PREFIX": KEY_ROOT,
         "WOLFPACK_SECRET_FILE": str(secret_file(state)),
     }
+    token = token_file(state)
+    if token.exists():
+        env["WOLFPACK_TOKEN"] = token.read_text().strip()
+    return env
 
 
 def netns_exec(state: LabState, host: str) -> list[str]:

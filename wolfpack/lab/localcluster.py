@@ -232,6 +232,9 @@ class LocalCluster:
             "heartbeat": {"port": self.heartbeat_port},
             "fence": {"agent": self.fence, "run_root": str(self.run_root)},
             "dump_dir": str(self.workdir / "dumps" / node),
+            # as the package has them: outside run_dir (a tmpfs on a real node)
+            "log_file": str(self.log_dir(node) / "wolfpackd.log"),
+            "resource_log_dir": str(self.log_dir(node) / "resources"),
             **self.daemon_settings,
             "api": {"listen": self.api_host(node), "port": api_port, **self._api_settings()},
         }
@@ -256,6 +259,10 @@ class LocalCluster:
         log.close()
         self.daemons[node] = proc
         return proc
+
+    def log_dir(self, node: str) -> Path:
+        """The node's /var/log/wolfpack: its log file and its resources' output."""
+        return self.workdir / "var-log" / node
 
     def launcher(self, node: str) -> list[str]:
         """The command prefix that puts a node's daemon where the node is (nothing here)."""
@@ -283,8 +290,8 @@ class LocalCluster:
         return not isinstance(api, dict) or (api.get("enabled", True) and api.get("port") != 0)
 
     def api_ready(self, node: str) -> bool:
-        """Does the node's API answer /healthz?"""
-        url = self.api_url(node) + "/healthz"
+        """Does the node's API answer /livez?"""
+        url = self.api_url(node) + "/livez"
         try:
             with urllib.request.urlopen(url, timeout=1, context=self.ca_context()) as r:
                 return bool(r.status == 200)

@@ -42,10 +42,12 @@ from typing import Any
 from pyroute2 import netns as pyroute2_netns
 
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
+from wolfpack.lab import webui
 from wolfpack.lab.bind import BindError, BindServer
 from wolfpack.lab.disks import LoopDisk, make_shared_disk, remove_shared_disk
 from wolfpack.lab.layout import (
     ADMIN_ADDRESS,
+    API_PORT,
     CLIENT_ADDRESS,
     DISKS,
     DNS_ADDRESS,
@@ -266,6 +268,7 @@ def _build(state: LabState, progress: Progress) -> None:
             _start_daemon(state, node)
         progress(f"wolfpackd on {', '.join(state.nodes)}: waiting until every node is Up")
         _wait_nodes_up(state, state.nodes)
+    webui.start(state, progress)  # an admin token, and the web UI on this machine's loopback
     state.phase = "up"
     state.save()
     progress(f"the lab is up: cluster {state.cluster}, {len(state.nodes)} nodes, dir {state.dir}")
@@ -527,6 +530,7 @@ def _start_daemon(state: LabState, node: str) -> None:
         "heartbeat": {"port": HEARTBEAT_PORT},
         "fence": {"agent": str(Path(state.dir) / "fence_lab"), "timeout_s": 15},
         "dump_dir": str(node_dir(state, node) / "dumps"),
+        "api": {"listen": "0.0.0.0", "advertise": public_address(node), "port": API_PORT},
     }
     own = node_dir(state, node) / "local"
     own.mkdir(mode=0o755, parents=True, exist_ok=True)

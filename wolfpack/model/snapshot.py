@@ -40,6 +40,9 @@ class ResourceStatus:
     failures: int = 0
     #: The failure number the coordinator granted a restart for (0: none).
     granted: int = 0
+    #: Restarts granted over the resource's whole life (never trimmed, never reset by a move):
+    #: the Prometheus counter ``wolfpack_resource_restarts_total``.
+    restarts_total: int = 0
     #: The coordinator asked the owner to fail it (Initiate Failure, pending timeout), at this
     #: time by the coordinator's clock; 0 when no request is open. A request is not a failure:
     #: only the owner's Failed report, on its live lease, says the resource was terminated.
@@ -90,6 +93,13 @@ class GroupStatus:
     #: The failover threshold was exceeded: the group stays offline until an administrator
     #: brings it online again (which clears this).
     failed_over_limit: bool = False
+    #: Failovers over the group's whole life (``failovers`` is trimmed to recent history):
+    #: the Prometheus counter ``wolfpack_group_failovers_total``.
+    failovers_total: int = 0
+    #: The last completed failover: when it completed and how long it took from the
+    #: coordinator's decision until every resource was Online on the new owner (0: none yet).
+    last_failover_at: float = 0.0
+    last_failover_s: float = 0.0
 
 
 class IntentKind(StrEnum):

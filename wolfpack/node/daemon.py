@@ -26,6 +26,7 @@ from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
 from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, FenceKind, LocalTestFenceAgent
+from wolfpack.node.health import CheckTimes, node_health
 from wolfpack.node.jsonlog import JsonLog
 from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.liveness import NodeAdmin
@@ -138,6 +139,7 @@ class Daemon:
         self.coordinator: Coordinator | None = None
         self.views: ViewPublisher | None = None
         self.api: ApiServer | None = None
+        self.checks = CheckTimes()  # health-check latency per resource, for /metrics
         self._secret = b""
         self._own_threads: list[threading.Thread] = []  # joined at shutdown
 
@@ -225,9 +227,16 @@ class Daemon:
             claims=LeaseClaims(self.store, self.keys, s.node, self._valid_lease_id),
             may_run=self.lease.valid,
             confine=self.confine,
+            log_dir=s.resource_log_dir,
         )
         self.manager = ResourceManager(
-            self.reader, s.node, self.lease.valid, self.lease.guard, context, log=self.log
+            self.reader,
+            s.node,
+            self.lease.valid,
+            self.lease.guard,
+            context,
+            log=self.log,
+            checks=self.checks,
         )
         self.manager.start()
         executor = Executor(self.store, self.keys, fencer, self.db.update_config, log=self.log)
@@ -269,6 +278,7 @@ class Daemon:
                 log=self.log,
                 log_file=self.log.path,
                 tls=self._api_tls() if self.settings.api.tls else None,
+                health=lambda: node_health(self),
             )
             self.api.start()
         except Exception as exc:  # the cluster must not depend on its API (a TLS or port fault)

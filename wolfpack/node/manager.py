@@ -27,6 +27,7 @@ from wolfpack.model.fsm import ResourceEvent, resource_transition
 from wolfpack.model.inheritance import effective_resource
 from wolfpack.model.snapshot import ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
+from wolfpack.node.health import CheckTimes
 from wolfpack.node.selffence import run_stops, stop_layers
 from wolfpack.policy.local import LocalAction, LocalKind, held_elsewhere, next_batch
 from wolfpack.resources import (
@@ -72,12 +73,14 @@ class ResourceManager:
         clock: Callable[[], float] = time.monotonic,
         log: Log = lambda event, **fields: None,
         agents: AgentFactory = create_agent,
+        checks: CheckTimes | None = None,
     ) -> None:
         self.reader, self.store, self.keys = reader, reader.store, reader.keys
         self.node, self.lease_valid, self.lease_guard = node, lease_valid, lease_guard
         self.context = replace(context, on_failure=self._on_agent_failure)
         self.wall, self.clock, self.log = wall, clock, log
         self.create_agent = agents
+        self.checks = checks or CheckTimes()  # health-check latency, for /metrics
         self.local: dict[str, ResourceState] = {}
         self.running: dict[str, _Running] = {}
         self.wake = threading.Event()
@@ -406,11 +409,13 @@ class ResourceManager:
                 try:
                     if now >= run.next_is:
                         run.schedule(now)
-                        ok = run.agent.is_alive()
+                        ok = self.checks.timed(name, "is_alive", run.agent.is_alive)
                     elif now >= run.next_looks:
                         run.next_looks = now + run.looks_every
                         # WSFC: a failed LooksAlive is confirmed by IsAlive at once.
-                        ok = run.agent.looks_alive() or run.agent.is_alive()
+                        ok = self.checks.timed(
+                            name, "looks_alive", run.agent.looks_alive
+                        ) or self.checks.timed(name, "is_alive", run.agent.is_alive)
                     else:
                         continue
                 except WolfpackError as exc:

@@ -115,6 +115,7 @@ class PathView:
 
     up: bool
     last_heard: float | None  # clock() of the last accepted heartbeat, None if never
+    lost: int = 0  # heartbeats never received (gaps in the sender's sequence on this path)
 
     @property
     def state(self) -> InterfaceState:
@@ -156,6 +157,7 @@ class Verdict(StrEnum):
 @dataclass
 class _Link:
     last_heard: float | None = None
+    lost: int = 0
 
 
 class Tracker:
@@ -192,6 +194,8 @@ class Tracker:
         seen = self._seen.get((hb.node, network))
         if seen is not None and seen[0] == hb.incarnation and hb.sequence <= seen[1]:
             return Verdict.REPLAY
+        if seen is not None and seen[0] == hb.incarnation:
+            link.lost += hb.sequence - seen[1] - 1
         self._seen[hb.node, network] = (hb.incarnation, hb.sequence)
         self._newest[hb.node] = hb.incarnation
         link.last_heard = now
@@ -221,7 +225,9 @@ class Tracker:
     def view(self, now: float, counters: Mapping[str, int]) -> MembershipView:
         paths: dict[str, dict[str, PathView]] = {}
         for (peer, network), link in sorted(self._links.items()):
-            paths.setdefault(peer, {})[network] = PathView(self._is_up(link, now), link.last_heard)
+            paths.setdefault(peer, {})[network] = PathView(
+                self._is_up(link, now), link.last_heard, link.lost
+            )
         peers = {}
         for peer, by_network in paths.items():
             heard = [p.last_heard for p in by_network.values() if p.last_heard is not None]

@@ -171,6 +171,10 @@ class DaemonSettings(pydantic.BaseModel):
     #: set (the package: /var/log/wolfpack/wolfpackd.log, rotated by logrotate). Unset:
     #: ``run_dir/wolfpackd.log``, rotated by the daemon at ``api.log_max_bytes``.
     log_file: Path | None = None
+    #: Resources' output (programs' output.log, nginx's access.log and error.log, fsck and
+    #: OCF runs), one directory per resource, kept across reboots and moves when set (the
+    #: package: /var/log/wolfpack/resources, rotated by logrotate). Unset: in run_dir.
+    resource_log_dir: Path | None = None
     heartbeat: HeartbeatSection = HeartbeatSection()
     lease: LeaseSection = LeaseSection()
     fence: FenceSection  # required: see FENCE_CHOICES

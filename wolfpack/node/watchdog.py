@@ -358,6 +358,8 @@ class WatchdogClient:
         self._fd = -1
         self.restarts = 0
         self.dropped = 0
+        #: the deadline last sent (``time.monotonic()``); None: disarmed (for the metrics)
+        self.armed_until: float | None = None
 
     @classmethod
     def start(
@@ -384,16 +386,24 @@ class WatchdogClient:
     def arm(self, deadline: float) -> None:
         """Tell the watchdog the lease may expire at ``deadline`` (``time.monotonic()``)."""
         self._send(f"deadline {deadline:.6f}\n".encode())
+        self.armed_until = deadline
 
     def disarm(self) -> None:
         """The resources are stopped: nothing for the watchdog to do until the next arm."""
         self._send(b"disarm\n", restart=False)
+        self.armed_until = None
+
+    @property
+    def armed(self) -> bool:
+        """A watchdog process runs and holds a lease deadline to enforce."""
+        return self.armed_until is not None and self.alive()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Disarm, close the pipe and wait for the watchdog to exit (kill it after
         ``timeout``); then forget it in the registry. Safe to call twice."""
         with self._lock:
             proc, self._proc = self._proc, None
+            self.armed_until = None
             if proc is None:
                 return
             with contextlib.suppress(OSError):

@@ -83,6 +83,7 @@ def _place(action: Action, now: float) -> list[Write]:
             owner=node,
             transition=transition,
             failovers=failovers,
+            failovers_total=st.failovers_total + 1 if action.counted else st.failovers_total,
             wanted=action.group_wanted or st.wanted,
             failed_over_limit=False,
         )
@@ -124,7 +125,12 @@ def _grant_restarts(action: Action, now: float) -> list[Write]:
     def grant(st: ResourceStatus | None) -> ResourceStatus | None:
         if st is None or st.state is not ResourceState.FAILED or st.restart_granted:
             return None
-        return replace(st, granted=st.failures, restarts=(*st.restarts, now)[-HISTORY:])
+        return replace(
+            st,
+            granted=st.failures,
+            restarts=(*st.restarts, now)[-HISTORY:],
+            restarts_total=st.restarts_total + 1,
+        )
 
     return [ResourceWrite(name, grant) for name in action.resources]
 
@@ -161,8 +167,16 @@ def _group_failed(action: Action, now: float) -> list[Write]:
 
 
 def _complete_transition(action: Action, now: float) -> list[Write]:
+    """The group is Online where its transition took it; a failover's duration (both ends
+    by a coordinator's clock) is kept for the metrics."""
+
     def complete(st: GroupStatus | None) -> GroupStatus:
-        return replace(st or GroupStatus(), transition=None)
+        st = st or GroupStatus()
+        done = st.transition
+        if done is None or done.kind is not TransitionKind.FAILOVER:
+            return replace(st, transition=None)
+        took = max(0.0, now - done.started)
+        return replace(st, transition=None, last_failover_at=now, last_failover_s=took)
 
     return [GroupWrite(action.subject, complete)]
 

@@ -118,7 +118,7 @@ class ApplicationAgent(Agent):
 
     @property
     def output_log(self) -> Path:
-        return self.state_dir / "output.log"
+        return self.log_path("output.log")
 
     # -- validate ----------------------------------------------------------------------------
     def validate(self) -> None:

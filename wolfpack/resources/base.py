@@ -98,6 +98,10 @@ class AgentContext:
     #: the node's cgroup subtree (None: confinement off, processes are tracked by their
     #: process groups only); see :mod:`wolfpack.resources.confine`
     confine: Confinement | None = None
+    #: where resources' output goes, log_dir/<resource>/ (programs' output, nginx's access
+    #: and error logs, fsck and OCF agent runs): a persistent, rotated place such as
+    #: /var/log/wolfpack/resources. None: beside the agent's other files in run_dir.
+    log_dir: Path | None = None
 
 
 class Agent(ABC):
@@ -120,6 +124,15 @@ class Agent(ABC):
     def state_dir(self) -> Path:
         """Where this agent keeps its pid and log files on this node."""
         return self.ctx.run_dir / "resources" / self.resource.name
+
+    def log_path(self, name: str) -> Path:
+        """A log file of this resource (``log_dir/<resource>/<name>``; the directory is made
+        on first use): what it says outlives the node's reboot and a move elsewhere."""
+        where = (
+            self.state_dir if self.ctx.log_dir is None else self.ctx.log_dir / self.resource.name
+        )
+        where.mkdir(parents=True, exist_ok=True, mode=0o750)
+        return where / name
 
     @property
     def holdings(self) -> Holdings:

@@ -92,7 +92,7 @@ class DiskAgent(Agent):
 
     @property
     def fsck_log(self) -> Path:
-        return self.state_dir / "fsck.log"
+        return self.log_path("fsck.log")
 
     # -- validate ----------------------------------------------------------------------------
     def validate(self) -> None:

@@ -83,7 +83,7 @@ class WebServerAgent(ApplicationAgent):
 
     @property
     def error_log(self) -> Path:
-        return self.state_dir / "error.log"
+        return self.log_path("error.log")
 
     def settings(self) -> _Settings:
         """The properties checked on this node; AgentError naming the first one at fault."""
@@ -120,12 +120,14 @@ class WebServerAgent(ApplicationAgent):
                 " does not let it through",
                 "docroot",
             )
-        if _UNSAFE & set(str(self.state_dir)):
-            raise self.error(
-                AgentResult.ERR_CONFIGURED,
-                f"the node's run directory {str(self.ctx.run_dir)!r} cannot be named in an"
-                " nginx configuration",
-            )
+        logs = self.ctx.log_dir / self.name if self.ctx.log_dir is not None else None
+        for what, where in (("run", self.state_dir), ("resource log", logs)):
+            if where is not None and _UNSAFE & set(str(where)):
+                raise self.error(
+                    AgentResult.ERR_CONFIGURED,
+                    f"the node's {what} directory {str(where)!r} cannot be named in an"
+                    " nginx configuration",
+                )
         account = Account.current()
         argv = (nginx, "-c", str(self.config_file), "-p", f"{self.state_dir}/", "-g", "daemon off;")
         return _Settings(
@@ -185,7 +187,7 @@ events {{
 http {{
     {mime}
     default_type application/octet-stream;
-    access_log {_q(str(d / "access.log"))};
+    access_log {_q(str(self.log_path("access.log")))};
 {temp}
     sendfile on;
     server_tokens off;

@@ -379,7 +379,7 @@ class OcfAgent(LeftoverTracking):
 
     @property
     def agent_log(self) -> Path:
-        return self.state_dir / "ocf.log"
+        return self.log_path("ocf.log")
 
     # -- configuration -----------------------------------------------------------------------
     def _ocf_root(self) -> str:

@@ -61,7 +61,7 @@ class ScriptAgent(LeftoverTracking):
 
     @property
     def script_log(self) -> Path:
-        return self.state_dir / "script.log"
+        return self.log_path("script.log")
 
     def validate(self) -> None:
         self._script()

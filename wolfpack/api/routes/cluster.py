@@ -1,13 +1,12 @@
-"""The whole cluster in one document, the coordinator's plan, whoami, health, metrics."""
+"""The whole cluster in one document, the coordinator's plan, whoami."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 
 from wolfpack.api.auth import Reader, current
-from wolfpack.api.metrics import render
 from wolfpack.api.routes.common import JSONBytes, json_response
 from wolfpack.model import codec
 from wolfpack.policy import explain, plan
@@ -33,23 +32,3 @@ async def plan_now(request: Request, who: Reader) -> JSONBytes:
 @router.get("/api/v1/whoami", summary="The token's name and role")
 async def whoami(who: Reader) -> JSONBytes:
     return json_response({"name": who.name, "role": str(who.role)})
-
-
-@router.get("/healthz", summary="Liveness (no token needed)")
-async def healthz(request: Request) -> JSONBytes:
-    feed = request.app.state.feed
-    cache = request.app.state.cache
-    return json_response(
-        {
-            "ok": True,
-            "node": request.app.state.node,
-            "watching": not cache.always_read,  # false: every read goes to the store
-            "revision": feed.revision,  # of the last change this node's watch saw
-        }
-    )
-
-
-@router.get("/metrics", summary="Prometheus metrics (no token needed)")
-def metrics(request: Request) -> Response:
-    text, content_type = render(request.app.state.cache, request.app.state.request_stats)
-    return Response(text, media_type=content_type)
