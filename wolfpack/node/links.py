@@ -1,10 +1,11 @@
 """The node's link monitor: media sense (S41) and the node's report of its interfaces.
 
-One thread, subscribed to the kernel's link and address notifications (pyroute2 ``IPRoute``
-bound to RTMGRP_LINK and RTMGRP_IPV4_IFADDR, in the daemon's own network namespace). On
-every notification, every wake-up and every ``POLL_S``, it dumps the links and their IPv4
-addresses and feeds what it sees to :class:`~wolfpack.model.media.MediaSense` (pure), which
-says what has lasted the window. Then it
+One thread, subscribed to the kernel's link and address notifications (an ``AF_NETLINK``
+socket bound to RTMGRP_LINK and RTMGRP_IPV4_IFADDR, in the daemon's own network namespace).
+On every notification, every wake-up and every ``POLL_S``, it dumps the links and their
+IPv4 addresses (pyroute2 ``IPRoute``) and feeds what it sees to
+:class:`~wolfpack.model.media.MediaSense` (pure), which says what has lasted the window.
+Then it
 
 - tells each watcher (an online IP Address, through :class:`~wolfpack.resources.base.LinkWatch`)
   whose link has been lost, so the resource fails at once, not at its next IsAlive;
@@ -17,13 +18,19 @@ says what has lasted the window. Then it
 
 The kernel's notifications only wake the thread; every decision rests on a full dump, so a
 lost notification (a full socket buffer) costs at most ``POLL_S`` of delay, never a wrong
-state.
+state. The subscription is a plain non-blocking socket, read until it is empty, rather than
+pyroute2's ``bind``/``get``: pyroute2 0.9 reads several datagrams at once and keeps the
+rest, so ``select`` on its socket missed the second of two notifications (a cable pulled:
+the switch end goes down, then the node's end loses carrier) and the loss was seen only
+at the next poll, seconds late.
 """
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import json
+import os
 import select
 import socket
 import threading
@@ -56,7 +63,8 @@ _RTMGRP_LINK = 0x1
 _RTMGRP_IPV4_IFADDR = 0x10
 _IFF_UP = 0x1
 _IFF_LOWER_UP = 0x10000
-_DRAIN = 64  # notifications read per wake-up, at most
+_DRAIN = 256  # notification datagrams read per wake-up, at most
+_CLONE_NEWNET = 0x40000000
 _JOIN_S = 5.0
 
 
@@ -211,25 +219,26 @@ class LinkMonitor:
                 self.log("link_monitor_failed", error=repr(exc))
                 self._stop.wait(RETRY_S)
 
-    def _open(self) -> Any:
-        return IPRoute() if self.netns is None else IPRoute(netns=self.netns, flags=0)
-
     def _loop(self) -> None:
-        events, query = self._open(), self._open()
+        if self.netns is not None:
+            _enter_netns(self.netns)  # this thread only (tests and tools; a daemon is in it)
+        events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        query = None
         try:
-            events.bind(groups=_RTMGRP_LINK | _RTMGRP_IPV4_IFADDR)
+            events.bind((0, _RTMGRP_LINK | _RTMGRP_IPV4_IFADDR))
+            events.setblocking(False)
+            query = IPRoute()
             while not self._stop.is_set():
                 self.round(self._dump(query))
-                ready, _, _ = select.select([events.fileno(), self._wake_r], [], [], self._pause())
-                if events.fileno() in ready:
-                    _drain_events(events)
+                ready, _, _ = select.select([events, self._wake_r], [], [], self._pause())
+                if events in ready:
+                    _drain(events)
                 if self._wake_r in ready:
-                    with suppress(OSError):
-                        while self._wake_r.recv(512):
-                            pass
+                    _drain(self._wake_r)
         finally:
             events.close()
-            query.close()
+            if query is not None:
+                query.close()
 
     def _pause(self) -> float:
         deadline = self.media.next_deadline()
@@ -359,10 +368,25 @@ def _condition(kernel: _Kernel, ifname: str | None) -> LinkCondition:
     return condition_of(kernel.flags[ifname])
 
 
-def _drain_events(ipr: Any) -> None:
-    """Read the pending notifications (they only wake us: a full dump follows)."""
+def _drain(sock: socket.socket) -> None:
+    """Read what is pending (notifications only wake us: a full dump follows)."""
     for _ in range(_DRAIN):
-        ready, _, _ = select.select([ipr.fileno()], [], [], 0)
-        if not ready:
+        try:
+            if not sock.recv(65536):
+                return
+        except (BlockingIOError, InterruptedError):
             return
-        ipr.get()
+        except OSError:  # ENOBUFS: notifications were lost; the dump that follows sees all
+            return
+
+
+def _enter_netns(name: str) -> None:
+    """Move the calling thread (only it) into network namespace ``name``."""
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns to network namespace {name}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
