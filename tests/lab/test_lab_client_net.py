@@ -126,3 +126,19 @@ def test_the_private_network_cut_moves_nothing_and_fences_nobody(
     assert set(answers) == {HOME} and gaps == []  # no outage at all
     assert not fenced(web)
     assert web.snapshot().group("Web").failovers == before
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["explode", "node2", "public"], "ACTION"),
+        (["cut", "node9", "public"], "NODE"),
+        (["cut", "node2", "storage"], "NETWORK"),
+    ],
+)
+def test_lab_cable_refuses_bad_input_naming_it(
+    demo_lab: LabDriver, args: list[str], field: str
+) -> None:
+    result = demo_lab.lab("cable", *args, "--json", check=False)
+    assert result.returncode == 2 and field in result.stdout + result.stderr
+    assert all_interfaces_up(demo_lab)  # nothing was changed

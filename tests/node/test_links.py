@@ -207,3 +207,23 @@ def test_without_its_lease_the_node_writes_nothing(etcd: EtcdProcess, netns: str
 )
 def test_condition_from_flags(flags: int, condition: LinkCondition) -> None:
     assert condition_of(flags) is condition
+
+
+def test_a_link_flapping_again_and_again_never_counts(monitor: Monitor, netns: str) -> None:
+    """Media-sense bounce: down 0.2 s, up 0.2 s, five times (each drop shorter than the
+    window): nothing fails and nothing is written; a drop that then lasts does count."""
+    mon, store, keys = monitor
+    wait_for(lambda: link_of(store, keys) is LinkCondition.UP, timeout=10)
+    revision = store.get(keys.links("node1")).mod_revision  # type: ignore[union-attr]
+    lost = Recorder()
+    mon.watch("web-ip", "eth0", lost)
+    for _ in range(5):
+        ip("-n", netns, "link", "set", "peer", "down")
+        time.sleep(WINDOW_S * 0.4)
+        ip("-n", netns, "link", "set", "peer", "up")
+        time.sleep(WINDOW_S * 0.4)
+    time.sleep(WINDOW_S * 2)
+    assert lost.calls == []
+    assert store.get(keys.links("node1")).mod_revision == revision  # type: ignore[union-attr]
+    ip("-n", netns, "link", "set", "peer", "down")
+    wait_for(lambda: lost.calls, timeout=10)

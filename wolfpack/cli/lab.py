@@ -128,7 +128,7 @@ def cable_(
     lab_dir: DirOption = DEFAULT_DIR,
     as_json: JsonFlag = False,
 ) -> None:
-    """Pull or plug a node's cable, or set its interface down or up (S41, media sense)."""
+    """Pull or plug a node's cable, or set its interface down or up (media sense)."""
     change = cables.ACTIONS.get(action)
     if change is None:
         raise ValidationError.single("ACTION", f"{action!r}: use {', '.join(cables.ACTIONS)}")
