@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--runs must be 1 to 50, --harmless-runs 1 to 20")
     if os.geteuid() != 0:
         ap.error("the lab needs root")
+    load_before = os.getloadavg()[0]
     state, brought_up = world.up(args.dir, progress=demo.say)
     results: dict[str, list[float]] = {"carrier_cut": [], "link_down": []}
     harmless_runs: dict[str, list[dict[str, Any]]] = {"flap": [], "private_cut": []}
@@ -244,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
         "flap_s": FLAP_S,
         "media_sense_window_s": 0.5,
         "probe_interval_s": 0.05,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # the machine is shared: its load says how much the numbers are stretched
+            "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
+        },
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

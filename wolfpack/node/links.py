@@ -229,7 +229,7 @@ class LinkMonitor:
             events.setblocking(False)
             query = IPRoute()
             while not self._stop.is_set():
-                self.round(self._dump(query))
+                self.step(self._dump(query))
                 ready, _, _ = select.select([events, self._wake_r], [], [], self._pause())
                 if events in ready:
                     _drain(events)
@@ -263,7 +263,7 @@ class LinkMonitor:
             raise OSError(f"cannot list the links: {exc}") from exc
         return _Kernel(flags, {n: tuple(a) for n, a in addresses.items()})
 
-    def round(self, kernel: _Kernel) -> list[Change]:
+    def step(self, kernel: _Kernel) -> list[Change]:
         """Observe one dump, act on what settled, publish; the settled changes (tests)."""
         now = self.clock()
         with self._lock:
