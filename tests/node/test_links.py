@@ -227,3 +227,20 @@ def test_a_link_flapping_again_and_again_never_counts(monitor: Monitor, netns: s
     assert store.get(keys.links("node1")).mod_revision == revision  # type: ignore[union-attr]
     ip("-n", netns, "link", "set", "peer", "down")
     wait_for(lambda: lost.calls, timeout=10)
+
+
+def test_a_watch_begun_during_a_loss_waits_for_the_window_from_the_loss(
+    monitor: Monitor, netns: str
+) -> None:
+    """The monitor keeps every link's history: a resource that starts watching while its
+    link is down (it started just before the cable was pulled) fails when the loss has
+    lasted the window, not at once and not a window later."""
+    mon, store, keys = monitor
+    wait_for(lambda: link_of(store, keys) is LinkCondition.UP, timeout=10)
+    cut = time.monotonic()
+    ip("-n", netns, "link", "set", "peer", "down")
+    time.sleep(WINDOW_S * 0.4)
+    lost = Recorder()
+    mon.watch("web-ip", "eth0", lost)
+    wait_for(lambda: lost.calls, timeout=10)
+    assert lost.calls[0][0] - cut >= WINDOW_S * 0.9

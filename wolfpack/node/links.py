@@ -273,11 +273,12 @@ class LinkMonitor:
             ifname = kernel.holder(itf.address)
             ifnames[itf.name] = ifname or ""
             self.media.observe(f"if:{itf.name}", _condition(kernel, ifname), now)
-        for watch in watches.values():
-            self.media.observe(f"link:{watch.ifname}", _condition(kernel, watch.ifname), now)
-        self.media.forget(
-            {f"if:{i.name}" for i in own} | {f"link:{w.ifname}" for w in watches.values()}
-        )
+        # Every link, watched or not, so a resource that starts watching one later finds
+        # its history (a loss already under way is not taken for settled at once).
+        links = set(kernel.flags) | {w.ifname for w in watches.values()}
+        for name in links:
+            self.media.observe(f"link:{name}", _condition(kernel, name), now)
+        self.media.forget({f"if:{i.name}" for i in own} | {f"link:{n}" for n in links})
         changes = self.media.settle(now)
         by_name = {i.name: i for i in own}
         for change in changes:
