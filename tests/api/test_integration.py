@@ -247,3 +247,23 @@ def test_api_settings_turn_it_off() -> None:
     assert ApiSection().active and ApiSection().port == 9443
     assert not ApiSection(port=0).active
     assert not ApiSection(enabled=False).active
+
+
+def test_network_and_interface_states_of_a_live_cluster(cluster: Cluster) -> None:
+    """Every daemon's link monitor reports its interfaces (on loopback here) and the peers
+    its heartbeats hear; every node's API derives the same states from those reports."""
+
+    def reported() -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = cluster.get("node2", f"{V1}/interfaces").json()
+        complete = all(i["link"] and i["link"]["heard"] is not None for i in items)
+        return items if items and complete else None
+
+    items = wait_for(reported, timeout=20)
+    for itf in items:
+        others = sorted(n for n in cluster.c.names if n != itf["node"])
+        assert itf["state"] == "Up", itf
+        assert (itf["link"]["ifname"], itf["link"]["condition"]) == ("lo", "up")
+        assert itf["link"]["heard"] == others
+    for node in cluster.c.names:
+        networks = cluster.get(node, f"{V1}/networks").json()
+        assert {n["name"]: n["state"] for n in networks} == {"heartbeat": "Up", "client": "Up"}

@@ -385,3 +385,49 @@ def test_metrics_histogram_counts_every_request(api: Api) -> None:
         'wolfpack_api_request_duration_seconds_bucket{le="+Inf",method="GET",'
         'route="/api/v1/whoami"} 3.0' in text
     )
+
+
+def test_network_and_interface_states_in_documents_and_events(api: Api) -> None:
+    """S41: a node's report under links/<node> (written by its link monitor) shows as the
+    derived states in /networks, /interfaces and the cluster document the web UI reads,
+    and its write is an event (section ``links``)."""
+    from wolfpack.model import codec
+    from wolfpack.model.links import LinkCondition, LinkReport, NodeLinks
+    from wolfpack.model.snapshot import NodeStatus
+    from wolfpack.model.states import NodeState
+
+    for i in (1, 2):
+        body = {"name": f"node{i}-public", "node": f"node{i}", "network": "public",
+                "address": f"198.51.100.1{i}"}  # fmt: skip
+        assert api.call("POST", f"{V1}/interfaces", json=body).status_code == 201
+        api.db.write_status("nodes", f"node{i}", NodeStatus(NodeState.UP))
+    assert api.get(f"{V1}/networks/public").json()["state"] == "Up"
+    with api.client.stream(
+        "GET", f"{V1}/events", params={"token": api.reader}, timeout=10
+    ) as stream:
+        lines = stream.iter_lines()
+        assert next(lines).startswith("retry:")
+        cut = LinkReport("public", "eth0", LinkCondition.NO_CARRIER, heard=())
+        doc = codec.dump(NodeLinks({"node2-public": cut}), exclude_defaults=False)
+        api.db.store.put(api.db.keys.links("node2"), json.dumps(doc).encode())
+        event = next(
+            json.loads(line[5:]) for line in lines if line.startswith("data:") and "links" in line
+        )
+    assert (event["section"], event["name"]) == ("links", "node2")
+    itf = api.get(f"{V1}/interfaces/node2-public").json()
+    assert itf["state"] == "Failed" and itf["link"]["condition"] == "no-carrier"
+    assert api.get(f"{V1}/interfaces/node1-public").json()["state"] == "Up"
+    net = api.get(f"{V1}/networks/public").json()
+    assert net["state"] == "Partitioned" and net["interface_states"]["node2-public"] == "Failed"
+    cluster = api.get(f"{V1}/cluster").json()
+    assert {i["name"]: i["state"] for i in cluster["interfaces"]} == {
+        "node1-public": "Up",
+        "node2-public": "Failed",
+    }
+
+
+def test_openapi_documents_the_observed_states(api: Api) -> None:
+    schema = api.get("/openapi.json").json()
+    for path in (f"{V1}/{{kind}}", f"{V1}/{{kind}}/{{name}}"):
+        text = schema["paths"][path]["get"]["description"]
+        assert "Partitioned" in text and "Unreachable" in text and "no-carrier" in text

@@ -67,7 +67,8 @@ def test_interface_crud(cluster: Cli) -> None:
         "network": "public",
         "address": "198.51.100.11",
     }
-    assert cluster.json("interface", "list") == [made]
+    (listed,) = cluster.json("interface", "list")
+    assert {k: listed[k] for k in made} == made and listed["state"] == "Unavailable"
     assert cluster.json("interface", "show", "node1-public")["address"] == "198.51.100.11"
     assert cluster.json("network", "list")[0]["name"] == "public"
     assert "node1-public" in cluster.ok("network", "list").stdout

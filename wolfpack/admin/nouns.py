@@ -8,6 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from wolfpack.admin.networks import (
+    interface_details,
+    interface_link,
+    interface_state,
+    network_details,
+    network_state,
+)
 from wolfpack.admin.objects import Noun, flatten
 from wolfpack.errors import RejectedError, ValidationError
 from wolfpack.model import codec
@@ -78,6 +85,7 @@ NETWORKS: Final[Noun[Network]] = Noun(
         ("name", lambda s, n: n.name),
         ("subnet", lambda s, n: n.subnet),
         ("role", lambda s, n: str(n.role)),
+        ("state", network_state),
         (
             "interfaces",
             lambda s, n: sorted(
@@ -85,6 +93,7 @@ NETWORKS: Final[Noun[Network]] = Noun(
             ),
         ),
     ),
+    details=network_details,
 )
 
 INTERFACES: Final[Noun[Interface]] = Noun(
@@ -96,7 +105,10 @@ INTERFACES: Final[Noun[Interface]] = Noun(
         ("node", lambda s, i: i.node),
         ("network", lambda s, i: i.network),
         ("address", lambda s, i: i.address),
+        ("state", interface_state),
+        ("link", interface_link),
     ),
+    details=interface_details,
 )
 
 # -- groups -------------------------------------------------------------------------------

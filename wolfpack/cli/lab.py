@@ -18,8 +18,8 @@ from wolfpack.errors import ValidationError
 from wolfpack.lab.state import DEFAULT_DIR, LabState
 
 app = typer.Typer(
-    help="The lab: a cluster in network namespaces on this machine (up, status, power, exec,"
-    " down).",
+    help="The lab: a cluster in network namespaces on this machine (up, status, power, cable,"
+    " exec, down).",
     no_args_is_help=True,
 )
 
@@ -125,6 +125,29 @@ def power_(
         output.print_json(doc)
     else:
         output.message(text)
+
+
+@verb(app, "cable")
+def cable_(
+    action: Annotated[
+        str, typer.Argument(help="cut (carrier lost), mend, down (ip link set down) or up.")
+    ],
+    node: Annotated[str, typer.Argument(help="The lab node, e.g. node2.")],
+    network: Annotated[str, typer.Argument(help="public or private.")],
+    lab_dir: DirOption = DEFAULT_DIR,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pull or plug a node's cable, or set its interface down or up (media sense)."""
+    from wolfpack.lab import cables
+
+    change = cables.ACTIONS.get(action)
+    if change is None:
+        raise ValidationError.single("ACTION", f"{action!r}: use {', '.join(cables.ACTIONS)}")
+    change(LabState.load(lab_dir.resolve()), node, network)
+    if as_json:
+        output.print_json({"node": node, "network": network, "action": action})
+    else:
+        output.message(f"{node} {network} ({cables.ifname(network)}): {action}")
 
 
 @app.command(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from wolfpack.model.config import ClusterConfig
+from wolfpack.model.links import NodeLinks
 from wolfpack.model.states import NodeState, ResourceState, Wanted
 
 
@@ -171,6 +172,9 @@ class Snapshot:
     resources: Mapping[str, ResourceStatus] = field(default_factory=dict)
     intents: tuple[Intent, ...] = ()
     revision: int = 0  # store revision the snapshot was read at
+    #: each live node's report of its own interfaces (``links/<node>``); network and
+    #: interface states are derived from it (:mod:`wolfpack.model.networks`)
+    links: Mapping[str, NodeLinks] = field(default_factory=dict)
 
     def node(self, name: str) -> NodeStatus:
         """Status of a configured node; a node never heard from is Down."""

@@ -57,15 +57,21 @@ class NetworkRole(StrEnum):
 
 
 class NetworkState(StrEnum):
-    UP = "Up"
-    PARTITIONED = "Partitioned"
-    DOWN = "Down"
+    """WSFC CLUSTER_NETWORK_STATE (docs/membership.md)."""
+
+    UP = "Up"  # every live interface on it is Up
+    PARTITIONED = "Partitioned"  # some pairs of live nodes cannot talk on it
+    DOWN = "Down"  # no live node can use it
+    UNAVAILABLE = "Unavailable"  # no live node has an interface on it
 
 
 class InterfaceState(StrEnum):
+    """WSFC CLUSTER_NETINTERFACE_STATE (docs/membership.md)."""
+
     UP = "Up"
-    FAILED = "Failed"
-    UNREACHABLE = "Unreachable"
+    FAILED = "Failed"  # its link is lost, or it talks to no other node on its network
+    UNREACHABLE = "Unreachable"  # it cannot reach at least one healthy peer
+    UNAVAILABLE = "Unavailable"  # its node is not a live member
 
 
 class RestartAction(StrEnum):

@@ -32,6 +32,7 @@ import yaml
 
 from wolfpack.errors import ConflictError, StoreError, WolfpackError
 from wolfpack.model import codec
+from wolfpack.model.networks import NetworkStates, changes, derive
 from wolfpack.model.plan import ActionKind, Plan
 from wolfpack.model.snapshot import NodeStatus, Snapshot
 from wolfpack.model.views import Silence
@@ -85,6 +86,7 @@ class Coordinator:
         self._io_fenced: set[int] = set()  # leases of nodes cut off from storage: wait for them
         self._partitions: dict[str, tuple[Silent, str]] = {}  # last logged silence verdicts
         self._last_plan: list[str] = []
+        self._networks: NetworkStates | None = None  # the states last logged
         self.last_snapshot: Snapshot | None = None
 
     @property
@@ -198,6 +200,7 @@ class Coordinator:
         guard = Guard(self.keys.coordinator, self.token)
         self.executor.write_node_statuses(guard, snap.nodes, nodes)
         snap = replace(snap, nodes=nodes)
+        self._report_networks(snap)
         decided = plan(snap, now)
         lines = explain(decided)
         if decided.actions and lines != self._last_plan:
@@ -253,6 +256,14 @@ class Coordinator:
         for node in self._partitions.keys() - verdicts.keys():
             self.log("heartbeat_partition_ended", node=node)
         self._partitions = verdicts
+
+    def _report_networks(self, snap: Snapshot) -> None:
+        """Network and interface states that changed, as events in the cluster log (only
+        the coordinator says them, so the merged log has each once)."""
+        states = derive(snap)
+        for event, fields in changes(self._networks, states, snap.config):
+            self.log(event, **fields)
+        self._networks = states
 
     def _dump(self, snap: Snapshot, now: float) -> None:
         """Keep the snapshot behind each new decision: any incident becomes a scenario."""

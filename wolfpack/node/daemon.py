@@ -29,6 +29,7 @@ from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, FenceKind, Loc
 from wolfpack.node.health import CheckTimes, node_health
 from wolfpack.node.jsonlog import JsonLog
 from wolfpack.node.lease import NodeLease, boottime
+from wolfpack.node.links import LinkMonitor, heard_by_network, own_interfaces
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.node.manager import ResourceManager
 from wolfpack.node.membership import HeartbeatSettings, Membership, MembershipView
@@ -59,7 +60,7 @@ FENCING_DISABLED_COST = (
     " disk, a corrupted filesystem. Configure a fence_* agent for production"
 )
 #: threads whose death stops the systemd watchdog pings (with ``membership-<node>``)
-VITAL_THREADS = ("lease", "lease-fence", "manager", "monitor", "coordinator", "views")
+VITAL_THREADS = ("lease", "lease-fence", "manager", "monitor", "coordinator", "views", "links")
 #: how often the supervisor looks at the component threads when systemd does not ask
 SUPERVISE_EVERY_S = 1.0
 #: how often the heartbeat counters are logged (``membership_counters``), if they changed
@@ -138,6 +139,7 @@ class Daemon:
         self.manager: ResourceManager | None = None
         self.coordinator: Coordinator | None = None
         self.views: ViewPublisher | None = None
+        self.links: LinkMonitor | None = None
         self.api: ApiServer | None = None
         self.checks = CheckTimes()  # health-check latency per resource, for /metrics
         self._secret = b""
@@ -217,6 +219,20 @@ class Daemon:
             log=self.log,
         )
         self.views.start()
+        hb = s.heartbeat
+        self.links = LinkMonitor(
+            self.store,
+            self.keys,
+            s.node,
+            window_s=hb.interval_s * hb.threshold,  # media sense: the heartbeat miss window
+            heard=self._heard_by_network,
+            listening=self._listening,
+            lease=self._valid_lease_id,
+            guard=lease.guard,
+            log=self.log,
+        )
+        self.links.set_interfaces(own_interfaces(cfg, s.node))
+        self.links.start()
         context = AgentContext(
             node=s.node,
             run_dir=self.run_dir,
@@ -228,6 +244,7 @@ class Daemon:
             may_run=self.lease.valid,
             confine=self.confine,
             log_dir=s.resource_log_dir,
+            links=self.links,
         )
         self.manager = ResourceManager(
             self.reader,
@@ -308,6 +325,8 @@ class Daemon:
         self._wake()
         if self.views is not None:
             self.views.wake()
+        if self.links is not None:
+            self.links.wake()
         networks = {name: str(state) for name, state in view.networks.items()}
         peers = sorted(view.up())
         if (networks, peers) != self._last_membership:
@@ -338,6 +357,9 @@ class Daemon:
         if self.membership is None:
             return {}
         return {name: peer.up for name, peer in self.membership.view().peers.items()}
+
+    def _heard_by_network(self) -> dict[str, list[str]]:
+        return heard_by_network(self.membership.view()) if self.membership else {}
 
     def _lost(self) -> frozenset[str]:
         """Peers heard before and now silent on every heartbeat path."""
@@ -408,6 +430,8 @@ class Daemon:
         if self.membership is None:
             return
         cfg = self.reader.read().snapshot.config
+        if self.links is not None:
+            self.links.set_interfaces(own_interfaces(cfg, self.settings.node))
         paths = heartbeat_paths(cfg, self.settings.node, self.settings.heartbeat.port)
         try:
             self.membership.set_peers(paths)
@@ -454,6 +478,8 @@ class Daemon:
             self.manager.stop_everything("shutdown")
         if self.views is not None:
             self.views.stop()
+        if self.links is not None:
+            self.links.stop()
         if self.lease is not None:
             self.lease.stop(revoke=True)
         if self.membership is not None:

@@ -16,6 +16,7 @@ from wolfpack.model.dependencies import Steps, clauses_met, offline_steps, onlin
 from wolfpack.model.plan import Action, ActionKind, Code, Note, Reason
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.model.states import NodeState, ResourceState, Wanted
+from wolfpack.policy.networks import network_unusable
 
 
 class Why(StrEnum):
@@ -25,6 +26,7 @@ class Why(StrEnum):
     DOWN = "down"
     JOINING = "still joining"
     NOT_POSSIBLE_OWNER = "not a possible owner"
+    NETWORK_FAILED = "cut off from"  # a network the group's IP Address needs (S41)
     DRAINING = "draining"
     PAUSED = "paused"
 
@@ -132,6 +134,9 @@ class PlanContext:
         for res in self.cfg.group_resources(group):
             if res.possible_owners is not None and node not in res.possible_owners:
                 return Ineligible(Why.NOT_POSSIBLE_OWNER, f"of resource {res.name!r}")
+        network = network_unusable(self.snap, group, node)
+        if network is not None:
+            return Ineligible(Why.NETWORK_FAILED, network)
         if st.draining:
             return Ineligible(Why.DRAINING)
         if st.state is NodeState.PAUSED:
@@ -140,9 +145,10 @@ class PlanContext:
 
     def may_keep(self, group: str, owner: str) -> bool:
         """The owner may keep running ``group`` (restart, start what is missing): it could
-        take it now, or it only is paused (a paused node keeps its groups)."""
+        take it now, or it only is paused (a paused node keeps its groups), or its client
+        network failed (what it starts there fails, and a failure fails the group over)."""
         why = self.ineligible(group, owner)
-        return why is None or why.why is Why.PAUSED
+        return why is None or why.why in (Why.PAUSED, Why.NETWORK_FAILED)
 
     def anti_affine_with(self, group: Group, node: str) -> str | None:
         """Name of a group on ``node`` sharing an anti-affinity class with ``group``."""

@@ -395,13 +395,16 @@ def _handle_failures(
     down what cannot run without it, and nothing is restarted on top of it.
 
     Nothing restarts on an owner that could not take the group now: one still joining
-    waits; one that is draining or no longer a possible owner (S28, changed by S35) gives
-    the group to the next node instead."""
+    waits; one that is draining, no longer a possible owner (S28, changed by S35) or whose
+    interface on the group's client network failed (S41: for a failure that may affect the
+    group) gives the group to the next node instead."""
     why = ctx.ineligible(group.name, owner)
     if why is not None and why.why is Why.JOINING:
         ctx.note(group.name, Code.OWNER_JOINING, f"{owner} is joining; the restart waits")
         return
-    if why is not None and not ctx.may_keep(group.name, owner):
+    affects_group = any(r.restart_action is RestartAction.RESTART_AND_FAILOVER for r in failed)
+    network_failed = why is not None and why.why is Why.NETWORK_FAILED and affects_group
+    if why is not None and (network_failed or not ctx.may_keep(group.name, owner)):
         names = ", ".join(r.name for r in failed)
         _fail_over(
             ctx, group, owner, Code.FAILOVER_RESOURCE_FAILED, f"{names} failed on {owner} ({why})"

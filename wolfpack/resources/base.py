@@ -39,7 +39,15 @@ from wolfpack.model.config import PropertyValue, Resource, ResourceType
 from wolfpack.resources.confine import Cgroup, Confinement
 from wolfpack.resources.holdings import CGROUP, Holdings
 
-__all__ = ["Agent", "AgentContext", "AgentError", "AgentResult", "Claims", "error_fields"]
+__all__ = [
+    "Agent",
+    "AgentContext",
+    "AgentError",
+    "AgentResult",
+    "Claims",
+    "LinkWatch",
+    "error_fields",
+]
 
 
 def error_fields(exc: BaseException) -> dict[str, object]:
@@ -75,6 +83,22 @@ class Claims(Protocol):
         ...
 
 
+class LinkWatch(Protocol):
+    """The node's media sense (S41, :mod:`wolfpack.node.links`): a resource that lives on a
+    network link asks to be told when that link is lost, so it fails at once instead of at
+    its next IsAlive. A flap shorter than the node's window is never reported."""
+
+    def watch(self, owner: str, ifname: str, on_lost: Callable[[str], None]) -> None:
+        """Call ``on_lost(why)`` (from the monitor's thread) once when link ``ifname`` of the
+        node's network namespace has been unusable for the window; again only after it
+        came back. Watching again replaces ``owner``'s earlier watch."""
+        ...
+
+    def unwatch(self, owner: str) -> None:
+        """Forget ``owner``'s watch; nothing if there is none."""
+        ...
+
+
 @dataclass(frozen=True)
 class AgentContext:
     """What an agent gets from the node it runs on."""
@@ -102,6 +126,9 @@ class AgentContext:
     #: and error logs, fsck and OCF agent runs): a persistent, rotated place such as
     #: /var/log/wolfpack/resources. None: beside the agent's other files in run_dir.
     log_dir: Path | None = None
+    #: the node's media sense (None: not watched; the IP Address then notices a lost link
+    #: at its next IsAlive only)
+    links: LinkWatch | None = None
 
 
 class Agent(ABC):

@@ -15,7 +15,10 @@ start), and then only the record for *our* address (an update that removes one R
 to, and a stop on a node that never registered the name sends nothing, even when both use
 the same (moved) virtual address. A stop that cannot reach the server is logged, not raised:
 the record is replaced by whoever brings the name online next, and a failed deregistration
-must not hold the group. ``adopt`` needs that file and the server still answering with it.
+must not hold the group; nor is it tried when the link toward the server is down or has no
+carrier (the client cable was pulled, S41): ARP would take seconds to give up, and the
+group's failover would wait for it. ``adopt`` needs that file and the server still
+answering with it.
 
 ``looks_alive`` is cheap (the last update succeeded, no stop since, and no ``is_alive`` since
 found the record gone or moved; no network); ``is_alive`` and ``adopt`` ask the server.
@@ -57,6 +60,7 @@ from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields
 from wolfpack.resources.process import read_json, write_json
+from wolfpack.resources.routes import lost_link_toward
 
 __all__ = ["NetworkNameAgent", "TsigKey", "read_key_file"]
 
@@ -431,6 +435,11 @@ class NetworkNameAgent(Agent):
     def _deregister(self, cfg: _Settings, timeout_s: float) -> None:
         """Delete the record for our address only; an absent record is fine. Logged, not
         raised, when the server cannot be told (see the module docstring)."""
+        lost = lost_link_toward(cfg.server)
+        if lost is not None:
+            why = f"link {lost} toward DNS server {cfg.where} is down or has no carrier"
+            self.log("agent_deregister_failed", error=why)
+            return
         update = cfg.update()
         update.delete(cfg.relative, dns.rdatatype.A, cfg.address)
         try:

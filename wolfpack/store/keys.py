@@ -22,6 +22,10 @@ administrators.
     <root>leases/coordinator             coordinator election, attached to the winner's lease
     <root>views/<name>                   which peers a node hears on its heartbeats (JSON),
                                          attached to that node's lease (wolfpack.node.views)
+    <root>links/<name>                   what a node sees of its own interfaces: link condition
+                                         (media sense) and the peers heard on each network
+                                         (JSON), attached to that node's lease
+                                         (wolfpack.node.links)
     <root>claims/<kind>/<name>           an exclusive claim (kind ``disks``: a filesystem
                                          UUID), attached to the holding node's lease
     <root>tokens/<name>                  an API token: role and sha256 of its secret (JSON)
@@ -204,6 +208,14 @@ class KeySpace:
         """What ``name`` hears on its heartbeats, published on its own lease: etcd's
         arbitration of heartbeat silence (docs/fencing.md)."""
         return f"{self.views_prefix}{_segment('node name', name)}"
+
+    @property
+    def links_prefix(self) -> str:
+        return f"{self.root}links/"
+
+    def links(self, name: str) -> str:
+        """``name``'s report of its own interfaces, on its own lease (wolfpack.node.links)."""
+        return f"{self.links_prefix}{_segment('node name', name)}"
 
     # -- claims -------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ from wolfpack.model.config import (
     ResourceType,
 )
 from wolfpack.model.inventory import Inventory
+from wolfpack.model.links import NodeLinks
 from wolfpack.model.snapshot import (
     GroupStatus,
     Intent,
@@ -250,7 +251,19 @@ class DatabaseRead:
             resources=self.statuses("resources"),
             intents=self.intents(),
             revision=self.revision,
+            links=self.links(),
         )
+
+    def links(self) -> dict[str, NodeLinks]:
+        """Each node's report of its interfaces; a damaged one is left out: it is its
+        node's to rewrite, and must not stop every reader of the database."""
+        out: dict[str, NodeLinks] = {}
+        for name, kv in self.section(self.keys.links_prefix).items():
+            try:
+                out[name] = self.decode(NodeLinks, kv)
+            except StoreError:
+                continue
+        return out
 
     def token_documents(self) -> dict[str, bytes]:
         """The stored API tokens by name (:mod:`wolfpack.admin.tokens` parses them)."""

@@ -101,13 +101,22 @@ def _noun(kind: str) -> Noun[Any]:
         raise NotFoundError("kind of object", kind) from None
 
 
-@router.get("/{kind}", summary="List the objects of a kind")
+OBSERVED = """Each object is its configuration (every field, defaults included) plus what is
+observed: nodes `status`, `groups`; groups `state`, `owner`, `resources`, `status`; resources
+`state`, `node`, `status`; networks `state` (Up, Partitioned, Down, Unavailable), `reason`,
+`interface_states`; interfaces `state` (Up, Unreachable, Failed, Unavailable), `reason`, and
+`link` as its node reports it (`ifname`, `condition`: up, no-carrier, admin-down or missing,
+`since`, `heard`: the peers heard on that network, null where no heartbeats run), or null
+before any report (docs/membership.md)."""
+
+
+@router.get("/{kind}", summary="List the objects of a kind", description=OBSERVED)
 async def list_objects(request: Request, kind: Kind, who: Reader) -> JSONBytes:
     noun = _noun(kind)
     return JSONBytes((await current(request)).list_bytes(noun.kind))
 
 
-@router.get("/{kind}/{name}", summary="One object")
+@router.get("/{kind}/{name}", summary="One object", description=OBSERVED)
 async def get_object(request: Request, kind: Kind, name: str, who: Reader) -> JSONBytes:
     return json_response(_document(await current(request), _noun(kind), name))
 

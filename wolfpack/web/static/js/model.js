@@ -41,8 +41,15 @@ const ICONS = {
   Paused: "❚❚",
   Joining: "◐",
   Partitioned: "◒",
-  Unreachable: "✖",
+  Unreachable: "◒",
+  Unavailable: "○",
 };
+
+// What an interface's node reports about its link: "eth0 no-carrier".
+export function linkText(itf) {
+  const link = itf && itf.link;
+  return link ? `${link.ifname || "—"} ${link.condition}` : "—";
+}
 
 export function stateBadge(state, extra = "") {
   const span = document.createElement("span");

@@ -1,7 +1,9 @@
 // S4: the system diagram. Nodes in a row with the groups they own, each cluster network a bus
 // below them, each interface a line from its node to its network labelled with its address;
-// a group's virtual addresses (IP Address resources) are written on the group.
-import { byName, groupOwner, groupState, nodeState, groupResources, resourceState } from "./model.js";
+// a group's virtual addresses (IP Address resources) are written on the group. Buses and
+// links take the colour of their state: a Failed interface is a red dashed link, a Down
+// network a red dashed bus, a Partitioned one amber.
+import { byName, groupOwner, groupState, nodeState, groupResources, resourceState, objState } from "./model.js";
 
 const NS = "http://www.w3.org/2000/svg";
 
@@ -53,9 +55,12 @@ export function topology(doc) {
   // Networks first (underneath), then interface lines, then node boxes on top.
   networks.forEach((net, j) => {
     const y = busTop + j * busGap;
-    svg.append(s("line", { x1: left - 10, y1: y, x2: width - 20, y2: y, class: `topo-bus role-${net.role}` }));
+    const st = objState(net) || "Unknown";
+    const bus = s("line", { x1: left - 10, y1: y, x2: width - 20, y2: y, class: `topo-bus role-${net.role} state-${st}` });
+    bus.append(s("title", {}, `${net.name}: ${st}${net.reason ? ` (${net.reason})` : ""}`));
+    svg.append(bus);
     svg.append(s("text", { x: 10, y: y - 6, class: "topo-net" }, net.name));
-    svg.append(s("text", { x: 10, y: y + 14, class: "topo-sub" }, `${net.subnet} · ${net.role}`));
+    svg.append(s("text", { x: 10, y: y + 14, class: `topo-sub topo-netstate state-${st}` }, `${net.subnet} · ${net.role} · ${st}`));
   });
   for (const itf of interfaces) {
     const x0 = nodeX.get(itf.node);
@@ -67,9 +72,13 @@ export function topology(doc) {
     // A white halo under the link: where it crosses another network's bus, a gap shows
     // that it is not connected there.
     svg.append(s("line", { x1: x, y1: top + boxH, x2: x, y2: y - 4, class: "topo-halo" }));
-    svg.append(s("line", { x1: x, y1: top + boxH, x2: x, y2: y, class: "topo-link" }));
-    svg.append(s("circle", { cx: x, cy: y, r: 4, class: "topo-dot" }));
-    svg.append(s("text", { x: x + 6, y: y - 6, class: "topo-addr" }, itf.address));
+    const st = objState(itf) || "Unknown";
+    const g = s("g", { class: `topo-itf state-${st}`, "data-interface": itf.name });
+    g.append(s("title", {}, `${itf.name}: ${st}${itf.reason ? ` (${itf.reason})` : ""}`));
+    g.append(s("line", { x1: x, y1: top + boxH, x2: x, y2: y, class: "topo-link" }));
+    g.append(s("circle", { cx: x, cy: y, r: 4, class: "topo-dot" }));
+    g.append(s("text", { x: x + 6, y: y - 6, class: "topo-addr" }, itf.address));
+    svg.append(g);
   }
   for (const n of nodes) {
     const x = nodeX.get(n.name);

@@ -1,7 +1,7 @@
 // The tree of the seed (S19, S21, S31–S33): the cluster with Groups, Resources and Cluster
 // Configuration, then every node with its Active Groups and Active Resources. An ARIA tree
 // with one tab stop: arrows move, Enter/Space select, Right/Left open and close.
-import { byName, nodeState, groupState, stateBadge } from "./model.js";
+import { byName, nodeState, groupState, objState, stateBadge } from "./model.js";
 import { icon } from "./icons.js";
 import { state, el } from "./ui.js";
 import { openMenu } from "./menu.js";
@@ -11,6 +11,13 @@ export function treeModel(doc) {
   const name = (doc.cluster && doc.cluster.name) || "cluster";
   const groups = byName(doc.groups).map((g) => ({
     id: `group:${g.name}`, label: g.name, kind: "groups", obj: g, badge: groupState(g), icon: "group",
+  }));
+  // Each network and interface with its state (WSFC: Up, Partitioned, Down, Failed...).
+  const networks = byName(doc.networks).map((n) => ({
+    id: `network:${n.name}`, label: n.name, kind: "networks", obj: n, badge: objState(n) || null, icon: "network",
+  }));
+  const interfaces = byName(doc.interfaces).map((i) => ({
+    id: `interface:${i.name}`, label: i.name, kind: "interfaces", obj: i, badge: objState(i) || null, icon: "interface",
   }));
   const nodes = byName(doc.nodes).map((n) => ({
     id: `node:${n.name}`, label: n.name, kind: "nodes", obj: n, badge: nodeState(n), icon: "node",
@@ -26,8 +33,8 @@ export function treeModel(doc) {
         { id: "resources", label: "Resources", folder: true },
         { id: "config", label: "Cluster Configuration", folder: true, children: [
           { id: "types", label: "Resource Types", icon: "type" },
-          { id: "networks", label: "Networks", icon: "network" },
-          { id: "interfaces", label: "Network Interfaces", icon: "interface" },
+          { id: "networks", label: "Networks", icon: "network", children: networks },
+          { id: "interfaces", label: "Network Interfaces", icon: "interface", children: interfaces },
         ] },
         { id: "topology", label: "Topology diagram", icon: "topology" },
       ],

@@ -2,7 +2,7 @@
 // owner and a "⋯" button (the same menu as a right click).
 import {
   byName, find, groupResources, nodeState, nodeDraining, groupState, resourceState, objState,
-  groupOwner, formatDependencies, stateBadge,
+  groupOwner, formatDependencies, stateBadge, linkText,
 } from "./model.js";
 import { state, el, canWrite } from "./ui.js";
 import { openMenu } from "./menu.js";
@@ -84,6 +84,18 @@ function nodesTable(nodes) {
   ], "Nodes");
 }
 
+function interfacesTable(interfaces, caption) {
+  return table("interfaces", interfaces, [
+    ["Name", (i) => i.name],
+    ["State", (i) => (objState(i) ? stateBadge(objState(i)) : "—")],
+    ["Node", (i) => i.node],
+    ["Network", (i) => i.network],
+    ["Address", (i) => i.address],
+    ["Link", linkText, true],
+    ["Why", (i) => i.reason || "", true],
+  ], caption);
+}
+
 function activeGroups(node) {
   return byName(state.doc.groups).filter((g) => groupOwner(g) === node);
 }
@@ -161,16 +173,32 @@ export function detailView() {
     };
   }
   if (id === "interfaces") {
+    return { title: "Network Interfaces", actions: [], body: interfacesTable(byName(doc.interfaces), "Network interfaces") };
+  }
+  if (id.startsWith("network:")) {
+    const n = find(doc, "networks", id.slice(8));
+    if (!n) return { title: "Gone", actions: [], body: el("p", {}, "This network no longer exists.") };
     return {
-      title: "Network Interfaces",
+      title: `Network ${n.name}`,
+      subtitle: [stateBadge(objState(n)), ` ${n.subnet} · ${n.role}`],
+      actions: [button("Properties", () => networkProperties(n.name)), moreButton("networks", n)],
+      body: el("div", {},
+        n.reason ? el("p", { class: "muted" }, n.reason) : null,
+        interfacesTable(byName(doc.interfaces).filter((i) => i.network === n.name), `Interfaces on ${n.name}`)),
+    };
+  }
+  if (id.startsWith("interface:")) {
+    const i = find(doc, "interfaces", id.slice(10));
+    if (!i) return { title: "Gone", actions: [], body: el("p", {}, "This interface no longer exists.") };
+    const heard = i.link && i.link.heard;
+    const facts = [["State", objState(i) || "—"], ["Why", i.reason || "—"], ["Node", i.node],
+      ["Network", i.network], ["Address", i.address], ["Link", linkText(i)],
+      ["Heard on it", heard ? (heard.length ? heard.join(", ") : "nobody") : "— (no heartbeats)"]];
+    return {
+      title: `Interface ${i.name}`,
+      subtitle: [stateBadge(objState(i))],
       actions: [],
-      body: table("interfaces", byName(doc.interfaces), [
-        ["Name", (i) => i.name],
-        ["State", (i) => (objState(i) ? stateBadge(objState(i)) : "—")],
-        ["Node", (i) => i.node],
-        ["Network", (i) => i.network],
-        ["Address", (i) => i.address],
-      ], "Network interfaces"),
+      body: el("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
     };
   }
   if (id === "topology") {
@@ -192,9 +220,7 @@ export function detailView() {
         el("h3", {}, "Active groups"), groupsTable(groups, `Active groups on ${name}`),
         el("h3", {}, "Active resources"), resourcesTable(resources, `Active resources on ${name}`),
         el("h3", {}, "Interfaces"),
-        table("interfaces", byName(doc.interfaces).filter((i) => i.node === name), [
-          ["Name", (i) => i.name], ["Network", (i) => i.network], ["Address", (i) => i.address],
-        ], `Interfaces of ${name}`)),
+        interfacesTable(byName(doc.interfaces).filter((i) => i.node === name), `Interfaces of ${name}`)),
     };
   }
   return { title: "", actions: [], body: el("p", {}, "Select an item in the tree.") };
