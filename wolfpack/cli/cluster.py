@@ -125,7 +125,7 @@ def resolve_cluster(name: str, port: int = 2379) -> str:
             f"cannot resolve cluster name {name!r} ({exc.strerror}): the first node's DNS "
             "registration must exist, or give the database with --endpoint",
         ) from None
-    return f"http://{infos[0][4][0]}:{port}"
+    return f"https://{infos[0][4][0]}:{port}"
 
 
 def _with_node(cfg: ClusterConfig, node: str, node_id: int, interfaces: list[str]) -> ClusterConfig:
