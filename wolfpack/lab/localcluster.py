@@ -97,6 +97,7 @@ class LocalCluster:
         self.daemon_settings = daemon_settings or {}
         self.etcd = EtcdProcess(workdir / "etcd", tls=tls)
         self.tls = tls
+        self._etcd_users: set[str] = set()
         self.keys = KeySpace("/wolfpack/")
         self.run_root = workdir / "run"
         self.daemons: dict[str, subprocess.Popen[bytes]] = {}
@@ -149,12 +150,8 @@ class LocalCluster:
         if self.external_endpoint is None:
             self.etcd.start()
         self._store = EtcdStore(self.endpoint, timeout=2.0, credentials=self.admin)
-        if self.tls:
-            for node in self.names:
-                for kind in ("node", "api"):
-                    creds = self.credentials(node, kind)
-                    assert creds.user is not None and creds.password is not None
-                    etcd_auth.add_user(self.store, self.keys, creds.user, creds.password)
+        for node in self.names:
+            self.add_etcd_users(node)
         secret = new_secret()
         self.secret_file.write_bytes(secret)
         self.secret_file.chmod(0o600)
@@ -260,6 +257,7 @@ class LocalCluster:
         return ssl.create_default_context(cadata=kv.value.decode()) if kv is not None else None
 
     def start_node(self, node: str) -> subprocess.Popen[bytes]:
+        self.add_etcd_users(node)
         api_port = self.api_ports.setdefault(node, free_port())
         settings = {
             "node": node,
@@ -295,6 +293,17 @@ class LocalCluster:
         log.close()
         self.daemons[node] = proc
         return proc
+
+    def add_etcd_users(self, node: str) -> None:
+        """Issue ``node``'s certificates and add its etcd users (its daemon's and its
+        API's), as ``wolfpack cluster certs issue --node`` does; once per node."""
+        if not self.tls or node in self._etcd_users:
+            return
+        for kind in ("node", "api"):
+            creds = self.credentials(node, kind)
+            assert creds.user is not None and creds.password is not None
+            etcd_auth.add_user(self.store, self.keys, creds.user, creds.password)
+        self._etcd_users.add(node)
 
     def _etcd_settings(self, node: str) -> dict[str, object]:
         if not self.tls:
