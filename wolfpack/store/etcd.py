@@ -183,6 +183,10 @@ def _short_reason(text: str) -> str:
         return "timed out"
     if "name or service not known" in low or "name resolution" in low:
         return "unknown host"
+    if "certificate verify failed" in low:
+        return "TLS: etcd's certificate is not signed by the configured CA"
+    if "ssl" in low or "tls" in low:
+        return "TLS handshake failed (etcd takes only client certificates from its CA)"
     code, message = _error_body(text)
     if code or message:
         return message or text

@@ -135,7 +135,7 @@ def add_user(store: EtcdStore, keys: KeySpace, user: str, password: str) -> None
 
 def remove_user(store: EtcdStore, user: str) -> bool:
     """Delete ``user``: its password stops working at once (False: there was none)."""
-    return not _tolerating(store, "auth/user/delete", {"name": user}, "user name not found")
+    return _tolerating(store, "auth/user/delete", {"name": user}, "user name not found")
 
 
 def enable(store: EtcdStore, users: Iterable[tuple[str, str]], keys: KeySpace) -> None:
