@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from wolfpack.lab.layout import (
     KEY_ROOT,
+    MANAGEMENT_ADDRESS,
     endpoints,
     etcd_files,
     pki_dir,
@@ -37,8 +38,20 @@ def admin_store(state: LabState, timeout: float = 2.0) -> EtcdStore:
 def member_args(state: LabState, node: str) -> list[str]:
     """etcd's TLS and authentication flags for ``node``'s member (certificates made now)."""
     ca = pki(state)
-    addresses = [public_address(node), private_address(node)]
+    # the management address too: 'cluster join NAME' reaches etcd at the cluster name (S20)
+    addresses = [public_address(node), private_address(node), MANAGEMENT_ADDRESS]
     return ca.server_args(ca.member(node, addresses))
+
+
+def etcdctl(state: LabState) -> list[str]:
+    """``etcdctl`` with the lab administrator's certificate, user and password."""
+    admin = pki(state).admin
+    assert admin.user is not None and admin.password is not None
+    return [
+        "etcdctl", "--endpoints", endpoints(state),
+        "--cacert", str(admin.ca), "--cert", str(admin.cert), "--key", str(admin.key),
+        "--user", admin.user, "--password", admin.password,
+    ]  # fmt: skip
 
 
 def node_credentials(state: LabState, node: str, kind: str = "node") -> EtcdCredentials:
