@@ -240,7 +240,10 @@ def _named(error: FieldError) -> FieldError:
 
 
 @contextmanager
-def _database() -> Iterator[ClusterDB]:
+def open_store() -> Iterator[EtcdStore]:
+    """etcd itself as this administrator (users and roles: ``cluster certs``), closed after."""
+    if api_mode() is not None:
+        raise needs_database("cluster certs")
     url = endpoint()
     credentials = etcd_credentials(url)
     try:
@@ -248,9 +251,15 @@ def _database() -> Iterator[ClusterDB]:
     except ValueError as exc:
         raise ValidationError.single("endpoint", f"{url!r}: {exc}") from None
     try:
-        yield ClusterDB(store, keyspace())
+        yield store
     finally:
         store.close()
+
+
+@contextmanager
+def _database() -> Iterator[ClusterDB]:
+    with open_store() as store:
+        yield ClusterDB(store, keyspace())
 
 
 def api_get(path: str, params: Mapping[str, str], *, api: str | None, token: str | None) -> Any:

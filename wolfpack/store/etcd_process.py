@@ -171,12 +171,15 @@ class EtcdProcess:
         stop_at_exit: bool = True,
         tls: bool = True,
         pki: EtcdPki | None = None,
+        auth: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.tls = tls or pki is not None
         self._pki = pki
-        #: a member of an EtcdCluster: the cluster turns authentication on, not the member
-        self.bootstraps = initial_cluster is None
+        #: whether a first start turns authentication on (``auth=False``: the state of a new
+        #: database before ``wolfpack cluster certs enable-auth``); a member of an
+        #: EtcdCluster leaves it to the cluster
+        self.bootstraps = initial_cluster is None and auth
         self.name = name
         self._binary = binary
         self._fixed_ports = client_port is not None or peer_port is not None
