@@ -332,7 +332,7 @@ def _parse_endpoint(text: str, timeout: float, credentials: EtcdCredentials | No
 class EtcdStore:
     """:class:`~wolfpack.store.base.Store` backed by an etcd v3 cluster.
 
-    ``endpoints`` is one URL (``"http://127.0.0.1:2379"``), a comma-separated string of them,
+    ``endpoints`` is one URL (``"https://127.0.0.1:2379"``), a comma-separated string of them,
     or a list. ``timeout`` (seconds) bounds every request and the set-up of a watch. Creating
     the object does not contact etcd; the first call does.
     """
