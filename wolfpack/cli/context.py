@@ -33,8 +33,9 @@ from typing import Any
 
 import yaml
 
-from wolfpack.cli import output
+from wolfpack.cli import audited, output
 from wolfpack.cli.apiclient import ApiTransport
+from wolfpack.cli.audited import CountingStore
 from wolfpack.cli.remote import ApiCluster, needs_database
 from wolfpack.errors import FieldError, ValidationError
 from wolfpack.store.cluster import Cluster
@@ -258,8 +259,20 @@ def open_store() -> Iterator[EtcdStore]:
 
 @contextmanager
 def _database() -> Iterator[ClusterDB]:
+    """The database as this administrator; a verb that changed it leaves an audit record
+    (M10, :mod:`wolfpack.cli.audited`)."""
     with open_store() as store:
-        yield ClusterDB(store, keyspace())
+        counting = CountingStore(store)
+        db = ClusterDB(counting, keyspace())
+        user = store.credentials.user if store.credentials is not None else None
+        try:
+            yield db
+        except BaseException:
+            if counting.writes:
+                audited.record(db, user, failed=True)
+            raise
+        if counting.writes:
+            audited.record(db, user, failed=False)
 
 
 def api_get(path: str, params: Mapping[str, str], *, api: str | None, token: str | None) -> Any:
