@@ -255,7 +255,11 @@ class _Session(requests.Session):
             return super().request(method, url, *args, **kwargs)
         base = str(url).split("/v3/", 1)[0]
         try:
-            token = self.token_auth.token(lambda body: self._authenticate(base, body, kwargs))
+            # a budgeted call (a keep-alive) renews no token that is still good: bcrypt on
+            # etcd's side must not eat the time left before the lease's deadline
+            token = self.token_auth.token(
+                lambda body: self._authenticate(base, body, kwargs), renew=limit is None
+            )
         except _AuthRefused as refused:
             return refused.response  # etcd's own words reach the caller as any refusal
         if not token:

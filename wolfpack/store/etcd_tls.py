@@ -150,14 +150,14 @@ class EtcdCredentials:
         )
 
 
-def _lifetime(token: str) -> float | None:
-    """Seconds until a JWT's ``exp`` by this host's clock (None: not a JWT)."""
+def _lifetime(token: str, now: float) -> float | None:
+    """Seconds from ``now`` (epoch) until a JWT's ``exp`` (None: not a JWT)."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
     try:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        return float(claims["exp"]) - time.time()
+        return float(claims["exp"]) - now
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -165,9 +165,17 @@ def _lifetime(token: str) -> float | None:
 class TokenAuth:
     """One etcd user's token, shared by the threads of one store."""
 
-    def __init__(self, user: str, password: str) -> None:
+    def __init__(
+        self,
+        user: str,
+        password: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.user = user
         self._password = password
+        self._clock, self._wall = clock, wall
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
@@ -175,17 +183,19 @@ class TokenAuth:
     def body(self) -> dict[str, str]:
         return {"name": self.user, "password": self._password}
 
-    def token(self, fetch: Callable[[dict[str, str]], str]) -> str:
+    def token(self, fetch: Callable[[dict[str, str]], str], *, renew: bool = True) -> str:
         """The current token, fetched with ``fetch(body)`` when there is none or it is
         due. ``fetch`` raises when etcd refuses (wrong password, unknown user) and returns
-        ``""`` while etcd's authentication is off; so does this, and nothing is sent."""
+        ``""`` while etcd's authentication is off; so does this, and nothing is sent.
+        ``renew=False`` (a lease keep-alive, on its deadline): a token that is due but still
+        valid is used as it is, and the next unhurried request fetches the new one."""
         with self._lock:
-            now = time.monotonic()
-            if self._token is None or now >= self._renew_at:
+            now = self._clock()
+            if self._token is None or (renew and now >= self._renew_at):
                 token = fetch(self.body())
                 if not token:  # authentication is off (a database being set up): ask again
                     return ""
-                left = _lifetime(token)
+                left = _lifetime(token, self._wall())
                 wait = REFRESH_MAX_S if left is None else min(REFRESH_MAX_S, left / 2)
                 self._token, self._renew_at = token, now + max(REFRESH_MIN_S, wait)
             return self._token
