@@ -15,8 +15,10 @@ and over --procs client processes so the clients are not the bottleneck):
 - writes alone: then a quarter of the time the same changes with no reader at all
   (write_alone_p50_ms / write_alone_p99_ms), the latency the cluster itself adds.
 
-Prints a table, writes bench/results/api.json, and with --json prints a JSON object as the
-last line. Bounded: every phase and request has a time limit.
+``--plain-etcd`` runs etcd without TLS or authentication, as before issue 11 (what they
+cost, side by side). Prints a table, writes bench/results/api.json (api-plain-etcd.json),
+and with --json prints a JSON object as the last line. Bounded: every phase and request has
+a time limit.
 """
 
 from __future__ import annotations
@@ -190,8 +192,8 @@ def phase(
     }
 
 
-def run(seconds: float, procs: int, workdir: Path) -> dict[str, Any]:
-    with LocalCluster(workdir) as c:
+def run(seconds: float, procs: int, workdir: Path, *, tls: bool = True) -> dict[str, Any]:
+    with LocalCluster(workdir, tls=tls) as c:
         c.start_all(timeout=90)  # a busy machine starts daemons slowly
         c.add_app_group(GROUP, preferred=tuple(c.names))
         wait_for(lambda: c.answer(GROUP), timeout=90)
@@ -218,6 +220,7 @@ def run(seconds: float, procs: int, workdir: Path) -> dict[str, Any]:
         "errors": reads["errors"] + mixed["errors"],
         "clients_late_s": max(reads["late_s"], mixed["late_s"]),
         "client_processes": procs,
+        "etcd": "TLS, authentication on" if tls else "plain (--plain-etcd)",
     }
 
 
@@ -226,6 +229,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--plain-etcd",
+        action="store_true",
+        help="etcd without TLS or authentication (etcd.insecure), to measure what they cost",
+    )
     args = ap.parse_args()
     if not 2 <= args.seconds <= 300:
         ap.error("--seconds must be 2-300")
@@ -233,11 +241,12 @@ def main() -> int:
         ap.error("--procs must be 1-8")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="wolfpack-bench-api-") as tmp:
-        result = run(args.seconds, args.procs, Path(tmp))
+        result = run(args.seconds, args.procs, Path(tmp), tls=not args.plain_etcd)
     # the machine may be shared: say how busy it was, the figures depend on it
     result["load_avg_1m"] = round(max(load_before, os.getloadavg()[0]), 2)
     result["machine"] = benchlib.machine()
-    benchlib.report(result, RESULTS, as_json=args.json)
+    where = RESULTS.with_name("api-plain-etcd.json") if args.plain_etcd else RESULTS
+    benchlib.report(result, where, as_json=args.json)
     return 0
 
 

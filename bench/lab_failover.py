@@ -35,11 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wolfpack.lab import demo, world
+from wolfpack.lab import access, demo, world
 from wolfpack.lab.driver import LabDriver, Probe
 from wolfpack.lab.probe_client import changeover
 from wolfpack.lab.state import DEFAULT_DIR, LabState
-from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
 RESULTS = Path(__file__).parent / "results" / "lab_failover.json"
@@ -97,7 +97,7 @@ def outage(probe: Probe, t_fault: float, what: str) -> float:
 def lift_thresholds(state: LabState) -> None:
     """Many failovers in a row: lift MSCS's 10-per-6-hours limit for the bench's groups."""
     with world.in_admin(state):
-        store = EtcdStore(world.endpoints(state), timeout=2.0)
+        store = access.admin_store(state, timeout=2.0)
         try:
             db = ClusterDB(store, KeySpace(world.KEY_ROOT))
             db.update_config(

@@ -180,7 +180,7 @@ def wolfpack(cluster: Cluster, *args: str, env: dict[str, str] | None = None) ->
     from wolfpack.cli.main import app
 
     environment = {
-        "WOLFPACK_ENDPOINT": cluster.c.endpoint,
+        **cluster.c.client_env(),
         "WOLFPACK_PREFIX": cluster.c.keys.root,
         **(env or {}),
     }

@@ -98,7 +98,7 @@ def test_cli_log_over_https(cluster: LocalCluster) -> None:
 
     _, token = tokens.create(cluster.db, "tls-cli", "read-only")
     env = {
-        "WOLFPACK_ENDPOINT": cluster.endpoint,
+        **cluster.client_env(),
         "WOLFPACK_PREFIX": cluster.keys.root,
         "WOLFPACK_TOKEN": token,
     }

@@ -75,7 +75,7 @@ def cluster(tmp_path: Path, plan: chaos.ChaosPlan) -> Iterator[LocalCluster]:
 
 def export_config(c: LocalCluster) -> Any:
     env = {
-        "WOLFPACK_ENDPOINT": c.etcd.endpoint,
+        **c.client_env(),
         "WOLFPACK_PREFIX": c.keys.root,
         "WOLFPACK_SECRET_FILE": str(c.secret_file),
     }

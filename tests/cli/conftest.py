@@ -17,7 +17,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from wolfpack.cli.main import app
+from wolfpack.store import EtcdStore
 from wolfpack.store.etcd_process import EtcdProcess
+from wolfpack.store.etcd_tls import EtcdCredentials
 
 ROOT = Path(__file__).resolve().parents[2]
 JEAN = ROOT / "examples" / "jean.yaml"
@@ -29,6 +31,8 @@ class Cli:
     """Runs ``wolfpack`` with this test's endpoint and key prefix."""
 
     endpoint: str
+    #: the etcd credentials (WOLFPACK_ETCD_*: an administrator's, C1)
+    etcd_env: dict[str, str] = field(default_factory=dict)
     prefix: str = field(default_factory=lambda: f"/wolfpack-test/{uuid.uuid4().hex}/")
     secret_file: str = field(
         default_factory=lambda: f"{tempfile.gettempdir()}/wolfpack-test-{uuid.uuid4().hex}.secret"
@@ -36,6 +40,7 @@ class Cli:
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
         environment = {
+            **self.etcd_env,
             "WOLFPACK_ENDPOINT": self.endpoint,
             "WOLFPACK_PREFIX": self.prefix,
             "WOLFPACK_SECRET_FILE": self.secret_file,
@@ -43,6 +48,18 @@ class Cli:
             **(env or {}),
         }
         return CliRunner().invoke(app, list(args), env=environment)
+
+    def store(self) -> EtcdStore:
+        """The database itself, as the same administrator."""
+        env = self.etcd_env
+        creds = None
+        if env.get("WOLFPACK_ETCD_CA"):
+            creds = EtcdCredentials.load(
+                Path(env["WOLFPACK_ETCD_CA"]),
+                Path(env["WOLFPACK_ETCD_CERT"]),
+                Path(env["WOLFPACK_ETCD_KEY"]),
+            )
+        return EtcdStore(self.endpoint, credentials=creds)
 
     def ok(self, *args: str) -> Result:
         result = self.run(*args)
@@ -85,7 +102,7 @@ def write(tmp_path: Path) -> Writer:
 
 @pytest.fixture
 def cli(etcd: EtcdProcess) -> Cli:
-    return Cli(etcd.endpoint)
+    return Cli(etcd.endpoint, etcd.client_env())
 
 
 @pytest.fixture

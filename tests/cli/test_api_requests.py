@@ -61,7 +61,7 @@ class Served:
         """``wolfpack --api URL ARGS --json`` and the requests it made."""
         before = self.requests()
         environment = {
-            "WOLFPACK_ENDPOINT": f"http://127.0.0.1:{free_port()}",  # no etcd: API mode only
+            "WOLFPACK_ENDPOINT": f"https://127.0.0.1:{free_port()}",  # no etcd: API mode only
             "WOLFPACK_CONFIG": "/nonexistent",
         }
         argv = ["--api", self.url, "--token", self.token, *args, "--json"]

@@ -50,7 +50,7 @@ def test_commands_on_an_empty_database_say_how_to_create_a_cluster(cli: Cli) -> 
 
 
 def test_unreachable_database_exits_3_and_says_how_to_fix_it(cli: Cli) -> None:
-    cli.endpoint = "http://127.0.0.1:9"  # discard port: nothing listens
+    cli.endpoint = "https://127.0.0.1:9"  # discard port: nothing listens
     error = cli.fails("group", "list", code=3)
     assert error["type"] == "StoreUnavailable"
     assert "--endpoint" in error["message"] and "127.0.0.1:9" in error["message"]
@@ -68,7 +68,7 @@ def test_endpoint_option_beats_the_environment(cluster: Cli) -> None:
         "cluster",
         "show",
         "--json",
-        env={"WOLFPACK_ENDPOINT": "http://127.0.0.1:9"},
+        env={"WOLFPACK_ENDPOINT": "https://127.0.0.1:9"},
     )
     assert result.exit_code == 0, result.output
     assert '"jean"' in result.stdout
@@ -79,12 +79,12 @@ def test_endpoint_from_the_config_file(cluster: Cli, tmp_path: Path) -> None:
     config.write_text(f"endpoint: {cluster.endpoint}\n")
     env = {"WOLFPACK_ENDPOINT": "", "WOLFPACK_CONFIG": str(config)}
     assert cluster.run("cluster", "show", env=env).exit_code == 0
-    config.write_text("endpoint: http://127.0.0.1:9\n")
+    config.write_text("endpoint: https://127.0.0.1:9\n")
     assert cluster.run("cluster", "show", env=env).exit_code == 3
 
 
 def test_prefixes_isolate_clusters(cluster: Cli) -> None:
-    other = Cli(cluster.endpoint)
+    other = Cli(cluster.endpoint, cluster.etcd_env)
     assert other.fails("cluster", "show", code=1)["type"] == "NoClusterError"
     other.ok("cluster", "create", "second")
     assert cluster.json("cluster", "show")["name"] == "jean"

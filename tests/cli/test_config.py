@@ -24,7 +24,7 @@ def test_export_reads_like_the_hand_written_file(jean: Cli) -> None:
 def test_export_import_round_trip(jean: Cli, tmp_path: Path) -> None:
     path = tmp_path / "jean.yaml"
     assert jean.json("config", "export", "--state", str(path)) == {"written": str(path)}
-    copy = Cli(jean.endpoint)
+    copy = Cli(jean.endpoint, jean.etcd_env)
     copy.ok("config", "import", str(path))
     assert copy.export() == jean.export()
     state = yaml.safe_load(copy.export())["state"]

@@ -4,7 +4,6 @@ and a refusal (binaries missing on a node, a bad address) names the field, chang
 from __future__ import annotations
 
 from wolfpack.model.inventory import Inventory
-from wolfpack.store import EtcdStore
 from wolfpack.store.keys import KeySpace
 from wolfpack.store.repository import ClusterDB
 
@@ -13,7 +12,7 @@ from .conftest import Cli, fields
 
 def report(cli: Cli, **versions: tuple[str, ...]) -> None:
     """Store inventories as the nodes' daemons would at start."""
-    store = EtcdStore(cli.endpoint)
+    store = cli.store()
     try:
         db = ClusterDB(store, KeySpace(cli.prefix))
         for node, found in versions.items():

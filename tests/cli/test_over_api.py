@@ -42,7 +42,7 @@ class ApiCli:
     ) -> Result:
         environment = {
             # an etcd endpoint nobody serves: API mode must not touch etcd at all
-            "WOLFPACK_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
+            "WOLFPACK_ENDPOINT": f"https://127.0.0.1:{closed_port()}",
             "WOLFPACK_CONFIG": "/nonexistent",
             "COLUMNS": "200",
             **(env or {}),

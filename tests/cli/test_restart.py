@@ -13,7 +13,7 @@ def test_config_survives_an_etcd_restart(tmp_path: Path) -> None:
     etcd = EtcdProcess(tmp_path / "etcd")
     try:
         etcd.start()
-        cli = Cli(etcd.endpoint)
+        cli = Cli(etcd.endpoint, etcd.client_env())
         cli.ok("config", "import", str(JEAN))
         cli.ok("group", "set", "Web", "--failback-window", "22-6")
         before = cli.json("group", "show", "Web")

@@ -32,7 +32,7 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 
 def run(c: LocalCluster, *args: str, secret: Path | None = None) -> Result:
     env = {
-        "WOLFPACK_ENDPOINT": c.etcd.endpoint,
+        **c.client_env(),
         "WOLFPACK_PREFIX": c.keys.root,
         "WOLFPACK_SECRET_FILE": str(secret or c.secret_file),
         "COLUMNS": "200",

@@ -47,7 +47,7 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 def initiate_failure(c: LocalCluster, group: str, *, wait: bool = True) -> None:
     """``wolfpack resource fail`` (Initiate Failure, FAIL_RESOURCE), as the web UI does."""
     env = {
-        "WOLFPACK_ENDPOINT": c.etcd.endpoint,
+        **c.client_env(),
         "WOLFPACK_PREFIX": c.keys.root,
         "WOLFPACK_SECRET_FILE": str(c.secret_file),
     }

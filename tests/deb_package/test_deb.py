@@ -14,6 +14,7 @@ The debootstrap root is cached as a tarball under /var/tmp/wolfpack-debootstrap-
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -184,6 +185,50 @@ def test_package_contents(deb: Path) -> None:
     assert info.split() == ["/etc/wolfpack/wolfpackd.yaml", "/etc/logrotate.d/wolfpack"]
 
 
+#: /etc/default/etcd for one member on localhost with TLS and JWT tokens (install.md §4)
+ETCD_DEFAULTS = """\
+ETCD_NAME="deb"
+ETCD_DATA_DIR="/var/lib/etcd/wolfpack"
+ETCD_LISTEN_CLIENT_URLS="https://127.0.0.1:2379"
+ETCD_ADVERTISE_CLIENT_URLS="https://127.0.0.1:2379"
+ETCD_LISTEN_PEER_URLS="https://127.0.0.1:2380"
+ETCD_INITIAL_ADVERTISE_PEER_URLS="https://127.0.0.1:2380"
+ETCD_INITIAL_CLUSTER="deb=https://127.0.0.1:2380"
+ETCD_CLIENT_CERT_AUTH="true"
+ETCD_TRUSTED_CA_FILE="/etc/etcd/pki/ca.crt"
+ETCD_CERT_FILE="/etc/etcd/pki/server.crt"
+ETCD_KEY_FILE="/etc/etcd/pki/server.key"
+ETCD_PEER_CLIENT_CERT_AUTH="true"
+ETCD_PEER_TRUSTED_CA_FILE="/etc/etcd/pki/ca.crt"
+ETCD_PEER_CERT_FILE="/etc/etcd/pki/peer.crt"
+ETCD_PEER_KEY_FILE="/etc/etcd/pki/peer.key"
+ETCD_PEER_CERT_ALLOWED_CN="wolfpack-etcd-peer"
+ETCD_AUTH_TOKEN="jwt,pub-key=/etc/etcd/pki/jwt.pub,priv-key=/etc/etcd/pki/jwt.key,sign-method=ES256,ttl=10m"
+"""
+CLIENT_CONFIG = """\
+endpoint: https://127.0.0.1:2379
+etcd_ca: /root/.config/wolfpack/etcd/ca.crt
+etcd_cert: /root/.config/wolfpack/etcd/admin.crt
+etcd_key: /root/.config/wolfpack/etcd/admin.key
+"""
+
+
+def secure_etcd(box: Container) -> None:
+    """The administrator's steps of install.md section 4, in the box: a CA, the member's
+    certificates, an admin, etcd restarted with TLS on a new data dir, authentication on."""
+    box.sh("wolfpack cluster certs init --cluster deb --dir /root/pki")
+    box.sh("wolfpack cluster certs member deb --address 127.0.0.1 --dir /root/pki "
+           "--out /etc/etcd/pki && chown -R etcd: /etc/etcd/pki")  # fmt: skip
+    box.sh("wolfpack cluster certs issue --admin root --offline --dir /root/pki "
+           "--out /root/.config/wolfpack/etcd")  # fmt: skip
+    (box.root / "root/.config/wolfpack/config.yaml").write_text(CLIENT_CONFIG)
+    box.sh("systemctl stop etcd")
+    (box.root / "etc/default/etcd").write_text(ETCD_DEFAULTS)
+    box.sh("systemctl start etcd", timeout=120)
+    enabled = json.loads(box.sh("wolfpack cluster certs enable-auth --json").stdout)
+    assert enabled == {"enabled": True, "admin": "admin:root"}
+
+
 def test_install_run_remove_purge_under_systemd(deb: Path, container: Container) -> None:
     box = container
     shutil.copy(deb, box.root / "root" / deb.name)
@@ -206,10 +251,17 @@ def test_install_run_remove_purge_under_systemd(deb: Path, container: Container)
     said = box.sh("journalctl -u wolfpackd -o cat --no-pager").stdout
     assert "wolfpackd: node: " in said and "fence.agent" in said, said
 
-    # a real configuration: READY=1 makes it active; the watchdog keeps it so
-    ep = "--endpoint http://127.0.0.1:2379"
-    box.sh(f"wolfpack {ep} cluster create deb --secret-file /etc/wolfpack/secret")
-    box.sh(f"wolfpack {ep} node create node1 --id 1")
+    # a real configuration: etcd with TLS and users as install.md section 4 says (C1)
+    secure_etcd(box)
+    box.sh("wolfpack cluster create deb --secret-file /etc/wolfpack/secret")
+    box.sh("wolfpack node create node1 --id 1")
+    box.sh("wolfpack cluster certs issue --node node1 --dir /root/pki --out /etc/wolfpack/etcd")
+    # nobody without a certificate gets in, plain HTTP least of all
+    fetch = "import ssl, sys, urllib.request as u; c = ssl.create_default_context(cafile='/root/pki/ca.crt'); print(u.urlopen(sys.argv[1], timeout=3, context=c).read())"  # noqa: E501
+    plain = box.sh(f'python3.11 -c "{fetch}" http://127.0.0.1:2379/health', check=False)
+    bare = box.sh(f'python3.11 -c "{fetch}" https://127.0.0.1:2379/health', check=False)
+    assert plain.returncode != 0 and bare.returncode != 0, (plain, bare)
+    # READY=1 makes it active; the watchdog keeps it so
     box.sh("sed -i 's/^# node: node1/node: node1/' /etc/wolfpack/wolfpackd.yaml && "
            "printf 'fence:\\n  agent: none\\n' >> /etc/wolfpack/wolfpackd.yaml")  # fmt: skip
     box.sh("systemctl reset-failed wolfpackd && systemctl start wolfpackd", timeout=120)

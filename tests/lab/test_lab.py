@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from wolfpack.lab import webui, world
+from wolfpack.lab import access, webui, world
 from wolfpack.lab.demo import SQL_PASSWORD
 from wolfpack.lab.driver import LabDriver
 from wolfpack.lab.state import LabState
@@ -117,9 +117,7 @@ def test_exec_refuses_an_unknown_host(demo_lab: LabDriver) -> None:
 
 
 def test_etcd_is_a_three_member_cluster(demo_lab: LabDriver) -> None:
-    result = demo_lab.run(
-        "admin", ["etcdctl", "--endpoints", world.endpoints(demo_lab.state), "member", "list"]
-    )
+    result = demo_lab.run("admin", [*access.etcdctl(demo_lab.state), "member", "list"])
     names = sorted(line.split(", ")[2] for line in result.stdout.splitlines())
     assert names == ["node1", "node2", "node3"]
 

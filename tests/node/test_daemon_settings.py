@@ -60,7 +60,11 @@ def wolfpackd(tmp_path: Path, settings: dict[str, object], *flags: str) -> tuple
             "fence.host_map.node1",
         ),
         ({"fence": {"agent": ""}}, "fence.agent"),
-        ({"endpoints": "https://127.0.0.1:2379"}, "endpoints"),
+        # C1: plain text is refused unless chosen; certificates are checked before anything
+        ({"endpoints": "http://127.0.0.1:2379"}, "endpoints"),
+        ({"endpoints": "https://127.0.0.1:2379,http://127.0.0.1:2380"}, "endpoints"),
+        ({"etcd": {"ca": "/nonexistent/ca.crt"}}, "etcd.ca"),
+        ({"etcd": {"insecure": "maybe"}}, "etcd.insecure"),
         ({"endpoints": "http://127.0.0.1:2379,ftp://127.0.0.1"}, "endpoints"),
         # L1/M6: the self-fence comes after two tries to renew, the watchdog after it
         ({"lease": {"ttl_s": 3, "margin_s": 3}}, "lease.margin_s"),

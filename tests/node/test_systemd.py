@@ -26,6 +26,7 @@ from wolfpack.node.daemon import Daemon
 from wolfpack.node.secret import new_secret, register
 from wolfpack.node.settings import load_settings
 from wolfpack.store import KeySpace, MemoryStore
+from wolfpack.store.pki import ClusterCA
 from wolfpack.store.repository import ClusterDB
 
 
@@ -158,11 +159,15 @@ def test_a_bad_configuration_exits_78_and_other_failures_2(tmp_path: Path) -> No
     missing = _wolfpackd("--config", str(tmp_path / "nosuch.yaml"))
     assert missing.returncode == 78 and "cannot read" in missing.stderr, missing.stderr
     (tmp_path / "secret").write_bytes(new_secret())
+    ClusterCA.create(tmp_path / "ca", "c").issue_principal("node", "node1", tmp_path / "etcd")
+    files = {n: str(tmp_path / "etcd" / f) for n, f in
+             (("ca", "ca.crt"), ("cert", "node.crt"), ("key", "node.key"))}  # fmt: skip
     good = tmp_path / "good.yaml"
     settings = {
         "node": "node1",
         "fence": {"agent": "none"},
-        "endpoints": "http://127.0.0.1:9",  # discard port: nothing answers
+        "endpoints": "https://127.0.0.1:9",  # discard port: nothing answers
+        "etcd": files,
         "secret_file": str(tmp_path / "secret"),
         "run_dir": str(tmp_path / "run"),
         "api": {"enabled": False},

@@ -27,12 +27,21 @@ from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.lease import NodeLease
 from wolfpack.resources import Agent, AgentContext, AgentError, create_agent
 from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store.etcd_tls import EtcdCredentials
 
 
 class Node:
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
-        self.store = EtcdStore(cfg["endpoint"], timeout=2.0)
+        env = cfg["etcd"]
+        creds = None
+        if "WOLFPACK_ETCD_CA" in env:
+            creds = EtcdCredentials.load(
+                Path(env["WOLFPACK_ETCD_CA"]),
+                Path(env["WOLFPACK_ETCD_CERT"]),
+                Path(env["WOLFPACK_ETCD_KEY"]),
+            )
+        self.store = EtcdStore(cfg["endpoint"], timeout=2.0, credentials=creds)
         self.keys = KeySpace(cfg["prefix"])
         self.events: list[tuple[str, dict[str, object]]] = []
         self.holders: list[subprocess.Popen[bytes]] = []

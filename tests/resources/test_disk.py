@@ -31,7 +31,7 @@ from wolfpack.resources import AgentError, AgentResult, create_agent
 from wolfpack.resources.disk import DiskAgent
 from wolfpack.resources.ext4 import parse_dumpe2fs
 from wolfpack.resources.mounts import mount_holding, parse_mountinfo
-from wolfpack.store import EtcdProcess, EtcdStore, KeySpace
+from wolfpack.store import EtcdProcess, KeySpace
 
 from . import Recorder
 
@@ -159,6 +159,7 @@ def nodes(etcd: EtcdProcess, tmp_path: Path) -> Iterator[Any]:
     def start(node: str, properties: dict[str, Any], *, own_prefix: str | None = None) -> NodeProc:
         cfg = {
             "endpoint": etcd.endpoint,
+            "etcd": etcd.client_env(),  # its CA, certificate and key, as an administrator
             "prefix": own_prefix or prefix,
             "node": node,
             "run_dir": str(tmp_path / node),
@@ -178,7 +179,7 @@ def nodes(etcd: EtcdProcess, tmp_path: Path) -> Iterator[Any]:
 
 
 def claim_of(etcd: EtcdProcess, prefix: str, fs_uuid: str) -> dict[str, Any] | None:
-    store = EtcdStore(etcd.endpoint)
+    store = etcd.store()
     try:
         kv = store.get(KeySpace(prefix).claim("disks", fs_uuid))
         return None if kv is None else {**json.loads(kv.value), "lease": kv.lease}
@@ -471,7 +472,7 @@ def test_a_mounted_disk_claimed_by_another_node_is_not_adopted(
     node1 = nodes("node1", props(disk, mount_point))
     node1.ok("start")
     # While node1's daemon is away its claim goes (lease revoked) and node2 takes it.
-    store = EtcdStore(etcd.endpoint)
+    store = etcd.store()
     try:
         keys = KeySpace(nodes.prefix)
         kv = store.get(keys.claim("disks", disk.uuid))

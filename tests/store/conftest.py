@@ -13,6 +13,9 @@ build the same fixture in a few lines from the package itself::
             yield proc.start()
         finally:
             proc.stop()
+
+It runs over TLS with authentication on (C1); ``etcd_server.store()`` is a client as its
+administrator.
 """
 
 from __future__ import annotations
@@ -104,11 +107,16 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
         cleanup: Store | None = None
     else:
         server: EtcdProcess = request.getfixturevalue("etcd_server")
-        store = EtcdStore(server.endpoint, timeout=5.0)
-        dead = f"http://127.0.0.1:{free_port()}"
+        store = server.store(timeout=5.0)  # over TLS as an administrator (C1)
+        dead = f"https://127.0.0.1:{free_port()}"
         hints = (dead, "Is etcd running?")
-        h = Harness("etcd", store, ns, time.sleep, lambda: EtcdStore(dead, timeout=1.0), hints)
-        cleanup = EtcdStore(server.endpoint, timeout=5.0)  # works even if the test closed store
+        admin = server.admin
+
+        def down() -> Store:
+            return EtcdStore(dead, timeout=1.0, credentials=admin)
+
+        h = Harness("etcd", store, ns, time.sleep, down, hints)
+        cleanup = server.store(timeout=5.0)  # works even if the test closed store
     try:
         yield h
     finally:

@@ -3,10 +3,8 @@ by the time left (H4), and one daemon per node identity (M4)."""
 
 from __future__ import annotations
 
-import json
 import socket
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +29,7 @@ def silent_endpoints() -> Iterator[list[str]]:
             s.bind(("127.0.0.1", 0))
             s.listen(16)
             socks.append(s)
-        yield [f"http://127.0.0.1:{s.getsockname()[1]}" for s in socks]
+        yield [f"https://127.0.0.1:{s.getsockname()[1]}" for s in socks]
     finally:
         for s in socks:
             s.close()
@@ -40,7 +38,8 @@ def silent_endpoints() -> Iterator[list[str]]:
 def test_keepalive_budget_bounds_the_whole_call(silent_endpoints: list[str]) -> None:
     """H4: with 3 silent endpoints and 1 s per request, a keep-alive used to take 3 s; with a
     budget of 0.5 s it gives up after about 0.5 s, whatever the number of endpoints."""
-    store = EtcdStore(silent_endpoints, timeout=1.0)
+    plain = [e.replace("https:", "http:") for e in silent_endpoints]
+    store = EtcdStore(plain, timeout=1.0)
     try:
         t0 = time.monotonic()
         with pytest.raises(StoreUnavailable) as info:
@@ -58,8 +57,9 @@ def test_keepalive_moves_on_from_a_member_that_holds_it(
     """M6: a member without a leader holds a keep-alive for whole election timeouts, even
     after the new leader is there; the keep-alive goes to the next member after a short
     attempt instead of the store's whole request timeout (5 s here)."""
-    direct = EtcdStore(etcd_server.endpoint, timeout=5.0)
-    store = EtcdStore([silent_endpoints[0], etcd_server.endpoint], timeout=5.0)
+    direct = etcd_server.store(timeout=5.0)
+    admin = etcd_server.admin
+    store = EtcdStore([silent_endpoints[0], etcd_server.endpoint], timeout=5.0, credentials=admin)
     lease = direct.lease_grant(10)
     try:
         t0 = time.monotonic()
@@ -97,9 +97,11 @@ def test_cluster_reports_its_leader(tmp_path: Path) -> None:
     with EtcdCluster(tmp_path / "etcd") as cluster:
         leader = cluster.leader()
         assert leader is not None
-        req = urllib.request.Request(f"{leader.endpoint}/v3/maintenance/status", data=b"{}")
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req) as resp:
-            body = json.loads(resp.read())
+        store = leader.store()
+        try:
+            body = store.call_api("maintenance/status", {})
+        finally:
+            store.close()
         assert body["leader"] == body["header"]["member_id"]
         leader.kill()
         ends = time.monotonic() + 10
@@ -112,7 +114,7 @@ def test_second_daemon_with_the_same_node_name_refuses_on_etcd(etcd_server: Etcd
     """M4 on a real etcd: the second instance refuses while the first renews; the first's
     guard (compare on the lease) still holds."""
     keys = KeySpace(f"/m4-{time.monotonic_ns()}/")
-    store = EtcdStore(etcd_server.endpoint, timeout=2.0)
+    store = etcd_server.store(timeout=2.0)
     first = NodeLease(store, keys, "n1", {}, ttl_s=3, identity=Identity("b1", "m1", 1))
     second = NodeLease(store, keys, "n1", {}, ttl_s=3, identity=Identity("b2", "m2", 1))
     try:

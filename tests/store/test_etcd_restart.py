@@ -45,7 +45,7 @@ def write_sample(store: EtcdStore) -> int:
 @pytest.mark.parametrize("how", ["stop", "kill"])
 def test_data_and_revisions_survive_restart(private_etcd: EtcdProcess, how: str) -> None:
     endpoint = private_etcd.endpoint
-    old_client = EtcdStore(endpoint, timeout=2.0)
+    old_client = private_etcd.store(timeout=2.0)
     try:
         last = write_sample(old_client)
         before, rev_before = old_client.get_prefix("/wolfpack/")
@@ -68,7 +68,7 @@ def test_data_and_revisions_survive_restart(private_etcd: EtcdProcess, how: str)
         private_etcd.start()
         assert private_etcd.endpoint == endpoint and private_etcd.pid != pid
 
-        new_client = EtcdStore(endpoint)
+        new_client = private_etcd.store()
         try:
             after, rev_after = new_client.get_prefix("/wolfpack/")
             assert [kv for kv in after if kv.key != "/wolfpack/leases/nodes/n1"] == before
@@ -89,8 +89,9 @@ def test_data_and_revisions_survive_restart(private_etcd: EtcdProcess, how: str)
 
 
 def test_requests_fail_over_to_the_next_endpoint(private_etcd: EtcdProcess) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
-    store = EtcdStore([dead, private_etcd.endpoint], timeout=2.0)
+    dead = f"https://127.0.0.1:{free_port()}"
+    admin = private_etcd.admin
+    store = EtcdStore([dead, private_etcd.endpoint], timeout=2.0, credentials=admin)
     try:
         rev = store.put("/f/k", b"v")  # a refused connection never sent the write: safe to retry
         kv = store.get("/f/k")
@@ -101,14 +102,15 @@ def test_requests_fail_over_to_the_next_endpoint(private_etcd: EtcdProcess) -> N
             assert event is not None and event.mod_revision == rev2
     finally:
         store.close()
-    assert EtcdStore(f"{dead},{private_etcd.endpoint}").endpoints == [dead, private_etcd.endpoint]
+    both = EtcdStore(f"{dead},{private_etcd.endpoint}", credentials=admin)
+    assert both.endpoints == [dead, private_etcd.endpoint]
 
 
 def test_all_endpoints_down_names_each(private_etcd: EtcdProcess) -> None:
     endpoint = private_etcd.endpoint
     private_etcd.stop()
-    dead = f"http://127.0.0.1:{free_port()}"
-    store = EtcdStore([endpoint, dead], timeout=1.0)
+    dead = f"https://127.0.0.1:{free_port()}"
+    store = EtcdStore([endpoint, dead], timeout=1.0, credentials=private_etcd.admin)
     with pytest.raises(StoreUnavailable) as info:
         store.get_prefix("/")
     message = str(info.value)
@@ -123,7 +125,7 @@ def test_etcd_process_lifecycle(tmp_path: Path) -> None:
         assert proc.start() is proc and proc.pid == pid  # starting a running etcd: no-op
         assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
         assert (data / "member").is_dir()
-        assert proc.endpoint.startswith("http://127.0.0.1:")
+        assert proc.endpoint.startswith("https://127.0.0.1:")
         assert f"pid {pid}" in repr(proc)
     assert not proc.running and proc.pid is None
     proc.stop()  # idempotent

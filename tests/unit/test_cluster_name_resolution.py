@@ -17,7 +17,7 @@ def test_a_resolved_name_gives_the_database_endpoint(monkeypatch: pytest.MonkeyP
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("198.51.100.10", port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
-    assert resolve_cluster("jean.cluster.test") == "http://198.51.100.10:2379"
+    assert resolve_cluster("jean.cluster.test") == "https://198.51.100.10:2379"
 
 
 def test_an_unresolvable_name_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,7 +47,7 @@ def summary(body: bytes, limit: int = 512) -> str:
     resource's password property) replaced by ``***``."""
     try:
         data = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse (H8)
         return body[:limit].decode(errors="replace")
     return json.dumps(_redact(data), separators=(",", ":"))[:limit] if data is not None else ""
 

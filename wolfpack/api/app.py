@@ -20,6 +20,7 @@ from wolfpack.api.cache import ClusterCache
 from wolfpack.api.feed import ChangeFeed
 from wolfpack.api.metrics import RequestStats
 from wolfpack.api.middleware import ApiMiddleware
+from wolfpack.api.ratelimit import RateLimit
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.api.routes import health as health_routes
 from wolfpack.model.health import NodeHealth
@@ -37,6 +38,7 @@ def create_app(
     max_body_bytes: int = 1 << 20,
     audit_keep: int = DEFAULT_KEEP,
     keepalive_s: float = 15.0,
+    change_rate: tuple[float, int] = (0.0, 1),
     log_file: Path | None = None,
     logger: Callable[..., None] | None = None,
     static_dir: Path | None = STATIC_DIR,
@@ -45,7 +47,9 @@ def create_app(
 ) -> FastAPI:
     """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
     the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on.
-    ``health``: what the daemon knows about itself (None: no daemon behind this API)."""
+    ``health``: what the daemon knows about itself (None: no daemon behind this API).
+
+    ``change_rate``: (changes per second, burst) per client address (0: no limit)."""
     db = open_db()
     cache = ClusterCache(db)
     feed = ChangeFeed(cache, log=logger)
@@ -94,5 +98,6 @@ def create_app(
         audit=audit,
         metrics=stats,
         max_body_bytes=max_body_bytes,
+        limit=RateLimit(*change_rate, clock=clock),
     )
     return app

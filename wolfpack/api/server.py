@@ -65,6 +65,7 @@ class ApiServer:
             max_body_bytes=s.max_body_bytes,
             audit_keep=s.audit_keep,
             keepalive_s=s.keepalive_s,
+            change_rate=(s.change_rate_per_s, s.change_burst),
             log_file=self.log_file,
             logger=self.log,
             ca_pem=self.tls[2] if self.tls is not None else None,

@@ -21,6 +21,10 @@ class ApiSection(pydantic.BaseModel):
     max_body_bytes: int = pydantic.Field(1 << 20, ge=1024)
     audit_keep: int = pydantic.Field(10_000, ge=10)
     keepalive_s: float = pydantic.Field(15.0, gt=0)
+    #: Changes (POST, PATCH, PUT, DELETE) per second from one client address, and how many at
+    #: once: more get 429 (H8: a flood cannot fill etcd). 0: no limit.
+    change_rate_per_s: float = pydantic.Field(20.0, ge=0)
+    change_burst: int = pydantic.Field(100, ge=1)
     #: The node's own log lines, for ``/api/v1/log``: rotated at this size, one old file kept.
     log_max_bytes: int = pydantic.Field(5 << 20, ge=4096)
 

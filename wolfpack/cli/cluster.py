@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from wolfpack.cli import output
+from wolfpack.cli import certs, output
 from wolfpack.cli.context import (
     endpoint,
     explicit_endpoint,
@@ -29,6 +29,7 @@ from wolfpack.model.config import ClusterConfig, ClusterSettings, Interface, Nod
 from wolfpack.node.secret import check_verifier, new_secret, read_secret, verifier
 
 app = typer.Typer(help="The cluster: create, show, set, status.", no_args_is_help=True)
+app.add_typer(certs.app, name="certs")
 
 DEFAULT_SECRET = Path("/etc/wolfpack/secret")
 SecretFile = Annotated[
@@ -125,7 +126,7 @@ def resolve_cluster(name: str, port: int = 2379) -> str:
             f"cannot resolve cluster name {name!r} ({exc.strerror}): the first node's DNS "
             "registration must exist, or give the database with --endpoint",
         ) from None
-    return f"http://{infos[0][4][0]}:{port}"
+    return f"https://{infos[0][4][0]}:{port}"
 
 
 def _with_node(cfg: ClusterConfig, node: str, node_id: int, interfaces: list[str]) -> ClusterConfig:

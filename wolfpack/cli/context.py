@@ -2,9 +2,17 @@
 
 Endpoint, first found wins: ``--endpoint``, ``$WOLFPACK_ENDPOINT``, ``endpoint:`` in the
 config file (``$WOLFPACK_CONFIG``, else ``~/.config/wolfpack/config.yaml``, else
-``/etc/wolfpack/config.yaml``), else ``http://127.0.0.1:2379``. The key prefix comes from
+``/etc/wolfpack/config.yaml``), else ``https://127.0.0.1:2379``. The key prefix comes from
 ``$WOLFPACK_PREFIX`` (default ``/wolfpack/``), so tests and side-by-side clusters can share
 one etcd.
+
+etcd is reached over TLS as an administrator (C1): the cluster database CA, an admin
+certificate and key, and its password file (``wolfpack cluster certs issue --admin NAME``),
+from ``$WOLFPACK_ETCD_CA``/``_CERT``/``_KEY``/``_PASSWORD_FILE``, else ``etcd_ca``,
+``etcd_cert``, ``etcd_key``, ``etcd_password_file`` in the config file, else
+``/etc/wolfpack/etcd/ca.crt``, ``admin.crt``, ``admin.key`` (password: the certificate's path
+with ``.password``). A plain ``http://`` endpoint is refused unless
+``$WOLFPACK_ETCD_INSECURE=1`` (or ``etcd_insecure: true``), which warns on every use.
 
 API mode (``--api URL[,URL...]``, ``$WOLFPACK_API`` or ``api:`` in the config file; token
 from ``--token``, ``$WOLFPACK_TOKEN`` or ``token:``): :func:`open_cluster` gives an
@@ -25,15 +33,26 @@ from typing import Any
 
 import yaml
 
+from wolfpack.cli import audited, output
 from wolfpack.cli.apiclient import ApiTransport
+from wolfpack.cli.audited import CountingStore
 from wolfpack.cli.remote import ApiCluster, needs_database
-from wolfpack.errors import ValidationError
+from wolfpack.errors import FieldError, ValidationError
 from wolfpack.store.cluster import Cluster
-from wolfpack.store.etcd import EtcdStore
+from wolfpack.store.etcd import EtcdStore, split_endpoint
+from wolfpack.store.etcd_tls import EtcdCredentials
 from wolfpack.store.keys import DEFAULT_ROOT, KeySpace
 from wolfpack.store.repository import ClusterDB
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
+DEFAULT_ENDPOINT = "https://127.0.0.1:2379"
+ETCD_DIR = Path("/etc/wolfpack/etcd")
+#: (setting in the config file, environment variable, default file name in ETCD_DIR)
+ETCD_FILES = {
+    "ca": ("etcd_ca", "WOLFPACK_ETCD_CA", "ca.crt"),
+    "cert": ("etcd_cert", "WOLFPACK_ETCD_CERT", "admin.crt"),
+    "key": ("etcd_key", "WOLFPACK_ETCD_KEY", "admin.key"),
+    "password_file": ("etcd_password_file", "WOLFPACK_ETCD_PASSWORD_FILE", None),
+}
 USER_CONFIG = Path("~/.config/wolfpack/config.yaml")
 SYSTEM_CONFIG = Path("/etc/wolfpack/config.yaml")
 
@@ -72,6 +91,8 @@ def _from_file(path: Path, key: str) -> str | None:
     if not isinstance(data, dict):
         raise ValidationError.single(str(path), "must be a YAML mapping with an 'endpoint' key")
     value = data.get(key)
+    if isinstance(value, bool):  # etcd_insecure: true
+        return str(value).lower()
     if value is not None and not isinstance(value, str):
         raise ValidationError.single(f"{path}: {key}", "must be a string (URLs: comma-separated)")
     return value
@@ -178,17 +199,80 @@ def open_db(what: str = "this command") -> Iterator[ClusterDB]:
         yield db
 
 
-@contextmanager
-def _database() -> Iterator[ClusterDB]:
-    url = endpoint()
+def etcd_credentials(url: str) -> EtcdCredentials | None:
+    """The administrator's etcd credentials for ``url`` (None: plain text, allowed by
+    ``WOLFPACK_ETCD_INSECURE``); ValidationError naming the setting at fault."""
     try:
-        store = EtcdStore(url)
+        scheme = {split_endpoint(u)[0] for u in url.split(",") if u.strip()}
+    except ValueError as exc:
+        raise ValidationError.single("endpoint", f"{url!r}: {exc}") from None
+    if scheme != {"https"}:
+        flag = _setting(None, "WOLFPACK_ETCD_INSECURE", "etcd_insecure")
+        if str(flag).lower() in ("1", "true", "yes") and scheme == {"http"}:
+            output.error(
+                "warning: plain-text etcd (WOLFPACK_ETCD_INSECURE): no TLS, no authentication"
+            )
+            return None
+        raise ValidationError.single(
+            "endpoint",
+            f"{url!r}: the cluster database is reached over https:// with an administrator's "
+            "certificate (WOLFPACK_ETCD_CA/_CERT/_KEY; docs/install.md section 4); "
+            "WOLFPACK_ETCD_INSECURE=1 accepts plain http://",
+        )
+    paths: dict[str, Path | None] = {}
+    for name, (key, env, default) in ETCD_FILES.items():
+        given = _setting(None, env, key)
+        paths[name] = (
+            Path(given).expanduser() if given else (ETCD_DIR / default if default else None)
+        )
+    assert paths["ca"] and paths["cert"] and paths["key"]
+    try:
+        return EtcdCredentials.load(
+            paths["ca"], paths["cert"], paths["key"], paths["password_file"], field="etcd"
+        )
+    except ValidationError as exc:
+        raise ValidationError([_named(e) for e in exc.errors]) from None
+
+
+def _named(error: FieldError) -> FieldError:
+    name = error.field.removeprefix("etcd.")
+    key, env, _ = ETCD_FILES.get(name, (error.field, error.field, None))
+    return FieldError(f"{key} ({env})", error.message)
+
+
+@contextmanager
+def open_store() -> Iterator[EtcdStore]:
+    """etcd itself as this administrator (users and roles: ``cluster certs``), closed after."""
+    if api_mode() is not None:
+        raise needs_database("cluster certs")
+    url = endpoint()
+    credentials = etcd_credentials(url)
+    try:
+        store = EtcdStore(url, credentials=credentials)
     except ValueError as exc:
         raise ValidationError.single("endpoint", f"{url!r}: {exc}") from None
     try:
-        yield ClusterDB(store, keyspace())
+        yield store
     finally:
         store.close()
+
+
+@contextmanager
+def _database() -> Iterator[ClusterDB]:
+    """The database as this administrator; a verb that changed it leaves an audit record
+    (M10, :mod:`wolfpack.cli.audited`)."""
+    with open_store() as store:
+        counting = CountingStore(store)
+        db = ClusterDB(counting, keyspace())
+        user = store.credentials.user if store.credentials is not None else None
+        try:
+            yield db
+        except BaseException:
+            if counting.writes:
+                audited.record(db, user, failed=True)
+            raise
+        if counting.writes:
+            audited.record(db, user, failed=False)
 
 
 def api_get(path: str, params: Mapping[str, str], *, api: str | None, token: str | None) -> Any:

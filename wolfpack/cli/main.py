@@ -55,7 +55,7 @@ def root(
         typer.Option(
             "--endpoint",
             help="etcd URL(s) of the cluster database, comma-separated "
-            "(default: $WOLFPACK_ENDPOINT, the config file, http://127.0.0.1:2379).",
+            "(default: $WOLFPACK_ENDPOINT, the config file, https://127.0.0.1:2379).",
         ),
     ] = None,
     api: Annotated[

@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 
 from wolfpack.errors import StoreError, WolfpackError
-from wolfpack.lab import webui, world
+from wolfpack.lab import access, webui, world
 from wolfpack.lab.layout import MANAGEMENT_ADDRESS, token_file
 from wolfpack.lab.state import DEFAULT_DIR, LabState
 from wolfpack.model.builtin_types import (
@@ -37,7 +37,7 @@ from wolfpack.model.builtin_types import (
 )
 from wolfpack.model.fsm import group_state
 from wolfpack.model.states import GroupState
-from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
 WEB_ADDRESS, SQL_ADDRESS = "198.51.100.20", "198.51.100.30"
@@ -125,7 +125,7 @@ def install(state: LabState) -> None:
     """Add the groups (again: the same document changes nothing) and wait until both serve."""
     write_pages(state)
     with world.in_admin(state):
-        store = EtcdStore(world.endpoints(state), timeout=2.0)
+        store = access.admin_store(state, timeout=2.0)
         try:
             db = ClusterDB(store, KeySpace(world.KEY_ROOT))
             world.add_config(db, demo_doc(state))

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from wolfpack.errors import StoreError, WolfpackError
-from wolfpack.lab import world
+from wolfpack.lab import access, world
 from wolfpack.lab.probe_client import Gap, Sample, outages, read_samples
 from wolfpack.lab.state import LabState
 from wolfpack.model.fsm import group_state
 from wolfpack.model.snapshot import Snapshot
 from wolfpack.model.states import GroupState
-from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
 __all__ = ["LabDriver", "Probe"]
@@ -117,7 +117,7 @@ class LabDriver:
     # -- observing ---------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         with world.in_admin(self.state):
-            store = EtcdStore(world.endpoints(self.state), timeout=1.0)
+            store = access.admin_store(self.state, timeout=1.0)
             try:
                 return ClusterDB(store, KeySpace(world.KEY_ROOT)).read_snapshot()
             finally:

@@ -82,7 +82,9 @@ def run(
     try:
         cluster.start()
         for i in range(leases):
-            store = EtcdStore(cluster.endpoints, timeout=REQUEST_TIMEOUT_S)
+            store = EtcdStore(
+                cluster.endpoints, timeout=REQUEST_TIMEOUT_S, credentials=cluster.admin
+            )
             stores.append(store)
             rec = _Renewals()
             lease = NodeLease(

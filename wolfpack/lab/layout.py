@@ -48,16 +48,27 @@ def members(state: LabState) -> list[str]:
 
 def endpoints(state: LabState) -> str:
     """The etcd client URLs as the admin and client hosts reach them (public network)."""
-    return ",".join(f"http://{public_address(n)}:{ETCD_PORT}" for n in members(state))
+    return ",".join(f"https://{public_address(n)}:{ETCD_PORT}" for n in members(state))
 
 
 def node_endpoints(state: LabState, node: str) -> str:
     """A node's own member first (no network on the way), then the others, private first."""
     others = [n for n in members(state) if n != node]
-    urls = [f"http://127.0.0.1:{ETCD_PORT}"] if node in members(state) else []
-    urls += [f"http://{private_address(n)}:{ETCD_PORT}" for n in others]
-    urls += [f"http://{public_address(n)}:{ETCD_PORT}" for n in others]
+    urls = [f"https://127.0.0.1:{ETCD_PORT}"] if node in members(state) else []
+    urls += [f"https://{private_address(n)}:{ETCD_PORT}" for n in others]
+    urls += [f"https://{public_address(n)}:{ETCD_PORT}" for n in others]
     return ",".join(urls)
+
+
+def pki_dir(state: LabState) -> Path:
+    """The cluster database CA and its certificates (an administrator's host, in real life):
+    ``ca.crt``/``ca.key``, ``admin/`` (the lab administrator), ``members/<node>/``."""
+    return Path(state.dir) / "pki"
+
+
+def etcd_files(state: LabState, node: str) -> Path:
+    """A node's etcd credentials (``ca.crt``, ``node.*``, ``api.*``): /etc/wolfpack/etcd."""
+    return node_dir(state, node) / "etcd"
 
 
 def hosts(state: LabState) -> list[str]:
@@ -105,10 +116,14 @@ def token_file(state: LabState) -> Path:
 
 def lab_env(state: LabState) -> dict[str, str]:
     """What a ``wolfpack`` command needs to reach this lab's cluster from a lab host."""
+    admin = pki_dir(state) / "admin"
     env = {
         "WOLFPACK_ENDPOINT": endpoints(state),
         "WOLFPACK_PREFIX": KEY_ROOT,
         "WOLFPACK_SECRET_FILE": str(secret_file(state)),
+        "WOLFPACK_ETCD_CA": str(admin / "ca.crt"),
+        "WOLFPACK_ETCD_CERT": str(admin / "admin.crt"),
+        "WOLFPACK_ETCD_KEY": str(admin / "admin.key"),
     }
     token = token_file(state)
     if token.exists():

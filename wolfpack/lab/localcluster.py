@@ -6,6 +6,12 @@ all of 127.0.0.0/8 to ``lo``, so no interface is created or changed). Groups hol
 Application resources running :mod:`wolfpack.lab.probe_app`, which answers HTTP on a fixed
 port and records when it ran, so a test can prove a group never ran on two nodes at once.
 
+The database is reached as in production (C1): over TLS with certificates from the
+cluster database CA, each daemon as its node's etcd user and its REST API as the API's
+(:mod:`wolfpack.store.etcd_auth`), the harness and the CLI as an administrator
+(:meth:`LocalCluster.client_env`). ``tls=False`` runs the old plain-text etcd, with every
+daemon set to ``etcd.insecure``.
+
 Everything started here is stopped by PID in :meth:`LocalCluster.close`.
 """
 
@@ -45,7 +51,8 @@ from wolfpack.model.states import NetworkRole
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import new_secret, register
 from wolfpack.resources.holdings import CGROUP, Holdings
-from wolfpack.store import EtcdProcess, EtcdStore, KeySpace
+from wolfpack.store import EtcdProcess, EtcdStore, KeySpace, etcd_auth
+from wolfpack.store.etcd_tls import EtcdCredentials
 from wolfpack.store.repository import ClusterDB
 
 T = TypeVar("T")
@@ -79,6 +86,7 @@ class LocalCluster:
         daemon_settings: dict[str, object] | None = None,
         name: str = "local",
         endpoint: str | None = None,
+        tls: bool = True,
     ) -> None:
         """``endpoint``: use that etcd (started by someone else) instead of starting one."""
         self.workdir = workdir
@@ -87,7 +95,9 @@ class LocalCluster:
         self.names = [f"node{i}" for i in range(1, nodes + 1)]
         self.fence = fence
         self.daemon_settings = daemon_settings or {}
-        self.etcd = EtcdProcess(workdir / "etcd")
+        self.etcd = EtcdProcess(workdir / "etcd", tls=tls)
+        self.tls = tls
+        self._etcd_users: set[str] = set()
         self.keys = KeySpace("/wolfpack/")
         self.run_root = workdir / "run"
         self.daemons: dict[str, subprocess.Popen[bytes]] = {}
@@ -112,11 +122,36 @@ class LocalCluster:
     def endpoint(self) -> str:
         return self.external_endpoint or self.etcd.endpoint
 
+    @property
+    def admin(self) -> EtcdCredentials | None:
+        """The harness's etcd credentials: an administrator's (None without TLS)."""
+        return self.etcd.admin
+
+    def credentials(self, node: str, kind: str = "node") -> EtcdCredentials:
+        """``node``'s certificate, key and password as its daemon (``kind`` node) or its
+        REST API (``api``) uses them; made, and the etcd user added, by :meth:`start`."""
+        return self.etcd.pki.principal(kind, node, out=self.workdir / "etcd-users" / node)
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for the ``wolfpack`` CLI: this etcd, as an administrator."""
+        env = {"WOLFPACK_ENDPOINT": self.endpoint}
+        if self.admin is not None:
+            env |= {
+                "WOLFPACK_ETCD_CA": str(self.admin.ca),
+                "WOLFPACK_ETCD_CERT": str(self.admin.cert),
+                "WOLFPACK_ETCD_KEY": str(self.admin.key),
+            }
+        else:
+            env["WOLFPACK_ETCD_INSECURE"] = "1"
+        return env
+
     def start(self) -> LocalCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.external_endpoint is None:
             self.etcd.start()
-        self._store = EtcdStore(self.endpoint, timeout=2.0)
+        self._store = EtcdStore(self.endpoint, timeout=2.0, credentials=self.admin)
+        for node in self.names:
+            self.add_etcd_users(node)
         secret = new_secret()
         self.secret_file.write_bytes(secret)
         self.secret_file.chmod(0o600)
@@ -222,10 +257,12 @@ class LocalCluster:
         return ssl.create_default_context(cadata=kv.value.decode()) if kv is not None else None
 
     def start_node(self, node: str) -> subprocess.Popen[bytes]:
+        self.add_etcd_users(node)
         api_port = self.api_ports.setdefault(node, free_port())
         settings = {
             "node": node,
             "endpoints": self.endpoint,
+            "etcd": self._etcd_settings(node),
             "prefix": self.keys.root,
             "secret_file": str(self.secret_file),
             "run_dir": str(self.run_dir(node)),
@@ -263,6 +300,29 @@ class LocalCluster:
     def log_dir(self, node: str) -> Path:
         """The node's /var/log/wolfpack: its log file and its resources' output."""
         return self.workdir / "var-log" / node
+
+    def add_etcd_users(self, node: str) -> None:
+        """Issue ``node``'s certificates and add its etcd users (its daemon's and its
+        API's), as ``wolfpack cluster certs issue --node`` does; once per node."""
+        if not self.tls or node in self._etcd_users:
+            return
+        for kind in ("node", "api"):
+            creds = self.credentials(node, kind)
+            assert creds.user is not None and creds.password is not None
+            etcd_auth.add_user(self.store, self.keys, creds.user, creds.password)
+        self._etcd_users.add(node)
+
+    def _etcd_settings(self, node: str) -> dict[str, object]:
+        if not self.tls:
+            return {"insecure": True}
+        mine, api = self.credentials(node), self.credentials(node, "api")
+        return {
+            "ca": str(mine.ca),
+            "cert": str(mine.cert),
+            "key": str(mine.key),
+            "api_cert": str(api.cert),
+            "api_key": str(api.key),
+        }
 
     def launcher(self, node: str) -> list[str]:
         """The command prefix that puts a node's daemon where the node is (nothing here)."""

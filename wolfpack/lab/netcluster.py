@@ -47,7 +47,7 @@ class NetnsCluster(LocalCluster):
 
     @property
     def endpoint(self) -> str:
-        return f"http://{ETCD_PRIV}:2379,http://{ETCD_PUB}:2379"
+        return f"https://{ETCD_PRIV}:2379,https://{ETCD_PUB}:2379"
 
     def launcher(self, node: str) -> list[str]:
         return ["ip", "netns", "exec", self.lab.ns(node)]
@@ -91,26 +91,29 @@ class NetnsCluster(LocalCluster):
         data = self.workdir / "etcd"
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
         binary = shutil.which("etcd") or "/usr/bin/etcd"
-        peer = f"http://{ETCD_PRIV}:2380"
+        peer = f"https://{ETCD_PRIV}:2380"
+        pki = self.etcd.pki  # TLS and authentication as every etcd Wolfpack starts (C1)
+        secure = pki.server_args(pki.member("db", [ETCD_PRIV, ETCD_PUB]))
         log = open(self.workdir / "etcd.log", "ab")  # noqa: SIM115 (owned by the child)
         self._etcd_proc = subprocess.Popen(
             [
                 *self.launcher("db"), binary, "--name", "db", "--data-dir", str(data),
                 "--logger=zap", "--log-level=error",
                 "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote",
-                "--listen-client-urls", f"http://{ETCD_PRIV}:2379,http://{ETCD_PUB}:2379",
-                "--advertise-client-urls", f"http://{ETCD_PUB}:2379",
+                "--listen-client-urls", f"https://{ETCD_PRIV}:2379,https://{ETCD_PUB}:2379",
+                "--advertise-client-urls", f"https://{ETCD_PUB}:2379",
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", f"db={peer}",
+                "--initial-cluster", f"db={peer}", *secure,
             ],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         log.close()
-        probe = EtcdStore(f"http://{ETCD_PUB}:2379", timeout=1.0)
+        probe = EtcdStore(f"https://{ETCD_PUB}:2379", timeout=1.0, credentials=pki.admin)
         try:
             wait_for(lambda: _answers(probe), timeout=30, interval=0.1)
         finally:
             probe.close()
+        pki.bootstrap([f"https://{ETCD_PUB}:2379"])
 
     def cut(self, node: str, network: str) -> None:
         """Pull ``node``'s cable on ``network``: its interface there goes down."""

@@ -10,7 +10,8 @@ What ``up`` builds, each object with the lab's unique prefix (``wpl-<hex>-``):
   commands run: ``wolfpack lab exec admin -- wolfpack status``);
 * ``/etc/netns/<ns>/resolv.conf`` for every host (``ip netns exec`` mounts it over
   ``/etc/resolv.conf``), naming the dns host, so ``www.cluster.test`` resolves in the lab;
-* a 3-member etcd cluster, one member on each of node1..3; ``wolfpackd`` on every node, each
+* a 3-member etcd cluster, one member on each of node1..3, over TLS with authentication on
+  (:mod:`wolfpack.lab.access`: certificates in ``<dir>/pki``); ``wolfpackd`` on every node, each
   in its own mount namespace, in which ``<dir>/local`` is the node's own directory (a page
   there names the node) while ``<dir>/shared`` is the same on every node;
 * the cluster (default ``jean``) with its nodes, networks and the Cluster Group (S16, S18,
@@ -42,7 +43,7 @@ from typing import Any
 from pyroute2 import netns as pyroute2_netns
 
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
-from wolfpack.lab import webui
+from wolfpack.lab import access, webui
 from wolfpack.lab.bind import BindError, BindServer
 from wolfpack.lab.disks import LoopDisk, make_shared_disk, remove_shared_disk
 from wolfpack.lab.layout import (
@@ -95,7 +96,7 @@ from wolfpack.model.config import ClusterConfig, ClusterSettings
 from wolfpack.model.fsm import group_state
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import new_secret, register
-from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB, check_config
 
 __all__ = [  # the layout's names too: callers use world.X for everything of the lab
@@ -357,18 +358,19 @@ def _spawn(state: LabState, host: str, role: str, argv: list[str], log: Path) ->
 def _etcd_argv(state: LabState, node: str) -> list[str]:
     data = node_dir(state, node) / "etcd"
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
-    peers = ",".join(f"{n}=http://{private_address(n)}:2380" for n in members(state))
+    peers = ",".join(f"{n}=https://{private_address(n)}:2380" for n in members(state))
     pub, priv = public_address(node), private_address(node)
     return [
         shutil.which("etcd") or "/usr/bin/etcd", "--name", node, "--data-dir", str(data),
         "--logger=zap", "--log-level=error",
         "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote",
-        "--listen-client-urls", f"http://0.0.0.0:{ETCD_PORT}",
-        "--advertise-client-urls", f"http://{pub}:{ETCD_PORT},http://{priv}:{ETCD_PORT}",
-        "--listen-peer-urls", f"http://{priv}:2380",
-        "--initial-advertise-peer-urls", f"http://{priv}:2380",
+        "--listen-client-urls", f"https://0.0.0.0:{ETCD_PORT}",
+        "--advertise-client-urls", f"https://{pub}:{ETCD_PORT},https://{priv}:{ETCD_PORT}",
+        "--listen-peer-urls", f"https://{priv}:2380",
+        "--initial-advertise-peer-urls", f"https://{priv}:2380",
         "--initial-cluster", peers, "--initial-cluster-state", "new",
         "--initial-cluster-token", state.prefix.rstrip("-"),
+        *access.member_args(state, node),
     ]  # fmt: skip
 
 
@@ -377,10 +379,13 @@ def _start_etcd_member(state: LabState, node: str) -> None:
 
 
 def _start_etcd(state: LabState, progress: Progress) -> None:
-    progress(f"etcd: a {ETCD_MEMBERS}-member cluster on {', '.join(members(state))}")
+    progress(
+        f"etcd: a {ETCD_MEMBERS}-member cluster on {', '.join(members(state))}, TLS with "
+        "client certificates from the cluster database CA, authentication on"
+    )
     for node in members(state):
         _start_etcd_member(state, node)
-    store = EtcdStore(endpoints(state), timeout=1.0)
+    store = access.admin_store(state, timeout=1.0)
     try:
         deadline = time.monotonic() + ETCD_READY_S
         while True:
@@ -397,6 +402,8 @@ def _start_etcd(state: LabState, progress: Progress) -> None:
         store.delete("/wolfpack-lab/probe")
     finally:
         store.close()
+    users = access.secure(state)
+    progress(f"etcd users: admin:lab (root), {', '.join(users)}")
 
 
 def _create_cluster(state: LabState, progress: Progress) -> None:
@@ -414,7 +421,7 @@ def _create_cluster(state: LabState, progress: Progress) -> None:
         f'exec {sys.executable} -m wolfpack.lab.fence --dir "{state.dir}"\n'
     )
     fence.chmod(0o755)
-    store = EtcdStore(endpoints(state), timeout=2.0)
+    store = access.admin_store(state, timeout=2.0)
     try:
         db = ClusterDB(store, KeySpace(KEY_ROOT))
         db.initialize(ClusterSettings(name=state.cluster, description="the Wolfpack lab"))
@@ -524,6 +531,7 @@ def _start_daemon(state: LabState, node: str) -> None:
     settings = {
         "node": node,
         "endpoints": node_endpoints(state, node),
+        "etcd": access.daemon_settings(state, node),
         "prefix": KEY_ROOT,
         "secret_file": str(secret_file(state)),
         "run_dir": str(run_dir(state, node)),
@@ -548,7 +556,7 @@ def _start_daemon(state: LabState, node: str) -> None:
 
 
 def _wait_nodes_up(state: LabState, nodes: list[str]) -> None:
-    store = EtcdStore(endpoints(state), timeout=2.0)
+    store = access.admin_store(state, timeout=2.0)
     db = ClusterDB(store, KeySpace(KEY_ROOT))
     deadline = time.monotonic() + NODES_UP_S
     try:
@@ -620,7 +628,7 @@ def _host_address(host: str) -> str:
 
 
 def _cluster_state(state: LabState) -> dict[str, Any]:
-    store = EtcdStore(endpoints(state), timeout=1.0)
+    store = access.admin_store(state, timeout=1.0)
     try:
         snap = ClusterDB(store, KeySpace(KEY_ROOT)).read_snapshot()
     except StoreError as exc:

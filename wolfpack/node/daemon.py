@@ -24,6 +24,7 @@ from wolfpack.model.config import ClusterConfig
 from wolfpack.node import inventory, systemd
 from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
+from wolfpack.node.dbaccess import log_access, open_stores
 from wolfpack.node.execute import Executor
 from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, FenceKind, LocalTestFenceAgent
 from wolfpack.node.health import CheckTimes, node_health
@@ -118,15 +119,23 @@ def unfence_self(settings: DaemonSettings, fencer: FenceAgent | None, log: JsonL
 class Daemon:
     def __init__(self, settings: DaemonSettings, store: Store | None = None) -> None:
         self.settings = s = settings
+        # bad or missing certificates stop the daemon here, naming the field, before any
+        # file is written (C1: the database is reached over TLS as this node's etcd user)
+        self._api_store: EtcdStore | None = None
+        if store is None:
+            store, self._api_store = open_stores(s)
         self.log = JsonLog(
             s.node,
             path=s.log_file or (s.run_dir / LOG_FILE if s.api.active else None),
             max_bytes=None if s.log_file else s.api.log_max_bytes,  # logrotate's job
         )
-        self.store: Store = store or EtcdStore(s.endpoints, timeout=1.0)
+        self.store: Store = store
         self.keys = KeySpace(s.prefix)
         self.reader = ClusterReader(self.store, self.keys)
         self.db = ClusterDB(self.store, self.keys)
+        #: what the REST API writes with, and the coordinator's configuration changes (the
+        #: API's etcd user; the node's own, which may not change the configuration, if none)
+        self.api_db = ClusterDB(self._api_store or self.store, self.keys)
         self.run_dir = s.run_dir
         self.pids = PidRegistry(self.run_dir)
         self._stop = threading.Event()
@@ -150,6 +159,7 @@ class Daemon:
         fencer = build_fencer(s)  # bad input fails here, before anything has started
         if fencer is None:
             self.log("fencing_disabled", level="warning", cost=FENCING_DISABLED_COST)
+        log_access(s, self.store, self._api_store, self.log)
         secret = read_secret(s.secret_file)
         check_secret(self.store, self.keys, secret)
         self._secret = secret
@@ -256,7 +266,7 @@ class Daemon:
             checks=self.checks,
         )
         self.manager.start()
-        executor = Executor(self.store, self.keys, fencer, self.db.update_config, log=self.log)
+        executor = Executor(self.store, self.keys, fencer, self.api_db.update_config, log=self.log)
         self.coordinator = Coordinator(
             self.store,
             self.reader,
@@ -289,7 +299,7 @@ class Daemon:
 
         try:
             self.api = ApiServer(
-                self.db,
+                self.api_db,
                 self.settings.node,
                 self.settings.api,
                 log=self.log,
@@ -315,9 +325,9 @@ class Daemon:
         addresses = [i.address for i in cfg.interfaces.values() if i.node == s.node]
         addresses += [a for a in (s.api.listen, s.api.advertise) if a]
         cert, key = tls.node_certificate(
-            self.db, self._secret, cfg.cluster.name, s.node, addresses, self.run_dir / "tls"
+            self.api_db, self._secret, cfg.cluster.name, s.node, addresses, self.run_dir / "tls"
         )
-        return cert, key, tls.ensure_ca(self.db, self._secret, cfg.cluster.name)
+        return cert, key, tls.ensure_ca(self.api_db, self._secret, cfg.cluster.name)
 
     def _membership_changed(self, view: MembershipView) -> None:
         """A peer or a path changed: decide again now, and say what the heartbeats see (a
@@ -489,6 +499,8 @@ class Daemon:
             self.watchdog.stop()
         for thread in self._own_threads:
             thread.join(timeout=2)
+        if self._api_store is not None:
+            self._api_store.close()
         self.pids.remove(os.getpid())
         if self.confine is not None:
             self.confine.remove_root()

@@ -18,7 +18,8 @@ import yaml
 from wolfpack.api.settings import ApiSection
 from wolfpack.errors import FieldError, ValidationError
 from wolfpack.node.fencing import IO_AGENTS, RESERVED_OPTIONS, FenceKind, kind_of
-from wolfpack.store.etcd import endpoint_address
+from wolfpack.store.etcd import split_endpoint
+from wolfpack.store.etcd_tls import EtcdCredentials
 
 
 class HeartbeatSection(pydantic.BaseModel):
@@ -99,13 +100,74 @@ def _plug(value: str) -> str:
     return value
 
 
-def _endpoints(value: str) -> str:
+#: What plain-text etcd costs, said when it is refused and logged when it is chosen.
+INSECURE_COST = (
+    "anyone who reaches etcd can read and write the cluster database, which is root on every "
+    "node (a Generic Application runs as root) and admin API tokens"
+)
+
+
+def _endpoints(value: str, info: pydantic.ValidationInfo) -> str:
     items = [e for e in value.split(",") if e.strip()]
     if not items:
-        raise ValueError("needs at least one etcd endpoint (http://HOST:PORT)")
-    for item in items:
-        endpoint_address(item)  # ValueError with the reason (https, no host, ...)
+        raise ValueError("needs at least one etcd endpoint (https://HOST:PORT)")
+    schemes = {split_endpoint(item)[0] for item in items}  # ValueError: no host, bad port...
+    if len(schemes) > 1:
+        raise ValueError("mixes http:// and https://: every endpoint must use https://")
+    etcd = info.data.get("etcd")
+    if schemes == {"http"} and not (isinstance(etcd, EtcdSection) and etcd.insecure):
+        raise ValueError(
+            "plain http:// is refused: reach etcd over https:// with this node's certificate "
+            "(etcd.ca, etcd.cert, etcd.key; docs/install.md section 4), or set etcd.insecure: "
+            f"true to accept that {INSECURE_COST}"
+        )
     return value
+
+
+ETCD_DIR = Path("/etc/wolfpack/etcd")
+
+
+class EtcdSection(pydantic.BaseModel):
+    """How this node proves itself to etcd (C1; files from ``wolfpack cluster certs issue
+    --node NAME``). ``cert``/``key``/``password_file`` are the daemon's own etcd user
+    (``node:<name>``), which cannot change the configuration; ``api_*`` are its REST API's
+    (``api:<name>``), used when present (the API then changes the configuration for token
+    holders, and the coordinator moves resources between groups with it). The password
+    files default to the certificate's path with ``.password``."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    ca: Path = ETCD_DIR / "ca.crt"
+    cert: Path = ETCD_DIR / "node.crt"
+    key: Path = ETCD_DIR / "node.key"
+    password_file: Path | None = None
+    api_cert: Path = ETCD_DIR / "api.crt"
+    api_key: Path = ETCD_DIR / "api.key"
+    api_password_file: Path | None = None
+    #: Accept plain http:// endpoints without authentication (logged at every start).
+    insecure: bool = False
+
+    def node_credentials(self) -> EtcdCredentials:
+        """The daemon's files, checked (ValidationError naming ``etcd.<field>``)."""
+        return EtcdCredentials.load(self.ca, self.cert, self.key, self.password_file)
+
+    def api_credentials(self) -> EtcdCredentials | None:
+        """The REST API's files if there are any (None: the API uses the node's and cannot
+        change the configuration); set explicitly, they must be there."""
+        explicit = {"api_cert", "api_key", "api_password_file"} & self.model_fields_set
+        if not explicit and not self.api_cert.exists():
+            return None
+        try:
+            return EtcdCredentials.load(
+                self.ca, self.api_cert, self.api_key, self.api_password_file, field="etcd"
+            )
+        except ValidationError as exc:  # name the api_ fields, not the node's
+            errors = [
+                FieldError(e.field.replace("etcd.cert", "etcd.api_cert")
+                           .replace("etcd.key", "etcd.api_key")
+                           .replace("etcd.password_file", "etcd.api_password_file"), e.message)
+                for e in exc.errors
+            ]  # fmt: skip
+            raise ValidationError(errors) from None
 
 
 OptionName = Annotated[str, pydantic.AfterValidator(_option_name)]
@@ -162,8 +224,9 @@ class FenceSection(pydantic.BaseModel):
 class DaemonSettings(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
     node: str
-    #: comma-separated ``http://HOST:PORT`` (no TLS to etcd yet: ``https://`` is refused)
-    endpoints: Annotated[str, pydantic.AfterValidator(_endpoints)] = "http://127.0.0.1:2379"
+    etcd: EtcdSection = EtcdSection()
+    #: comma-separated ``https://HOST:PORT`` (``http://`` only with ``etcd.insecure: true``)
+    endpoints: Annotated[str, pydantic.AfterValidator(_endpoints)] = "https://127.0.0.1:2379"
     prefix: str = "/wolfpack/"
     secret_file: Path = Path("/etc/wolfpack/secret")
     run_dir: Path = Path("/run/wolfpack")

@@ -18,7 +18,10 @@ Failure handling:
 * a watch whose stream breaks fails with ``StoreUnavailable``; a watch whose start revision was
   compacted fails with ``StoreError``. The consumer re-reads and watches again.
 
-Limitation: plain ``http://`` endpoints only (no TLS or authentication yet).
+Security (C1): ``https://`` endpoints with :class:`~wolfpack.store.etcd_tls.EtcdCredentials`
+(the cluster database CA, a client certificate, an etcd user and its password; the token is
+kept by the session, :class:`~wolfpack.store.etcd_tls.TokenAuth`). ``http://`` without
+credentials still works here, for the callers that decide whether plain text is allowed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import contextlib
 import http.client
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -53,6 +57,7 @@ from wolfpack.store.base import (
     prefix_range_end,
     validate_ops,
 )
+from wolfpack.store.etcd_tls import AUTHENTICATE, EtcdCredentials, TokenAuth
 
 API_PATH = "/v3/"
 _TARGET = {
@@ -178,6 +183,10 @@ def _short_reason(text: str) -> str:
         return "timed out"
     if "name or service not known" in low or "name resolution" in low:
         return "unknown host"
+    if "certificate verify failed" in low:
+        return "TLS: etcd's certificate is not signed by the configured CA"
+    if "ssl" in low or "tls" in low:
+        return "TLS handshake failed (etcd takes only client certificates from its CA)"
     code, message = _error_body(text)
     if code or message:
         return message or text
@@ -204,11 +213,17 @@ class _Endpoint:
     host: str
     port: int
     client: Etcd3Client
+    tls: ssl.SSLContext | None = None
 
 
 def endpoint_address(text: str) -> tuple[str, int]:
-    """(host, port) of one endpoint (``http://HOST:PORT``, ``HOST:PORT`` or ``HOST``);
-    ValueError saying why not (``https://`` too: no TLS to etcd yet)."""
+    """(host, port) of one endpoint (``https://HOST:PORT``, ``http://HOST:PORT``,
+    ``HOST:PORT`` or ``HOST``); ValueError saying why not."""
+    return split_endpoint(text)[1:]
+
+
+def split_endpoint(text: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of one endpoint; a bare ``HOST:PORT`` is ``http``."""
     raw = text.strip()
     if "://" not in raw:
         raw = "http://" + raw
@@ -217,11 +232,9 @@ def endpoint_address(text: str) -> tuple[str, int]:
         port = parts.port or 2379
     except ValueError:
         raise ValueError(f"etcd endpoint {text!r} has a bad port") from None
-    if parts.scheme == "https":
-        raise ValueError(f"etcd endpoint {text!r}: https is not supported yet, use http://")
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(f"etcd endpoint must look like http://HOST:PORT, not {text!r}")
-    return parts.hostname, port
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"etcd endpoint must look like https://HOST:PORT, not {text!r}")
+    return parts.scheme, parts.hostname, port
 
 
 class _Session(requests.Session):
@@ -229,35 +242,112 @@ class _Session(requests.Session):
     passes its own fixed timeout, and a keep-alive must fit the time left before the
     holder's deadline (``EtcdStore._call``'s ``budget``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, auth: TokenAuth | None = None) -> None:
         super().__init__()
         self.shorter = threading.local()
+        self.token_auth = auth
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         limit: float | None = getattr(self.shorter, "timeout", None)
         if limit is not None:
             kwargs["timeout"] = limit
-        return super().request(method, url, *args, **kwargs)
+        if self.token_auth is None:
+            return super().request(method, url, *args, **kwargs)
+        base = str(url).split("/v3/", 1)[0]
+        try:
+            # a budgeted call (a keep-alive) renews no token that is still good: bcrypt on
+            # etcd's side must not eat the time left before the lease's deadline
+            token = self.token_auth.token(
+                lambda body: self._authenticate(base, body, kwargs), renew=limit is None
+            )
+        except _AuthRefused as refused:
+            return refused.response  # etcd's own words reach the caller as any refusal
+        if not token:
+            return super().request(method, url, *args, **kwargs)
+        headers = {**(kwargs.get("headers") or {}), "Authorization": token}
+        kwargs["headers"] = headers
+        resp = super().request(method, url, *args, **kwargs)
+        if resp.status_code != 200 and any(why in resp.text for why in _STALE_TOKEN):
+            self.token_auth.invalidate(token)  # expired, or users changed since: once more
+            try:
+                headers["Authorization"] = self.token_auth.token(
+                    lambda body: self._authenticate(base, body, kwargs)
+                )
+            except _AuthRefused as refused:
+                return refused.response
+            resp = super().request(method, url, *args, **kwargs)
+        return resp
+
+    def _authenticate(self, base: str, body: dict[str, str], kwargs: dict[str, Any]) -> str:
+        timeout = kwargs.get("timeout")
+        resp = super().request("POST", base + AUTHENTICATE, json=body, timeout=timeout)
+        if resp.status_code == 412 and "authentication is not enabled" in resp.text:
+            return ""  # a database being set up (etcd_auth.enable): no token to send yet
+        token = resp.json().get("token") if resp.status_code == 200 else None
+        if not isinstance(token, str) or not token:
+            raise _AuthRefused(resp)
+        return token
+
+    def auth_headers(self, base: str, timeout: float) -> dict[str, str]:
+        """The ``Authorization`` header for a request made without this session (a watch)."""
+        if self.token_auth is None:
+            return {}
+        try:
+            limits = {"timeout": timeout}
+            token = self.token_auth.token(lambda b: self._authenticate(base, b, limits))
+        except _AuthRefused as refused:
+            message = _error_body(refused.response.text)[1]
+            user = self.token_auth.user
+            raise _WatchRefused(f"authentication as {user!r} failed: {message}") from None
+        return {"Authorization": token} if token else {}
 
 
-def _parse_endpoint(text: str, timeout: float) -> _Endpoint:
-    host, port = endpoint_address(text)
-    url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
-    session = _Session()
-    session.trust_env = False  # no proxies or .netrc from the environment for the database
-    client = Etcd3Client(host=host, port=port, api_path=API_PATH, timeout=timeout, session=session)
-    return _Endpoint(url, host, port, client)
+#: etcd's words for a token to fetch again: expired (or signed with another key), or issued
+#: before a user or role changed (any ``wolfpack cluster certs issue``)
+_STALE_TOKEN = ("invalid auth token", "revision of auth store is old")
+
+
+class _AuthRefused(Exception):
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(response.text)
+        self.response = response
+
+
+def _parse_endpoint(text: str, timeout: float, credentials: EtcdCredentials | None) -> _Endpoint:
+    scheme, host, port = split_endpoint(text)
+    url = f"{scheme}://{host}:{port}" if ":" not in host else f"{scheme}://[{host}]:{port}"
+    if scheme == "https" and credentials is None:
+        raise ValueError(f"etcd endpoint {text!r} is https: give the CA and a client certificate")
+    if scheme == "http" and credentials is not None:
+        raise ValueError(f"etcd endpoint {text!r} is plain http: use https:// with certificates")
+    session = _Session(credentials.auth() if credentials is not None else None)
+    session.trust_env = False  # no proxies, .netrc or CA bundle from the environment
+    tls = None
+    if credentials is not None:
+        session.verify = str(credentials.ca)
+        session.cert = credentials.requests_cert
+        tls = credentials.ssl_context()
+    client = Etcd3Client(
+        host=host, port=port, protocol=scheme, api_path=API_PATH, timeout=timeout, session=session
+    )
+    return _Endpoint(url, host, port, client, tls)
 
 
 class EtcdStore:
     """:class:`~wolfpack.store.base.Store` backed by an etcd v3 cluster.
 
-    ``endpoints`` is one URL (``"http://127.0.0.1:2379"``), a comma-separated string of them,
+    ``endpoints`` is one URL (``"https://127.0.0.1:2379"``), a comma-separated string of them,
     or a list. ``timeout`` (seconds) bounds every request and the set-up of a watch. Creating
     the object does not contact etcd; the first call does.
     """
 
-    def __init__(self, endpoints: str | Sequence[str], timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        endpoints: str | Sequence[str],
+        timeout: float = 5.0,
+        *,
+        credentials: EtcdCredentials | None = None,
+    ) -> None:
         items = endpoints.split(",") if isinstance(endpoints, str) else list(endpoints)
         items = [e for e in items if e.strip()]
         if not items:
@@ -265,7 +355,8 @@ class EtcdStore:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self._timeout = timeout
-        self._endpoints = [_parse_endpoint(e, timeout) for e in items]
+        self.credentials = credentials
+        self._endpoints = [_parse_endpoint(e, timeout, credentials) for e in items]
         self._current = 0
         self._lock = threading.Lock()
         self._watches: set[Watch] = set()
@@ -277,6 +368,11 @@ class EtcdStore:
 
     def __repr__(self) -> str:
         return f"EtcdStore({','.join(self.endpoints)!r})"
+
+    def call_api(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One gateway call outside the Store contract (``auth/...`` for
+        :mod:`wolfpack.store.etcd_auth`); not retried elsewhere."""
+        return self._call(path, payload, idempotent=False)
 
     # -- transport -----------------------------------------------------------------------
 
@@ -525,11 +621,17 @@ class _WatchStream:
 
     @classmethod
     def open(cls, ep: _Endpoint, body: bytes, timeout: float) -> _WatchStream:
-        conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
+        headers = {"Content-Type": "application/json"}
+        session = ep.client.session
+        if isinstance(session, _Session):
+            headers |= session.auth_headers(ep.url, timeout)
+        conn: http.client.HTTPConnection
+        if ep.tls is not None:
+            conn = http.client.HTTPSConnection(ep.host, ep.port, timeout=timeout, context=ep.tls)
+        else:
+            conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
         try:
-            conn.request(
-                "POST", API_PATH + "watch", body=body, headers={"Content-Type": "application/json"}
-            )
+            conn.request("POST", API_PATH + "watch", body=body, headers=headers)
             sock = conn.sock
             assert sock is not None
             resp = conn.getresponse()
@@ -545,6 +647,13 @@ class _WatchStream:
             if not isinstance(result, dict) or not result.get("created"):
                 _, message = _error_body(json.dumps(first))
                 raise _WatchRefused(message or "watch was not created")
+            if result.get("canceled"):  # how etcd refuses a watch it may not serve (RBAC)
+                reason = str(result.get("cancel_reason") or "cancelled at once")
+                if any(w in reason for w in _STALE_TOKEN) and isinstance(session, _Session):
+                    if session.token_auth is not None:
+                        session.token_auth.invalidate(headers.get("Authorization", ""))
+                    raise ConnectionError(reason)  # a new token next time
+                raise _WatchRefused(reason)
             sock.settimeout(None)  # from now on etcd may stay silent for as long as it likes
         except BaseException:
             conn.close()

@@ -5,10 +5,16 @@ Production clusters run etcd as a system service; this class exists so tests and
 start a real etcd in a temporary directory, stop or kill it to exercise failure handling, and
 start it again on the same data. It only ever signals the PID it started itself.
 
+Like production (docs/install.md), it is secure by default (C1): clients and peers over TLS
+with certificates from a cluster database CA made beside the data (``<data_dir>-pki``, or
+``pki_dir``), authentication on, JWT tokens; :attr:`EtcdProcess.admin` are an
+administrator's credentials. ``tls=False`` gives the plain etcd of old (a test of the
+insecure path, or of refusals).
+
 Example::
 
     with EtcdProcess(tmp_path / "etcd") as etcd:
-        store = EtcdStore(etcd.endpoint)
+        store = etcd.store()
         ...
 """
 
@@ -21,6 +27,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -30,11 +37,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from wolfpack.errors import StoreUnavailable
+from wolfpack.errors import StoreError, StoreUnavailable
+from wolfpack.store.etcd import EtcdStore
+from wolfpack.store.etcd_tls import EtcdCredentials
 
 #: where Debian's etcd-server package puts the binary; ``$WOLFPACK_ETCD`` overrides
 DEFAULT_BINARY = "/usr/bin/etcd"
 STOP_GRACE_SECONDS = 5.0
+#: The administrator every EtcdProcess makes (``admin:<ADMIN>``), for tests and the demo.
+ADMIN = "lab"
+#: JWT lifetime: clients fetch a new token after half of it (wolfpack.store.etcd_tls).
+TOKEN_TTL = "10m"
 # never send loopback health checks through an HTTP proxy from the environment
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -45,6 +58,76 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+class EtcdPki:
+    """The files an etcd Wolfpack starts needs: the CA (made when missing), each member's
+    certificates, and an administrator (``admin:lab``) whose user :meth:`bootstrap` makes.
+    Other principals are issued with :meth:`principal` and added with
+    :func:`wolfpack.store.etcd_auth.add_user`."""
+
+    def __init__(self, directory: Path, cluster: str = "tests") -> None:
+        from wolfpack.store.pki import ClusterCA  # lazy: cryptography only with TLS
+
+        self.directory = directory
+        self.ca = ClusterCA.open(directory, cluster)
+        admin_dir = directory / "admin"
+        if not (admin_dir / "admin.password").exists():
+            self.ca.issue_principal("admin", ADMIN, admin_dir)
+        self.admin = EtcdCredentials.from_dir(admin_dir, "admin", field="admin")
+
+    def member(self, name: str, addresses: Sequence[str] = ()) -> Path:
+        out = self.directory / "members" / name
+        if not (out / "peer.key").exists():
+            self.ca.issue_member(name, addresses, out)
+        return out
+
+    def principal(self, kind: str, name: str, out: Path | None = None) -> EtcdCredentials:
+        """Files for ``kind:name`` (``node``, ``api``, ``admin``) in ``out`` (default:
+        ``<pki>/<kind>-<name>``), made if missing; its etcd user is not created here."""
+        from wolfpack.store.pki import PRINCIPAL_KINDS
+
+        if kind not in PRINCIPAL_KINDS:
+            raise ValueError(f"kind must be one of {PRINCIPAL_KINDS}, not {kind!r}")
+        where = out or self.directory / f"{kind}-{name}"
+        if not (where / f"{kind}.password").exists():
+            self.ca.issue_principal(kind, name, where)
+        return EtcdCredentials.from_dir(where, kind, field=kind)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.ca.cert_path
+
+    def server_args(self, member: Path) -> list[str]:
+        """etcd's TLS and authentication flags for one member (files from :meth:`member`)."""
+        from wolfpack.store.pki import PEER_CN
+
+        return [
+            "--client-cert-auth",
+            "--trusted-ca-file", str(member / "ca.crt"),
+            "--cert-file", str(member / "server.crt"),
+            "--key-file", str(member / "server.key"),
+            "--peer-client-cert-auth",
+            "--peer-trusted-ca-file", str(member / "ca.crt"),
+            "--peer-cert-file", str(member / "peer.crt"),
+            "--peer-key-file", str(member / "peer.key"),
+            "--peer-cert-allowed-cn", PEER_CN,
+            "--auth-token",
+            f"jwt,pub-key={member / 'jwt.pub'},priv-key={member / 'jwt.key'},"
+            f"sign-method=ES256,ttl={TOKEN_TTL}",
+        ]  # fmt: skip
+
+    def bootstrap(self, endpoints: Sequence[str]) -> None:
+        """Turn authentication on in a new etcd, with the administrator's user."""
+        from wolfpack.store import etcd_auth
+        from wolfpack.store.keys import DEFAULT
+
+        store = EtcdStore(list(endpoints), timeout=5.0, credentials=self.admin)
+        try:
+            assert self.admin.user is not None and self.admin.password is not None
+            etcd_auth.enable(store, [(self.admin.user, self.admin.password)], DEFAULT)
+        finally:
+            store.close()
 
 
 def find_etcd_binary() -> str | None:
@@ -86,8 +169,17 @@ class EtcdProcess:
         extra_args: Sequence[str] = (),
         ready_timeout: float = 30.0,
         stop_at_exit: bool = True,
+        tls: bool = True,
+        pki: EtcdPki | None = None,
+        auth: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.tls = tls or pki is not None
+        self._pki = pki
+        #: whether a first start turns authentication on (``auth=False``: the state of a new
+        #: database before ``wolfpack cluster certs enable-auth``); a member of an
+        #: EtcdCluster leaves it to the cluster
+        self.bootstraps = initial_cluster is None and auth
         self.name = name
         self._binary = binary
         self._fixed_ports = client_port is not None or peer_port is not None
@@ -107,11 +199,49 @@ class EtcdProcess:
     # -- state ---------------------------------------------------------------------------
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
     def endpoint(self) -> str:
-        """``http://127.0.0.1:PORT`` (known once started)."""
+        """``https://127.0.0.1:PORT`` (``http`` without TLS; known once started)."""
         if not self.client_port:
             raise RuntimeError("etcd has not been started yet, so it has no port")
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
+
+    @property
+    def pki(self) -> EtcdPki:
+        """The certificates (made on first use, beside the data directory)."""
+        if not self.tls:
+            raise RuntimeError("this etcd runs without TLS: it has no certificates")
+        if self._pki is None:
+            self._pki = EtcdPki(self.data_dir.parent / f"{self.data_dir.name}-pki")
+        return self._pki
+
+    @property
+    def admin(self) -> EtcdCredentials | None:
+        """An administrator's credentials (None without TLS)."""
+        return self.pki.admin if self.tls else None
+
+    def store(self, timeout: float = 5.0) -> EtcdStore:
+        """A client of this etcd as its administrator."""
+        return EtcdStore(self.endpoint, timeout=timeout, credentials=self.admin)
+
+    def client_env(self) -> dict[str, str]:
+        """What the ``wolfpack`` CLI needs to reach this etcd as its administrator."""
+        env = {"WOLFPACK_ENDPOINT": self.endpoint}
+        admin = self.admin
+        if admin is not None:
+            env |= {
+                "WOLFPACK_ETCD_CA": str(admin.ca),
+                "WOLFPACK_ETCD_CERT": str(admin.cert),
+                "WOLFPACK_ETCD_KEY": str(admin.key),
+            }
+        return env
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        admin = self.admin
+        return admin.ssl_context() if admin is not None else None
 
     @property
     def pid(self) -> int | None:
@@ -144,6 +274,9 @@ class EtcdProcess:
                 "the etcd binary was not found; install Debian package etcd-server "
                 "(scripts/setup does) or set WOLFPACK_ETCD to its path"
             )
+        fresh = not (self.data_dir / "member").exists()
+        if self.tls:
+            self.pki.member(self.name)  # before the data dir: etcd must trust the CA first
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)  # etcd refuses a data dir that others can read
         fresh_ports = not self.client_port
@@ -160,6 +293,8 @@ class EtcdProcess:
                     atexit.register(self._at_exit)
                 if wait:
                     self._wait_ready()
+                    if self.tls and fresh and self.bootstraps:
+                        self.pki.bootstrap([self.endpoint])
                 return self
             except StoreUnavailable:
                 self.kill()
@@ -169,8 +304,9 @@ class EtcdProcess:
         raise AssertionError("unreachable")
 
     def _command(self, binary: str) -> list[str]:
-        peer = f"http://127.0.0.1:{self.peer_port}"
+        peer = f"{self.scheme}://127.0.0.1:{self.peer_port}"
         client = self.endpoint
+        secure = self.pki.server_args(self.pki.member(self.name)) if self.tls else []
         return [
             binary,
             "--name", self.name,
@@ -187,6 +323,7 @@ class EtcdProcess:
             "--heartbeat-interval", str(self.heartbeat_interval_ms),
             "--election-timeout", str(self.election_timeout_ms),
             "--pre-vote",  # a member back from a partition cannot depose a healthy leader (M6)
+            *secure,
             *self.extra_args,
         ]  # fmt: skip
 
@@ -234,7 +371,7 @@ class EtcdProcess:
                     f"etcd exited during start-up (data dir {self.data_dir}):\n{self.log_tail()}"
                 )
             try:
-                with _NO_PROXY.open(f"{self.endpoint}/health", timeout=1.0) as resp:
+                with self._opener().open(f"{self.endpoint}/health", timeout=1.0) as resp:
                     body = json.loads(resp.read() or b"{}")
                 if body.get("health") == "true":
                     return
@@ -245,6 +382,14 @@ class EtcdProcess:
         raise StoreUnavailable(
             f"etcd at {self.endpoint} was not ready after {self.ready_timeout:.0f} s ({last}):\n"
             f"{self.log_tail()}"
+        )
+
+    def _opener(self) -> urllib.request.OpenerDirector:
+        ctx = self.ssl_context()
+        if ctx is None:
+            return _NO_PROXY
+        return urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx)
         )
 
     def _join_log(self) -> None:
@@ -312,15 +457,18 @@ class EtcdCluster:
         heartbeat_interval_ms: int = 50,
         election_timeout_ms: int = 500,
         ready_timeout: float = 30.0,
+        tls: bool = True,
     ) -> None:
         if size < 1:
             raise ValueError("an etcd cluster needs at least one member")
         root = Path(data_dir)
+        self.pki = EtcdPki(root.parent / f"{root.name}-pki") if tls else None
+        scheme = "https" if tls else "http"
         names = [f"m{i}" for i in range(1, size + 1)]
         ports = {n: (free_port(), free_port()) for n in names}
         while len({p for pair in ports.values() for p in pair}) < 2 * size:  # all distinct
             ports = {n: (free_port(), free_port()) for n in names}
-        initial = ",".join(f"{n}=http://127.0.0.1:{ports[n][1]}" for n in names)
+        initial = ",".join(f"{n}={scheme}://127.0.0.1:{ports[n][1]}" for n in names)
         self.members = [
             EtcdProcess(
                 root / n,
@@ -332,9 +480,15 @@ class EtcdCluster:
                 initial_cluster=initial,
                 cluster_token=f"wolfpack-{root.name}",
                 ready_timeout=ready_timeout,
+                pki=self.pki,
             )
             for n in names
         ]
+        self._status: dict[str, EtcdStore] = {}
+
+    @property
+    def admin(self) -> EtcdCredentials | None:
+        return self.pki.admin if self.pki is not None else None
 
     @property
     def endpoints(self) -> list[str]:
@@ -344,10 +498,15 @@ class EtcdCluster:
         """Start every member that is not running and wait until each serves requests."""
         try:
             stopped = [m for m in self.members if not m.running]
+            fresh = self.pki is not None and all(
+                not (m.data_dir / "member").exists() for m in self.members
+            )
             for m in stopped:
                 m.start(wait=False)
             for m in stopped:
                 m.wait_ready()
+            if fresh and self.pki is not None:
+                self.pki.bootstrap(self.endpoints)
         except BaseException:
             self.stop()
             raise
@@ -358,13 +517,14 @@ class EtcdCluster:
         for m in self.members:
             if not m.running:
                 continue
-            try:
-                req = urllib.request.Request(
-                    f"{m.endpoint}/v3/maintenance/status", data=b"{}", method="POST"
+            store = self._status.get(m.name)
+            if store is None:
+                store = self._status[m.name] = EtcdStore(
+                    m.endpoint, timeout=1.0, credentials=self.admin
                 )
-                with _NO_PROXY.open(req, timeout=1.0) as resp:
-                    body = json.loads(resp.read() or b"{}")
-            except (OSError, ValueError):
+            try:
+                body = store.call_api("maintenance/status", {})
+            except StoreError:
                 continue
             me = str(body.get("header", {}).get("member_id", ""))
             if me and me == str(body.get("leader", "")):
@@ -372,6 +532,9 @@ class EtcdCluster:
         return None
 
     def stop(self) -> None:
+        for store in self._status.values():
+            store.close()
+        self._status.clear()
         for m in self.members:
             m.stop()
 
