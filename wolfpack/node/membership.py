@@ -9,8 +9,9 @@ heartbeat network or a flapping link must not cause a failover (S14, S41).
 
 Two parts, so the failure detector can be tested exactly with a fake clock:
 
-- :class:`Tracker` (pure): receive-side state. Accepts or rejects decoded heartbeats (unknown
-  sender, wrong network, replay) and answers "who is up at time t".
+- :class:`Tracker` (pure, in :mod:`wolfpack.node.heartbeat_tracker`): receive-side state.
+  Accepts or rejects decoded heartbeats (unknown sender, wrong network, replay) and answers
+  "who is up at time t".
 - :class:`Membership` (shell): the sockets and ONE daemon thread running a selector loop that
   sends on schedule, receives, and notices time-outs. It uses no asyncio, so a busy event loop
   elsewhere in the daemon cannot delay a heartbeat into a false node failure. Once started,
