@@ -14,6 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from wolfpack.errors import FieldError, ValidationError
+from wolfpack.model.config import ClusterConfig
 from wolfpack.model.states import InterfaceState, NetworkState
 from wolfpack.node import heartbeat_wire as wire
 
@@ -38,6 +39,22 @@ class Path:
     network: str
     local: Address  # (address, port) to bind; port 0 picks a free port (tests)
     peers: Mapping[str, Address]  # peer node name -> its (address, port) on this network
+
+
+def heartbeat_paths(cfg: ClusterConfig, me: str, port: int) -> list[Path]:
+    """One path per network that carries heartbeats (private, mixed) where this node has an
+    interface; peers are the other nodes' interfaces on that network."""
+    paths = []
+    for net in sorted(cfg.networks.values(), key=lambda n: n.name):
+        if not net.role.carries_heartbeats:
+            continue
+        on_net = [i for i in cfg.interfaces.values() if i.network == net.name]
+        mine = [i for i in on_net if i.node == me]
+        if not mine:
+            continue
+        peers = {i.node: (i.address, port) for i in on_net if i.node != me}
+        paths.append(Path(net.name, (mine[0].address, port), peers))
+    return paths
 
 
 @dataclass(frozen=True)
