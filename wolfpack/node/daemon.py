@@ -8,7 +8,6 @@ before the resource manager starts anything, and on shutdown the groups are move
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from wolfpack import __version__
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
-from wolfpack.model import codec
 from wolfpack.node import inventory, systemd
 from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
@@ -41,7 +39,7 @@ from wolfpack.node.watchdog import WatchdogClient
 from wolfpack.resources import AgentContext
 from wolfpack.resources.confine import Confinement
 from wolfpack.store import Delete, EtcdStore, KeySpace, Op, Put, Store, mod_revision_is
-from wolfpack.store.repository import ClusterDB
+from wolfpack.store.repository import ClusterDB, encode
 from wolfpack.store.view import ClusterReader
 
 if TYPE_CHECKING:
@@ -356,8 +354,7 @@ class Daemon:
         s = self.settings
         key = self.keys.node_admin(s.node)
         before = self.store.get(key)
-        draining = json.dumps(codec.dump(NodeAdmin(paused=True, draining=True))).encode()
-        ours = self.store.put(key, draining)
+        ours = self.store.put(key, encode(NodeAdmin(paused=True, draining=True)))
         deadline = time.monotonic() + s.drain_timeout_s
         while time.monotonic() < deadline:
             snap = self.reader.read().snapshot
