@@ -58,6 +58,18 @@ class _Running:
     def schedule(self, now: float) -> None:
         self.next_looks, self.next_is = now + self.looks_every, now + self.is_every
 
+    @classmethod
+    def online(cls, agent: Agent, res: Resource, rtype: ResourceType, now: float) -> _Running:
+        """An Online resource, checked from ``now`` on at its own intervals, else its
+        type's (LooksAlive, IsAlive)."""
+        run = cls(
+            agent,
+            _interval(res.looks_alive_ms, rtype.looks_alive_ms),
+            _interval(res.is_alive_ms, rtype.is_alive_ms),
+        )
+        run.schedule(now)
+        return run
+
 
 class ResourceManager:
     def __init__(
@@ -267,13 +279,7 @@ class ResourceManager:
             return
         self._busy_since.pop(res.name, None)
         rtype = snap.config.types[res.type]
-        run = _Running(
-            agent,
-            _interval(res.looks_alive_ms, rtype.looks_alive_ms),
-            _interval(res.is_alive_ms, rtype.is_alive_ms),
-        )
-        run.schedule(self.clock())
-        self.running[res.name] = run
+        self.running[res.name] = _Running.online(agent, res, rtype, self.clock())
         if self._stale(res.name):
             return  # the node self-fenced while this started: the monitor's sweep stops it
         self._step(res.name, ResourceEvent.STARTED)
@@ -435,13 +441,7 @@ class ResourceManager:
             except WolfpackError:
                 adopted = False
             if adopted and st.state is ResourceState.ONLINE:
-                run = _Running(
-                    agent,
-                    _interval(res.looks_alive_ms, rtype.looks_alive_ms),
-                    _interval(res.is_alive_ms, rtype.is_alive_ms),
-                )
-                run.schedule(self.clock())
-                self.running[res.name] = run
+                self.running[res.name] = _Running.online(agent, res, rtype, self.clock())
                 self.local[res.name] = ResourceState.ONLINE
                 kept.add(res.name)
                 self.log("resource_adopted", resource=res.name)
