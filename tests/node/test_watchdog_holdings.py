@@ -34,10 +34,10 @@ from wolfpack.model.config import Resource
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.watchdog import Watchdog, WatchdogClient
 from wolfpack.resources import AgentContext, create_agent
+from wolfpack.resources.commands import RunResult
 from wolfpack.resources.confine import Cgroup, Confinement, cgroup2_mount
 from wolfpack.resources.holdings import ADDRESS, Holdings
 from wolfpack.resources.ip import IpAddressAgent
-from wolfpack.resources.process import RunResult
 from wolfpack.resources.service import ServiceAgent
 
 from .procs import WAIT, Spawner, running, until

@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from wolfpack.resources.process import RunResult, run_tool
+from wolfpack.resources.commands import RunResult, run_tool
 
 __all__ = [
     "MountEntry",

@@ -55,16 +55,10 @@ from wolfpack.errors import AgentError
 from wolfpack.model.builtin_types import OCF, builtin_types
 from wolfpack.model.config import PropertyKind, PropertySpec, PropertyValue, Resource, ResourceType
 from wolfpack.resources.base import AgentContext, AgentResult, error_fields, spawn_error_code
+from wolfpack.resources.commands import Account, RunResult, find_program, run_bounded
 from wolfpack.resources.confine import Cgroup
 from wolfpack.resources.leftovers import LeftoverTracking
-from wolfpack.resources.process import (
-    Account,
-    RunResult,
-    boot_id,
-    describe_exit,
-    find_program,
-    run_bounded,
-)
+from wolfpack.resources.process import boot_id, describe_exit
 
 __all__ = [
     "DEFAULT_OCF_ROOT",

@@ -53,19 +53,16 @@ from wolfpack.resources.application import (
     _Settings,
 )
 from wolfpack.resources.base import AgentContext, AgentResult
+from wolfpack.resources.commands import RunResult, StartGate, blocked_ancestor, run_bounded
 from wolfpack.resources.pg_install import BIN_GLOB, version_key
 from wolfpack.resources.process import (
     POLL_S,
     ProcessGroup,
-    RunResult,
-    StartGate,
     Watch,
     _signal_verified,
-    blocked_ancestor,
     describe_exit,
     proc_cmdline,
     proc_info,
-    run_bounded,
 )
 
 __all__ = ["BIN_GLOB", "PostgresAgent", "not_on_a_disk"]
