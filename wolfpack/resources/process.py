@@ -88,6 +88,13 @@ def proc_cmdline(pid: int) -> list[str] | None:
     return [a.decode(errors="surrogateescape") for a in raw.split(b"\0")[:-1]]
 
 
+def runs(pid: int, start_time: int) -> bool:
+    """True while ``pid`` runs (not a zombie) and is the process that started at
+    ``start_time``, not a later one given the same PID."""
+    info = proc_info(pid)
+    return info is not None and info.running and info.start_time == start_time
+
+
 @functools.cache
 def boot_id() -> str:
     return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
@@ -146,6 +153,22 @@ class ProcessGroup:
             and info.start_time == self.start_time
             and self.boot == boot_id()
         )
+
+    def leader_children(self) -> dict[int, int]:
+        """The running children of the leader (PID -> start time), while it runs: those
+        that left the group (setsid) are found only this way."""
+        if not self.leader_alive():
+            return {}
+        try:
+            raw = (_PROC / str(self.pid) / "task" / str(self.pid) / "children").read_text()
+        except OSError:
+            return {}
+        out: dict[int, int] = {}
+        for token in raw.split():
+            info = proc_info(int(token))
+            if info is not None and info.running and info.start_time >= self.start_time:
+                out[int(token)] = info.start_time
+        return out
 
     def members(self) -> list[int]:
         """Running processes of this group or session that are ours, sorted, leader first."""
