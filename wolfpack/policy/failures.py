@@ -76,6 +76,8 @@ def owner_must_act_first(ctx: PlanContext, group: Group, owner: str) -> bool:
 def _awaiting_termination(ctx: PlanContext, group: Group, owner: str) -> bool:
     """A failure was requested and the owner has not reported it terminated: nothing else
     happens to the group until it has (H1: a request is not a termination)."""
+    if group.name not in ctx.groups_asked_to_fail:
+        return False
     asked = [
         r.name
         for r in ctx.cfg.group_resources(group.name)
