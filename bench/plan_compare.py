@@ -100,6 +100,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--runs", type=int, default=7, help="plan() calls per plan.py run")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--results", type=Path, default=RESULTS, help=f"default: {RESULTS}")
     args = ap.parse_args()
     if args.rounds < 2 or args.runs < 5:
         ap.error("--rounds must be at least 2 and --runs at least 5")
@@ -127,9 +128,9 @@ def main() -> int:
         "load_average": list(os.getloadavg()),
         "results": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}", file=out)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.results}", file=out)
     if args.json:
         print(json.dumps(result))
     return 0
