@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from wolfpack.resources.confine import Confinement, cgroup2_mount
 from wolfpack.store.etcd_process import EtcdProcess
 
 
@@ -35,3 +36,21 @@ def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture
+def confine(tmp_path: Path) -> Iterator[Confinement]:
+    """This node's cgroup confinement under ``tmp_path`` (skipped where there is none);
+    every cgroup made in it is killed and removed afterwards, and its root with them."""
+    if cgroup2_mount() is None:
+        pytest.skip("no cgroup2 hierarchy")
+    c = Confinement.for_node("node1", tmp_path / "run")
+    if not c.enabled:
+        pytest.skip(f"confinement is off here: {c.reason}")
+    try:
+        yield c
+    finally:
+        for group in c.cgroups():
+            group.kill_and_remove()
+        c.remove_root()
+    assert c.root is not None and not c.root.exists()

@@ -10,7 +10,7 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     ├── ValidationError           bad input; names every offending field (422)
     │   └── DependencyCycleError  resource dependencies form a cycle; names it
     ├── NotFoundError             a named object does not exist (404)
-    │   └── NoClusterError        * no cluster at this prefix yet (store/repository.py)
+    │   └── NoClusterError        * no cluster at this prefix yet (store/database_read.py)
     ├── AlreadyExistsError        create of a name that exists (409)
     ├── IllegalTransition         a state machine was asked for a transition it lacks (409)
     ├── RejectedError             a request the policy refuses, with a reason code (409)
@@ -20,7 +20,7 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     ├── ForbiddenError            the token's role may not do this (403)
     ├── PayloadTooLarge           a request body over the API's limit (413)
     ├── MembershipError           * the heartbeat service failed (a socket would not bind)
-    │                               (node/membership.py)
+    │                               (node/heartbeat_socket.py)
     ├── PacketError               * a heartbeat datagram was refused (node/heartbeat_wire.py)
     │   ├── MalformedPacket       * not a heartbeat, truncated, or for another network
     │   └── BadSignature          * its HMAC does not match the cluster secret
@@ -37,7 +37,7 @@ exceptions are translated at the edge that calls the library (``raise ... from e
         │   └── ClaimHeld         a claim (a disk) is held by another node or resource
         ├── LeaseNotFound         a lease expired or was revoked (410)
         └── SchemaVersionError    * the database has another schema version
-                                    (store/repository.py)
+                                    (store/database_read.py)
 
 ``*``: defined beside the code that raises it (in the module named), to keep imports
 flowing downward; each still derives from this tree.

@@ -80,3 +80,15 @@ def test_flags_changed_during_the_drain_are_kept(store: HookedStore, tmp_path: P
     store.during = lambda: store.put(key, resumed) and None
     daemon(store, tmp_path).drain()
     assert admin(store) == resumed
+
+
+def test_the_drain_flags_are_stored_as_every_other_status(
+    store: HookedStore, tmp_path: Path
+) -> None:
+    """Issue 14: one status encoding: while it drains, the node's flags are the document
+    ``ClusterDB.write_node_admin`` would store (every field, keys sorted), not a copy
+    encoded another way."""
+    seen: list[bytes | None] = []
+    store.during = lambda: seen.append(admin(store))
+    daemon(store, tmp_path).drain()
+    assert seen == [encode(NodeAdmin(paused=True, draining=True))]

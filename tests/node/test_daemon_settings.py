@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from wolfpack.errors import ValidationError
-from wolfpack.node.daemon import Daemon, JsonLog, build_fencer
+from wolfpack.node.daemon import Daemon, JsonLog
+from wolfpack.node.fence_setup import build_fencer
 from wolfpack.node.fencing import ExternalFenceAgent, FenceKind
 from wolfpack.node.settings import load_settings
 from wolfpack.node.systemd import EX_CONFIG

@@ -23,7 +23,7 @@ from wolfpack.lab.netns import Lab
 from wolfpack.model.builtin_types import GENERIC_APPLICATION, IP_ADDRESS, builtin_types
 from wolfpack.model.config import Resource
 from wolfpack.resources import Agent, create_agent
-from wolfpack.resources.confine import Confinement, cgroup2_mount
+from wolfpack.resources.confine import Confinement
 from wolfpack.resources.holdings import ADDRESS, CGROUP, Holdings
 from wolfpack.resources.ip import NETNS_ENV
 
@@ -32,22 +32,6 @@ from .procs import WAIT, running, until
 
 HERE = Path(__file__).resolve().parent
 APP = {"type": GENERIC_APPLICATION, "properties": {"command": "sleep 300"}}
-
-
-@pytest.fixture
-def confine(tmp_path: Path) -> Iterator[Confinement]:
-    if cgroup2_mount() is None:
-        pytest.skip("no cgroup2 hierarchy")
-    c = Confinement.for_node("node1", tmp_path / "run")
-    if not c.enabled:
-        pytest.skip(f"confinement is off here: {c.reason}")
-    try:
-        yield c
-    finally:
-        for group in c.cgroups():
-            group.kill_and_remove()
-        c.remove_root()
-    assert c.root is not None and not c.root.exists()
 
 
 def started(name: str, spec: dict[str, Any], run_dir: Path, confine: Confinement | None) -> Agent:

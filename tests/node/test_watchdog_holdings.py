@@ -34,10 +34,10 @@ from wolfpack.model.config import Resource
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.watchdog import Watchdog, WatchdogClient
 from wolfpack.resources import AgentContext, create_agent
+from wolfpack.resources.commands import RunResult
 from wolfpack.resources.confine import Cgroup, Confinement, cgroup2_mount
 from wolfpack.resources.holdings import ADDRESS, Holdings
 from wolfpack.resources.ip import IpAddressAgent
-from wolfpack.resources.process import RunResult
 from wolfpack.resources.service import ServiceAgent
 
 from .procs import WAIT, Spawner, running, until
@@ -81,22 +81,6 @@ def node_context(run_dir: Path, confine: Confinement | None = None) -> AgentCont
         unregister_pid=registry.remove,
         confine=confine,
     )
-
-
-@pytest.fixture
-def confine(tmp_path: Path) -> Iterator[Confinement]:
-    if cgroup2_mount() is None:
-        pytest.skip("no cgroup2 hierarchy")
-    c = Confinement.for_node("node1", tmp_path / "run")
-    if not c.enabled:
-        pytest.skip(f"confinement is off here: {c.reason}")
-    try:
-        yield c
-    finally:
-        for group in c.cgroups():
-            group.kill_and_remove()
-        c.remove_root()
-    assert c.root is not None and not c.root.exists()
 
 
 @pytest.fixture

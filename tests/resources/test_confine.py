@@ -70,22 +70,6 @@ class Pids:
 
 
 @pytest.fixture
-def confine(tmp_path: Path) -> Iterator[Confinement]:
-    if cgroup2_mount() is None:
-        pytest.skip("no cgroup2 hierarchy")
-    c = Confinement.for_node("node1", tmp_path / "run")
-    if not c.enabled:
-        pytest.skip(f"confinement is off here: {c.reason}")
-    try:
-        yield c
-    finally:
-        for group in c.cgroups():
-            group.kill_and_remove()
-        c.remove_root()
-    assert c.root is not None and not c.root.exists()
-
-
-@pytest.fixture
 def pids(tmp_path: Path) -> Iterator[Pids]:
     p = Pids(tmp_path / "pids")
     try:

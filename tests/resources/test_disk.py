@@ -531,7 +531,7 @@ def test_mount_holding_finds_the_topmost_longest_mount_point() -> None:
 
 _ON_DISK_PROBE = """
 import json, subprocess, sys
-from wolfpack.resources.postgresql import not_on_a_disk
+from wolfpack.resources.mounts import not_on_a_disk
 device, where = sys.argv[1:3]
 before = not_on_a_disk(where)
 subprocess.run(["mount", "-t", "ext4", "--", device, where], check=True, capture_output=True)

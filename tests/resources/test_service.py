@@ -20,7 +20,7 @@ import pytest
 from wolfpack.model.builtin_types import GENERIC_SERVICE, builtin_types
 from wolfpack.model.config import Resource
 from wolfpack.resources import AgentError, AgentResult, create_agent
-from wolfpack.resources.process import RunResult
+from wolfpack.resources.commands import RunResult
 from wolfpack.resources.service import SYSTEMD_RUN_DIR, ServiceAgent, systemd_running, unit_name
 
 from . import Recorder, alive, running_in_group, wait_until

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wolfpack.errors import DependencyCycleError, ValidationError
+from wolfpack.model.config import ClusterConfig, Group, Resource
 from wolfpack.model.dependencies import (
     MAX_DEPTH,
     Expression,
@@ -328,3 +329,30 @@ def test_a_back_edge_makes_a_cycle_that_is_found(
     with pytest.raises(DependencyCycleError) as info:
         online_steps(looped)
     assert _is_cycle_of(looped, info.value.cycle)
+
+
+# -- one resource's relations (S36: only a resource without any may change group) ------------
+
+
+def _config_with(deps: Mapping[str, tuple[tuple[str, ...], ...]]) -> ClusterConfig:
+    resources = {n: Resource(n, "generic_script", "g", dependencies=d) for n, d in deps.items()}
+    return ClusterConfig(groups={"g": Group("g")}, resources=resources)
+
+
+def test_dependents_and_relations_name_both_directions_sorted() -> None:
+    cfg = _config_with(
+        {"disk": (), "ip": (), "app": (("ip",), ("disk",)), "web": (("app",),), "log": (("app",),)}
+    )
+    assert cfg.dependents("app") == ("log", "web")
+    assert cfg.dependents("disk") == ("app",)
+    assert cfg.dependents("web") == ()
+    # what it depends on first (sorted), then what depends on it (sorted)
+    assert cfg.dependency_relations("app") == ("disk", "ip", "log", "web")
+    assert cfg.dependency_relations("web") == ("app",)
+    assert cfg.dependency_relations("disk") == ("app",)
+
+
+def test_a_resource_without_dependencies_has_no_relations() -> None:
+    cfg = _config_with({"alone": (), "a": (("b",),), "b": ()})
+    assert cfg.dependency_relations("alone") == ()
+    assert cfg.dependents("alone") == ()

@@ -14,9 +14,10 @@ from wolfpack.model.snapshot import GroupStatus, NodeStatus
 from wolfpack.model.states import NodeState
 from wolfpack.model.views import PublishedView, Silence
 from wolfpack.node.coordinator import Coordinator
-from wolfpack.node.daemon import JsonLog, unfence_self
 from wolfpack.node.execute import Executor
+from wolfpack.node.fence_setup import unfence_self
 from wolfpack.node.fencing import FenceKind
+from wolfpack.node.jsonlog import JsonLog
 from wolfpack.node.settings import load_settings
 from wolfpack.store import Delete, KeySpace, MemoryStore, Put
 from wolfpack.store.repository import ClusterDB

@@ -34,8 +34,9 @@ from wolfpack.model.config import ClusterConfig
 from wolfpack.model.snapshot import GroupStatus, NodeAdmin, ResourceStatus
 from wolfpack.model.states import Wanted
 from wolfpack.store.base import Put, key_absent
+from wolfpack.store.config_writes import cluster_running
 from wolfpack.store.keys import SCHEMA_VERSION, STATE_KINDS, StateKind
-from wolfpack.store.repository import ClusterDB, DatabaseRead, cluster_running, encode
+from wolfpack.store.repository import ClusterDB, DatabaseRead, encode
 
 FORMAT: Final = "wolfpack-backup"
 FORMAT_VERSION: Final = 1

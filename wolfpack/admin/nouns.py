@@ -178,7 +178,7 @@ def _resource_rows(res: Resource) -> list[tuple[str, Any]]:
 
 
 def _resource_guard(cfg: ClusterConfig, snap: Snapshot, name: str) -> None:
-    dependents = sorted(r.name for r in cfg.resources.values() if name in r.depends_on)
+    dependents = cfg.dependents(name)
     if dependents:
         raise ValidationError.single(
             f"resources.{name}",

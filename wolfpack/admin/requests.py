@@ -24,9 +24,8 @@ def check_change_group(snap: Snapshot, name: str, group: str) -> None:
     res = cfg.resources[name]
     if res.group == group:
         raise RejectedError("SAME_GROUP", f"resource {name!r} is already in group {group!r}")
-    dependents = sorted(r.name for r in cfg.resources.values() if name in r.depends_on)
-    if res.depends_on or dependents:
-        related = sorted(res.depends_on) + dependents
+    related = cfg.dependency_relations(name)
+    if related:
         raise RejectedError(
             "RESOURCE_HAS_DEPENDENCIES",
             f"resource {name!r} has dependency relations ({', '.join(related)}): only a "

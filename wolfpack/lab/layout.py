@@ -6,9 +6,18 @@ agent, which must start fast: nothing heavy here).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from wolfpack.lab.state import LabState
+
+#: how a lab step says what it does, a line at a time (the CLI prints them)
+Progress = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    """A :data:`Progress` that says nothing."""
+
 
 ZONE = "cluster.test"
 PUBLIC_SUBNET, PRIVATE_SUBNET = "198.51.100.0/24", "203.0.113.0/24"

@@ -23,6 +23,10 @@ is made, so ``down`` in any later process removes exactly those, and an ``up`` t
 half-way removes what it made. "Power off" (:func:`power_off`, also the lab fence agent)
 kills every process in a node's namespace and takes its links down, forgetting its
 addresses as a machine losing power would; :func:`power_on` starts it again.
+
+Beside it: the cluster's configuration document (:mod:`wolfpack.lab.cluster_doc`), ``status``
+(:mod:`wolfpack.lab.status`) and ``down`` (:mod:`wolfpack.lab.teardown`); their names are
+importable from here too.
 """
 
 from __future__ import annotations
@@ -31,21 +35,16 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-from pyroute2 import netns as pyroute2_netns
 
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.lab import access, webui
 from wolfpack.lab.bind import BindError, BindServer
-from wolfpack.lab.disks import LoopDisk, make_shared_disk, remove_shared_disk
+from wolfpack.lab.cluster_doc import add_config, address_and_name, cluster_doc, dns_properties
+from wolfpack.lab.disks import make_shared_disk
 from wolfpack.lab.layout import (
     ADMIN_ADDRESS,
     API_PORT,
@@ -68,6 +67,7 @@ from wolfpack.lab.layout import (
     PUBLIC_SUBNET,
     TSIG_KEY_NAME,
     ZONE,
+    Progress,
     disk_image,
     endpoints,
     enter,
@@ -83,18 +83,17 @@ from wolfpack.lab.layout import (
     node_number,
     private_address,
     public_address,
+    quiet,
     run_dir,
     secret_file,
     shared_dir,
 )
 from wolfpack.lab.netns import FABRIC, Lab, LabError
-from wolfpack.lab.power import check_node, kill_namespace, power_off
-from wolfpack.lab.state import LOCK_FILE, LabProcess, LabState, LabStateError, locked
-from wolfpack.model import codec
-from wolfpack.model.builtin_types import GENERIC_APPLICATION, IP_ADDRESS, NETWORK_NAME
+from wolfpack.lab.power import check_node, power_off
+from wolfpack.lab.state import LOCK_FILE, LabProcess, LabState, locked
+from wolfpack.lab.status import check, in_admin, status
+from wolfpack.lab.teardown import down
 from wolfpack.model.config import ClusterConfig, ClusterSettings
-from wolfpack.model.fsm import group_state
-from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import new_secret, register
 from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB, check_config
@@ -122,6 +121,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "ZONE",
     "Progress",
     "add_config",
+    "address_and_name",
     "check",
     "cluster_doc",
     "disk_image",
@@ -151,26 +151,10 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "up",
 ]
 
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-@contextlib.contextmanager
-def in_admin(state: LabState) -> Iterator[None]:
-    """Run the calling thread in the admin host's network namespace (setns) meanwhile."""
-    pyroute2_netns.pushns(state.prefix + "admin")
-    try:
-        yield
-    finally:
-        pyroute2_netns.popns()
-
 
 # -- up ----------------------------------------------------------------------------------------
 def up(
-    lab_dir: Path, nodes: int = 3, cluster: str = "jean", progress: Progress = _quiet
+    lab_dir: Path, nodes: int = 3, cluster: str = "jean", progress: Progress = quiet
 ) -> tuple[LabState, bool]:
     """Build the lab in ``lab_dir``; (its state, False) if it was up already.
 
@@ -431,102 +415,6 @@ def _create_cluster(state: LabState, progress: Progress) -> None:
         store.close()
 
 
-def cluster_doc(state: LabState) -> dict[str, Any]:
-    """Nodes, networks, interfaces and the Cluster Group, as a configuration document."""
-    nodes = {n: {"id": node_number(n)} for n in state.nodes}
-    interfaces: dict[str, Any] = {}
-    for n in state.nodes:
-        interfaces[f"{n}-public"] = {"node": n, "network": "public", "address": public_address(n)}
-        interfaces[f"{n}-private"] = {
-            "node": n,
-            "network": "private",
-            "address": private_address(n),
-        }
-    dtc = (
-        f"{sys.executable} -m wolfpack.lab.probe_app --port {DTC_PORT} "
-        f"--address {MANAGEMENT_ADDRESS} --record /dev/null"
-    )
-    return {
-        "nodes": nodes,
-        "networks": {
-            "public": {"subnet": PUBLIC_SUBNET, "role": "mixed", "description": "clients"},
-            "private": {"subnet": PRIVATE_SUBNET, "role": "private", "description": "heartbeats"},
-        },
-        "interfaces": interfaces,
-        "groups": {
-            "Cluster Group": {
-                "description": "management IP and the cluster name (S16)",
-                # the last node first: node1 and node2 are the seed's SQL and Web servers
-                "preferred_owners": list(reversed(state.nodes)),
-            }
-        },
-        "resources": {
-            **address_and_name(
-                state, "Cluster Group", "cluster", MANAGEMENT_ADDRESS, state.cluster
-            ),
-            "coordinator": {
-                "type": GENERIC_APPLICATION,
-                "group": "Cluster Group",
-                "description": "transaction coordinator (DTC analog, S22)",
-                "dependencies": [["cluster-ip"]],
-                "properties": {
-                    "command": dtc,
-                    "check_command": f"/bin/bash -c 'exec 3<>/dev/tcp/{MANAGEMENT_ADDRESS}/"
-                    f"{DTC_PORT}'",
-                },
-            },
-        },
-    }
-
-
-def address_and_name(
-    state: LabState, group: str, prefix: str, address: str, host: str, name: str | None = None
-) -> dict[str, Any]:
-    """A virtual server's IP Address ``<prefix>-ip`` on the public network and the Network
-    Name (``name``, default ``<prefix>-name``) registering ``host`` on it in the lab's DNS."""
-    return {
-        f"{prefix}-ip": {
-            "type": IP_ADDRESS,
-            "group": group,
-            "properties": {"address": address, "network": "public"},
-        },
-        name or f"{prefix}-name": {
-            "type": NETWORK_NAME,
-            "group": group,
-            "dependencies": [[f"{prefix}-ip"]],
-            "properties": dns_properties(state, host),
-        },
-    }
-
-
-def dns_properties(state: LabState, name: str) -> dict[str, Any]:
-    """A Network Name's properties in this lab: registered with the dns host's BIND."""
-    return {
-        "name": name,
-        "zone": ZONE,
-        "server": DNS_ADDRESS,
-        "port": 53,
-        "key_file": str(key_file(state)),
-    }
-
-
-def add_config(db: ClusterDB, doc: dict[str, Any]) -> ClusterConfig:
-    """Add (or overwrite) the objects of configuration document ``doc``."""
-
-    def change(cfg: ClusterConfig) -> ClusterConfig:
-        given = codec.parse_config({"cluster": codec.dump(cfg.cluster), **doc})
-        return replace(
-            cfg,
-            nodes={**cfg.nodes, **given.nodes},
-            networks={**cfg.networks, **given.networks},
-            interfaces={**cfg.interfaces, **given.interfaces},
-            groups={**cfg.groups, **given.groups},
-            resources={**cfg.resources, **given.resources},
-        )
-
-    return db.update_config(change)
-
-
 def _start_daemon(state: LabState, node: str) -> None:
     settings = {
         "node": node,
@@ -579,78 +467,8 @@ def _wait_nodes_up(state: LabState, nodes: list[str]) -> None:
         store.close()
 
 
-# -- status --------------------------------------------------------------------------------------
-def check(state: LabState) -> list[str]:
-    """What is wrong with a lab that should be up (empty: nothing)."""
-    problems: list[str] = []
-    present = set(Lab.existing(state.prefix))
-    problems += [f"namespace {ns} is missing" for ns in state.namespaces if ns not in present]
-    for p in state.processes:
-        if p.host not in state.powered_off and not p.running:
-            problems.append(f"{p.role} on {p.host} (pid {p.pid}) is not running")
-    return problems
-
-
-def status(lab_dir: Path) -> dict[str, Any]:
-    """The lab as a document: hosts, processes, and the cluster's nodes and groups."""
-    state = LabState.load(lab_dir.resolve())
-    doc: dict[str, Any] = {
-        "dir": state.dir,
-        "prefix": state.prefix,
-        "phase": state.phase,
-        "cluster": state.cluster,
-        "endpoint": endpoints(state),
-        "problems": check(state),
-        "hosts": {
-            h: {
-                "namespace": state.prefix + h,
-                "address": _host_address(h),
-                "powered_off": h in state.powered_off,
-                "processes": [
-                    {"role": p.role, "pid": p.pid, "running": p.running}
-                    for p in state.processes_of(h)
-                ],
-            }
-            for h in hosts(state)
-        },
-        "loop_devices": list(state.loop_devices),
-        "disks": {n: dict(d) for n, d in state.disks.items()},
-    }
-    if state.prefix + "admin" in Lab.existing(state.prefix):
-        with in_admin(state):
-            doc["cluster_state"] = _cluster_state(state)
-    return doc
-
-
-def _host_address(host: str) -> str:
-    fixed = {"admin": ADMIN_ADDRESS, "dns": DNS_ADDRESS, "client": CLIENT_ADDRESS}
-    return fixed.get(host) or public_address(host)
-
-
-def _cluster_state(state: LabState) -> dict[str, Any]:
-    store = access.admin_store(state, timeout=1.0)
-    try:
-        snap = ClusterDB(store, KeySpace(KEY_ROOT)).read_snapshot()
-    except StoreError as exc:
-        return {"error": str(exc)}
-    finally:
-        store.close()
-    return {
-        "nodes": {n: snap.node(n).state.value for n in sorted(snap.config.nodes)},
-        "groups": {
-            g: {
-                "owner": snap.group(g).owner,
-                "state": str(
-                    group_state(snap.resource(r.name).state for r in snap.config.group_resources(g))
-                ),
-            }
-            for g in sorted(snap.config.groups)
-        },
-    }
-
-
 # -- power ---------------------------------------------------------------------------------------
-def power_on(lab_dir: Path, node: str, progress: Progress = _quiet) -> None:
+def power_on(lab_dir: Path, node: str, progress: Progress = quiet) -> None:
     """Bring ``node``'s links up with its own addresses and start its etcd and wolfpackd."""
     lab_dir = lab_dir.resolve()
     with locked(lab_dir):
@@ -674,80 +492,3 @@ def power_on(lab_dir: Path, node: str, progress: Progress = _quiet) -> None:
             state.save()
             progress(f"{node} powered on: waiting until it is Up")
             _wait_nodes_up(state, [node])
-
-
-def _loop_backing(device: str) -> Path | None:
-    try:
-        text = Path(f"/sys/block/{Path(device).name}/loop/backing_file").read_text().strip()
-    except OSError:
-        return None
-    return Path(text.removesuffix(" (deleted)"))
-
-
-def _our_loop_devices(state: LabState) -> list[str]:
-    """The recorded loop devices, and any other whose image is in the lab's directory
-    (attached by an up that died before it could record it)."""
-    found = set(state.loop_devices)
-    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
-        device = f"/dev/{backing.parent.parent.name}"
-        image = _loop_backing(device)
-        if image is not None and image.is_relative_to(Path(state.dir) / "disks"):
-            found.add(device)
-    ours = []
-    for device in sorted(found):
-        image = _loop_backing(device)
-        if image is not None and image.is_relative_to(Path(state.dir) / "disks"):
-            ours.append(device)  # still backed by our image: never someone else's device
-    return ours
-
-
-# -- down ----------------------------------------------------------------------------------------
-def down(lab_dir: Path, progress: Progress = _quiet) -> dict[str, Any]:
-    """Remove everything the lab in ``lab_dir`` recorded, and only that; a summary."""
-    lab_dir = lab_dir.resolve()
-    try:
-        state = LabState.load(lab_dir)
-    except LabStateError:
-        if not lab_dir.exists():
-            progress(f"no lab in {lab_dir}: nothing to remove")
-            return {"dir": str(lab_dir), "removed": False}
-        raise
-    killed: list[int] = []
-    failures: list[str] = []
-    for host in reversed(hosts(state)):
-        killed += kill_namespace(state, host)
-    PidRegistry(state.dir).kill([p.entry() for p in state.processes], signal.SIGKILL)
-    progress(f"stopped {len(killed)} processes of the lab")
-    for dev in _our_loop_devices(state):
-        try:
-            remove_shared_disk(LoopDisk(_loop_backing(dev) or Path("/"), dev, "", ""))
-        except LabError as exc:
-            failures.append(str(exc))
-    present = set(Lab.existing(state.prefix))
-    gone = []
-    for ns in [*reversed(state.namespaces), *sorted(present - set(state.namespaces))]:
-        if ns in present:
-            try:
-                Lab(state.prefix).ip(None, ["netns", "del", ns], what=f"delete namespace {ns}")
-                gone.append(ns)
-            except LabError as exc:
-                failures.append(str(exc))
-    progress(f"deleted {len(gone)} namespaces (with their bridges and veths)")
-    for f in state.files:
-        with contextlib.suppress(FileNotFoundError):
-            Path(f).unlink()
-    for d in reversed(state.directories):
-        with contextlib.suppress(FileNotFoundError, OSError):
-            Path(d).rmdir()  # only if empty: another lab's files stay
-    if failures:
-        raise WolfpackError("lab down left something: " + "; ".join(failures))
-    shutil.rmtree(lab_dir)
-    progress(f"removed {lab_dir}")
-    return {
-        "dir": str(lab_dir),
-        "removed": True,
-        "namespaces": gone,
-        "processes_killed": len(killed),
-        "files": state.files,
-        "loop_devices": state.loop_devices,
-    }

@@ -175,3 +175,12 @@ class ClusterConfig:
 
     def group_resources(self, group: str) -> tuple[Resource, ...]:
         return self.resources_by_group.get(group, ())
+
+    def dependents(self, resource: str) -> tuple[str, ...]:
+        """The resources that name ``resource`` in their dependencies, sorted."""
+        return tuple(sorted(r.name for r in self.resources.values() if resource in r.depends_on))
+
+    def dependency_relations(self, resource: str) -> tuple[str, ...]:
+        """What ``resource`` depends on, then what depends on it: a resource with any may
+        not change group (S36)."""
+        return (*sorted(self.resources[resource].depends_on), *self.dependents(resource))

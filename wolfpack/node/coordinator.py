@@ -21,7 +21,6 @@ coordinator then fences it like any other node.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,7 +33,7 @@ from wolfpack.errors import ConflictError, StoreError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.networks import NetworkStates, changes, derive
 from wolfpack.model.plan import ActionKind, Plan
-from wolfpack.model.snapshot import NodeStatus, Snapshot
+from wolfpack.model.snapshot import Snapshot
 from wolfpack.model.views import Silence
 from wolfpack.node.execute import Executor, Guard
 from wolfpack.node.fence_check import FenceBasis, FenceOutcome
@@ -280,7 +279,3 @@ class Coordinator:
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         for old in sorted(self.dump_dir.glob("snapshot-*.yaml"))[:-50]:
             old.unlink(missing_ok=True)
-
-
-def status_json(status: NodeStatus) -> bytes:
-    return json.dumps(codec.dump(status)).encode()

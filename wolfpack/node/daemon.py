@@ -8,7 +8,6 @@ before the resource manager starts anything, and on shutdown the groups are move
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -18,23 +17,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wolfpack import __version__
-from wolfpack.errors import FenceError, StoreError, ValidationError, WolfpackError
-from wolfpack.model import codec
-from wolfpack.model.config import ClusterConfig
+from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.node import inventory, systemd
 from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.dbaccess import log_access, open_stores
 from wolfpack.node.execute import Executor
-from wolfpack.node.fencing import ExternalFenceAgent, FenceAgent, FenceKind, LocalTestFenceAgent
+from wolfpack.node.fence_setup import FENCING_DISABLED_COST, build_fencer, unfence_self
 from wolfpack.node.health import CheckTimes, node_health
+from wolfpack.node.heartbeat_tracker import heartbeat_paths
 from wolfpack.node.jsonlog import JsonLog
 from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.links import LinkMonitor, heard_by_network, own_interfaces
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.node.manager import ResourceManager
 from wolfpack.node.membership import HeartbeatSettings, Membership, MembershipView
-from wolfpack.node.membership import Path as HeartbeatPath
 from wolfpack.node.memory import limit_malloc_arenas, release_free_memory
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import check as check_secret
@@ -45,75 +42,19 @@ from wolfpack.node.watchdog import WatchdogClient
 from wolfpack.resources import AgentContext
 from wolfpack.resources.confine import Confinement
 from wolfpack.store import Delete, EtcdStore, KeySpace, Op, Put, Store, mod_revision_is
-from wolfpack.store.repository import ClusterDB
+from wolfpack.store.repository import ClusterDB, encode
 from wolfpack.store.view import ClusterReader
 
 if TYPE_CHECKING:
     from wolfpack.api.server import ApiServer
 
 LOG_FILE = "wolfpackd.log"
-#: what ``fence.agent: none`` costs, said at every start (docs/fencing.md)
-FENCING_DISABLED_COST = (
-    "fence.agent is none: a failed or cut-off node is never powered off; its groups move"
-    " only after its lease expires, and safety then rests on its own watchdog stopping"
-    " everything in time. Resources the watchdog cannot reach (systemd units, daemonising"
-    " scripts, IP addresses, mounts) may keep running there: two owners, and for a shared"
-    " disk, a corrupted filesystem. Configure a fence_* agent for production"
-)
 #: threads whose death stops the systemd watchdog pings (with ``membership-<node>``)
 VITAL_THREADS = ("lease", "lease-fence", "manager", "monitor", "coordinator", "views", "links")
 #: how often the supervisor looks at the component threads when systemd does not ask
 SUPERVISE_EVERY_S = 1.0
 #: how often the heartbeat counters are logged (``membership_counters``), if they changed
 COUNTERS_EVERY_S = 5.0
-
-
-def heartbeat_paths(cfg: ClusterConfig, me: str, port: int) -> list[HeartbeatPath]:
-    """One path per network that carries heartbeats (private, mixed) where this node has an
-    interface; peers are the other nodes' interfaces on that network."""
-    paths = []
-    for net in sorted(cfg.networks.values(), key=lambda n: n.name):
-        if not net.role.carries_heartbeats:
-            continue
-        on_net = [i for i in cfg.interfaces.values() if i.network == net.name]
-        mine = [i for i in on_net if i.node == me]
-        if not mine:
-            continue
-        peers = {i.node: (i.address, port) for i in on_net if i.node != me}
-        paths.append(HeartbeatPath(net.name, (mine[0].address, port), peers))
-    return paths
-
-
-def build_fencer(settings: DaemonSettings) -> FenceAgent | None:
-    """The fence agent the settings ask for. Settings validation catches bad options first;
-    whatever the agent still refuses is reported against ``fence`` (never a traceback)."""
-    f = settings.fence
-    if f.agent == "none":
-        return None
-    if f.agent == "test":
-        return LocalTestFenceAgent(f.run_root or settings.run_dir.parent)
-    try:
-        return ExternalFenceAgent(
-            f.agent, f.options, f.timeout_s, host_map=f.host_map, kind=f.effective_kind
-        )
-    except ValueError as exc:
-        raise ValidationError.single("fence", str(exc)) from None
-
-
-def unfence_self(settings: DaemonSettings, fencer: FenceAgent | None, log: JsonLog) -> None:
-    """An io fence (fence_scsi, fence_mpath) cut this node off from its disks when it was
-    fenced; ``action=on`` registers it again. Run at start, before any resource (H6). A
-    power agent is not asked: a node that is starting is on."""
-    if fencer is None or fencer.kind is not FenceKind.IO:
-        return
-    try:
-        fencer.unfence(settings.node)
-    except FenceError as exc:
-        raise FenceError(
-            f"unfencing {settings.node} at start failed; check fence.agent, fence.options "
-            f"and fence.host_map: {exc}"
-        ) from None
-    log("unfenced", node=settings.node, agent=settings.fence.agent, kind=str(fencer.kind))
 
 
 class Daemon:
@@ -457,8 +398,7 @@ class Daemon:
         s = self.settings
         key = self.keys.node_admin(s.node)
         before = self.store.get(key)
-        draining = json.dumps(codec.dump(NodeAdmin(paused=True, draining=True))).encode()
-        ours = self.store.put(key, draining)
+        ours = self.store.put(key, encode(NodeAdmin(paused=True, draining=True)))
         deadline = time.monotonic() + s.drain_timeout_s
         while time.monotonic() < deadline:
             snap = self.reader.read().snapshot

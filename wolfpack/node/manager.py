@@ -28,6 +28,7 @@ from wolfpack.model.inheritance import effective_resource
 from wolfpack.model.snapshot import ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
 from wolfpack.node.health import CheckTimes
+from wolfpack.node.leftovers import clean_leftovers
 from wolfpack.node.selffence import run_stops, stop_layers
 from wolfpack.policy.local import LocalAction, LocalKind, held_elsewhere, next_batch
 from wolfpack.resources import (
@@ -38,7 +39,6 @@ from wolfpack.resources import (
     create_agent,
     error_fields,
 )
-from wolfpack.resources.holdings import CGROUP, Holdings
 from wolfpack.store import Compare, Put, mod_revision_is
 from wolfpack.store.repository import encode
 from wolfpack.store.view import ClusterReader, ClusterView, update_doc
@@ -58,6 +58,18 @@ class _Running:
 
     def schedule(self, now: float) -> None:
         self.next_looks, self.next_is = now + self.looks_every, now + self.is_every
+
+    @classmethod
+    def online(cls, agent: Agent, res: Resource, rtype: ResourceType, now: float) -> _Running:
+        """An Online resource, checked from ``now`` on at its own intervals, else its
+        type's (LooksAlive, IsAlive)."""
+        run = cls(
+            agent,
+            _interval(res.looks_alive_ms, rtype.looks_alive_ms),
+            _interval(res.is_alive_ms, rtype.is_alive_ms),
+        )
+        run.schedule(now)
+        return run
 
 
 class ResourceManager:
@@ -270,13 +282,7 @@ class ResourceManager:
             return
         self._busy_since.pop(res.name, None)
         rtype = snap.config.types[res.type]
-        run = _Running(
-            agent,
-            _interval(res.looks_alive_ms, rtype.looks_alive_ms),
-            _interval(res.is_alive_ms, rtype.is_alive_ms),
-        )
-        run.schedule(self.clock())
-        self.running[res.name] = run
+        self.running[res.name] = _Running.online(agent, res, rtype, self.clock())
         if self._stale(res.name):
             return  # the node self-fenced while this started: the monitor's sweep stops it
         self._step(res.name, ResourceEvent.STARTED)
@@ -440,13 +446,7 @@ class ResourceManager:
             except WolfpackError:
                 adopted = False
             if adopted and st.state is ResourceState.ONLINE:
-                run = _Running(
-                    agent,
-                    _interval(res.looks_alive_ms, rtype.looks_alive_ms),
-                    _interval(res.is_alive_ms, rtype.is_alive_ms),
-                )
-                run.schedule(self.clock())
-                self.running[res.name] = run
+                self.running[res.name] = _Running.online(agent, res, rtype, self.clock())
                 self.local[res.name] = ResourceState.ONLINE
                 kept.add(res.name)
                 self.log("resource_adopted", resource=res.name)
@@ -455,51 +455,7 @@ class ResourceManager:
                 agent.stop(timeout_s=10)
             if st.state is not ResourceState.FAILED and st.state is not ResourceState.OFFLINE:
                 self._report(res.name, ResourceState.OFFLINE)
-        self._clean_leftovers(snap, kept)
-
-    def _clean_leftovers(self, snap: Snapshot, kept: set[str]) -> None:
-        """M7: a cgroup, ``:wp`` address or mount left by an earlier daemon whose resource
-        is not adopted here (its status names another node, it is no longer configured, it
-        is not Online here, or it could not be adopted) is killed, removed or unmounted, in
-        that order (processes keep mounts busy), and logged as ``leftover_cleaned``."""
-        held = Holdings(self.context.run_dir)
-        confine = self.context.confine
-        if confine is not None:  # a cgroup of our subtree nobody recorded is ours anyway
-            known = {h.fields.get("path") for h in held.entries((CGROUP,))}
-            known |= {str(g.path) for r in kept if (g := confine.cgroup(r)) is not None}
-            for group in confine.cgroups():
-                if str(group.path) not in known:
-                    ok = group.kill_and_remove()
-                    self.log(
-                        "leftover_cleaned" if ok else "leftover_clean_failed",
-                        what=f"cgroup {group.path}",
-                        kind=CGROUP,
-                        why="an unrecorded cgroup of this node's subtree",
-                    )
-        for holding in held.entries():
-            if holding.resource in kept:
-                continue
-            why = _leftover_why(snap, holding.resource, self.node)
-            failure = held.release(holding)
-            self.log(
-                "leftover_cleaned" if failure is None else "leftover_clean_failed",
-                what=holding.describe(),
-                kind=holding.kind,
-                resource=holding.resource,
-                why=why,
-                **({"error": failure} if failure else {}),
-            )
-
-
-def _leftover_why(snap: Snapshot, name: str, node: str) -> str:
-    if name not in snap.config.resources:
-        return "the resource is no longer configured"
-    st = snap.resource(name)
-    if st.node != node:
-        return f"its status names {st.node}" if st.node else "its status names no node"
-    if st.state is not ResourceState.ONLINE:
-        return f"it is {st.state} here, not Online"
-    return "it is Online here but could not be adopted"
+        clean_leftovers(snap, kept, self.node, self.context, self.log)
 
 
 _ACTIVE = (ResourceState.ONLINE, ResourceState.ONLINE_PENDING, ResourceState.OFFLINE_PENDING)

@@ -72,6 +72,11 @@ class PlanContext:
             for name, st in snap.resources.items()
             if st.state.pending and (res := self.cfg.resources.get(name)) is not None
         )
+        self.groups_asked_to_fail = frozenset(
+            res.group
+            for name, st in snap.resources.items()
+            if st.fail_requested and (res := self.cfg.resources.get(name)) is not None
+        )
 
     # -- output ---------------------------------------------------------------------------
     def act(self, action: Action) -> None:

@@ -271,12 +271,8 @@ def _change_group(ctx: PlanContext, intent: Intent, group_name: str) -> None:
     if target == group_name:
         _reject(ctx, intent, Code.SAME_GROUP, f"{intent.subject!r} is already in {target!r}")
         return
-    res = ctx.cfg.resources[intent.subject]
-    dependents = sorted(
-        r.name for r in ctx.cfg.group_resources(group_name) if intent.subject in r.depends_on
-    )
-    if res.dependencies or dependents:
-        related = sorted(res.depends_on) + dependents
+    related = ctx.cfg.dependency_relations(intent.subject)
+    if related:
         _reject(
             ctx,
             intent,

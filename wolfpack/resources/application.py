@@ -31,22 +31,24 @@ from pathlib import Path
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields, spawn_error_code
-from wolfpack.resources.process import (
+from wolfpack.resources.commands import (
     Account,
-    ProcessGroup,
     RunResult,
     StartGate,
-    Stopped,
-    Watch,
-    boot_id,
-    describe_exit,
     find_program,
-    proc_cmdline,
-    proc_info,
     read_json,
     run_bounded,
     tail,
     write_json,
+)
+from wolfpack.resources.process import (
+    ProcessGroup,
+    Stopped,
+    Watch,
+    boot_id,
+    describe_exit,
+    proc_cmdline,
+    proc_info,
 )
 
 __all__ = ["ApplicationAgent"]

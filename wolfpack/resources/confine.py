@@ -20,7 +20,7 @@ parallel) apart. Names that are not safe path words are made so (``Cluster IP`` 
 (``cgroup.procs``, ``cgroup.kill``, ``cgroup.freeze``, ``cgroup.events``).
 
 Placing. A child is moved into its cgroup by the daemon while the child is still held at
-its :class:`~wolfpack.resources.process.StartGate` (a ``/bin/sh`` waiting on a pipe, before
+its :class:`~wolfpack.resources.commands.StartGate` (a ``/bin/sh`` waiting on a pipe, before
 it has run or forked anything), not by a ``preexec_fn``: ``preexec_fn`` runs after the
 switch to the resource's account (which may not write ``cgroup.procs``) and is unsafe in a
 threaded daemon. Either way the program starts inside, so whatever it forks stays inside.

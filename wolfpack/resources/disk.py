@@ -45,9 +45,9 @@ from wolfpack.model.config import Resource, ResourceType
 from wolfpack.model.data_safety import effective_mount_options, mount_option_problem
 from wolfpack.resources import ext4, mounts
 from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields
+from wolfpack.resources.commands import find_tool, run_tool
 from wolfpack.resources.ext4 import Superblock
 from wolfpack.resources.holdings import MOUNT
-from wolfpack.resources.process import find_tool, run_tool
 
 __all__ = ["CLAIM_KIND", "PROBE_FILE", "DiskAgent"]
 

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wolfpack.resources.process import Account, run_tool
+from wolfpack.resources.commands import Account, run_tool
 
 __all__ = [
     "MMP_SEQ_CLEAN",

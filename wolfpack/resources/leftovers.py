@@ -15,7 +15,8 @@ from abc import abstractmethod
 from pathlib import Path
 
 from wolfpack.resources.base import Agent, AgentResult
-from wolfpack.resources.process import ProcessGroup, Stopped, read_json, write_json
+from wolfpack.resources.commands import read_json, write_json
+from wolfpack.resources.process import ProcessGroup, Stopped
 
 
 class LeftoverTracking(Agent):

@@ -1,5 +1,5 @@
-"""Mounts as the Physical Disk agent sees them: ``/proc/self/mountinfo``, mount, umount and
-who keeps a filesystem busy.
+"""Mounts as the Physical Disk agent sees them: ``/proc/self/mountinfo``, mount, umount,
+who keeps a filesystem busy, and whether a path is on a disk of this cluster (M8).
 
 Everything here works on the calling process's own **mount namespace**. wolfpackd in the lab
 runs in a mount namespace of its own, so a disk mounted by a lab node is invisible to the
@@ -16,7 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from wolfpack.resources.process import RunResult, run_tool
+from wolfpack.resources import ext4
+from wolfpack.resources.commands import RunResult, run_tool
 
 __all__ = [
     "MountEntry",
@@ -137,3 +138,42 @@ def users(mount_point: str, timeout_s: float = 5.0) -> list[tuple[int, str]]:
             continue  # gone meanwhile
         out.append((pid, comm))
     return out
+
+
+#: reading the superblock of the disk a path is on (a database's initdb would write to it)
+SUPERBLOCK_TIMEOUT_S = 10.0
+
+
+def not_on_a_disk(path: str) -> str | None:
+    """Why ``path`` is not on a mounted shared disk, or None: it must lie on a mount of a
+    block device other than the root filesystem's, per this process's
+    ``/proc/self/mountinfo`` (its mount namespace) and the path's own ``st_dev``, whose ext4
+    filesystem has multi-mount protection, as every Physical Disk has (M8)."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+        entries = parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+    except OSError as exc:
+        return f"{path!r} cannot be checked: {exc.strerror or exc}"
+    entry = mount_holding(real, entries)
+    root = mount_holding("/", entries)
+    devno = (os.major(st.st_dev), os.minor(st.st_dev))
+    if entry is None or entry.mount_point == "/" or (root and entry.devno == root.devno):
+        return f"{path!r} is on the root filesystem, not on a mounted disk"
+    if entry.devno != devno:
+        return f"{path!r} is not on the filesystem mounted at {entry.mount_point}"
+    if entry.devno[0] == 0:  # tmpfs, overlay, nfs...: no block device behind it
+        return f"{path!r} is on {entry.fstype} at {entry.mount_point}, not on a disk"
+    # a node's own partition (/srv on its own volume) is a block device too: a disk of this
+    # cluster is ext4 with multi-mount protection (the Physical Disk agent refuses others)
+    candidates = (entry.source, f"/dev/block/{devno[0]}:{devno[1]}")
+    device = next((d for d in candidates if block_devno(d) == devno), None)
+    sb = ext4.read_superblock(device, SUPERBLOCK_TIMEOUT_S) if device else "no device node"
+    if isinstance(sb, str):
+        return f"{path!r} is on {entry.source} at {entry.mount_point}, unreadable: {sb}"
+    if not sb.has_mmp:
+        return (
+            f"{path!r} is on {entry.source} at {entry.mount_point}, which has no multi-mount"
+            " protection: a local filesystem, not a shared disk of this cluster"
+        )
+    return None

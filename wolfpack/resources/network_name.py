@@ -59,7 +59,7 @@ import dns.update
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.base import Agent, AgentContext, AgentResult, error_fields
-from wolfpack.resources.process import read_json, write_json
+from wolfpack.resources.commands import read_json, write_json
 from wolfpack.resources.routes import lost_link_toward
 
 __all__ = ["NetworkNameAgent", "TsigKey", "read_key_file"]

@@ -39,19 +39,21 @@ from wolfpack.resources.application import (
     _Settings,
 )
 from wolfpack.resources.base import AgentResult
-from wolfpack.resources.process import (
+from wolfpack.resources.commands import (
     DEFAULT_PATH,
     Account,
-    ProcessGroup,
     RunResult,
     StartGate,
-    Watch,
-    _signal_verified,
     blocked_ancestor,
-    describe_exit,
-    proc_cmdline,
     run_bounded,
     tail,
+)
+from wolfpack.resources.process import (
+    ProcessGroup,
+    Watch,
+    _signal_verified,
+    describe_exit,
+    proc_cmdline,
 )
 
 __all__ = ["HEALTH_PATH", "WebServerAgent"]

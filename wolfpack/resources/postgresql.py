@@ -43,7 +43,7 @@ import psycopg
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
-from wolfpack.resources import ext4, mounts
+from wolfpack.resources import mounts
 from wolfpack.resources.application import (
     KILL_WAIT_S,
     ApplicationAgent,
@@ -53,26 +53,22 @@ from wolfpack.resources.application import (
     _Settings,
 )
 from wolfpack.resources.base import AgentContext, AgentResult
+from wolfpack.resources.commands import RunResult, StartGate, blocked_ancestor, run_bounded
 from wolfpack.resources.pg_install import BIN_GLOB, version_key
 from wolfpack.resources.process import (
     POLL_S,
     ProcessGroup,
-    RunResult,
-    StartGate,
     Watch,
     _signal_verified,
-    blocked_ancestor,
     describe_exit,
     proc_cmdline,
     proc_info,
-    run_bounded,
+    runs,
 )
 
-__all__ = ["BIN_GLOB", "PostgresAgent", "not_on_a_disk"]
+__all__ = ["BIN_GLOB", "PostgresAgent"]
 
 INITDB_TIMEOUT_S = 120
-#: reading the superblock of the disk initdb would write to
-SUPERBLOCK_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 5
 #: shares of the stop timeout: SIGINT until the first, SIGQUIT until the second, then SIGKILL
 FAST_SHARE, IMMEDIATE_SHARE = 0.6, 0.85
@@ -82,65 +78,9 @@ SUN_PATH_MAX = 107
 _NOT_READY = ("starting up", "shutting down", "not yet accepting", "recovery mode")
 
 
-def _runs(pid: int, start_time: int) -> bool:
-    info = proc_info(pid)
-    return info is not None and info.running and info.start_time == start_time
-
-
 def _is_postmaster(pid: int) -> bool:
     argv = proc_cmdline(pid) or []
     return bool(argv) and os.path.basename(argv[0]) in ("postgres", "postmaster")
-
-
-def _children_of(group: ProcessGroup) -> dict[int, int]:
-    """The running children of ``group``'s leader (PID -> start time), while it runs."""
-    if not group.leader_alive():
-        return {}
-    try:
-        raw = Path(f"/proc/{group.pid}/task/{group.pid}/children").read_text()
-    except OSError:
-        return {}
-    out: dict[int, int] = {}
-    for token in raw.split():
-        info = proc_info(int(token))
-        if info is not None and info.running and info.start_time >= group.start_time:
-            out[int(token)] = info.start_time
-    return out
-
-
-def not_on_a_disk(path: str) -> str | None:
-    """Why ``path`` is not on a mounted shared disk, or None: it must lie on a mount of a
-    block device other than the root filesystem's, per this process's
-    ``/proc/self/mountinfo`` (its mount namespace) and the path's own ``st_dev``, whose ext4
-    filesystem has multi-mount protection, as every Physical Disk has (M8)."""
-    try:
-        real = os.path.realpath(path)
-        st = os.stat(real)
-        entries = mounts.parse_mountinfo(Path("/proc/self/mountinfo").read_text())
-    except OSError as exc:
-        return f"{path!r} cannot be checked: {exc.strerror or exc}"
-    entry = mounts.mount_holding(real, entries)
-    root = mounts.mount_holding("/", entries)
-    devno = (os.major(st.st_dev), os.minor(st.st_dev))
-    if entry is None or entry.mount_point == "/" or (root and entry.devno == root.devno):
-        return f"{path!r} is on the root filesystem, not on a mounted disk"
-    if entry.devno != devno:
-        return f"{path!r} is not on the filesystem mounted at {entry.mount_point}"
-    if entry.devno[0] == 0:  # tmpfs, overlay, nfs...: no block device behind it
-        return f"{path!r} is on {entry.fstype} at {entry.mount_point}, not on a disk"
-    # a node's own partition (/srv on its own volume) is a block device too: a disk of this
-    # cluster is ext4 with multi-mount protection (the Physical Disk agent refuses others)
-    candidates = (entry.source, f"/dev/block/{devno[0]}:{devno[1]}")
-    device = next((d for d in candidates if mounts.block_devno(d) == devno), None)
-    sb = ext4.read_superblock(device, SUPERBLOCK_TIMEOUT_S) if device else "no device node"
-    if isinstance(sb, str):
-        return f"{path!r} is on {entry.source} at {entry.mount_point}, unreadable: {sb}"
-    if not sb.has_mmp:
-        return (
-            f"{path!r} is on {entry.source} at {entry.mount_point}, which has no multi-mount"
-            " protection: a local filesystem, not a shared disk of this cluster"
-        )
-    return None
 
 
 class PostgresAgent(ApplicationAgent):
@@ -359,8 +299,9 @@ class PostgresAgent(ApplicationAgent):
             )
 
     def off_disk(self, path: str) -> str | None:
-        """Why ``path`` is not on the group's mounted disk, or None (:func:`not_on_a_disk`)."""
-        return not_on_a_disk(path)
+        """Why ``path`` is not on the group's mounted disk, or None
+        (:func:`wolfpack.resources.mounts.not_on_a_disk`)."""
+        return mounts.not_on_a_disk(path)
 
     def _refuse_other_postmaster(self, data: str) -> None:
         try:
@@ -472,11 +413,11 @@ class PostgresAgent(ApplicationAgent):
         return the remembered ones still running."""
         with self._lock:
             group = group or self._group
-        seen = {} if group is None else _children_of(group)
+        seen = {} if group is None else group.leader_children()
         with self._lock:
             new = {pid: st for pid, st in seen.items() if self._children.get(pid) != st}
             self._children.update(seen)
-            gone = [pid for pid, st in self._children.items() if not _runs(pid, st)]
+            gone = [pid for pid, st in self._children.items() if not runs(pid, st)]
             for pid in gone:
                 del self._children[pid]
             running = sorted(self._children)
@@ -491,7 +432,7 @@ class PostgresAgent(ApplicationAgent):
         """SIGKILL the remembered children still running (their postmaster was killed)."""
         with self._lock:
             known = dict(self._children)
-        left = {pid: st for pid, st in known.items() if _runs(pid, st)}
+        left = {pid: st for pid, st in known.items() if runs(pid, st)}
         if left:
             self.log("agent_kill_orphans", pids=sorted(left))
         deadline = time.monotonic() + KILL_WAIT_S
@@ -499,7 +440,7 @@ class PostgresAgent(ApplicationAgent):
             for pid, start_time in left.items():
                 _signal_verified(pid, start_time, signal.SIGKILL)
             time.sleep(POLL_S)
-            left = {pid: st for pid, st in left.items() if _runs(pid, st)}
+            left = {pid: st for pid, st in left.items() if runs(pid, st)}
         with self._lock:
             self._children = dict(left)
         for pid in known:

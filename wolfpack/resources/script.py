@@ -28,16 +28,10 @@ from pathlib import Path
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.base import AgentContext, AgentResult, spawn_error_code
+from wolfpack.resources.commands import Account, RunResult, find_program, run_bounded
 from wolfpack.resources.confine import Cgroup
 from wolfpack.resources.leftovers import LeftoverTracking
-from wolfpack.resources.process import (
-    Account,
-    RunResult,
-    boot_id,
-    describe_exit,
-    find_program,
-    run_bounded,
-)
+from wolfpack.resources.process import boot_id, describe_exit
 
 __all__ = ["ScriptAgent"]
 

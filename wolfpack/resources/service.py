@@ -26,8 +26,8 @@ from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources.application import ApplicationAgent
 from wolfpack.resources.base import Agent, AgentContext, AgentResult
+from wolfpack.resources.commands import RunResult, find_tool, run_tool
 from wolfpack.resources.holdings import CGROUP
-from wolfpack.resources.process import RunResult, find_tool, run_tool
 
 __all__ = ["SYSTEMD_RUN_DIR", "ServiceAgent", "SystemdUnit", "systemd_running", "unit_name"]
 

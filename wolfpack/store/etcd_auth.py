@@ -29,7 +29,8 @@ from typing import Literal
 
 from wolfpack.errors import StoreError
 from wolfpack.store.base import prefix_range_end
-from wolfpack.store.etcd import EtcdStore, _b64, _key_bytes
+from wolfpack.store.etcd import EtcdStore
+from wolfpack.store.etcd_wire import _b64, _key_bytes
 from wolfpack.store.keys import KeySpace
 
 Perm = Literal["READ", "WRITE", "READWRITE"]

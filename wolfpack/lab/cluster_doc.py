@@ -1,0 +1,125 @@
+"""The lab cluster's configuration as a document (nodes, networks, interfaces and the
+Cluster Group, S16, S18, S22) and the pieces other lab documents are made of: a virtual
+server's IP Address and Network Name registered in the lab's DNS."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import Any
+
+from wolfpack.lab.layout import (
+    DNS_ADDRESS,
+    DTC_PORT,
+    MANAGEMENT_ADDRESS,
+    PRIVATE_SUBNET,
+    PUBLIC_SUBNET,
+    ZONE,
+    key_file,
+    node_number,
+    private_address,
+    public_address,
+)
+from wolfpack.lab.state import LabState
+from wolfpack.model import codec
+from wolfpack.model.builtin_types import GENERIC_APPLICATION, IP_ADDRESS, NETWORK_NAME
+from wolfpack.model.config import ClusterConfig
+from wolfpack.store.repository import ClusterDB
+
+__all__ = ["add_config", "address_and_name", "cluster_doc", "dns_properties"]
+
+
+def cluster_doc(state: LabState) -> dict[str, Any]:
+    """Nodes, networks, interfaces and the Cluster Group, as a configuration document."""
+    nodes = {n: {"id": node_number(n)} for n in state.nodes}
+    interfaces: dict[str, Any] = {}
+    for n in state.nodes:
+        interfaces[f"{n}-public"] = {"node": n, "network": "public", "address": public_address(n)}
+        interfaces[f"{n}-private"] = {
+            "node": n,
+            "network": "private",
+            "address": private_address(n),
+        }
+    dtc = (
+        f"{sys.executable} -m wolfpack.lab.probe_app --port {DTC_PORT} "
+        f"--address {MANAGEMENT_ADDRESS} --record /dev/null"
+    )
+    return {
+        "nodes": nodes,
+        "networks": {
+            "public": {"subnet": PUBLIC_SUBNET, "role": "mixed", "description": "clients"},
+            "private": {"subnet": PRIVATE_SUBNET, "role": "private", "description": "heartbeats"},
+        },
+        "interfaces": interfaces,
+        "groups": {
+            "Cluster Group": {
+                "description": "management IP and the cluster name (S16)",
+                # the last node first: node1 and node2 are the seed's SQL and Web servers
+                "preferred_owners": list(reversed(state.nodes)),
+            }
+        },
+        "resources": {
+            **address_and_name(
+                state, "Cluster Group", "cluster", MANAGEMENT_ADDRESS, state.cluster
+            ),
+            "coordinator": {
+                "type": GENERIC_APPLICATION,
+                "group": "Cluster Group",
+                "description": "transaction coordinator (DTC analog, S22)",
+                "dependencies": [["cluster-ip"]],
+                "properties": {
+                    "command": dtc,
+                    "check_command": f"/bin/bash -c 'exec 3<>/dev/tcp/{MANAGEMENT_ADDRESS}/"
+                    f"{DTC_PORT}'",
+                },
+            },
+        },
+    }
+
+
+def address_and_name(
+    state: LabState, group: str, prefix: str, address: str, host: str, name: str | None = None
+) -> dict[str, Any]:
+    """A virtual server's IP Address ``<prefix>-ip`` on the public network and the Network
+    Name (``name``, default ``<prefix>-name``) registering ``host`` on it in the lab's DNS."""
+    return {
+        f"{prefix}-ip": {
+            "type": IP_ADDRESS,
+            "group": group,
+            "properties": {"address": address, "network": "public"},
+        },
+        name or f"{prefix}-name": {
+            "type": NETWORK_NAME,
+            "group": group,
+            "dependencies": [[f"{prefix}-ip"]],
+            "properties": dns_properties(state, host),
+        },
+    }
+
+
+def dns_properties(state: LabState, name: str) -> dict[str, Any]:
+    """A Network Name's properties in this lab: registered with the dns host's BIND."""
+    return {
+        "name": name,
+        "zone": ZONE,
+        "server": DNS_ADDRESS,
+        "port": 53,
+        "key_file": str(key_file(state)),
+    }
+
+
+def add_config(db: ClusterDB, doc: dict[str, Any]) -> ClusterConfig:
+    """Add (or overwrite) the objects of configuration document ``doc``."""
+
+    def change(cfg: ClusterConfig) -> ClusterConfig:
+        given = codec.parse_config({"cluster": codec.dump(cfg.cluster), **doc})
+        return replace(
+            cfg,
+            nodes={**cfg.nodes, **given.nodes},
+            networks={**cfg.networks, **given.networks},
+            interfaces={**cfg.interfaces, **given.interfaces},
+            groups={**cfg.groups, **given.groups},
+            resources={**cfg.resources, **given.resources},
+        )
+
+    return db.update_config(change)

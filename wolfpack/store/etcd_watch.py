@@ -1,0 +1,161 @@
+"""A watch on etcd's JSON gateway: one long-lived ``POST /v3/watch`` stream per watch, read by
+a daemon thread that delivers events to a :class:`~wolfpack.store.base.Watch`."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import threading
+from typing import Any
+
+from wolfpack.errors import StoreError, StoreUnavailable
+from wolfpack.store.base import Watch, WatchEvent
+from wolfpack.store.etcd_endpoint import _STALE_TOKEN, _Endpoint, _Session
+from wolfpack.store.etcd_wire import (
+    _GRPC_CALLER_ERRORS,
+    API_PATH,
+    HINT,
+    _error_body,
+    _key_str,
+    _unb64,
+    _WatchRefused,
+)
+
+
+class _WatchStream:
+    """One ``POST /v3/watch`` stream: set up synchronously (so the watch is established when
+    ``watch_prefix`` returns), then read line by line by a daemon thread.
+
+    Plain ``http.client`` is used instead of ``requests`` because the socket must block without
+    a read timeout once the stream runs (etcd is silent while nothing changes), and cancel must
+    be able to shut the socket down to wake the reader.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        conn: http.client.HTTPConnection,
+        sock: socket.socket,
+        resp: http.client.HTTPResponse,
+    ) -> None:
+        self.url = url
+        self._conn = conn
+        self._sock = sock
+        self._resp = resp
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, ep: _Endpoint, body: bytes, timeout: float) -> _WatchStream:
+        headers = {"Content-Type": "application/json"}
+        session = ep.client.session
+        if isinstance(session, _Session):
+            headers |= session.auth_headers(ep.url, timeout)
+        conn: http.client.HTTPConnection
+        if ep.tls is not None:
+            conn = http.client.HTTPSConnection(ep.host, ep.port, timeout=timeout, context=ep.tls)
+        else:
+            conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
+        try:
+            conn.request("POST", API_PATH + "watch", body=body, headers=headers)
+            sock = conn.sock
+            assert sock is not None
+            resp = conn.getresponse()
+            if resp.status != 200:
+                code, message = _error_body(resp.read().decode("utf-8", "replace"))
+                if resp.status == 503 or code not in _GRPC_CALLER_ERRORS:
+                    raise ConnectionError(f"HTTP {resp.status}: {message}")  # try elsewhere
+                raise _WatchRefused(f"HTTP {resp.status}: {message}")
+            first = _read_message(resp)
+            if first is None:
+                raise http.client.IncompleteRead(b"", None)
+            result = first.get("result")
+            if not isinstance(result, dict) or not result.get("created"):
+                _, message = _error_body(json.dumps(first))
+                raise _WatchRefused(message or "watch was not created")
+            if result.get("canceled"):  # how etcd refuses a watch it may not serve (RBAC)
+                reason = str(result.get("cancel_reason") or "cancelled at once")
+                if any(w in reason for w in _STALE_TOKEN) and isinstance(session, _Session):
+                    if session.token_auth is not None:
+                        session.token_auth.invalidate(headers.get("Authorization", ""))
+                    raise ConnectionError(reason)  # a new token next time
+                raise _WatchRefused(reason)
+            sock.settimeout(None)  # from now on etcd may stay silent for as long as it likes
+        except BaseException:
+            conn.close()
+            raise
+        return cls(ep.url, conn, sock, resp)
+
+    def start(self, watch: Watch) -> None:
+        self._thread = threading.Thread(
+            target=self._pump, args=(watch,), name=f"etcd-watch {self.url}", daemon=True
+        )
+        self._thread.start()
+
+    def _pump(self, watch: Watch) -> None:
+        try:
+            while not self._closed.is_set():
+                msg = _read_message(self._resp)
+                if msg is None:
+                    raise ConnectionError("the watch stream ended (etcd stopped?)")
+                result = msg.get("result")
+                if not isinstance(result, dict):
+                    code, message = _error_body(json.dumps(msg))
+                    if code not in _GRPC_CALLER_ERRORS:
+                        # e.g. "transport is closing" while etcd shuts down: a lost stream
+                        raise ConnectionError(f"{message} (gRPC code {code})")
+                    watch.fail(StoreError(f"etcd at {self.url} ended the watch: {message}"))
+                    return
+                for ev in result.get("events", []):
+                    kv = ev["kv"]
+                    key = _key_str(_unb64(kv["key"]))
+                    rev = int(kv["mod_revision"])
+                    if ev.get("type") == "DELETE":
+                        watch.deliver(WatchEvent("delete", key, b"", rev))
+                    else:
+                        watch.deliver(WatchEvent("put", key, _unb64(kv.get("value", "")), rev))
+                if result.get("canceled"):
+                    compacted = int(result.get("compact_revision", 0))
+                    reason = (
+                        f"history before revision {compacted} was compacted"
+                        if compacted
+                        else result.get("cancel_reason", "cancelled by etcd")
+                    )
+                    watch.fail(
+                        StoreError(
+                            f"etcd at {self.url} ended the watch: {reason}; re-read and watch again"
+                        )
+                    )
+                    return
+        except (OSError, ValueError, KeyError, http.client.HTTPException) as exc:
+            if not self._closed.is_set():
+                watch.fail(
+                    StoreUnavailable(f"lost the watch stream to etcd at {self.url} ({exc}). {HINT}")
+                )
+        finally:
+            self._conn.close()
+
+    def close(self) -> None:
+        """Stop reading: shutting the socket down wakes the blocked reader thread."""
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+        self._conn.close()
+
+
+def _read_message(resp: http.client.HTTPResponse) -> dict[str, Any] | None:
+    """The next JSON message of a gateway stream (one per line), ``None`` at end of stream."""
+    while True:
+        line = resp.readline()
+        if not line:
+            return None
+        if line.strip():
+            msg = json.loads(line)
+            if not isinstance(msg, dict):
+                raise ValueError(f"unexpected watch message {line[:200]!r}")
+            return msg
