@@ -14,7 +14,7 @@ from wolfpack.errors import StoreUnavailable
 from wolfpack.lab import election
 from wolfpack.node.lease import Identity, NodeIdentityConflict, NodeLease
 from wolfpack.store import EtcdProcess, EtcdStore, KeySpace
-from wolfpack.store.etcd_process import EtcdCluster
+from wolfpack.store.etcd_cluster import EtcdCluster
 
 pytestmark = pytest.mark.etcd
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.settings import LeaseSection
 from wolfpack.store import EtcdStore, KeySpace
-from wolfpack.store.etcd_process import EtcdCluster, EtcdProcess
+from wolfpack.store.etcd_cluster import EtcdCluster
+from wolfpack.store.etcd_process import EtcdProcess
 
 #: the daemon's per-request timeout (wolfpack.node.daemon)
 REQUEST_TIMEOUT_S = 1.0
