@@ -64,7 +64,7 @@ def database(lab: LabDriver) -> dict[str, bytes]:
             kvs = store.get_prefix(world.KEY_ROOT)[0]
         finally:
             store.close()
-    moving = ("leases/", "views/", "state/", "claims/")
+    moving = ("leases/", "views/", "state/", "claims/", "links/")
     return {
         kv.key: kv.value for kv in kvs if not kv.key.removeprefix(world.KEY_ROOT).startswith(moving)
     }

@@ -70,7 +70,7 @@ class Recorder:
 
 @pytest.fixture
 def monitor(etcd: EtcdProcess, netns: str) -> Iterator[Monitor]:
-    store = EtcdStore(etcd.endpoint, timeout=5.0)
+    store = etcd.store(timeout=5.0)
     keys = KeySpace(f"/links-{secrets.token_hex(4)}/")
     lease = store.lease_grant(30)
     liveness = keys.node_lease("node1")
@@ -176,7 +176,7 @@ def test_an_unwatched_resource_is_not_called(monitor: Monitor, netns: str) -> No
 
 
 def test_without_its_lease_the_node_writes_nothing(etcd: EtcdProcess, netns: str) -> None:
-    store = EtcdStore(etcd.endpoint, timeout=5.0)
+    store = etcd.store(timeout=5.0)
     keys = KeySpace(f"/links-{secrets.token_hex(4)}/")
     liveness = keys.node_lease("node1")
     store.put(liveness, b"someone else")  # not on our lease: the guard fails

@@ -179,6 +179,7 @@ def test_a_node_writes_what_a_daemon_writes(secured: EtcdProcess) -> None:
         lease = node.lease_grant(10)
         node.put(KEYS.node_lease("n1"), b"{}", lease=lease)
         node.put(KEYS.view("n1"), b"{}", lease=lease)
+        node.put(KEYS.links("n1"), b"{}", lease=lease)  # its media sense (S41)
         node.put(KEYS.inventory("n1"), b"{}")
         node.put(KEYS.api("n1"), b"{}")
         node.put(KEYS.node_admin("n1"), b"{}")
@@ -197,13 +198,14 @@ def test_a_node_writes_what_a_daemon_writes(secured: EtcdProcess) -> None:
 
 
 def test_a_coordinator_may_revoke_another_nodes_lease(secured: EtcdProcess) -> None:
-    """Why leases/ and views/ are writable by every node: fencing revokes the fenced node's
-    lease, and etcd allows that only to a user who may write every key attached to it."""
+    """Why leases/, views/ and links/ are writable by every node: fencing revokes the fenced
+    node's lease, and etcd allows that only to a user who may write every key attached to it."""
     n2, n1 = as_user(secured, "node", "n2"), as_user(secured, "node", "n1")
     try:
         lease = n2.lease_grant(10)
         n2.put(KEYS.node_lease("n2"), b"{}", lease=lease)
         n2.put(KEYS.view("n2"), b"{}", lease=lease)
+        n2.put(KEYS.links("n2"), b"{}", lease=lease)
         n1.lease_revoke(lease)
         assert n2.get(KEYS.node_lease("n2")) is None
     finally:

@@ -15,10 +15,10 @@ Three kinds of principal (:mod:`wolfpack.store.pki`), each an etcd user:
 Why a node may still write some keys of other nodes: any node can become the coordinator,
 which writes every group's and resource's observed state (``state/``), request outcomes and
 consumes requests (``intents/``), and revokes a fenced node's lease. etcd lets a user revoke
-a lease only if it may write every key attached to it, so ``leases/``, ``views/`` and
-``claims/`` (all attached to node leases) are writable by every node. A stolen node
-credential can therefore disturb placement (as a rogue coordinator could), but it cannot
-define what runs, mint API tokens, or read the audit log.
+a lease only if it may write every key attached to it, so ``leases/``, ``views/``,
+``claims/`` and ``links/`` (all attached to node leases) are writable by every node. A
+stolen node credential can therefore disturb placement (as a rogue coordinator could), but
+it cannot define what runs, mint API tokens, or read the audit log.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from wolfpack.store.keys import KeySpace
 
 Perm = Literal["READ", "WRITE", "READWRITE"]
 #: What the coordinator and the resource managers write, on any node's behalf.
-NODE_SHARED_PREFIXES = ("state/", "outcomes/", "intents/", "leases/", "views/", "claims/")
+NODE_SHARED_PREFIXES = (
+    "state/", "outcomes/", "intents/", "leases/", "views/", "claims/", "links/",
+)  # fmt: skip
 #: What only the node itself writes (``inventory/<node>``, ...).
 NODE_OWN_PREFIXES = ("inventory/", "api/", "admin/nodes/")
 
