@@ -40,13 +40,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wolfpack.lab import cables, demo, world
+from wolfpack.lab import access, cables, demo, world
 from wolfpack.lab.driver import LabDriver
 from wolfpack.lab.probe_client import changeover
 from wolfpack.lab.state import LabState
 from wolfpack.model.networks import derive
 from wolfpack.model.states import InterfaceState
-from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
 RESULTS = Path(__file__).parent / "results" / "lab_client_net.json"
@@ -71,7 +71,7 @@ def percentile(values: list[float], p: float) -> float:
 def lift_thresholds(state: LabState) -> None:
     """Many failovers in a row: lift MSCS's 10-per-6-hours limit for Web."""
     with world.in_admin(state):
-        store = EtcdStore(world.endpoints(state), timeout=2.0)
+        store = access.admin_store(state, timeout=2.0)
         try:
             db = ClusterDB(store, KeySpace(world.KEY_ROOT))
             db.update_config(

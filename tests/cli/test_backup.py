@@ -18,14 +18,14 @@ from wolfpack.admin import tokens
 from wolfpack.model import codec
 from wolfpack.model.snapshot import GroupStatus, NodeAdmin, ResourceStatus
 from wolfpack.model.states import ResourceState, Wanted
-from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
 from .conftest import JEAN, Cli
 
 
 def database(cli: Cli) -> ClusterDB:
-    return ClusterDB(EtcdStore(cli.endpoint), KeySpace(cli.prefix))
+    return ClusterDB(cli.store(), KeySpace(cli.prefix))
 
 
 def everything(cli: Cli) -> dict[str, bytes]:

@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -58,6 +59,7 @@ from wolfpack.lab.safety_record import (
 )
 from wolfpack.node.pidregistry import proc_stat
 from wolfpack.store import EtcdStore
+from wolfpack.store.etcd_tls import EtcdCredentials
 
 __all__ = ["PERIOD_S", "SafetyObserver", "Watched"]
 
@@ -169,6 +171,8 @@ class Sampler:
         self.period_s = float(spec.get("period_s", PERIOD_S))
         self.admin_netns: str = spec["admin_netns"]
         self.lease_keys: dict[str, str] = dict(spec["lease_keys"])  # node -> key
+        #: the lab administrator's etcd credentials (the database is TLS-only, C1)
+        self.admin = EtcdCredentials.from_dir(Path(spec["admin_dir"]), "admin", field="admin")
         self.lease_endpoints: list[str] = []
         #: a node whose key is read back to back (every FOCUS_S), the others every period
         self.lease_focus: str | None = None
@@ -275,7 +279,7 @@ class Sampler:
                 if store is not None:
                     store.close()
                 using = list(self.lease_endpoints)
-                store = EtcdStore(using, timeout=0.5) if using else None
+                store = EtcdStore(using, timeout=0.5, credentials=self.admin) if using else None
             nodes = [self.lease_focus] if self.lease_focus in self.lease_keys else []
             if began >= every:
                 nodes, every = list(self.lease_keys), began + self.period_s
@@ -418,11 +422,12 @@ class SafetyObserver:
         *,
         admin_netns: str,
         lease_keys: Mapping[str, str],
+        admin_dir: Path,
         period_s: float = PERIOD_S,
     ) -> None:
         self.spec = {"nodes": dict(nodes), "watched": [asdict(w) for w in watched],
                      "admin_netns": admin_netns, "lease_keys": dict(lease_keys),
-                     "period_s": period_s}  # fmt: skip
+                     "admin_dir": str(admin_dir), "period_s": period_s}  # fmt: skip
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
 

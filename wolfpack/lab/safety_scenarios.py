@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import wolfpack
-from wolfpack.lab import demo, world
+from wolfpack.lab import access, demo, world
 from wolfpack.lab.driver import LabDriver, Probe
+from wolfpack.lab.layout import pki_dir
 from wolfpack.lab.safety_faults import (
     daemon_events,
     etcd_leader,
@@ -52,7 +53,7 @@ from wolfpack.lab.safety_record import INF, KINDS, Record, Run, covering
 from wolfpack.model.builtin_types import GENERIC_APPLICATION
 from wolfpack.model.states import ResourceState
 from wolfpack.node.settings import LeaseSection
-from wolfpack.store import EtcdStore, KeySpace
+from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
 __all__ = ["Result", "etcd_cut", "fail_slow_app", "freeze_daemon", "observer_for", "prepare"]
@@ -109,6 +110,7 @@ def observer_for(lab: LabDriver) -> SafetyObserver:
         ],
         admin_netns=st.prefix + "admin",
         lease_keys={n: KeySpace(world.KEY_ROOT).node_lease(n) for n in st.nodes},
+        admin_dir=pki_dir(st) / "admin",
     )  # fmt: skip
 
 
@@ -138,7 +140,7 @@ def lift_thresholds(lab: LabDriver) -> None:
     """Many failovers in a row (the benchmark): lift the 10-per-6-hours limit of the demo's
     groups. Nothing else changes."""
     with world.in_admin(lab.state):
-        store = EtcdStore(world.endpoints(lab.state), timeout=2.0)
+        store = access.admin_store(lab.state, timeout=2.0)
         try:
             ClusterDB(store, KeySpace(world.KEY_ROOT)).update_config(
                 lambda cfg: dataclasses.replace(cfg, groups={
@@ -262,7 +264,7 @@ def fail_slow_app(
     restart threshold 3), then judge its runs and its status."""
     app = f"{group}-app"
     with world.in_admin(lab.state):
-        store = EtcdStore(world.endpoints(lab.state), timeout=2.0)
+        store = access.admin_store(lab.state, timeout=2.0)
         try:
             world.add_config(ClusterDB(store, KeySpace(world.KEY_ROOT)), slow_doc(lab, group))
         finally:
