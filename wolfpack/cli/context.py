@@ -34,9 +34,7 @@ from typing import Any
 import yaml
 
 from wolfpack.cli import audited, output
-from wolfpack.cli.apiclient import ApiTransport
 from wolfpack.cli.audited import CountingStore
-from wolfpack.cli.remote import ApiCluster, needs_database
 from wolfpack.errors import FieldError, ValidationError
 from wolfpack.store.cluster import Cluster
 from wolfpack.store.etcd import EtcdStore, split_endpoint
@@ -184,6 +182,9 @@ def open_cluster() -> Iterator[Cluster]:
         with _database() as db:
             yield db
         return
+    from wolfpack.cli.apiclient import ApiTransport  # API mode only: httpx is not cheap
+    from wolfpack.cli.remote import ApiCluster
+
     urls, token = remote
     with closing(ApiCluster(ApiTransport(urls, token, tls_verify(urls)))) as api:
         yield api
@@ -194,7 +195,7 @@ def open_db(what: str = "this command") -> Iterator[ClusterDB]:
     """The cluster database itself, closed afterwards. In API mode: a clear refusal, "``what``
     needs the cluster database: drop --api"."""
     if api_mode() is not None:
-        raise needs_database(what)
+        raise _needs_database(what)
     with _database() as db:
         yield db
 
@@ -244,7 +245,7 @@ def _named(error: FieldError) -> FieldError:
 def open_store() -> Iterator[EtcdStore]:
     """etcd itself as this administrator (users and roles: ``cluster certs``), closed after."""
     if api_mode() is not None:
-        raise needs_database("cluster certs")
+        raise _needs_database("cluster certs")
     url = endpoint()
     credentials = etcd_credentials(url)
     try:
@@ -290,5 +291,13 @@ def api_get(path: str, params: Mapping[str, str], *, api: str | None, token: str
             raise ValidationError.single(
                 "api", "no node has registered its REST API: give --api URL or WOLFPACK_API"
             )
+    from wolfpack.cli.apiclient import ApiTransport
+
     with ApiTransport(urls, api_token(token), tls_verify(urls, cluster_ca)) as transport:
         return transport.call("GET", path, params=params)
+
+
+def _needs_database(what: str) -> ValidationError:
+    from wolfpack.cli.remote import needs_database
+
+    return needs_database(what)

@@ -3,37 +3,66 @@ cmdlets. ``wolfpack --help`` lists them; ``docs/cli.md`` describes them."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from wolfpack import __version__
-from wolfpack.cli import (
-    audit,
-    backup,
-    cluster,
-    config,
-    context,
-    db,
-    events,
-    group,
-    intent,
-    interface,
-    lab,
-    log,
-    network,
-    node,
-    plan,
-    resource,
-    rtype,
-    snapshot,
-    status,
-    token,
-)
+from wolfpack.cli import context
 from wolfpack.cli.runner import JsonErrors
 
+
+def _noun(module: str, *extras: str) -> Callable[[], typer.Typer]:
+    """The noun's command group, imported when it is used: ``wolfpack status`` must not
+    pay for the lab builder, the certificate tools or the API client (issue 12)."""
+
+    def load() -> typer.Typer:
+        sub: typer.Typer = importlib.import_module(f"wolfpack.cli.{module}").app
+        for extra in extras:  # verbs other modules add to this noun
+            importlib.import_module(f"wolfpack.cli.{extra}").register(sub)
+        return sub
+
+    return load
+
+
+def _verb(module: str) -> Callable[[], typer.Typer]:
+    """A top-level verb (``status``, ``plan``, ...), registered on an app of its own."""
+
+    def load() -> typer.Typer:
+        own = typer.Typer()
+        importlib.import_module(f"wolfpack.cli.{module}").register(own)
+        return own
+
+    return load
+
+
+class _Commands(JsonErrors):
+    lazy = {
+        "cluster": _noun("cluster", "backup", "status"),  # cluster.exe spelling: `cluster status`
+        "node": _noun("node"),
+        "network": _noun("network"),
+        "interface": _noun("interface"),
+        "group": _noun("group"),
+        "resource": _noun("resource"),
+        "type": _noun("rtype"),
+        "db": _noun("db"),
+        "intent": _noun("intent"),
+        "config": _noun("config"),
+        "snapshot": _noun("snapshot"),
+        "token": _noun("token"),
+        "audit": _noun("audit"),
+        "lab": _noun("lab"),
+        "events": _verb("events"),
+        "log": _verb("log"),
+        "plan": _verb("plan"),
+        "status": _verb("status"),
+    }
+
+
 app = typer.Typer(
-    cls=JsonErrors,
+    cls=_Commands,
     name="wolfpack",
     help="Wolfpack: a failover cluster manager in the Microsoft Cluster Service model.",
     no_args_is_help=True,
@@ -82,25 +111,3 @@ def root(
 ) -> None:
     context.set_endpoint_override(endpoint)
     context.set_api(api, api_token)
-
-
-backup.register(cluster.app)  # cluster backup, cluster restore
-app.add_typer(cluster.app, name="cluster")
-app.add_typer(node.app, name="node")
-app.add_typer(network.app, name="network")
-app.add_typer(interface.app, name="interface")
-app.add_typer(group.app, name="group")
-app.add_typer(resource.app, name="resource")
-app.add_typer(rtype.app, name="type")
-app.add_typer(db.app, name="db")
-app.add_typer(intent.app, name="intent")
-app.add_typer(config.app, name="config")
-app.add_typer(snapshot.app, name="snapshot")
-app.add_typer(token.app, name="token")
-app.add_typer(audit.app, name="audit")
-app.add_typer(lab.app, name="lab")
-events.register(app)
-log.register(app)
-plan.register(app)
-status.register(app)
-status.register(cluster.app)  # cluster.exe spelling: `cluster status`

@@ -12,11 +12,12 @@ Exit codes: 0 success; 1 any other Wolfpack error (not found, exists, conflict, 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar, NoReturn, ParamSpec, TypeVar
 
 import typer
-from typer._click.core import Context
+import typer.main
+from typer._click.core import Command, Context
 from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
@@ -114,7 +115,24 @@ def verb(
 
 
 class JsonErrors(TyperGroup):
-    """Root group: command-line usage errors are JSON too when ``--json`` was given."""
+    """Root group: command-line usage errors are JSON too when ``--json`` was given.
+
+    ``lazy`` names the commands a subclass loads only when they are used (their modules are
+    imported then): a verb pays for its own imports, not for every other's."""
+
+    lazy: ClassVar[Mapping[str, Callable[[], typer.Typer]]] = {}
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        loaded = super().list_commands(ctx)
+        return [*loaded, *(name for name in self.lazy if name not in loaded)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in self.lazy:
+            found = typer.main.get_command(self.lazy[cmd_name]())
+            found.name = cmd_name
+            self.add_command(found, cmd_name)  # loaded once
+        return found
 
     def make_context(
         self,
