@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import typer.main
+from typer._click.core import Context
 from typer.testing import CliRunner
 
 import wolfpack
@@ -28,10 +29,14 @@ def _help(*args: str) -> str:
 
 
 def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Every command path under ``group`` (typer's click groups, duck-typed)."""
-    for name, command in sorted(getattr(group, "commands", {}).items()):
+    """Every command path under ``group`` (typer's click groups, duck-typed; the root loads
+    its nouns when asked for them, so ask as click does)."""
+    if not hasattr(group, "list_commands"):
+        return
+    ctx = Context(group)
+    for name in sorted(group.list_commands(ctx)):
         yield (*path, name)
-        yield from _commands(command, (*path, name))
+        yield from _commands(group.get_command(ctx, name), (*path, name))
 
 
 def test_wolfpack_version() -> None:

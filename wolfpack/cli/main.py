@@ -8,32 +8,34 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
+import typer.main
+from typer._click.core import Command
 
 from wolfpack import __version__
 from wolfpack.cli import context
 from wolfpack.cli.runner import JsonErrors
 
 
-def _noun(module: str, *extras: str) -> Callable[[], typer.Typer]:
+def _noun(module: str, *extras: str) -> Callable[[], Command]:
     """The noun's command group, imported when it is used: ``wolfpack status`` must not
     pay for the lab builder, the certificate tools or the API client (issue 12)."""
 
-    def load() -> typer.Typer:
+    def load() -> Command:
         sub: typer.Typer = importlib.import_module(f"wolfpack.cli.{module}").app
         for extra in extras:  # verbs other modules add to this noun
             importlib.import_module(f"wolfpack.cli.{extra}").register(sub)
-        return sub
+        return typer.main.get_group(sub)  # a group even with one verb (`db create`)
 
     return load
 
 
-def _verb(module: str) -> Callable[[], typer.Typer]:
+def _verb(module: str) -> Callable[[], Command]:
     """A top-level verb (``status``, ``plan``, ...), registered on an app of its own."""
 
-    def load() -> typer.Typer:
+    def load() -> Command:
         own = typer.Typer()
         importlib.import_module(f"wolfpack.cli.{module}").register(own)
-        return own
+        return typer.main.get_command(own)  # the one command itself
 
     return load
 

@@ -120,7 +120,7 @@ class JsonErrors(TyperGroup):
     ``lazy`` names the commands a subclass loads only when they are used (their modules are
     imported then): a verb pays for its own imports, not for every other's."""
 
-    lazy: ClassVar[Mapping[str, Callable[[], typer.Typer]]] = {}
+    lazy: ClassVar[Mapping[str, Callable[[], Command]]] = {}
 
     def list_commands(self, ctx: Context) -> list[str]:
         loaded = super().list_commands(ctx)
@@ -129,7 +129,7 @@ class JsonErrors(TyperGroup):
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is None and cmd_name in self.lazy:
-            found = typer.main.get_command(self.lazy[cmd_name]())
+            found = self.lazy[cmd_name]()
             found.name = cmd_name
             self.add_command(found, cmd_name)  # loaded once
         return found
