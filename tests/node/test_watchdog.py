@@ -171,10 +171,12 @@ def test_end_of_input_kills_at_the_deadline_and_exits(procs: Procs, tmp_path: Pa
     with log.open("wb") as err:
         wd = procs.spawn([*cmd, "--margin-s", str(MARGIN)], stdin=subprocess.PIPE, stderr=err)
     assert wd.stdin is not None
+    assert until(lambda: bool(events(log, "watchdog_started")))  # slow on a loaded machine
     deadline = time.monotonic() + 1.2
     wd.stdin.write(f"deadline {deadline}\n".encode())
     wd.stdin.close()  # the daemon died
-    time.sleep(0.3)
+    # once the watchdog has seen it (its start-up may take a while on a loaded machine)
+    assert until(lambda: bool(events(log, "watchdog_daemon_gone")))
     later = procs.resource()  # a new daemon's resource: not the dead daemon's
     sleep_until(deadline - MARGIN - 0.3)
     assert all(running(p) for p in res), "killed too early"
