@@ -21,7 +21,10 @@ def bouncing(tmp_path: Path, *owners: str) -> Cluster:
     """Group G with one application that fails at every start, restarted once per failure
     before the group fails over (RestartThreshold 1)."""
     c = Cluster(
-        doc({"G": {"preferred_owners": list(owners)}}, {"app": {"group": "G", "restart_threshold": 1}}),
+        doc(
+            {"G": {"preferred_owners": list(owners)}},
+            {"app": {"group": "G", "restart_threshold": 1}},
+        ),
         tmp_path,
     )
     c.world.broken.add("app")
