@@ -34,6 +34,8 @@ class World:
     starts: list[tuple[str, str]] = field(default_factory=list)
     #: resource -> how many more starts are refused as "held elsewhere" (ERR_BUSY)
     busy: dict[str, int] = field(default_factory=dict)
+    #: resources whose every start fails (an application that exits at once: /bin/false)
+    broken: set[str] = field(default_factory=set)
 
     def start(self, resource: str, node: str) -> None:
         nodes = self.running.setdefault(resource, set())
@@ -53,6 +55,8 @@ class FakeAgent(Agent):
         pass
 
     def start(self, timeout_s: float) -> None:
+        if self.name in self.world.broken:
+            raise self.error(AgentResult.ERR_GENERIC, "the application exited at once")
         if self.world.busy.get(self.name, 0) > 0:
             self.world.busy[self.name] -= 1
             raise self.error(AgentResult.ERR_BUSY, "address in use on the network")

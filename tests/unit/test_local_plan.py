@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from wolfpack.model.config import ClusterConfig, Group, Node, Resource
 from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus, Snapshot
 from wolfpack.model.states import NodeState, ResourceState, Wanted
@@ -97,3 +99,35 @@ def test_a_stale_local_failure_does_not_block_a_later_return() -> None:
     by bench/lab_safety.py)."""
     elsewhere = ResourceStatus(OFF, node="n2", since=80.0)
     assert ("start", "ip") in batch(snap(ip=elsewhere), {"disk": ON, "ip": FAILED})
+
+
+def offline_group(s: Snapshot) -> Snapshot:
+    return replace(s, groups={"G": replace(s.group("G"), wanted=Wanted.OFFLINE)})
+
+
+def test_failed_here_and_wanted_offline_is_taken_offline() -> None:
+    """S34, WSFC: offline brings a Failed resource to Offline. Nothing of it runs, so the
+    stop only confirms that and records Offline; before, nothing happened and it stayed
+    Failed for ever (lab finding)."""
+    failed = ResourceStatus(FAILED, node="n1", failures=2)
+    s = offline_group(snap(ip=failed))
+    assert batch(s, {"ip": FAILED}) == {("stop", "ip")}
+    assert batch(s, {}) == {("stop", "ip")}  # after a daemon restart: nothing held here
+    assert batch(s, {}, lease_ok=False) == set()  # no report without the lease
+    # Whoever owns the group now (a failover was decided before the offline).
+    assert batch(offline_group(snap(owner="n2", ip=failed)), {"ip": FAILED}) == {("stop", "ip")}
+    # The resource alone taken offline, its group still online here.
+    alone = snap(ip=ResourceStatus(FAILED, node="n1", wanted=Wanted.OFFLINE))
+    assert ("stop", "ip") in batch(alone, {"disk": ON, "ip": FAILED})
+
+
+def test_failed_stays_failed_unless_wanted_offline() -> None:
+    """Wanted online, a Failed resource waits for the coordinator (restart, failover, or the
+    failover limit, where the group shows Failed as in WSFC); another node's Failed report
+    is that node's to take offline."""
+    failed = ResourceStatus(FAILED, node="n1", failures=1)
+    assert ("stop", "ip") not in batch(snap(ip=failed), {"disk": ON, "ip": FAILED})
+    limit = replace(snap(ip=failed), groups={"G": GroupStatus(owner="n1", failed_over_limit=True)})
+    assert batch(limit, {"ip": FAILED}) == set()
+    theirs = offline_group(snap(ip=ResourceStatus(FAILED, node="n2", failures=1)))
+    assert batch(theirs, {}) == set()

@@ -197,6 +197,28 @@ def test_offline_order_is_the_reverse_of_online_order(edges: dict[str, frozenset
     assert sorted(flat(on)) == sorted(edges)
 
 
+@INVARIANT
+@given(snapshots())
+def test_only_what_a_lost_node_reports_is_marked_offline(snap: Snapshot) -> None:
+    """H1: the coordinator records Offline only a resource wanted offline whose status names
+    a node that runs nothing: down and fenced, or (for a Failed report, written after the
+    termination) no longer a cluster node. Never one a live or unfenced node may still run."""
+    for a in plan(snap, NOW).actions:
+        if a.kind is not ActionKind.MARK_OFFLINE:
+            continue
+        assert a.node is not None and a.resources, a
+        for name in a.resources:
+            st = snap.resource(name)
+            assert st.node == a.node and st.state.active, (a, st)
+            group = snap.config.resources[name].group
+            assert "offline" in (snap.group(group).wanted.value, st.wanted.value), (a, st)
+            if a.node in snap.config.nodes:
+                lost = snap.node(a.node)
+                assert lost.state is NodeState.DOWN and lost.fenced, (a, lost)
+            else:
+                assert st.state is ResourceState.FAILED, (a, st)
+
+
 # -- administrator requests ------------------------------------------------------------------
 
 

@@ -68,3 +68,24 @@ def test_each_granted_restart_is_counted_once() -> None:
     assert w.change(once) is None  # the same failure is not granted (or counted) twice
     again = w.change(replace(once, failures=2))
     assert again is not None and again.restarts_total == 2
+
+
+def test_mark_offline_writes_only_the_lost_nodes_own_status() -> None:
+    """``mark-offline``: Offline for a status that still names the lost node in an active
+    state; a status another node has claimed since the plan, or one already Offline, is
+    left as it is (the write is a no-op, never a lost update)."""
+    mark = Action(
+        ActionKind.MARK_OFFLINE,
+        "Web",
+        Reason(Code.OFFLINE_ON_LOST_NODE, "test"),
+        node="node2",
+        resources=("web-app",),
+    )
+    [w] = writes(mark, 2000.0)
+    assert isinstance(w, ResourceWrite) and w.resource == "web-app"
+    failed = ResourceStatus(ResourceState.FAILED, node="node2", failures=3, fail_requested=5.0)
+    out = w.change(failed)
+    assert out == replace(failed, state=ResourceState.OFFLINE, since=2000.0, fail_requested=0.0)
+    assert w.change(ResourceStatus(ResourceState.ONLINE_PENDING, node="node1")) is None
+    assert w.change(ResourceStatus(ResourceState.OFFLINE, node="node2")) is None
+    assert w.change(None) is None

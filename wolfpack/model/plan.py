@@ -34,6 +34,9 @@ class Code(StrEnum):
     PENDING_SEEN = "PENDING_SEEN"  # the coordinator starts timing a pending state
     AWAITING_TERMINATION = "AWAITING_TERMINATION"  # a failure was requested; the owner confirms
     ACTIVE_ELSEWHERE = "ACTIVE_ELSEWHERE"  # stop a resource on a node that no longer owns it
+    #: a resource wanted offline is still reported by a node that runs nothing (down and
+    #: fenced, or evicted): the coordinator records it Offline
+    OFFLINE_ON_LOST_NODE = "OFFLINE_ON_LOST_NODE"
     # safety
     FENCE_NODE = "FENCE_NODE"
     AWAITING_FENCE = "AWAITING_FENCE"
@@ -97,6 +100,9 @@ class ActionKind(StrEnum):
     #: is where it runs now (if the target group is owned elsewhere it is stopped there)
     CHANGE_GROUP = "change-group"
     COMPLETE_TRANSITION = "complete-transition"  # the group is online at its new owner
+    #: ``resources`` are recorded Offline on ``node``, which runs nothing (down and fenced, or
+    #: no longer a cluster node); only while they still say ``node``
+    MARK_OFFLINE = "mark-offline"
     REJECT_INTENT = "reject-intent"  # the request ``intent`` is refused
 
 

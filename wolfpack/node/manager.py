@@ -30,7 +30,7 @@ from wolfpack.model.states import ResourceState
 from wolfpack.node.health import CheckTimes
 from wolfpack.node.leftovers import clean_leftovers
 from wolfpack.node.selffence import run_stops, stop_layers
-from wolfpack.policy.local import LocalAction, LocalKind, held_elsewhere, next_batch
+from wolfpack.policy.local import LocalAction, LocalKind, held_elsewhere, is_active, next_batch
 from wolfpack.resources import (
     Agent,
     AgentContext,
@@ -252,6 +252,9 @@ class ResourceManager:
     def _stop_action(self, snap: Snapshot, action: LocalAction) -> None:
         res = snap.config.resources.get(action.resource)
         name = action.resource
+        if not is_active(self.local.get(name)):
+            self._take_failed_offline(name, action.reason)
+            return
         self._step(name, ResourceEvent.TAKE_OFFLINE)
         if res is not None:
             self._report(name, ResourceState.OFFLINE_PENDING)
@@ -260,6 +263,31 @@ class ResourceManager:
         if res is not None:  # a resource no longer configured has no status to write
             self._report(name, ResourceState.OFFLINE)
         self.log("resource_stopped", resource=name, why=action.reason)
+
+    def _take_failed_offline(self, name: str, why: str) -> None:
+        """Offline for a resource Failed here (WSFC): it was terminated when it failed, and
+        whatever of it is still held (a half-started agent) is terminated now, before the
+        report. The report changes only our own Failed status: once another node claimed
+        the resource, or we reported it again, there is nothing to take offline."""
+        self._terminate(name)
+        if self.local.get(name) is ResourceState.FAILED:
+            self._step(name, ResourceEvent.TAKE_OFFLINE)
+        self.local.pop(name, None)
+        now = self.wall()
+
+        def change(st: ResourceStatus | None) -> ResourceStatus | None:
+            if st is None or st.node != self.node or st.state is not ResourceState.FAILED:
+                return None
+            return replace(st, state=ResourceState.OFFLINE, since=now, pending_seen=0.0)
+
+        update_doc(
+            self.store,
+            self.keys.state("resources", name),
+            ResourceStatus,
+            change,
+            extra_compares=[self.lease_guard()],
+        )
+        self.log("resource_stopped", resource=name, why=why, was="Failed")
 
     def _start_one(self, view: ClusterView, action: LocalAction) -> None:
         snap = view.snapshot

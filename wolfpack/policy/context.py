@@ -43,7 +43,9 @@ class Ineligible:
 
 
 #: Actions that leave the rest of the group's decision to the same plan.
-_NOT_HANDLING = frozenset({ActionKind.FENCE_NODE, ActionKind.STAMP_PENDING})
+_NOT_HANDLING = frozenset(
+    {ActionKind.FENCE_NODE, ActionKind.STAMP_PENDING, ActionKind.MARK_OFFLINE}
+)
 
 
 @dataclass

@@ -8,7 +8,10 @@ Theory of operation, in the order ``plan`` runs:
 2. **Requests.** Administrator intents, in order (see :mod:`wolfpack.policy.intents`).
 3. **Each group**, by name, not already handled by a request:
    - resources pending (online or offline) past their timeout at the owner are failed;
-   - wanted offline: stop whatever still runs; never a failover (S34);
+   - resources wanted offline still reported by a node that runs nothing (down and
+     fenced, or evicted with a Failed report) are recorded Offline;
+   - wanted offline: stop whatever still runs, and take Failed resources to Offline (their
+     node does both); never a failover (S34);
    - no owner: initial placement on the first eligible node of the node list (S37);
    - owner down and fenced: fail over to the next node after the owner (S30, S37), unless
      the failover threshold within its period is exceeded;
@@ -76,6 +79,7 @@ def _decide_group(ctx: PlanContext, group: Group) -> None:
             f"waiting for fencing of {', '.join(lost)}: down, and may still run it",
         )
         return
+    _mark_offline_on_lost_nodes(ctx, group)
     if owner is not None and _alive(ctx, owner) and owner_must_act_first(ctx, group, owner):
         return
     if status.wanted is Wanted.OFFLINE:
@@ -98,6 +102,45 @@ def _decide_group(ctx: PlanContext, group: Group) -> None:
 
 def _alive(ctx: PlanContext, node: str) -> bool:
     return node in ctx.cfg.nodes and ctx.snap.node(node).state is not NodeState.DOWN
+
+
+def _mark_offline_on_lost_nodes(ctx: PlanContext, group: Group) -> None:
+    """Resources wanted offline that a lost node still reports are Offline: a node that is
+    down and fenced runs nothing (powered off, or its lease is gone and it stopped
+    everything), and a Failed report, even from a node since evicted, was written after the
+    termination. Nobody else would ever write them: the group would never settle offline and
+    its resources could not be deleted while the node stays away. A node down but not yet
+    fenced is waited for (``AWAITING_FENCE``, before this)."""
+    group_off = ctx.snap.group(group.name).wanted is Wanted.OFFLINE
+    lost: dict[str, list[str]] = {}
+    for res in ctx.cfg.group_resources(group.name):
+        st = ctx.snap.resource(res.name)
+        if st.node is None or not st.state.active:
+            continue
+        if not group_off and st.wanted is not Wanted.OFFLINE:
+            continue
+        if st.node in ctx.cfg.nodes:
+            seen = ctx.snap.node(st.node)
+            gone = seen.state is NodeState.DOWN and seen.fenced
+        else:
+            gone = st.state is ResourceState.FAILED
+        if gone:
+            lost.setdefault(st.node, []).append(res.name)
+    for node, names in sorted(lost.items()):
+        ctx.act(
+            Action(
+                ActionKind.MARK_OFFLINE,
+                group.name,
+                Reason(
+                    Code.OFFLINE_ON_LOST_NODE,
+                    f"{', '.join(sorted(names))} wanted offline, still reported by {node}, "
+                    "which runs nothing (down and fenced, or no longer a cluster node): "
+                    "record them Offline",
+                ),
+                node=node,
+                resources=tuple(sorted(names)),
+            )
+        )
 
 
 _RUNNING_OR_FAILED = (ResourceState.ONLINE, ResourceState.ONLINE_PENDING, ResourceState.FAILED)

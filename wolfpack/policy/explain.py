@@ -28,6 +28,7 @@ def describe(action: Action) -> str:
         ActionKind.GROUP_FAILED: f"stop {action.subject}: failed",
         ActionKind.CHANGE_GROUP: f"change group of {format_steps(action.steps)} to {action.target}",
         ActionKind.COMPLETE_TRANSITION: f"{action.subject} settled on {where}",
+        ActionKind.MARK_OFFLINE: f"record {', '.join(action.resources)} Offline on {where}",
         ActionKind.REJECT_INTENT: f"refuse request {action.intent} for {action.subject}",
     }[action.kind]
     if action.steps and action.kind is not ActionKind.CHANGE_GROUP:

@@ -12,6 +12,9 @@ resources to it with :func:`next_batch`. Rules, per group:
   (H1). Then stop resources wanted offline and resources whose dependencies went away;
   restart a failed resource only once the coordinator has granted a restart for that
   failure; start what should run once its dependencies run here.
+- A resource the cluster knows as Failed here and that is wanted offline (its group taken
+  offline, or itself) is stopped: the stop confirms nothing of it is left and records it
+  Offline (WSFC: offline brings a failed resource to Offline), whoever owns the group now.
 - A resource that runs here but is no longer configured at all is stopped (M5, H3).
 
 Everything that can run in parallel is returned as one batch of one kind; the shell runs it
@@ -66,6 +69,8 @@ def next_batch(
     starts: list[LocalAction] = []
     for group in sorted(snap.config.groups):
         members = snap.config.group_resources(group)
+        if lease_ok:
+            stops += _failed_wanted_offline(snap, me, members, local, group)
         if not (lease_ok and owns(snap, me, group)):
             stops += _stops(members, local, None, group, "the group does not run here")
             continue
@@ -129,6 +134,29 @@ def _stops(
         if r.name in targets
         and not any(o.name in targets and r.name in o.depends_on for o in members)
     ]
+
+
+def _failed_wanted_offline(
+    snap: Snapshot,
+    me: str,
+    members: tuple[Resource, ...],
+    local: Mapping[str, ResourceState],
+    group: str,
+) -> list[LocalAction]:
+    """Resources the cluster knows as Failed here that are wanted offline (their group, or
+    they themselves): a stop ends them Offline (WSFC). They were terminated when they
+    failed; the stop terminates whatever is still held of them and records Offline. Without
+    it they stayed Failed for ever: nothing runs, so nothing was stopped or reported."""
+    group_off = snap.group(group).wanted is Wanted.OFFLINE
+    out = []
+    for r in members:
+        st = snap.resource(r.name)
+        if st.state is not ResourceState.FAILED or st.node != me or is_active(local.get(r.name)):
+            continue
+        if group_off or st.wanted is Wanted.OFFLINE:
+            why = "failed, and wanted offline: record it Offline"
+            out.append(LocalAction(LocalKind.STOP, r.name, group, why))
+    return out
 
 
 def _online_here(local: Mapping[str, ResourceState]) -> set[str]:

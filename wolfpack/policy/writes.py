@@ -181,6 +181,20 @@ def _complete_transition(action: Action, now: float) -> list[Write]:
     return [GroupWrite(action.subject, complete)]
 
 
+def _mark_offline(action: Action, now: float) -> list[Write]:
+    """A resource still reported by a node that runs nothing is Offline; a status that has
+    moved on since the plan (another node claimed it, the node reported again) is left."""
+
+    def mark(st: ResourceStatus | None) -> ResourceStatus | None:
+        if st is None or st.node != action.node or not st.state.active:
+            return None
+        return replace(
+            st, state=ResourceState.OFFLINE, since=now, fail_requested=0.0, pending_seen=0.0
+        )
+
+    return [ResourceWrite(name, mark) for name in action.resources]
+
+
 _WRITERS: dict[ActionKind, Callable[[Action, float], list[Write]]] = {
     ActionKind.PLACE_GROUP: _place,
     ActionKind.START_GROUP: _record_wanted,
@@ -190,4 +204,5 @@ _WRITERS: dict[ActionKind, Callable[[Action, float], list[Write]]] = {
     ActionKind.STAMP_PENDING: _stamp_pending,
     ActionKind.GROUP_FAILED: _group_failed,
     ActionKind.COMPLETE_TRANSITION: _complete_transition,
+    ActionKind.MARK_OFFLINE: _mark_offline,
 }
