@@ -103,6 +103,13 @@ def deb(tmp_path_factory: pytest.TempPathFactory, base_tar: Path) -> Path:
     return built
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 class Container:
     """A Debian root booted with systemd-nspawn; ``sh`` runs a command in it."""
 
@@ -124,7 +131,8 @@ class Container:
         while not self.init and time.monotonic() < deadline:
             for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
                 kids = task.read_text().split()
-                if kids:
+                # nspawn's own helper children come and go first: only systemd is the init
+                if kids and _comm(int(kids[0])) == "systemd":
                     self.init = int(kids[0])
             time.sleep(0.2)
         assert self.init, "systemd-nspawn started no init"
