@@ -61,7 +61,7 @@ def test_restore_into_a_fresh_cluster_gives_the_same_configuration(
     assert stat.S_IMODE(os.stat(file).st_mode) == 0o600  # token hashes, the encrypted CA key
     assert json.loads(file.read_text())["format"] == "wolfpack-backup"
 
-    fresh = Cli(source.endpoint)
+    fresh = Cli(source.endpoint, source.etcd_env)
     done = fresh.json("cluster", "restore", str(file))
     assert (done["identity"], done["resources"], done["running"]) == ("restored", 10, [])
 
@@ -90,7 +90,7 @@ def test_restore_into_a_fresh_cluster_gives_the_same_configuration(
 def test_restore_refuses_a_cluster_with_objects_unless_forced(source: Cli, tmp_path: Path) -> None:
     file = tmp_path / "jean.backup"
     source.ok("cluster", "backup", str(file))
-    target = Cli(source.endpoint)
+    target = Cli(source.endpoint, source.etcd_env)
     target.ok("cluster", "create", "other")
     target.ok("node", "create", "nodeX", "--id", "9")
     before = everything(target)
@@ -98,7 +98,7 @@ def test_restore_refuses_a_cluster_with_objects_unless_forced(source: Cli, tmp_p
     assert error.get("code") == "CLUSTER_NOT_EMPTY" and "--force" in error["message"]
     assert everything(target) == before  # nothing changed
     # an empty cluster made with another secret: its nodes would no longer be admitted
-    other = Cli(source.endpoint)
+    other = Cli(source.endpoint, source.etcd_env)
     other.ok("cluster", "create", "other")
     empty = everything(other)
     error = other.fails("cluster", "restore", str(file), code=1)
@@ -138,7 +138,7 @@ def test_a_bad_backup_changes_nothing(source: Cli, tmp_path: Path) -> None:
     data["identity"]["ca_key"] = "not base64!"
     bad = tmp_path / "bad.backup"
     bad.write_text(json.dumps(data))
-    fresh = Cli(source.endpoint)
+    fresh = Cli(source.endpoint, source.etcd_env)
     error = fresh.fails("cluster", "restore", str(bad))
     assert {f["field"] for f in error["fields"]} == {
         "config.groups.Web.failover_threshold",

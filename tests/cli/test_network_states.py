@@ -18,7 +18,7 @@ NODES = ("node1", "node2", "node3")
 
 def report(cli: Cli, node: str, links: NodeLinks) -> None:
     """What the node's link monitor writes (here without a lease: readers do not care)."""
-    store = cli.store()
+    store = cli.store()  # over TLS, as the administrator (C1)
     try:
         body = json.dumps(codec.dump(links, exclude_defaults=False)).encode()
         store.put(KeySpace(cli.prefix).links(node), body)

@@ -4,7 +4,10 @@ with ``systemd-nspawn -b`` in a private network namespace, an etcd started by De
 etcd.service); the untouched example configuration fails once with exit status 78 and is
 not restarted; a real one reaches active through sd_notify and stays active under the
 watchdog; errors and warnings reach the journal with their priority; the log file survives
-logrotate; ``apt remove`` keeps /etc/wolfpack/wolfpackd.yaml, ``apt purge`` removes it.
+logrotate; ``systemctl restart wolfpackd`` on a node in maintenance moves nothing (the
+resource's process, its cgroup, the group's owner and state stay; no failover, restart or
+stop in the log) and after ``node resume`` the adopted process is monitored again (killed,
+it is restarted); ``apt remove`` keeps /etc/wolfpack/wolfpackd.yaml, ``apt purge`` removes it.
 
 The debootstrap root is cached as a tarball under /var/tmp/wolfpack-debootstrap-cache
 (made on first use, about two minutes); each run unpacks it into a unique directory under
@@ -100,6 +103,13 @@ def deb(tmp_path_factory: pytest.TempPathFactory, base_tar: Path) -> Path:
     return built
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 class Container:
     """A Debian root booted with systemd-nspawn; ``sh`` runs a command in it."""
 
@@ -121,11 +131,17 @@ class Container:
         while not self.init and time.monotonic() < deadline:
             for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
                 kids = task.read_text().split()
-                if kids:
+                # nspawn's own helper children come and go first: only systemd is the init
+                if kids and _comm(int(kids[0])) == "systemd":
                     self.init = int(kids[0])
             time.sleep(0.2)
         assert self.init, "systemd-nspawn started no init"
-        state = self.sh("systemctl is-system-running --wait", timeout=120, check=False)
+        deadline = time.monotonic() + 120
+        while True:  # right after exec, init may not have its bus socket yet: ask again
+            state = self.sh("systemctl is-system-running --wait", timeout=120, check=False)
+            if "Failed to connect to bus" not in state.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert state.stdout.strip() in ("running", "degraded"), state
 
     def sh(
@@ -229,6 +245,87 @@ def secure_etcd(box: Container) -> None:
     assert enabled == {"enabled": True, "admin": "admin:root"}
 
 
+#: prints the PIDs of the processes whose command line is ``sleep infinity`` (no procps here)
+PIDS = (
+    "import os; print(' '.join(p for p in os.listdir('/proc') if p.isdigit() and "
+    "open(f'/proc/{p}/cmdline', 'rb').read() == b'/usr/bin/sleep\\0infinity\\0'))"
+)
+#: log events that would mean something was started, stopped, failed over or fenced
+MOVES = {"plan", "resource_online", "resource_stopped", "resource_failed", "stop_everything",
+         "leftover_cleaned", "agent_killed", "fenced", "fence_unavailable"}  # fmt: skip
+
+
+def sleeper(box: Container, *, not_pid: int = 0, timeout: float = 60) -> int:
+    """The PID of the resource's ``sleep infinity`` once it is Online (and not ``not_pid``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [int(p) for p in box.sh(f'python3.11 -c "{PIDS}"').stdout.split()]
+        state = json.loads(box.sh("wolfpack resource show app --json").stdout)["state"]
+        if state == "Online" and len(pids) == 1 and pids[0] != not_pid:
+            return pids[0]
+        time.sleep(0.5)
+    raise AssertionError(f"app not Online with one new process: {pids}, {state}")
+
+
+def unified_cgroup(box: Container, pid: int) -> str:
+    """The process's cgroup v2 line (``0::/...``; a hybrid host lists v1 ones too)."""
+    lines = box.sh(f"cat /proc/{pid}/cgroup").stdout.splitlines()
+    return next(line for line in lines if line.startswith("0::"))
+
+
+def log_events(box: Container, after_line: int) -> list[dict[str, object]]:
+    lines = box.sh("cat /var/log/wolfpack/wolfpackd.log").stdout.splitlines()[after_line:]
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def restart_in_maintenance(box: Container) -> None:
+    """Issue 13: ``systemctl restart wolfpackd`` in maintenance moves nothing (Pacemaker's
+    node maintenance: unmanaged, not stopped); after ``node resume`` it is managed again."""
+    box.sh("wolfpack group create Web --preferred-owners node1")
+    box.sh('wolfpack resource create app --type "Generic Application" --group Web '
+           '--prop command="/usr/bin/sleep infinity"')  # fmt: skip
+    box.sh("wolfpack group online Web", check=False)  # placed anyway: wanted Online
+    pid = sleeper(box)
+    cgroup = unified_cgroup(box, pid)
+    assert cgroup.startswith("0::/system.slice/wolfpackd.service/wolfpack-node1-"), cgroup
+    assert cgroup.endswith("/app"), cgroup
+    said = json.loads(box.sh("wolfpack node maintenance node1 --json").stdout)
+    assert said == {"node": "node1", "maintenance": True}, said
+    group = json.loads(box.sh("wolfpack group show Web --json").stdout)
+    assert (group["owner"], group["state"]) == ("node1", "Online"), group
+    daemon = box.show("wolfpackd", "MainPID")["MainPID"]
+    mark = len(box.sh("cat /var/log/wolfpack/wolfpackd.log").stdout.splitlines())
+
+    box.sh("systemctl restart wolfpackd", timeout=150)
+    time.sleep(5)  # some coordinator ticks: a wrong plan would have been made by now
+    assert box.show("wolfpackd", "MainPID")["MainPID"] != daemon  # it did restart
+    assert box.sh(f'python3.11 -c "{PIDS}"').stdout.split() == [str(pid)]
+    assert unified_cgroup(box, pid) == cgroup  # not orphaned
+    after = json.loads(box.sh("wolfpack group show Web --json").stdout)
+    assert (after["owner"], after["state"]) == ("node1", "Online"), after
+    assert after["status"]["failovers"] == group["status"]["failovers"], after
+    resource = json.loads(box.sh("wolfpack resource show app --json").stdout)
+    assert (resource["state"], resource["node"]) == ("Online", "node1"), resource
+    events = log_events(box, mark)
+    names = [str(e["event"]) for e in events]
+    assert {"stopping", "resources_left_running", "resource_adopted", "started"} <= set(names)
+    left = next(e for e in events if e["event"] == "resources_left_running")
+    assert left["resources"] == ["app"], left
+    assert [e for e in events if e["event"] in MOVES] == [], names
+
+    # out of maintenance the adopted process is watched again: killed, it is restarted
+    box.sh("wolfpack node resume node1")
+    mark = len(box.sh("cat /var/log/wolfpack/wolfpackd.log").stdout.splitlines())
+    time.sleep(2)
+    box.sh(f"kill -9 {pid}")
+    restarted = sleeper(box, not_pid=pid, timeout=90)
+    assert restarted != pid
+    names = [str(e["event"]) for e in log_events(box, mark)]
+    assert "resource_failed" in names and "resource_online" in names, names
+    group = json.loads(box.sh("wolfpack group show Web --json").stdout)
+    assert (group["owner"], group["state"]) == ("node1", "Online"), group
+
+
 def test_install_run_remove_purge_under_systemd(deb: Path, container: Container) -> None:
     box = container
     shutil.copy(deb, box.root / "root" / deb.name)
@@ -284,6 +381,8 @@ def test_install_run_remove_purge_under_systemd(deb: Path, container: Container)
     box.sh("logrotate -f /etc/logrotate.d/wolfpack && systemctl restart wolfpackd")
     assert '"event": "started"' in box.sh("cat /var/log/wolfpack/wolfpackd.log.1").stdout
     assert '"event": "started"' in box.sh("cat /var/log/wolfpack/wolfpackd.log").stdout
+
+    restart_in_maintenance(box)
 
     box.sh("DEBIAN_FRONTEND=noninteractive apt-get remove -y wolfpack", timeout=180)
     assert box.sh("test -f /etc/wolfpack/wolfpackd.yaml", check=False).returncode == 0

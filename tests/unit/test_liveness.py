@@ -96,6 +96,17 @@ def test_paused_and_draining_come_from_the_administrator() -> None:
     assert out["n3"].state is NodeState.PAUSED and out["n3"].draining
 
 
+def test_maintenance_is_paused_and_stays_marked_while_down() -> None:
+    """Issue 13: a node in maintenance is Paused; its daemon restarting (lease revoked) makes
+    it Down, still in maintenance, so the policy neither fences it nor fails it over."""
+    admin = {"n2": NodeAdmin(paused=True, maintenance=True), "n3": NodeAdmin(paused=True)}
+    out = decide({"n1", "n2", "n3"}, {"n1", "n2", "n3"}, admin=admin)
+    assert out["n2"].state is NodeState.PAUSED and out["n2"].maintenance
+    assert not out["n3"].maintenance
+    down = decide({"n1", "n3"}, {"n1", "n3"}, {"n2": up("n2")}, admin=admin)
+    assert down["n2"].state is NodeState.DOWN and down["n2"].maintenance
+
+
 def test_a_just_started_observer_does_not_take_silence_as_death() -> None:
     """After a full cluster restart the new coordinator has heard nobody yet: a node that
     was Up keeps its state on its lease until the observer has listened a full timeout."""

@@ -230,7 +230,7 @@ ANSWERS: dict[tuple[str, str], Schema] = {
     ("get", "/api/v1/log/local"): _array("LogLine"),
 }
 _REQUEST_PATH = re.compile(r"^/api/v1/(groups|resources)/\{name\}/(move|online|offline|fail)$")
-_NODE_ADMIN_PATH = re.compile(r"^/api/v1/nodes/\{name\}/(pause|resume|drain)$")
+_NODE_ADMIN_PATH = re.compile(r"^/api/v1/nodes/\{name\}/(pause|resume|drain|maintenance)$")
 _KIND_PATH = re.compile(r"^/api/v1/([a-z]+)(/\{name\})?$")
 
 

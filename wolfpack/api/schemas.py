@@ -67,6 +67,7 @@ class NodeAdmin(BaseModel):
     node: str
     paused: bool
     draining: bool
+    maintenance: bool = Field(description="unmanaged: nothing of it is started or stopped")
 
 
 class Token(BaseModel):

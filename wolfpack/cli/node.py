@@ -18,7 +18,10 @@ from wolfpack.cli.wait import NoWaitFlag, TimeoutOption, WaitTimeout
 from wolfpack.model.config import ClusterConfig, Node
 from wolfpack.model.snapshot import NodeAdmin
 
-app = typer.Typer(help="Cluster nodes: create, list, show, set, delete.", no_args_is_help=True)
+app = typer.Typer(
+    help="Cluster nodes: create, list, show, set, delete, pause, resume, drain, maintenance.",
+    no_args_is_help=True,
+)
 
 
 add_read_verbs(app, NODES)
@@ -72,10 +75,23 @@ def pause(name: NodeName, as_json: JsonFlag = False) -> None:
 
 @verb(app, "resume")
 def resume(name: NodeName, as_json: JsonFlag = False) -> None:
-    """Resume a paused or drained node (Resume-ClusterNode); groups may fail back to it by
-    their own failback policy."""
+    """Resume a paused, drained or maintenance node (Resume-ClusterNode); groups may fail
+    back to it by their own failback policy."""
     _set_admin(name, NodeAdmin())
-    report({"node": name, "paused": False}, as_json, f"{name} resumed")
+    report({"node": name, "paused": False, "maintenance": False}, as_json, f"{name} resumed")
+
+
+@verb(app, "maintenance")
+def maintenance(name: NodeName, as_json: JsonFlag = False) -> None:
+    """Put a node in maintenance (Pacemaker's node maintenance): its groups and resources are
+    unmanaged - nothing is started, stopped, checked or failed over - and stopping or
+    restarting its wolfpackd leaves them running. 'wolfpack node resume' ends it."""
+    _set_admin(name, NodeAdmin(paused=True, maintenance=True))
+    report(
+        {"node": name, "maintenance": True},
+        as_json,
+        f"{name} in maintenance: its resources are unmanaged until 'wolfpack node resume'",
+    )
 
 
 @verb(app, "drain")

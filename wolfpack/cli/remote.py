@@ -138,7 +138,15 @@ class ApiCluster:
         return _intent(self.call("POST", route, body))
 
     def write_node_admin(self, name: str, admin: NodeAdmin) -> None:
-        verb = "drain" if admin.draining else "pause" if admin.paused else "resume"
+        verb = (
+            "maintenance"
+            if admin.maintenance
+            else "drain"
+            if admin.draining
+            else "pause"
+            if admin.paused
+            else "resume"
+        )
         self.call("POST", f"nodes/{name}/{verb}")
 
 

@@ -48,6 +48,7 @@ class Code(StrEnum):
     AWAITING_PREFERRED_NODE = "AWAITING_PREFERRED_NODE"  # initial placement waits for a joiner
     OWNER_JOINING = "OWNER_JOINING"  # the owner rejoins; nothing starts there until it is Up
     DEPENDENCY_FAILED = "DEPENDENCY_FAILED"
+    OWNER_IN_MAINTENANCE = "OWNER_IN_MAINTENANCE"  # unmanaged: nothing is done to the group
     # failback not done, and why
     FAILBACK_PREVENTED = "FAILBACK_PREVENTED"
     FAILBACK_OUTSIDE_WINDOW = "FAILBACK_OUTSIDE_WINDOW"

@@ -22,6 +22,9 @@ class NodeStatus:
     state: NodeState = NodeState.UP
     since: float = 0.0  # when it entered ``state``; the failback flap guard reads it
     draining: bool = False  # drain: paused, and its groups are being moved away
+    #: maintenance: its groups and resources are left as they are (unmanaged), even while
+    #: it is down, as Pacemaker's node maintenance; the administrator's flag, copied here
+    maintenance: bool = False
     #: For a Down node: fenced by an agent, or its lease has expired. Only then may its
     #: groups start elsewhere (the safety invariant: never two owners).
     fenced: bool = False
@@ -146,6 +149,9 @@ class NodeAdmin:
 
     paused: bool = False
     draining: bool = False
+    #: unmanaged (``wolfpack node maintenance``): nothing of it is started, stopped, checked
+    #: or failed over, and a daemon stopped or restarted leaves its resources running
+    maintenance: bool = False
 
 
 class OutcomeStatus(StrEnum):

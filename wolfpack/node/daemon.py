@@ -2,7 +2,9 @@
 
 Start order matters for safety: the watchdog runs before any resource can, the lease exists
 before the resource manager starts anything, and on shutdown the groups are moved away
-(drain) before resources stop, so a planned stop is not an outage.
+(drain) before resources stop, so a planned stop is not an outage. A node in maintenance
+stops or restarts its daemon without either: its resources keep running (in the unit's
+cgroup, ``KillMode=process``) and the next daemon adopts them.
 """
 
 from __future__ import annotations
@@ -411,9 +413,20 @@ class Daemon:
         restore: list[Op] = [Put(key, before.value) if before is not None else Delete(key)]
         self.store.txn([mod_revision_is(key, ours)], restore)
 
+    def _in_maintenance(self) -> bool:
+        """Is this node in maintenance (unmanaged)? Read now; if etcd cannot say, the
+        manager's last reading."""
+        try:
+            view = self.reader.read()
+        except StoreError:
+            return self.manager is not None and self.manager.maintenance
+        return view.admin.get(self.settings.node, NodeAdmin()).maintenance
+
     def shutdown(self) -> None:
-        self.log("stopping", drain=self.settings.drain_on_shutdown)
-        if self.settings.drain_on_shutdown:
+        unmanaged = self._in_maintenance()
+        drain = self.settings.drain_on_shutdown and not unmanaged
+        self.log("stopping", drain=drain, maintenance=unmanaged)
+        if drain:
             try:
                 self.drain()
             except WolfpackError as exc:
@@ -425,7 +438,10 @@ class Daemon:
             self.coordinator.stop()
         if self.manager is not None:
             self.manager.stop()
-            self.manager.stop_everything("shutdown")
+            if unmanaged:
+                self.log("resources_left_running", resources=sorted(self.manager.running))
+            else:
+                self.manager.stop_everything("shutdown")
         if self.views is not None:
             self.views.stop()
         if self.links is not None:

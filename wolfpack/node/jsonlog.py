@@ -27,7 +27,7 @@ WARNING_EVENTS = frozenset(
      "agent_adopt_rejected", "agent_adopt_unchecked", "agent_killed", "agent_kill_orphans",
      "agent_leftovers_killed", "agent_stop_forgiven", "agent_stale_postmaster_pid",
      "agent_exited", "start_refused_stale", "start_waits_for_release", "stop_everything",
-     "watchdog_bad_line", "watchdog_signal_ignored"}
+     "watchdog_bad_line", "watchdog_signal_ignored", "resources_left_running"}
 )  # fmt: skip
 #: level name -> syslog priority (sd-daemon(3) line prefix ``<N>``)
 PRIORITIES = {"error": 3, "warning": 4, "info": 6}

@@ -139,10 +139,13 @@ def node_statuses(
         flags = admin.get(name, NodeAdmin())
         lease = evidence.leases.get(name)
         if lease is None or name in evidence.fenced:
-            out[name] = _status(before, NodeState.DOWN, now, fenced=True)
+            out[name] = _status(
+                before, NodeState.DOWN, now, fenced=True, maintenance=flags.maintenance
+            )
             continue
         prior = before if before is not None and before.lease in (0, lease) else None
-        up = NodeState.PAUSED if flags.paused or flags.draining else NodeState.UP
+        paused = flags.paused or flags.draining or flags.maintenance
+        up = NodeState.PAUSED if paused else NodeState.UP
         was_down = prior is not None and prior.state is NodeState.DOWN and not prior.fenced
         verdict = verdicts.get(name, (Silent.WAITING, ""))[0]
         if name == observer or name in evidence.heard:
@@ -159,7 +162,9 @@ def node_statuses(
         else:
             state = NodeState.JOINING
         draining = flags.draining and state is not NodeState.DOWN
-        out[name] = _status(prior, state, now, draining=draining, lease=lease)
+        out[name] = _status(
+            prior, state, now, draining=draining, lease=lease, maintenance=flags.maintenance
+        )
     return out
 
 
@@ -171,9 +176,17 @@ def _status(
     fenced: bool = False,
     draining: bool = False,
     lease: int = 0,
+    maintenance: bool = False,
 ) -> NodeStatus:
     since = before.since if before is not None and before.state is state else now
-    return NodeStatus(state=state, since=since, draining=draining, fenced=fenced, lease=lease)
+    return NodeStatus(
+        state=state,
+        since=since,
+        draining=draining,
+        maintenance=maintenance,
+        fenced=fenced,
+        lease=lease,
+    )
 
 
 def _was_up(before: NodeStatus | None) -> bool:

@@ -11,6 +11,10 @@ Pending only if this node's liveness key, the group's status and the resource's 
 all exactly as in the read the decision was made from. A stale read, or a start queued
 behind others while the cluster moved on, starts nothing. Every other report leaves a status
 that names another node in an active state alone: that node's word stands.
+
+A node in maintenance (``wolfpack node maintenance``) is unmanaged: the manager starts,
+stops and checks nothing, and ignores failures, until the flag is cleared; what it runs is
+still adopted at start, so that monitoring resumes on ``wolfpack node resume``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.model.fsm import ResourceEvent, resource_transition
 from wolfpack.model.inheritance import effective_resource
-from wolfpack.model.snapshot import ResourceStatus, Snapshot
+from wolfpack.model.snapshot import NodeAdmin, ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
 from wolfpack.node.health import CheckTimes
 from wolfpack.node.leftovers import clean_leftovers
@@ -110,6 +114,8 @@ class ResourceManager:
         self._fence_until: float | None = None  # by self.clock: the last fence's deadline
         self._epochs: dict[str, int] = {}  # resource -> epoch its agent was created in
         self._stopping = threading.Lock()  # one stop_everything (or sweep) at a time
+        #: this node is in maintenance (its administrator flag, as last read)
+        self.maintenance = False
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -233,6 +239,8 @@ class ResourceManager:
             if self._stop.is_set():
                 return
             view = self.reader.read()
+            if self._in_maintenance(view):
+                return
             self._handle_failures()
             batch = next_batch(view.snapshot, self.node, self.local, lease_ok=self.lease_valid())
             now = self.clock()
@@ -240,6 +248,18 @@ class ResourceManager:
             if not batch:
                 return
             list(self._pool.map(self._do, [view] * len(batch), batch))
+
+    def _in_maintenance(self, view: ClusterView) -> bool:
+        """Follow this node's maintenance flag; in maintenance, forget failures (the checks
+        after it find what is still broken)."""
+        now = view.admin.get(self.node, NodeAdmin()).maintenance
+        if now != self.maintenance:
+            self.maintenance = now
+            self.log("maintenance", node=self.node, on=now, resources=sorted(self.running))
+        if now:
+            with self._lock:
+                self._failures.clear()
+        return now
 
     def _do(self, view: ClusterView, action: LocalAction) -> None:
         if action.kind is LocalKind.FAIL:
@@ -438,7 +458,7 @@ class ResourceManager:
             if self._fence_epoch and any(self._stale(n) for n in list(self.running)):
                 pause = min(pause, 0.05)
             for name, run in list(self.running.items()):
-                if self.local.get(name) is not ResourceState.ONLINE:
+                if self.maintenance or self.local.get(name) is not ResourceState.ONLINE:
                     continue
                 try:
                     if now >= run.next_is:
@@ -460,8 +480,11 @@ class ResourceManager:
 
     def _adopt_or_clean(self) -> None:
         """After a daemon restart: re-adopt what we started and still runs; report the rest;
-        then end every leftover of before (M7) that no adopted resource owns."""
-        snap = self.reader.read().snapshot
+        then end every leftover of before (M7) that no adopted resource owns (not in
+        maintenance: nothing is stopped then)."""
+        view = self.reader.read()
+        snap = view.snapshot
+        self.maintenance = view.admin.get(self.node, NodeAdmin()).maintenance
         kept: set[str] = set()
         for res in snap.config.resources.values():
             st = snap.resource(res.name)
@@ -479,11 +502,12 @@ class ResourceManager:
                 kept.add(res.name)
                 self.log("resource_adopted", resource=res.name)
                 continue
-            if adopted:
+            if adopted and not self.maintenance:
                 agent.stop(timeout_s=10)
             if st.state is not ResourceState.FAILED and st.state is not ResourceState.OFFLINE:
                 self._report(res.name, ResourceState.OFFLINE)
-        clean_leftovers(snap, kept, self.node, self.context, self.log)
+        if not self.maintenance:
+            clean_leftovers(snap, kept, self.node, self.context, self.log)
 
 
 _ACTIVE = (ResourceState.ONLINE, ResourceState.ONLINE_PENDING, ResourceState.OFFLINE_PENDING)

@@ -2,6 +2,9 @@
 
 Theory of operation, in the order ``plan`` runs:
 
+0. **Maintenance.** A node in maintenance is never fenced, and a group it owns is left
+   exactly as it is (no start, stop, restart or failover), up or down: Pacemaker's node
+   ``maintenance`` (unmanaged), so that the daemon can be restarted or upgraded under it.
 1. **Fencing.** A Down node that still owns a group, or may still run one of its resources, is
    fenced before anything of it starts elsewhere (never two owners). Its groups wait, and so
    does every group with a resource that may still run there.
@@ -59,6 +62,8 @@ def _fence_lost_nodes(ctx: PlanContext) -> None:
             hosts.setdefault(rst.node, []).append(res.group)
     for node in sorted(hosts):
         st = ctx.snap.node(node)
+        if st.maintenance:  # unmanaged: what runs there is the administrator's business
+            continue
         if st.state is NodeState.DOWN and not st.fenced and node in ctx.cfg.nodes:
             groups = sorted(set(hosts[node]))
             ctx.request_fence(
@@ -71,6 +76,13 @@ def _fence_lost_nodes(ctx: PlanContext) -> None:
 def _decide_group(ctx: PlanContext, group: Group) -> None:
     status = ctx.snap.group(group.name)
     owner = status.owner
+    if owner is not None and ctx.snap.node(owner).maintenance:
+        ctx.note(
+            group.name,
+            Code.OWNER_IN_MAINTENANCE,
+            f"left as it is: its owner {owner} is in maintenance (unmanaged)",
+        )
+        return
     lost = ctx.awaiting_fence(group.name)
     if lost:
         ctx.note(

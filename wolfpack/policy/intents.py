@@ -31,6 +31,16 @@ def handle_intent(ctx: PlanContext, intent: Intent) -> None:
             "in this plan",
         )
         return
+    owner = ctx.owners.get(group_name)
+    if owner is not None and ctx.snap.node(owner).maintenance:
+        _reject(
+            ctx,
+            intent,
+            Code.OWNER_IN_MAINTENANCE,
+            f"{owner} owns {group_name!r} and is in maintenance (unmanaged): nothing would "
+            f"carry the request out there; 'wolfpack node resume {owner}' first",
+        )
+        return
     lost = ctx.awaiting_fence(group_name)
     if lost and intent.kind in _STARTS_SOMETHING:
         _reject(

@@ -91,7 +91,8 @@ def move_resource(request: Request, name: str, body: ChangeGroup, who: Admin) ->
 def _node_admin(request: Request, name: str, admin: NodeAdmin) -> JSONBytes:
     db(request).write_node_admin(name, admin)
     after_write(request)
-    return json_response({"node": name, "paused": admin.paused, "draining": admin.draining}, 202)
+    body = {"node": name, "paused": admin.paused, "draining": admin.draining}
+    return json_response({**body, "maintenance": admin.maintenance}, 202)
 
 
 @router.post("/nodes/{name}/pause", status_code=202, summary="Pause a node")
@@ -107,6 +108,13 @@ def resume_node(request: Request, name: str, who: Admin) -> JSONBytes:
 @router.post("/nodes/{name}/drain", status_code=202, summary="Drain a node")
 def drain_node(request: Request, name: str, who: Admin) -> JSONBytes:
     return _node_admin(request, name, NodeAdmin(paused=True, draining=True))
+
+
+@router.post(
+    "/nodes/{name}/maintenance", status_code=202, summary="Put a node in maintenance (unmanaged)"
+)
+def maintain_node(request: Request, name: str, who: Admin) -> JSONBytes:
+    return _node_admin(request, name, NodeAdmin(paused=True, maintenance=True))
 
 
 def _all_intents(built: Any) -> list[dict[str, Any]]:
