@@ -131,28 +131,34 @@ class Injector:
     # -- bringing a node back ----------------------------------------------------------------
     def revive(self, node: str) -> str:
         """Power ``node`` on if it is off, else start its crashed etcd member or wolfpackd
-        (after RestartSec); then wait until it is Up (bounded). What it did, as text."""
-        did = []
-        if node in self.state.powered_off:
-            with ADMIN_LOCK:
-                world.power_on(self.dir, node, wait=False)
-            did.append("powered on")
-        else:
-            for role in ("etcd", "wolfpackd"):
-                member = node in world.members(self.state) or role == "wolfpackd"
-                if member and self._role_pid(node, role) is None:
+        (after RestartSec); then wait until it is Up with its processes running (bounded).
+        A fence may still come meanwhile (the node had stopped heartbeating): then it is
+        powered on again. What it did, as text."""
+        did: list[str] = []
+        deadline = time.monotonic() + UP_WAIT_S
+        while True:
+            if node in self.state.powered_off:
+                with ADMIN_LOCK:
+                    world.power_on(self.dir, node, wait=False)
+                did.append("powered on")
+            for role in self._roles(node):
+                if self._role_pid(node, role) is None:
                     time.sleep(RESTART_SEC)
                     with ADMIN_LOCK:
                         if world.restart(self.dir, node, role):
                             did.append(f"{role} restarted")
-        deadline = time.monotonic() + UP_WAIT_S
-        while not self._node_up(node):
+            if self._node_up(node):
+                return ", ".join(did) or "nothing to restart"
             if time.monotonic() > deadline:
                 raise WolfpackError(f"{node} not Up within {UP_WAIT_S:g} s after the fault")
             time.sleep(0.25)
-        return ", ".join(did) or "nothing to restart"
+
+    def _roles(self, node: str) -> tuple[str, ...]:
+        return ("etcd", "wolfpackd") if node in world.members(self.state) else ("wolfpackd",)
 
     def _node_up(self, node: str) -> bool:
+        if any(self._role_pid(node, role) is None for role in self._roles(node)):
+            return False
         snap = self.snapshot()
         return snap is not None and snap.node(node).state.value == "Up"
 

@@ -135,6 +135,8 @@ class Fault:
     def describe(self) -> str:
         where = self.group or self.target.replace("owner:", "the owner of ")
         what = " ".join(x for x in (self.kind.value, where, self.network) if x)
+        if self.kind is Kind.ALL_PATHS_CUT:
+            return f"{what} until fenced (at most {self.hold_s:.0f} s)"
         return f"{what} for {self.hold_s:.1f} s" if self.hold_s else what
 
 

@@ -334,6 +334,8 @@ def run(
     verdict and measures as a document (see :func:`wolfpack.lab.chaos_lab_judge.totals`)."""
     r = _Run(lab_dir, seed, faults, work, progress)
     r.say(f"chaos seed {seed}: {len(faults)} faults; waiting until the cluster is settled")
+    for node in list(r.inj.state.powered_off):  # left off by an earlier run
+        r.say(f"{node}: {r.inj.revive(node)}")
     LabDriver.wait(r.settled, SLOT_WAIT_S, "the cluster settled before the run", every_s=0.5)
     r.lift_thresholds()
     before = r.export()
