@@ -70,7 +70,7 @@ def plot(doc: dict[str, Any]) -> None:
                   rotation=45, ha="right", fontsize=8)  # fmt: skip
     ax.set_ylabel("client-observed outage (s)")
     ax.set_title(
-        f"lab chaos: {doc['faults_total']} faults in {doc['runs']} runs, double owners "
+        f"lab chaos: {doc['faults_total']} faults in {doc['run_count']} runs, double owners "
         f"{doc['double_owners']}, lost rows {doc['lost_rows']}, config changes "
         f"{doc['config_changes']}"
     )

@@ -85,6 +85,6 @@ def test_totals_add_the_runs_up() -> None:
            "double_owners": [], "lost_rows": [], "config_changes": ["-x"],
            "recovered_s": 3.0, "rows_acknowledged": 10}  # fmt: skip
     doc = totals([run, run])
-    assert doc["faults_total"] == 2 and doc["runs"] == 2
+    assert doc["faults_total"] == 2 and doc["run_count"] == 2
     assert (doc["double_owners"], doc["lost_rows"], doc["config_changes"]) == (0, 0, 2)
     assert doc["per_kind"]["power-off"]["count"] == 2 and "path-cut" not in doc["per_kind"]

@@ -93,7 +93,7 @@ def totals(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The top-level keys of chaos.json over every recorded run."""
     faults = [f for r in runs for f in r["faults"] if f.get("injected")]
     return {
-        "runs": len(runs),
+        "run_count": len(runs),
         "faults_total": len(faults),
         "double_owners": sum(len(r["double_owners"]) for r in runs),
         "lost_rows": sum(len(r["lost_rows"]) for r in runs),
