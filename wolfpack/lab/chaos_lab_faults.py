@@ -282,7 +282,8 @@ class Injector:
         """Fill the SQL disk (as root: the reserve too) where ``node`` has it mounted;
         the undo removes the file wherever the disk is mounted by then (bounded)."""
         where = str(world.mount_point(self.state, "sql"))
-        script = (f'mountpoint -q "$1" && free=$(( $(stat -f -c %f "$1") * $(stat -f -c %S "$1") )) && '
+        free = '$(( $(stat -f -c %f "$1") * $(stat -f -c %S "$1") ))'
+        script = (f'mountpoint -q "$1" && free={free} && '
                   f'{{ fallocate -l $((free)) "$1/{FILL}" || true; }} && '
                   f'{{ dd if=/dev/zero of="$1/{FILL}2" bs=64k 2>/dev/null || true; }}')  # fmt: skip
         self._on_node(node, script, where)
