@@ -268,3 +268,48 @@ def test_self_fence_mid_pass_leaves_nothing_running(
         mgr.stop()
     starts = [n for w, n in JOURNAL.entries if w == "start-begin"]
     assert starts == ["ip", "app"]  # nothing started again without a valid lease
+
+
+def test_a_start_cut_short_by_a_self_fence_is_released_once_the_lease_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the lab chaos suite (seed 1, issue 9): a self-fence in the middle of a start
+    reports nothing, so the start's claim (OnlinePending, naming this node) stayed in the
+    cluster database after the node rejoined with a new lease, and the group's new owner
+    never started it (``held_elsewhere``): SQL Pending for good. Once the lease is valid
+    again the node reports the resource Offline; nothing starts here meanwhile."""
+    monkeypatch.setitem(AGENTS, "fake", f"{__name__}:FakeAgent")
+    store = Switch()
+    _cluster(store)
+    db = ClusterDB(store, KEYS)
+    valid = threading.Event()
+    valid.set()
+    START_GATE["app"] = gate = threading.Event()
+    mgr = _manager(store, tmp_path, valid.is_set)
+    mgr.start()
+    try:
+        assert _until(lambda: ("start-begin", "app") in JOURNAL.entries)
+        assert db.read_snapshot().resource("app").state is ResourceState.ONLINE_PENDING
+        valid.clear()
+        store.cut = True
+        mgr.stop_everything("self-fencing: test", budget_s=0.5)
+        gate.set()
+        assert _until(lambda: not mgr.running and not mgr.local)
+        # meanwhile the group failed over: another node owns it now
+        store.cut = False
+        db.write_status("groups", "G", GroupStatus(owner="n2"))
+        time.sleep(0.3)
+        stale = db.read_snapshot().resource("app")
+        assert (stale.state, stale.node) == (ResourceState.ONLINE_PENDING, "n1")  # no lease
+        valid.set()  # the node rejoined with a new lease
+        mgr.wake.set()
+
+        def released() -> bool:
+            st = db.read_snapshot().resource("app")
+            return st.state is ResourceState.OFFLINE
+
+        assert _until(released), db.read_snapshot().resource("app")
+    finally:
+        gate.set()
+        mgr.stop()
+    assert [n for w, n in JOURNAL.entries if w == "start-begin"] == ["ip", "app"]

@@ -4,6 +4,7 @@ Each verb imports it (and pyroute2 with it) itself, so other commands start with
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -173,3 +174,31 @@ def exec_(
     env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
     argv = [*world.enter(state, host), *command]
     os.execvpe(argv[0], argv, env)
+
+
+@verb(app, "chaos")
+def chaos_(
+    faults: Annotated[int, typer.Option("--faults", help="How many faults (1 to 2000).")] = 200,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Replays a run (default: a random one).")
+    ] = None,
+    ci: Annotated[
+        bool, typer.Option("--ci", help="The CI profile (no whole-cluster kinds).")
+    ] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the run's JSON here.")] = None,
+    lab_dir: DirOption = DEFAULT_DIR,
+    as_json: JsonFlag = False,
+) -> None:
+    """Seeded, overlapping faults on an up lab, judged by an independent observer: never two
+    owners, no committed row lost, no configuration change, every group Online again."""
+    from wolfpack.lab import chaos_lab
+
+    doc = chaos_lab.main_run(lab_dir, faults, seed, ci=ci, progress=_progress(as_json))
+    if out is not None:
+        out.write_text(json.dumps(doc, indent=2) + "\n")
+    if as_json:
+        output.print_json(doc)
+    else:
+        output.message(chaos_lab.summary(doc))
+    if doc["failed"]:
+        raise typer.Exit(1)

@@ -2,6 +2,8 @@
 
     python -m wolfpack.lab.probe_client http http://www.cluster.test/ --out web.jsonl
     python -m wolfpack.lab.probe_client sql sql.cluster.test --password PW --out sql.jsonl
+    python -m wolfpack.lab.probe_client write sql.cluster.test --password PW --out rows.jsonl \
+        --query "INSERT INTO t (id) VALUES ({n}) RETURNING id"
 
 Run on the lab's ``client`` host (``wolfpack lab exec client -- ...``), it sees the service
 as a client would: the name resolved through the lab's DNS on every try, a fresh connection
@@ -10,7 +12,10 @@ interval whether or not the earlier ones have finished (each in a thread, bounde
 :data:`TRY_TIMEOUT_S`), so a try hanging on a dead address does not blur the record: its
 resolution is the interval. One JSON line per try, in the order they end:
 ``{"t": <start>, "ok": true, "answer": "node2", "end": <end>}`` (monotonic seconds;
-``answer``: the node a page names, or the SQL query's first column). Stops after
+``answer``: the node a page names, or the SQL query's first column). ``write`` is the
+SQL writer of the chaos suite: try ``n`` runs the query with ``{n}`` replaced by ``n``
+(1, 2, ...) in a transaction of its own, and its line (``"answer": "<n>"``) is written
+only once the commit was acknowledged: the rows the client was told are committed. Stops after
 ``--duration`` seconds or on SIGTERM.
 
 :func:`outages` turns such a record into the gaps a client saw.
@@ -166,7 +171,7 @@ def run(attempt: Callable[[], str], out: Path, duration_s: float, interval_s: fl
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m wolfpack.lab.probe_client", description=__doc__)
-    ap.add_argument("kind", choices=("http", "sql"))
+    ap.add_argument("kind", choices=("http", "sql", "write"))
     ap.add_argument("target", help="URL (http) or host name (sql)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--duration", type=float, default=600.0)
@@ -183,6 +188,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def attempt() -> str:
             return http_try(target)
+    elif args.kind == "write":
+        if "{n}" not in args.query:
+            print("probe_client: --query: a write needs {n} where the row's number goes")
+            return 2
+        numbers, lock = itertools.count(1), threading.Lock()
+
+        def attempt() -> str:
+            with lock:
+                n = next(numbers)
+            return sql_try(args.target, args.port, args.password, args.query.replace("{n}", str(n)))
     else:
 
         def attempt() -> str:

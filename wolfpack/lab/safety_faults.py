@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from wolfpack.errors import WolfpackError
-from wolfpack.lab import world
+from wolfpack.lab import access, world
 from wolfpack.lab.driver import LabDriver
 
 __all__ = [
@@ -44,12 +44,19 @@ ETCD_PORTS = "{ 2379, 2380 }"
 
 # -- etcd --------------------------------------------------------------------------------------
 def member_endpoint(node: str) -> str:
-    return f"http://{world.public_address(node)}:{world.ETCD_PORT}"
+    return f"https://{world.public_address(node)}:{world.ETCD_PORT}"
+
+
+def _etcdctl_at(lab: LabDriver, endpoints: Sequence[str], *args: str) -> list[str]:
+    """etcdctl as the lab's administrator (TLS, C1), sent to ``endpoints`` only."""
+    argv = access.etcdctl(lab.state)
+    argv[argv.index("--endpoints") + 1] = ",".join(endpoints)
+    return [*argv, *args]
 
 
 def _etcdctl(lab: LabDriver, endpoints: Sequence[str], *args: str) -> Any:
-    argv = ["etcdctl", "--endpoints", ",".join(endpoints), "--dial-timeout", "1s",
-            "--command-timeout", "2s", "-w", "json", *args]  # fmt: skip
+    argv = _etcdctl_at(lab, endpoints, "--dial-timeout", "1s", "--command-timeout", "2s",
+                       "-w", "json", *args)  # fmt: skip
     return json.loads(lab.run("admin", argv, timeout_s=30).stdout or "null")
 
 
@@ -81,7 +88,7 @@ def move_leader(lab: LabDriver, node: str) -> None:
     if current is None:
         raise WolfpackError("etcd has no leader")
     target = next(i for i, n in etcd_members(lab).items() if n == node)
-    argv = ["etcdctl", "--endpoints", member_endpoint(current), "move-leader", f"{target:x}"]
+    argv = _etcdctl_at(lab, [member_endpoint(current)], "move-leader", f"{target:x}")
     lab.run("admin", argv, timeout_s=30)
     lab.wait(lambda: etcd_leader(lab) == node, 10, f"{node} leads etcd")
 

@@ -144,6 +144,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "power_on",
     "private_address",
     "public_address",
+    "restart",
     "run_dir",
     "secret_file",
     "shared_dir",
@@ -399,12 +400,7 @@ def _create_cluster(state: LabState, progress: Progress) -> None:
     path = secret_file(state)
     path.write_bytes(secret + b"\n")
     path.chmod(0o600)
-    fence = Path(state.dir) / "fence_lab"
-    fence.write_text(
-        "#!/bin/sh\n# the lab fence agent (fence-agents interface: options on stdin)\n"
-        f'exec {sys.executable} -m wolfpack.lab.fence --dir "{state.dir}"\n'
-    )
-    fence.chmod(0o755)
+    _write_fence_agent(state)
     store = access.admin_store(state, timeout=2.0)
     try:
         db = ClusterDB(store, KeySpace(KEY_ROOT))
@@ -413,6 +409,23 @@ def _create_cluster(state: LabState, progress: Progress) -> None:
         add_config(db, cluster_doc(state))
     finally:
         store.close()
+
+
+def _write_fence_agent(state: LabState) -> None:
+    """The lab fence agent, run by a node's daemon. A fence device acts from outside the
+    node, so the agent first leaves the node's disks behind: a private copy of its mount
+    namespace without them. Otherwise the ``ip netns exec`` it runs in the fenced node's
+    namespace would carry the fencing node's disk mounts there for a moment, and the
+    chaos suite's observer would rightly see one disk mounted on two nodes."""
+    disks = " ".join(f'"{mount_point(state, name)}"' for name in DISKS)
+    fence = Path(state.dir) / "fence_lab"
+    fence.write_text(
+        "#!/bin/sh\n# the lab fence agent (fence-agents interface: options on stdin)\n"
+        "exec unshare --mount --propagation private sh -c "
+        f'\'for m in {disks}; do umount -l "$m" 2>/dev/null; done; '
+        f'exec {sys.executable} -m wolfpack.lab.fence --dir "{state.dir}"\'\n'
+    )
+    fence.chmod(0o755)
 
 
 def _start_daemon(state: LabState, node: str) -> None:
@@ -468,8 +481,9 @@ def _wait_nodes_up(state: LabState, nodes: list[str]) -> None:
 
 
 # -- power ---------------------------------------------------------------------------------------
-def power_on(lab_dir: Path, node: str, progress: Progress = quiet) -> None:
-    """Bring ``node``'s links up with its own addresses and start its etcd and wolfpackd."""
+def power_on(lab_dir: Path, node: str, progress: Progress = quiet, *, wait: bool = True) -> None:
+    """Bring ``node``'s links up with its own addresses and start its etcd and wolfpackd;
+    ``wait``: until it is Up (not when every node is powered on at once: no quorum yet)."""
     lab_dir = lab_dir.resolve()
     with locked(lab_dir):
         state = LabState.load(lab_dir)
@@ -490,5 +504,22 @@ def power_on(lab_dir: Path, node: str, progress: Progress = quiet) -> None:
             _start_daemon(state, node)
             state.powered_off.remove(node)
             state.save()
-            progress(f"{node} powered on: waiting until it is Up")
-            _wait_nodes_up(state, [node])
+            if wait:
+                progress(f"{node} powered on: waiting until it is Up")
+                _wait_nodes_up(state, [node])
+
+
+def restart(lab_dir: Path, node: str, role: str) -> bool:
+    """Start ``node``'s ``role`` (``etcd`` or ``wolfpackd``) again if it is not running, as
+    its service manager would after a crash; False if it runs or the node is off."""
+    with locked(lab_dir.resolve()):
+        state = LabState.load(lab_dir.resolve())
+        check_node(state, node)
+        if node in state.powered_off or any(p.running for p in state.processes_of(node)
+                                            if p.role == role):  # fmt: skip
+            return False
+        state.processes = [p for p in state.processes if p.host != node or p.role != role]
+        with in_admin(state):
+            (_start_etcd_member if role == "etcd" else _start_daemon)(state, node)
+        state.save()
+        return True

@@ -242,6 +242,7 @@ class ResourceManager:
             if self._in_maintenance(view):
                 return
             self._handle_failures()
+            self._release_after_fence(view.snapshot)
             batch = next_batch(view.snapshot, self.node, self.local, lease_ok=self.lease_valid())
             now = self.clock()
             batch = [a for a in batch if not self._backing_off(a, now)]
@@ -260,6 +261,27 @@ class ResourceManager:
             with self._lock:
                 self._failures.clear()
         return now
+
+    def _release_after_fence(self, snap: Snapshot) -> None:
+        """A self-fence reports nothing (no lease), so a start it cut short leaves its claim
+        (OnlinePending, naming this node) behind, and the group could then start nowhere
+        else (``held_elsewhere``) for good. Once the lease is valid again, such a status of
+        a resource that neither runs nor is under way here is reported Offline. Checked
+        between passes, when no start of this node's is under way (chaos seed 1, issue 9)."""
+        if not self._fence_epoch or not self.lease_valid():
+            return
+        for name in sorted(snap.resources):
+            st = snap.resource(name)
+            if (
+                st.node == self.node
+                and st.state in _ACTIVE
+                and name in snap.config.resources
+                and name not in self.running
+                and self.local.get(name) not in _ACTIVE
+            ):
+                self._report(name, ResourceState.OFFLINE)
+                self.log("resource_released", resource=name, was=st.state.value,
+                         why="left active by a self-fence")  # fmt: skip
 
     def _do(self, view: ClusterView, action: LocalAction) -> None:
         if action.kind is LocalKind.FAIL:

@@ -1,0 +1,90 @@
+"""The lab chaos suite's pure parts (issue 9): its seeded plan and its judgement."""
+
+from __future__ import annotations
+
+from wolfpack.lab.chaos_lab_judge import (
+    config_changes,
+    fault_outage,
+    lost_rows,
+    per_kind,
+    percentile,
+    totals,
+)
+from wolfpack.lab.chaos_lab_plan import CI_WEIGHTS, MAX_LIGHT, TTL_S, Fault, Kind, may_start, plan
+
+NODES, GROUPS = ["node1", "node2", "node3"], ["Web", "SQL"]
+
+
+def test_a_seed_replays_the_same_faults_and_another_seed_does_not() -> None:
+    assert plan(7, NODES, GROUPS, 50) == plan(7, NODES, GROUPS, 50)
+    assert plan(7, NODES, GROUPS, 50) != plan(8, NODES, GROUPS, 50)
+
+
+def test_every_kind_comes_once_and_targets_and_holds_fit_the_kind() -> None:
+    faults = plan(3, NODES, GROUPS, 200)
+    assert {f.kind for f in faults} == set(Kind)
+    for f in faults:
+        assert 0.5 <= f.after_s <= 4.0
+        if f.kind is Kind.DAEMON_FREEZE:
+            assert f.hold_s > TTL_S  # beyond the lease, or it proves nothing
+        if f.kind in (Kind.PATH_CUT, Kind.ASYMMETRIC, Kind.PACKET_LOSS):
+            assert f.network in ("public", "private")
+        if f.kind in (Kind.RESOURCE_CRASH, Kind.RESOURCE_HANG):
+            assert f.group in GROUPS and not f.target
+        if f.kind is Kind.POWER_OFF:
+            assert f.target in NODES or f.target.removeprefix("owner:") in GROUPS
+
+
+def test_the_ci_profile_leaves_the_cluster_wide_kinds_out() -> None:
+    kinds = {f.kind for f in plan(1, NODES, GROUPS, 300, CI_WEIGHTS)}
+    assert Kind.ETCD_QUORUM_LOSS not in kinds and Kind.CLUSTER_POWER_CYCLE not in kinds
+    assert Kind.POWER_OFF in kinds and Kind.ALL_PATHS_CUT in kinds
+
+
+def test_scopes_one_node_fault_at_a_time_cluster_faults_alone_light_ones_beside() -> None:
+    def f(kind: Kind) -> Fault:
+        return Fault(1, kind, 1.0, 1.0)
+
+    assert may_start(f(Kind.POWER_OFF), [f(Kind.PATH_CUT)])
+    assert not may_start(f(Kind.POWER_OFF), [f(Kind.DAEMON_KILL)])
+    assert not may_start(f(Kind.ETCD_QUORUM_LOSS), [f(Kind.ETCD_CUT)])
+    assert not may_start(f(Kind.NODE_FREEZE), [f(Kind.CLUSTER_POWER_CYCLE)])
+    assert may_start(f(Kind.RESOURCE_CRASH), [f(Kind.CLUSTER_POWER_CYCLE)])
+    assert not may_start(f(Kind.RESOURCE_HANG), [f(Kind.PATH_CUT)] * MAX_LIGHT)
+
+
+def test_an_outage_counts_the_gaps_of_the_groups_hit_within_its_window() -> None:
+    gaps = {"Web": [(10.0, 12.0), (30.0, 31.0), (50.0, 60.0)], "SQL": [(11.0, 11.5)]}
+    assert fault_outage(gaps, ["Web"], 9.0, 20.0, tail_s=10.0) == 3.0  # both touch [9, 30]
+    assert fault_outage(gaps, ["SQL"], 9.0, 20.0) == 0.5
+    assert fault_outage(gaps, [], 9.0, 20.0) == 0.0
+    assert fault_outage(gaps, ["Web"], 61.0, 62.0) == 0.0
+
+
+def test_percentiles_and_per_kind() -> None:
+    assert percentile([], 50) is None
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
+    doc = per_kind([{"kind": "a", "outage_s": 1.0}, {"kind": "a", "outage_s": 3.0},
+                    {"kind": "b", "outage_s": 0.0}])  # fmt: skip
+    assert doc["a"] == {"count": 2, "outage_p50_s": 1.0, "outage_p99_s": 3.0,
+                        "outage_max_s": 3.0}  # fmt: skip
+    assert doc["b"]["count"] == 1
+
+
+def test_rows_lost_and_configuration_changes() -> None:
+    assert lost_rows([1, 2, 3, 5], [1, 2, 3, 4, 5]) == []
+    assert lost_rows([1, 2, 3], [1, 3]) == [2]
+    assert config_changes("a: 1\nb: 2\n", "a: 1\nb: 2\n") == []
+    assert config_changes("a: 1\nb: 2\n", "a: 1\nb: 3\n") == ["-b: 2", "+b: 3"]
+
+
+def test_totals_add_the_runs_up() -> None:
+    run = {"faults": [{"kind": "power-off", "injected": True, "outage_s": 2.0},
+                      {"kind": "path-cut", "injected": False, "outage_s": 0.0}],
+           "double_owners": [], "lost_rows": [], "config_changes": ["-x"],
+           "recovered_s": 3.0, "rows_acknowledged": 10}  # fmt: skip
+    doc = totals([run, run])
+    assert doc["faults_total"] == 2 and doc["run_count"] == 2
+    assert (doc["double_owners"], doc["lost_rows"], doc["config_changes"]) == (0, 0, 2)
+    assert doc["per_kind"]["power-off"]["count"] == 2 and "path-cut" not in doc["per_kind"]

@@ -1,0 +1,415 @@
+"""One chaos run on the lab (issue 9 items 3 and 4): seeded faults, overlapping, while an
+independent observer and two clients watch; then the verdict.
+
+What watches, none of it asking the cluster about itself:
+
+* the safety observer (:mod:`wolfpack.lab.safety_observer`, its own RT process): Web's,
+  SQL's and the Cluster Group's processes, addresses and mounts per node namespace, read
+  from the kernel throughout; any instant two nodes hold one is a double owner;
+* on the client host, an HTTP client of ``www.cluster.test`` and a SQL writer through
+  ``sql.cluster.test`` (:mod:`wolfpack.lab.probe_client`, every 100 ms): what clients saw
+  of each fault, and every row the database acknowledged, all read back at the end;
+* the exported configuration before and after (nothing may change that nobody asked for);
+* after the last fault is undone, every node Up and every group Online within
+  :data:`RECOVER_S`.
+
+The faults come from :func:`wolfpack.lab.chaos_lab_plan.plan`; each is injected by the
+main thread and held and undone by a thread of its own, so the next can come before the
+cluster settled. A service manager thread starts a node's etcd or wolfpackd again if it
+exited by itself while no fault holds that node (systemd's ``Restart=on-failure``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wolfpack.errors import WolfpackError
+from wolfpack.lab import access, demo, world
+from wolfpack.lab.chaos_lab_faults import ADMIN_LOCK, Injector, Undo
+from wolfpack.lab.chaos_lab_judge import config_changes, fault_outage, lost_rows, per_kind
+from wolfpack.lab.chaos_lab_plan import (
+    CLUSTER,
+    GROUP_KINDS,
+    LIGHT,
+    NETWORK_KINDS,
+    NOT_DONE,
+    Fault,
+    Kind,
+    may_start,
+)
+from wolfpack.lab.driver import LabDriver, Probe
+from wolfpack.lab.layout import pki_dir
+from wolfpack.lab.safety_observer import SafetyObserver, Watched
+from wolfpack.lab.safety_record import KINDS
+from wolfpack.store import KeySpace
+from wolfpack.store.repository import ClusterDB
+
+__all__ = ["RECOVER_S", "FaultRecord", "run"]
+
+#: after the faults, every node Up and every group Online within this
+RECOVER_S = 180.0
+#: how long a fault may wait for its turn (the previous node back, its target found)
+SLOT_WAIT_S = 120.0
+PROBE_INTERVAL_S = 0.1
+SERVICES = ("Web", "SQL")
+TABLE = "wolfpack_chaos_rows"
+
+
+@dataclass
+class FaultRecord:
+    fault: Fault
+    nodes: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # whose clients it could hurt
+    t_in: float = 0.0
+    t_out: float | None = None
+    skipped: str = ""
+    error: str = ""
+    fenced: bool | None = None  # all-paths-cut only
+    notes: list[str] = field(default_factory=list)
+    outage_s: float = 0.0
+    thread: threading.Thread | None = None
+
+    @property
+    def injected(self) -> bool:
+        """Made, not skipped nor refused (a fault whose injection failed is no fault)."""
+        return not self.skipped and self.t_in > 0 and not self.error.startswith("inject:")
+
+    def as_json(self, origin: float) -> dict[str, Any]:
+        return {
+            "index": self.fault.index, "kind": self.fault.kind.value,
+            "what": self.fault.describe(), "nodes": self.nodes, "groups": self.groups,
+            "injected": self.injected, "skipped": self.skipped or None,
+            "at_s": round(self.t_in - origin, 3) if self.injected else None,
+            "held_s": None if self.t_out is None else round(self.t_out - self.t_in, 3),
+            "outage_s": round(self.outage_s, 3), "fenced": self.fenced,
+            "error": self.error or None, "notes": self.notes,
+        }  # fmt: skip
+
+
+class _Run:
+    def __init__(self, lab_dir: Path, seed: int, faults: list[Fault], work: Path,
+                 progress: Callable[[str], None]) -> None:  # fmt: skip
+        self.dir, self.seed, self.work, self.say = lab_dir.resolve(), seed, work, progress
+        self.lab = LabDriver(self.dir)
+        self.inj = Injector(self.dir, self._note)
+        self.records = [FaultRecord(f) for f in faults]
+        self.rng = random.Random(seed)
+        self.t0 = time.monotonic()
+        self.restarts: list[str] = []
+        self._current: FaultRecord | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    # -- output ------------------------------------------------------------------------------
+    def _line(self, text: str) -> None:
+        self.say(f"+{time.monotonic() - self.t0:7.1f}s {text}")
+
+    def _note(self, text: str) -> None:
+        rec = getattr(threading.current_thread(), "record", None)
+        if isinstance(rec, FaultRecord):
+            rec.notes.append(text)
+        self._line(f"    {text}")
+
+    def active(self) -> list[FaultRecord]:
+        return [r for r in self.records if r.thread is not None and r.thread.is_alive()]
+
+    # -- the cluster -------------------------------------------------------------------------
+    def settled(self) -> bool:
+        snap = self.inj.snapshot()
+        if snap is None or not self.inj.nodes_up(snap):
+            return False
+        return all(snap.group(g).transition is None and self.inj.online(snap, g) is not None
+                   for g in snap.config.groups)  # fmt: skip
+
+    def lift_thresholds(self) -> None:
+        """Hundreds of failovers in a row: lift every group's failover threshold (10 in 6
+        hours; the Cluster Group's too, or it stays Offline, FAILOVER_THRESHOLD_EXCEEDED,
+        as bench seed 1 showed) before the configuration is exported for the comparison."""
+        state = self.inj.state
+        with ADMIN_LOCK, world.in_admin(state):
+            store = access.admin_store(state, timeout=2.0)
+            try:
+                ClusterDB(store, KeySpace(world.KEY_ROOT)).update_config(
+                    lambda cfg: dataclasses.replace(cfg, groups={
+                        n: dataclasses.replace(g, failover_threshold=100000)
+                        for n, g in cfg.groups.items()}))  # fmt: skip
+            finally:
+                store.close()
+
+    def export(self) -> str:
+        return self.lab.wolfpack("config", "export").stdout
+
+    # -- the service manager -----------------------------------------------------------------
+    def _supervise(self) -> None:
+        while not self._stop.wait(1.0):
+            held = {n for r in self.active() for n in r.nodes}
+            if any(r.fault.scope == CLUSTER for r in self.active()):
+                continue
+            state = self.inj.state
+            for node in state.nodes:
+                if node in held or node in state.powered_off:
+                    continue
+                for role in ("etcd", "wolfpackd"):
+                    if role == "etcd" and node not in world.members(state):
+                        continue
+                    if not any(p.running for p in state.processes_of(node) if p.role == role):
+                        time.sleep(2.0)  # RestartSec
+                        with ADMIN_LOCK, contextlib.suppress(WolfpackError):
+                            if world.restart(self.dir, node, role):
+                                self.restarts.append(f"{node} {role}")
+                                self._line(f"service manager: {node}'s {role} exited; started")
+
+    # -- one fault ---------------------------------------------------------------------------
+    def _resolve(self, f: Fault) -> list[str] | None:
+        """The nodes the fault hits now, or None if it cannot be made yet."""
+        state = self.inj.state
+        if f.kind is Kind.ETCD_LEADER_KILL:
+            leader = self.inj.etcd_leader()
+            return [leader] if leader else None
+        if f.kind is Kind.ETCD_QUORUM_LOSS:
+            return sorted(self.rng.sample(world.members(state), 2))
+        if f.kind is Kind.CLUSTER_POWER_CYCLE:
+            return list(state.nodes)
+        group = f.group or f.target.removeprefix("owner:")
+        node = self.inj.owner(group) if f.group or f.target.startswith("owner:") else f.target
+        if node is None or node in state.powered_off:
+            return None
+        if f.kind in GROUP_KINDS and not self.inj.app_pids(node, group):
+            return None
+        return [node]
+
+    def _clash(self, f: Fault, nodes: list[str]) -> bool:
+        """Two faults on one node clash when either is a network one (both would change its
+        links or its nftables table) or either takes the node away."""
+        for r in self.active():
+            shared = set(nodes) & set(r.nodes)
+            if not shared:
+                continue
+            if f.kind in NETWORK_KINDS or r.fault.kind in NETWORK_KINDS:
+                return True
+            if f.scope != LIGHT or r.fault.scope != LIGHT:
+                return f.kind not in GROUP_KINDS and r.fault.kind not in GROUP_KINDS
+        return False
+
+    def _wait_turn(self, rec: FaultRecord) -> bool:
+        f = rec.fault
+        deadline = time.monotonic() + SLOT_WAIT_S
+        while time.monotonic() < deadline:
+            if may_start(f, [r.fault for r in self.active()]):
+                whole = f.scope == LIGHT or self.inj.nodes_up(self.inj.snapshot())
+                nodes = self._resolve(f) if whole else None
+                if nodes is not None and not self._clash(f, nodes):
+                    rec.nodes = nodes
+                    return True
+            time.sleep(0.2)
+        rec.skipped = f"no turn within {SLOT_WAIT_S:g} s"
+        return False
+
+    def _inject(self, rec: FaultRecord) -> Undo | None:
+        f, i, node = rec.fault, self.inj, rec.nodes[0]
+        k = f.kind
+        if k is Kind.POWER_OFF:
+            return i.power_off(node)
+        if k is Kind.DAEMON_KILL:
+            return i.daemon_kill(node)
+        if k is Kind.DAEMON_FREEZE:
+            return i.daemon_freeze(node)
+        if k is Kind.NODE_FREEZE:
+            return i.node_freeze(node)
+        if k is Kind.PATH_CUT:
+            return i.path_cut(node, f.network)
+        if k is Kind.ALL_PATHS_CUT:
+            return i.all_paths_cut(node)
+        if k is Kind.ETCD_CUT:
+            return i.etcd_cut(node)
+        if k is Kind.ASYMMETRIC:
+            return i.asymmetric(node, f.network)
+        if k is Kind.PACKET_LOSS:
+            return i.packet_loss(node, f.network)
+        if k in (Kind.ETCD_LEADER_KILL, Kind.ETCD_QUORUM_LOSS):
+            return i.etcd_kill(rec.nodes)
+        if k is Kind.RESOURCE_CRASH:
+            rec.notes.append(f"SIGKILL {i.resource_crash(node, f.group)}")
+            return None
+        if k is Kind.RESOURCE_HANG:
+            return i.resource_hang(node, f.group)
+        if k is Kind.DISK_FULL:
+            return i.disk_full(node)
+        return i.power_cycle()
+
+    def _hold(self, rec: FaultRecord, undo: Undo | None) -> None:
+        threading.current_thread().record = rec  # type: ignore[attr-defined]
+        f = rec.fault
+        try:
+            if f.kind is Kind.ALL_PATHS_CUT:  # held until it is fenced, at most hold_s
+                deadline = rec.t_in + f.hold_s
+                while rec.nodes[0] not in self.inj.state.powered_off:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.1)
+                rec.fenced = rec.nodes[0] in self.inj.state.powered_off
+                rec.notes.append(f"{'fenced' if rec.fenced else 'NOT fenced'} after "
+                                 f"{time.monotonic() - rec.t_in:.1f} s")  # fmt: skip
+            else:
+                time.sleep(max(0.0, rec.t_in + f.hold_s - time.monotonic()))
+            if undo is not None:
+                undo()
+        except Exception as exc:  # recorded: a fault that could not be undone fails the run
+            rec.error = f"{type(exc).__name__}: {exc}"
+            self._line(f"[{f.index}] undo failed: {rec.error}")
+        finally:
+            rec.t_out = time.monotonic()
+            self._line(f"[{f.index}] {f.kind.value} undone after {rec.t_out - rec.t_in:.1f} s")
+
+    def _affected(self, rec: FaultRecord) -> list[str]:
+        snap = self.inj.snapshot()
+        if rec.fault.group:
+            return [rec.fault.group]
+        if snap is None or rec.fault.scope == CLUSTER:
+            return list(SERVICES)
+        return [g for g in SERVICES if snap.group(g).owner in rec.nodes]
+
+    def faults(self) -> bool:
+        """Inject every fault in turn; False if the cluster got stuck (no turn for a node
+        fault: a node did not come back)."""
+        total = len(self.records)
+        for rec in self.records:
+            f = rec.fault
+            time.sleep(f.after_s)
+            if not self._wait_turn(rec):
+                self._line(f"[{f.index}/{total}] {f.describe()}: SKIPPED ({rec.skipped})")
+                if f.scope != LIGHT:
+                    return False
+                continue
+            rec.groups = self._affected(rec)
+            rec.t_in = time.monotonic()
+            try:
+                undo = self._inject(rec)
+            except Exception as exc:
+                rec.error = f"inject: {type(exc).__name__}: {exc}"
+                undo = None
+            on = ",".join(rec.nodes)
+            self._line(f"[{f.index}/{total}] {f.describe()} -> {on}"
+                       f"{' ERROR ' + rec.error if rec.error else ''}")  # fmt: skip
+            rec.thread = threading.Thread(target=self._hold, args=(rec, undo), daemon=True)
+            rec.thread.start()
+        return True
+
+
+@contextlib.contextmanager
+def _clients(lab: LabDriver, work: Path, run_id: str) -> Iterator[tuple[Probe, Probe]]:
+    insert = f"INSERT INTO {TABLE} (run, id) VALUES ('{run_id}', {{n}}) RETURNING id"
+    every = ("--interval", str(PROBE_INTERVAL_S), "--duration", "3600")
+    with lab.probe("http", "http://www.cluster.test/", work / "web.jsonl", *every) as web, \
+            lab.probe("write", "sql.cluster.test", work / "rows.jsonl", *every,
+                      "--password", demo.SQL_PASSWORD, "--query", insert) as rows:  # fmt: skip
+        yield web, rows
+
+
+def observer(lab: LabDriver) -> SafetyObserver:
+    st = lab.state
+    mounts = {g: (str(world.mount_point(st, d)),) for g, d in (("Web", "web"), ("SQL", "sql"))}
+    return SafetyObserver(
+        {n: st.prefix + n for n in st.nodes},
+        [Watched("Web", comms=("nginx",), addresses=(demo.WEB_ADDRESS,), mounts=mounts["Web"]),
+         Watched("SQL", comms=("postgres",), addresses=(demo.SQL_ADDRESS,),
+                 mounts=mounts["SQL"]),
+         Watched("Cluster Group", cmdline=f"--port {world.DTC_PORT}",
+                 addresses=(world.MANAGEMENT_ADDRESS,))],
+        admin_netns=st.prefix + "admin", lease_keys={}, admin_dir=pki_dir(st) / "admin",
+    )  # fmt: skip
+
+
+def run(
+    lab_dir: Path, seed: int, faults: list[Fault], work: Path,
+    progress: Callable[[str], None] = print, recover_s: float = RECOVER_S,
+) -> dict[str, Any]:  # fmt: skip
+    """One run of ``faults`` on the lab in ``lab_dir`` (up, with the demo's groups); its
+    verdict and measures as a document (see :func:`wolfpack.lab.chaos_lab_judge.totals`)."""
+    r = _Run(lab_dir, seed, faults, work, progress)
+    r.say(f"chaos seed {seed}: {len(faults)} faults; waiting until the cluster is settled")
+    for node in list(r.inj.state.powered_off):  # left off by an earlier run
+        r.say(f"{node}: {r.inj.revive(node)}")
+    LabDriver.wait(r.settled, SLOT_WAIT_S, "the cluster settled before the run", every_s=0.5)
+    r.lift_thresholds()
+    before = r.export()
+    run_id = f"s{seed}-{int(time.time())}"
+    sql = demo.sql_query(r.lab.state, f"CREATE TABLE IF NOT EXISTS {TABLE} "
+                         "(run text, id bigint, PRIMARY KEY (run, id))")  # fmt: skip
+    if "CREATE TABLE" not in sql:
+        raise WolfpackError(f"cannot create the writer's table: {sql}")
+    supervisor = threading.Thread(target=r._supervise, daemon=True)
+    doc: dict[str, Any] = {"seed": seed, "faults_planned": len(faults), "not_done": NOT_DONE}
+    with observer(r.lab) as obs, _clients(r.lab, work, run_id) as (web, rows), ExitStack() as st:
+        st.callback(r._stop.set)
+        supervisor.start()
+        r.t0 = time.monotonic()
+        completed = r.faults()
+        for rec in r.records:
+            if rec.thread is not None:
+                rec.thread.join(timeout=600)
+        t_end = time.monotonic()
+        r._line("faults over: waiting until every node is Up and every group Online")
+        recovered: float | None = None
+        with contextlib.suppress(TimeoutError):
+            LabDriver.wait(r.settled, recover_s, "recovery", every_s=0.5)
+            recovered = time.monotonic() - t_end
+        time.sleep(2.0)
+        record = obs.record()
+    acked = [int(s.answer) for s in rows.samples() if s.ok and s.answer.isdigit()]
+    present_text = demo.sql_query(r.lab.state, f"SELECT id FROM {TABLE} WHERE run = '{run_id}'")
+    readable = all(x.isdigit() for x in present_text.split())
+    present = [int(x) for x in present_text.split()] if readable else []
+    gaps = {"Web": [(g.start, g.end) for g in web.gaps()],
+            "SQL": [(g.start, g.end) for g in rows.gaps()]}  # fmt: skip
+    for rec in r.records:
+        if rec.injected:
+            rec.outage_s = fault_outage(gaps, rec.groups, rec.t_in, rec.t_out or t_end)
+    doubles = [o.describe(r.t0) for g in ("Web", "SQL", "Cluster Group")
+               for o in record.overlaps(g, KINDS)]  # fmt: skip
+    injected = [x.as_json(r.t0) for x in r.records]
+    doc.update({
+        "completed": completed,
+        "faults_injected": sum(1 for x in r.records if x.injected),
+        "took_s": round(time.monotonic() - r.t0, 1),
+        "faults_s": round(t_end - r.t0, 1),
+        "recovered_s": None if recovered is None else round(recovered, 1),
+        "double_owners": doubles,
+        "rows_acknowledged": len(acked),
+        "rows_read_back": len(present),
+        "lost_rows": lost_rows(acked, present) if readable else [f"unreadable: {present_text}"],
+        "config_changes": config_changes(before, r.export()),
+        "errors": [f"[{x.fault.index}] {x.error}" for x in r.records if x.error],
+        "unfenced_isolations": sum(1 for x in r.records if x.fenced is False),
+        "service_restarts": r.restarts,
+        "observer": {"samples": record.samples, "longest_gap_s": round(record.longest_gap_s, 3),
+                     "errors": record.errors},
+        "per_kind": per_kind(f for f in injected if f["injected"]),
+        "faults": injected,
+    })  # fmt: skip
+    return doc
+
+
+def failed(doc: dict[str, Any]) -> list[str]:
+    """What makes a run fail, as readable lines (empty: it passed)."""
+    out = []
+    if doc["double_owners"]:
+        out.append(f"double owners: {doc['double_owners'][:5]}")
+    if doc["lost_rows"]:
+        out.append(f"committed rows lost: {doc['lost_rows'][:20]}")
+    if doc["config_changes"]:
+        out.append(f"configuration changed: {doc['config_changes'][:10]}")
+    if doc["recovered_s"] is None:
+        out.append("not every group Online again within the bound")
+    if not doc["completed"]:
+        out.append("the run got stuck: a node fault found no turn")
+    return out + [f"fault error {e}" for e in doc["errors"]]
