@@ -45,6 +45,7 @@ class ApiCli:
             "WOLFPACK_ENDPOINT": f"https://127.0.0.1:{closed_port()}",
             "WOLFPACK_CONFIG": "/nonexistent",
             "COLUMNS": "200",
+            "WOLFPACK_CA": str(self.c.api_ca_file),  # the APIs speak HTTPS (issue 11)
             **(env or {}),
         }
         if env is None:  # else the environment or the config file says where

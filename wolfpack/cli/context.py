@@ -283,12 +283,19 @@ def api_get(path: str, params: Mapping[str, str], *, api: str | None, token: str
     if given:
         urls = _urls(given)
     else:
+        from wolfpack.admin.peer import plain_beyond_loopback
+
         with _database() as db:
-            urls = [str(doc["url"]).rstrip("/") for doc in db.apis().values() if "url" in doc]
+            found = [str(doc["url"]).rstrip("/") for doc in db.apis().values() if "url" in doc]
             cluster_ca = db.ca_certificate()
+        # M9: the token goes to addresses read from the database only over HTTPS (verified
+        # with the cluster CA), or to loopback: never in clear across a network
+        urls = [u for u in found if not plain_beyond_loopback(u)]
         if not urls:
+            plain = f" ({len(found)} plain-HTTP APIs beyond loopback skipped)" if found else ""
             raise ValidationError.single(
-                "api", "no node has registered its REST API: give --api URL or WOLFPACK_API"
+                "api",
+                f"no node has registered an HTTPS REST API{plain}: give --api URL or WOLFPACK_API",
             )
     with ApiTransport(urls, api_token(token), tls_verify(urls, cluster_ca)) as transport:
         return transport.call("GET", path, params=params)

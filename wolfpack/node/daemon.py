@@ -247,6 +247,7 @@ class Daemon:
                 log_file=self.log.path,
                 tls=self._api_tls() if self.settings.api.tls else None,
                 health=lambda: node_health(self),
+                peer_keys=self._peer_keys,
             )
             self.api.start()
         except Exception as exc:  # the cluster must not depend on its API (a TLS or port fault)
@@ -256,6 +257,12 @@ class Daemon:
         if self.api.wait_started():
             self.api.register()
             self.log("api_listening", url=self.api.url)
+
+    def _peer_keys(self) -> list[bytes]:
+        """The API fan-out's keys (M9): from the cluster secret(s) this node holds."""
+        from wolfpack.admin.peer import peer_key
+
+        return [peer_key(self._secret)]
 
     def _api_tls(self) -> tuple[Path, Path, bytes]:
         """This node's API certificate (made or renewed now if needed) and the cluster CA."""
