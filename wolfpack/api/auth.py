@@ -19,6 +19,11 @@ class Principal:
     name: str
     role: Role
 
+    @property
+    def reader(self) -> bool:
+        """Read-only: sees no secret property values (:mod:`wolfpack.admin.redact`)."""
+        return self.role is not Role.ADMIN
+
 
 async def current(request: Request) -> Built:
     cache: ClusterCache = request.app.state.cache
