@@ -130,3 +130,23 @@ def test_the_fan_out_never_forwards_the_token(api: Api) -> None:
     assert api.reader.split(".")[1] not in json.dumps(seen)
     sender = peer.verify([KEY], seen[0][peer.HEADER], "node3", "/api/v1/log/local", api.clock())
     assert sender == "node1"
+
+
+def test_a_rotated_token_overlaps_then_the_old_secret_is_refused(api: Api) -> None:
+    """Issue 11 item 4: ``token rotate``: the old secret works during the overlap, the new
+    one at once; after the overlap only the new one (a 401 for the old, nothing written)."""
+    from wolfpack.admin import tokens
+
+    old = api.admin
+    token, new = tokens.rotate(api.db, "alice", 60, clock=api.clock)
+    assert new != old and token.role is tokens.Role.ADMIN
+    api.app.state.cache.invalidate()
+    for text in (old, new):
+        assert api.get("/api/v1/whoami", token=text).json() == {"name": "alice", "role": "admin"}
+    listed = api.get("/api/v1/tokens").json()
+    assert any(t["name"] == "alice" and t["previous_until"] == api.clock() + 60 for t in listed)
+    api.clock.now += 61
+    assert api.get("/api/v1/whoami", token=old).status_code == 401
+    assert api.get("/api/v1/whoami", token=new).status_code == 200
+    with pytest.raises(Exception, match="token"):
+        tokens.rotate(api.db, "nobody", 60, clock=api.clock)

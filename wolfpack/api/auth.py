@@ -44,7 +44,7 @@ async def principal(request: Request) -> Principal:
     presented = _presented(request)
     if not presented:
         raise AuthError("no API token: send 'Authorization: Bearer NAME.SECRET'")
-    token = verify((await current(request)).tokens, presented)
+    token = verify((await current(request)).tokens, presented, request.app.state.clock())
     if token is None:
         raise AuthError("the API token is not valid (unknown, deleted or mistyped)")
     who = Principal(token.name, token.role)

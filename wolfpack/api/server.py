@@ -106,6 +106,13 @@ class ApiServer:
         if not self._server.started:
             self.log("api_failed", error=f"could not listen on {self.url}")
 
+    def reload_certificate(self, cert: Path, key: Path) -> None:
+        """Serve a new certificate from the next TLS handshake on (a key rotation): the
+        running server's context takes it, open connections keep theirs, nothing stops."""
+        context = getattr(getattr(self._server, "config", None), "ssl", None)
+        if context is not None:
+            context.load_cert_chain(str(cert), str(key))
+
     def wait_started(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -27,6 +27,8 @@ from wolfpack.node.fence_setup import FENCING_DISABLED_COST, build_fencer, unfen
 from wolfpack.node.health import CheckTimes, node_health
 from wolfpack.node.heartbeat_tracker import heartbeat_paths
 from wolfpack.node.jsonlog import JsonLog
+from wolfpack.node.key_rotation import KeyFollower, adopt_at_start, rotate_certificate
+from wolfpack.node.keyring import Keys
 from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.links import LinkMonitor, heard_by_network, own_interfaces
 from wolfpack.node.liveness import NodeAdmin
@@ -93,6 +95,7 @@ class Daemon:
         self.api: ApiServer | None = None
         self.checks = CheckTimes()  # health-check latency per resource, for /metrics
         self._secret = b""
+        self.key_follower: KeyFollower | None = None
         self._own_threads: list[threading.Thread] = []  # joined at shutdown
 
     def start(self) -> None:
@@ -101,7 +104,9 @@ class Daemon:
         if fencer is None:
             self.log("fencing_disabled", level="warning", cost=FENCING_DISABLED_COST)
         log_access(s, self.store, self._api_store, self.log)
-        secret = read_secret(s.secret_file)
+        # a key rotation that finished while this node was down: adopt its secret first
+        secret = adopt_at_start(self.store, self.keys, read_secret(s.secret_file),
+                                s.secret_file, self.log)  # fmt: skip
         check_secret(self.store, self.keys, secret)
         self._secret = secret
         cfg = self.reader.read().snapshot.config
@@ -153,6 +158,10 @@ class Daemon:
             log=self.log,
         )
         self.membership.start()
+        self.key_follower = KeyFollower(
+            self.store, self.keys, s.node, s.secret_file, secret,
+            apply=self._apply_keys, certificate=self._rotation_certificate, log=self.log,
+        )  # fmt: skip
         self._membership_started = time.monotonic()
         self.lease.acquire()
         self.lease.start()
@@ -229,6 +238,7 @@ class Daemon:
             thread.start()
             self._own_threads.append(thread)
         self._start_api()
+        self.key_follower.follow()  # a rotation under way when this node started
         release_free_memory()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
 
@@ -259,10 +269,27 @@ class Daemon:
             self.log("api_listening", url=self.api.url)
 
     def _peer_keys(self) -> list[bytes]:
-        """The API fan-out's keys (M9): from the cluster secret(s) this node holds."""
+        """The API fan-out's keys (M9): from the cluster secret(s) this node holds, the one
+        it signs with first (two during a key rotation)."""
         from wolfpack.admin.peer import peer_key
 
-        return [peer_key(self._secret)]
+        keys = self.key_follower.current if self.key_follower else None
+        return [peer_key(k) for k in (keys.accept if keys else (self._secret,))]
+
+    def _apply_keys(self, keys: Keys) -> None:
+        """A key rotation's phase: heartbeats signed and accepted with these keys."""
+        if self.membership is not None:
+            self.membership.set_keys(keys.send, keys.accept)
+        self._secret = keys.current
+
+    def _rotation_certificate(self, keys: Keys, phase: str) -> None:
+        if self.api is None or self.api.tls is None:
+            return
+        cert, key = self.api.tls[0], self.api.tls[1]
+        if rotate_certificate(self.api_db, keys, phase, self.settings.node,
+                              self._api_addresses(), cert.parent):  # fmt: skip
+            self.api.reload_certificate(cert, key)
+            self.log("api_certificate_rotated", phase=phase)
 
     def _api_tls(self) -> tuple[Path, Path, bytes]:
         """This node's API certificate (made or renewed now if needed) and the cluster CA."""
@@ -270,12 +297,18 @@ class Daemon:
 
         s = self.settings
         cfg = self.reader.read().snapshot.config
-        addresses = [i.address for i in cfg.interfaces.values() if i.node == s.node]
-        addresses += [a for a in (s.api.listen, s.api.advertise) if a]
+        addresses = self._api_addresses()
         cert, key = tls.node_certificate(
             self.api_db, self._secret, cfg.cluster.name, s.node, addresses, self.run_dir / "tls"
         )
         return cert, key, tls.ensure_ca(self.api_db, self._secret, cfg.cluster.name)
+
+    def _api_addresses(self) -> list[str]:
+        """What this node's API certificate names besides its name and 127.0.0.1."""
+        s = self.settings
+        cfg = self.reader.read().snapshot.config
+        addresses = [i.address for i in cfg.interfaces.values() if i.node == s.node]
+        return addresses + [a for a in (s.api.listen, s.api.advertise) if a]
 
     def _membership_changed(self, view: MembershipView) -> None:
         """A peer or a path changed: decide again now, and say what the heartbeats see (a
@@ -369,6 +402,8 @@ class Daemon:
                         if event is None:
                             continue
                         self._wake()
+                        if event.key == self.keys.rotation and self.key_follower:
+                            self.key_follower.follow()
                         if self.views is not None and event.key.startswith(
                             (self.keys.views_prefix, self.keys.node_leases_prefix)
                         ):

@@ -111,7 +111,9 @@ async def cluster_log(
     if request.app.state.ca_pem is not None:
         from wolfpack.admin.tls import client_context
 
-        verify = client_context(request.app.state.ca_pem)
+        # the CA as of this read: during a key rotation, the old and the next one
+        stored = built.read.kvs.get(built.read.keys.tls_ca_cert)
+        verify = client_context(stored.value if stored else request.app.state.ca_pem)
     async with httpx.AsyncClient(
         timeout=FANOUT_TIMEOUT_S,
         verify=verify,
