@@ -7,11 +7,14 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from typing import Any
 
 import pytest
 
 from wolfpack.admin import peer
 from wolfpack.admin.peer import plain_beyond_loopback
+from wolfpack.errors import StoreUnavailable
+from wolfpack.store.memory import MemoryStore
 
 from .conftest import Api
 
@@ -150,3 +153,42 @@ def test_a_rotated_token_overlaps_then_the_old_secret_is_refused(api: Api) -> No
     assert api.get("/api/v1/whoami", token=new).status_code == 200
     with pytest.raises(Exception, match="token"):
         tokens.rotate(api.db, "nobody", 60, clock=api.clock)
+
+
+class Unreachable(MemoryStore):
+    """A store that can be made to fail every read, as etcd down (a fake: unit test)."""
+
+    down = False
+
+    def get_prefix(self, prefix: str) -> Any:
+        if self.down:
+            raise StoreUnavailable("cannot reach etcd (https://203.0.113.11:2379: timed out)")
+        return super().get_prefix(prefix)
+
+
+def test_a_503_names_the_endpoints_only_to_a_known_token() -> None:
+    """L5: while etcd is down, a garbage token gets a generic 503; a token valid at the
+    last read gets the real reason (which endpoint, what happened)."""
+    from fastapi.testclient import TestClient
+
+    from wolfpack.admin import tokens
+    from wolfpack.api.app import create_app
+    from wolfpack.model.config import ClusterSettings
+    from wolfpack.store.repository import ClusterDB
+
+    store = Unreachable()
+    db = ClusterDB(store)
+    db.initialize(ClusterSettings(name="l5"))
+    _, token = tokens.create(db, "alice", "read-only")
+    app = create_app(lambda: db, "node1")
+    with TestClient(app) as client:
+        assert (
+            client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 200
+        )
+        store.down = True
+        app.state.cache.invalidate()
+        stranger = client.get("/api/v1/cluster", headers={"Authorization": "Bearer x.y"})
+        known = client.get("/api/v1/cluster", headers={"Authorization": f"Bearer {token}"})
+    assert stranger.status_code == known.status_code == 503
+    assert "203.0.113.11" not in stranger.text and "203.0.113.11" in known.text

@@ -153,6 +153,10 @@ class ClusterCache:
             return built
         return None
 
+    def last(self) -> Built | None:
+        """The newest build, however old (no I/O)."""
+        return self._built
+
     def secret_names(self) -> frozenset[str]:
         """Property names any type marks secret, from the newest build (no I/O)."""
         built = self._built
