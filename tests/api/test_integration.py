@@ -112,6 +112,7 @@ def test_refused_change_leaves_the_config_alone(cluster: Cluster) -> None:
         cluster.url("node3", f"{V1}/groups/Web"),
         json={"description": "x"},
         headers=cluster.reader,
+        verify=cluster.verify,
     )
     assert r.status_code == 403
     assert dump() == before

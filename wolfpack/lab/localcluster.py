@@ -143,7 +143,7 @@ class LocalCluster:
             }
         else:
             env["WOLFPACK_ETCD_INSECURE"] = "1"
-        if self.api_tls:
+        if self.api_tls and self.api_ca_file.is_file():  # once the first daemon made the CA
             env["WOLFPACK_CA"] = str(self.api_ca_file)
         return env
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wolfpack import __version__
-from wolfpack.errors import StoreError, ValidationError, WolfpackError
+from wolfpack.errors import StoreError, StoreUnavailable, ValidationError, WolfpackError
 from wolfpack.node import inventory, systemd
 from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
@@ -57,6 +57,7 @@ VITAL_THREADS = ("lease", "lease-fence", "manager", "monitor", "coordinator", "v
 SUPERVISE_EVERY_S = 1.0
 #: how often the heartbeat counters are logged (``membership_counters``), if they changed
 COUNTERS_EVERY_S = 5.0
+API_TLS_ATTEMPTS = 3  # the API certificate at start: etcd may be slow on a loaded host
 
 
 class Daemon:
@@ -255,7 +256,7 @@ class Daemon:
                 self.settings.api,
                 log=self.log,
                 log_file=self.log.path,
-                tls=self._api_tls() if self.settings.api.tls else None,
+                tls=self._api_tls_retried() if self.settings.api.tls else None,
                 health=lambda: node_health(self),
                 peer_keys=self._peer_keys,
             )
@@ -290,6 +291,19 @@ class Daemon:
                               self._api_addresses(), cert.parent):  # fmt: skip
             self.api.reload_certificate(cert, key)
             self.log("api_certificate_rotated", phase=phase)
+
+    def _api_tls_retried(self) -> tuple[Path, Path, bytes]:
+        """:meth:`_api_tls`, tried again when etcd is slow to answer (a loaded start):
+        HTTPS is the default, and a node must not lose its API to one timeout."""
+        for attempt in range(API_TLS_ATTEMPTS):
+            try:
+                return self._api_tls()
+            except StoreUnavailable as exc:
+                if attempt == API_TLS_ATTEMPTS - 1:
+                    raise
+                self.log("api_tls_retry", level="warning", error=str(exc))
+                self._stop.wait(1.0)
+        raise AssertionError("unreachable")
 
     def _api_tls(self) -> tuple[Path, Path, bytes]:
         """This node's API certificate (made or renewed now if needed) and the cluster CA."""
