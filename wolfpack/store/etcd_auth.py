@@ -37,7 +37,7 @@ Perm = Literal["READ", "WRITE", "READWRITE"]
 #: What the coordinator and the resource managers write, on any node's behalf.
 NODE_SHARED_PREFIXES = ("state/", "outcomes/", "intents/", "leases/", "views/", "claims/")
 #: What only the node itself writes (``inventory/<node>``, ...).
-NODE_OWN_PREFIXES = ("inventory/", "api/", "admin/nodes/", "links/", "rotation/acks/")
+NODE_OWN_PREFIXES = ("inventory/", "api/", "admin/nodes/", "rotation/acks/")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,6 @@ def own_permissions(keys: KeySpace, node: str) -> list[Permission]:
         Permission(keys.inventory(node), "READWRITE", prefix=False),
         Permission(keys.api(node), "READWRITE", prefix=False),
         Permission(keys.node_admin(node), "READWRITE", prefix=False),
-        Permission(keys.links(node), "READWRITE", prefix=False),  # its media-sense report
         Permission(keys.rotation_ack(node), "READWRITE", prefix=False),
     ]
 
