@@ -28,15 +28,20 @@ class Cluster:
         self.admin = {"Authorization": f"Bearer {admin}"}
         self.reader = {"Authorization": f"Bearer {reader}"}
         self.reader_token = reader
+        self.verify = c.ca_context() or True  # HTTPS by default, verified with the cluster CA
 
     def url(self, node: str, path: str) -> str:
         return self.c.api_url(node) + path
 
     def get(self, node: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.get(self.url(node, path), headers=self.reader, timeout=10, **kw)
+        return httpx.get(
+            self.url(node, path), headers=self.reader, timeout=10, verify=self.verify, **kw
+        )
 
     def call(self, node: str, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, self.url(node, path), headers=self.admin, timeout=10, **kw)
+        return httpx.request(
+            method, self.url(node, path), headers=self.admin, timeout=10, verify=self.verify, **kw
+        )
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +112,7 @@ def test_refused_change_leaves_the_config_alone(cluster: Cluster) -> None:
         cluster.url("node3", f"{V1}/groups/Web"),
         json={"description": "x"},
         headers=cluster.reader,
+        verify=cluster.verify,
     )
     assert r.status_code == 403
     assert dump() == before
@@ -121,7 +127,9 @@ def test_events_over_http(cluster: Cluster) -> None:
 
     def listen() -> None:
         url = cluster.url("node3", f"{V1}/events")
-        with httpx.stream("GET", url, params={"token": cluster.reader_token}, timeout=20) as stream:
+        with httpx.stream(
+            "GET", url, params={"token": cluster.reader_token}, timeout=20, verify=cluster.verify
+        ) as stream:
             for line in stream.iter_lines():
                 if line == "event: hello":
                     ready.set()
@@ -168,7 +176,7 @@ def test_api_comes_back_with_a_restarted_daemon(cluster: Cluster) -> None:
 
 
 def test_metrics_of_a_live_cluster(cluster: Cluster) -> None:
-    text = httpx.get(cluster.url("node1", "/metrics"), timeout=10).text
+    text = httpx.get(cluster.url("node1", "/metrics"), timeout=10, verify=cluster.verify).text
     assert "wolfpack_nodes_up 3.0" in text
     assert 'wolfpack_groups{state="Online"} 1.0' in text
 
@@ -197,8 +205,9 @@ def test_cli_tokens_audit_events_and_log(cluster: Cluster) -> None:
     assert made["role"] == "admin" and made["token"].startswith("cli-admin.")
     auth = {"Authorization": f"Bearer {made['token']}"}
     r = httpx.patch(
-        cluster.url("node2", f"{V1}/groups/Web"), json={"description": "by cli"}, headers=auth
-    )
+        cluster.url("node2", f"{V1}/groups/Web"), json={"description": "by cli"}, headers=auth,
+        verify=cluster.verify,
+    )  # fmt: skip
     assert r.status_code == 200
     assert "cli-admin" in [t["name"] for t in wolfpack(cluster, "token", "list")]
     records = wolfpack(cluster, "audit", "list", "--since", "1h")
@@ -214,7 +223,7 @@ def test_cli_tokens_audit_events_and_log(cluster: Cluster) -> None:
                    env={"WOLFPACK_TOKEN": made["token"]})  # fmt: skip
     assert log["lines"]
     wolfpack(cluster, "token", "delete", "cli-admin")
-    r = httpx.get(cluster.url("node1", f"{V1}/whoami"), headers=auth)
+    r = httpx.get(cluster.url("node1", f"{V1}/whoami"), headers=auth, verify=cluster.verify)
     assert r.status_code == 401
 
 

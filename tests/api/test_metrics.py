@@ -25,7 +25,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape(c: LocalCluster, node: str) -> tuple[str, Samples]:
-    text = httpx.get(c.api_url(node) + "/metrics", timeout=10).text
+    text = httpx.get(c.api_url(node) + "/metrics", timeout=10, verify=c.ca_context() or True).text
     samples: Samples = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:

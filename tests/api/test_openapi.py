@@ -3,8 +3,9 @@ running wolfpackd (real etcd, three daemons) and sends every documented operatio
 and invalid requests; every answer must have a documented status code, a documented
 content type, a body that fits the documented schema and the documented headers, and
 never a server error. A bounded number of examples per operation keeps it to about a
-minute. The event stream is left out: it never ends by design (tests/api/test_integration.py
-covers it). The in-process properties (nothing refused changes anything) are test_fuzz.py's.
+minute. Over HTTPS, verified with the cluster CA (the API's default, issue 11). The event
+stream is left out: it never ends by design (tests/api/test_integration.py covers it). The
+in-process properties (nothing refused changes anything) are test_fuzz.py's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class Node:
         self.c = c
         _, self.token = tokens.create(c.db, "schemathesis-admin-7f3", "admin")
         self.url = c.api_url("node1")
+        assert self.url.startswith("https://")  # the API's default (issue 11)
+        self.ca = str(c.api_ca_file)  # requests (schemathesis) takes a CA file
+        self.verify = c.ca_context() or True
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +71,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 
 def test_the_document_is_complete(node: Node) -> None:
     """Every route the app serves is in the document, typed, with the bearer scheme."""
-    doc = httpx.get(node.url + "/openapi.json", timeout=10).json()
+    doc = httpx.get(node.url + "/openapi.json", timeout=10, verify=node.verify).json()
     paths = doc["paths"]
     assert "/api/v1/{kind}" not in paths  # documented per kind instead
     for kind in ("nodes", "networks", "interfaces", "groups", "resources", "types"):
@@ -92,17 +96,17 @@ def test_the_document_is_complete(node: Node) -> None:
                     ref = op["responses"][code]["content"]["application/json"]["schema"]
                     assert ref == {"$ref": "#/components/schemas/Error"}, (method, path, code)
     # the interactive docs come from this node, not from a CDN
-    page = httpx.get(node.url + "/docs", timeout=10).text
+    page = httpx.get(node.url + "/docs", timeout=10, verify=node.verify).text
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert assets and all(a.startswith("/docs-assets/") for a in assets), assets
     for asset in assets:
-        assert httpx.get(node.url + asset, timeout=10).status_code == 200, asset
-    redoc = httpx.get(node.url + "/redoc", timeout=10).text
+        assert httpx.get(node.url + asset, timeout=10, verify=node.verify).status_code == 200, asset
+    redoc = httpx.get(node.url + "/redoc", timeout=10, verify=node.verify).text
     assert "/docs-assets/redoc.standalone.js" in redoc and "cdn" not in redoc
 
 
 def test_every_answer_is_documented(node: Node) -> None:
-    schema = schemathesis.openapi.from_url(node.url + "/openapi.json").exclude(
+    schema = schemathesis.openapi.from_url(node.url + "/openapi.json", verify=node.ca).exclude(
         path="/api/v1/events"
     )
     headers = {"Authorization": f"Bearer {node.token}"}
@@ -111,11 +115,11 @@ def test_every_answer_is_documented(node: Node) -> None:
         operation = result.ok()
         operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _run(operation, mode, headers)  # raises schemathesis' report of what it found
+            _run(operation, mode, headers, node.ca)  # raises schemathesis' report of what it found
     assert operations > 50
 
 
-def _run(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> None:
+def _run(operation: Any, mode: GenerationMode, headers: dict[str, str], ca: str) -> None:
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
@@ -125,7 +129,7 @@ def _run(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> None:
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case: schemathesis.Case) -> None:
-        response = case.call(headers=headers, timeout=10)
+        response = case.call(headers=headers, timeout=10, verify=ca)  # HTTPS, the cluster CA
         case.validate_response(response, checks=CHECKS)
 
     try:

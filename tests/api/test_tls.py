@@ -131,3 +131,36 @@ def test_cli_verbs_over_https_with_the_ca_in_wolfpack_ca(
     assert {n["name"] for n in json.loads(result.stdout)} == set(cluster.names)
     untrusted = CliRunner().invoke(app, args, env={**env, "WOLFPACK_CA": ""})
     assert untrusted.exit_code == 3 and url in untrusted.stdout
+
+
+@pytest.mark.etcd
+def test_cli_prints_the_api_ca_and_issues_an_api_certificate(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """``wolfpack cluster certs api-ca`` gives the CA clients import; ``certs api NODE``
+    issues a server certificate from it with the cluster secret (issue 11 item 2)."""
+    from typer.testing import CliRunner
+
+    from wolfpack.cli.main import app
+
+    env = {**cluster.client_env(), "WOLFPACK_PREFIX": cluster.keys.root}
+    shown = CliRunner().invoke(app, ["cluster", "certs", "api-ca", "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    ca_pem = json.loads(shown.stdout)["pem"].encode()
+    assert ca_pem == cluster.db.ca_certificate()
+    made = CliRunner().invoke(app, [
+        "cluster", "certs", "api", "node9", "--address", "198.51.100.9", "--out", str(tmp_path),
+        "--secret-file", str(cluster.secret_file), "--json",
+    ], env=env)  # fmt: skip
+    assert made.exit_code == 0, made.output
+    cert = x509.load_pem_x509_certificate(Path(json.loads(made.stdout)["cert"]).read_bytes())
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem))
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "node9" in sans.get_values_for_type(x509.DNSName)
+    wrong = tmp_path / "wrong-secret"
+    wrong.write_bytes(b"another-secret-of-32-bytes-xxxxx")
+    refused = CliRunner().invoke(app, [
+        "cluster", "certs", "api", "node9", "--out", str(tmp_path / "x"),
+        "--secret-file", str(wrong), "--json",
+    ], env=env)  # fmt: skip
+    assert refused.exit_code != 0 and "decrypt" in refused.stdout

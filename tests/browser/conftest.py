@@ -48,8 +48,8 @@ class Lab:
                 "Content-Type": "application/json",
             },
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+        with urllib.request.urlopen(request, timeout=10, context=self.cluster.ca_context()) as r:
+            return json.loads(r.read())
 
     def app_command(self, group: str) -> str:
         """A Generic Application command line like LocalCluster.add_app_group's (probe app)."""
@@ -116,7 +116,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture()
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=DESKTOP)
+    context = browser.new_context(viewport=DESKTOP, ignore_https_errors=True)  # cluster CA
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))

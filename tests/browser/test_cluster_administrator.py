@@ -407,7 +407,7 @@ def test_read_only_role_sees_no_mutating_action_and_cannot_change_anything(
 def test_narrow_screen_folds_the_tree_and_the_keyboard_reaches_everything(
     browser: Browser, lab: Lab
 ) -> None:
-    context = browser.new_context(viewport={"width": 400, "height": 800})
+    context = browser.new_context(viewport={"width": 400, "height": 800}, ignore_https_errors=True)
     page = context.new_page()
     try:
         lab.sign_in(page, lab.admin)

@@ -45,6 +45,7 @@ class ApiCli:
             "WOLFPACK_ENDPOINT": f"https://127.0.0.1:{closed_port()}",
             "WOLFPACK_CONFIG": "/nonexistent",
             "COLUMNS": "200",
+            "WOLFPACK_CA": str(self.c.api_ca_file),  # the APIs speak HTTPS (issue 11)
             **(env or {}),
         }
         if env is None:  # else the environment or the config file says where
@@ -104,6 +105,27 @@ def test_resource_create_with_properties(cli: ApiCli) -> None:
     cli.ok("resource", "set", "api-app", "--prop", "directory=")  # key= removes it
     stored = cli.c.db.load_config()[0].resources["api-app"]
     assert dict(stored.properties) == {"command": "sleep 600"}
+
+
+def test_read_only_cli_output_hides_secret_values(cli: ApiCli) -> None:
+    """Issue 11 item 3: ``resource show``/``list`` over the API with a read-only token print
+    no secret value; with an admin token the stored value."""
+    cli.ok("group", "create", "ApiS")
+    cli.ok(
+        "resource", "create", "api-secret", "--type", "Generic Application", "--group", "ApiS",
+        "--prop", "command=psql postgres://app:pw-in-url-4@db/app",
+        "--prop", "environment=PGPASSWORD=s3cret-cli-4,PGHOST=db",
+    )  # fmt: skip
+    shown = cli.ok("resource", "show", "api-secret", token=cli.reader)
+    listed = cli.ok("resource", "list", token=cli.reader)
+    for text in (
+        json.dumps(shown),
+        json.dumps(listed),
+        cli.run("resource", "show", "api-secret", token=cli.reader).stdout,
+    ):
+        assert "s3cret-cli-4" not in text and "pw-in-url-4" not in text
+    assert "PGPASSWORD=***" in shown["properties"]["environment"]
+    assert "s3cret-cli-4" in json.dumps(cli.ok("resource", "show", "api-secret"))  # admin
 
 
 def test_bad_input_is_a_422_naming_the_field_and_changes_nothing(cli: ApiCli) -> None:

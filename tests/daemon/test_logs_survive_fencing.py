@@ -38,6 +38,7 @@ def cluster_log(c: LocalCluster, via: str, token: str) -> list[dict[str, Any]]:
         params={"since": "10m", "node": "node1", "limit": "10000"},
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
+        verify=c.ca_context() or True,
     )
     assert r.status_code == 200, r.text
     body = r.json()

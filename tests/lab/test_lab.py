@@ -7,6 +7,7 @@ checks that nothing of it is left.
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -90,14 +91,21 @@ def test_the_admin_has_a_token_and_a_browser_here_reaches_the_web_ui(
     found = webui.sign_in(state)
     assert found is not None
     url, token = found
-    assert url.startswith("http://127.0.0.1:")
-    ui = httpx.get(url + "ui/", timeout=10)
+    assert url.startswith("https://127.0.0.1:")  # the API's default (issue 11)
+    ca = ssl.create_default_context(cafile=str(webui.ca_file(state)))
+    with pytest.raises(httpx.ConnectError):  # not trusted without the cluster CA
+        httpx.get(url + "ui/", timeout=10)
+    ui = httpx.get(url + "ui/", timeout=10, verify=ca)
     assert ui.status_code == 200 and "<html" in ui.text.lower()
-    who = httpx.get(url + "api/v1/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    who = httpx.get(
+        url + "api/v1/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=10,
+        verify=ca,
+    )  # fmt: skip
     assert who.json() == {"name": "lab-admin", "role": "admin"}
     groups = httpx.get(
-        url + "api/v1/groups", headers={"Authorization": f"Bearer {token}"}, timeout=10
-    ).json()
+        url + "api/v1/groups", headers={"Authorization": f"Bearer {token}"}, timeout=10,
+        verify=ca,
+    ).json()  # fmt: skip
     assert {g["name"] for g in groups} >= {"Web", "SQL", "Cluster Group"}
     # the demo prints both
     tour = subprocess.run(

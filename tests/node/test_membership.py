@@ -591,3 +591,34 @@ def test_m3_a_stalled_loop_reads_its_sockets_before_judging(cluster: Cluster) ->
     assert not a.listening()  # one timeout of "silence is no evidence"
     run_for(2 * FAST.timeout_s)
     assert a.listening() and a.view().up() == {"b"}
+
+
+def test_key_rotation_phases_keep_every_peer_up(cluster: Cluster) -> None:
+    """Issue 11 item 4 (wolfpack.node.keyring's phases): a accepts both secrets and still
+    signs with the old; b switches to signing with the new one; then both keep only the
+    new. No peer is ever seen down, and the old secret is refused at the end."""
+    new = b"the-next-cluster-secret-01234567"
+    a, b = cluster.add("a"), cluster.add("b")
+    cluster.connect()
+    assert wait_until(lambda: all_up(cluster))
+    marks = {n: len(cluster.events[n]) for n in "ab"}
+    a.set_keys(SECRET, (SECRET, new))  # accept
+    b.set_keys(SECRET, (SECRET, new))
+    b.set_keys(new, (new, SECRET))  # send: b first, a still on the old one
+    time.sleep(FAST.interval_s * FAST.threshold * 2)
+    a.set_keys(new, (new, SECRET))
+    a.set_keys(new, (new,))  # done
+    b.set_keys(new, (new,))
+    time.sleep(FAST.interval_s * FAST.threshold * 2)
+    assert all_up(cluster)
+    assert all(v.up() == {"b"} for _, v in cluster.events["a"][marks["a"] :]), "a lost b"
+    assert all(v.up() == {"a"} for _, v in cluster.events["b"][marks["b"] :]), "b lost a"
+    before = a.counters["dropped_unsigned"]
+    old = cluster.add("b-old", secret=SECRET)
+    addrs = {n: m.local_addresses for n, m in cluster.members.items()}
+    a.set_peers(paths_for("a", addrs))
+    old.set_peers(paths_for("b-old", addrs))
+    assert wait_until(lambda: a.counters["dropped_unsigned"] > before)
+    assert "b-old" not in a.view().up()
+    with pytest.raises(ValidationError):
+        a.set_keys(b"short", (b"short",))

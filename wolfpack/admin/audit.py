@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+from wolfpack.admin.redact import redact_text, redact_value
 from wolfpack.store.base import Put
 from wolfpack.store.repository import ClusterDB, new_intent_id
 
@@ -39,28 +40,18 @@ class AuditRecord:
         return asdict(self)
 
 
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "private_key", "key_file")
-
-
-def summary(body: bytes, limit: int = 512) -> str:
-    """The start of a request body for the record, with secret-looking values (a
-    resource's password property) replaced by ``***``."""
+def summary(body: bytes, limit: int = 512, secret: Collection[str] = ()) -> str:
+    """The start of a request body for the record, with secret values (a resource's
+    password property, ``PGPASSWORD=…`` in a command, a URL's password) replaced by
+    ``***`` (:mod:`wolfpack.admin.redact`: every reader of the audit log may see it);
+    ``secret``: property names the cluster's types mark secret."""
     try:
         data = json.loads(body) if body else None
     except (ValueError, RecursionError):  # RecursionError: nested too deep to parse (H8)
-        return body[:limit].decode(errors="replace")
-    return json.dumps(_redact(data), separators=(",", ":"))[:limit] if data is not None else ""
-
-
-def _redact(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {
-            k: "***" if any(w in str(k).lower() for w in _SECRET_WORDS) else _redact(v)
-            for k, v in data.items()
-        }
-    if isinstance(data, list):
-        return [_redact(v) for v in data]
-    return data
+        return redact_text(body[:limit].decode(errors="replace"))
+    if data is None:
+        return ""
+    return json.dumps(redact_value(data, secret), separators=(",", ":"))[:limit]
 
 
 def object_of(path: str) -> str:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wolfpack.errors import StoreError
+from wolfpack.store.base import Delete, Put
 from wolfpack.store.repository import ClusterDB
 
 CA_DAYS = 3650
@@ -145,8 +146,22 @@ def node_certificate(
     wanted = _sans(node, addresses)
     if key_path.exists() and _still_good(cert_path, ca_pem, wanted):
         return cert_path, key_path
+    return issue(ca_pem, _ca_key(db, secret), node, addresses, where)
+
+
+def issue(
+    ca_pem: bytes,
+    ca_key: ec.EllipticCurvePrivateKey,
+    node: str,
+    addresses: Iterable[str],
+    where: Path,
+) -> tuple[Path, Path]:
+    """A new key and certificate for ``node`` signed by ``ca_pem``'s first certificate,
+    written to ``where`` (the key first, mode 0600: a reader never pairs a new
+    certificate with an old key for long)."""
+    cert_path, key_path = where / "api.crt", where / "api.key"
+    wanted = _sans(node, addresses)
     ca = x509.load_pem_x509_certificate(ca_pem)
-    ca_key = _ca_key(db, secret)
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
         x509.CertificateBuilder()
@@ -176,6 +191,65 @@ def node_certificate(
         )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+# -- rotation (wolfpack cluster rotate-keys; docs/security.md) -------------------------------
+
+
+def _encrypted(key: ec.EllipticCurvePrivateKey, secret: bytes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(secret),
+    )
+
+
+def begin_ca_rotation(db: ClusterDB, old: bytes, new: bytes, cluster: str) -> None:
+    """Make the next CA: clients trust both from now on (``tls/ca.crt`` holds the old and
+    the next certificate), and its key waits in ``tls/next.key`` under the next secret."""
+    current = ensure_ca(db, old, cluster)
+    first = x509.load_pem_x509_certificate(current).public_bytes(serialization.Encoding.PEM)
+    cert_pem, key = make_ca(cluster)
+    db.store.put(db.keys.tls_next_key, _encrypted(key, new))
+    db.store.put(db.keys.tls_ca_cert, first + cert_pem)
+
+
+def next_ca(db: ClusterDB, new: bytes) -> tuple[bytes, ec.EllipticCurvePrivateKey] | None:
+    """The next CA during a rotation (its certificate, the last of ``tls/ca.crt``, and its
+    key), or None when there is none."""
+    kv, bundle = db.store.get(db.keys.tls_next_key), db.ca_certificate()
+    if kv is None or bundle is None:
+        return None
+    certs = x509.load_pem_x509_certificates(bundle)
+    try:
+        key = serialization.load_pem_private_key(kv.value, password=new)
+    except ValueError:
+        return None
+    if len(certs) < 2 or not isinstance(key, ec.EllipticCurvePrivateKey):
+        return None
+    return certs[-1].public_bytes(serialization.Encoding.PEM), key
+
+
+def finish_ca_rotation_ops(db: ClusterDB, new: bytes) -> list[Put | Delete]:
+    """The writes that make the next CA the only one (in the rotation's last transaction):
+    certificates of the old CA are refused from then on."""
+    found = next_ca(db, new)
+    if found is None:
+        raise StoreError("no next CA to finish the rotation with: start it again")
+    cert_pem, key = found
+    k = db.keys
+    return [Put(k.tls_ca_cert, cert_pem), Put(k.tls_ca_key, _encrypted(key, new)),
+            Delete(k.tls_next_key)]  # fmt: skip
+
+
+def issued_by(cert_path: Path, ca_pem: bytes) -> bool:
+    """Was the certificate in ``cert_path`` signed by ``ca_pem``'s first certificate?"""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem))
+    except (OSError, ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def client_context(ca_pem: bytes) -> ssl.SSLContext:

@@ -37,10 +37,23 @@ class Token:
     role: Role
     sha256: str  # hex digest of the secret
     created: float
+    #: after ``rotate``: the previous secret's digest, accepted until ``previous_until``
+    previous_sha256: str = ""
+    previous_until: float = 0.0
 
     def public(self) -> dict[str, object]:
-        """What may be shown: everything but the hash."""
-        return {"name": self.name, "role": str(self.role), "created": self.created}
+        """What may be shown: everything but the hashes."""
+        out: dict[str, object] = {
+            "name": self.name,
+            "role": str(self.role),
+            "created": self.created,
+        }
+        if self.previous_sha256:
+            out["previous_until"] = self.previous_until
+        return out
+
+    def document(self) -> bytes:
+        return json.dumps({**asdict(self), "role": str(self.role)}, sort_keys=True).encode()
 
 
 def digest(secret: str) -> str:
@@ -50,7 +63,10 @@ def digest(secret: str) -> str:
 def parse_token(raw: bytes, name: str) -> Token:
     try:
         data = json.loads(raw)
-        return Token(data["name"], Role(data["role"]), data["sha256"], float(data["created"]))
+        return Token(
+            data["name"], Role(data["role"]), data["sha256"], float(data["created"]),
+            str(data.get("previous_sha256", "")), float(data.get("previous_until", 0.0)),
+        )  # fmt: skip
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"corrupt document of token {name!r}: {exc}") from None
 
@@ -73,8 +89,7 @@ def create(
         raise ValidationError.single("role", f"{role!r}: must be admin or read-only") from None
     secret = secrets.token_urlsafe(32)
     token = Token(name, role, digest(secret), clock())
-    body = json.dumps({**asdict(token), "role": str(role)}, sort_keys=True).encode()
-    if not db.add_token(name, body):
+    if not db.add_token(name, token.document()):
         raise AlreadyExistsError("token", name)
     return token, f"{name}.{secret}"
 
@@ -96,10 +111,35 @@ def delete(db: ClusterDB, name: str) -> Token:
     return found[name]
 
 
-def verify(tokens: Mapping[str, Token], presented: str) -> Token | None:
-    """The token ``presented`` (``name.secret``) is, or None."""
+def rotate(
+    db: ClusterDB, name: str, overlap_s: float, *, clock: Callable[[], float] = time.time
+) -> tuple[Token, str]:
+    """A new secret for token ``name`` (same name and role); the old one still works for
+    ``overlap_s`` seconds, so its clients can be given the new one without an outage, and
+    is refused after. Returns the token and its new full text (shown only now)."""
+    if overlap_s < 0:
+        raise ValidationError.single("overlap", "must be 0 or more seconds")
+    stored = db.token_documents().get(name)
+    if stored is None:
+        raise NotFoundError("token", name)
+    old = parse_token(stored, name)
+    secret = secrets.token_urlsafe(32)
+    token = Token(name, old.role, digest(secret), old.created, old.sha256, clock() + overlap_s)
+    if not db.replace_token(name, stored, token.document()):
+        raise StoreError(f"token {name!r} changed while it was rotated: try again")
+    return token, f"{name}.{secret}"
+
+
+def verify(tokens: Mapping[str, Token], presented: str, now: float | None = None) -> Token | None:
+    """The token ``presented`` (``name.secret``) is, or None. The previous secret of a
+    rotated token counts until its overlap ends (``now``: the caller's clock)."""
     name, dot, secret = presented.partition(".")
     token = tokens.get(name)
     if not dot or token is None:
         return None
-    return token if hmac.compare_digest(token.sha256, digest(secret)) else None
+    given = digest(secret)
+    if hmac.compare_digest(token.sha256, given):
+        return token
+    if token.previous_sha256 and (now if now is not None else time.time()) < token.previous_until:
+        return token if hmac.compare_digest(token.previous_sha256, given) else None
+    return None

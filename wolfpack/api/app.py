@@ -8,7 +8,7 @@ asked of that node. The clock is injected (audit times, ``since`` windows, plans
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from wolfpack.admin.audit import DEFAULT_KEEP, AuditLog
 from wolfpack.api import docs, errors, openapi
 from wolfpack.api.cache import ClusterCache
 from wolfpack.api.feed import ChangeFeed
+from wolfpack.api.headers import SecurityHeaders
 from wolfpack.api.metrics import RequestStats
 from wolfpack.api.middleware import ApiMiddleware
 from wolfpack.api.ratelimit import RateLimit
@@ -44,10 +45,13 @@ def create_app(
     static_dir: Path | None = STATIC_DIR,
     ca_pem: bytes | None = None,
     health: Callable[[], NodeHealth] | None = None,
+    peer_keys: Callable[[], Sequence[bytes]] | None = None,
 ) -> FastAPI:
     """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
     the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on.
     ``health``: what the daemon knows about itself (None: no daemon behind this API).
+    ``peer_keys``: the fan-out keys from the cluster secret (:mod:`wolfpack.admin.peer`), the
+    one to sign with first (None: this API asks no other node and answers none).
 
     ``change_rate``: (changes per second, burst) per client address (0: no limit)."""
     db = open_db()
@@ -83,6 +87,7 @@ def create_app(
     app.state.log_file = log_file
     app.state.ca_pem = ca_pem
     app.state.health = health
+    app.state.peer_keys = peer_keys
     app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
     errors.install(app)
     openapi.install(app)
@@ -100,4 +105,5 @@ def create_app(
         max_body_bytes=max_body_bytes,
         limit=RateLimit(*change_rate, clock=clock),
     )
+    app.add_middleware(SecurityHeaders, tls=ca_pem is not None)  # outermost: every answer
     return app

@@ -11,13 +11,18 @@ from fastapi import Depends, Request
 
 from wolfpack.admin.tokens import Role, verify
 from wolfpack.api.cache import Built, ClusterCache
-from wolfpack.errors import AuthError, ForbiddenError
+from wolfpack.errors import AuthError, ForbiddenError, StoreUnavailable
 
 
 @dataclass(frozen=True)
 class Principal:
     name: str
     role: Role
+
+    @property
+    def reader(self) -> bool:
+        """Read-only: sees no secret property values (:mod:`wolfpack.admin.redact`)."""
+        return self.role is not Role.ADMIN
 
 
 async def current(request: Request) -> Built:
@@ -39,7 +44,17 @@ async def principal(request: Request) -> Principal:
     presented = _presented(request)
     if not presented:
         raise AuthError("no API token: send 'Authorization: Bearer NAME.SECRET'")
-    token = verify((await current(request)).tokens, presented)
+    now = request.app.state.clock()
+    try:
+        built = await current(request)
+    except StoreUnavailable:
+        # L5: only a caller with a token valid at the last read learns which etcd
+        # endpoints failed and why; anyone else gets a generic 503
+        last = request.app.state.cache.last()
+        if last is None or verify(last.tokens, presented, now) is None:
+            raise StoreUnavailable("the cluster database cannot be read now") from None
+        raise
+    token = verify(built.tokens, presented, now)
     if token is None:
         raise AuthError("the API token is not valid (unknown, deleted or mistyped)")
     who = Principal(token.name, token.role)

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from wolfpack.admin import tokens
 from wolfpack.admin.nouns import BY_KIND
+from wolfpack.admin.redact import redact_properties
 from wolfpack.model import codec
 from wolfpack.model.snapshot import Outcome, Snapshot
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache
@@ -45,16 +46,46 @@ class Built:
     objects: Mapping[str, Mapping[str, dict[str, Any]]]  # kind -> name -> document
     document: bytes
     lists: dict[str, bytes] = field(default_factory=dict)
+    _reader_objects: dict[str, Mapping[str, dict[str, Any]]] | None = None
+    _reader_document: bytes | None = None
 
     @property
     def snapshot(self) -> Snapshot:
         return self.view.snapshot
 
-    def list_bytes(self, kind: str) -> bytes:
-        found = self.lists.get(kind)
+    def list_bytes(self, kind: str, reader: bool = False) -> bytes:
+        """The kind's documents, encoded once per revision; ``reader``: as a read-only
+        token sees them (secret property values hidden, :mod:`wolfpack.admin.redact`)."""
+        key = f"{kind}:reader" if reader else kind
+        found = self.lists.get(key)
         if found is None:
-            found = self.lists[kind] = encode(list(self.objects[kind].values()))
+            found = self.lists[key] = encode(list(self.objects_for(reader)[kind].values()))
         return found
+
+    def objects_for(self, reader: bool) -> Mapping[str, Mapping[str, dict[str, Any]]]:
+        if not reader:
+            return self.objects
+        if self._reader_objects is None:
+            types = self.snapshot.config.types
+            hidden = {n: {p.name for p in t.properties if p.secret} for n, t in types.items()}
+            resources = {
+                name: {**doc, "properties": redact_properties(
+                    doc.get("properties") or {}, hidden.get(str(doc.get("type")), set())
+                )}
+                for name, doc in self.objects["resources"].items()
+            }  # fmt: skip
+            self._reader_objects = {**self.objects, "resources": resources}
+        return self._reader_objects
+
+    def document_for(self, reader: bool) -> bytes:
+        """The whole cluster document; ``reader``: as a read-only token sees it."""
+        if not reader:
+            return self.document
+        if self._reader_document is None:
+            doc = json.loads(self.document)
+            doc["resources"] = list(self.objects_for(True)["resources"].values())
+            self._reader_document = encode(doc)
+        return self._reader_document
 
 
 def content_revision(read: DatabaseRead, last_event: int) -> int:
@@ -121,6 +152,18 @@ class ClusterCache:
         if built is not None and self._built_gen == self._wanted and not self.always_read:
             return built
         return None
+
+    def last(self) -> Built | None:
+        """The newest build, however old (no I/O)."""
+        return self._built
+
+    def secret_names(self) -> frozenset[str]:
+        """Property names any type marks secret, from the newest build (no I/O)."""
+        built = self._built
+        if built is None:
+            return frozenset()
+        types = built.snapshot.config.types.values()
+        return frozenset(p.name for t in types for p in t.properties if p.secret)
 
     def latest(self) -> Built:
         """The newest build, current or not; reads the store only if there is none yet."""

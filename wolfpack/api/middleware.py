@@ -66,6 +66,13 @@ async def _respond(
     await send({"type": "http.response.body", "body": raw})
 
 
+def _secret_names(scope: Scope) -> frozenset[str]:
+    """The property names the cluster's types mark secret, from the last read (no I/O)."""
+    app = scope.get("app")
+    cache = getattr(getattr(app, "state", None), "cache", None)
+    return cache.secret_names() if cache is not None else frozenset()
+
+
 class ApiMiddleware:
     def __init__(
         self,
@@ -113,7 +120,9 @@ class ApiMiddleware:
                 return
             body = read
             receive = _replay(body, receive)
-            scope.setdefault("state", {})["audit_body"] = summary(body, SUMMARY_BYTES)
+            scope.setdefault("state", {})["audit_body"] = summary(
+                body, SUMMARY_BYTES, _secret_names(scope)
+            )
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -178,7 +187,7 @@ class ApiMiddleware:
             return
         name = getattr(who, "name", "-")
         role = str(getattr(who, "role", "-"))
-        text = summary(body, SUMMARY_BYTES)
+        text = summary(body, SUMMARY_BYTES, _secret_names(scope))
         path = scope.get("path", "")
         try:
             await run_in_threadpool(

@@ -64,7 +64,8 @@ ERRORS: dict[int, str] = {
     "concurrent change that kept winning",
     413: "The body is larger than `api.max_body_bytes`",
     422: "Bad input: every bad field is named in `fields`",
-    429: "Too many changes from this address (`api.change_rate_per_s`, `Retry-After`)",
+    429: "Too many changes from this address (`api.change_rate_per_s`): retry after "
+    "`Retry-After` seconds; nothing was written",
     503: "This node cannot reach the cluster database (`Retry-After: 1`): ask another node",
 }
 _S_NUMBERS = re.compile(r"\s*\(S\d+(?:[-/,:][^)]*)?\)|\bS\d+(?:/S\d+)*[:.]\s+")
@@ -258,7 +259,7 @@ def _statuses(path: str, method: str, op: Schema) -> set[int]:
     """The errors an ``/api/v1`` operation can answer with."""
     out = {401, 503}
     if method != "get":
-        out |= {403, 413, 422, 429}  # changes need admin; body limit; validation; rate
+        out |= {403, 413, 422, 429}  # changes need admin; body limit; validation; rate (H8)
         if not _NODE_ADMIN_PATH.match(path) and path != "/api/v1/tokens/{name}":
             out.add(409)
     if path == "/api/v1/tokens":

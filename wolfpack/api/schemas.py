@@ -74,6 +74,9 @@ class Token(BaseModel):
     name: str
     role: str
     created: float
+    previous_until: float | None = Field(
+        None, description="Rotated: the previous secret is accepted until then (epoch s)"
+    )
 
 
 class NewTokenAnswer(Token):

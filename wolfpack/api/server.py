@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from wolfpack.model.health import NodeHealth
 from wolfpack.store.repository import ClusterDB
 
 SWITCH_INTERVAL_S = 0.0002
+INSECURE_COST = "plain HTTP (api.tls: false): API tokens and answers cross the network in clear"
 
 
 class ApiServer:
@@ -34,11 +35,14 @@ class ApiServer:
         clock: Callable[[], float] = time.time,
         tls: tuple[Path, Path, bytes] | None = None,
         health: Callable[[], NodeHealth] | None = None,
+        peer_keys: Callable[[], Sequence[bytes]] | None = None,
     ) -> None:
         """``tls``: this node's certificate and key files and the cluster CA (PEM).
-        ``health``: what the daemon knows about itself (metrics, ``/readyz``)."""
+        ``health``: what the daemon knows about itself (metrics, ``/readyz``).
+        ``peer_keys``: the cluster secret's fan-out keys (:mod:`wolfpack.admin.peer`)."""
         self.db, self.node, self.settings, self.log = db, node, settings, log
         self.log_file, self.clock, self.tls, self.health = log_file, clock, tls, health
+        self.peer_keys = peer_keys
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -70,10 +74,13 @@ class ApiServer:
             logger=self.log,
             ca_pem=self.tls[2] if self.tls is not None else None,
             health=self.health,
+            peer_keys=self.peer_keys,
         )
         ssl: dict[str, Any] = {}
         if self.tls is not None:
             ssl = {"ssl_certfile": str(self.tls[0]), "ssl_keyfile": str(self.tls[1])}
+        else:  # only when asked for (api.tls: false): say so at every start
+            self.log("api_insecure", level="warning", url=self.url, cost=INSECURE_COST)
         config = uvicorn.Config(
             app,
             host=s.listen,
@@ -98,6 +105,13 @@ class ApiServer:
             return
         if not self._server.started:
             self.log("api_failed", error=f"could not listen on {self.url}")
+
+    def reload_certificate(self, cert: Path, key: Path) -> None:
+        """Serve a new certificate from the next TLS handshake on (a key rotation): the
+        running server's context takes it, open connections keep theirs, nothing stops."""
+        context = getattr(getattr(self._server, "config", None), "ssl", None)
+        if context is not None:
+            context.load_cert_chain(str(cert), str(key))
 
     def wait_started(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout

@@ -7,9 +7,10 @@ import pydantic
 
 class ApiSection(pydantic.BaseModel):
     """The REST API every wolfpackd serves (docs/api.md). ``port: 0`` or ``enabled: false``
-    turns it off. ``tls: true`` serves HTTPS with a node certificate signed by the cluster CA
-    (made in ``run_dir/tls/`` when missing); plain HTTP belongs on loopback or a private
-    network only."""
+    turns it off. HTTPS by default (issue 11), with a node certificate signed by the cluster
+    CA (made in ``run_dir/tls/`` when missing); ``tls: false`` serves plain HTTP, which the
+    daemon logs as ``api_insecure`` (a warning) at every start: tokens would cross the
+    network in clear."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
     enabled: bool = True
@@ -17,7 +18,7 @@ class ApiSection(pydantic.BaseModel):
     port: int = pydantic.Field(9443, ge=0, le=65535)
     #: The address other nodes and clients use to reach it (default: ``listen``).
     advertise: str | None = None
-    tls: bool = False
+    tls: bool = True
     max_body_bytes: int = pydantic.Field(1 << 20, ge=1024)
     audit_keep: int = pydantic.Field(10_000, ge=10)
     keepalive_s: float = pydantic.Field(15.0, gt=0)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from wolfpack.cli import output
-from wolfpack.cli.context import keyspace, open_store
+from wolfpack.cli.context import keyspace, open_db, open_store
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.errors import ValidationError
 from wolfpack.store import etcd_auth
@@ -190,3 +190,57 @@ def list_(as_json: JsonFlag = False) -> None:
         return
     for user, roles in sorted(users.items()):
         output.message(f"{user}: {', '.join(map(str, roles)) or '-'}")  # type: ignore[call-overload]
+
+
+@verb(app, "api-ca")
+def api_ca(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the PEM here (default: print it).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The REST API's cluster CA certificate (PEM), for ``curl --cacert``, ``$WOLFPACK_CA``
+    and browsers: every node's API certificate is signed by it (docs/security.md)."""
+    with open_db("the API's CA") as db:
+        pem = db.ca_certificate()
+    if pem is None:
+        raise ValidationError.single(
+            "api-ca", "the cluster has no API CA yet: 'wolfpack cluster create' makes it"
+        )
+    if out is not None:
+        out.expanduser().write_bytes(pem)
+    if as_json:
+        output.print_json({"pem": pem.decode(), "path": str(out) if out else None})
+    elif out is None:
+        output.message(pem.decode().rstrip())
+    else:
+        output.message(f"the API's cluster CA written to {out}")
+
+
+@verb(app, "api")
+def api_certificate(
+    node: Annotated[str, typer.Argument(help="The node whose REST API the certificate is for.")],
+    address: Annotated[
+        list[str] | None, typer.Option("--address", help="An address it names (repeatable).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory for api.crt and api.key.")] = Path(
+        "."
+    ),
+    secret_file: Annotated[
+        Path,
+        typer.Option("--secret-file", envvar="WOLFPACK_SECRET_FILE", help="The cluster secret."),
+    ] = Path("/etc/wolfpack/secret"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue a REST API server certificate for a node from the cluster's API CA (its key
+    is decrypted with the cluster secret). A daemon makes its own at start; this is for a
+    proxy in front of a node, or to check what a node will get."""
+    from wolfpack.admin import tls
+    from wolfpack.node.secret import read_secret
+
+    secret = read_secret(secret_file)
+    with open_db("the API's CA") as db:
+        cluster = db.load_config()[0].cluster.name
+        cert, key = tls.node_certificate(db, secret, cluster, node, address or [], out.expanduser())
+    _done(as_json, {"node": node, "cert": str(cert), "key": str(key)},
+          f"API certificate of {node}: {cert} (key {key}, mode 0600)")  # fmt: skip

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from wolfpack.cli import certs, output
+from wolfpack.cli import certs, output, rotate
 from wolfpack.cli.context import (
     endpoint,
     explicit_endpoint,
@@ -30,6 +30,7 @@ from wolfpack.node.secret import check_verifier, new_secret, read_secret, verifi
 
 app = typer.Typer(help="The cluster: create, show, set, status.", no_args_is_help=True)
 app.add_typer(certs.app, name="certs")
+rotate.register(app)  # cluster rotate-keys
 
 DEFAULT_SECRET = Path("/etc/wolfpack/secret")
 SecretFile = Annotated[

@@ -18,7 +18,8 @@ API mode (``--api URL[,URL...]``, ``$WOLFPACK_API`` or ``api:`` in the config fi
 from ``--token``, ``$WOLFPACK_TOKEN`` or ``token:``): :func:`open_cluster` gives an
 :class:`~wolfpack.cli.remote.ApiCluster` that talks to the nodes' REST API instead, and
 :func:`open_db` (the database itself: tokens, events, cluster create...) refuses. An HTTPS
-API is verified against ``$WOLFPACK_CA``, else the cluster CA when the database is at hand
+API is verified against ``$WOLFPACK_CA`` (or ``api_ca:`` in the config file; ``wolfpack
+cluster certs api-ca --out`` writes it), else the cluster CA when the database is at hand
 (``wolfpack log`` finding the APIs there), else the system's CAs.
 """
 
@@ -166,9 +167,9 @@ def tls_verify(urls: Sequence[str], cluster_ca: bytes | None = None) -> ssl.SSLC
     system's CAs."""
     if not any(u.startswith("https:") for u in urls):
         return True
-    ca_file = os.environ.get("WOLFPACK_CA")
+    ca_file = _setting(None, "WOLFPACK_CA", "api_ca")
     if ca_file:
-        return ssl.create_default_context(cafile=ca_file)
+        return ssl.create_default_context(cafile=os.path.expanduser(ca_file))
     if cluster_ca is not None:
         return ssl.create_default_context(cadata=cluster_ca.decode())
     return True
@@ -284,12 +285,19 @@ def api_get(path: str, params: Mapping[str, str], *, api: str | None, token: str
     if given:
         urls = _urls(given)
     else:
+        from wolfpack.admin.peer import plain_beyond_loopback
+
         with _database() as db:
-            urls = [str(doc["url"]).rstrip("/") for doc in db.apis().values() if "url" in doc]
+            found = [str(doc["url"]).rstrip("/") for doc in db.apis().values() if "url" in doc]
             cluster_ca = db.ca_certificate()
+        # M9: the token goes to addresses read from the database only over HTTPS (verified
+        # with the cluster CA), or to loopback: never in clear across a network
+        urls = [u for u in found if not plain_beyond_loopback(u)]
         if not urls:
+            plain = f" ({len(found)} plain-HTTP APIs beyond loopback skipped)" if found else ""
             raise ValidationError.single(
-                "api", "no node has registered its REST API: give --api URL or WOLFPACK_API"
+                "api",
+                f"no node has registered an HTTPS REST API{plain}: give --api URL or WOLFPACK_API",
             )
     from wolfpack.cli.apiclient import ApiTransport
 

@@ -1,5 +1,5 @@
-"""``wolfpack token``: REST API tokens (create, list, delete), written straight to the
-cluster database, so the first admin token can be made before any API answers."""
+"""``wolfpack token``: REST API tokens (create, list, rotate, delete), written straight to
+the cluster database, so the first admin token can be made before any API answers."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from wolfpack.cli import output
 from wolfpack.cli.context import open_db
 from wolfpack.cli.intent import when
 from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.model.durations import duration
 
-app = typer.Typer(help="REST API tokens: create, list, delete.", no_args_is_help=True)
+app = typer.Typer(help="REST API tokens: create, list, rotate, delete.", no_args_is_help=True)
 
 TokenName = Annotated[str, typer.Argument(help="The token's name (who it is for).")]
 
@@ -57,3 +58,25 @@ def delete_(name: TokenName, as_json: JsonFlag = False) -> None:
         output.print_json(removed.public())
     else:
         output.message(f"deleted token {name}")
+
+
+@verb(app, "rotate")
+def rotate_(
+    name: TokenName,
+    overlap: Annotated[
+        str, typer.Option(help="How long the old secret still works: e.g. 0, 30s, 10m, 1h.")
+    ] = "10m",
+    as_json: JsonFlag = False,
+) -> None:
+    """Give a token a new secret without an outage: the old one is accepted for --overlap,
+    then refused; hand the new one (printed once) to its users meanwhile."""
+    overlap_s = duration(overlap, "overlap")
+    with open_db("API tokens") as db:
+        token, text = tokens.rotate(db, name, overlap_s)
+    if as_json:
+        output.print_json({**token.public(), "token": text})
+    else:
+        output.message(
+            f"rotated token {name}; the old secret works until {when(token.previous_until)}; "
+            f"the new one is shown only now:\n{text}"
+        )

@@ -246,6 +246,8 @@ def _sign_in_text(state: LabState) -> str:
 The web Cluster Administrator, from a browser on this machine (forwarded into the lab, to
 the cluster's management address {MANAGEMENT_ADDRESS}):
   {url}
+  (HTTPS with the cluster's own CA: import {webui.ca_file(state)} into the browser as a
+  trusted authority, or accept the warning once)
   sign in with the token  {token}
   (also in {token_file(state)}; `wolfpack lab exec admin -- ...` uses it)
 """

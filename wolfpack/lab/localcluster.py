@@ -143,7 +143,20 @@ class LocalCluster:
             }
         else:
             env["WOLFPACK_ETCD_INSECURE"] = "1"
+        if self.api_tls and self.api_ca_file.is_file():  # once the first daemon made the CA
+            env["WOLFPACK_CA"] = str(self.api_ca_file)
         return env
+
+    @property
+    def api_ca_file(self) -> Path:
+        """The REST API's cluster CA (PEM), for clients outside the cluster (``curl
+        --cacert``, ``$WOLFPACK_CA``): written from the database (the first daemon makes
+        the CA) each time it is asked for, so a rotated CA is seen."""
+        path = self.workdir / "api-ca.pem"
+        kv = self.store.get(self.keys.tls_ca_cert) if self._store is not None else None
+        if kv is not None:
+            path.write_bytes(kv.value)
+        return path
 
     def start(self) -> LocalCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +252,7 @@ class LocalCluster:
     @property
     def api_tls(self) -> bool:
         api = self.daemon_settings.get("api")
-        return isinstance(api, dict) and bool(api.get("tls"))
+        return not isinstance(api, dict) or bool(api.get("tls", True))
 
     def api_host(self, node: str) -> str:
         """Where the node's API listens, reachable from this process."""
@@ -250,7 +263,8 @@ class LocalCluster:
         return f"{scheme}://{self.api_host(node)}:{self.api_ports[node]}"
 
     def ca_context(self) -> ssl.SSLContext | None:
-        """Verifies the nodes' APIs against the cluster CA (None while TLS is off)."""
+        """Verifies the nodes' APIs against the cluster CA (None while TLS is off); read
+        from the database each time, so a rotated CA is seen."""
         if not self.api_tls:
             return None
         kv = self.store.get(self.keys.tls_ca_cert)

@@ -5,7 +5,8 @@ Every node's API listens on all its lab addresses (port ``API_PORT``), so the cl
 management address (198.51.100.10, which moves with the Cluster Group) always reaches a
 node's API. A forwarder on 127.0.0.1 of the machine that runs the lab connects to it from
 the admin host (:mod:`wolfpack.lab.forward`): a browser there opens
-``http://127.0.0.1:PORT/`` and signs in with the token in ``<lab dir>/admin.token``, which
+``https://127.0.0.1:PORT/`` (trusting ``<lab dir>/api-ca.pem``) and signs in with the
+token in ``<lab dir>/admin.token``, which
 ``wolfpack lab exec admin -- wolfpack log`` also uses (``WOLFPACK_TOKEN``).
 """
 
@@ -35,6 +36,7 @@ def start(state: LabState, progress: Any) -> None:
     """Make the admin token (once) and start the forwarder (called outside the admin
     namespace: the forwarder's listening socket belongs to this machine's loopback)."""
     _make_token(state)
+    _fetch_ca(state)
     port = _free_loopback_port()
     target = f"{MANAGEMENT_ADDRESS}:{API_PORT}"
     argv = [sys.executable, "-m", "wolfpack.lab.forward", "--listen", f"127.0.0.1:{port}",
@@ -46,8 +48,31 @@ def start(state: LabState, progress: Any) -> None:
             start_new_session=True,
         )  # fmt: skip
     state.add_process("admin", FORWARD_ROLE, proc.pid)
-    ui_file(state).write_text(json.dumps({"url": f"http://127.0.0.1:{port}/"}) + "\n")
-    progress(f"web Cluster Administrator: http://127.0.0.1:{port}/ (forwarded from the lab)")
+    # HTTPS (the API's default): the node certificates name 127.0.0.1, so a client here
+    # verifies the forwarded address against the cluster CA (a browser: import the file)
+    doc = {"url": f"https://127.0.0.1:{port}/", "ca": str(ca_file(state))}
+    ui_file(state).write_text(json.dumps(doc) + "\n")
+    progress(
+        f"web Cluster Administrator: https://127.0.0.1:{port}/ (forwarded from the lab; "
+        f"its CA: {ca_file(state)})"
+    )
+
+
+def ca_file(state: LabState) -> Path:
+    """The REST API's cluster CA (PEM), fetched at start (``wolfpack cluster certs api-ca``)."""
+    return Path(state.dir) / "api-ca.pem"
+
+
+def _fetch_ca(state: LabState) -> None:
+    wolfpack = [str(Path(sys.executable).parent / "wolfpack")]
+    env = {**os.environ, **lab_env(state)}
+    done = subprocess.run(
+        [*netns_exec(state, "admin"), *wolfpack, "cluster", "certs", "api-ca", "--json"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise WolfpackError(f"could not read the API's cluster CA: {done.stdout}{done.stderr}")
+    ca_file(state).write_text(str(json.loads(done.stdout)["pem"]))
 
 
 def _make_token(state: LabState) -> None:

@@ -133,6 +133,8 @@ class PropertySpec:
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()
+    #: Its value is hidden from read-only API tokens (a password, a key: docs/security.md).
+    secret: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wolfpack import __version__
-from wolfpack.errors import StoreError, ValidationError, WolfpackError
+from wolfpack.errors import StoreError, StoreUnavailable, ValidationError, WolfpackError
 from wolfpack.node import inventory, systemd
 from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
@@ -29,6 +29,8 @@ from wolfpack.node.fence_setup import FENCING_DISABLED_COST, build_fencer, unfen
 from wolfpack.node.health import CheckTimes, node_health
 from wolfpack.node.heartbeat_tracker import heartbeat_paths
 from wolfpack.node.jsonlog import JsonLog
+from wolfpack.node.key_rotation import KeyFollower, adopt_at_start, rotate_certificate
+from wolfpack.node.keyring import Keys
 from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.links import LinkMonitor, heard_by_network, own_interfaces
 from wolfpack.node.liveness import NodeAdmin
@@ -57,6 +59,7 @@ VITAL_THREADS = ("lease", "lease-fence", "manager", "monitor", "coordinator", "v
 SUPERVISE_EVERY_S = 1.0
 #: how often the heartbeat counters are logged (``membership_counters``), if they changed
 COUNTERS_EVERY_S = 5.0
+API_TLS_ATTEMPTS = 3  # the API certificate at start: etcd may be slow on a loaded host
 
 
 class Daemon:
@@ -95,6 +98,7 @@ class Daemon:
         self.api: ApiServer | None = None
         self.checks = CheckTimes()  # health-check latency per resource, for /metrics
         self._secret = b""
+        self.key_follower: KeyFollower | None = None
         self._own_threads: list[threading.Thread] = []  # joined at shutdown
 
     def start(self) -> None:
@@ -103,7 +107,9 @@ class Daemon:
         if fencer is None:
             self.log("fencing_disabled", level="warning", cost=FENCING_DISABLED_COST)
         log_access(s, self.store, self._api_store, self.log)
-        secret = read_secret(s.secret_file)
+        # a key rotation that finished while this node was down: adopt its secret first
+        secret = adopt_at_start(self.store, self.keys, read_secret(s.secret_file),
+                                s.secret_file, self.log)  # fmt: skip
         check_secret(self.store, self.keys, secret)
         self._secret = secret
         cfg = self.reader.read().snapshot.config
@@ -155,6 +161,10 @@ class Daemon:
             log=self.log,
         )
         self.membership.start()
+        self.key_follower = KeyFollower(
+            self.store, self.keys, s.node, s.secret_file, secret,
+            apply=self._apply_keys, certificate=self._rotation_certificate, log=self.log,
+        )  # fmt: skip
         self._membership_started = time.monotonic()
         self.lease.acquire()
         self.lease.start()
@@ -231,6 +241,7 @@ class Daemon:
             thread.start()
             self._own_threads.append(thread)
         self._start_api()
+        self.key_follower.follow()  # a rotation under way when this node started
         release_free_memory()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
 
@@ -247,8 +258,9 @@ class Daemon:
                 self.settings.api,
                 log=self.log,
                 log_file=self.log.path,
-                tls=self._api_tls() if self.settings.api.tls else None,
+                tls=self._api_tls_retried() if self.settings.api.tls else None,
                 health=lambda: node_health(self),
+                peer_keys=self._peer_keys,
             )
             self.api.start()
         except Exception as exc:  # the cluster must not depend on its API (a TLS or port fault)
@@ -259,18 +271,60 @@ class Daemon:
             self.api.register()
             self.log("api_listening", url=self.api.url)
 
+    def _peer_keys(self) -> list[bytes]:
+        """The API fan-out's keys (M9): from the cluster secret(s) this node holds, the one
+        it signs with first (two during a key rotation)."""
+        from wolfpack.admin.peer import peer_key
+
+        keys = self.key_follower.current if self.key_follower else None
+        return [peer_key(k) for k in (keys.accept if keys else (self._secret,))]
+
+    def _apply_keys(self, keys: Keys) -> None:
+        """A key rotation's phase: heartbeats signed and accepted with these keys."""
+        if self.membership is not None:
+            self.membership.set_keys(keys.send, keys.accept)
+        self._secret = keys.current
+
+    def _rotation_certificate(self, keys: Keys, phase: str) -> None:
+        if self.api is None or self.api.tls is None:
+            return
+        cert, key = self.api.tls[0], self.api.tls[1]
+        if rotate_certificate(self.api_db, keys, phase, self.settings.node,
+                              self._api_addresses(), cert.parent):  # fmt: skip
+            self.api.reload_certificate(cert, key)
+            self.log("api_certificate_rotated", phase=phase)
+
+    def _api_tls_retried(self) -> tuple[Path, Path, bytes]:
+        """:meth:`_api_tls`, tried again when etcd is slow to answer (a loaded start):
+        HTTPS is the default, and a node must not lose its API to one timeout."""
+        for attempt in range(API_TLS_ATTEMPTS):
+            try:
+                return self._api_tls()
+            except StoreUnavailable as exc:
+                if attempt == API_TLS_ATTEMPTS - 1:
+                    raise
+                self.log("api_tls_retry", level="warning", error=str(exc))
+                self._stop.wait(1.0)
+        raise AssertionError("unreachable")
+
     def _api_tls(self) -> tuple[Path, Path, bytes]:
         """This node's API certificate (made or renewed now if needed) and the cluster CA."""
         from wolfpack.admin import tls  # lazy: cryptography only when TLS is on
 
         s = self.settings
         cfg = self.reader.read().snapshot.config
-        addresses = [i.address for i in cfg.interfaces.values() if i.node == s.node]
-        addresses += [a for a in (s.api.listen, s.api.advertise) if a]
+        addresses = self._api_addresses()
         cert, key = tls.node_certificate(
             self.api_db, self._secret, cfg.cluster.name, s.node, addresses, self.run_dir / "tls"
         )
         return cert, key, tls.ensure_ca(self.api_db, self._secret, cfg.cluster.name)
+
+    def _api_addresses(self) -> list[str]:
+        """What this node's API certificate names besides its name and 127.0.0.1."""
+        s = self.settings
+        cfg = self.reader.read().snapshot.config
+        addresses = [i.address for i in cfg.interfaces.values() if i.node == s.node]
+        return addresses + [a for a in (s.api.listen, s.api.advertise) if a]
 
     def _membership_changed(self, view: MembershipView) -> None:
         """A peer or a path changed: decide again now, and say what the heartbeats see (a
@@ -364,6 +418,8 @@ class Daemon:
                         if event is None:
                             continue
                         self._wake()
+                        if event.key == self.keys.rotation and self.key_follower:
+                            self.key_follower.follow()
                         if self.views is not None and event.key.startswith(
                             (self.keys.views_prefix, self.keys.node_leases_prefix)
                         ):

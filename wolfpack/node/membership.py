@@ -112,6 +112,7 @@ class Membership:
         self.node, self.node_id = node, node_id
         self.settings = settings
         self._secret = secret
+        self._accepted: tuple[bytes, ...] = (secret,)  # more during a key rotation
         self._clock = clock
         self._on_change = on_change
         self._log = log
@@ -317,6 +318,23 @@ class Membership:
         self._wake_at = self._next_send if expiry is None else min(self._next_send, expiry)
         return max(0.0, self._wake_at - self._clock())
 
+    def set_keys(self, send: bytes, accept: tuple[bytes, ...]) -> None:
+        """Sign with ``send`` from the next heartbeat on, accept any of ``accept`` (a key
+        rotation: wolfpack.node.keyring). Whole-reference swaps: no lock needed."""
+        if len(send) < _MIN_SECRET or any(len(k) < _MIN_SECRET for k in accept):
+            raise ValidationError.single("secret", f"must be at least {_MIN_SECRET} bytes")
+        self._accepted = (send, *(k for k in accept if k != send))
+        self._secret = send
+
+    def _decode(self, data: bytes) -> wire.Heartbeat:
+        keys = self._accepted
+        for key in keys[:-1]:
+            try:
+                return wire.decode(data, key)
+            except wire.BadSignature:
+                continue
+        return wire.decode(data, keys[-1])
+
     def _send_all(self) -> None:
         with self._lock:
             paths = self._paths
@@ -355,7 +373,7 @@ class Membership:
             now = self._clock()
             hb: wire.Heartbeat | None = None
             try:
-                hb = wire.decode(data, self._secret)
+                hb = self._decode(data)
             except wire.BadSignature:
                 counter = "dropped_unsigned"
             except wire.MalformedPacket:

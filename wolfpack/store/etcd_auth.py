@@ -39,7 +39,7 @@ NODE_SHARED_PREFIXES = (
     "state/", "outcomes/", "intents/", "leases/", "views/", "claims/", "links/",
 )  # fmt: skip
 #: What only the node itself writes (``inventory/<node>``, ...).
-NODE_OWN_PREFIXES = ("inventory/", "api/", "admin/nodes/")
+NODE_OWN_PREFIXES = ("inventory/", "api/", "admin/nodes/", "rotation/acks/")
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,7 @@ def own_permissions(keys: KeySpace, node: str) -> list[Permission]:
         Permission(keys.inventory(node), "READWRITE", prefix=False),
         Permission(keys.api(node), "READWRITE", prefix=False),
         Permission(keys.node_admin(node), "READWRITE", prefix=False),
+        Permission(keys.rotation_ack(node), "READWRITE", prefix=False),
     ]
 
 

@@ -32,6 +32,11 @@ administrators.
     <root>api/<node>                     where a node's REST API listens (JSON)
     <root>tls/ca.crt                     the cluster CA certificate (PEM)
     <root>tls/ca.key                     its key (PEM, encrypted with the cluster secret)
+    <root>tls/next.key                   during a key rotation: the next CA's key (PEM,
+                                         encrypted with the next cluster secret)
+    <root>rotation/current               a key rotation under way or the last one (JSON:
+                                         wolfpack.admin.rotation)
+    <root>rotation/acks/<node>           the phase of it that node has applied (JSON)
     <root-without-slash>.audit/<id>      API audit records (JSON), a sibling of the root
                                          so the daemons' whole-root reads never carry them
 
@@ -177,6 +182,21 @@ class KeySpace:
     @property
     def tls_ca_key(self) -> str:
         return f"{self.root}tls/ca.key"
+
+    @property
+    def tls_next_key(self) -> str:
+        return f"{self.root}tls/next.key"
+
+    @property
+    def rotation(self) -> str:
+        return f"{self.root}rotation/current"
+
+    @property
+    def rotation_acks_prefix(self) -> str:
+        return f"{self.root}rotation/acks/"
+
+    def rotation_ack(self, node: str) -> str:
+        return f"{self.rotation_acks_prefix}{_segment('node name', node)}"
 
     @property
     def audit_prefix(self) -> str:

@@ -49,6 +49,7 @@ from wolfpack.store.base import (
     Watch,
     key_absent,
     put_if_absent,
+    value_is,
 )
 from wolfpack.store.config_writes import ConfigWrites, StateSection, check_config
 from wolfpack.store.database_read import (
@@ -219,6 +220,11 @@ class ClusterDB(ConfigWrites):
     def token_documents(self) -> dict[str, bytes]:
         kvs, revision = self.store.get_prefix(self.keys.tokens_prefix)
         return DatabaseRead({kv.key: kv for kv in kvs}, revision, self.keys).token_documents()
+
+    def replace_token(self, name: str, stored: bytes, document: bytes) -> bool:
+        """Replace token ``name``'s document if it is still ``stored`` (else False)."""
+        key = self.keys.token(name)
+        return self.store.txn([value_is(key, stored)], [Put(key, document)]).succeeded
 
     def delete_token(self, name: str) -> bool:
         return self.store.delete(self.keys.token(name)) > 0

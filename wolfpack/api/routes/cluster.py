@@ -16,7 +16,7 @@ router = APIRouter()
 
 @router.get("/api/v1/cluster", summary="Everything in one document")
 async def cluster(request: Request, who: Reader) -> JSONBytes:
-    return JSONBytes((await current(request)).document)
+    return JSONBytes((await current(request)).document_for(who.reader))
 
 
 @router.get("/api/v1/plan", summary="What the coordinator would do now, and why")

@@ -69,9 +69,9 @@ def parse_object(noun: Noun[Any], name: str, data: dict[str, Any]) -> Any:
         ) from None
 
 
-def _document(built: Built, noun: Noun[Any], name: str) -> dict[str, Any]:
+def _document(built: Built, noun: Noun[Any], name: str, reader: bool = False) -> dict[str, Any]:
     try:
-        return built.objects[noun.kind][name]
+        return built.objects_for(reader)[noun.kind][name]
     except KeyError:
         raise NotFoundError(noun.label, name) from None
 
@@ -113,12 +113,12 @@ before any report (docs/membership.md)."""
 @router.get("/{kind}", summary="List the objects of a kind", description=OBSERVED)
 async def list_objects(request: Request, kind: Kind, who: Reader) -> JSONBytes:
     noun = _noun(kind)
-    return JSONBytes((await current(request)).list_bytes(noun.kind))
+    return JSONBytes((await current(request)).list_bytes(noun.kind, reader=who.reader))
 
 
 @router.get("/{kind}/{name}", summary="One object", description=OBSERVED)
 async def get_object(request: Request, kind: Kind, name: str, who: Reader) -> JSONBytes:
-    return json_response(_document(await current(request), _noun(kind), name))
+    return json_response(_document(await current(request), _noun(kind), name, who.reader))
 
 
 @router.post("/{kind}", status_code=201, summary="Create an object")
