@@ -146,6 +146,13 @@ def test_phase_durations_run_between_consecutive_milestones() -> None:
         "decided_to_starting": 50,
         "starting_to_online": 550,
     }
+    assert doc["milestones"] == {
+        "detected": T0 - 0.3,
+        "fenced": T0 - 0.1,
+        "decided": T0,
+        "starting": T0 + 0.05,
+        "online": T0 + 0.6,
+    }
     assert doc["duration_ms"] == 1700  # from the first heartbeat missed to complete
     assert [e["offset_ms"] for e in doc["events"]][:3] == [0, 20, 700]
     assert [e["step_ms"] for e in doc["events"]][:3] == [0, 20, 680]

@@ -148,6 +148,10 @@ class Timeline(_Open):
     decided: float
     ended: float | None
     duration_ms: int
+    milestones: dict[str, float] = Field(
+        description="when each milestone was reached: requested, detected, fenced, decided, "
+        "offline (the last resource), starting (the first), online (the last)"
+    )
     phases_ms: dict[str, int] = Field(
         description="milliseconds between consecutive milestones, e.g. detected_to_fenced"
     )

@@ -276,6 +276,7 @@ def document(timeline: Timeline) -> dict[str, Any]:
     """Plain data for the CLI, the API and the web UI: every event with its time from the
     start and from the event before, and the phases' durations (milliseconds)."""
     events = timeline.events
+    points = milestones(timeline)
     start = events[0].at if events else timeline.decided
     end = timeline.ended or (events[-1].at if events else start)
     rows = []
@@ -305,7 +306,8 @@ def document(timeline: Timeline) -> dict[str, Any]:
         "decided": round(timeline.decided, 3),
         "ended": round(timeline.ended, 3) or None,
         "duration_ms": _ms(end - start),
-        "phases_ms": {k: _ms(v) for k, v in segments(milestones(timeline)).items()},
+        "milestones": {name: round(at, 3) for name, at in points},
+        "phases_ms": {k: _ms(v) for k, v in segments(points).items()},
         "events": rows,
     }
 
