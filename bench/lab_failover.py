@@ -246,18 +246,21 @@ def plot(results: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
-def per_phase(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+PhaseStats = dict[str, float | int]
+
+
+def per_phase(runs: list[dict[str, float]]) -> dict[str, PhaseStats]:
     """Phase -> its p50 and p99 over the runs that had it, and in how many runs."""
     names = list(dict.fromkeys(k for run in runs for k in run))
-    out = {}
+    out: dict[str, PhaseStats] = {}
     for name in names:
         values = [run[name] for run in runs if name in run]
         p50, p99 = percentile(values, 50), percentile(values, 99)
-        out[name] = {"p50": p50, "p99": p99, "runs": float(len(values))}
+        out[name] = {"p50": p50, "p99": p99, "runs": len(values)}
     return out
 
 
-def print_phases(spent: dict[str, dict[str, dict[str, float]]]) -> None:
+def print_phases(spent: dict[str, dict[str, PhaseStats]]) -> None:
     """Where the time went, per scenario: each phase's p50 and p99 (seconds)."""
     for scenario, table in spent.items():
         print(f"where the time went: {scenario} (from the failover timelines)")
