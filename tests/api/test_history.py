@@ -4,6 +4,9 @@ in test_integration.py."""
 
 from __future__ import annotations
 
+import jsonschema_rs
+import pytest
+
 from wolfpack.model.snapshot import GroupStatus, Mark, ResourceStatus, Transition, TransitionKind
 from wolfpack.model.states import ResourceState
 from wolfpack.model.timeline import Ending, Event, History, Phase, Timeline
@@ -75,7 +78,13 @@ def test_history_of_an_unknown_group_is_404_and_needs_a_token(api: Api) -> None:
 
 
 def test_history_is_in_the_openapi_document(api: Api) -> None:
+    seed(api)
     doc = api.get("/openapi.json").json()
+    answer = api.get("/api/v1/groups/Web/history").json()
+    schema = {"$ref": "#/components/schemas/GroupHistory", "components": doc["components"]}
+    jsonschema_rs.validate(schema, answer)  # what it answers is what it documents
+    with pytest.raises(jsonschema_rs.ValidationError):
+        jsonschema_rs.validate(schema, {**answer, "timelines": [{"group": "Web"}]})
     op = doc["paths"]["/api/v1/groups/{name}/history"]["get"]
     assert op["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/GroupHistory"
