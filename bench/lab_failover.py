@@ -17,6 +17,13 @@ arrival; tries run concurrently, so the resolution is the 50 ms interval).
 - sql_poweroff: the same power-off for SQL's owner (PostgreSQL with its data on the shared
   directory); SQL fails back to node1 after node1 is powered on (immediate, after 5 s).
 
+Where the time went: after each run the group's failover timeline (``wolfpack group
+history --json``) gives its milestones (detected, fenced, decided, offline, starting,
+online, by the nodes' wall clocks); the client adds its own first and last points (power-off:
+the last answer of the old server; move: the command), and the first answer of the new one.
+The time between consecutive points is a phase; each phase's p50 and p99 over the runs is
+printed and written under ``phases_s`` (the outage is the sum of a power-off's phases).
+
 Prints a table, writes bench/results/lab_failover.json and lab_failover.png, and prints a
 JSON object as its last stdout line. Bounded: every wait has a time limit.
 """
@@ -37,8 +44,9 @@ from typing import Any
 
 from wolfpack.lab import access, demo, world
 from wolfpack.lab.driver import LabDriver, Probe
-from wolfpack.lab.probe_client import changeover
+from wolfpack.lab.probe_client import Gap, changeover
 from wolfpack.lab.state import DEFAULT_DIR, LabState
+from wolfpack.model.timeline import segments
 from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
@@ -80,7 +88,13 @@ def at_home(lab: LabDriver, group: str, home: str) -> str | None:
     return home if settled(lab, group) == home else None
 
 
-def outage(probe: Probe, t_fault: float, what: str) -> float:
+@dataclasses.dataclass(frozen=True)
+class Run:
+    seconds: float  # the client-observed outage
+    phases: dict[str, float]  # phase ("detected_to_fenced") -> seconds; empty: no timeline
+
+
+def outage(probe: Probe, t_fault: float, what: str) -> Gap:
     samples = probe.samples()
     gap = changeover(samples, t_fault)
     if gap is None:
@@ -91,7 +105,43 @@ def outage(probe: Probe, t_fault: float, what: str) -> float:
         f" the command; {failed} tries failed; answers {gap.before!r} then {gap.after!r}",
         file=sys.stderr,
     )
-    return gap.seconds
+    return gap
+
+
+def wall(monotonic: float) -> float:
+    """A monotonic time of this machine (the probe's, the bench's) by the wall clock, which
+    the nodes' timelines use (one machine: one clock)."""
+    return monotonic + time.time() - time.monotonic()
+
+
+def kept_timeline(lab: LabDriver, group: str, kind: str, source: str, target: str) -> Any:
+    """The newest kept timeline of ``group``'s ``kind`` from ``source`` to ``target``."""
+    result = lab.wolfpack("group", "history", group, "--json", "--limit", "5", check=False)
+    if result.returncode != 0:
+        return None
+    for t in json.loads(result.stdout)["timelines"]:
+        if (t["kind"], t["source"], t["target"]) == (kind, source, target):
+            return t
+    return None
+
+
+def where_it_went(
+    lab: LabDriver, group: str, move: tuple[str, str, str], first: tuple[str, float], gap: Gap
+) -> dict[str, float]:
+    """The run's phases: ``first`` (the client's own start), the timeline's milestones and
+    the first answer from the new server. Empty if the timeline was not kept in time."""
+    kind, source, target = move
+    try:
+        found = lab.wait(
+            lambda: kept_timeline(lab, group, *move), 10.0, f"{group}'s timeline", every_s=0.5
+        )
+    except TimeoutError:
+        print(f"  no timeline of {kind} {source} -> {target} kept", file=sys.stderr)
+        return {}
+    points = [first, *found["milestones"].items(), ("answer", wall(gap.end))]
+    phases = segments(points)
+    print("  " + ", ".join(f"{k} {v:.3f}" for k, v in phases.items()), file=sys.stderr)
+    return phases
 
 
 def lift_thresholds(state: LabState) -> None:
@@ -115,7 +165,7 @@ def lift_thresholds(state: LabState) -> None:
             store.close()
 
 
-def web_poweroff(lab: LabDriver, work: Path) -> float:
+def web_poweroff(lab: LabDriver, work: Path) -> Run:
     """Web's preferred owner, which runs only Web (as in the seed), loses power."""
     owner = lab.wait(lambda: settled(lab, "Web"), WAIT_S, "Web settled")
     home = demo.GROUPS["Web"][0]
@@ -129,11 +179,14 @@ def web_poweroff(lab: LabDriver, work: Path) -> float:
         new = lab.wait(lambda: moved(lab, "Web", owner), WAIT_S, "Web failed over")
         lab.wait(lambda: new in probe.answers_since(t_fault), WAIT_S, f"page from {new}")
         time.sleep(SETTLE_S)
+    gap = outage(probe, t_fault, "web power-off")
+    first = ("last_answer", wall(gap.start))
+    phases = where_it_went(lab, "Web", ("failover", owner, new), first, gap)
     lab.power("on", owner)
-    return outage(probe, t_fault, "web power-off")
+    return Run(gap.seconds, phases)
 
 
-def web_move(lab: LabDriver, work: Path) -> float:
+def web_move(lab: LabDriver, work: Path) -> Run:
     owner = lab.wait(lambda: settled(lab, "Web"), WAIT_S, "Web settled")
     nodes = lab.state.nodes
     target = nodes[(nodes.index(owner) + 1) % len(nodes)]
@@ -143,10 +196,12 @@ def web_move(lab: LabDriver, work: Path) -> float:
         lab.wolfpack("group", "move", "Web", target)
         lab.wait(lambda: target in probe.answers_since(t_fault), WAIT_S, f"page from {target}")
         time.sleep(SETTLE_S)
-    return outage(probe, t_fault, "web move")
+    gap = outage(probe, t_fault, "web move")
+    first = ("command", wall(t_fault))
+    return Run(gap.seconds, where_it_went(lab, "Web", ("move", owner, target), first, gap))
 
 
-def sql_poweroff(lab: LabDriver, work: Path) -> float:
+def sql_poweroff(lab: LabDriver, work: Path) -> Run:
     owner = lab.wait(lambda: settled(lab, "SQL"), WAIT_S, "SQL settled")
     # the postmaster's start time: a new one proves the answer comes from the new server
     args = ("--password", demo.SQL_PASSWORD, "--query", "SELECT pg_postmaster_start_time()")
@@ -154,14 +209,17 @@ def sql_poweroff(lab: LabDriver, work: Path) -> float:
         time.sleep(SETTLE_S)
         t_fault = time.monotonic()
         lab.power("off", owner)
-        lab.wait(lambda: moved(lab, "SQL", owner), WAIT_S, "SQL failed over")
+        new = lab.wait(lambda: moved(lab, "SQL", owner), WAIT_S, "SQL failed over")
         lab.wait(lambda: probe.answers_since(t_fault), WAIT_S, "SQL answers")
         time.sleep(SETTLE_S)
+    gap = outage(probe, t_fault, "sql power-off")
+    first = ("last_answer", wall(gap.start))
+    phases = where_it_went(lab, "SQL", ("failover", owner, new), first, gap)
     lab.power("on", owner)
     home = demo.GROUPS["SQL"][0]
     if owner == home:  # failback: immediate once node1 has been up for 5 s
         lab.wait(lambda: lab.online_on("SQL") == home, WAIT_S, "SQL failed back")
-    return outage(probe, t_fault, "sql power-off")
+    return Run(gap.seconds, phases)
 
 
 def plot(results: dict[str, list[float]], path: Path) -> None:
@@ -188,6 +246,30 @@ def plot(results: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
+PhaseStats = dict[str, float | int]
+
+
+def per_phase(runs: list[dict[str, float]]) -> dict[str, PhaseStats]:
+    """Phase -> its p50 and p99 over the runs that had it, and in how many runs."""
+    names = list(dict.fromkeys(k for run in runs for k in run))
+    out: dict[str, PhaseStats] = {}
+    for name in names:
+        values = [run[name] for run in runs if name in run]
+        p50, p99 = percentile(values, 50), percentile(values, 99)
+        out[name] = {"p50": p50, "p99": p99, "runs": len(values)}
+    return out
+
+
+def print_phases(spent: dict[str, dict[str, PhaseStats]]) -> None:
+    """Where the time went, per scenario: each phase's p50 and p99 (seconds)."""
+    for scenario, table in spent.items():
+        print(f"where the time went: {scenario} (from the failover timelines)")
+        print(f"  {'phase':<26} {'p50 s':>7} {'p99 s':>7} {'runs':>5}")
+        for name, row in table.items():
+            label = name.replace("_to_", " -> ")
+            print(f"  {label:<26} {row['p50']:>7.3f} {row['p99']:>7.3f} {int(row['runs']):>5}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -209,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         lift_thresholds(state)
         lab = LabDriver(args.dir)
         results: dict[str, list[float]] = {"web_poweroff": [], "web_move": [], "sql_poweroff": []}
+        phases: dict[str, list[dict[str, float]]] = {name: [] for name in results}
         with tempfile.TemporaryDirectory(prefix="wpl-bench-") as tmp:
             work = Path(tmp)
             for name, scenario in (
@@ -220,20 +303,24 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 for i in range(args.runs):
                     try:
-                        seconds = scenario(lab, work)
+                        run = scenario(lab, work)
                     except (TimeoutError, RuntimeError):
                         print(lab.wolfpack("status", check=False).stdout, file=sys.stderr)
                         print(
                             lab.wolfpack("plan", "--explain", check=False).stdout, file=sys.stderr
                         )
                         raise
-                    results[name].append(round(seconds, 3))
-                    print(f"{name} run {i + 1}: {seconds:.3f} s", file=sys.stderr, flush=True)
+                    results[name].append(round(run.seconds, 3))
+                    if run.phases:
+                        phases[name].append(run.phases)
+                    print(f"{name} run {i + 1}: {run.seconds:.3f} s", file=sys.stderr, flush=True)
     finally:
         if brought_up:
             world.down(args.dir, demo.say)
+    spent = {name: per_phase(runs) for name, runs in phases.items() if runs}
+    print_phases(spent)
     if not all(results.values()):
-        print(json.dumps({k: v for k, v in results.items() if v}))
+        print(json.dumps({**{k: v for k, v in results.items() if v}, "phases_s": spent}))
         return 0  # a subset: no summary, nothing written
     summary = {
         "web_poweroff_p50_s": percentile(results["web_poweroff"], 50),
@@ -247,8 +334,14 @@ def main(argv: list[str] | None = None) -> int:
         "met": {k: summary[k] <= v for k, v in TARGETS.items()},
         "runs": args.runs,
         "samples_s": results,
+        "phases_s": spent,
+        "phase_samples_s": phases,
         "probe_interval_s": 0.05,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

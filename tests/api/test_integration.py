@@ -276,3 +276,24 @@ def test_network_and_interface_states_of_a_live_cluster(cluster: Cluster) -> Non
     for node in cluster.c.names:
         networks = cluster.get(node, f"{V1}/networks").json()
         assert {n["name"]: n["state"] for n in networks} == {"heartbeat": "Up", "client": "Up"}
+
+
+def test_a_move_through_the_api_leaves_its_timeline_on_every_node(cluster: Cluster) -> None:
+    """Issue 12 item 1: the move's phases, kept by the coordinator, from any node's API."""
+    owner = cluster.get("node1", f"{V1}/groups/Web").json()["owner"]
+    target = next(n for n in cluster.c.names if n != owner)
+    r = cluster.call("node2", "POST", f"{V1}/groups/Web/move", json={"node": target})
+    assert r.status_code == 202, r.text
+
+    def kept(node: str) -> dict[str, Any] | None:
+        doc = cluster.get(node, f"{V1}/groups/Web/history").json()
+        newest = doc["timelines"][0] if doc["timelines"] else None
+        done = newest and newest["kind"] == "move" and newest["target"] == target
+        return newest if done else None
+
+    for node in cluster.c.names:
+        tl = wait_for(lambda node=node: kept(node), timeout=30)
+        where = {e["phase"]: e["node"] for e in tl["events"] if e["node"]}
+        assert where["offline"] == owner and where["online"] == target, tl
+        assert tl["phases_ms"]["decided_to_offline"] >= 0
+    assert cluster.get("node3", f"{V1}/groups/Nope/history").status_code == 404

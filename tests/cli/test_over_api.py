@@ -265,3 +265,15 @@ def test_a_stopped_node_is_skipped(cli: ApiCli) -> None:
     cli.ok("group", "set", "Web", "--description", "while node1 is down", api=api)
     assert cli.c.db.load_config()[0].groups["Web"].description == "while node1 is down"
     assert cli.ok("group", "show", "Web", api=api)["description"] == "while node1 is down"
+
+
+def test_group_history_through_the_api(cli: ApiCli) -> None:
+    """Issue 12 item 1: the same document as from the database; the placement is kept."""
+    doc = cli.ok("group", "history", "Web", token=cli.reader)
+    assert doc["group"] == "Web"
+    place = doc["timelines"][-1]
+    assert (place["kind"], place["source"], place["ending"]) == ("place", None, "complete")
+    assert place["events"][0]["phase"] == "decided"
+    text = cli.run("group", "history", "Web").stdout
+    assert "place - -> " in text and "decided -> starting" in text
+    assert cli.fails("group", "history", "Nope", code=1)["type"] == "NotFoundError"

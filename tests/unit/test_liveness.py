@@ -69,7 +69,14 @@ def test_lease_gone_means_down_and_fenced() -> None:
 
 def test_confirmed_fence_counts_even_before_the_lease_is_gone() -> None:
     out = decide({"n1", "n2", "n3"}, {"n1", "n3"}, {"n2": UP}, fenced={"n2"})
-    assert out["n2"] == NodeStatus(NodeState.DOWN, since=100.0, fenced=True)
+    assert out["n2"] == NodeStatus(
+        NodeState.DOWN,
+        since=100.0,
+        fenced=True,
+        down_by="fence",
+        fenced_at=100.0,
+        fenced_by="fence agent",
+    )
 
 
 def test_new_lease_not_yet_heard_is_joining_not_down() -> None:

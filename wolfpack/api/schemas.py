@@ -125,6 +125,49 @@ class PlanAnswer(_Open):
     revision: int
 
 
+class TimelineEvent(_Open):
+    phase: str = Field(
+        description="requested, last-heard, detected, fencing, fenced, decided, stopping, "
+        "offline, starting, failed, online, complete or abandoned"
+    )
+    at: float = Field(description="when, by the wall clock of the machine it happened on")
+    offset_ms: int = Field(description="from the timeline's first event")
+    step_ms: int = Field(description="from the event before")
+    node: str
+    resource: str = Field(description="the resource it is about, or empty")
+    detail: str
+
+
+class Timeline(_Open):
+    """One failover, move, failback or placement of a group, phase by phase."""
+
+    group: str
+    kind: str = Field(description="place, failover, failback, move, drain or rollback")
+    source: str | None = Field(description="the old owner")
+    target: str = Field(description="the new owner")
+    code: str = Field(description="the decision's reason code: FAILOVER_NODE_DOWN...")
+    why: str
+    ending: str = Field(description="in-progress, complete, superseded or failed")
+    started: float
+    decided: float
+    ended: float | None
+    duration_ms: int
+    milestones: dict[str, float] = Field(
+        description="when each milestone was reached: requested, detected, fenced, decided, "
+        "offline (the last resource), starting (the first), online (the last)"
+    )
+    phases_ms: dict[str, int] = Field(
+        description="milliseconds between consecutive milestones, e.g. detected_to_fenced"
+    )
+    events: list[TimelineEvent]
+
+
+class GroupHistory(BaseModel):
+    group: str
+    current: Timeline | None = Field(description="the transition under way, if any")
+    timelines: list[Timeline] = Field(description="the last finished ones, newest first")
+
+
 #: models the OpenAPI document adds to its components, by name
 MODELS: tuple[type[BaseModel], ...] = (
     Error,
@@ -137,4 +180,5 @@ MODELS: tuple[type[BaseModel], ...] = (
     ClusterLog,
     LogLine,
     PlanAnswer,
+    GroupHistory,
 )

@@ -14,7 +14,8 @@ import typer
 
 from wolfpack.admin.nouns import GROUPS
 from wolfpack.admin.objects import create, modify
-from wolfpack.cli import parse
+from wolfpack.cli import output, parse
+from wolfpack.cli import timeline as timelines
 from wolfpack.cli.context import open_cluster
 from wolfpack.cli.intent import add_request_verb, submit
 from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
@@ -25,7 +26,8 @@ from wolfpack.model.snapshot import IntentKind
 from wolfpack.model.states import FailbackMode
 
 app = typer.Typer(
-    help="Groups: create, list, show, set, delete, move, online, offline.", no_args_is_help=True
+    help="Groups: create, list, show, set, delete, move, online, offline, history.",
+    no_args_is_help=True,
 )
 
 Description = Annotated[str | None, typer.Option(help="Free text.")]
@@ -170,6 +172,22 @@ def move(
     """Move a group to another node (Move-ClusterGroup): offline here, online there,
     back to where it was if anything fails there."""
     submit(IntentKind.MOVE_GROUP, name, node, as_json, wait=not no_wait, timeout=timeout)
+
+
+@verb(app, "history")
+def history(
+    name: GroupName,
+    limit: Annotated[int, typer.Option(help="At most this many finished ones.", min=1)] = 5,
+    as_json: JsonFlag = False,
+) -> None:
+    """Where the time of the group's failovers and moves went: each phase with its wall-clock
+    time, from detection (or the request) to every resource online on the new node."""
+    with open_cluster() as db:
+        doc = db.group_history(name)
+    if as_json:
+        output.print_json({**doc, "timelines": doc["timelines"][:limit]})
+    else:
+        timelines.show_history(doc, limit)
 
 
 add_request_verb(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from wolfpack import errors
 from wolfpack.admin.nouns import BY_KIND
@@ -148,6 +149,10 @@ class ApiCluster:
             else "resume"
         )
         self.call("POST", f"nodes/{name}/{verb}")
+
+    def group_history(self, group: str) -> dict[str, Any]:
+        doc: dict[str, Any] = self.call("GET", f"groups/{quote(group, safe='')}/history")
+        return doc
 
 
 def _fields(cls: type[Any], doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -119,6 +119,7 @@ class Action:
     #: are the online steps on ``node`` (the old owner stops them in reverse order first).
     steps: tuple[tuple[str, ...], ...] = ()
     intent: str | None = None  # id of the request this carries out or refuses
+    requested: float = 0.0  # when that request was made (the failover timeline shows it)
     online: bool = True  # for PLACE_GROUP: bring the group online at the new owner
     # -- what the executor writes (see ActionKind) ---------------------------------------
     transition: TransitionKind | None = None  # PLACE_GROUP: the transition recorded

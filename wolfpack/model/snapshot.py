@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.links import NodeLinks
@@ -30,6 +31,27 @@ class NodeStatus:
     fenced: bool = False
     #: The etcd lease the node held when this was written; a new lease is a new incarnation.
     lease: int = 0
+    # -- how the coordinator found it Down, for the failover timeline (model/timeline.py);
+    # -- set when it goes Down (wall clock of the coordinator), cleared when it is back
+    #: "heartbeats" (silent on every path, and etcd agrees) or "lease" (its lease is gone)
+    down_by: str = ""
+    #: network -> when the coordinator last heard it there (wall clock), as it went Down
+    last_heard: Mapping[str, float] = field(default_factory=dict)
+    fence_started: float = 0.0  # the fence agent was called (0: no agent fenced it)
+    fenced_at: float = 0.0  # known fenced: the agent confirmed, or its lease was gone
+    fenced_by: str = ""  # "fence agent" or "lease"
+
+
+class Mark(NamedTuple):
+    """A state a resource entered on ``node`` at ``at`` (that node's wall clock): one step
+    of the failover timeline, written with the status it belongs to (no extra write)."""
+
+    state: ResourceState
+    node: str
+    at: float
+
+
+TRAIL = 8  # marks kept per resource
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,20 @@ class ResourceStatus:
     #: When the coordinator first saw the current pending state, by its own clock (the node's
     #: ``since`` is the node's clock, never compared with the coordinator's). 0: not yet seen.
     pending_seen: float = 0.0
+    #: The states it went through since it last left Online (at most :data:`TRAIL`), each
+    #: by the clock of the node that wrote it: how the failover timeline learns when it
+    #: went offline on the old node and online on the new one.
+    trail: tuple[Mark, ...] = ()
+
+    def marked(self, state: ResourceState, node: str, at: float) -> tuple[Mark, ...]:
+        """The trail once ``node`` reports ``state``: leaving Online starts a new one (so a
+        trail holds one transition, never the ones before), a repeated report adds nothing."""
+        if self.trail and self.trail[-1][:2] == (state, node):
+            return self.trail
+        mark = Mark(state, node, round(at, 3))
+        if self.state is ResourceState.ONLINE and state is not ResourceState.ONLINE:
+            return (mark,)
+        return (*self.trail, mark)[-TRAIL:]
 
     @property
     def restart_granted(self) -> bool:
@@ -85,7 +121,10 @@ class Transition:
     kind: TransitionKind
     target: str
     source: str | None = None
-    started: float = 0.0
+    started: float = 0.0  # when the coordinator decided it (its wall clock)
+    code: str = ""  # the decision's reason code (wolfpack.model.plan.Code)
+    why: str = ""  # and its message
+    requested: float = 0.0  # when an administrator asked for it (a move), else 0
 
 
 @dataclass(frozen=True)

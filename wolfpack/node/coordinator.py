@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from wolfpack.errors import ConflictError, StoreError, WolfpackError
-from wolfpack.model import codec
+from wolfpack.model import codec, timeline
 from wolfpack.model.networks import NetworkStates, changes, derive
 from wolfpack.model.plan import ActionKind, Plan
 from wolfpack.model.snapshot import Snapshot
@@ -64,6 +64,7 @@ class Coordinator:
         listening: Callable[[], bool] = lambda: True,
         *,
         silence: Callable[[], Mapping[str, Silence]] = dict,
+        last_heard: Callable[[], Mapping[str, Mapping[str, float]]] = dict,
         grace_s: float = 0.5,
         tick_s: float = 0.5,
         dump_dir: Path | None = None,
@@ -75,6 +76,7 @@ class Coordinator:
         self.lease_id, self.heard, self.lost = lease_id, heard, lost
         self.listening = listening
         self.silence, self.grace_s = silence, grace_s
+        self.last_heard = last_heard
         self.executor = executor
         self.tick_s, self.dump_dir, self.wall, self.log = tick_s, dump_dir, wall, log
         self.token = 0  # create revision of our election key; 0 = not coordinator
@@ -83,6 +85,8 @@ class Coordinator:
         self._thread: threading.Thread | None = None
         self._fenced: set[int] = set()  # leases of nodes we fenced (power)
         self._io_fenced: set[int] = set()  # leases of nodes cut off from storage: wait for them
+        #: node -> (fence agent called, confirmed) by the wall clock: for the timeline
+        self._fence_times: dict[str, tuple[float, float]] = {}
         self._partitions: dict[str, tuple[Silent, str]] = {}  # last logged silence verdicts
         self._last_plan: list[str] = []
         self._networks: NetworkStates | None = None  # the states last logged
@@ -185,14 +189,17 @@ class Coordinator:
         if view.coordinator_token != self.token:
             raise ConflictError(f"{self.keys.coordinator} changed: no longer the coordinator")
         now = self.wall()
+        heard = self.heard() | {self.node}
         evidence = Evidence(
             leases=view.node_leases,
-            heard=self.heard() | {self.node},
+            heard=heard,
             fenced=frozenset(n for n, lease in view.node_leases.items() if lease in self._fenced),
             silence_counts=self.listening(),
             views=view.views,
             silence=self.silence(),
             grace_s=self.grace_s,
+            last_heard=self._last_heard_of(set(view.node_leases) - heard),
+            fences=self._fence_times,
         )
         self._report_partitions(evidence)
         nodes = node_statuses(snap.config, snap.nodes, view.admin, evidence, self.node, now)
@@ -215,7 +222,36 @@ class Coordinator:
         self.executor.apply(guard, decided, now)
         self._fenced &= set(view.node_leases.values())  # leases gone need no memory
         self._io_fenced &= set(view.node_leases.values())
+        self._keep_timelines(guard, snap, decided, now)
         return decided
+
+    def _last_heard_of(self, silent: set[str]) -> dict[str, Mapping[str, float]]:
+        """When each path last heard the leased nodes not heard now (the others are not
+        going Down on this tick)."""
+        if not silent:
+            return {}
+        heard = self.last_heard()
+        return {n: heard[n] for n in silent if n in heard}
+
+    def _keep_timelines(self, guard: Guard, snap: Snapshot, decided: Plan, now: float) -> None:
+        """The transitions this plan ended, kept in the group's history and said in the
+        log. After the plan's own writes, so a failover never waits for its record; a
+        record that cannot be written is logged, never retried at the cost of a tick."""
+        for done in timeline.finished(snap, decided, now):
+            points = timeline.milestones(done)
+            self.log(
+                "timeline",
+                group=done.group,
+                kind=str(done.kind),
+                source=done.source,
+                target=done.target,
+                ending=str(done.ending),
+                phases_ms={k: round(v * 1000) for k, v in timeline.segments(points).items()},
+            )
+            try:
+                self.executor.keep_timeline(guard, done)
+            except WolfpackError as exc:
+                self.log("timeline_not_kept", group=done.group, error=str(exc))
 
     def _fence(self, view: ClusterView, nodes: list[str]) -> None:
         """Fence what the plan asks, each only if its basis still holds in etcd (M2). A node
@@ -233,9 +269,11 @@ class Coordinator:
                 view_key=self.keys.view(node),
                 view_revision=own.revision if own is not None else 0,
             )
+            called = self.wall()
             outcome = self.executor.fence(node, lease, basis)
             if outcome is FenceOutcome.POWERED_OFF:
                 self._fenced.add(lease)
+                self._fence_times[node] = (called, self.wall())
             elif outcome is FenceOutcome.CUT_OFF:
                 self._io_fenced.add(lease)
 

@@ -230,6 +230,7 @@ class Daemon:
             self._lost,
             self._listening,
             silence=self.views.silence,
+            last_heard=self._last_heard,
             grace_s=s.heartbeat.effective_grace_s,
             tick_s=s.tick_s,
             dump_dir=s.dump_dir,
@@ -374,6 +375,11 @@ class Daemon:
             return frozenset()
         peers = self.membership.view().peers
         return frozenset(n for n, p in peers.items() if not p.up and p.last_heard is not None)
+
+    def _last_heard(self) -> dict[str, dict[str, float]]:
+        """The failover timeline's "last heard", by the wall clock."""
+        view = self.membership.view() if self.membership else None
+        return view.last_heard(time.time() - time.monotonic()) if view else {}
 
     def _valid_lease_id(self) -> int:
         """The lease a claim may be attached to: none once it is no longer valid by our clock."""

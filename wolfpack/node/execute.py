@@ -17,6 +17,7 @@ from wolfpack.errors import FenceError, StoreError, WolfpackError
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.plan import Action, ActionKind, Plan
 from wolfpack.model.snapshot import GroupStatus, NodeStatus, Outcome, OutcomeStatus, ResourceStatus
+from wolfpack.model.timeline import History, Timeline
 from wolfpack.node.fence_check import FenceBasis, FenceOutcome, basis_changed
 from wolfpack.node.fencing import FenceAgent, FenceKind
 from wolfpack.policy.writes import GroupWrite, writes
@@ -156,6 +157,16 @@ class Executor:
                 self.log("lease_revoke_failed", node=node, error=str(exc))
         self.log("fenced", node=node, lease_revoked=lease)
         return FenceOutcome.POWERED_OFF
+
+    def keep_timeline(self, guard: Guard, done: Timeline) -> None:
+        """Add a finished transition's timeline to its group's history (bounded)."""
+        update_doc(
+            self.store,
+            self.keys.history(done.group),
+            History,
+            lambda kept: (kept or History()).kept(done),
+            extra_compares=[guard.compare()],
+        )
 
     def _write(self, guard: Guard, action: Action, now: float) -> None:
         """The action's status changes (:mod:`wolfpack.policy.writes`), each guarded."""

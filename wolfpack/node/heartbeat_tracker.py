@@ -115,6 +115,18 @@ class MembershipView:
         """Names of the peers that are up."""
         return frozenset(name for name, peer in self.peers.items() if peer.up)
 
+    def last_heard(self, offset: float) -> dict[str, dict[str, float]]:
+        """Peer -> network -> its last heartbeat there, moved by ``offset`` (from the
+        tracker's clock to the wall clock); paths never heard are left out."""
+        return {
+            name: {
+                net: path.last_heard + offset
+                for net, path in peer.paths.items()
+                if path.last_heard is not None
+            }
+            for name, peer in self.peers.items()
+        }
+
 
 class Verdict(StrEnum):
     """What became of a heartbeat; each value is the counter it increments."""

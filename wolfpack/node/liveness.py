@@ -28,7 +28,7 @@ node with broken cables cannot fence all the others.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from wolfpack.model.config import ClusterConfig
@@ -54,6 +54,11 @@ class Evidence:
     #: how long the observer waits after publishing its view without a peer for a sign
     #: of life from it in etcd
     grace_s: float = 0.5
+    #: node -> network -> when the observer last heard it there (wall clock): kept in the
+    #: status of a node that goes Down, for the failover timeline
+    last_heard: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: node -> (fence agent called, confirmed), wall clock, for fences the observer did
+    fences: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class Silent(StrEnum):
@@ -139,9 +144,7 @@ def node_statuses(
         flags = admin.get(name, NodeAdmin())
         lease = evidence.leases.get(name)
         if lease is None or name in evidence.fenced:
-            out[name] = _status(
-                before, NodeState.DOWN, now, fenced=True, maintenance=flags.maintenance
-            )
+            out[name] = _fenced(before, evidence, name, now, maintenance=flags.maintenance)
             continue
         prior = before if before is not None and before.lease in (0, lease) else None
         paused = flags.paused or flags.draining or flags.maintenance
@@ -162,10 +165,58 @@ def node_statuses(
         else:
             state = NodeState.JOINING
         draining = flags.draining and state is not NodeState.DOWN
-        out[name] = _status(
+        status = _status(
             prior, state, now, draining=draining, lease=lease, maintenance=flags.maintenance
         )
+        if state is NodeState.DOWN:
+            status = _found_down(prior, status, evidence.last_heard.get(name, {}))
+        out[name] = status
     return out
+
+
+def _found_down(
+    before: NodeStatus | None, status: NodeStatus, heard: Mapping[str, float]
+) -> NodeStatus:
+    """Down by silence: said, with when each path last heard it, as it goes Down; kept
+    as it was after (so a status never changes, and is never written, for it alone)."""
+    if before is not None and before.state is NodeState.DOWN:
+        return replace(status, down_by=before.down_by, last_heard=before.last_heard)
+    return replace(status, down_by="heartbeats", last_heard=dict(heard))
+
+
+def _fenced(
+    before: NodeStatus | None, evidence: Evidence, name: str, now: float, *, maintenance: bool
+) -> NodeStatus:
+    """Down and fenced: its lease is gone (expired, or revoked after a fence we confirmed).
+    The timeline learns how it was found Down (kept from when it went Down unfenced) and
+    when and how it was fenced (kept once known)."""
+    status = _status(before, NodeState.DOWN, now, fenced=True, maintenance=maintenance)
+    was_down = before is not None and before.state is NodeState.DOWN
+    if was_down and before is not None and before.fenced:
+        return replace(
+            status,
+            down_by=before.down_by,
+            last_heard=before.last_heard,
+            fence_started=before.fence_started,
+            fenced_at=before.fenced_at,
+            fenced_by=before.fenced_by,
+        )
+    by_agent = name in evidence.fenced
+    down_by = "fence" if by_agent else "lease"
+    heard: Mapping[str, float] = {}
+    if was_down and before is not None:
+        down_by, heard = before.down_by or down_by, before.last_heard
+    called, confirmed = evidence.fences.get(name, (0.0, 0.0))
+    if not (confirmed and confirmed >= status.since - 1.0):  # not a fence of this episode
+        called, confirmed = 0.0, now
+    return replace(
+        status,
+        down_by=down_by,
+        last_heard=heard,
+        fence_started=called,
+        fenced_at=confirmed,
+        fenced_by="fence agent" if by_agent or called else "lease",
+    )
 
 
 def _status(

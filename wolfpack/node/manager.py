@@ -397,11 +397,13 @@ class ResourceManager:
         if token == 0 or held_elsewhere(view.snapshot, self.node, res.name):
             return False
         fresh = st.node != self.node
+        now = self.wall()
         claimed = replace(
             st,
             state=ResourceState.ONLINE_PENDING,
             node=self.node,
-            since=self.wall(),
+            since=now,
+            trail=st.marked(ResourceState.ONLINE_PENDING, self.node, now),
             restarts=() if fresh else st.restarts,
             failures=0 if fresh else st.failures,
             granted=0 if fresh else st.granted,
@@ -454,6 +456,7 @@ class ResourceManager:
                 state=state,
                 node=self.node,
                 since=now,
+                trail=st.marked(state, self.node, now),
                 failures=st.failures + 1 if failed else st.failures,
                 fail_requested=st.fail_requested if state.active and not failed else 0.0,
                 pending_seen=0.0,

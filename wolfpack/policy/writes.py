@@ -73,7 +73,15 @@ def apply_plan(snap: Snapshot, decided: Plan, now: float) -> Snapshot:
 def _place(action: Action, now: float) -> list[Write]:
     assert action.node is not None
     node = action.node
-    transition = Transition(action.transition or TransitionKind.PLACE, node, action.source, now)
+    transition = Transition(
+        action.transition or TransitionKind.PLACE,
+        node,
+        action.source,
+        now,
+        code=str(action.reason.code),
+        why=action.reason.message,
+        requested=action.requested,
+    )
 
     def place(st: GroupStatus | None) -> GroupStatus:
         st = st or GroupStatus()

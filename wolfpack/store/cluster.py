@@ -9,7 +9,7 @@ the same ``admin`` functions on its own ``ClusterDB``). What only the database c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.snapshot import Intent, IntentKind, NodeAdmin, Outcome, Snapshot
@@ -69,4 +69,9 @@ class Cluster(Protocol):
 
     def write_node_admin(self, name: str, admin: NodeAdmin) -> None:
         """Store a configured node's pause/drain flags (``NotFoundError``: no such node)."""
+        ...
+
+    def group_history(self, group: str) -> dict[str, Any]:
+        """The group's failover timelines: the one under way and the kept ones
+        (:func:`wolfpack.model.timeline.history_document`; ``NotFoundError``: no such group)."""
         ...

@@ -71,10 +71,12 @@ def api_role(keys: KeySpace) -> str:
 
 
 def node_permissions(keys: KeySpace) -> list[Permission]:
-    """The role every node's daemon has (see the module's docstring for why)."""
+    """The role every node's daemon has (see the module's docstring for why); any node
+    can be the coordinator, which keeps the groups' failover timelines."""
     return [
         Permission(keys.root, "READ"),
         *(Permission(keys.root + p, "READWRITE") for p in NODE_SHARED_PREFIXES),
+        Permission(keys.history_prefix, "READWRITE"),
     ]
 
 
@@ -89,7 +91,11 @@ def own_permissions(keys: KeySpace, node: str) -> list[Permission]:
 
 
 def api_permissions(keys: KeySpace) -> list[Permission]:
-    return [Permission(keys.root, "READWRITE"), Permission(keys.audit_prefix, "READWRITE")]
+    return [
+        Permission(keys.root, "READWRITE"),
+        Permission(keys.audit_prefix, "READWRITE"),
+        Permission(keys.history_prefix, "READ"),
+    ]
 
 
 def roles_of(user: str, keys: KeySpace) -> dict[str, list[Permission]]:

@@ -39,6 +39,8 @@ administrators.
     <root>rotation/acks/<node>           the phase of it that node has applied (JSON)
     <root-without-slash>.audit/<id>      API audit records (JSON), a sibling of the root
                                          so the daemons' whole-root reads never carry them
+    <root-without-slash>.history/<group> the group's last failover timelines (JSON,
+                                         wolfpack.model.timeline.History), a sibling too
 
 Names are single path segments: non-empty, without ``/``, so that a prefix such as
 ``config/groups/`` matches exactly the groups and nothing else.
@@ -206,6 +208,15 @@ class KeySpace:
 
     def audit(self, record_id: str) -> str:
         return f"{self.audit_prefix}{_segment('audit id', record_id)}"
+
+    @property
+    def history_prefix(self) -> str:
+        """Outside the root for the audit log's reason: no daemon reads it on every tick."""
+        return f"{self.root[:-1]}.history/"
+
+    def history(self, group: str) -> str:
+        """The failover timelines kept for ``group`` (written by the coordinator)."""
+        return f"{self.history_prefix}{_segment('group name', group)}"
 
     # -- liveness and election ------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from wolfpack.errors import (
     NotFoundError,
     ValidationError,
 )
+from wolfpack.model import timeline
 from wolfpack.model.config import (
     ClusterConfig,
 )
@@ -41,6 +42,7 @@ from wolfpack.model.snapshot import (
     Outcome,
     Snapshot,
 )
+from wolfpack.model.timeline import History, Timeline
 from wolfpack.store.base import (
     Delete,
     Op,
@@ -248,6 +250,21 @@ class ClusterDB(ConfigWrites):
         for i in range(0, len(old), _TXN_OPS):
             self.store.txn([], [Delete(k) for k in old[i : i + _TXN_OPS]])
         return len(old)
+
+    # -- failover timelines (wolfpack.model.timeline) ---------------------------------------
+
+    def timelines(self, group: str) -> tuple[Timeline, ...]:
+        """The finished timelines the coordinator kept for ``group``, oldest first."""
+        kv = self.store.get(self.keys.history(group))
+        return _decode(History, kv).timelines if kv is not None else ()
+
+    def group_history(self, group: str) -> dict[str, Any]:
+        """The transition under way and the kept ones, as plain data (``NotFoundError``
+        for a group that does not exist)."""
+        snap = self.read_snapshot()
+        if group not in snap.config.groups:
+            raise NotFoundError("group", group)
+        return timeline.history_document(snap, group, self.timelines(group))
 
     def ca_certificate(self) -> bytes | None:
         """The cluster CA certificate (PEM), or None before one is made."""

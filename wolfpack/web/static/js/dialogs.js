@@ -5,6 +5,7 @@ import { get, post, patch, enc, hint } from "./api.js";
 import { byName, find, groupResources, nodeState, groupState, resourceState, groupOwner } from "./model.js";
 import { state, el, canWrite, say, clearError } from "./ui.js";
 import * as F from "./forms.js";
+import { historyPage } from "./timeline.js";
 
 const dialog = () => document.getElementById("dialog");
 let returnFocus = null;
@@ -150,7 +151,7 @@ function groupPages(form, g) {
       help: "Groups sharing a class are kept on different nodes when possible (comma-separated).",
       parse: (v) => v.split(",").map((x) => x.trim()).filter(Boolean),
     }).element);
-  return [["General", general], ["Failover", failover], ["Failback", failback], ["Advanced", advanced]];
+  return [["General", general], ["Failover", failover], ["Failback", failback], ["Advanced", advanced], ["History", historyPage(g.name)]];
 }
 
 export async function groupProperties(name) {
