@@ -20,7 +20,7 @@ from wolfpack.lab.state import DEFAULT_DIR, LabState
 
 app = typer.Typer(
     help="The lab: a cluster in network namespaces on this machine (up, status, power, cable,"
-    " exec, down).",
+    " exec, chaos, down).",
     no_args_is_help=True,
 )
 
