@@ -60,8 +60,17 @@ def _etcdctl(lab: LabDriver, endpoints: Sequence[str], *args: str) -> Any:
     return json.loads(lab.run("admin", argv, timeout_s=30).stdout or "null")
 
 
-def etcd_members(lab: LabDriver) -> dict[int, str]:
-    """Member id -> node name."""
+def etcd_members(lab: LabDriver, tries: int = 3) -> dict[int, str]:
+    """Member id -> node name; asked again (``tries`` in all) if etcd is busy electing a
+    leader, as it may be just after a cut heals on a loaded machine (CI)."""
+    for _ in range(tries - 1):
+        with contextlib.suppress(WolfpackError, subprocess.TimeoutExpired):
+            return _member_names(lab)
+        time.sleep(1.0)
+    return _member_names(lab)
+
+
+def _member_names(lab: LabDriver) -> dict[int, str]:
     doc = _etcdctl(lab, [world.endpoints(lab.state)], "member", "list")
     return {int(m["ID"]): str(m["name"]) for m in doc.get("members", [])}
 

@@ -15,6 +15,8 @@ Failure handling:
   request may have reached a server is not re-sent elsewhere (it may have been applied): the
   caller gets ``StoreUnavailable`` and must re-read. The endpoint that last answered is tried
   first next time.
+* a lease keep-alive (idempotent) that the endpoint last answering does not answer at once is
+  sent to every endpoint together, again and again, until one answers or its budget is spent.
 * a watch whose stream breaks fails with ``StoreUnavailable``; a watch whose start revision was
   compacted fails with ``StoreError``. The consumer re-reads and watches again.
 
@@ -31,6 +33,7 @@ import json
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
 import requests
@@ -77,8 +80,16 @@ __all__ = ["HINT", "KEEPALIVE_ATTEMPT_S", "EtcdStore", "endpoint_address", "spli
 
 #: A keep-alive reaching a member that knows no leader waits there in steps of a whole
 #: election timeout, even once the new leader is there; sent again, it is answered at once.
-#: So each endpoint gets at most this long, then the next, and the lease renews again.
+#: So each attempt gets at most this long, then the keep-alive is sent again.
 KEEPALIVE_ATTEMPT_S = 0.4
+
+#: After a round of keep-alives that all failed at once (connections refused), this pause
+#: before the next round: no busy loop against a cluster that is down.
+KEEPALIVE_PAUSE_S = 0.05
+
+
+class _TryAgain(Exception):
+    """One keep-alive attempt at one endpoint failed in a way another attempt may not."""
 
 
 def _not_sent(exc: BaseException) -> bool:
@@ -123,6 +134,7 @@ class EtcdStore:
         self._lock = threading.Lock()
         self._watches: set[Watch] = set()
         self._closed = False
+        self._racers: ThreadPoolExecutor | None = None
 
     @property
     def endpoints(self) -> list[str]:
@@ -156,36 +168,18 @@ class EtcdStore:
             return LeaseNotFound(f"etcd at {url}: {message} (the lease expired or was revoked)")
         return StoreError(f"etcd at {url} refused the request: {message or exc!r}")
 
-    def _call(
-        self,
-        path: str,
-        payload: dict[str, Any],
-        *,
-        idempotent: bool,
-        budget: float | None = None,
-        attempt: float | None = None,
-    ) -> dict[str, Any]:
-        """POST ``payload`` to the gateway, failing over between endpoints where that is safe.
-        With ``budget`` (seconds), the whole call, every endpoint included, takes about that
-        long at most (a request may overrun its share by its connect time): each request gets
-        the store's timeout or what is left of the budget, whichever is shorter."""
+    def _call(self, path: str, payload: dict[str, Any], *, idempotent: bool) -> dict[str, Any]:
+        """POST ``payload`` to the gateway, failing over between endpoints where that is
+        safe (each request bounded by the store's timeout)."""
         self._check_open()
         failures: list[str] = []
         last: BaseException | None = None
         first = self._current
-        ends = None if budget is None else time.monotonic() + budget
         for i in range(len(self._endpoints)):
             idx = (first + i) % len(self._endpoints)
             ep = self._endpoints[idx]
-            left = self._timeout if ends is None else min(self._timeout, ends - time.monotonic())
-            if attempt is not None:
-                left = min(left, attempt)
-            if left <= 0:
-                failures.append(f"{ep.url}: not tried, the {budget:.2f} s budget was spent")
-                break
             try:
-                limited = ends is not None or attempt is not None
-                reply = self._post(ep, path, payload, left if limited else None)
+                reply = self._post(ep, path, payload, None)
             except (etcd_exc.ConnectionFailedError, etcd_exc.ConnectionTimeoutError) as exc:
                 failures.append(f"{ep.url}: {_short_reason(exc.detail_text or str(exc))}")
                 last = exc
@@ -274,20 +268,77 @@ class EtcdStore:
     def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int:
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be positive")
-        reply = self._call(
-            "lease/keepalive",
-            {"ID": lease_id},
-            idempotent=True,
-            budget=timeout,
-            attempt=KEEPALIVE_ATTEMPT_S,
-        )
-        if "error" in reply:
-            code, message = _error_body(json.dumps(reply))
-            raise StoreError(f"lease keepalive failed: {message} (code {code})")
+        reply = self._keepalive({"ID": lease_id}, self._timeout if timeout is None else timeout)
         ttl = int(reply.get("result", {}).get("TTL", -1))
         if ttl <= 0:
             raise LeaseNotFound(f"lease {lease_id:x} not found (expired or revoked)")
         return ttl
+
+    def _keepalive(self, payload: dict[str, Any], budget: float) -> dict[str, Any]:
+        """A keep-alive within ``budget`` seconds: to the endpoint that last answered, then,
+        if it did not, to every endpoint at once in rounds of :data:`KEEPALIVE_ATTEMPT_S`
+        until one answers. One after another, the endpoints a fault made silent (a leader
+        cut from its peers: its own member and its private addresses) ate the budget before
+        the new leader was asked (issue 9); a keep-alive is idempotent, so racing is safe."""
+        self._check_open()
+        ends = time.monotonic() + budget
+        failures: dict[int, str] = {}
+        first = self._current
+        try:
+            return self._keepalive_at(first, payload, min(KEEPALIVE_ATTEMPT_S, budget))
+        except _TryAgain as exc:
+            failures[first] = str(exc)
+        while (left := ends - time.monotonic()) > 0:
+            round_start = time.monotonic()
+            attempt = min(KEEPALIVE_ATTEMPT_S, left)
+            racers = self._racer_pool()
+            futures: dict[Future[dict[str, Any]], int] = {
+                racers.submit(self._keepalive_at, i, payload, attempt): i
+                for i in range(len(self._endpoints))
+            }
+            for done in as_completed(futures):
+                try:
+                    return done.result()
+                except _TryAgain as exc:
+                    failures[futures[done]] = str(exc)
+            if time.monotonic() - round_start < KEEPALIVE_PAUSE_S:
+                time.sleep(max(0.0, min(KEEPALIVE_PAUSE_S, ends - time.monotonic())))
+        raise self._unavailable([failures[i] for i in sorted(failures)])
+
+    def _keepalive_at(self, idx: int, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """One keep-alive sent to endpoint ``idx``; :class:`_TryAgain` if another may work,
+        the store's own error if etcd answered no (the lease is gone)."""
+        ep = self._endpoints[idx]
+        try:
+            reply = self._post(ep, "lease/keepalive", payload, timeout)
+        except (etcd_exc.ConnectionFailedError, etcd_exc.ConnectionTimeoutError) as exc:
+            raise _TryAgain(f"{ep.url}: {_short_reason(exc.detail_text or str(exc))}") from exc
+        except etcd_exc.Etcd3Exception as exc:
+            error = self._translate(exc, ep.url)
+            if isinstance(error, StoreUnavailable):
+                raise _TryAgain(f"{ep.url}: {_error_body(exc.detail_text)[1]}") from exc
+            raise error from exc
+        except (requests.RequestException, ValueError, OSError) as exc:
+            raise StoreError(f"unexpected reply from etcd at {ep.url}: {exc}") from exc
+        if not isinstance(reply, dict):
+            raise StoreError(f"unexpected reply from etcd at {ep.url}: {reply!r}")
+        if "error" in reply:  # the gateway's stream answered with an error
+            code, message = _error_body(json.dumps(reply))
+            if code in (_GRPC_UNAVAILABLE, _GRPC_DEADLINE_EXCEEDED):
+                raise _TryAgain(f"{ep.url}: {message}")
+            raise StoreError(f"lease keepalive failed: {message} (code {code})")
+        self._current = idx
+        return reply
+
+    def _racer_pool(self) -> ThreadPoolExecutor:
+        """The threads of keep-alive races, made on first need (a healthy cluster never
+        races); room for a round still running out its attempts and the next."""
+        with self._lock:
+            if self._racers is None:
+                self._racers = ThreadPoolExecutor(
+                    max_workers=2 * len(self._endpoints), thread_name_prefix="etcd-keepalive"
+                )
+            return self._racers
 
     def lease_revoke(self, lease_id: int) -> None:
         try:
@@ -350,5 +401,7 @@ class EtcdStore:
             watches, self._watches = list(self._watches), set()
         for w in watches:
             w.cancel()
+        if self._racers is not None:
+            self._racers.shutdown(wait=False, cancel_futures=True)
         for ep in self._endpoints:
             ep.client.session.close()
