@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from wolfpack.errors import LeaseNotFound, StoreUnavailable
+from wolfpack.errors import StoreUnavailable
 from wolfpack.store import EtcdProcess, EtcdStore, Put, key_absent
-from wolfpack.store.etcd import KEEPALIVE_ATTEMPT_S
 from wolfpack.store.etcd_process import free_port
 
 from .conftest import MAX_WAIT
@@ -116,51 +115,6 @@ def test_all_endpoints_down_names_each(private_etcd: EtcdProcess) -> None:
         store.get_prefix("/")
     message = str(info.value)
     assert endpoint in message and dead in message and "Is etcd running?" in message
-
-
-@pytest.fixture
-def silent_endpoints() -> Iterator[list[str]]:
-    """Four endpoints that accept a connection and never answer: a member cut from its peers,
-    an address on a pulled cable (issue 9)."""
-    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(4)]
-    try:
-        yield [f"https://127.0.0.1:{s.getsockname()[1]}" for s in listeners]
-    finally:
-        for s in listeners:
-            s.close()
-
-
-def test_a_keepalive_gets_past_silent_endpoints_within_its_budget(
-    private_etcd: EtcdProcess, silent_endpoints: list[str]
-) -> None:
-    """Issue 9 (a leader's private cable pulled, CI): the endpoints that do not answer come
-    first; one after another they would take longer than the budget, raced they do not."""
-    admin = private_etcd.store()
-    lease = admin.lease_grant(30)
-    budget = len(silent_endpoints) * KEEPALIVE_ATTEMPT_S - 0.1
-    store = EtcdStore(
-        [*silent_endpoints, private_etcd.endpoint], timeout=5.0, credentials=private_etcd.admin
-    )
-    try:
-        assert store.lease_keepalive(lease, timeout=budget) > 0
-        admin.lease_revoke(lease)
-        with pytest.raises(LeaseNotFound):  # the member that answers is asked first now
-            store.lease_keepalive(lease, timeout=KEEPALIVE_ATTEMPT_S)
-    finally:
-        store.close()
-        admin.close()
-
-
-def test_a_keepalive_nobody_answers_names_each_endpoint(
-    private_etcd: EtcdProcess, silent_endpoints: list[str]
-) -> None:
-    store = EtcdStore(silent_endpoints, timeout=5.0, credentials=private_etcd.admin)
-    try:
-        with pytest.raises(StoreUnavailable) as info:
-            store.lease_keepalive(1, timeout=1.0)
-    finally:
-        store.close()
-    assert all(url in str(info.value) for url in silent_endpoints)
 
 
 def test_etcd_process_lifecycle(tmp_path: Path) -> None:

@@ -303,7 +303,8 @@ class EtcdStore:
                     failures[futures[done]] = str(exc)
             if time.monotonic() - round_start < KEEPALIVE_PAUSE_S:
                 time.sleep(max(0.0, min(KEEPALIVE_PAUSE_S, ends - time.monotonic())))
-        raise self._unavailable([failures[i] for i in sorted(failures)])
+        spent = f"no answer within the {budget:.2f} s budget"
+        raise self._unavailable([*(failures[i] for i in sorted(failures)), spent])
 
     def _keepalive_at(self, idx: int, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One keep-alive sent to endpoint ``idx``; :class:`_TryAgain` if another may work,
