@@ -18,7 +18,8 @@ from wolfpack.errors import StoreUnavailable
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.model.snapshot import GroupStatus, NodeStatus
 from wolfpack.model.states import NodeState, ResourceState
-from wolfpack.node.manager import ResourceManager, _Running
+from wolfpack.node.manager import ResourceManager
+from wolfpack.node.running import Running
 from wolfpack.node.selffence import stop_layers
 from wolfpack.resources import AgentContext
 from wolfpack.resources.base import Agent
@@ -137,7 +138,7 @@ def _manager(store: Any, tmp_path: Path, valid: Callable[[], bool]) -> ResourceM
 
 def _running(mgr: ResourceManager, tmp_path: Path, *resources: Resource) -> None:
     for r in resources:  # in start order: dependencies first
-        mgr.running[r.name] = _Running(FakeAgent(r, FAKE_TYPE, _context(tmp_path)))
+        mgr.running[r.name] = Running(FakeAgent(r, FAKE_TYPE, _context(tmp_path)))
         mgr.local[r.name] = ResourceState.ONLINE
 
 

@@ -8,7 +8,8 @@ loop device of its own over the same image, which makes the kernel treat the two
 disks, as two machines would, so ext4 MMP is exercised for real.
 
 :func:`remove_shared_disk` detaches exactly the loop device it is given (checked to still be
-backed by that image) and never any other.
+backed by that image) and never any other. :func:`make_lab_disks` makes the lab's own
+(``DISKS``) and :func:`on_disk` runs a script with one mounted where only it sees it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from wolfpack.errors import WolfpackError
+from wolfpack.lab.layout import DISKS, Progress, disk_image, local_dir, mount_point
 from wolfpack.lab.netns import LabError
+from wolfpack.lab.state import LabState
 
 __all__ = ["LoopDisk", "attach_shared_disk", "make_shared_disk", "remove_shared_disk"]
 
@@ -105,3 +109,39 @@ def remove_shared_disk(disk: LoopDisk) -> None:
     if _backing_file(disk.device) != disk.image:
         return  # detached already, or now someone else's: not ours to touch
     _run(["losetup", "--detach", disk.device], f"losetup --detach {disk.device}")
+
+
+# -- the lab's disks -------------------------------------------------------------------------
+def make_lab_disks(state: LabState, progress: Progress) -> None:
+    """The lab's shared disks (``DISKS``): loop devices with ext4 and MMP, recorded in
+    ``state`` as they are made (``lab down`` removes exactly those); the site on Web's."""
+    sizes = ", ".join(f"{n} ({mb} MB)" for n, mb in DISKS.items())
+    progress(f"shared disks: {sizes}: loop devices, ext4 with MMP, seen by every node")
+    (Path(state.dir) / "disks").mkdir(mode=0o700, exist_ok=True)
+    for name, size_mb in DISKS.items():
+        try:
+            disk = make_shared_disk(disk_image(state, name), size_mb, f"{state.prefix}{name}"[:16])
+        except LabError as exc:
+            raise WolfpackError(f"shared disk {name}: {exc}") from exc
+        state.loop_devices.append(disk.device)
+        state.disks[name] = {"image": str(disk.image), "device": disk.device, "uuid": disk.uuid}
+        state.save()
+        where = mount_point(state, name)
+        where.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # The site lives on the web disk; its page is a link into the node's own directory,
+    # so the page a client gets names the node that serves it.
+    page = local_dir(state) / "www" / "index.html"
+    on_disk(state, "web", f'mkdir -m 755 "$1/htdocs" && ln -s {page} "$1/htdocs/index.html"')
+
+
+def on_disk(state: LabState, name: str, script: str) -> None:
+    """Run ``script`` (``$1``: the mount point) with disk ``name`` mounted in a private
+    mount namespace of its own, which goes away with it: the host never sees the mount."""
+    where, device = mount_point(state, name), state.disks[name]["device"]
+    full = f'mount "{device}" "$1" && {{ {script}; }}; rc=$?; umount "$1"; exit $rc'
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", full, "sh", str(where)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise WolfpackError(f"cannot prepare shared disk {name}: {result.stderr.strip()}")

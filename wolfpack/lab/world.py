@@ -44,7 +44,7 @@ from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.lab import access, webui
 from wolfpack.lab.bind import BindError, BindServer
 from wolfpack.lab.cluster_doc import add_config, address_and_name, cluster_doc, dns_properties
-from wolfpack.lab.disks import make_shared_disk
+from wolfpack.lab.disks import make_lab_disks
 from wolfpack.lab.layout import (
     ADMIN_ADDRESS,
     API_PORT,
@@ -88,7 +88,7 @@ from wolfpack.lab.layout import (
     secret_file,
     shared_dir,
 )
-from wolfpack.lab.netns import FABRIC, Lab, LabError
+from wolfpack.lab.netns import FABRIC, Lab
 from wolfpack.lab.power import check_node, power_off
 from wolfpack.lab.state import LOCK_FILE, LabProcess, LabState, locked
 from wolfpack.lab.status import check, in_admin, status
@@ -245,7 +245,7 @@ def _build(state: LabState, progress: Progress) -> None:
         d.mkdir(mode=0o755, exist_ok=True)
         d.chmod(0o755)
     (local_dir(state) / "node").write_text("none: only a node's mount namespace sees its own\n")
-    _make_disks(state, progress)
+    make_lab_disks(state, progress)
     with in_admin(state):
         _start_dns(state, progress)
         _start_etcd(state, progress)
@@ -258,39 +258,6 @@ def _build(state: LabState, progress: Progress) -> None:
     state.phase = "up"
     state.save()
     progress(f"the lab is up: cluster {state.cluster}, {len(state.nodes)} nodes, dir {state.dir}")
-
-
-def _make_disks(state: LabState, progress: Progress) -> None:
-    sizes = ", ".join(f"{n} ({mb} MB)" for n, mb in DISKS.items())
-    progress(f"shared disks: {sizes}: loop devices, ext4 with MMP, seen by every node")
-    (Path(state.dir) / "disks").mkdir(mode=0o700, exist_ok=True)
-    for name, size_mb in DISKS.items():
-        try:
-            disk = make_shared_disk(disk_image(state, name), size_mb, f"{state.prefix}{name}"[:16])
-        except LabError as exc:
-            raise WolfpackError(f"shared disk {name}: {exc}") from exc
-        state.loop_devices.append(disk.device)
-        state.disks[name] = {"image": str(disk.image), "device": disk.device, "uuid": disk.uuid}
-        state.save()
-        where = mount_point(state, name)
-        where.mkdir(mode=0o755, parents=True, exist_ok=True)
-    # The site lives on the web disk; its page is a link into the node's own directory,
-    # so the page a client gets names the node that serves it.
-    page = local_dir(state) / "www" / "index.html"
-    _on_disk(state, "web", f'mkdir -m 755 "$1/htdocs" && ln -s {page} "$1/htdocs/index.html"')
-
-
-def _on_disk(state: LabState, name: str, script: str) -> None:
-    """Run ``script`` (``$1``: the mount point) with disk ``name`` mounted in a private
-    mount namespace of its own, which goes away with it: the host never sees the mount."""
-    where, device = mount_point(state, name), state.disks[name]["device"]
-    full = f'mount "{device}" "$1" && {{ {script}; }}; rc=$?; umount "$1"; exit $rc'
-    result = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", full, "sh", str(where)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise WolfpackError(f"cannot prepare shared disk {name}: {result.stderr.strip()}")
 
 
 def _write_resolv_conf(state: LabState, host: str) -> None:

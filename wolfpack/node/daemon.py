@@ -19,18 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wolfpack import __version__
-from wolfpack.errors import StoreError, StoreUnavailable, ValidationError, WolfpackError
+from wolfpack.errors import StoreError, ValidationError, WolfpackError
+from wolfpack.model.health import NodeHealth
 from wolfpack.node import inventory, systemd
 from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
+from wolfpack.node.daemon_api import DaemonApi
 from wolfpack.node.dbaccess import log_access, open_stores
 from wolfpack.node.execute import Executor
 from wolfpack.node.fence_setup import FENCING_DISABLED_COST, build_fencer, unfence_self
 from wolfpack.node.health import CheckTimes, node_health
 from wolfpack.node.heartbeat_tracker import heartbeat_paths
 from wolfpack.node.jsonlog import JsonLog
-from wolfpack.node.key_rotation import KeyFollower, adopt_at_start, rotate_certificate
-from wolfpack.node.keyring import Keys
+from wolfpack.node.key_rotation import KeyFollower, adopt_at_start
 from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.links import LinkMonitor, heard_by_network, own_interfaces
 from wolfpack.node.liveness import NodeAdmin
@@ -59,10 +60,11 @@ VITAL_THREADS = ("lease", "lease-fence", "manager", "monitor", "coordinator", "v
 SUPERVISE_EVERY_S = 1.0
 #: how often the heartbeat counters are logged (``membership_counters``), if they changed
 COUNTERS_EVERY_S = 5.0
-API_TLS_ATTEMPTS = 3  # the API certificate at start: etcd may be slow on a loaded host
 
 
-class Daemon:
+class Daemon(DaemonApi):
+    """One node's daemon; the REST API's part is :class:`~wolfpack.node.daemon_api.DaemonApi`."""
+
     def __init__(self, settings: DaemonSettings, store: Store | None = None) -> None:
         self.settings = s = settings
         # bad or missing certificates stop the daemon here, naming the field, before any
@@ -246,86 +248,8 @@ class Daemon:
         release_free_memory()
         self.log("started", pid=os.getpid(), endpoints=s.endpoints)
 
-    def _start_api(self) -> None:
-        """The REST API on its own thread; a node whose API cannot start still runs."""
-        if not self.settings.api.active:
-            return
-        from wolfpack.api.server import ApiServer  # lazy: a node without the API stays small
-
-        try:
-            self.api = ApiServer(
-                self.api_db,
-                self.settings.node,
-                self.settings.api,
-                log=self.log,
-                log_file=self.log.path,
-                tls=self._api_tls_retried() if self.settings.api.tls else None,
-                health=lambda: node_health(self),
-                peer_keys=self._peer_keys,
-            )
-            self.api.start()
-        except Exception as exc:  # the cluster must not depend on its API (a TLS or port fault)
-            self.log("api_failed", error=str(exc))
-            self.api = None
-            return
-        if self.api.wait_started():
-            self.api.register()
-            self.log("api_listening", url=self.api.url)
-
-    def _peer_keys(self) -> list[bytes]:
-        """The API fan-out's keys (M9): from the cluster secret(s) this node holds, the one
-        it signs with first (two during a key rotation)."""
-        from wolfpack.admin.peer import peer_key
-
-        keys = self.key_follower.current if self.key_follower else None
-        return [peer_key(k) for k in (keys.accept if keys else (self._secret,))]
-
-    def _apply_keys(self, keys: Keys) -> None:
-        """A key rotation's phase: heartbeats signed and accepted with these keys."""
-        if self.membership is not None:
-            self.membership.set_keys(keys.send, keys.accept)
-        self._secret = keys.current
-
-    def _rotation_certificate(self, keys: Keys, phase: str) -> None:
-        if self.api is None or self.api.tls is None:
-            return
-        cert, key = self.api.tls[0], self.api.tls[1]
-        if rotate_certificate(self.api_db, keys, phase, self.settings.node,
-                              self._api_addresses(), cert.parent):  # fmt: skip
-            self.api.reload_certificate(cert, key)
-            self.log("api_certificate_rotated", phase=phase)
-
-    def _api_tls_retried(self) -> tuple[Path, Path, bytes]:
-        """:meth:`_api_tls`, tried again when etcd is slow to answer (a loaded start):
-        HTTPS is the default, and a node must not lose its API to one timeout."""
-        for attempt in range(API_TLS_ATTEMPTS):
-            try:
-                return self._api_tls()
-            except StoreUnavailable as exc:
-                if attempt == API_TLS_ATTEMPTS - 1:
-                    raise
-                self.log("api_tls_retry", level="warning", error=str(exc))
-                self._stop.wait(1.0)
-        raise AssertionError("unreachable")
-
-    def _api_tls(self) -> tuple[Path, Path, bytes]:
-        """This node's API certificate (made or renewed now if needed) and the cluster CA."""
-        from wolfpack.admin import tls  # lazy: cryptography only when TLS is on
-
-        s = self.settings
-        cfg = self.reader.read().snapshot.config
-        addresses = self._api_addresses()
-        cert, key = tls.node_certificate(
-            self.api_db, self._secret, cfg.cluster.name, s.node, addresses, self.run_dir / "tls"
-        )
-        return cert, key, tls.ensure_ca(self.api_db, self._secret, cfg.cluster.name)
-
-    def _api_addresses(self) -> list[str]:
-        """What this node's API certificate names besides its name and 127.0.0.1."""
-        s = self.settings
-        cfg = self.reader.read().snapshot.config
-        addresses = [i.address for i in cfg.interfaces.values() if i.node == s.node]
-        return addresses + [a for a in (s.api.listen, s.api.advertise) if a]
+    def health(self) -> NodeHealth:
+        return node_health(self)
 
     def _membership_changed(self, view: MembershipView) -> None:
         """A peer or a path changed: decide again now, and say what the heartbeats see (a

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.model.config import Resource, ResourceType
@@ -33,6 +33,7 @@ from wolfpack.model.snapshot import NodeAdmin, ResourceStatus, Snapshot
 from wolfpack.model.states import ResourceState
 from wolfpack.node.health import CheckTimes
 from wolfpack.node.leftovers import clean_leftovers
+from wolfpack.node.running import Running
 from wolfpack.node.selffence import run_stops, stop_layers
 from wolfpack.policy.local import LocalAction, LocalKind, held_elsewhere, is_active, next_batch
 from wolfpack.resources import (
@@ -50,30 +51,6 @@ from wolfpack.store.view import ClusterReader, ClusterView, update_doc
 Log = Callable[..., None]
 RELEASE_RETRY_S = 0.25  # a start refused as busy elsewhere is tried again after this
 AgentFactory = Callable[[Resource, ResourceType, AgentContext], Agent]
-
-
-@dataclass
-class _Running:
-    agent: Agent
-    looks_every: float = float("inf")
-    is_every: float = float("inf")
-    next_looks: float = float("inf")
-    next_is: float = float("inf")
-
-    def schedule(self, now: float) -> None:
-        self.next_looks, self.next_is = now + self.looks_every, now + self.is_every
-
-    @classmethod
-    def online(cls, agent: Agent, res: Resource, rtype: ResourceType, now: float) -> _Running:
-        """An Online resource, checked from ``now`` on at its own intervals, else its
-        type's (LooksAlive, IsAlive)."""
-        run = cls(
-            agent,
-            _interval(res.looks_alive_ms, rtype.looks_alive_ms),
-            _interval(res.is_alive_ms, rtype.is_alive_ms),
-        )
-        run.schedule(now)
-        return run
 
 
 class ResourceManager:
@@ -98,7 +75,7 @@ class ResourceManager:
         self.create_agent = agents
         self.checks = checks or CheckTimes()  # health-check latency, for /metrics
         self.local: dict[str, ResourceState] = {}
-        self.running: dict[str, _Running] = {}
+        self.running: dict[str, Running] = {}
         self.wake = threading.Event()
         self._failures: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -352,7 +329,7 @@ class ResourceManager:
             return
         self._busy_since.pop(res.name, None)
         rtype = snap.config.types[res.type]
-        self.running[res.name] = _Running.online(agent, res, rtype, self.clock())
+        self.running[res.name] = Running.online(agent, res, rtype, self.clock())
         if self._stale(res.name):
             return  # the node self-fenced while this started: the monitor's sweep stops it
         self._step(res.name, ResourceEvent.STARTED)
@@ -429,7 +406,7 @@ class ResourceManager:
         agent.validate()
         with self._fence_lock:  # see stop_everything: a start begun before a fence is stale
             self._epochs[res.name] = self._fence_epoch if self.lease_valid() else -1
-        self.running[res.name] = _Running(agent)  # so a half-started one can be terminated
+        self.running[res.name] = Running(agent)  # so a half-started one can be terminated
         return agent
 
     def _terminate(self, name: str, timeout_s: float = 10.0) -> None:
@@ -522,7 +499,7 @@ class ResourceManager:
             except WolfpackError:
                 adopted = False
             if adopted and st.state is ResourceState.ONLINE:
-                self.running[res.name] = _Running.online(agent, res, rtype, self.clock())
+                self.running[res.name] = Running.online(agent, res, rtype, self.clock())
                 self.local[res.name] = ResourceState.ONLINE
                 kept.add(res.name)
                 self.log("resource_adopted", resource=res.name)
@@ -536,7 +513,3 @@ class ResourceManager:
 
 
 _ACTIVE = (ResourceState.ONLINE, ResourceState.ONLINE_PENDING, ResourceState.OFFLINE_PENDING)
-
-
-def _interval(own_ms: int | None, type_ms: int) -> float:
-    return (own_ms if own_ms is not None else type_ms) / 1000.0
