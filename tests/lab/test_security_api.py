@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from wolfpack.lab import access, world
+from wolfpack.lab import access, layout, world
 from wolfpack.lab.driver import LabDriver
 
 from .conftest import lab_skip_reason
@@ -108,7 +108,7 @@ def test_a_rotated_away_token_is_refused(demo_lab: LabDriver) -> None:
 def test_plain_http_carries_no_token_anywhere(demo_lab: LabDriver) -> None:
     """The API speaks only TLS: a token sent in clear is not answered, so a replay over plain
     HTTP gets nothing done (the bytes never reach a request handler)."""
-    admin = (world.token_file(demo_lab.state)).read_text().strip()
+    admin = layout.token_file(demo_lab.state).read_text().strip()
     before = database(demo_lab)
     plain = CHANGE.replace("https://", "http://")
     code = status_of(demo_lab, "-X", "POST", "-H", f"Authorization: Bearer {admin}", plain)
@@ -120,7 +120,7 @@ def test_plain_http_carries_no_token_anywhere(demo_lab: LabDriver) -> None:
 def test_oversized_and_deeply_nested_bodies_are_refused(
     demo_lab: LabDriver, tmp_path: Path
 ) -> None:
-    admin = (world.token_file(demo_lab.state)).read_text().strip()
+    admin = layout.token_file(demo_lab.state).read_text().strip()
     bearer = ["-H", f"Authorization: Bearer {admin}", "-H", "Content-Type: application/json"]
     before, logged = database(demo_lab), audit(demo_lab)
     big, nested = tmp_path / "big.json", tmp_path / "nested.json"
