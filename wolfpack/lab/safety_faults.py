@@ -60,33 +60,27 @@ def _etcdctl(lab: LabDriver, endpoints: Sequence[str], *args: str) -> Any:
     return json.loads(lab.run("admin", argv, timeout_s=30).stdout or "null")
 
 
-def etcd_members(lab: LabDriver, tries: int = 3) -> dict[int, str]:
-    """Member id -> node name; asked again (``tries`` in all) if etcd is busy electing a
-    leader, as it may be just after a cut heals on a loaded machine (CI)."""
-    for _ in range(tries - 1):
-        with contextlib.suppress(WolfpackError, subprocess.TimeoutExpired):
-            return _member_names(lab)
-        time.sleep(1.0)
-    return _member_names(lab)
-
-
-def _member_names(lab: LabDriver) -> dict[int, str]:
+def etcd_members(lab: LabDriver) -> dict[int, str]:
+    """Member id -> node name."""
     doc = _etcdctl(lab, [world.endpoints(lab.state)], "member", "list")
     return {int(m["ID"]): str(m["name"]) for m in doc.get("members", [])}
 
 
 def etcd_leader(lab: LabDriver, among: Sequence[str] | None = None) -> str | None:
     """The node whose member leads, as members ``among`` (default: all) say; None if none
-    of them knows a leader."""
+    of them knows a leader among them. Only the members asked are contacted (each names its
+    own id), so a member cut off, or etcd busy electing, costs a timeout and no error."""
     nodes = list(among) if among is not None else world.members(lab.state)
-    names = etcd_members(lab)
+    ids: dict[int, str] = {}
+    leaders: list[int] = []
     for node in nodes:
-        with contextlib.suppress(WolfpackError, ValueError, subprocess.TimeoutExpired):
-            doc = _etcdctl(lab, [member_endpoint(node)], "endpoint", "status")
-            leader = int(doc[0]["Status"]["leader"])
-            if leader in names:
-                return names[leader]
-    return None
+        with contextlib.suppress(
+            WolfpackError, LookupError, TypeError, ValueError, subprocess.TimeoutExpired
+        ):
+            status = _etcdctl(lab, [member_endpoint(node)], "endpoint", "status")[0]["Status"]
+            ids[int(status["header"]["member_id"])] = node
+            leaders.append(int(status["leader"]))
+    return next((ids[leader] for leader in leaders if leader in ids), None)
 
 
 def move_leader(lab: LabDriver, node: str) -> None:

@@ -398,9 +398,10 @@ def etcd_cut(
             lab.wait(lambda: obs.record().expiry(victim, lease), WAIT_S, "the lease gone")
             _watch_majority(lab, obs, victim, focus=False)
             lab.wait(lambda: first_answer_from_other(web, victim, t), WAIT_S, "Web elsewhere")
+            majority = [n for n in members if n != victim]
+            r.measures["leader_after_cut"] = etcd_leader(lab, majority)
             time.sleep(max(0.0, t + cut_s - time.monotonic()))
         r.measures["healed_s"] = _rel(time.monotonic(), t)
-        r.measures["leader_after_cut"] = etcd_leader(lab, [n for n in members if n != victim])
         lab.wait(lambda: settled(lab), WAIT_S, "every node Up again")
         time.sleep(settle_s)  # an election after the heal would show here
         t_end = time.monotonic()
