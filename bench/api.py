@@ -47,11 +47,6 @@ READ_LOAD = 1000.0  # reads/s the other 49 clients make together while writes ar
 REQUEST_TIMEOUT_S = 10.0
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 class RawClient:
     """A minimal HTTP/1.1 keep-alive GET over asyncio streams, for the readers: httpx costs
     more CPU per request than the server does, and on a 2-core machine the clients would
@@ -215,10 +210,10 @@ def run(seconds: float, procs: int, workdir: Path, *, tls: bool = True) -> dict[
         "read_load_while_writing": READ_LOAD,
         "writes": len(writes),
         "write_p50_ms": round(statistics.median(writes), 2) if writes else None,
-        "write_p99_ms": round(percentile(writes, 99), 2) if writes else None,
+        "write_p99_ms": round(benchlib.percentile(writes, 99), 2) if writes else None,
         "write_max_ms": round(max(writes), 2) if writes else None,
         "write_alone_p50_ms": round(statistics.median(solo), 2) if solo else None,
-        "write_alone_p99_ms": round(percentile(solo, 99), 2) if solo else None,
+        "write_alone_p99_ms": round(benchlib.percentile(solo, 99), 2) if solo else None,
         "errors": reads["errors"] + mixed["errors"],
         "clients_late_s": max(reads["late_s"], mixed["late_s"]),
         "client_processes": procs,

@@ -35,18 +35,16 @@ RESULTS = Path(__file__).parent / "results" / "etcd_tls.json"
 KEYS = KeySpace("/wolfpack/")
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def timed(ops: int, step: Callable[[int], object]) -> dict[str, float]:
     took = []
     for i in range(ops):
         t0 = time.perf_counter()
         step(i)
         took.append((time.perf_counter() - t0) * 1000)
-    return {"p50_ms": round(statistics.median(took), 3), "p99_ms": round(percentile(took, 99), 3)}
+    return {
+        "p50_ms": round(statistics.median(took), 3),
+        "p99_ms": round(benchlib.percentile(took, 99), 3),
+    }
 
 
 def client(etcd: EtcdProcess) -> EtcdStore:

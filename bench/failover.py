@@ -52,12 +52,6 @@ def until_answer(c: LocalCluster, accept: set[str], timeout: float = 30) -> floa
     return time.monotonic() - t0
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
 def current_owner(c: LocalCluster) -> str:
     owner = wait_for(lambda: c.answer(GROUP), timeout=30)
     assert owner is not None
@@ -151,7 +145,7 @@ def run(runs: int, workdir: Path) -> dict[str, float | int | str]:
     return {
         "runs": runs,
         "node_crash_p50_s": round(statistics.median(crash), 3),
-        "node_crash_p99_s": round(percentile(crash, 99), 3),
+        "node_crash_p99_s": round(benchlib.percentile(crash, 99), 3),
         "resource_restart_p50_s": round(statistics.median(restart), 3),
         "move_p50_s": round(statistics.median(move), 3),
         "node_crash_nofence_max_s": round(max(nofence), 3),

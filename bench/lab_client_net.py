@@ -32,13 +32,14 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import benchlib
 
 from wolfpack.lab import access, cables, demo, world
 from wolfpack.lab.driver import LabDriver
@@ -60,12 +61,6 @@ WAIT_S = 60.0
 SETTLE_S = 0.5  # quiet time before a fault and after the answer changed
 FLAP_S = 0.3
 WATCH_S = 3.0  # how long a fault that must change nothing is watched
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def lift_thresholds(state: LabState) -> None:
@@ -165,31 +160,6 @@ def harmless(lab: LabDriver, work: Path, kind: str) -> dict[str, Any]:
     return {"moved": moved, "fenced": fenced, "outage_s": round(outage, 3)}
 
 
-def plot(results: dict[str, list[float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(results)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, name in enumerate(names):
-        ys = results[name]
-        ax.scatter([i] * len(ys), ys, s=30, alpha=0.7)
-        ax.hlines(statistics.median(ys), i - 0.25, i + 0.25, colors="black")
-        ax.hlines(TARGETS[f"{name}_p50_s"], i - 0.35, i + 0.35, colors="red", linestyles="dashed")
-    ax.axhline(BEFORE["media_sense_absent_s"], color="grey", linestyle=":", label="before: 8.1 s")
-    ax.axhline(BEFORE["keepalived_s"], color="grey", linestyle="-.", label="keepalived: 3 s")
-    ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names])
-    ax.set_ylabel("client-observed outage (s)")
-    ax.set_title("Lab: Web's client network lost on its owner (black: median, red: target)")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10, help="runs of each failover (1 to 50)")
@@ -224,10 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         if brought_up:
             world.down(args.dir, demo.say)
     summary: dict[str, Any] = {
-        "carrier_cut_p50_s": percentile(results["carrier_cut"], 50),
-        "carrier_cut_p99_s": percentile(results["carrier_cut"], 99),
-        "link_down_p50_s": percentile(results["link_down"], 50),
-        "link_down_p99_s": percentile(results["link_down"], 99),
+        "carrier_cut_p50_s": benchlib.percentile(results["carrier_cut"], 50),
+        "carrier_cut_p99_s": benchlib.percentile(results["carrier_cut"], 99),
+        "link_down_p50_s": benchlib.percentile(results["link_down"], 50),
+        "link_down_p99_s": benchlib.percentile(results["link_down"], 99),
         "flap_moves": sum(r["moved"] for r in harmless_runs["flap"]),
         "private_cut_moves": sum(r["moved"] for r in harmless_runs["private_cut"]),
         "private_cut_fenced": sum(r["fenced"] for r in harmless_runs["private_cut"]),
@@ -255,10 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
-    plot(results, PLOT)
-    print(f"{'scenario':<12} {'p50 s':>7} {'max s':>7}  samples")
-    for name, values in results.items():
-        print(f"{name:<12} {percentile(values, 50):>7.3f} {max(values):>7.3f}  {values}")
+    benchlib.outage_plot(
+        results,
+        PLOT,
+        targets=TARGETS,
+        title="Lab: Web's client network lost on its owner (black: median, red: target)",
+        baselines={
+            f"before: {BEFORE['media_sense_absent_s']:g} s": BEFORE["media_sense_absent_s"],
+            f"keepalived: {BEFORE['keepalived_s']:g} s": BEFORE["keepalived_s"],
+        },
+    )
+    benchlib.print_outages(results)
     print(f"flap moves {summary['flap_moves']}, private cut: moves {summary['private_cut_moves']},")
     print(f"  fenced {summary['private_cut_fenced']}, outage {summary['private_cut_outage_s']} s")
     print(f"wrote {RESULTS} and {PLOT}")

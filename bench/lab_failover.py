@@ -35,12 +35,13 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import benchlib
 
 from wolfpack.lab import access, demo, world
 from wolfpack.lab.driver import LabDriver, Probe
@@ -61,12 +62,6 @@ TARGETS = {
 WAIT_S = 60.0
 #: quiet time before a fault, and after the service answers again, in every run
 SETTLE_S = 0.5
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def moved(lab: LabDriver, group: str, old: str) -> str | None:
@@ -222,30 +217,6 @@ def sql_poweroff(lab: LabDriver, work: Path) -> Run:
     return Run(gap.seconds, phases)
 
 
-def plot(results: dict[str, list[float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(results)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, name in enumerate(names):
-        ys = results[name]
-        ax.scatter([i] * len(ys), ys, s=30, alpha=0.7)
-        ax.hlines(statistics.median(ys), i - 0.25, i + 0.25, colors="black")
-        target = TARGETS.get(f"{name}_p50_s")
-        if target is not None:
-            ax.hlines(target, i - 0.35, i + 0.35, colors="red", linestyles="dashed")
-    ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names])
-    ax.set_ylabel("client-observed outage (s)")
-    ax.set_title("Lab: outages seen by the client (black: median, red: target)")
-    ax.set_ylim(bottom=0)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 PhaseStats = dict[str, float | int]
 
 
@@ -255,7 +226,7 @@ def per_phase(runs: list[dict[str, float]]) -> dict[str, PhaseStats]:
     out: dict[str, PhaseStats] = {}
     for name in names:
         values = [run[name] for run in runs if name in run]
-        p50, p99 = percentile(values, 50), percentile(values, 99)
+        p50, p99 = benchlib.percentile(values, 50), benchlib.percentile(values, 99)
         out[name] = {"p50": p50, "p99": p99, "runs": len(values)}
     return out
 
@@ -323,10 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({**{k: v for k, v in results.items() if v}, "phases_s": spent}))
         return 0  # a subset: no summary, nothing written
     summary = {
-        "web_poweroff_p50_s": percentile(results["web_poweroff"], 50),
-        "web_poweroff_p99_s": percentile(results["web_poweroff"], 99),
-        "web_move_p50_s": percentile(results["web_move"], 50),
-        "sql_poweroff_p50_s": percentile(results["sql_poweroff"], 50),
+        "web_poweroff_p50_s": benchlib.percentile(results["web_poweroff"], 50),
+        "web_poweroff_p99_s": benchlib.percentile(results["web_poweroff"], 99),
+        "web_move_p50_s": benchlib.percentile(results["web_move"], 50),
+        "sql_poweroff_p50_s": benchlib.percentile(results["sql_poweroff"], 50),
     }
     doc: dict[str, Any] = {
         **summary,
@@ -346,10 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
-    plot(results, PLOT)
-    print(f"{'scenario':<14} {'p50 s':>7} {'max s':>7}  samples")
-    for name, values in results.items():
-        print(f"{name:<14} {percentile(values, 50):>7.3f} {max(values):>7.3f}  {values}")
+    benchlib.outage_plot(
+        results,
+        PLOT,
+        targets=TARGETS,
+        title="Lab: outages seen by the client (black: median, red: target)",
+    )
+    benchlib.print_outages(results)
     print(f"wrote {RESULTS} and {PLOT}")
     if args.json:
         print(json.dumps(summary))
