@@ -28,7 +28,6 @@ is bounded.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -41,14 +40,12 @@ from typing import Any
 
 import benchlib
 
-from wolfpack.lab import access, cables, demo, world
+from wolfpack.lab import cables, demo, world
 from wolfpack.lab.driver import LabDriver
 from wolfpack.lab.probe_client import changeover
 from wolfpack.lab.state import LabState
 from wolfpack.model.networks import derive
 from wolfpack.model.states import InterfaceState
-from wolfpack.store import KeySpace
-from wolfpack.store.repository import ClusterDB
 
 RESULTS = Path(__file__).parent / "results" / "lab_client_net.json"
 PLOT = RESULTS.with_suffix(".png")
@@ -61,25 +58,6 @@ WAIT_S = 60.0
 SETTLE_S = 0.5  # quiet time before a fault and after the answer changed
 FLAP_S = 0.3
 WATCH_S = 3.0  # how long a fault that must change nothing is watched
-
-
-def lift_thresholds(state: LabState) -> None:
-    """Many failovers in a row: lift MSCS's 10-per-6-hours limit for Web."""
-    with world.in_admin(state):
-        store = access.admin_store(state, timeout=2.0)
-        try:
-            db = ClusterDB(store, KeySpace(world.KEY_ROOT))
-            db.update_config(
-                lambda cfg: dataclasses.replace(
-                    cfg,
-                    groups={
-                        n: dataclasses.replace(g, failover_threshold=100000) if n == "Web" else g
-                        for n, g in cfg.groups.items()
-                    },
-                )
-            )
-        finally:
-            store.close()
 
 
 def all_interfaces_up(lab: LabDriver) -> bool:
@@ -177,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     harmless_runs: dict[str, list[dict[str, Any]]] = {"flap": [], "private_cut": []}
     try:
         demo.install(state)
-        lift_thresholds(state)
         lab = LabDriver(args.dir)
+        lab.lift_failover_thresholds(["Web"])
         faults = {"carrier_cut": cables.cut, "link_down": cables.set_down}
         with tempfile.TemporaryDirectory(prefix="wpn-bench-") as tmp:
             for i in range(args.runs):

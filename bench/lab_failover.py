@@ -43,13 +43,11 @@ from typing import Any
 
 import benchlib
 
-from wolfpack.lab import access, demo, world
+from wolfpack.lab import demo, world
 from wolfpack.lab.driver import LabDriver, Probe
 from wolfpack.lab.probe_client import Gap, changeover
-from wolfpack.lab.state import DEFAULT_DIR, LabState
+from wolfpack.lab.state import DEFAULT_DIR
 from wolfpack.model.timeline import segments
-from wolfpack.store import KeySpace
-from wolfpack.store.repository import ClusterDB
 
 RESULTS = Path(__file__).parent / "results" / "lab_failover.json"
 PLOT = RESULTS.with_suffix(".png")
@@ -137,27 +135,6 @@ def where_it_went(
     phases = segments(points)
     print("  " + ", ".join(f"{k} {v:.3f}" for k, v in phases.items()), file=sys.stderr)
     return phases
-
-
-def lift_thresholds(state: LabState) -> None:
-    """Many failovers in a row: lift MSCS's 10-per-6-hours limit for the bench's groups."""
-    with world.in_admin(state):
-        store = access.admin_store(state, timeout=2.0)
-        try:
-            db = ClusterDB(store, KeySpace(world.KEY_ROOT))
-            db.update_config(
-                lambda cfg: dataclasses.replace(
-                    cfg,
-                    groups={
-                        name: dataclasses.replace(g, failover_threshold=100000)
-                        if name in demo.GROUPS
-                        else g
-                        for name, g in cfg.groups.items()
-                    },
-                )
-            )
-        finally:
-            store.close()
 
 
 def web_poweroff(lab: LabDriver, work: Path) -> Run:
@@ -259,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     state, brought_up = world.up(args.dir, progress=demo.say)
     try:
         demo.install(state)
-        lift_thresholds(state)
         lab = LabDriver(args.dir)
+        lab.lift_failover_thresholds(demo.GROUPS)
         results: dict[str, list[float]] = {"web_poweroff": [], "web_move": [], "sql_poweroff": []}
         phases: dict[str, list[dict[str, float]]] = {name: [] for name in results}
         with tempfile.TemporaryDirectory(prefix="wpl-bench-") as tmp:

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo.install(state)
         lab = LabDriver(args.dir)
-        safety_scenarios.lift_thresholds(lab)
+        lab.lift_failover_thresholds(demo.GROUPS)
         with safety_scenarios.observer_for(lab) as obs, tempfile.TemporaryDirectory() as tmp:
             for i in range(1, args.runs + 1):
                 for name in chosen:

@@ -22,7 +22,6 @@ exited by itself while no fault holds that node (systemd's ``Restart=on-failure`
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import random
 import threading
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from wolfpack.errors import WolfpackError
-from wolfpack.lab import access, demo, world
+from wolfpack.lab import demo, world
 from wolfpack.lab.chaos_lab_faults import ADMIN_LOCK, Injector, Undo
 from wolfpack.lab.chaos_lab_judge import config_changes, fault_outage, lost_rows, per_kind
 from wolfpack.lab.chaos_lab_plan import (
@@ -50,8 +49,6 @@ from wolfpack.lab.driver import LabDriver, Probe
 from wolfpack.lab.layout import pki_dir
 from wolfpack.lab.safety_observer import SafetyObserver, Watched
 from wolfpack.lab.safety_record import KINDS
-from wolfpack.store import KeySpace
-from wolfpack.store.repository import ClusterDB
 
 __all__ = ["RECOVER_S", "FaultRecord", "run"]
 
@@ -131,19 +128,10 @@ class _Run:
                    for g in snap.config.groups)  # fmt: skip
 
     def lift_thresholds(self) -> None:
-        """Hundreds of failovers in a row: lift every group's failover threshold (10 in 6
-        hours; the Cluster Group's too, or it stays Offline, FAILOVER_THRESHOLD_EXCEEDED,
-        as bench seed 1 showed) before the configuration is exported for the comparison."""
-        state = self.inj.state
-        with ADMIN_LOCK, world.in_admin(state):
-            store = access.admin_store(state, timeout=2.0)
-            try:
-                ClusterDB(store, KeySpace(world.KEY_ROOT)).update_config(
-                    lambda cfg: dataclasses.replace(cfg, groups={
-                        n: dataclasses.replace(g, failover_threshold=100000)
-                        for n, g in cfg.groups.items()}))  # fmt: skip
-            finally:
-                store.close()
+        """Hundreds of failovers in a row: every group's threshold lifted before the
+        configuration is exported for the comparison."""
+        with ADMIN_LOCK:
+            self.lab.lift_failover_thresholds()
 
     def export(self) -> str:
         return self.lab.wolfpack("config", "export").stdout

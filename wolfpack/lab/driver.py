@@ -9,12 +9,13 @@ by its PID (SIGTERM, then SIGKILL) when its context ends.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -58,6 +59,10 @@ class Probe:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+#: the failover threshold of a group that benchmarks fail over again and again
+LIFTED_THRESHOLD = 100_000
 
 
 class LabDriver:
@@ -113,6 +118,21 @@ class LabDriver:
 
     def power(self, action: str, node: str) -> None:
         self.lab("power", action, node)
+
+    def lift_failover_thresholds(self, groups: Collection[str] | None = None) -> None:
+        """Many failovers in a row (benchmarks, chaos): lift the failover threshold (MSCS: 10
+        in 6 hours) of ``groups``, by default of every group, the Cluster Group's too (or it
+        stays Offline, FAILOVER_THRESHOLD_EXCEEDED). Nothing else changes."""
+        with world.in_admin(self.state):
+            store = access.admin_store(self.state, timeout=2.0)
+            try:
+                ClusterDB(store, KeySpace(world.KEY_ROOT)).update_config(
+                    lambda cfg: dataclasses.replace(cfg, groups={
+                        n: dataclasses.replace(g, failover_threshold=LIFTED_THRESHOLD)
+                        if groups is None or n in groups else g
+                        for n, g in cfg.groups.items()}))  # fmt: skip
+            finally:
+                store.close()
 
     # -- observing ---------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:

@@ -136,20 +136,6 @@ def prepare(lab: LabDriver) -> None:
              and lab.online_on("Web") == WEB_HOME, WAIT_S, "Web and SQL at home")  # fmt: skip
 
 
-def lift_thresholds(lab: LabDriver) -> None:
-    """Many failovers in a row (the benchmark): lift the 10-per-6-hours limit of the demo's
-    groups. Nothing else changes."""
-    with world.in_admin(lab.state):
-        store = access.admin_store(lab.state, timeout=2.0)
-        try:
-            ClusterDB(store, KeySpace(world.KEY_ROOT)).update_config(
-                lambda cfg: dataclasses.replace(cfg, groups={
-                    n: dataclasses.replace(g, failover_threshold=100000) if n in demo.GROUPS
-                    else g for n, g in cfg.groups.items()}))  # fmt: skip
-        finally:
-            store.close()
-
-
 @contextmanager
 def clients(lab: LabDriver, work: Path) -> Iterator[tuple[Probe, Probe]]:
     """HTTP to www and SQL (the postmaster's start time: a restart changes the answer)."""
