@@ -26,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wolfpack.errors import StoreError
 from wolfpack.store.base import Delete, Put
+from wolfpack.store.pki import ca_builder
 from wolfpack.store.repository import ClusterDB
 
 CA_DAYS = 3650
@@ -57,23 +58,7 @@ def make_ca(cluster: str) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
     """A new self-signed cluster CA: its certificate (PEM) and key."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name(f"Wolfpack cluster {cluster} CA")
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-    )  # fmt: skip
-    cert = _validity(builder, CA_DAYS).sign(key, hashes.SHA256())
+    cert = _validity(ca_builder(name, key), CA_DAYS).sign(key, hashes.SHA256())
     return cert.public_bytes(serialization.Encoding.PEM), key
 
 

@@ -85,6 +85,28 @@ def user_name(kind: PrincipalKind, name: str) -> str:
     return f"{kind}:{name}"
 
 
+def ca_builder(name: x509.Name, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
+    """A self-signed CA certificate named ``name`` with ``key``, yet to be given its validity
+    and signed: it may sign certificates (no intermediate below it) and revocation lists.
+    Both cluster CAs are made so: the cluster database's and the REST API's."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Issued:
     """Files written for one principal or member (paths, for the caller to report)."""
@@ -121,27 +143,14 @@ class ClusterCA:
         name = _subject("cluster-database-ca", f"Wolfpack cluster {cluster} etcd CA")
         now = _now()
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
+            ca_builder(name, key)
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
             )
             .sign(key, hashes.SHA256())
-        )  # fmt: skip
+        )
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o700)
         _write(directory / "ca.key", _key_pem(key), 0o600)
