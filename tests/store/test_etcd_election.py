@@ -22,11 +22,11 @@ pytestmark = pytest.mark.etcd
 
 @pytest.fixture
 def silent_endpoints() -> Iterator[list[str]]:
-    """Four endpoints that accept a connection and never answer (a wedged member, a member
+    """Eight endpoints that accept a connection and never answer (a wedged member, a member
     cut from its peers, an address on a pulled cable)."""
     socks = []
     try:
-        for _ in range(4):
+        for _ in range(8):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             s.listen(16)
@@ -38,7 +38,7 @@ def silent_endpoints() -> Iterator[list[str]]:
 
 
 def test_keepalive_budget_bounds_the_whole_call(silent_endpoints: list[str]) -> None:
-    """H4: with 4 silent endpoints and 1 s per request, a keep-alive used to take 4 s; with a
+    """H4: with 8 silent endpoints and 1 s per request, a keep-alive used to take 8 s; with a
     budget of 0.5 s it gives up after about 0.5 s, whatever the number of endpoints."""
     plain = [e.replace("https:", "http:") for e in silent_endpoints]
     store = EtcdStore(plain, timeout=1.0)

@@ -30,7 +30,7 @@ import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -38,10 +38,13 @@ from wolfpack.cli import audited, output
 from wolfpack.cli.audited import CountingStore
 from wolfpack.errors import FieldError, ValidationError
 from wolfpack.store.cluster import Cluster
-from wolfpack.store.etcd import EtcdStore, split_endpoint
 from wolfpack.store.etcd_tls import EtcdCredentials
+from wolfpack.store.etcd_wire import split_endpoint
 from wolfpack.store.keys import DEFAULT_ROOT, KeySpace
 from wolfpack.store.repository import ClusterDB
+
+if TYPE_CHECKING:
+    from wolfpack.store.etcd import EtcdStore
 
 DEFAULT_ENDPOINT = "https://127.0.0.1:2379"
 ETCD_DIR = Path("/etc/wolfpack/etcd")
@@ -250,6 +253,8 @@ def open_store() -> Iterator[EtcdStore]:
     url = endpoint()
     credentials = etcd_credentials(url)
     try:
+        from wolfpack.store.etcd import EtcdStore  # its HTTP stack only when a verb runs
+
         store = EtcdStore(url, credentials=credentials)
     except ValueError as exc:
         raise ValidationError.single("endpoint", f"{url!r}: {exc}") from None

@@ -18,8 +18,8 @@ import yaml
 from wolfpack.api.settings import ApiSection
 from wolfpack.errors import FieldError, ValidationError
 from wolfpack.node.fencing import IO_AGENTS, RESERVED_OPTIONS, FenceKind, kind_of
-from wolfpack.store.etcd import split_endpoint
 from wolfpack.store.etcd_tls import EtcdCredentials
+from wolfpack.store.etcd_wire import split_endpoint
 
 
 class HeartbeatSection(pydantic.BaseModel):

@@ -5,7 +5,12 @@
 * :class:`EtcdStore` -- etcd v3 through its HTTP gateway, for production
 * :mod:`wolfpack.store.keys` -- the key layout (schema version 1)
 * :class:`EtcdProcess` -- run a private etcd for tests and the demo
+
+``EtcdStore`` and ``EtcdProcess`` are imported on first use: their HTTP stack (etcd3gw,
+requests) costs a CLI verb's ``--help`` and the in-memory tests 0.15 s for nothing (issue 12).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from wolfpack.store import keys
 from wolfpack.store.base import (
@@ -26,10 +31,25 @@ from wolfpack.store.base import (
     put_if_absent,
     value_is,
 )
-from wolfpack.store.etcd import EtcdStore
-from wolfpack.store.etcd_process import EtcdProcess
 from wolfpack.store.keys import SCHEMA_VERSION, KeySpace, ensure_schema
 from wolfpack.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from wolfpack.store.etcd import EtcdStore
+    from wolfpack.store.etcd_process import EtcdProcess
+
+_LAZY = {"EtcdStore": "wolfpack.store.etcd", "EtcdProcess": "wolfpack.store.etcd_process"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -50,13 +50,7 @@ from wolfpack.store.base import (
     Watch,
     validate_ops,
 )
-from wolfpack.store.etcd_endpoint import (
-    _Endpoint,
-    _parse_endpoint,
-    _Session,
-    endpoint_address,
-    split_endpoint,
-)
+from wolfpack.store.etcd_endpoint import _Endpoint, _parse_endpoint, _Session
 from wolfpack.store.etcd_tls import EtcdCredentials
 from wolfpack.store.etcd_watch import _WatchStream
 from wolfpack.store.etcd_wire import (
@@ -73,6 +67,8 @@ from wolfpack.store.etcd_wire import (
     _revision,
     _short_reason,
     _WatchRefused,
+    endpoint_address,
+    split_endpoint,
 )
 
 __all__ = ["HINT", "KEEPALIVE_ATTEMPT_S", "EtcdStore", "endpoint_address", "split_endpoint"]

@@ -7,13 +7,12 @@ import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from etcd3gw.client import Etcd3Client
 
 from wolfpack.store.etcd_tls import AUTHENTICATE, EtcdCredentials, TokenAuth
-from wolfpack.store.etcd_wire import API_PATH, _error_body, _WatchRefused
+from wolfpack.store.etcd_wire import API_PATH, _error_body, _WatchRefused, split_endpoint
 
 
 @dataclass(frozen=True)
@@ -23,27 +22,6 @@ class _Endpoint:
     port: int
     client: Etcd3Client
     tls: ssl.SSLContext | None = None
-
-
-def endpoint_address(text: str) -> tuple[str, int]:
-    """(host, port) of one endpoint (``https://HOST:PORT``, ``http://HOST:PORT``,
-    ``HOST:PORT`` or ``HOST``); ValueError saying why not."""
-    return split_endpoint(text)[1:]
-
-
-def split_endpoint(text: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of one endpoint; a bare ``HOST:PORT`` is ``http``."""
-    raw = text.strip()
-    if "://" not in raw:
-        raw = "http://" + raw
-    try:
-        parts = urlsplit(raw)
-        port = parts.port or 2379
-    except ValueError:
-        raise ValueError(f"etcd endpoint {text!r} has a bad port") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"etcd endpoint must look like https://HOST:PORT, not {text!r}")
-    return parts.scheme, parts.hostname, port
 
 
 class _Session(requests.Session):

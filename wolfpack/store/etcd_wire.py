@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from wolfpack.store.base import (
     Compare,
@@ -149,3 +150,24 @@ def _short_reason(text: str) -> str:
 
 class _WatchRefused(Exception):
     """etcd answered the watch request with an error (not a transport failure)."""
+
+
+def endpoint_address(text: str) -> tuple[str, int]:
+    """(host, port) of one endpoint (``https://HOST:PORT``, ``http://HOST:PORT``,
+    ``HOST:PORT`` or ``HOST``); ValueError saying why not."""
+    return split_endpoint(text)[1:]
+
+
+def split_endpoint(text: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of one endpoint; a bare ``HOST:PORT`` is ``http``."""
+    raw = text.strip()
+    if "://" not in raw:
+        raw = "http://" + raw
+    try:
+        parts = urlsplit(raw)
+        port = parts.port or 2379
+    except ValueError:
+        raise ValueError(f"etcd endpoint {text!r} has a bad port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"etcd endpoint must look like https://HOST:PORT, not {text!r}")
+    return parts.scheme, parts.hostname, port
