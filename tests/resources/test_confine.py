@@ -177,11 +177,15 @@ def test_kill_without_cgroup_kill_freezes_and_kills_each(
     group = confine.cgroup("old-kernel")
     assert group is not None
     group.create()
+    # in the cgroup before it runs anything, so its children are in too (agents hold theirs
+    # at a StartGate; here a preexec_fn does): added after Popen returned, it could fork
+    # first on a loaded machine (CI did)
     proc = subprocess.Popen(
-        [sys.executable, str(daemoniser(tmp_path)), str(pids.path)], start_new_session=True
+        [sys.executable, str(daemoniser(tmp_path)), str(pids.path)],
+        start_new_session=True,
+        preexec_fn=lambda: group.add(os.getpid()),
     )
     try:
-        group.add(proc.pid)  # it forks after it is in: its children are in too
         assert wait_until(lambda: len(pids.read()) == 2)
         assert set(pids.read()) <= set(group.pids())
         group._freeze_and_kill()
