@@ -287,11 +287,7 @@ class EtcdStore:
         while (left := ends - time.monotonic()) > 0:
             round_start = time.monotonic()
             attempt = min(KEEPALIVE_ATTEMPT_S, left)
-            racers = self._racer_pool()
-            futures: dict[Future[dict[str, Any]], int] = {
-                racers.submit(self._keepalive_at, i, payload, attempt): i
-                for i in range(len(self._endpoints))
-            }
+            futures = self._start_round(payload, attempt)
             for done in as_completed(futures):
                 try:
                     return done.result()
@@ -327,15 +323,22 @@ class EtcdStore:
         self._current = idx
         return reply
 
-    def _racer_pool(self) -> ThreadPoolExecutor:
-        """The threads of keep-alive races, made on first need (a healthy cluster never
-        races); room for a round still running out its attempts and the next."""
+    def _start_round(
+        self, payload: dict[str, Any], attempt: float
+    ) -> dict[Future[dict[str, Any]], int]:
+        """One keep-alive to every endpoint at once, on the race's threads (made on first
+        need: a healthy cluster never races; room for a round still running out its
+        attempts and the next). Under the lock, so a store closed meanwhile refuses."""
         with self._lock:
+            self._check_open()
             if self._racers is None:
                 self._racers = ThreadPoolExecutor(
                     max_workers=2 * len(self._endpoints), thread_name_prefix="etcd-keepalive"
                 )
-            return self._racers
+            return {
+                self._racers.submit(self._keepalive_at, i, payload, attempt): i
+                for i in range(len(self._endpoints))
+            }
 
     def lease_revoke(self, lease_id: int) -> None:
         try:
