@@ -56,6 +56,9 @@ __all__ = ["RECOVER_S", "FaultRecord", "run"]
 RECOVER_S = 180.0
 #: how long a fault may wait for its turn (the previous node back, its target found)
 SLOT_WAIT_S = 120.0
+#: a node the cluster fenced (powered off) outside any fault is powered on after this (a
+#: fence agent's reboot: power off, then on)
+REBOOT_S = 3.0
 PROBE_INTERVAL_S = 0.1
 SERVICES = ("Web", "SQL")
 TABLE = "wolfpack_chaos_rows"
@@ -138,14 +141,31 @@ class _Run:
 
     # -- the service manager -----------------------------------------------------------------
     def _supervise(self) -> None:
+        """systemd's part: a crashed etcd member or wolfpackd is started again after
+        RestartSec; and a fence agent's reboot: a node the cluster fenced (the lab's agent
+        powers it off) while no fault holds it is powered on after :data:`REBOOT_S`, as a
+        real fence's default action (reboot) would bring it back."""
+        off_since: dict[str, float] = {}
         while not self._stop.wait(1.0):
             held = {n for r in self.active() for n in r.nodes}
             if any(r.fault.scope == CLUSTER for r in self.active()):
+                off_since.clear()
                 continue
             state = self.inj.state
             for node in state.nodes:
-                if node in held or node in state.powered_off:
+                if node in held:
+                    off_since.pop(node, None)
                     continue
+                if node in state.powered_off:
+                    since = off_since.setdefault(node, time.monotonic())
+                    if time.monotonic() - since >= REBOOT_S:
+                        with ADMIN_LOCK, contextlib.suppress(WolfpackError):
+                            world.power_on(self.dir, node, wait=False)
+                            self.restarts.append(f"{node} rebooted after a fence")
+                            self._line(f"fence reboot: {node} was fenced; powered on again")
+                        off_since.pop(node, None)
+                    continue
+                off_since.pop(node, None)
                 for role in ("etcd", "wolfpackd"):
                     if role == "etcd" and node not in world.members(state):
                         continue
