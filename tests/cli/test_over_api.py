@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,6 +106,26 @@ def test_resource_create_with_properties(cli: ApiCli) -> None:
     cli.ok("resource", "set", "api-app", "--prop", "directory=")  # key= removes it
     stored = cli.c.db.load_config()[0].resources["api-app"]
     assert dict(stored.properties) == {"command": "sleep 600"}
+
+
+@pytest.mark.skipif(
+    not Path("/usr/lib/ocf/resource.d/heartbeat/Dummy").exists(),
+    reason="Debian's resource-agents is not installed (scripts/setup)",
+)
+def test_an_ocf_agent_registered_as_a_type_over_the_api(cli: ApiCli) -> None:
+    """S26, S31: the agent's meta-data is read here, the type is made by the server (an
+    audited change like any other) and deleted only while nothing uses it."""
+    made = cli.ok("type", "register", "heartbeat:Dummy")
+    assert made["name"] == "ocf:heartbeat:Dummy"
+    stored = cli.c.db.load_config()[0].types["ocf:heartbeat:Dummy"]
+    assert stored.spec("state") is not None and stored.spec("fake") is not None
+    refused = cli.fails("type", "delete", "Generic Application", code=1)
+    assert refused["code"] == "BUILTIN_TYPE"
+    assert cli.fails("type", "register", "heartbeat:Dummy", code=1)["type"] == (
+        "AlreadyExistsError"
+    )
+    cli.ok("type", "delete", "ocf:heartbeat:Dummy")
+    assert "ocf:heartbeat:Dummy" not in cli.c.db.load_config()[0].types
 
 
 def test_read_only_cli_output_hides_secret_values(cli: ApiCli) -> None:

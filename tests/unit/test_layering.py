@@ -230,7 +230,18 @@ FLOORS: dict[str, frozenset[str]] = {
     "node": frozenset({"errors", "model", "policy", "store", "resources", "admin", "api"}),
     "lab": frozenset({"errors", "model", "policy", "store", "resources", "node"}),
     "cli": frozenset(
-        {"errors", "model", "policy", "store", "admin", "tools", "wizards", "node", "lab"}
+        {
+            "errors",
+            "model",
+            "policy",
+            "store",
+            "resources",
+            "admin",
+            "tools",
+            "wizards",
+            "node",
+            "lab",
+        }
     ),
 }
 

@@ -18,6 +18,7 @@ from wolfpack.admin.networks import (
 from wolfpack.admin.objects import Noun, flatten
 from wolfpack.errors import RejectedError, ValidationError
 from wolfpack.model import codec
+from wolfpack.model.builtin_types import builtin_types
 from wolfpack.model.config import (
     ClusterConfig,
     Group,
@@ -234,6 +235,19 @@ def _type_rows(rtype: ResourceType) -> list[tuple[str, Any]]:
     return rows + [(f"properties.{p.name}", describe_spec(p)) for p in rtype.properties]
 
 
+def _type_guard(cfg: ClusterConfig, snap: Snapshot, name: str) -> None:
+    if name in builtin_types():
+        raise RejectedError(
+            "BUILTIN_TYPE", f"{name!r} is a built-in resource type: it cannot be deleted"
+        )
+    users = sorted(r.name for r in cfg.resources.values() if r.type == name)
+    if users:
+        raise ValidationError.single(
+            f"types.{name}",
+            f"resources {', '.join(users)} are of this type: delete them first",
+        )
+
+
 TYPES: Final[Noun[ResourceType]] = Noun(
     "types",
     "resource type",
@@ -245,6 +259,7 @@ TYPES: Final[Noun[ResourceType]] = Noun(
         ("description", lambda s, t: t.description),
     ),
     rows=_type_rows,
+    guard_delete=_type_guard,
 )
 
 #: Every noun by its kind (the API's ``/api/v1/{kind}``), in the cluster document's order.

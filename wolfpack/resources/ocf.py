@@ -63,10 +63,12 @@ from wolfpack.resources.ocf_metadata import (
     OcfMetadata,
     OcfParameter,
     installed_agents,
+    metadata_document,
     parse_duration,
     parse_metadata,
     resource_type_from_metadata,
     schema_from_metadata,
+    split_agent,
 )
 from wolfpack.resources.process import boot_id, describe_exit
 
@@ -115,7 +117,6 @@ LEFTOVER_GRACE_S = 5.0
 #: properties of the generic type that are not parameters of the agent
 CONTROL_PROPERTIES = frozenset({"agent", "parameters", "ocf_root", "netns"})
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 _INSTANCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -128,17 +129,6 @@ def instance_name(resource: str) -> str:
         return resource
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", resource).strip("_.-") or "resource"
     return f"{safe}-{hashlib.sha256(resource.encode()).hexdigest()[:6]}"
-
-
-def _xml_part(text: str) -> str:
-    """The meta-data document in an agent's output (stderr is mixed in)."""
-    start = text.find("<?xml")
-    if start < 0:
-        start = text.find("<resource-agent")
-    end = text.rfind("</resource-agent>")
-    if start < 0 or end < 0:
-        return text
-    return text[start : end + len("</resource-agent>")]
 
 
 def _format_value(value: PropertyValue) -> str:
@@ -185,14 +175,14 @@ class OcfAgent(LeftoverTracking):
             assert spec is not None
         else:
             spec = self.rtype.name[len(TYPE_PREFIX) :]
-        provider, sep, kind = spec.partition(":")
-        if not sep or not _NAME.fullmatch(provider) or not _NAME.fullmatch(kind):
+        parts = split_agent(spec)
+        if parts is None:
             raise self.error(
                 AgentResult.ERR_CONFIGURED,
                 f"{spec!r} is not provider:type (e.g. heartbeat:Dummy)",
                 "agent",
             )
-        return provider, kind
+        return parts
 
     def agent_path(self) -> str:
         """The agent's executable; ERR_INSTALLED if this node lacks it."""
@@ -340,7 +330,7 @@ class OcfAgent(LeftoverTracking):
         try:
             if result.returncode != OCF_SUCCESS:
                 raise self._failure("meta-data", result, bound)
-            return parse_metadata(_xml_part(out.read_text(errors="replace")))
+            return parse_metadata(metadata_document(out.read_text(errors="replace")))
         except (AgentError, ValueError, OSError) as exc:
             self.log("agent_metadata_unreadable", why=str(exc))
             return OcfMetadata(name="")

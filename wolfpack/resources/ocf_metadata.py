@@ -25,10 +25,12 @@ __all__ = [
     "OcfMetadata",
     "OcfParameter",
     "installed_agents",
+    "metadata_document",
     "parse_duration",
     "parse_metadata",
     "resource_type_from_metadata",
     "schema_from_metadata",
+    "split_agent",
 ]
 
 DEFAULT_OCF_ROOT = "/usr/lib/ocf"
@@ -38,6 +40,7 @@ RUN_PROPERTIES = ("ocf_root", "netns")
 TYPE_PREFIX = "ocf:"
 
 _GENERIC = builtin_types()[OCF]
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 _TRUE = frozenset({"1", "yes", "true", "on", "ja", "y"})
 _FALSE = frozenset({"0", "no", "false", "off", "nein", "n"})
 
@@ -238,6 +241,26 @@ def resource_type_from_metadata(agent: str, meta: OcfMetadata) -> ResourceType:
         description=meta.shortdesc or f"OCF resource agent {agent}",
         properties=schema + run,
     )
+
+
+def split_agent(spec: str) -> tuple[str, str] | None:
+    """``provider:type`` (e.g. ``heartbeat:Dummy``) as (provider, type), or None if it is
+    not one: both parts letters, digits and ``_.+-``, so neither can name another path."""
+    provider, sep, kind = spec.partition(":")
+    if not sep or not _NAME.fullmatch(provider) or not _NAME.fullmatch(kind):
+        return None
+    return provider, kind
+
+
+def metadata_document(text: str) -> str:
+    """The meta-data document in an agent's output (stderr is mixed in)."""
+    start = text.find("<?xml")
+    if start < 0:
+        start = text.find("<resource-agent")
+    end = text.rfind("</resource-agent>")
+    if start < 0 or end < 0:
+        return text
+    return text[start : end + len("</resource-agent>")]
 
 
 def installed_agents(ocf_root: str | Path = DEFAULT_OCF_ROOT) -> list[str]:
