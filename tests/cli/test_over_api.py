@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,32 @@ def test_the_next_url_is_tried_when_one_does_not_answer(cli: ApiCli) -> None:
     assert cli.ok("group", "show", "ApiF", api=api)["name"] == "ApiF"
     error = cli.fails("group", "list", api=dead, code=3)
     assert error["type"] == "StoreUnavailable" and dead in error["message"]
+
+
+def test_a_group_renamed_while_online_keeps_running_where_it_runs(cli: ApiCli) -> None:
+    """S19, on real daemons: renaming an online group moves its configuration and status in
+    one transaction; its application is neither stopped nor restarted nor moved, and
+    nothing is planned for it afterwards. A resource that runs is renamed only offline."""
+    c = cli.c
+    wait_for(lambda: c.db.read_snapshot().group("Web").transition is None, timeout=30)
+    owner = c.db.read_snapshot().group("Web").owner
+    assert owner is not None and c.answer("Web") == owner
+    starts = [r for r in c.runs("Web") if " start " in r]
+    made = cli.ok("group", "rename", "Web", "Website")
+    assert made["name"] == "Website" and made["owner"] == owner and made["state"] == "Online"
+    for _ in range(10):  # two seconds of ticks: every node and the coordinator re-read it
+        assert c.answer("Web") == owner
+        time.sleep(0.2)
+    snap = c.db.read_snapshot()
+    assert snap.group("Website").owner == owner and "Web" not in snap.groups
+    assert snap.config.resources["Web-app"].group == "Website"
+    assert [r for r in c.runs("Web") if " start " in r] == starts  # never restarted
+    plan = cli.ok("plan")
+    assert [a for a in plan.get("actions", []) if a["subject"] in ("Web", "Website")] == []
+    refused = cli.fails("resource", "rename", "Web-app", "web-app", code=1)
+    assert refused["code"] == "RESOURCE_ACTIVE" and "offline" in refused["message"]
+    cli.ok("group", "rename", "Website", "Web")
+    assert c.db.read_snapshot().group("Web").owner == owner and c.answer("Web") == owner
 
 
 def test_node_pause_and_resume_and_a_resource_changing_group(cli: ApiCli) -> None:

@@ -18,7 +18,7 @@ from wolfpack.cli import output, parse
 from wolfpack.cli import timeline as timelines
 from wolfpack.cli.context import open_cluster
 from wolfpack.cli.intent import add_request_verb, submit
-from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
+from wolfpack.cli.objects import add_delete_verb, add_read_verbs, add_rename_verb, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption
 from wolfpack.model.config import Group
@@ -26,7 +26,7 @@ from wolfpack.model.snapshot import IntentKind
 from wolfpack.model.states import FailbackMode
 
 app = typer.Typer(
-    help="Groups: create, list, show, set, delete, move, online, offline, history.",
+    help="Groups: create, list, show, set, rename, delete, move, online, offline, history.",
     no_args_is_help=True,
 )
 
@@ -106,6 +106,9 @@ class GroupOptions:
 
 
 add_read_verbs(app, GROUPS)
+add_rename_verb(
+    app, GROUPS, "groups", "its resources keep running where they are (refused while it moves)."
+)
 add_delete_verb(app, GROUPS)
 
 

@@ -16,6 +16,7 @@ from wolfpack.cli import output
 from wolfpack.cli.context import open_cluster
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.model import codec
+from wolfpack.model.rename import Renamable
 from wolfpack.model.snapshot import Snapshot
 
 T = TypeVar("T")
@@ -64,6 +65,24 @@ def add_delete_verb(app: typer.Typer, noun: Noun[T]) -> None:
         with open_cluster() as db:
             removed = delete(db, noun, name)
         report(removed, as_json, f"deleted {noun.label} {name}")
+
+
+def add_rename_verb(app: typer.Typer, noun: Noun[T], kind: Renamable, when: str) -> None:
+    """``rename OLD NEW`` (S19): every reference and the status follow, in one change."""
+
+    @verb(app, "rename", help=f"Rename a {noun.label}: {when}")
+    def rename_(
+        old: Annotated[str, typer.Argument(help=f"The {noun.label}'s name.")],
+        new: Annotated[str, typer.Argument(help="Its new name.")],
+        as_json: JsonFlag = False,
+    ) -> None:
+        with open_cluster() as db:
+            db.rename(kind, old, new)
+            snap = db.read_snapshot()  # with its status, now under the new name
+        if as_json:
+            output.print_json(noun.document(snap, noun.get(snap.config, new)))
+        else:
+            output.message(f"renamed {noun.label} {old} to {new}")
 
 
 def report(obj: object, as_json: bool, text: str) -> None:

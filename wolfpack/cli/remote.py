@@ -29,6 +29,7 @@ from wolfpack.cli.apiclient import ApiTransport
 from wolfpack.errors import ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, ClusterSettings
+from wolfpack.model.rename import Renamable
 from wolfpack.model.snapshot import Intent, IntentKind, NodeAdmin, Outcome, Snapshot
 from wolfpack.store.cluster import ConfigCheck, RequestCheck
 from wolfpack.store.repository import STATE_TYPES
@@ -119,6 +120,11 @@ class ApiCluster:
                         "PATCH", f"{kind}/{name}", merge_patch_for(old_objs[name], new_objs[name])
                     )
         return new
+
+    def rename(self, kind: Renamable, old: str, new: str) -> ClusterConfig:
+        """One POST: the server checks and renames in its own transaction."""
+        self.call("POST", f"{kind}/{quote(old, safe='')}/rename", {"name": new})
+        return self.load_config()[0]
 
     def add_intent(
         self,

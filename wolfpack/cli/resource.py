@@ -18,7 +18,7 @@ from wolfpack.admin.objects import create, modify
 from wolfpack.cli import parse
 from wolfpack.cli.context import open_cluster
 from wolfpack.cli.intent import add_request_verb, submit
-from wolfpack.cli.objects import add_delete_verb, add_read_verbs, report
+from wolfpack.cli.objects import add_delete_verb, add_read_verbs, add_rename_verb, report
 from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.cli.wait import NoWaitFlag, TimeoutOption
 from wolfpack.model.config import ClusterConfig, Resource
@@ -27,7 +27,7 @@ from wolfpack.model.snapshot import IntentKind
 from wolfpack.model.states import RestartAction
 
 app = typer.Typer(
-    help="Resources: create, list, show, set, depend, delete, online, offline, fail, move.",
+    help="Resources: create, list, show, set, depend, rename, delete, online, offline, fail, move.",
     no_args_is_help=True,
 )
 
@@ -105,6 +105,7 @@ class ResourceOptions:
 
 
 add_read_verbs(app, RESOURCES)
+add_rename_verb(app, RESOURCES, "resources", "offline only; its dependents follow the new name.")
 add_delete_verb(app, RESOURCES)
 
 

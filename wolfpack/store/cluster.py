@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeAlias
 
 from wolfpack.model.config import ClusterConfig
+from wolfpack.model.rename import Renamable
 from wolfpack.model.snapshot import Intent, IntentKind, NodeAdmin, Outcome, Snapshot
 from wolfpack.store.base import Compare
 from wolfpack.store.repository import DatabaseRead, RequestCheck
@@ -48,6 +49,11 @@ class Cluster(Protocol):
         judges the read the change starts from and returns the conditions its verdict
         needs in the transaction (a delete guard, M5); over the API the server runs its
         own (the same ``admin`` function)."""
+        ...
+
+    def rename(self, kind: Renamable, old: str, new: str) -> ClusterConfig:
+        """Rename a group or resource with every reference to it and its status, in one
+        transaction (:mod:`wolfpack.model.rename`; over the API the server does it)."""
         ...
 
     def add_intent(

@@ -18,6 +18,7 @@ from wolfpack.model.config import (
     ClusterConfig,
     ClusterSettings,
 )
+from wolfpack.model.rename import Renamable, rename_refusal, renamed
 from wolfpack.model.snapshot import (
     GroupStatus,
     NodeStatus,
@@ -204,6 +205,39 @@ class ConfigWrites:
         check_config(new)
         self._commit(read, new, StateSection(), replace_state=False, also=also, guard=guard)
         return new
+
+    def rename(
+        self, kind: Renamable, old: str, new: str, *, also: Sequence[Op] = ()
+    ) -> ClusterConfig:
+        """Rename group or resource ``old`` to ``new`` (S19) in one transaction: the
+        configuration with every reference (:func:`wolfpack.model.rename.renamed`), its
+        status and a group's failover history moved to the new key. Refused
+        (``RejectedError``) while :func:`~wolfpack.model.rename.rename_refusal` says so, on
+        the read it starts from; the old status's revision is compared in the transaction,
+        so a node that changed it meanwhile makes this a ``ConflictError`` (a retry checks
+        again)."""
+        read = self.read()
+        new_cfg = renamed(read.config(), kind, old, new)
+        refusal = rename_refusal(read.snapshot(), kind, old)
+        if refusal is not None:
+            raise refusal
+        check_config(new_cfg)
+        k = self.keys
+        # the old status goes with its name (_commit deletes what is no longer configured)
+        moves = [(k.state(kind, old), k.state(kind, new), read.kvs.get(k.state(kind, old)))]
+        if kind == "groups":  # kept beside the root, outside the read
+            moves.append((k.history(old), k.history(new), self.store.get(k.history(old))))
+        ops: list[Op] = []
+        guard: list[Compare] = []
+        for src, dst, kv in moves:
+            guard += [mod_is(src, kv.mod_revision if kv is not None else 0), key_absent(dst)]
+            if kv is not None:
+                ops.append(Put(dst, kv.value))
+                if not src.startswith(k.state_root):
+                    ops.append(Delete(src))
+        self._commit(read, new_cfg, StateSection(), replace_state=False, also=[*ops, *also],
+                     guard=guard)  # fmt: skip
+        return new_cfg
 
     def import_config(
         self,

@@ -94,7 +94,7 @@ def api_permissions(keys: KeySpace) -> list[Permission]:
     return [
         Permission(keys.root, "READWRITE"),
         Permission(keys.audit_prefix, "READWRITE"),
-        Permission(keys.history_prefix, "READ"),
+        Permission(keys.history_prefix, "READWRITE"),  # a renamed group's history moves
     ]
 
 
@@ -127,11 +127,11 @@ def _tolerating(store: EtcdStore, path: str, payload: dict[str, object], exists:
 def add_user(store: EtcdStore, keys: KeySpace, user: str, password: str) -> None:
     """Create (or give a new password to) ``user`` with its roles, creating those roles."""
     for role, perms in roles_of(user, keys).items():
-        if role != "root" and _tolerating(
-            store, "auth/role/add", {"name": role}, "role name already exists"
-        ):
-            for p in perms:
-                store.call_api("auth/role/grant", p.grant(role))
+        if role == "root":
+            continue
+        _tolerating(store, "auth/role/add", {"name": role}, "role name already exists")
+        for p in perms:  # again for an existing role: a newer release may grant more
+            store.call_api("auth/role/grant", p.grant(role))
     if not _tolerating(
         store,
         "auth/user/add",

@@ -9,6 +9,7 @@ import pydantic
 from fastapi import APIRouter, Request
 
 from wolfpack.admin import requests
+from wolfpack.admin.nouns import BY_KIND
 from wolfpack.api.auth import Admin, Reader, current
 from wolfpack.api.routes.common import (
     JSONBytes,
@@ -18,9 +19,12 @@ from wolfpack.api.routes.common import (
     cache,
     db,
     json_response,
+    retry_conflicts,
+    written,
 )
 from wolfpack.errors import NotFoundError
 from wolfpack.model import codec
+from wolfpack.model.rename import Renamable
 from wolfpack.model.snapshot import IntentKind, NodeAdmin
 
 router = APIRouter(prefix="/api/v1")
@@ -115,6 +119,38 @@ def drain_node(request: Request, name: str, who: Admin) -> JSONBytes:
 )
 def maintain_node(request: Request, name: str, who: Admin) -> JSONBytes:
     return _node_admin(request, name, NodeAdmin(paused=True, maintenance=True))
+
+
+class Rename(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    name: str = pydantic.Field(description="The new name.", min_length=1, max_length=253)
+
+
+def _rename(request: Request, kind: Renamable, name: str, body: Rename) -> JSONBytes:
+    noun = BY_KIND[kind]
+    also = audit_ops(request, 200)
+    stored = retry_conflicts(lambda: db(request).rename(kind, name, body.name, also=also))
+    audited(request)
+    return written(request, noun, noun.get(stored, body.name), stored)
+
+
+@router.post(
+    "/groups/{name}/rename",
+    summary="Rename a group (its resources stay where they run)",
+    description="Refused (409) while the group moves or fails over or a request names it.",
+)
+def rename_group(request: Request, name: str, body: Rename, who: Admin) -> JSONBytes:
+    return _rename(request, "groups", name, body)
+
+
+@router.post(
+    "/resources/{name}/rename",
+    summary="Rename a resource",
+    description="Refused (409) while the resource may run (take it offline first) or a "
+    "request names it; dependents' expressions follow the new name.",
+)
+def rename_resource(request: Request, name: str, body: Rename, who: Admin) -> JSONBytes:
+    return _rename(request, "resources", name, body)
 
 
 def _all_intents(built: Any) -> list[dict[str, Any]]:
