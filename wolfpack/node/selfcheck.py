@@ -1,0 +1,278 @@
+"""A node looks at itself for ``wolfpack cluster validate`` (S1): the impure half of
+:mod:`wolfpack.policy.validate`, which says what to look at and judges what is found.
+
+Every probe is bounded in time and runs in parallel with the others: addresses and link
+flags from netlink (pyroute2), a TCP connection to each peer's address from this node's own
+address on that network (a refused connection counts as reached: the peer answered; ICMP
+needs no privilege this way), names through the system resolver (``getaddrinfo``, so
+``/etc/hosts`` and nsswitch count as they do for everything else), programs with
+``shutil.which`` or an executable check, block devices with ``stat``, one timed read of the
+cluster database, the fence agent and the watchdog process. A probe that does not finish in
+time is reported as failed with "timed out", never waited for longer.
+
+In the lab only, ``clock_skew_file`` holds a number of seconds added to the reported clock,
+so a test can show a node whose clock is off without touching the machine's clock.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import glob
+import os
+import shutil
+import socket
+import stat
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from wolfpack.model.config import ClusterConfig
+from wolfpack.model.node_facts import (
+    AddressFact,
+    ClockFact,
+    DiskFact,
+    EtcdFact,
+    FenceFact,
+    NameFact,
+    NameTarget,
+    NodeFacts,
+    PeerTarget,
+    ProgramFact,
+    ProgramTarget,
+    ReachFact,
+    WatchdogFact,
+)
+from wolfpack.policy.validate import expectations
+
+T = TypeVar("T")
+#: one connection, one name lookup, one program or disk: at most this long
+PROBE_TIMEOUT_S = 1.5
+#: the whole self-check, whatever hangs
+TOTAL_TIMEOUT_S = 5.0
+#: sbin directories are not on every daemon's PATH
+SEARCH_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+POSTGRES_GLOB = "/usr/lib/postgresql/*/bin/postgres"
+_IFF_UP = 0x1
+_IFF_LOWER_UP = 0x10000
+
+
+@dataclass(frozen=True)
+class SelfcheckSettings:
+    node: str
+    #: the TCP port the reachability probe connects to (the heartbeat port: UDP listens
+    #: there, so TCP answers with a reset, which proves the path)
+    port: int
+    fence_agent: str
+    endpoints: str = ""
+    clock_skew_file: Path | None = None
+    timeout_s: float = PROBE_TIMEOUT_S
+
+
+# -- one probe each -------------------------------------------------------------------------------
+
+
+def addresses() -> tuple[AddressFact, ...]:
+    """Every IPv4 address of this network namespace, with its link's condition."""
+    from pyroute2 import IPRoute  # lazy: netlink only when asked
+
+    out = []
+    with IPRoute() as ipr:
+        links = {int(link["index"]): link for link in ipr.get_links()}
+        for msg in ipr.get_addr(family=socket.AF_INET):
+            link = links.get(int(msg["index"]))
+            local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+            if link is None or not local:
+                continue
+            flags = int(link["flags"])
+            up = bool(flags & _IFF_UP) and bool(flags & _IFF_LOWER_UP)
+            ifname = str(link.get_attr("IFLA_IFNAME"))
+            out.append(AddressFact(ifname, f"{local}/{int(msg['prefixlen'])}", up))
+    return tuple(sorted(out, key=lambda a: (a.ifname, a.address)))
+
+
+def reach(target: PeerTarget, port: int, timeout_s: float) -> ReachFact:
+    """A TCP connection from our address on the network to the peer's: answered (accepted
+    or refused) means reached."""
+    start = time.monotonic()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout_s)
+    try:
+        sock.bind((target.source, 0))
+        sock.connect((target.address, port))
+    except ConnectionRefusedError:
+        pass  # the peer's kernel answered: the path works
+    except OSError as exc:
+        error = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        return ReachFact(target.network, target.peer, target.address, False, error=error)
+    finally:
+        sock.close()
+    ms = (time.monotonic() - start) * 1000
+    return ReachFact(target.network, target.peer, target.address, True, round(ms, 2))
+
+
+def resolve(target: NameTarget) -> NameFact:
+    try:
+        infos = socket.getaddrinfo(target.name, None, socket.AF_INET, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return NameFact(target.kind, target.name, error=getattr(exc, "strerror", None) or str(exc))
+    found = sorted({str(info[4][0]) for info in infos})
+    return NameFact(target.kind, target.name, tuple(found))
+
+
+def disk(resource: str, device: str) -> DiskFact:
+    """Does ``device`` (a path, ``UUID=…`` or ``LABEL=…``) name a block device here?"""
+    path = device
+    for tag, directory in (("UUID=", "/dev/disk/by-uuid/"), ("LABEL=", "/dev/disk/by-label/")):
+        if device.startswith(tag):
+            path = directory + device[len(tag) :]
+    try:
+        real = os.path.realpath(path)
+        mode = os.stat(real).st_mode
+    except OSError as exc:
+        return DiskFact(resource, device, error=exc.strerror or str(exc))
+    if not stat.S_ISBLK(mode):
+        return DiskFact(resource, device, real, False, f"{real} is not a block device")
+    return DiskFact(resource, device, real, True)
+
+
+def find_program(program: str) -> str:
+    """Where ``program`` (a name or a path) is, executable; "" if nowhere."""
+    if "/" in program:
+        return program if os.path.isfile(program) and os.access(program, os.X_OK) else ""
+    search = os.pathsep.join([os.environ.get("PATH", ""), *SEARCH_PATH])
+    found = shutil.which(program, path=search)
+    if found is None and program == "postgres":  # Debian keeps it per major version
+        found = next((p for p in sorted(glob.glob(POSTGRES_GLOB)) if os.access(p, os.X_OK)), None)
+    return found or ""
+
+
+def program(target: ProgramTarget) -> ProgramFact:
+    return ProgramFact(target.resource, target.type, target.program, find_program(target.program))
+
+
+def fence(agent: str) -> FenceFact:
+    if agent in ("none", "test"):
+        return FenceFact(agent, True, "built in")
+    found = find_program(agent)
+    return FenceFact(agent, bool(found), found or "not found or not executable")
+
+
+def etcd(read: Callable[[], object], endpoints: str) -> EtcdFact:
+    start = time.monotonic()
+    try:
+        read()
+    except Exception as exc:  # any failure of the read is the finding
+        return EtcdFact(False, endpoints, error=str(exc) or type(exc).__name__)
+    return EtcdFact(True, endpoints, round((time.monotonic() - start) * 1000, 2))
+
+
+def clock(skew_file: Path | None, now: Callable[[], float] = time.time) -> ClockFact:
+    """This node's wall clock, plus the lab's simulated skew if its file says so."""
+    skew = 0.0
+    if skew_file is not None:
+        try:
+            skew = float(skew_file.read_text().strip() or 0)
+        except (OSError, ValueError):
+            skew = 0.0
+    return ClockFact(now() + skew)
+
+
+# -- all of them ---------------------------------------------------------------------------------
+
+
+def _bounded(
+    pool: concurrent.futures.Executor,
+    jobs: Sequence[tuple[Callable[[], T], Callable[[str], T]]],
+    deadline: float,
+) -> list[T]:
+    """Run every job; one that fails or is not done by ``deadline`` gives its fallback."""
+    futures = [(pool.submit(job), fallback) for job, fallback in jobs]
+    out = []
+    for future, fallback in futures:
+        try:
+            out.append(future.result(timeout=max(0.0, deadline - time.monotonic())))
+        except concurrent.futures.TimeoutError:
+            out.append(fallback("timed out"))
+        except Exception as exc:  # a probe's own failure is what it found
+            out.append(fallback(str(exc) or type(exc).__name__))
+    return out
+
+
+def gather(
+    cfg: ClusterConfig,
+    settings: SelfcheckSettings,
+    *,
+    etcd_read: Callable[[], object] | None = None,
+    watchdog: Callable[[], WatchdogFact] | None = None,
+    wall: Callable[[], float] = time.time,
+) -> NodeFacts:
+    """This node's facts, in at most :data:`TOTAL_TIMEOUT_S`."""
+    start = time.monotonic()
+    deadline = start + TOTAL_TIMEOUT_S
+    want = expectations(cfg, settings.node)
+    t = settings.timeout_s
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="selfcheck")
+    try:
+        address_job: Any = (addresses, lambda e: ())
+        reach_jobs: list[Any] = [
+            (
+                (lambda p=p: reach(p, settings.port, t)),
+                (lambda e, p=p: ReachFact(p.network, p.peer, p.address, False, error=e)),
+            )
+            for p in want.peers
+        ]
+        name_jobs: list[Any] = [
+            ((lambda n=n: resolve(n)), (lambda e, n=n: NameFact(n.kind, n.name, error=e)))
+            for n in want.names
+        ]
+        disk_jobs: list[Any] = [
+            (
+                (lambda d=d: disk(d.resource, d.device)),
+                (lambda e, d=d: DiskFact(d.resource, d.device, error=e)),
+            )
+            for d in want.disks
+        ]
+        program_jobs: list[Any] = [
+            ((lambda p=p: program(p)), (lambda e, p=p: ProgramFact(p.resource, p.type, p.program)))
+            for p in want.programs
+        ]
+        etcd_job: Any = (
+            (lambda: etcd(etcd_read, settings.endpoints))
+            if etcd_read is not None
+            else (lambda: EtcdFact(False, settings.endpoints, error="no database handle")),
+            lambda e: EtcdFact(False, settings.endpoints, error=e),
+        )
+        fence_job: Any = (
+            lambda: fence(settings.fence_agent),
+            lambda e: FenceFact(settings.fence_agent, False, e),
+        )
+        watchdog_job: Any = (
+            watchdog or (lambda: WatchdogFact(False, "no daemon here")),
+            lambda e: WatchdogFact(False, e),
+        )
+        jobs = [address_job, *reach_jobs, *name_jobs, *disk_jobs, *program_jobs]
+        results = _bounded(pool, [*jobs, etcd_job, fence_job, watchdog_job], deadline)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a hung probe is left behind
+    found = iter(results)
+    facts_addresses = next(found)
+    facts_reach = tuple(next(found) for _ in reach_jobs)
+    facts_names = tuple(next(found) for _ in name_jobs)
+    facts_disks = tuple(next(found) for _ in disk_jobs)
+    facts_programs = tuple(next(found) for _ in program_jobs)
+    etcd_fact, fence_fact, watchdog_fact = next(found), next(found), next(found)
+    return NodeFacts(
+        node=settings.node,
+        clock=clock(settings.clock_skew_file, wall),
+        addresses=facts_addresses,
+        reach=facts_reach,
+        names=facts_names,
+        disks=facts_disks,
+        programs=facts_programs,
+        etcd=etcd_fact,
+        fence=fence_fact,
+        watchdog=watchdog_fact,
+        took_ms=round((time.monotonic() - start) * 1000, 1),
+    )
