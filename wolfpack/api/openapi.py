@@ -231,6 +231,7 @@ ANSWERS: dict[tuple[str, str], Schema] = {
     ("get", "/api/v1/log"): _ref("ClusterLog"),
     ("get", "/api/v1/log/local"): _array("LogLine"),
     ("get", "/api/v1/groups/{name}/history"): _ref("GroupHistory"),
+    ("get", "/api/v1/nodes/{name}/validation"): _ref("NodeValidation"),
 }
 _REQUEST_PATH = re.compile(r"^/api/v1/(groups|resources)/\{name\}/(move|online|offline|fail)$")
 _NODE_ADMIN_PATH = re.compile(r"^/api/v1/nodes/\{name\}/(pause|resume|drain|maintenance)$")

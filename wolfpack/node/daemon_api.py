@@ -13,11 +13,15 @@ from typing import TYPE_CHECKING
 
 from wolfpack.errors import StoreUnavailable
 from wolfpack.model.health import NodeHealth
+from wolfpack.model.node_facts import NodeFacts, WatchdogFact
 from wolfpack.node.jsonlog import JsonLog
 from wolfpack.node.key_rotation import KeyFollower, rotate_certificate
 from wolfpack.node.keyring import Keys
 from wolfpack.node.membership import Membership
 from wolfpack.node.settings import DaemonSettings
+from wolfpack.node.watchdog import WatchdogClient
+from wolfpack.store import KeySpace
+from wolfpack.store.base import Store
 from wolfpack.store.repository import ClusterDB
 from wolfpack.store.view import ClusterReader
 
@@ -37,6 +41,9 @@ class DaemonApi:
     run_dir: Path
     api: ApiServer | None
     membership: Membership | None
+    watchdog: WatchdogClient | None
+    store: Store
+    keys: KeySpace
     key_follower: KeyFollower | None
     _secret: bytes
     _stop: threading.Event
@@ -44,6 +51,33 @@ class DaemonApi:
     def health(self) -> NodeHealth:
         """What the daemon knows about itself (``/healthz``, ``/metrics``)."""
         raise NotImplementedError
+
+    def validation_facts(self) -> NodeFacts:
+        """This node's facts for ``cluster validate`` (S1), gathered now (bounded)."""
+        from wolfpack.node import selfcheck  # lazy: only when someone validates
+
+        s = self.settings
+        checker = selfcheck.SelfcheckSettings(
+            node=s.node,
+            port=s.heartbeat.port,
+            fence_agent=s.fence.agent,
+            endpoints=s.endpoints,
+            clock_skew_file=s.lab_clock_skew_file,
+        )
+
+        def watchdog() -> WatchdogFact:
+            w = self.watchdog
+            if w is None or not w.alive():
+                return WatchdogFact(False, "not started" if w is None else "its process exited")
+            return WatchdogFact(True, "running")
+
+        cfg = self.reader.read().snapshot.config
+        return selfcheck.gather(
+            cfg,
+            checker,
+            etcd_read=lambda: self.store.get(self.keys.schema_version),
+            watchdog=watchdog,
+        )
 
     def _start_api(self) -> None:
         """The REST API on its own thread; a node whose API cannot start still runs."""
@@ -61,6 +95,7 @@ class DaemonApi:
                 tls=self._api_tls_retried() if self.settings.api.tls else None,
                 health=self.health,
                 peer_keys=self._peer_keys,
+                validation=self.validation_facts,
             )
             self.api.start()
         except Exception as exc:  # the cluster must not depend on its API (a TLS or port fault)
