@@ -151,11 +151,12 @@ def one_node_config(device: str | None) -> ClusterConfig:
     )
 
 
-def test_gather_then_judge_on_this_machine(tmp_path: Path) -> None:
+def test_gather_then_judge_on_this_machine(tmp_path: Path, listener: int) -> None:
     """S1 end to end on one machine: what this machine reports passes the judge, except
     the clock nobody compared."""
     cfg = one_node_config(a_block_device())
-    settings = SelfcheckSettings("localhost", free_port(), "test", "https://127.0.0.1:2379")
+    endpoints = f"https://127.0.0.1:{listener}"  # stands for etcd: it accepts connections
+    settings = SelfcheckSettings("localhost", free_port(), "test", endpoints)
     facts = selfcheck.gather(
         cfg, settings, etcd_read=lambda: None, watchdog=lambda: WatchdogFact(True, "pid 1")
     )
@@ -180,3 +181,11 @@ def test_a_hung_probe_is_cut_off_at_the_bound() -> None:
     assert time.monotonic() - start < 2.0
     assert facts.etcd is not None and not facts.etcd.ok and facts.etcd.error == "timed out"
     assert facts.watchdog is not None and not facts.watchdog.running
+
+
+def test_etcd_endpoints_are_probed_with_new_connections(listener: int) -> None:
+    """S12: a listening endpoint is reached; a closed port is not (nothing serves there)."""
+    assert selfcheck.endpoint(f"https://127.0.0.1:{listener}", 1.0).reachable
+    closed = selfcheck.endpoint(f"https://127.0.0.1:{free_port()}", 1.0)
+    assert not closed.reachable and "refused" in closed.error.lower()
+    assert not selfcheck.endpoint("https://127.0.0.1:notaport", 1.0).reachable

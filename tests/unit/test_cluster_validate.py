@@ -17,6 +17,7 @@ from wolfpack.model.node_facts import (
     AddressFact,
     ClockFact,
     DiskFact,
+    EndpointFact,
     EtcdFact,
     FenceFact,
     NameFact,
@@ -388,3 +389,14 @@ def test_a_node_that_could_not_be_asked_is_one_failed_row() -> None:
     assert problems(report) == [("node", "node3", "fail", "NODE_NOT_ASKED")]
     assert [r.check for r in report.rows if r.node == "node3"] == ["node"]
     assert report.unasked == ("node3",)
+
+
+def test_no_etcd_endpoint_reachable_fails_and_one_lost_warns() -> None:
+    """S12: a node that can open no connection to any etcd member could not start again."""
+    lost = EndpointFact("https://127.0.0.1:2379", False, error="timed out")
+    alive = EndpointFact("https://203.0.113.11:2379", True, 1.0)
+    report = report_with(config(), etcd_endpoints=(lost, dataclasses.replace(lost, url="b")))
+    assert problems(report) == [("etcd", "node3", "fail", "ETCD_UNREACHABLE")]
+    assert "https://127.0.0.1:2379: timed out" in message(report, "ETCD_UNREACHABLE")
+    report = report_with(config(), etcd_endpoints=(lost, alive))
+    assert problems(report) == [("etcd", "node3", "warn", "ETCD_ENDPOINT_UNREACHABLE")]

@@ -138,6 +138,16 @@ class EtcdFact:
 
 
 @dataclass(frozen=True)
+class EndpointFact:
+    """A new TCP connection from this node to one etcd endpoint (``https://host:port``)."""
+
+    url: str
+    reachable: bool
+    latency_ms: float | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class FenceFact:
     """This node's fence agent: ``none``, ``test`` or a program (found and executable?)."""
 
@@ -164,6 +174,7 @@ class NodeFacts:
     disks: tuple[DiskFact, ...] = ()
     programs: tuple[ProgramFact, ...] = ()
     etcd: EtcdFact | None = None
+    etcd_endpoints: tuple[EndpointFact, ...] = ()
     fence: FenceFact | None = None
     watchdog: WatchdogFact | None = None
     #: how long gathering took on the node (ms)

@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from wolfpack.model.node_facts import (
     AddressFact,
     ClockFact,
     DiskFact,
+    EndpointFact,
     EtcdFact,
     FenceFact,
     NameFact,
@@ -45,6 +47,7 @@ from wolfpack.model.node_facts import (
     WatchdogFact,
 )
 from wolfpack.policy.validate import expectations
+from wolfpack.store.etcd_wire import split_endpoint
 
 T = TypeVar("T")
 #: one connection, one name lookup, one program or disk: at most this long
@@ -127,6 +130,8 @@ def disk(resource: str, device: str) -> DiskFact:
     for tag, directory in (("UUID=", "/dev/disk/by-uuid/"), ("LABEL=", "/dev/disk/by-label/")):
         if device.startswith(tag):
             path = directory + device[len(tag) :]
+            if not os.path.exists(path):  # no udev links (a container): ask blkid
+                path = _blkid(device) or path
     try:
         real = os.path.realpath(path)
         mode = os.stat(real).st_mode
@@ -135,6 +140,22 @@ def disk(resource: str, device: str) -> DiskFact:
     if not stat.S_ISBLK(mode):
         return DiskFact(resource, device, real, False, f"{real} is not a block device")
     return DiskFact(resource, device, real, True)
+
+
+def _blkid(tag: str) -> str:
+    """The device holding ``UUID=…``/``LABEL=…``, probed now (no cache), or ""."""
+    try:
+        done = subprocess.run(
+            ["blkid", "-c", "/dev/null", "-o", "device", "-t", tag],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    lines = done.stdout.split()
+    return lines[0] if done.returncode == 0 and lines else ""
 
 
 def find_program(program: str) -> str:
@@ -166,6 +187,22 @@ def etcd(read: Callable[[], object], endpoints: str) -> EtcdFact:
     except Exception as exc:  # any failure of the read is the finding
         return EtcdFact(False, endpoints, error=str(exc) or type(exc).__name__)
     return EtcdFact(True, endpoints, round((time.monotonic() - start) * 1000, 2))
+
+
+def endpoint(url: str, timeout_s: float) -> EndpointFact:
+    """A new TCP connection to one etcd endpoint (refused counts as not reached: nothing
+    listens there)."""
+    start = time.monotonic()
+    try:
+        _, host, port = split_endpoint(url)
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        error = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+        if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, TimeoutError):
+            error = exc.strerror
+        return EndpointFact(url, False, error=error)
+    return EndpointFact(url, True, round((time.monotonic() - start) * 1000, 2))
 
 
 def clock(skew_file: Path | None, now: Callable[[], float] = time.time) -> ClockFact:
@@ -253,7 +290,12 @@ def gather(
             watchdog or (lambda: WatchdogFact(False, "no daemon here")),
             lambda e: WatchdogFact(False, e),
         )
-        jobs = [address_job, *reach_jobs, *name_jobs, *disk_jobs, *program_jobs]
+        endpoint_jobs: list[Any] = [
+            ((lambda u=u: endpoint(u, t)), (lambda e, u=u: EndpointFact(u, False, error=e)))
+            for u in (x.strip() for x in settings.endpoints.split(","))
+            if u
+        ]
+        jobs = [address_job, *reach_jobs, *name_jobs, *disk_jobs, *program_jobs, *endpoint_jobs]
         results = _bounded(pool, [*jobs, etcd_job, fence_job, watchdog_job], deadline)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a hung probe is left behind
@@ -263,6 +305,7 @@ def gather(
     facts_names = tuple(next(found) for _ in name_jobs)
     facts_disks = tuple(next(found) for _ in disk_jobs)
     facts_programs = tuple(next(found) for _ in program_jobs)
+    facts_endpoints = tuple(next(found) for _ in endpoint_jobs)
     etcd_fact, fence_fact, watchdog_fact = next(found), next(found), next(found)
     return NodeFacts(
         node=settings.node,
@@ -273,6 +316,7 @@ def gather(
         disks=facts_disks,
         programs=facts_programs,
         etcd=etcd_fact,
+        etcd_endpoints=facts_endpoints,
         fence=fence_fact,
         watchdog=watchdog_fact,
         took_ms=round((time.monotonic() - start) * 1000, 1),

@@ -362,6 +362,29 @@ def check_programs(node: str, facts: NodeFacts, targets: Sequence[ProgramTarget]
 
 def check_etcd(node: str, facts: NodeFacts) -> CheckRow:
     e = facts.etcd
+    endpoints = facts.etcd_endpoints
+    lost = [p for p in endpoints if not p.reachable]
+    if endpoints and len(lost) == len(endpoints):
+        errors = "; ".join(f"{p.url}: {p.error or 'no answer'}" for p in lost)
+        return _row(
+            "etcd",
+            node,
+            FAIL,
+            "ETCD_UNREACHABLE",
+            f"{node} cannot open a connection to any etcd endpoint ({errors}): a restarted "
+            "daemon could not reach the cluster database; check the network to etcd and "
+            "the firewall (docs/troubleshooting.md, etcd unreachable)",
+        )
+    if lost:
+        return _row(
+            "etcd",
+            node,
+            WARN,
+            "ETCD_ENDPOINT_UNREACHABLE",
+            f"{node} cannot reach {', '.join(p.url for p in lost)} "
+            f"({lost[0].error or 'no answer'}): one etcd member fewer to fail over to; "
+            "check that member and the network to it",
+        )
     if e is None or not e.ok:
         error = "not checked" if e is None else e.error
         return _row(
