@@ -59,7 +59,7 @@ def test_another_node_without_a_registered_api_is_named(api: Api) -> None:
 
 
 def test_the_own_node_answers_with_its_facts_and_its_clock_as_reference(api: Api) -> None:
-    api.app.state.validation = lambda: facts_of("node1", skew=5.0)
+    api.app.state.validation = lambda cfg: facts_of("node1", skew=5.0)
     body = api.get(PATH.format("node1"), "reader").json()
     facts = codec.parse(NodeFacts, body["facts"])
     assert body["error"] is None and facts.node == "node1"
@@ -90,7 +90,7 @@ class Pair:
                 ApiSection(listen="127.0.0.1", port=free_port(), tls=False),
                 log=lambda *a, **k: None,
                 peer_keys=lambda: [KEY],
-                validation=lambda node=node, skew=skew: facts_of(node, skew),  # type: ignore[misc]
+                validation=lambda cfg, node=node, skew=skew: facts_of(node, skew),  # type: ignore[misc]
             )
             server.start()
             assert server.wait_started()

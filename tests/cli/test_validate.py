@@ -79,7 +79,7 @@ class Nodes:
                 ApiSection(listen="127.0.0.1", port=free_port(), tls=False),
                 log=lambda *a, **k: None,
                 peer_keys=lambda: [KEY],
-                validation=lambda node=node: self.facts(node),  # type: ignore[misc]
+                validation=lambda cfg, node=node: self.facts(node),  # type: ignore[misc]
             )
             server.start()
             assert server.wait_started()

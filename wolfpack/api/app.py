@@ -25,6 +25,7 @@ from wolfpack.api.ratelimit import RateLimit
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.api.routes import health as health_routes
 from wolfpack.api.routes import validation as validation_routes
+from wolfpack.model.config import ClusterConfig
 from wolfpack.model.health import NodeHealth
 from wolfpack.model.node_facts import NodeFacts
 from wolfpack.store.repository import ClusterDB
@@ -48,14 +49,15 @@ def create_app(
     ca_pem: bytes | None = None,
     health: Callable[[], NodeHealth] | None = None,
     peer_keys: Callable[[], Sequence[bytes]] | None = None,
-    validation: Callable[[], NodeFacts] | None = None,
+    validation: Callable[[ClusterConfig], NodeFacts] | None = None,
 ) -> FastAPI:
     """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
     the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on.
     ``health``: what the daemon knows about itself (None: no daemon behind this API).
     ``peer_keys``: the fan-out keys from the cluster secret (:mod:`wolfpack.admin.peer`), the
     one to sign with first (None: this API asks no other node and answers none).
-    ``validation``: this node's self-check for ``cluster validate`` (None: no daemon here).
+    ``validation``: this node's self-check for ``cluster validate``, given the configuration
+    as the API last read it (None: no daemon here).
 
     ``change_rate``: (changes per second, burst) per client address (0: no limit)."""
     db = open_db()

@@ -16,6 +16,7 @@ from typing import Any
 
 from wolfpack.api.settings import ApiSection
 from wolfpack.errors import WolfpackError
+from wolfpack.model.config import ClusterConfig
 from wolfpack.model.health import NodeHealth
 from wolfpack.model.node_facts import NodeFacts
 from wolfpack.store.repository import ClusterDB
@@ -37,7 +38,7 @@ class ApiServer:
         tls: tuple[Path, Path, bytes] | None = None,
         health: Callable[[], NodeHealth] | None = None,
         peer_keys: Callable[[], Sequence[bytes]] | None = None,
-        validation: Callable[[], NodeFacts] | None = None,
+        validation: Callable[[ClusterConfig], NodeFacts] | None = None,
     ) -> None:
         """``tls``: this node's certificate and key files and the cluster CA (PEM).
         ``health``: what the daemon knows about itself (metrics, ``/readyz``).

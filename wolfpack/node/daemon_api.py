@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wolfpack.errors import StoreUnavailable
+from wolfpack.model.config import ClusterConfig
 from wolfpack.model.health import NodeHealth
 from wolfpack.model.node_facts import NodeFacts, WatchdogFact
 from wolfpack.node.jsonlog import JsonLog
@@ -52,8 +53,9 @@ class DaemonApi:
         """What the daemon knows about itself (``/healthz``, ``/metrics``)."""
         raise NotImplementedError
 
-    def validation_facts(self) -> NodeFacts:
-        """This node's facts for ``cluster validate`` (S1), gathered now (bounded)."""
+    def validation_facts(self, cfg: ClusterConfig) -> NodeFacts:
+        """This node's facts for ``cluster validate`` (S1), gathered now (bounded), for the
+        configuration ``cfg`` (the API's newest read: no read of etcd needed here)."""
         from wolfpack.node import selfcheck  # lazy: only when someone validates
 
         s = self.settings
@@ -71,7 +73,6 @@ class DaemonApi:
                 return WatchdogFact(False, "not started" if w is None else "its process exited")
             return WatchdogFact(True, "running")
 
-        cfg = self.reader.read().snapshot.config
         return selfcheck.gather(
             cfg,
             checker,

@@ -6,9 +6,10 @@ flags from netlink (pyroute2), a TCP connection to each peer's address from this
 address on that network (a refused connection counts as reached: the peer answered; ICMP
 needs no privilege this way), names through the system resolver (``getaddrinfo``, so
 ``/etc/hosts`` and nsswitch count as they do for everything else), programs with
-``shutil.which`` or an executable check, block devices with ``stat``, one timed read of the
-cluster database, the fence agent and the watchdog process. A probe that does not finish in
-time is reported as failed with "timed out", never waited for longer.
+``shutil.which`` or an executable check, block devices with ``stat`` (``UUID=``/``LABEL=``
+through udev's links, else ``blkid``), a new TCP connection to every etcd endpoint and one
+timed read of the cluster database, the fence agent and the watchdog process. A probe that
+does not finish in time is reported as failed with "timed out", never waited for longer.
 
 In the lab only, ``clock_skew_file`` holds a number of seconds added to the reported clock,
 so a test can show a node whose clock is off without touching the machine's clock.
