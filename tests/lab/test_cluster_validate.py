@@ -46,6 +46,15 @@ def failures(report: dict[str, Any]) -> set[tuple[str, str, str]]:
     return {(r["check"], r["node"], r["code"]) for r in report["rows"] if r["verdict"] == "fail"}
 
 
+def trouble(report: dict[str, Any]) -> list[str]:
+    """The rows that did not pass, one line each (what an assertion should show)."""
+    return [
+        f"{r['verdict']} {r['check']} {r['node']} {r['code']}: {r['message']}"
+        for r in report["rows"]
+        if r["verdict"] != "pass"
+    ]
+
+
 def passes(lab: LabDriver) -> bool:
     code, report = validate(lab)
     return code == 0 and not failures(report)
@@ -67,7 +76,7 @@ def test_all_well_passes(lab: LabDriver) -> None:
     """S1: a healthy lab validates: exit 0, every node answered, nothing failed."""
     lab.wait(lambda: passes(lab), 60.0, "validate passing", every_s=2.0)
     code, report = validate(lab)
-    assert code == 0, report
+    assert code == 0, trouble(report)
     assert report["nodes"] == ["node1", "node2", "node3"]
     answered = {r["node"] for r in report["rows"] if r["code"] == "NODE_ANSWERED"}
     assert answered == {"node1", "node2", "node3"}
@@ -98,9 +107,9 @@ def test_a_fault_on_node3_is_found_naming_it(
     validation passes again."""
     with make(lab):
         status, report = validate(lab)
-    assert status == 1, report
-    assert (check, NODE, code) in failures(report), report
-    assert {node for _, node, _ in failures(report)} == {NODE}, report
+    assert status == 1, trouble(report)
+    assert (check, NODE, code) in failures(report), trouble(report)
+    assert {node for _, node, _ in failures(report)} == {NODE}, trouble(report)
     row = next(r for r in report["rows"] if r["code"] == code)
     assert NODE in row["message"]
     lab.wait(lambda: passes(lab), 60.0, f"validate passing after the {fault} fault", every_s=2.0)
@@ -111,10 +120,10 @@ def test_a_cut_private_cable_is_found_from_both_ends(lab: LabDriver) -> None:
     the others do not reach node3 there. Last: healing can take a while."""
     with faults.cable_cut(lab.state, NODE, "private"):
         status, report = validate(lab)
-    assert status == 1, report
+    assert status == 1, trouble(report)
     found = failures(report)
-    assert ("networks", NODE, "NETWORK_UNREACHABLE") in found, report
-    assert ("networks", "node1", "NETWORK_UNREACHABLE") in found, report
+    assert ("networks", NODE, "NETWORK_UNREACHABLE") in found, trouble(report)
+    assert ("networks", "node1", "NETWORK_UNREACHABLE") in found, trouble(report)
     unreachable = [r["message"] for r in report["rows"] if r["code"] == "NETWORK_UNREACHABLE"]
     assert any(
         "node1 cannot reach node3 at 203.0.113.13 on network private" in m for m in unreachable

@@ -189,3 +189,12 @@ def test_etcd_endpoints_are_probed_with_new_connections(listener: int) -> None:
     closed = selfcheck.endpoint(f"https://127.0.0.1:{free_port()}", 1.0)
     assert not closed.reachable and "refused" in closed.error.lower()
     assert not selfcheck.endpoint("https://127.0.0.1:notaport", 1.0).reachable
+
+
+def test_the_heartbeat_view_is_reported_when_given() -> None:
+    """What the daemon's heartbeats hear goes into the facts, per network, sorted."""
+    cfg = one_node_config(None)
+    settings = SelfcheckSettings("localhost", free_port(), "none")
+    facts = selfcheck.gather(cfg, settings, heard=lambda: {"private": ["node3", "node2"]})
+    assert [(h.network, h.peers) for h in facts.heard] == [("private", ("node2", "node3"))]
+    assert selfcheck.gather(cfg, settings).heard == ()

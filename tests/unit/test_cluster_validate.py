@@ -20,6 +20,7 @@ from wolfpack.model.node_facts import (
     EndpointFact,
     EtcdFact,
     FenceFact,
+    HeardFact,
     NameFact,
     NodeFacts,
     ProgramFact,
@@ -400,3 +401,19 @@ def test_no_etcd_endpoint_reachable_fails_and_one_lost_warns() -> None:
     assert "https://127.0.0.1:2379: timed out" in message(report, "ETCD_UNREACHABLE")
     report = report_with(config(), etcd_endpoints=(lost, alive))
     assert problems(report) == [("etcd", "node3", "warn", "ETCD_ENDPOINT_UNREACHABLE")]
+
+
+def test_heartbeats_heard_on_a_network_prove_the_path_a_tcp_probe_missed() -> None:
+    """S14: a firewall dropping TCP to the heartbeat port is no cut cable: the peer's
+    heartbeats arrive on that network, so the network passes; not heard, it fails."""
+    cfg = config()
+    reach = tuple(
+        dataclasses.replace(r, reachable=False, error="timed out") if r.network == "private" else r
+        for r in healthy(cfg, "node3").reach
+    )
+    heard = (HeardFact("private", ("node1", "node2")), HeardFact("public", ("node1", "node2")))
+    assert problems(report_with(cfg, reach=reach, heard=heard)) == []
+    only_node2 = (HeardFact("private", ("node2",)),)
+    report = report_with(cfg, reach=reach, heard=only_node2)
+    assert problems(report) == [("networks", "node3", "fail", "NETWORK_UNREACHABLE")]
+    assert "cannot reach node1" in message(report, "NETWORK_UNREACHABLE")

@@ -90,6 +90,14 @@ class ReachFact:
 
 
 @dataclass(frozen=True)
+class HeardFact:
+    """The peers whose heartbeats this node hears now on one heartbeat network."""
+
+    network: str
+    peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class NameFact:
     kind: str
     name: str
@@ -170,6 +178,8 @@ class NodeFacts:
     clock: ClockFact
     addresses: tuple[AddressFact, ...] = ()
     reach: tuple[ReachFact, ...] = ()
+    #: the daemon's heartbeat view (empty: no heartbeats run, or none was asked)
+    heard: tuple[HeardFact, ...] = ()
     names: tuple[NameFact, ...] = ()
     disks: tuple[DiskFact, ...] = ()
     programs: tuple[ProgramFact, ...] = ()

@@ -53,6 +53,10 @@ class DaemonApi:
         """What the daemon knows about itself (``/healthz``, ``/metrics``)."""
         raise NotImplementedError
 
+    def _heard_by_network(self) -> dict[str, list[str]]:
+        """Heartbeat network -> the peers heard on it now."""
+        raise NotImplementedError
+
     def validation_facts(self, cfg: ClusterConfig) -> NodeFacts:
         """This node's facts for ``cluster validate`` (S1), gathered now (bounded), for the
         configuration ``cfg`` (the API's newest read: no read of etcd needed here)."""
@@ -78,6 +82,7 @@ class DaemonApi:
             checker,
             etcd_read=lambda: self.store.get(self.keys.schema_version),
             watchdog=watchdog,
+            heard=self._heard_by_network if self.membership is not None else None,
         )
 
     def _start_api(self) -> None:

@@ -18,6 +18,7 @@ so a test can show a node whose clock is off without touching the machine's cloc
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import glob
 import os
 import shutil
@@ -25,10 +26,11 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.node_facts import (
@@ -38,6 +40,7 @@ from wolfpack.model.node_facts import (
     EndpointFact,
     EtcdFact,
     FenceFact,
+    HeardFact,
     NameFact,
     NameTarget,
     NodeFacts,
@@ -220,22 +223,33 @@ def clock(skew_file: Path | None, now: Callable[[], float] = time.time) -> Clock
 # -- all of them ---------------------------------------------------------------------------------
 
 
-def _bounded(
-    pool: concurrent.futures.Executor,
-    jobs: Sequence[tuple[Callable[[], T], Callable[[str], T]]],
-    deadline: float,
-) -> list[T]:
-    """Run every job; one that fails or is not done by ``deadline`` gives its fallback."""
-    futures = [(pool.submit(job), fallback) for job, fallback in jobs]
-    out = []
-    for future, fallback in futures:
-        try:
-            out.append(future.result(timeout=max(0.0, deadline - time.monotonic())))
-        except concurrent.futures.TimeoutError:
-            out.append(fallback("timed out"))
-        except Exception as exc:  # a probe's own failure is what it found
-            out.append(fallback(str(exc) or type(exc).__name__))
-    return out
+class _Batch:
+    """Probes running in parallel, each waited for until one shared deadline: one that
+    fails or is not done by then gives its fallback (what it found: the error)."""
+
+    def __init__(self, pool: concurrent.futures.Executor, deadline: float) -> None:
+        self.pool, self.deadline = pool, deadline
+
+    def submit(self, probe: Callable[[], T], fallback: Callable[[str], T]) -> Callable[[], T]:
+        future = self.pool.submit(probe)
+
+        def result() -> T:
+            try:
+                return future.result(timeout=max(0.0, self.deadline - time.monotonic()))
+            except concurrent.futures.TimeoutError:
+                return fallback("timed out")
+            except Exception as exc:  # a probe's own failure is what it found
+                return fallback(str(exc) or type(exc).__name__)
+
+        return result
+
+
+def _no_daemon_etcd(endpoints: str) -> EtcdFact:
+    return EtcdFact(False, endpoints, error="no database handle")
+
+
+def _no_daemon_watchdog() -> WatchdogFact:
+    return WatchdogFact(False, "no daemon here")
 
 
 def gather(
@@ -244,81 +258,85 @@ def gather(
     *,
     etcd_read: Callable[[], object] | None = None,
     watchdog: Callable[[], WatchdogFact] | None = None,
+    heard: Callable[[], Mapping[str, Sequence[str]]] | None = None,
     wall: Callable[[], float] = time.time,
     total_timeout_s: float = TOTAL_TIMEOUT_S,
 ) -> NodeFacts:
-    """This node's facts, in at most ``total_timeout_s``."""
+    """This node's facts, in at most ``total_timeout_s``. ``heard``: the daemon's heartbeat
+    view, network -> peers heard on it now (None: no heartbeats run here)."""
     start = time.monotonic()
-    deadline = start + total_timeout_s
     want = expectations(cfg, settings.node)
-    t = settings.timeout_s
+    s, t = settings, settings.timeout_s
+    urls = [u.strip() for u in s.endpoints.split(",") if u.strip()]
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="selfcheck")
+    batch = _Batch(pool, start + total_timeout_s)
     try:
-        address_job: Any = (addresses, lambda e: ())
-        reach_jobs: list[Any] = [
-            (
-                (lambda p=p: reach(p, settings.port, t)),
-                (lambda e, p=p: ReachFact(p.network, p.peer, p.address, False, error=e)),
+        got_addresses = batch.submit(addresses, lambda e: ())
+        got_reach = [
+            batch.submit(
+                partial(reach, p, s.port, t),
+                partial(lambda p, e: ReachFact(p.network, p.peer, p.address, False, error=e), p),
             )
             for p in want.peers
         ]
-        name_jobs: list[Any] = [
-            ((lambda n=n: resolve(n)), (lambda e, n=n: NameFact(n.kind, n.name, error=e)))
+        got_names = [
+            batch.submit(
+                partial(resolve, n), partial(lambda n, e: NameFact(n.kind, n.name, error=e), n)
+            )
             for n in want.names
         ]
-        disk_jobs: list[Any] = [
-            (
-                (lambda d=d: disk(d.resource, d.device)),
-                (lambda e, d=d: DiskFact(d.resource, d.device, error=e)),
+        got_disks = [
+            batch.submit(
+                partial(disk, d.resource, d.device),
+                partial(lambda d, e: DiskFact(d.resource, d.device, error=e), d),
             )
             for d in want.disks
         ]
-        program_jobs: list[Any] = [
-            ((lambda p=p: program(p)), (lambda e, p=p: ProgramFact(p.resource, p.type, p.program)))
+        got_programs = [
+            batch.submit(
+                partial(program, p),
+                partial(lambda p, e: ProgramFact(p.resource, p.type, p.program), p),
+            )
             for p in want.programs
         ]
-        etcd_job: Any = (
-            (lambda: etcd(etcd_read, settings.endpoints))
-            if etcd_read is not None
-            else (lambda: EtcdFact(False, settings.endpoints, error="no database handle")),
-            lambda e: EtcdFact(False, settings.endpoints, error=e),
-        )
-        fence_job: Any = (
-            lambda: fence(settings.fence_agent),
-            lambda e: FenceFact(settings.fence_agent, False, e),
-        )
-        watchdog_job: Any = (
-            watchdog or (lambda: WatchdogFact(False, "no daemon here")),
-            lambda e: WatchdogFact(False, e),
-        )
-        endpoint_jobs: list[Any] = [
-            ((lambda u=u: endpoint(u, t)), (lambda e, u=u: EndpointFact(u, False, error=e)))
-            for u in (x.strip() for x in settings.endpoints.split(","))
-            if u
+        got_endpoints = [
+            batch.submit(
+                partial(endpoint, u, t), partial(lambda u, e: EndpointFact(u, False, error=e), u)
+            )
+            for u in urls
         ]
-        jobs = [address_job, *reach_jobs, *name_jobs, *disk_jobs, *program_jobs, *endpoint_jobs]
-        results = _bounded(pool, [*jobs, etcd_job, fence_job, watchdog_job], deadline)
+        read = (
+            partial(etcd, etcd_read, s.endpoints)
+            if etcd_read
+            else partial(_no_daemon_etcd, s.endpoints)
+        )
+        got_etcd = batch.submit(read, lambda e: EtcdFact(False, s.endpoints, error=e))
+        got_fence = batch.submit(
+            partial(fence, s.fence_agent), lambda e: FenceFact(s.fence_agent, False, e)
+        )
+        got_watchdog = batch.submit(
+            watchdog or _no_daemon_watchdog, lambda e: WatchdogFact(False, e)
+        )
+        facts = NodeFacts(
+            node=s.node,
+            clock=clock(s.clock_skew_file, wall),
+            addresses=got_addresses(),
+            reach=tuple(g() for g in got_reach),
+            heard=_heard(heard),
+            names=tuple(g() for g in got_names),
+            disks=tuple(g() for g in got_disks),
+            programs=tuple(g() for g in got_programs),
+            etcd=got_etcd(),
+            etcd_endpoints=tuple(g() for g in got_endpoints),
+            fence=got_fence(),
+            watchdog=got_watchdog(),
+        )
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a hung probe is left behind
-    found = iter(results)
-    facts_addresses = next(found)
-    facts_reach = tuple(next(found) for _ in reach_jobs)
-    facts_names = tuple(next(found) for _ in name_jobs)
-    facts_disks = tuple(next(found) for _ in disk_jobs)
-    facts_programs = tuple(next(found) for _ in program_jobs)
-    facts_endpoints = tuple(next(found) for _ in endpoint_jobs)
-    etcd_fact, fence_fact, watchdog_fact = next(found), next(found), next(found)
-    return NodeFacts(
-        node=settings.node,
-        clock=clock(settings.clock_skew_file, wall),
-        addresses=facts_addresses,
-        reach=facts_reach,
-        names=facts_names,
-        disks=facts_disks,
-        programs=facts_programs,
-        etcd=etcd_fact,
-        etcd_endpoints=facts_endpoints,
-        fence=fence_fact,
-        watchdog=watchdog_fact,
-        took_ms=round((time.monotonic() - start) * 1000, 1),
-    )
+    return dataclasses.replace(facts, took_ms=round((time.monotonic() - start) * 1000, 1))
+
+
+def _heard(heard: Callable[[], Mapping[str, Sequence[str]]] | None) -> tuple[HeardFact, ...]:
+    if heard is None:
+        return ()
+    return tuple(HeardFact(n, tuple(sorted(peers))) for n, peers in sorted(heard().items()))

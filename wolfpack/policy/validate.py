@@ -179,8 +179,11 @@ def check_networks(cfg: ClusterConfig, node: str, facts: NodeFacts) -> list[Chec
                     "carrier or is down: check its cable and switch port",
                 )
             )
+    heard = {h.network: set(h.peers) for h in facts.heard}
     for r in facts.reach:
-        if not r.reachable:
+        # heartbeats from the peer on that network prove the path, whatever a firewall
+        # does to the TCP probe
+        if not r.reachable and r.peer not in heard.get(r.network, ()):
             rows.append(
                 _row(
                     "networks",
