@@ -291,7 +291,8 @@ def test_clock_offsets_against_the_thresholds(offset: float, verdict: str, code:
     """S1: clocks; the thresholds are CLOCK_WARN_S and CLOCK_FAIL_S, after the measurement's
     own uncertainty (half the round trip)."""
     cfg = config()
-    report = report_with(cfg, clock=ClockFact(NOW + offset, "node1", NOW - 0.05, NOW + 0.05))
+    clock = ClockFact(NOW + offset, "node1", NOW - 0.05, NOW + 0.05)
+    report = report_with(cfg, clock=clock, took_ms=0.0)
     row = next(r for r in report.rows if r.check == "clock" and r.node == "node3")
     assert (row.verdict, row.code) == (verdict, code)
     if verdict == "fail" and offset > 0:
@@ -303,6 +304,18 @@ def test_a_slow_round_trip_does_not_make_a_skew() -> None:
     cfg = config()
     report = report_with(cfg, clock=ClockFact(NOW + 1.5, "node1", NOW - 2, NOW + 2))
     assert problems(report) == []
+
+
+def test_the_time_the_node_took_is_not_counted_as_network() -> None:
+    """The node reads its clock as it starts, then probes for 4 s: a 1.5 s skew still
+    shows (one network leg of 50 ms), and without the skew nothing does."""
+    cfg = config()
+    sent, received = NOW - 2.05, NOW + 2.05
+    skewed = ClockFact(sent + 0.05 + 1.5, "node1", sent, received)
+    report = report_with(cfg, clock=skewed, took_ms=4000.0)
+    assert problems(report) == [("clock", "node3", "warn", "CLOCK_DRIFT")]
+    fine = ClockFact(sent + 0.05, "node1", sent, received)
+    assert problems(report_with(cfg, clock=fine, took_ms=4000.0)) == []
 
 
 def test_an_unmeasured_clock_warns() -> None:

@@ -107,8 +107,9 @@ class NameFact:
 
 @dataclass(frozen=True)
 class ClockFact:
-    """The node's wall clock (seconds), and the clock of the API node that asked it just
-    before and just after (``reference_*``; 0 when nobody stamped it)."""
+    """The node's wall clock (seconds) as it started gathering, and the clock of the API
+    node that asked it just before and just after (``reference_*``; 0 when nobody stamped
+    it). With :attr:`NodeFacts.took_ms` this is one NTP-style exchange."""
 
     wall: float
     reference_node: str = ""

@@ -265,6 +265,7 @@ def gather(
     """This node's facts, in at most ``total_timeout_s``. ``heard``: the daemon's heartbeat
     view, network -> peers heard on it now (None: no heartbeats run here)."""
     start = time.monotonic()
+    sampled = clock(settings.clock_skew_file, wall)  # first: the judge counts took_ms after it
     want = expectations(cfg, settings.node)
     s, t = settings, settings.timeout_s
     urls = [u.strip() for u in s.endpoints.split(",") if u.strip()]
@@ -319,7 +320,7 @@ def gather(
         )
         facts = NodeFacts(
             node=s.node,
-            clock=clock(s.clock_skew_file, wall),
+            clock=sampled,
             addresses=got_addresses(),
             reach=tuple(g() for g in got_reach),
             heard=_heard(heard),

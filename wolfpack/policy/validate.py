@@ -299,8 +299,12 @@ def check_clock(node: str, facts: NodeFacts) -> CheckRow:
             "CLOCK_UNMEASURED",
             f"{node}'s clock was not compared with another node's",
         )
-    offset = c.wall - (c.reference_sent + c.reference_received) / 2
-    uncertainty = (c.reference_received - c.reference_sent) / 2
+    # NTP's reasoning: the node read its clock as it started (``took_ms`` before it
+    # answered), one network leg after ``reference_sent``
+    round_trip = c.reference_received - c.reference_sent
+    one_way = (round_trip - min(facts.took_ms / 1000, round_trip)) / 2
+    offset = c.wall - (c.reference_sent + one_way)
+    uncertainty = one_way
     certain = abs(offset) - uncertainty
     way = "ahead of" if offset > 0 else "behind"
     text = f"{node}'s clock is {abs(offset):.2f} s {way} {c.reference_node or 'the reference'}'s"
