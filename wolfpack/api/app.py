@@ -24,7 +24,10 @@ from wolfpack.api.middleware import ApiMiddleware
 from wolfpack.api.ratelimit import RateLimit
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.api.routes import health as health_routes
+from wolfpack.api.routes import validation as validation_routes
+from wolfpack.model.config import ClusterConfig
 from wolfpack.model.health import NodeHealth
+from wolfpack.model.node_facts import NodeFacts
 from wolfpack.store.repository import ClusterDB
 from wolfpack.web import STATIC_DIR, mount_ui
 
@@ -46,12 +49,15 @@ def create_app(
     ca_pem: bytes | None = None,
     health: Callable[[], NodeHealth] | None = None,
     peer_keys: Callable[[], Sequence[bytes]] | None = None,
+    validation: Callable[[ClusterConfig], NodeFacts] | None = None,
 ) -> FastAPI:
     """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
     the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on.
     ``health``: what the daemon knows about itself (None: no daemon behind this API).
     ``peer_keys``: the fan-out keys from the cluster secret (:mod:`wolfpack.admin.peer`), the
     one to sign with first (None: this API asks no other node and answers none).
+    ``validation``: this node's self-check for ``cluster validate``, given the configuration
+    as the API last read it (None: no daemon here).
 
     ``change_rate``: (changes per second, burst) per client address (0: no limit)."""
     db = open_db()
@@ -88,12 +94,22 @@ def create_app(
     app.state.ca_pem = ca_pem
     app.state.health = health
     app.state.peer_keys = peer_keys
+    app.state.validation = validation
     app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
     errors.install(app)
     openapi.install(app)
     docs.install(app, "Wolfpack")
     # objects: its routes are generic (/{kind}/{name}), so last
-    for module in (cluster, health_routes, requests, admin, events, log, objects):
+    for module in (
+        cluster,
+        health_routes,
+        requests,
+        admin,
+        events,
+        log,
+        validation_routes,
+        objects,
+    ):
         app.include_router(module.router)
     if static_dir is not None and static_dir.is_dir():
         mount_ui(app, static_dir)  # the web Cluster Administrator at /ui/

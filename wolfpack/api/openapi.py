@@ -233,6 +233,7 @@ ANSWERS: dict[tuple[str, str], Schema] = {
     ("get", "/api/v1/groups/{name}/history"): _ref("GroupHistory"),
     ("post", "/api/v1/groups/{name}/rename"): _ref("GroupDocument"),
     ("post", "/api/v1/resources/{name}/rename"): _ref("ResourceDocument"),
+    ("get", "/api/v1/nodes/{name}/validation"): _ref("NodeValidation"),
 }
 _REQUEST_PATH = re.compile(r"^/api/v1/(groups|resources)/\{name\}/(move|online|offline|fail)$")
 _NODE_ADMIN_PATH = re.compile(r"^/api/v1/nodes/\{name\}/(pause|resume|drain|maintenance)$")

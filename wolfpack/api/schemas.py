@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wolfpack.model.node_facts import NodeFacts
+
 
 class _Open(BaseModel):
     """Answers may gain fields; clients ignore what they do not know."""
@@ -169,6 +171,17 @@ class GroupHistory(BaseModel):
 
 
 #: models the OpenAPI document adds to its components, by name
+class NodeValidation(BaseModel):
+    """A node's facts for ``wolfpack cluster validate`` (``facts``), or why it could not
+    be asked (``error``); ``asked_by``: the node whose API answered and whose clock
+    ``facts.clock.reference_*`` is."""
+
+    node: str
+    asked_by: str
+    facts: NodeFacts | None
+    error: str | None
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     Error,
     Whoami,
@@ -181,4 +194,5 @@ MODELS: tuple[type[BaseModel], ...] = (
     LogLine,
     PlanAnswer,
     GroupHistory,
+    NodeValidation,
 )

@@ -16,7 +16,9 @@ from typing import Any
 
 from wolfpack.api.settings import ApiSection
 from wolfpack.errors import WolfpackError
+from wolfpack.model.config import ClusterConfig
 from wolfpack.model.health import NodeHealth
+from wolfpack.model.node_facts import NodeFacts
 from wolfpack.store.repository import ClusterDB
 
 SWITCH_INTERVAL_S = 0.0002
@@ -36,13 +38,16 @@ class ApiServer:
         tls: tuple[Path, Path, bytes] | None = None,
         health: Callable[[], NodeHealth] | None = None,
         peer_keys: Callable[[], Sequence[bytes]] | None = None,
+        validation: Callable[[ClusterConfig], NodeFacts] | None = None,
     ) -> None:
         """``tls``: this node's certificate and key files and the cluster CA (PEM).
         ``health``: what the daemon knows about itself (metrics, ``/readyz``).
-        ``peer_keys``: the cluster secret's fan-out keys (:mod:`wolfpack.admin.peer`)."""
+        ``peer_keys``: the cluster secret's fan-out keys (:mod:`wolfpack.admin.peer`).
+        ``validation``: the node's self-check (``GET /api/v1/nodes/{name}/validation``)."""
         self.db, self.node, self.settings, self.log = db, node, settings, log
         self.log_file, self.clock, self.tls, self.health = log_file, clock, tls, health
         self.peer_keys = peer_keys
+        self.validation = validation
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -75,6 +80,7 @@ class ApiServer:
             ca_pem=self.tls[2] if self.tls is not None else None,
             health=self.health,
             peer_keys=self.peer_keys,
+            validation=self.validation,
         )
         ssl: dict[str, Any] = {}
         if self.tls is not None:

@@ -42,7 +42,7 @@ def _verb(module: str) -> Callable[[], Command]:
 
 class _Commands(JsonErrors):
     lazy = {
-        "cluster": _noun("cluster", "backup", "status"),  # cluster.exe spelling: `cluster status`
+        "cluster": _noun("cluster", "backup", "status", "validate"),  # `cluster status` too
         "node": _noun("node"),
         "network": _noun("network"),
         "interface": _noun("interface"),

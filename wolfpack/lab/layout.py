@@ -118,6 +118,12 @@ def secret_file(state: LabState) -> Path:
     return Path(state.dir) / "secret"
 
 
+def clock_skew_file(state: LabState, node: str) -> Path:
+    """Seconds a node's daemon adds to the clock it reports to ``cluster validate``
+    (``lab_clock_skew_file``): a skewed clock without touching the machine's."""
+    return node_dir(state, node) / "clock_skew"
+
+
 def token_file(state: LabState) -> Path:
     """The admin token the lab made for its administrator (``wolfpack log``, the web UI)."""
     return Path(state.dir) / "admin.token"

@@ -68,6 +68,7 @@ from wolfpack.lab.layout import (
     TSIG_KEY_NAME,
     ZONE,
     Progress,
+    clock_skew_file,
     disk_image,
     endpoints,
     enter,
@@ -123,6 +124,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "add_config",
     "address_and_name",
     "check",
+    "clock_skew_file",
     "cluster_doc",
     "disk_image",
     "dns_properties",
@@ -407,6 +409,8 @@ def _start_daemon(state: LabState, node: str) -> None:
         "fence": {"agent": str(Path(state.dir) / "fence_lab"), "timeout_s": 15},
         "dump_dir": str(node_dir(state, node) / "dumps"),
         "api": {"listen": "0.0.0.0", "advertise": public_address(node), "port": API_PORT},
+        # cluster validate's clock check, shown without touching the machine's clock
+        "lab_clock_skew_file": str(clock_skew_file(state, node)),
     }
     own = node_dir(state, node) / "local"
     own.mkdir(mode=0o755, parents=True, exist_ok=True)

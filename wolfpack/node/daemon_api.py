@@ -12,12 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wolfpack.errors import StoreUnavailable
+from wolfpack.model.config import ClusterConfig
 from wolfpack.model.health import NodeHealth
+from wolfpack.model.node_facts import NodeFacts, WatchdogFact
 from wolfpack.node.jsonlog import JsonLog
 from wolfpack.node.key_rotation import KeyFollower, rotate_certificate
 from wolfpack.node.keyring import Keys
 from wolfpack.node.membership import Membership
 from wolfpack.node.settings import DaemonSettings
+from wolfpack.node.watchdog import WatchdogClient
+from wolfpack.store import KeySpace
+from wolfpack.store.base import Store
 from wolfpack.store.repository import ClusterDB
 from wolfpack.store.view import ClusterReader
 
@@ -37,6 +42,9 @@ class DaemonApi:
     run_dir: Path
     api: ApiServer | None
     membership: Membership | None
+    watchdog: WatchdogClient | None
+    store: Store
+    keys: KeySpace
     key_follower: KeyFollower | None
     _secret: bytes
     _stop: threading.Event
@@ -44,6 +52,38 @@ class DaemonApi:
     def health(self) -> NodeHealth:
         """What the daemon knows about itself (``/healthz``, ``/metrics``)."""
         raise NotImplementedError
+
+    def _heard_by_network(self) -> dict[str, list[str]]:
+        """Heartbeat network -> the peers heard on it now."""
+        raise NotImplementedError
+
+    def validation_facts(self, cfg: ClusterConfig) -> NodeFacts:
+        """This node's facts for ``cluster validate`` (S1), gathered now (bounded), for the
+        configuration ``cfg`` (the API's newest read: no read of etcd needed here)."""
+        from wolfpack.node import selfcheck  # lazy: only when someone validates
+
+        s = self.settings
+        checker = selfcheck.SelfcheckSettings(
+            node=s.node,
+            port=s.heartbeat.port,
+            fence_agent=s.fence.agent,
+            endpoints=s.endpoints,
+            clock_skew_file=s.lab_clock_skew_file,
+        )
+
+        def watchdog() -> WatchdogFact:
+            w = self.watchdog
+            if w is None or not w.alive():
+                return WatchdogFact(False, "not started" if w is None else "its process exited")
+            return WatchdogFact(True, "running")
+
+        return selfcheck.gather(
+            cfg,
+            checker,
+            etcd_read=lambda: self.store.get(self.keys.schema_version),
+            watchdog=watchdog,
+            heard=self._heard_by_network if self.membership is not None else None,
+        )
 
     def _start_api(self) -> None:
         """The REST API on its own thread; a node whose API cannot start still runs."""
@@ -61,6 +101,7 @@ class DaemonApi:
                 tls=self._api_tls_retried() if self.settings.api.tls else None,
                 health=self.health,
                 peer_keys=self._peer_keys,
+                validation=self.validation_facts,
             )
             self.api.start()
         except Exception as exc:  # the cluster must not depend on its API (a TLS or port fault)

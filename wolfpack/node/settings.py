@@ -249,6 +249,9 @@ class DaemonSettings(pydantic.BaseModel):
     dump_dir: Path | None = None
     watchdog_margin_s: float = pydantic.Field(0.3, ge=0.05, validate_default=True)
     api: ApiSection = ApiSection()
+    #: The lab only (``wolfpack lab``): a file holding seconds added to the clock this node
+    #: reports to ``cluster validate``, to show a skewed clock without touching the machine's.
+    lab_clock_skew_file: Path | None = None
 
     @pydantic.field_validator("watchdog_margin_s")
     @classmethod
