@@ -71,6 +71,7 @@ LEASE_TTL_S = 15  # leases are revoked, never left to expire: the TTL only sets 
 RENEW_EVERY_S = 4.0
 TICK_S = 1.0  # wolfpackd's default tick
 QUIET_S = 1.0  # no write under the root for this long: the coordinator is done
+IDLE_S = 3.0  # the idle rate is measured over this long (a few ticks)
 WAIT_S = 60.0  # the longest any wait may take
 BATCH = 100  # operations per loading transaction (etcd allows 128)
 
@@ -372,9 +373,10 @@ class Bench:
         with self.observer.watch_prefix(self.keys.root) as watch:
             _quiet(watch, QUIET_S)
             idle_from, t_idle = self.store.snapshot(), time.perf_counter()
-            _quiet(watch, QUIET_S)
+            time.sleep(IDLE_S)
             idle = self.store.snapshot().minus(idle_from)
             idle_s = time.perf_counter() - t_idle
+            _quiet(watch, QUIET_S)
             before = self.store.snapshot()
             self.events.clear()
             t0 = time.perf_counter()
@@ -503,7 +505,8 @@ MEASURED_HOW = (
     "on the coordinator's EtcdStore sessions; watch_bytes: keys and values of the events "
     "its wake watch delivered. until_placed: up to the last placement; until_quiet: until "
     f"etcd had no write for {QUIET_S} s (idle ticks included; idle_per_s is the rate with "
-    "nothing happening, measured before each revoke). Means over the runs."
+    f"nothing happening, over {IDLE_S} s before the first run; bytes count once a response "
+    "has arrived). Means over the runs."
 )
 
 
