@@ -50,6 +50,7 @@ def outage_plot(
     targets: Mapping[str, float],
     title: str,
     baselines: Mapping[str, float] | None = None,
+    ylabel: str = "client-observed outage (s)",
 ) -> None:
     """Each scenario's samples, its median (black) and its p50 target (red, dashed, from
     ``targets[NAME_p50_s]`` where there is one), with grey reference lines (label -> s)."""
@@ -70,7 +71,7 @@ def outage_plot(
     for (label, seconds), style in zip((baselines or {}).items(), (":", "-.", "--"), strict=False):
         ax.axhline(seconds, color="grey", linestyle=style, label=label)
     ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names])
-    ax.set_ylabel("client-observed outage (s)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.set_ylim(bottom=0)
     if baselines:

@@ -20,65 +20,22 @@ import sys
 import time
 from pathlib import Path
 
-from wolfpack.model.config import (
-    ClusterConfig,
-    Failback,
-    Group,
-    Node,
-    Resource,
-)
-from wolfpack.model.snapshot import GroupStatus, NodeStatus, ResourceStatus, Snapshot
-from wolfpack.model.states import FailbackMode, NodeState, ResourceState
+from big_cluster import NOW
+from big_cluster import build as build_steady
+
+from wolfpack.model.config import ClusterConfig
+from wolfpack.model.snapshot import NodeStatus, Snapshot
+from wolfpack.model.states import NodeState
 from wolfpack.policy import plan
 
-NOW = 1_800_000_000.0
 RESULTS = Path(__file__).parent / "results" / "plan.json"
 
 
 def build(nodes: int, resources: int) -> Snapshot:
-    names = [f"node{i}" for i in range(1, nodes + 1)]
-    node_cfg = {n: Node(n, i) for i, n in enumerate(names, start=1)}
-    modes = (FailbackMode.PREVENT, FailbackMode.IMMEDIATE, FailbackMode.WINDOW)
-    groups: dict[str, Group] = {}
-    res_cfg: dict[str, Resource] = {}
-    group_status: dict[str, GroupStatus] = {}
-    res_status: dict[str, ResourceStatus] = {}
-    for g in range(max(1, resources // 5)):
-        gname = f"g{g:05d}"
-        preferred = (names[g % nodes], names[(g + 1) % nodes])
-        mode = modes[g % 3]
-        groups[gname] = Group(
-            gname,
-            preferred_owners=preferred if nodes > 1 else preferred[:1],
-            failback=Failback(
-                mode,
-                window_start=22 if mode is FailbackMode.WINDOW else None,
-                window_end=6 if mode is FailbackMode.WINDOW else None,
-            ),
-            anti_affinity=(f"class{g % 7}",) if g % 10 == 0 else (),
-        )
-        owner = preferred[0]
-        group_status[gname] = GroupStatus(owner=owner)
-        members = {
-            "disk": (),
-            "ip": (),
-            "name": (("ip",),),
-            "app": (("disk",), ("ip",)),
-            "check": (("app",),),
-        }
-        for short, deps in members.items():
-            rname = f"{gname}-{short}"
-            res_cfg[rname] = Resource(
-                rname,
-                type="Generic Application",
-                group=gname,
-                dependencies=tuple(tuple(f"{gname}-{d}" for d in clause) for clause in deps),
-            )
-            res_status[rname] = ResourceStatus(ResourceState.ONLINE, node=owner, since=NOW - 3600)
-    config = ClusterConfig(nodes=node_cfg, groups=groups, resources=res_cfg)
-    node_status = {n: NodeStatus(NodeState.UP, since=NOW - 86400) for n in names}
-    node_status[names[0]] = NodeStatus(NodeState.DOWN, since=NOW - 1, fenced=True)
-    return Snapshot(config, node_status, group_status, res_status)
+    """The steady cluster of :func:`big_cluster.build` with node1 Down and fenced."""
+    snap = build_steady(nodes, resources)
+    down = {**snap.nodes, "node1": NodeStatus(NodeState.DOWN, since=NOW - 1, fenced=True)}
+    return Snapshot(snap.config, down, snap.groups, snap.resources)
 
 
 def measure(nodes: int, resources: int, runs: int) -> dict[str, float | int]:

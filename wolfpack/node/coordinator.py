@@ -219,7 +219,7 @@ class Coordinator:
         self._last_plan = lines
         self.last_snapshot = snap
         self._fence(view, [a.subject for a in decided.actions if a.kind is ActionKind.FENCE_NODE])
-        self.executor.apply(guard, decided, now)
+        self.executor.apply(guard, decided, now, view.kvs)
         self._fenced &= set(view.node_leases.values())  # leases gone need no memory
         self._io_fenced &= set(view.node_leases.values())
         self._keep_timelines(guard, snap, decided, now)

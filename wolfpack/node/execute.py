@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from wolfpack.errors import FenceError, StoreError, WolfpackError
 from wolfpack.model.config import ClusterConfig
@@ -21,11 +21,12 @@ from wolfpack.model.timeline import History, Timeline
 from wolfpack.node.fence_check import FenceBasis, FenceOutcome, basis_changed
 from wolfpack.node.fencing import FenceAgent, FenceKind
 from wolfpack.policy.writes import GroupWrite, writes
-from wolfpack.store import Compare, Delete, KeySpace, Put, Store
+from wolfpack.store import Compare, Delete, KeySpace, KeyValue, Put, Store
 from wolfpack.store.repository import encode
 from wolfpack.store.view import update_doc
 
 Log = Callable[..., None]
+T = TypeVar("T")
 
 FENCE_BACKOFF_FIRST_S = 1.0  # after a failed fence, wait this long, doubling, up to ...
 FENCE_BACKOFF_MAX_S = 30.0
@@ -89,15 +90,25 @@ class Executor:
             raise StoreError(f"{guard.key} changed: this node is no longer the coordinator")
 
     # -- the plan -------------------------------------------------------------------------
-    def apply(self, guard: Guard, decided: Plan, now: float) -> None:
+    def apply(
+        self,
+        guard: Guard,
+        decided: Plan,
+        now: float,
+        read: Mapping[str, KeyValue] | None = None,
+    ) -> None:
         """Write what ``decided`` says. Each action says what to write
         (:class:`~wolfpack.model.plan.ActionKind`); forecasts write nothing, and fencing is
-        the coordinator's, before the writes (:meth:`fence`, with the plan's basis: M2)."""
+        the coordinator's, before the writes (:meth:`fence`, with the plan's basis: M2).
+        ``read``: the read of the root the plan was made from; a status document is written
+        from it without reading it again, unless this plan wrote it already
+        (:func:`~wolfpack.store.view.update_doc`: the revision compare still holds)."""
+        written: set[str] = set()
         for action in decided.actions:
             if action.kind is ActionKind.FENCE_NODE:
                 continue
             try:
-                self._write(guard, action, now)
+                self._write(guard, action, now, read, written)
             except WolfpackError as exc:
                 if action.intent is None:
                     raise
@@ -168,20 +179,41 @@ class Executor:
             extra_compares=[guard.compare()],
         )
 
-    def _write(self, guard: Guard, action: Action, now: float) -> None:
+    def _write(
+        self,
+        guard: Guard,
+        action: Action,
+        now: float,
+        read: Mapping[str, KeyValue] | None = None,
+        written: set[str] | None = None,
+    ) -> None:
         """The action's status changes (:mod:`wolfpack.policy.writes`), each guarded."""
         if action.kind is ActionKind.CHANGE_GROUP:
             self._change_group(guard, action)
             return
+        done = written if written is not None else set()
         for w in writes(action, now):
             if isinstance(w, GroupWrite):
-                key, cls, change = self.keys.state("groups", w.group), GroupStatus, w.change
-                update_doc(self.store, key, cls, change, extra_compares=[guard.compare()])
+                self._update(
+                    guard, self.keys.state("groups", w.group), GroupStatus, w.change, read, done
+                )
             else:
                 key = self.keys.state("resources", w.resource)
-                update_doc(
-                    self.store, key, ResourceStatus, w.change, extra_compares=[guard.compare()]
-                )
+                self._update(guard, key, ResourceStatus, w.change, read, done)
+
+    def _update(
+        self,
+        guard: Guard,
+        key: str,
+        cls: type[T],
+        change: Callable[[T | None], T | None],
+        read: Mapping[str, KeyValue] | None,
+        written: set[str],
+    ) -> None:
+        """One guarded status write, from ``read`` unless this plan wrote ``key`` already."""
+        fresh = read if key not in written else None
+        update_doc(self.store, key, cls, change, extra_compares=[guard.compare()], read=fresh)
+        written.add(key)
 
     def _change_group(self, guard: Guard, action: Action) -> None:
         """L8: guarded by the election token like every other write of the coordinator."""

@@ -95,6 +95,7 @@ def update_doc(
     *,
     extra_compares: list[Any] | None = None,
     attempts: int = 5,
+    read: Mapping[str, KeyValue] | None = None,
 ) -> T | None:
     """Read-modify-write one JSON document with a revision check, retrying on conflict.
 
@@ -102,7 +103,24 @@ def update_doc(
     Only the fields ``change`` touches change, so writers of different fields of one document
     (the resource manager's observed state, the coordinator's restart grants) never lose
     each other's updates.
+
+    ``read``: a consistent read that covers ``key`` (absent there: absent then), such as the
+    coordinator's read of the whole root. The first attempt starts from the document as it
+    was in that read, without a request of its own (at scale, half the requests of a
+    failover: bench/coordinator_scale.py); the revision compare refuses it if the document
+    was written since, and then the document is read again as without ``read``. A change
+    that leaves the read document as it is is judged again on a fresh read.
     """
+    if read is not None:
+        kv = read.get(key)
+        current = codec.parse(cls, json.loads(kv.value)) if kv is not None else None
+        new = change(current)
+        if new is not None and new != current:
+            compares = [mod_revision_is(key, kv.mod_revision if kv else 0), *(extra_compares or [])]
+            if store.txn(compares, [Put(key, encode(new))]).succeeded:
+                return new
+            if extra_compares and _guard_failed(store, extra_compares):
+                raise ConflictError(f"{extra_compares[0].key} changed: write refused")
     for _ in range(attempts):
         kv = store.get(key)
         current = codec.parse(cls, json.loads(kv.value)) if kv is not None else None

@@ -1,0 +1,96 @@
+"""``update_doc`` from a read the caller already holds (the coordinator's read of the root):
+no request of its own when the document is as read, and exactly the old read-modify-write
+when it is not (bench/coordinator_scale.py counts the requests this saves)."""
+
+from __future__ import annotations
+
+import collections
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from wolfpack.errors import ConflictError
+from wolfpack.model import codec
+from wolfpack.model.snapshot import GroupStatus
+from wolfpack.model.states import Wanted
+from wolfpack.store import KeySpace, MemoryStore, key_exists
+from wolfpack.store.repository import encode
+from wolfpack.store.view import update_doc
+
+KEYS = KeySpace()
+KEY = KEYS.state("groups", "Web")
+
+
+class Counting:
+    """The store, with every call counted by method."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls[name] += 1
+        return getattr(self.store, name)
+
+
+def read_of(store: MemoryStore) -> dict[str, Any]:
+    kvs, _ = store.get_prefix(KEYS.root)
+    return {kv.key: kv for kv in kvs}
+
+
+def to_node2(status: GroupStatus | None) -> GroupStatus:
+    return replace(status or GroupStatus(), owner="node2")
+
+
+def stored(store: MemoryStore) -> GroupStatus:
+    kv = store.get(KEY)
+    assert kv is not None
+    return codec.parse(GroupStatus, json.loads(kv.value))
+
+
+def test_as_read_it_writes_without_reading_again() -> None:
+    store = MemoryStore()
+    store.put(KEY, encode(GroupStatus(owner="node1")))
+    counting = Counting(store)
+    update_doc(counting, KEY, GroupStatus, to_node2, read=read_of(store))  # type: ignore[arg-type]
+    assert counting.calls == {"txn": 1}
+    assert stored(store).owner == "node2"
+
+
+def test_absent_in_the_read_is_created_only_if_still_absent() -> None:
+    store = MemoryStore()
+    read = read_of(store)
+    store.put(KEY, encode(GroupStatus(owner="node3", wanted=Wanted.OFFLINE)))  # after the read
+    counting = Counting(store)
+    update_doc(counting, KEY, GroupStatus, to_node2, read=read)  # type: ignore[arg-type]
+    assert stored(store) == GroupStatus(owner="node2", wanted=Wanted.OFFLINE)  # not lost
+    assert counting.calls["get"] == 1
+
+
+def test_written_since_the_read_it_is_read_again_and_keeps_the_other_write() -> None:
+    store = MemoryStore()
+    store.put(KEY, encode(GroupStatus(owner="node1")))
+    read = read_of(store)
+    store.put(KEY, encode(GroupStatus(owner="node1", wanted=Wanted.OFFLINE)))
+    update_doc(store, KEY, GroupStatus, to_node2, read=read)
+    assert stored(store) == GroupStatus(owner="node2", wanted=Wanted.OFFLINE)
+
+
+def test_no_change_on_the_read_is_judged_again_on_a_fresh_read() -> None:
+    store = MemoryStore()
+    store.put(KEY, encode(GroupStatus(owner="node2")))
+    read = read_of(store)
+    store.put(KEY, encode(GroupStatus(owner="node1")))  # moved since the read
+    update_doc(store, KEY, GroupStatus, to_node2, read=read)
+    assert stored(store).owner == "node2"
+
+
+def test_a_failed_guard_refuses_the_write() -> None:
+    store = MemoryStore()
+    store.put(KEY, encode(GroupStatus(owner="node1")))
+    guard = key_exists(KEYS.coordinator)  # no coordinator: the guard fails
+    with pytest.raises(ConflictError):
+        update_doc(store, KEY, GroupStatus, to_node2, extra_compares=[guard], read=read_of(store))
+    assert stored(store).owner == "node1"
