@@ -179,7 +179,7 @@ def _changing_routes(api: Api) -> list[tuple[str, str]]:
 def test_every_change_needs_a_valid_admin_token(api: Api) -> None:
     """Missing or wrong token: 401; read-only: 403; on every mutating route, nothing changes."""
     routes = _changing_routes(api)
-    assert len(routes) == 13 + 3 * len(KINDS)  # every kind's create, patch and delete
+    assert len(routes) == 15 + 3 * len(KINDS)  # every kind's create, patch and delete
     before = api.dump()
     for method, path in routes:
         for token, status in ((None, 401), ("alice.wrong", 401), ("nobody.x", 401),
