@@ -31,6 +31,8 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     ├── LabError                  * a lab network, disk or process step failed (lab/netns.py)
     │   └── BindError             * the lab's BIND server would not start (lab/bind.py)
     ├── LabStateError             * the lab's state file is missing or unreadable (lab/state.py)
+    ├── NotInjectable             * a chaos fault's target changed before it could be made
+    │                               (lab/chaos_lab_faults.py)
     └── StoreError                the cluster database failed (503)
         ├── StoreUnavailable      etcd cannot be reached
         ├── ConflictError         a revision check failed: someone else wrote first (409)

@@ -33,7 +33,7 @@ from wolfpack.model.states import GroupState
 from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
-__all__ = ["ADMIN_LOCK", "APP_COMMS", "Injector", "Undo"]
+__all__ = ["ADMIN_LOCK", "APP_COMMS", "Injector", "NotInjectable", "Undo"]
 
 ADMIN_LOCK = threading.Lock()
 Undo = Callable[[], None]
@@ -44,6 +44,11 @@ UP_WAIT_S = 90.0
 #: packaging/wolfpackd.service: Restart=on-failure, RestartSec=2
 RESTART_SEC = 2.0
 FILL = ".wolfpack-chaos-fill"
+
+
+class NotInjectable(WolfpackError):
+    """The target changed between choosing it and injecting (a group moved): the fault is
+    skipped, not failed."""
 
 
 class Injector:
@@ -282,6 +287,8 @@ class Injector:
         """Fill the SQL disk (as root: the reserve too) where ``node`` has it mounted;
         the undo removes the file wherever the disk is mounted by then (bounded)."""
         where = str(world.mount_point(self.state, "sql"))
+        if not self._on_node(node, 'mountpoint -q "$1"', where, check=False):
+            raise NotInjectable(f"the SQL disk is not mounted on {node} (it moved meanwhile)")
         free = '$(( $(stat -f -c %f "$1") * $(stat -f -c %S "$1") ))'
         script = (f'mountpoint -q "$1" && free={free} && '
                   f'{{ fallocate -l $((free)) "$1/{FILL}" || true; }} && '

@@ -33,7 +33,7 @@ from typing import Any
 
 from wolfpack.errors import WolfpackError
 from wolfpack.lab import demo, world
-from wolfpack.lab.chaos_lab_faults import ADMIN_LOCK, Injector, Undo
+from wolfpack.lab.chaos_lab_faults import ADMIN_LOCK, Injector, NotInjectable, Undo
 from wolfpack.lab.chaos_lab_judge import config_changes, fault_outage, lost_rows, per_kind
 from wolfpack.lab.chaos_lab_plan import (
     CLUSTER,
@@ -302,6 +302,10 @@ class _Run:
             rec.t_in = time.monotonic()
             try:
                 undo = self._inject(rec)
+            except NotInjectable as exc:
+                rec.skipped = f"not injectable: {exc}"
+                self._line(f"[{f.index}/{total}] {f.describe()}: SKIPPED ({rec.skipped})")
+                continue
             except Exception as exc:
                 rec.error = f"inject: {type(exc).__name__}: {exc}"
                 undo = None
