@@ -73,6 +73,10 @@ def lines(path: Path) -> list[str]:
     return data.decode().splitlines()
 
 
+#: ticks that may fall in copytruncate's window between the copy and the truncate (0.5 s)
+COPYTRUNCATE_LOSS = 25
+
+
 def test_program_output_is_kept_and_rotated_while_it_writes(node: Node) -> None:
     rtype = builtin_types()[GENERIC_APPLICATION]
     command = "/bin/bash -c 'n=0; while :; do n=$((n+1)); echo tick $n; sleep 0.02; done'"
@@ -91,8 +95,11 @@ def test_program_output_is_kept_and_rotated_while_it_writes(node: Node) -> None:
     assert wait_until(lambda: any(x.startswith("tick ") for x in lines(out)))
     agent.stop(timeout_s=MAX_WAIT)
     after = [int(x.split()[1]) for x in lines(out) if x.startswith("tick ")]
-    # the program went on in the new file where it left off (a line may be in both)
-    assert after and after[0] in (last, last + 1) and after == list(range(after[0], after[-1] + 1))
+    # the program went on in the new file where it left off (a line may be in both). Lines
+    # written between logrotate's copy and its truncate are lost (copytruncate's documented
+    # window): a few at 50 lines a second on a loaded machine (CI once lost more than one)
+    assert after and last <= after[0] + 1 and after[0] - last <= COPYTRUNCATE_LOSS
+    assert after == list(range(after[0], after[-1] + 1))
     assert out.exists() and rotated.exists()  # stopping the resource keeps its logs
 
 
