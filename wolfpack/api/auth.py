@@ -4,11 +4,13 @@ use every GET; a change needs ``admin`` (403 otherwise)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from wolfpack.admin import peer
 from wolfpack.admin.tokens import Role, verify
 from wolfpack.api.cache import Built, ClusterCache
 from wolfpack.errors import AuthError, ForbiddenError, StoreUnavailable
@@ -70,3 +72,22 @@ async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
 
 Reader = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(admin)]
+
+
+def reader_or_peer(path: str | None = None) -> Callable[[Request], Awaitable[str]]:
+    """A dependency admitting a read-only (or better) token, or another node's credential
+    (M9: signed for this node and ``path``, default the request's own): who asks."""
+
+    async def who(request: Request) -> str:
+        presented = request.headers.get(peer.HEADER)
+        if presented is None:
+            return (await principal(request)).name
+        state = request.app.state
+        keys = state.peer_keys() if state.peer_keys is not None else ()
+        signed_for = path if path is not None else request.url.path
+        sender = peer.verify(keys, presented, state.node, signed_for, state.clock())
+        if sender is None:
+            raise AuthError("the node credential is not valid (expired, another node's or forged)")
+        return f"node:{sender}"
+
+    return who

@@ -23,10 +23,10 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from wolfpack.admin import peer
 from wolfpack.admin.peer import plain_beyond_loopback
-from wolfpack.api.auth import Reader, current, principal
+from wolfpack.api.auth import Reader, current, reader_or_peer
 from wolfpack.api.routes.admin import since_seconds
 from wolfpack.api.routes.common import JSONBytes, json_response
-from wolfpack.errors import AuthError, NotFoundError
+from wolfpack.errors import NotFoundError
 
 router = APIRouter(prefix="/api/v1")
 FANOUT_TIMEOUT_S = 3.0
@@ -34,20 +34,7 @@ MAX_LINES = 10_000
 LOCAL_PATH = "/api/v1/log/local"
 
 
-async def _reader_or_peer(request: Request) -> str:
-    """A read-only (or better) token, or another node's fan-out credential: who asks."""
-    presented = request.headers.get(peer.HEADER)
-    if presented is None:
-        return (await principal(request)).name
-    state = request.app.state
-    keys = state.peer_keys() if state.peer_keys is not None else ()
-    sender = peer.verify(keys, presented, state.node, LOCAL_PATH, state.clock())
-    if sender is None:
-        raise AuthError("the node credential is not valid (expired, another node's or forged)")
-    return f"node:{sender}"
-
-
-LocalReader = Annotated[str, Depends(_reader_or_peer)]
+LocalReader = Annotated[str, Depends(reader_or_peer(LOCAL_PATH))]
 
 
 def read_local(path: Path | None, source: str, since: float, limit: int) -> list[dict[str, Any]]:

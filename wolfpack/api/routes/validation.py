@@ -25,9 +25,9 @@ from starlette.concurrency import run_in_threadpool
 
 from wolfpack.admin import peer
 from wolfpack.admin.peer import plain_beyond_loopback
-from wolfpack.api.auth import current, principal
+from wolfpack.api.auth import current, reader_or_peer
 from wolfpack.api.routes.common import JSONBytes, cache, json_response
-from wolfpack.errors import AuthError, NotFoundError, WolfpackError
+from wolfpack.errors import NotFoundError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.node_facts import NodeFacts
 
@@ -37,20 +37,7 @@ PATH = "/api/v1/nodes/{name}/validation"
 RELAY_TIMEOUT_S = 8.0
 
 
-async def _reader_or_peer(request: Request) -> str:
-    """A read-only (or better) token, or another node's credential for this very path."""
-    presented = request.headers.get(peer.HEADER)
-    if presented is None:
-        return (await principal(request)).name
-    state = request.app.state
-    keys = state.peer_keys() if state.peer_keys is not None else ()
-    sender = peer.verify(keys, presented, state.node, request.url.path, state.clock())
-    if sender is None:
-        raise AuthError("the node credential is not valid (expired, another node's or forged)")
-    return f"node:{sender}"
-
-
-Asker = Annotated[str, Depends(_reader_or_peer)]
+Asker = Annotated[str, Depends(reader_or_peer())]
 
 
 def _answer(name: str, asked_by: str, facts: NodeFacts | None, error: str | None) -> JSONBytes:
