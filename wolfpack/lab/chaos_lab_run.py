@@ -160,6 +160,8 @@ class _Run:
                     since = off_since.setdefault(node, time.monotonic())
                     if time.monotonic() - since >= REBOOT_S:
                         with ADMIN_LOCK, contextlib.suppress(WolfpackError):
+                            if self._stop.is_set():  # the run is over: the lab may be gone
+                                return
                             world.power_on(self.dir, node, wait=False)
                             self.restarts.append(f"{node} rebooted after a fence")
                             self._line(f"fence reboot: {node} was fenced; powered on again")
@@ -172,6 +174,8 @@ class _Run:
                     if not any(p.running for p in state.processes_of(node) if p.role == role):
                         time.sleep(2.0)  # RestartSec
                         with ADMIN_LOCK, contextlib.suppress(WolfpackError):
+                            if self._stop.is_set():
+                                return
                             if world.restart(self.dir, node, role):
                                 self.restarts.append(f"{node} {role}")
                                 self._line(f"service manager: {node}'s {role} exited; started")
@@ -377,6 +381,8 @@ def run(
             recovered = time.monotonic() - t_end
         time.sleep(2.0)
         record = obs.record()
+        r._stop.set()
+        supervisor.join(timeout=60)  # nothing of the run touches the lab after it returns
     acked = [int(s.answer) for s in rows.samples() if s.ok and s.answer.isdigit()]
     present_text = demo.sql_query(r.lab.state, f"SELECT id FROM {TABLE} WHERE run = '{run_id}'")
     readable = all(x.isdigit() for x in present_text.split())
