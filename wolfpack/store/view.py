@@ -111,21 +111,15 @@ def update_doc(
     was written since, and then the document is read again as without ``read``. A change
     that leaves the read document as it is is judged again on a fresh read.
     """
-    if read is not None:
-        kv = read.get(key)
-        current = codec.parse(cls, json.loads(kv.value)) if kv is not None else None
-        new = change(current)
-        if new is not None and new != current:
-            compares = [mod_revision_is(key, kv.mod_revision if kv else 0), *(extra_compares or [])]
-            if store.txn(compares, [Put(key, encode(new))]).succeeded:
-                return new
-            if extra_compares and _guard_failed(store, extra_compares):
-                raise ConflictError(f"{extra_compares[0].key} changed: write refused")
-    for _ in range(attempts):
-        kv = store.get(key)
+    for attempt in range(attempts + (read is not None)):  # ``read``: one attempt more
+        given = read if attempt == 0 else None
+        from_read = given is not None
+        kv = given.get(key) if given is not None else store.get(key)
         current = codec.parse(cls, json.loads(kv.value)) if kv is not None else None
         new = change(current)
         if new is None or new == current:
+            if from_read:
+                continue  # judged again on a fresh read
             return current
         body = encode(new)
         compares = [mod_revision_is(key, kv.mod_revision if kv else 0), *(extra_compares or [])]
@@ -133,7 +127,8 @@ def update_doc(
             return new
         if extra_compares and _guard_failed(store, extra_compares):
             raise ConflictError(f"{extra_compares[0].key} changed: write refused")
-        time.sleep(0.001)
+        if not from_read:
+            time.sleep(0.001)
     raise ConflictError(f"{key}: too many concurrent writers, gave up after {attempts} tries")
 
 
