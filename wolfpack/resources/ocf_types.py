@@ -31,12 +31,16 @@ __all__ = ["METADATA_TIMEOUT_S", "agent_type", "read_metadata", "type_from_docum
 METADATA_TIMEOUT_S = 20.0
 
 
-def _agent_path(agent: str, ocf_root: str) -> str:
+def _split(agent: str) -> tuple[str, str]:
     parts = split_agent(agent)
     if parts is None:
         raise ValidationError.single(
             "agent", f"{agent!r} is not provider:type (e.g. heartbeat:Dummy)"
         )
+    return parts
+
+
+def _agent_path(agent: str, parts: tuple[str, str], ocf_root: str) -> str:
     if not ocf_root.startswith("/"):
         raise ValidationError.single("ocf_root", f"{ocf_root!r} is not an absolute path")
     path = os.path.join(ocf_root, "resource.d", *parts)
@@ -55,8 +59,8 @@ def read_metadata(
 ) -> OcfMetadata:
     """``agent``'s meta-data as this machine's copy prints it. ValidationError naming
     ``agent`` if it is not installed, does not answer in time or prints no meta-data."""
-    path = _agent_path(agent, ocf_root)
-    provider, kind = agent.split(":", 1)
+    provider, kind = _split(agent)
+    path = _agent_path(agent, (provider, kind), ocf_root)
     env = {
         "OCF_ROOT": ocf_root,
         "OCF_RA_VERSION_MAJOR": "1",
@@ -107,10 +111,7 @@ def _parse(agent: str, text: str) -> OcfMetadata:
 
 def type_from_document(agent: str, text: str) -> ResourceType:
     """The type ``ocf:<agent>`` from a saved meta-data document (``--metadata FILE``)."""
-    if split_agent(agent) is None:
-        raise ValidationError.single(
-            "agent", f"{agent!r} is not provider:type (e.g. heartbeat:Dummy)"
-        )
+    _split(agent)
     return resource_type_from_metadata(agent, _parse(agent, text))
 
 
