@@ -121,10 +121,9 @@ class ApiCluster:
                     )
         return new
 
-    def rename(self, kind: Renamable, old: str, new: str) -> ClusterConfig:
+    def rename(self, kind: Renamable, old: str, new: str) -> None:
         """One POST: the server checks and renames in its own transaction."""
         self.call("POST", f"{kind}/{quote(old, safe='')}/rename", {"name": new})
-        return self.load_config()[0]
 
     def add_intent(
         self,

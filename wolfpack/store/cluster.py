@@ -51,9 +51,10 @@ class Cluster(Protocol):
         own (the same ``admin`` function)."""
         ...
 
-    def rename(self, kind: Renamable, old: str, new: str) -> ClusterConfig:
+    def rename(self, kind: Renamable, old: str, new: str) -> object:
         """Rename a group or resource with every reference to it and its status, in one
-        transaction (:mod:`wolfpack.model.rename`; over the API the server does it)."""
+        transaction (:mod:`wolfpack.model.rename`; over the API the server does it). What
+        it returns is the implementation's (the database: the configuration as stored)."""
         ...
 
     def add_intent(
