@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
+from lab_failover import per_phase, print_phases, wall, where_it_went
 
 from wolfpack.lab import cables, demo, world
 from wolfpack.lab.driver import LabDriver
@@ -85,8 +86,11 @@ def at_home(lab: LabDriver) -> None:
         lab.wait(lambda: lab.online_on("Web") == HOME, WAIT_S, "Web at home")
 
 
-def failover(lab: LabDriver, work: Path, fault: Callable[[LabState, str, str], None]) -> float:
-    """One client-network loss on Web's owner; the client-observed outage in seconds."""
+def failover(
+    lab: LabDriver, work: Path, fault: Callable[[LabState, str, str], None]
+) -> tuple[float, dict[str, float]]:
+    """One client-network loss on Web's owner: the client-observed outage in seconds, and
+    where it went (the group's failover timeline, phases from the fault to the answer)."""
     at_home(lab)
     with lab.probe("http", URL, work / "web.jsonl") as probe:
         time.sleep(SETTLE_S)
@@ -108,7 +112,8 @@ def failover(lab: LabDriver, work: Path, fault: Callable[[LabState, str, str], N
         f" {gap.before!r} then {gap.after!r}",
         file=sys.stderr,
     )
-    return gap.seconds
+    first = ("fault", wall(t_fault))
+    return gap.seconds, where_it_went(lab, "Web", ("failover", HOME, gap.after), first, gap)
 
 
 def harmless(lab: LabDriver, work: Path, kind: str) -> dict[str, Any]:
@@ -152,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     state, brought_up = world.up(args.dir, progress=demo.say)
     results: dict[str, list[float]] = {"carrier_cut": [], "link_down": []}
+    phases: dict[str, list[dict[str, float]]] = {name: [] for name in results}
     harmless_runs: dict[str, list[dict[str, Any]]] = {"flap": [], "private_cut": []}
     try:
         demo.install(state)
@@ -161,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="wpn-bench-") as tmp:
             for i in range(args.runs):
                 for name, fault in faults.items():
-                    seconds = round(failover(lab, Path(tmp), fault), 3)
-                    results[name].append(seconds)
+                    seconds, spent = failover(lab, Path(tmp), fault)
+                    results[name].append(round(seconds, 3))
+                    if spent:
+                        phases[name].append(spent)
                     print(f"{name} run {i + 1}: {seconds:.3f} s", file=sys.stderr, flush=True)
             for _ in range(args.harmless_runs):
                 for kind in harmless_runs:
@@ -171,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if brought_up:
             world.down(args.dir, demo.say)
+    spent_by_kind = {name: per_phase(runs) for name, runs in phases.items() if runs}
+    print_phases(spent_by_kind)
     summary: dict[str, Any] = {
         "carrier_cut_p50_s": benchlib.percentile(results["carrier_cut"], 50),
         "carrier_cut_p99_s": benchlib.percentile(results["carrier_cut"], 99),
@@ -189,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": args.runs,
         "harmless_runs": args.harmless_runs,
         "samples_s": results,
+        "phases_s": spent_by_kind,
+        "phase_samples_s": phases,
         "harmless": harmless_runs,
         "flap_s": FLAP_S,
         "media_sense_window_s": 0.5,

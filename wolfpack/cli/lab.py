@@ -39,7 +39,7 @@ def _progress(as_json: bool) -> Callable[[str], None]:
 
 @verb(app, "up")
 def up_(
-    nodes: Annotated[int, typer.Option("--nodes", help="How many nodes (3 to 8).")] = 3,
+    nodes: Annotated[int, typer.Option("--nodes", help="How many nodes (3 to 16).")] = 3,
     cluster: Annotated[str, typer.Option("--cluster", help="The cluster's name.")] = "jean",
     lab_dir: DirOption = DEFAULT_DIR,
     as_json: JsonFlag = False,

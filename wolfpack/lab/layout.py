@@ -26,7 +26,7 @@ MANAGEMENT_ADDRESS = "198.51.100.10"
 PUB_IF, PRIV_IF = "eth0", "eth1"
 #: how many nodes carry an etcd member
 ETCD_MEMBERS = 3
-MIN_NODES, MAX_NODES = 3, 8
+MIN_NODES, MAX_NODES = 3, 16
 ETCD_PORT, HEARTBEAT_PORT, DTC_PORT = 2379, 3343, 3372
 #: every node's REST API (and web Cluster Administrator), on all its lab addresses, so the
 #: management address reaches the API of whichever node owns the Cluster Group
