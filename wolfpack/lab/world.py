@@ -42,6 +42,7 @@ from pathlib import Path
 
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.lab import access, webui
+from wolfpack.lab import faketime as lab_faketime
 from wolfpack.lab.bind import BindError, BindServer
 from wolfpack.lab.cluster_doc import add_config, address_and_name, cluster_doc, dns_properties
 from wolfpack.lab.disks import make_lab_disks
@@ -72,6 +73,7 @@ from wolfpack.lab.layout import (
     disk_image,
     endpoints,
     enter,
+    faketime_file,
     hosts,
     key_file,
     lab_env,
@@ -131,6 +133,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "down",
     "endpoints",
     "enter",
+    "faketime_file",
     "hosts",
     "in_admin",
     "key_file",
@@ -157,13 +160,15 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
 
 # -- up ----------------------------------------------------------------------------------------
 def up(
-    lab_dir: Path, nodes: int = 3, cluster: str = "jean", progress: Progress = quiet
-) -> tuple[LabState, bool]:
+    lab_dir: Path, nodes: int = 3, cluster: str = "jean", progress: Progress = quiet,
+    *, faketime: bool = False,
+) -> tuple[LabState, bool]:  # fmt: skip
     """Build the lab in ``lab_dir``; (its state, False) if it was up already.
 
-    Anything else already in ``lab_dir`` is refused. A failure half-way removes what this
-    call made and raises the error."""
-    _check_machine()
+    ``faketime``: every wolfpackd under libfaketime, so the chaos suite can move one node's
+    wall clock (:mod:`wolfpack.lab.faketime`). Anything else already in ``lab_dir`` is
+    refused. A failure half-way removes what this call made and raises the error."""
+    _check_machine(faketime)
     if not MIN_NODES <= nodes <= MAX_NODES:
         raise ValidationError.single(
             "--nodes", f"a lab has {MIN_NODES} to {MAX_NODES} nodes, not {nodes}"
@@ -197,6 +202,7 @@ def up(
         prefix=f"wpl-{secrets.token_hex(3)}-",
         nodes=[f"node{i}" for i in range(1, nodes + 1)],
         cluster=cluster,
+        faketime=faketime,
     )
     state.save()
     try:
@@ -209,9 +215,14 @@ def up(
     return state, True
 
 
-def _check_machine() -> None:
+def _check_machine(faketime: bool) -> None:
     if os.geteuid() != 0:
         raise WolfpackError("the lab needs root (network namespaces, mounts): run it as root")
+    if faketime and not lab_faketime.LIBRARY.exists():
+        raise WolfpackError(
+            f"--faketime: {lab_faketime.LIBRARY} is missing: run 'bash scripts/setup' as root"
+            " (Debian package faketime)"
+        )
     for tool in ("ip", "etcd", "named", "arping", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             raise WolfpackError(f"{tool} is not installed: run 'bash scripts/setup' as root")
@@ -295,7 +306,10 @@ def _start_dns(state: LabState, progress: Progress) -> None:
     state.add_process("dns", "named", server.pid)
 
 
-def _spawn(state: LabState, host: str, role: str, argv: list[str], log: Path) -> LabProcess:
+def _spawn(
+    state: LabState, host: str, role: str, argv: list[str], log: Path,
+    env: dict[str, str] | None = None,
+) -> LabProcess:  # fmt: skip
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -304,7 +318,7 @@ def _spawn(state: LabState, host: str, role: str, argv: list[str], log: Path) ->
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "WOLFPACK_NODE": host},
+            env={**os.environ, "WOLFPACK_NODE": host, **(env or {})},
         )
     return state.add_process(host, role, proc.pid)
 
@@ -422,9 +436,17 @@ def _start_daemon(state: LabState, node: str) -> None:
     # ip netns exec gave the shell a mount namespace of its own (slave of the host's): the
     # bind mount is seen by this node's daemon and what it starts, by nobody else.
     script = 'mount --bind "$1" "$2" && exec "$3" -m wolfpack.node.daemon --config "$4"'
+    env = None
+    if state.faketime:  # LD_PRELOAD on the daemon's exec alone, not on sh or mount
+        offset = faketime_file(state, node)
+        if not offset.exists():
+            lab_faketime.set_offset(offset, 0)
+        env = lab_faketime.environment(offset)
+        script = (f'mount --bind "$1" "$2" && exec env LD_PRELOAD={lab_faketime.LIBRARY} "$3" '
+                  '-m wolfpack.lab.faketime wolfpack.node.daemon --config "$4"')  # fmt: skip
     argv = ["/bin/sh", "-c", script, "sh", str(own), str(local_dir(state)), sys.executable,
             str(config)]  # fmt: skip
-    _spawn(state, node, "wolfpackd", argv, node_dir(state, node) / "wolfpackd.log")
+    _spawn(state, node, "wolfpackd", argv, node_dir(state, node) / "wolfpackd.log", env)
 
 
 def _wait_nodes_up(state: LabState, nodes: list[str]) -> None:
