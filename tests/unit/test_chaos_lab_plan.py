@@ -19,6 +19,7 @@ from wolfpack.lab.chaos_lab_plan import (
     TTL_S,
     Fault,
     Kind,
+    may_share_node,
     may_start,
     plan,
 )
@@ -122,3 +123,24 @@ def test_only_the_packet_delay_is_left_undone_and_why() -> None:
     assert set(NOT_DONE) == {"packet-delay"}
     assert "CONFIG_NET_SCH_NETEM is not set" in NOT_DONE["packet-delay"]
     assert not {k.value for k in Kind} & set(NOT_DONE)
+
+
+def test_which_faults_may_share_a_node() -> None:
+    """Two network faults never (both change the node's links or nftables table); a node
+    fault only beside a group's; a failed start on a move or a clock jump only beside a
+    group's crash, hang or full disk (it judges what happens to its nodes)."""
+
+    def f(kind: Kind) -> Fault:
+        return Fault(1, kind, 1.0, 1.0)
+
+    assert not may_share_node(f(Kind.PATH_CUT), f(Kind.PACKET_LOSS))
+    assert not may_share_node(f(Kind.POWER_OFF), f(Kind.DAEMON_FREEZE))
+    assert may_share_node(f(Kind.POWER_OFF), f(Kind.RESOURCE_CRASH))
+    assert may_share_node(f(Kind.RESOURCE_HANG), f(Kind.DISK_FULL))
+    for alone in (Kind.FAILED_START_ON_MOVE, Kind.CLOCK_JUMP):
+        assert may_share_node(f(alone), f(Kind.RESOURCE_CRASH))
+        assert may_share_node(f(Kind.DISK_FULL), f(alone))
+        for other in (Kind.POWER_OFF, Kind.DAEMON_KILL, Kind.FAILED_START_ON_MOVE,
+                      Kind.CLOCK_JUMP, Kind.PATH_CUT):  # fmt: skip
+            assert not may_share_node(f(alone), f(other))
+            assert not may_share_node(f(other), f(alone))
