@@ -158,7 +158,7 @@ class Fault:
         if self.kind is Kind.ALL_PATHS_CUT:
             return f"{what} until fenced (at most {self.hold_s:.0f} s)"
         if self.kind is Kind.FAILED_START_ON_MOVE:
-            return f"{what} (the move settled within {self.hold_s:.0f} s)"
+            return f"{what} until the move settles (at most {self.hold_s:.0f} s)"
         return f"{what} for {self.hold_s:.1f} s" if self.hold_s else what
 
 

@@ -60,6 +60,8 @@ SLOT_WAIT_S = 120.0
 #: fence agent's reboot: power off, then on)
 REBOOT_S = 3.0
 PROBE_INTERVAL_S = 0.1
+#: how long the rows' read-back may wait for the database (a failback after the settle)
+READ_BACK_S = 60.0
 #: after a clock jumped back, how long its node is still watched
 JUMP_BACK_WATCH_S = 5.0
 SERVICES = ("Web", "SQL")
@@ -423,8 +425,7 @@ def run(
         r._stop.set()
         supervisor.join(timeout=60)  # nothing of the run touches the lab after it returns
     acked = [int(s.answer) for s in rows.samples() if s.ok and s.answer.isdigit()]
-    present_text = demo.sql_query(r.lab.state, f"SELECT id FROM {TABLE} WHERE run = '{run_id}'")
-    readable = all(x.isdigit() for x in present_text.split())
+    readable, present_text = _read_back(r, run_id)
     present = [int(x) for x in present_text.split()] if readable else []
     gaps = {"Web": [(g.start, g.end) for g in web.gaps()],
             "SQL": [(g.start, g.end) for g in rows.gaps()]}  # fmt: skip
@@ -456,6 +457,23 @@ def run(
         "faults": injected,
     })  # fmt: skip
     return doc
+
+
+def _read_back(r: _Run, run_id: str) -> tuple[bool, str]:
+    """(readable, text): the ids of the run's rows, read through sql.cluster.test. A
+    failback may begin just after the cluster settled (SQL's, once a node back from a fence
+    has been up 5 s) and take the database and its name away for a moment: an answer that
+    is no list of ids (no connection, the name not registered yet) is asked again every
+    second for at most :data:`READ_BACK_S`, then reported as unreadable (a failure)."""
+    deadline = time.monotonic() + READ_BACK_S
+    while True:
+        text = demo.sql_query(r.lab.state, f"SELECT id FROM {TABLE} WHERE run = '{run_id}'")
+        if all(x.isdigit() for x in text.split()):
+            return True, text
+        if time.monotonic() > deadline:
+            return False, text
+        r._line(f"reading the rows back: {text[:120]}; again in 1 s")
+        time.sleep(1.0)
 
 
 def failed(doc: dict[str, Any]) -> list[str]:

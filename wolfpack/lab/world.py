@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
-from wolfpack.lab import access, webui
+from wolfpack.lab import access, resolv, webui
 from wolfpack.lab import faketime as lab_faketime
 from wolfpack.lab.bind import BindError, BindServer
 from wolfpack.lab.cluster_doc import add_config, address_and_name, cluster_doc, dns_properties
@@ -72,7 +72,6 @@ from wolfpack.lab.layout import (
     clock_skew_file,
     disk_image,
     endpoints,
-    enter,
     faketime_file,
     hosts,
     key_file,
@@ -91,6 +90,7 @@ from wolfpack.lab.layout import (
     secret_file,
     shared_dir,
 )
+from wolfpack.lab.layout import enter as _enter
 from wolfpack.lab.netns import FABRIC, Lab
 from wolfpack.lab.power import check_node, power_off
 from wolfpack.lab.state import LOCK_FILE, LabProcess, LabState, locked
@@ -156,6 +156,14 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "status",
     "up",
 ]
+
+
+def enter(state: LabState, host: str) -> list[str]:
+    """The command prefix that runs something *on* ``host`` (:func:`wolfpack.lab.layout.
+    enter`), after binding the lab's resolv.conf again in a node's daemon's namespace if
+    the host replaced its own meanwhile (:mod:`wolfpack.lab.resolv`)."""
+    resolv.keep(state, host)
+    return _enter(state, host)
 
 
 # -- up ----------------------------------------------------------------------------------------
@@ -251,7 +259,7 @@ def _build(state: LabState, progress: Progress) -> None:
         lab.connect(host, PUB_IF, "public", f"{pub}/24")
         if priv is not None:
             lab.connect(host, PRIV_IF, "private", f"{priv}/24")
-        _write_resolv_conf(state, host)
+        resolv.write(state, host)
     nodes = ", ".join(f"{n} {public_address(n)}/{private_address(n)}" for n in state.nodes)
     progress(f"hosts: admin {ADMIN_ADDRESS}, dns {DNS_ADDRESS}, client {CLIENT_ADDRESS}, {nodes}")
     for d in (local_dir(state), shared_dir(state)):
@@ -271,21 +279,6 @@ def _build(state: LabState, progress: Progress) -> None:
     state.phase = "up"
     state.save()
     progress(f"the lab is up: cluster {state.cluster}, {len(state.nodes)} nodes, dir {state.dir}")
-
-
-def _write_resolv_conf(state: LabState, host: str) -> None:
-    etc = Path("/etc/netns")
-    for d in (etc, etc / (state.prefix + host)):
-        if not d.exists():
-            d.mkdir(mode=0o755)
-            state.directories.append(str(d))
-    path = etc / (state.prefix + host) / "resolv.conf"
-    state.files.append(str(path))
-    state.save()
-    path.write_text(
-        f"# wolfpack lab {state.prefix}: removed by 'wolfpack lab down'\n"
-        f"nameserver {DNS_ADDRESS}\nsearch {ZONE}\noptions timeout:1 attempts:2\n"
-    )
 
 
 def _start_dns(state: LabState, progress: Progress) -> None:
