@@ -349,14 +349,17 @@ class Injector:
             self._on_node(node, 'for f in "$@"; do umount "$f" 2>/dev/null; done; true',
                           *paths, check=False)  # fmt: skip
 
-        moved = LabDriver(self.dir).wolfpack("group", "move", group, node, "--no-wait", "--json",
-                                             check=False)  # fmt: skip
         try:
+            moved = LabDriver(self.dir).wolfpack("group", "move", group, node, "--no-wait",
+                                                 "--json", check=False)  # fmt: skip
             intent = str(json.loads(moved.stdout)["id"])
         except (ValueError, KeyError, TypeError):
             undo()
             why = f"{moved.stdout.strip()} {moved.stderr.strip()}"
             raise NotInjectable(f"move refused: {why}") from None
+        except BaseException:  # the CLI timed out, say: the mount must not stay
+            undo()
+            raise
         self.note(f"{' '.join(map(shlex.quote, paths))} is /bin/false on {node}; "
                   f"move {group} there requested ({intent})")  # fmt: skip
         return intent, undo
