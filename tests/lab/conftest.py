@@ -88,17 +88,22 @@ def lab_dir() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def demo_lab(machine_before: Machine, lab_dir: Path) -> LabDriver:
+def demo_up(lab_dir: Path, *options: str) -> LabDriver:
     """The lab with the seed's groups (the demo's), built by the real commands."""
     reason = lab_skip_reason()
     if reason:
         pytest.skip(reason)
     result = subprocess.run(
-        [sys.executable, "-m", "wolfpack.lab.demo", "up", "--dir", str(lab_dir)],
+        [sys.executable, "-m", "wolfpack.lab.demo", "up", "--dir", str(lab_dir), *options],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return LabDriver(lab_dir)
+
+
+@pytest.fixture(scope="module")
+def demo_lab(machine_before: Machine, lab_dir: Path) -> LabDriver:
+    """The lab with the seed's groups (the demo's), built by the real commands."""
+    return demo_up(lab_dir)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from wolfpack.lab import access, webui, world
+from wolfpack.lab import access, layout, webui, world
 from wolfpack.lab.demo import SQL_PASSWORD
 from wolfpack.lab.driver import LabDriver
 from wolfpack.lab.state import LabState
@@ -239,7 +239,20 @@ def _try_sql(lab: LabDriver, query: str) -> str | None:
 
 
 def test_join_through_dns(demo_lab: LabDriver) -> None:
-    """S20: a node finds the cluster by its name, through the lab's DNS (resolv.conf)."""
+    """S20: a node finds the cluster by its name, through the lab's DNS (resolv.conf), also
+    after the host replaced its own /etc/resolv.conf: that detaches the lab's from node3's
+    long-lived daemon namespace (issue 9: how this test failed once on a fresh machine),
+    made here by unmounting it there; the lab binds it again before running anything on
+    the node (wolfpack.lab.resolv)."""
+    daemon = next(p for p in demo_lab.reload().processes_of("node3")
+                  if p.role == "wolfpackd" and p.running)  # fmt: skip
+    subprocess.run(["nsenter", "-t", str(daemon.pid), "-m", "--", "umount", "/etc/resolv.conf"],
+                   check=True, timeout=10)  # fmt: skip
+    shown = Path(f"/proc/{daemon.pid}/root/etc/resolv.conf")
+    assert shown.read_text() == Path("/etc/resolv.conf").read_text()  # the host's, as then
+    name = f"{demo_lab.state.cluster}.{world.ZONE}"
+    unkept = [*layout.enter(demo_lab.state, "node3"), "getent", "ahostsv4", name]
+    assert subprocess.run(unkept, capture_output=True, timeout=30).returncode != 0  # the flake
     env = ["env", "-u", "WOLFPACK_ENDPOINT"]
     joined = demo_lab.run(
         "node3",
@@ -248,6 +261,7 @@ def test_join_through_dns(demo_lab: LabDriver) -> None:
     )  # fmt: skip
     assert json.loads(joined.stdout)["name"] == "node7"
     assert "node7" in demo_lab.snapshot().config.nodes
+    assert f"nameserver {world.DNS_ADDRESS}" in shown.read_text()  # the lab's again
     demo_lab.wolfpack("interface", "delete", "node7-public")
     demo_lab.wolfpack("node", "delete", "node7")
     missing = demo_lab.run(

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path as Path_
 
 import pytest
 
@@ -29,6 +30,7 @@ from wolfpack.node.membership import (
     Path,
     Tracker,
     Verdict,
+    next_incarnation,
 )
 
 SECRET = b"test-cluster-secret-0123456789"
@@ -169,6 +171,24 @@ def test_configure_keeps_history_and_replay_protection() -> None:
     t.configure({"private": Path("private", (LO, 0), {"b": (LO, 1)})})  # ... and comes back
     assert t.accept(hb("b", seq=7), "private", 0.2) is Verdict.REPLAY
     assert t.accept(hb("b", seq=8), "private", 0.2) is Verdict.ACCEPTED
+
+
+def test_a_restart_after_the_wall_clock_stepped_back_is_still_heard(tmp_path: Path_) -> None:
+    """Issue 9 (chaos, clock jump): the incarnation is the wall clock, and peers drop a lower
+    one than they saw. A node whose clock was stepped back 30 s and whose daemon restarts
+    within those 30 s still gets a higher one (next_incarnation keeps a record), so it is
+    heard, not taken for a replay and left silent until fenced."""
+    record = tmp_path / "incarnation"
+    first = next_incarnation(record, now_ns=1_000_000)
+    again = next_incarnation(record, now_ns=1_000_000 - 30 * 10**9)  # restarted, clock -30 s
+    assert first == 1_000_000 and again == first + 1
+    assert next_incarnation(record, now_ns=5_000_000) == 5_000_000  # the clock is ahead again
+    t = tracker()
+    assert t.accept(hb("b", inc=first, seq=9), "private", 0.0) is Verdict.ACCEPTED
+    assert t.accept(hb("b", inc=again, seq=1), "private", 0.1) is Verdict.ACCEPTED
+    assert t.accept(hb("b", inc=first - 1, seq=1), "private", 0.2) is not Verdict.ACCEPTED
+    record.write_text("garbage\n")  # unreadable: the clock alone
+    assert next_incarnation(record, now_ns=7) == 7
 
 
 def test_signature_changes_exactly_when_the_view_changes_state() -> None:

@@ -10,7 +10,19 @@ from wolfpack.lab.chaos_lab_judge import (
     percentile,
     totals,
 )
-from wolfpack.lab.chaos_lab_plan import CI_WEIGHTS, MAX_LIGHT, TTL_S, Fault, Kind, may_start, plan
+from wolfpack.lab.chaos_lab_plan import (
+    CI_WEIGHTS,
+    JUMP_S,
+    MAX_LIGHT,
+    NOT_DONE,
+    SCOPES,
+    TTL_S,
+    Fault,
+    Kind,
+    may_share_node,
+    may_start,
+    plan,
+)
 
 NODES, GROUPS = ["node1", "node2", "node3"], ["Web", "SQL"]
 
@@ -88,3 +100,47 @@ def test_totals_add_the_runs_up() -> None:
     assert doc["faults_total"] == 2 and doc["run_count"] == 2
     assert (doc["double_owners"], doc["lost_rows"], doc["config_changes"]) == (0, 0, 2)
     assert doc["per_kind"]["power-off"]["count"] == 2 and "path-cut" not in doc["per_kind"]
+
+
+def test_the_new_kinds_aim_where_they_say() -> None:
+    """Issue 9: a start failing on a move's target aims at a group (the target is chosen
+    when it comes: another node that is Up); a clock jump at a node, by 30 s either way."""
+    faults = plan(5, NODES, GROUPS, 300, CI_WEIGHTS)
+    moves = [f for f in faults if f.kind is Kind.FAILED_START_ON_MOVE]
+    jumps = [f for f in faults if f.kind is Kind.CLOCK_JUMP]
+    assert moves and jumps
+    assert all(f.group in GROUPS and not f.target and not f.jump_s for f in moves)
+    assert {f.jump_s for f in jumps} == {JUMP_S, -JUMP_S}
+    assert all(f.target in NODES or f.target.removeprefix("owner:") in GROUPS for f in jumps)
+    assert all(f.jump_s == 0 for f in faults if f.kind is not Kind.CLOCK_JUMP)
+    assert jumps[0].describe().endswith(f"{jumps[0].jump_s:+d} s for {jumps[0].hold_s:.1f} s")
+    assert moves[0].describe().endswith("until the move settles (at most 60 s)")
+    assert SCOPES[Kind.FAILED_START_ON_MOVE] == SCOPES[Kind.CLOCK_JUMP] == "light"
+    assert may_start(moves[0], [jumps[0]]) and not may_start(moves[0], [jumps[0], moves[1]])
+
+
+def test_only_the_packet_delay_is_left_undone_and_why() -> None:
+    assert set(NOT_DONE) == {"packet-delay"}
+    assert "CONFIG_NET_SCH_NETEM is not set" in NOT_DONE["packet-delay"]
+    assert not {k.value for k in Kind} & set(NOT_DONE)
+
+
+def test_which_faults_may_share_a_node() -> None:
+    """Two network faults never (both change the node's links or nftables table); a node
+    fault only beside a group's; a failed start on a move or a clock jump only beside a
+    group's crash, hang or full disk (it judges what happens to its nodes)."""
+
+    def f(kind: Kind) -> Fault:
+        return Fault(1, kind, 1.0, 1.0)
+
+    assert not may_share_node(f(Kind.PATH_CUT), f(Kind.PACKET_LOSS))
+    assert not may_share_node(f(Kind.POWER_OFF), f(Kind.DAEMON_FREEZE))
+    assert may_share_node(f(Kind.POWER_OFF), f(Kind.RESOURCE_CRASH))
+    assert may_share_node(f(Kind.RESOURCE_HANG), f(Kind.DISK_FULL))
+    for alone in (Kind.FAILED_START_ON_MOVE, Kind.CLOCK_JUMP):
+        assert may_share_node(f(alone), f(Kind.RESOURCE_CRASH))
+        assert may_share_node(f(Kind.DISK_FULL), f(alone))
+        for other in (Kind.POWER_OFF, Kind.DAEMON_KILL, Kind.FAILED_START_ON_MOVE,
+                      Kind.CLOCK_JUMP, Kind.PATH_CUT):  # fmt: skip
+            assert not may_share_node(f(alone), f(other))
+            assert not may_share_node(f(other), f(alone))

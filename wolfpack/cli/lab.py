@@ -41,13 +41,20 @@ def _progress(as_json: bool) -> Callable[[str], None]:
 def up_(
     nodes: Annotated[int, typer.Option("--nodes", help="How many nodes (3 to 16).")] = 3,
     cluster: Annotated[str, typer.Option("--cluster", help="The cluster's name.")] = "jean",
+    faketime: Annotated[
+        bool,
+        typer.Option(
+            "--faketime",
+            help="Every wolfpackd under libfaketime: the chaos suite's clock jumps need it.",
+        ),
+    ] = False,
     lab_dir: DirOption = DEFAULT_DIR,
     as_json: JsonFlag = False,
 ) -> None:
     """Build the lab (idempotent: a lab that is up is left as it is)."""
     from wolfpack.lab import world
 
-    state, made = world.up(lab_dir, nodes, cluster, _progress(as_json))
+    state, made = world.up(lab_dir, nodes, cluster, _progress(as_json), faketime=faketime)
     doc = {**world.status(lab_dir), "created": made}
     if as_json:
         output.print_json(doc)

@@ -14,31 +14,39 @@ namespace through pyroute2's process-wide stack, so every use of it here is seri
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import shlex
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from wolfpack.errors import StoreError, WolfpackError
-from wolfpack.lab import access, cables, world
+from wolfpack.lab import access, cables, faketime, world
+from wolfpack.lab.driver import LabDriver
 from wolfpack.lab.power import netns_pids
 from wolfpack.lab.state import LabState
 from wolfpack.model.fsm import group_state
-from wolfpack.model.snapshot import Snapshot
+from wolfpack.model.snapshot import Outcome, OutcomeStatus, Snapshot
 from wolfpack.model.states import GroupState
+from wolfpack.resources.pg_install import BIN_GLOB
 from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
-__all__ = ["ADMIN_LOCK", "APP_COMMS", "Injector", "NotInjectable", "Undo"]
+__all__ = ["ADMIN_LOCK", "APP_BINARIES", "APP_COMMS", "Injector", "NotInjectable", "Undo"]
 
 ADMIN_LOCK = threading.Lock()
 Undo = Callable[[], None]
+T = TypeVar("T")
 #: a group's application processes, by name
 APP_COMMS = {"Web": ("nginx",), "SQL": ("postgres",)}
+#: a group's application binaries (glob patterns), as its agent runs them
+APP_BINARIES = {"Web": ("/usr/sbin/nginx",), "SQL": (f"{BIN_GLOB}/postgres",)}
 NFT_TABLE = "wolfpack_lab_chaos"
 UP_WAIT_S = 90.0
 #: packaging/wolfpackd.service: Restart=on-failure, RestartSec=2
@@ -61,7 +69,8 @@ class Injector:
         return LabState.load(self.dir)
 
     # -- the cluster, as the administrator reads it ----------------------------------------
-    def snapshot(self) -> Snapshot | None:
+    def _read(self, read: Callable[[ClusterDB], T]) -> T | None:
+        """``read`` of the cluster database from the admin host; None if it cannot be."""
         state = self.state
         with ADMIN_LOCK, world.in_admin(state):
             try:
@@ -69,11 +78,17 @@ class Injector:
             except StoreError:
                 return None
             try:
-                return ClusterDB(store, KeySpace(world.KEY_ROOT)).read_snapshot()
+                return read(ClusterDB(store, KeySpace(world.KEY_ROOT)))
             except StoreError:
                 return None
             finally:
                 store.close()
+
+    def snapshot(self) -> Snapshot | None:
+        return self._read(ClusterDB.read_snapshot)
+
+    def outcome(self, intent_id: str) -> Outcome | None:
+        return self._read(lambda db: db.outcome(intent_id))
 
     def owner(self, group: str) -> str | None:
         snap = self.snapshot()
@@ -87,6 +102,9 @@ class Injector:
         return snap is not None and all(snap.node(n).state.value == "Up" for n in self.state.nodes)
 
     # -- processes ---------------------------------------------------------------------------
+    def daemon(self, node: str) -> int | None:
+        return self._role_pid(node, "wolfpackd")
+
     def _role_pid(self, node: str, role: str) -> int | None:
         return next((p.pid for p in self.state.processes_of(node)
                      if p.role == role and p.running), None)  # fmt: skip
@@ -307,13 +325,84 @@ class Injector:
 
         return undo
 
-    def _on_node(self, node: str, script: str, arg: str, *, check: bool = True) -> bool:
+    def _on_node(self, node: str, script: str, *args: str, check: bool = True) -> bool:
         """``script`` in ``node``'s daemon's mount namespace (where its disks are mounted)."""
-        argv = [*world.enter(self.state, node), "sh", "-c", script, "sh", arg]
+        argv = [*world.enter(self.state, node), "sh", "-c", script, "sh", *args]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         if check and result.returncode != 0:
             raise WolfpackError(f"on {node}: {script}: {result.stderr.strip()}")
         return result.returncode == 0
+
+    def failed_start_on_move(self, node: str, group: str) -> tuple[str, Undo]:
+        """The group's application binaries made /bin/false in ``node``'s daemon's mount
+        namespace only (nothing configured changes), then the group's move to ``node``
+        requested as an administrator would; (the request's id, the undo: unmount). A move
+        refused at once is not injectable (the mount is undone first)."""
+        paths = sorted({p for pattern in APP_BINARIES[group] for p in glob.glob(pattern)})
+        if not paths:
+            raise NotInjectable(f"no {group} application binary on this machine")
+        self._on_node(node, 'for f in "$@"; do mount --bind /bin/false "$f" || exit 1; done',
+                      *paths)  # fmt: skip
+
+        def undo() -> None:
+            # in the daemon's namespace as it is now: one started since never had the mount
+            self._on_node(node, 'for f in "$@"; do umount "$f" 2>/dev/null; done; true',
+                          *paths, check=False)  # fmt: skip
+
+        try:
+            moved = LabDriver(self.dir).wolfpack("group", "move", group, node, "--no-wait",
+                                                 "--json", check=False)  # fmt: skip
+            intent = str(json.loads(moved.stdout)["id"])
+        except (ValueError, KeyError, TypeError):
+            undo()
+            why = f"{moved.stdout.strip()} {moved.stderr.strip()}"
+            raise NotInjectable(f"move refused: {why}") from None
+        except BaseException:  # the CLI timed out, say: the mount must not stay
+            undo()
+            raise
+        self.note(f"{' '.join(map(shlex.quote, paths))} is /bin/false on {node}; "
+                  f"move {group} there requested ({intent})")  # fmt: skip
+        return intent, undo
+
+    def move_settled(self, intent: str, group: str, deadline: float) -> str | None:
+        """Wait (until ``deadline``, monotonic) for the move request ``intent`` to settle:
+        answered, the group no longer moving and Online; where it is Online then, or None
+        (refused, or not settled in time; noted)."""
+        while time.monotonic() < deadline:
+            outcome = self.outcome(intent)
+            snap = self.snapshot() if outcome is not None else None
+            if outcome is not None and outcome.status is not OutcomeStatus.ACCEPTED:
+                self.note(f"move {outcome.status}: {outcome.code} {outcome.message}")
+                return None
+            if snap is not None and snap.group(group).transition is None:
+                on = self.online(snap, group)
+                if on is not None:
+                    self.note(f"{group} Online on {on} after the move")
+                    return on
+            time.sleep(0.2)
+        self.note(f"the move of {group} did not settle in time")
+        return None
+
+    def clock_jump(self, node: str, seconds: int) -> Undo:
+        """``node``'s wolfpackd's wall clock ``seconds`` off (libfaketime: the lab must be up
+        with --faketime); the undo sets it right again (a second jump)."""
+        state = self.state
+        pid = self.daemon(node)
+        if not state.faketime or pid is None or not faketime.preloaded(pid):
+            raise NotInjectable(f"{node}'s wolfpackd does not run under libfaketime "
+                                "(the lab was not brought up with --faketime)")  # fmt: skip
+        offset = world.faketime_file(state, node)
+        faketime.set_offset(offset, seconds)
+        return lambda: faketime.set_offset(offset, 0)
+
+    def disturbance(self, node: str, daemon: int | None) -> str:
+        """What happened to ``node`` since its wolfpackd was ``daemon``: powered off (fenced),
+        the daemon gone; "" if neither."""
+        if node in self.state.powered_off:
+            return f"{node} was fenced (powered off)"
+        if daemon is None or self.daemon(node) != daemon:
+            return f"{node}'s wolfpackd exited"
+        return ""
 
     def power_cycle(self) -> Undo:
         nodes = list(self.state.nodes)

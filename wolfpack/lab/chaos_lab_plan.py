@@ -15,8 +15,9 @@ them, :func:`may_start`):
   total loss :data:`CLUSTER` faults are about);
 * ``cluster`` faults (etcd quorum loss, a power cycle of every node) run with no other
   ``node`` or ``cluster`` fault;
-* ``light`` faults (a path cut, packet loss, a resource crash or hang, a full disk): up
-  to :data:`MAX_LIGHT` at once, alongside anything.
+* ``light`` faults (a path cut, packet loss, a resource crash or hang, a full disk, a
+  start that fails on a move's target, a node's wall clock jumping): up to
+  :data:`MAX_LIGHT` at once, alongside anything.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from enum import StrEnum
 
 __all__ = [
     "CI_WEIGHTS",
+    "JUMP_S",
     "MAX_LIGHT",
     "NOT_DONE",
     "SCOPES",
     "WEIGHTS",
     "Fault",
     "Kind",
+    "may_share_node",
     "may_start",
     "plan",
 ]
@@ -55,6 +58,13 @@ class Kind(StrEnum):
     RESOURCE_HANG = "resource-hang"  # SIGSTOP it (its check times out), SIGCONT after hold
     DISK_FULL = "disk-full"  # the SQL disk filled (as root) on its owner; freed after hold
     CLUSTER_POWER_CYCLE = "cluster-power-cycle"  # every node off, then every node on
+    #: the group's application cannot start on one node (its binary is /bin/false in that
+    #: node's mount namespace only), and the group is moved there: it must end Online
+    #: elsewhere, never on two nodes
+    FAILED_START_ON_MOVE = "failed-start-on-move"
+    #: the node's wall clock (wolfpackd's, libfaketime) jumps by JUMP_S, back after hold; its
+    #: monotonic clocks do not: it must not be fenced for that alone
+    CLOCK_JUMP = "clock-jump"
 
 
 NODE, CLUSTER, LIGHT = "node", "cluster", "light"
@@ -64,20 +74,21 @@ SCOPES: Mapping[Kind, str] = {
                          Kind.ETCD_LEADER_KILL)},
     **{k: CLUSTER for k in (Kind.ETCD_QUORUM_LOSS, Kind.CLUSTER_POWER_CYCLE)},
     **{k: LIGHT for k in (Kind.PATH_CUT, Kind.ASYMMETRIC, Kind.PACKET_LOSS,
-                          Kind.RESOURCE_CRASH, Kind.RESOURCE_HANG, Kind.DISK_FULL)},
+                          Kind.RESOURCE_CRASH, Kind.RESOURCE_HANG, Kind.DISK_FULL,
+                          Kind.FAILED_START_ON_MOVE, Kind.CLOCK_JUMP)},
 }  # fmt: skip
 MAX_LIGHT = 2
 
 #: the issue's kinds this suite does not inject, and why
 NOT_DONE = {
-    "packet-delay": "this kernel has no netem (CONFIG_NET_SCH_NETEM is not set): loss is "
-    "made with nftables instead, a fixed delay cannot be",
-    "clock-jump": "a node's wall clock cannot jump alone: every lab node shares the host's "
-    "CLOCK_REALTIME, and time namespaces offset only the monotonic clocks (which the "
-    "watchdog and leases rely on being one clock machine-wide); not done, to leave the "
-    "host's clock alone",
-    "failed-start-on-move": "not built yet (needs a start that fails on one node only)",
+    "packet-delay": "this kernel has no netem: CONFIG_NET_SCH_NETEM is not set and, with "
+    "CONFIG_MODULES not set either, no module can add it ('tc qdisc add dev lo root netem "
+    "delay 10ms' in a namespace: 'Specified qdisc kind is unknown'; checked on 6.18.44); "
+    "nor is CONFIG_NFT_QUEUE set. Loss is made with nftables instead; a delay cannot be "
+    "without a userspace delayer, which this suite does not build",
 }
+#: how far a clock jump moves a node's wall clock, either way (seconds)
+JUMP_S = 30
 
 #: (seconds) the lease TTL a daemon freeze must outlast (wolfpack.node.settings.LeaseSection)
 TTL_S = 3.0
@@ -97,6 +108,8 @@ HOLDS: Mapping[Kind, tuple[float, float]] = {
     Kind.RESOURCE_HANG: (3.0, 12.0),
     Kind.DISK_FULL: (2.0, 8.0),
     Kind.CLUSTER_POWER_CYCLE: (1.0, 3.0),
+    Kind.FAILED_START_ON_MOVE: (60.0, 60.0),  # the most it waits for the move to settle
+    Kind.CLOCK_JUMP: (3.0, 15.0),  # then the clock jumps back
 }
 #: how often each kind is drawn (after each kind once)
 WEIGHTS: Mapping[Kind, int] = {
@@ -104,14 +117,19 @@ WEIGHTS: Mapping[Kind, int] = {
     Kind.PATH_CUT: 3, Kind.ALL_PATHS_CUT: 2, Kind.ETCD_CUT: 2, Kind.ASYMMETRIC: 2,
     Kind.PACKET_LOSS: 2, Kind.ETCD_LEADER_KILL: 2, Kind.ETCD_QUORUM_LOSS: 1,
     Kind.RESOURCE_CRASH: 3, Kind.RESOURCE_HANG: 2, Kind.DISK_FULL: 1,
-    Kind.CLUSTER_POWER_CYCLE: 1,
+    Kind.CLUSTER_POWER_CYCLE: 1, Kind.FAILED_START_ON_MOVE: 2, Kind.CLOCK_JUMP: 2,
 }  # fmt: skip
 #: the CI profile: the slow whole-cluster kinds rarer
 CI_WEIGHTS: Mapping[Kind, int] = {
     **WEIGHTS, Kind.CLUSTER_POWER_CYCLE: 0, Kind.ETCD_QUORUM_LOSS: 0, Kind.DISK_FULL: 0
 }  # fmt: skip
-GROUP_KINDS = frozenset({Kind.RESOURCE_CRASH, Kind.RESOURCE_HANG, Kind.DISK_FULL})
+GROUP_KINDS = frozenset({Kind.RESOURCE_CRASH, Kind.RESOURCE_HANG, Kind.DISK_FULL,
+                         Kind.FAILED_START_ON_MOVE})  # fmt: skip
 NETWORK_KINDS = frozenset({Kind.PATH_CUT, Kind.ASYMMETRIC, Kind.PACKET_LOSS})
+#: what happens to their nodes is theirs to judge: they share them only with LEAVE_NODE
+ALONE = frozenset({Kind.FAILED_START_ON_MOVE, Kind.CLOCK_JUMP})
+#: the group kinds that leave the node itself alone
+LEAVE_NODE = frozenset({Kind.RESOURCE_CRASH, Kind.RESOURCE_HANG, Kind.DISK_FULL})
 NO_TARGET = frozenset({Kind.ETCD_LEADER_KILL, Kind.ETCD_QUORUM_LOSS, Kind.CLUSTER_POWER_CYCLE})
 
 
@@ -127,6 +145,7 @@ class Fault:
     target: str = ""
     network: str = ""  # public or private, for the network kinds
     group: str = ""  # for the group kinds
+    jump_s: int = 0  # for a clock jump: +JUMP_S or -JUMP_S
 
     @property
     def scope(self) -> str:
@@ -134,9 +153,12 @@ class Fault:
 
     def describe(self) -> str:
         where = self.group or self.target.replace("owner:", "the owner of ")
-        what = " ".join(x for x in (self.kind.value, where, self.network) if x)
+        jump = f"{self.jump_s:+d} s" if self.jump_s else ""
+        what = " ".join(x for x in (self.kind.value, where, self.network, jump) if x)
         if self.kind is Kind.ALL_PATHS_CUT:
             return f"{what} until fenced (at most {self.hold_s:.0f} s)"
+        if self.kind is Kind.FAILED_START_ON_MOVE:
+            return f"{what} until the move settles (at most {self.hold_s:.0f} s)"
         return f"{what} for {self.hold_s:.1f} s" if self.hold_s else what
 
 
@@ -168,9 +190,25 @@ def plan(
             target = f"owner:{rng.choice(list(groups))}" if owner else rng.choice(list(nodes))
         if kind in NETWORK_KINDS:
             network = rng.choice(("public", "private"))
+        jump = rng.choice((JUMP_S, -JUMP_S)) if kind is Kind.CLOCK_JUMP else 0
         pause, hold = round(rng.uniform(*pause_s), 2), round(rng.uniform(low, high), 2)
-        faults.append(Fault(i, kind, pause, hold, target, network, group))
+        faults.append(Fault(i, kind, pause, hold, target, network, group, jump))
     return faults
+
+
+def may_share_node(a: Fault, b: Fault) -> bool:
+    """Whether ``a`` and ``b`` may hit one node at once: never two network faults (both
+    would change its links or its nftables table); a failed start on a move or a clock
+    jump only beside a group's crash, hang or full disk (what happens to their nodes is
+    theirs to judge); a fault that takes the node away only beside a group's."""
+    kinds = {a.kind, b.kind}
+    if kinds & NETWORK_KINDS:
+        return False
+    if kinds & ALONE:
+        return bool(kinds & LEAVE_NODE)
+    if a.scope != LIGHT or b.scope != LIGHT:
+        return bool(kinds & GROUP_KINDS)
+    return True
 
 
 def may_start(fault: Fault, active: Sequence[Fault]) -> bool:

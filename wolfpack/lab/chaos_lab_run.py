@@ -39,10 +39,10 @@ from wolfpack.lab.chaos_lab_plan import (
     CLUSTER,
     GROUP_KINDS,
     LIGHT,
-    NETWORK_KINDS,
     NOT_DONE,
     Fault,
     Kind,
+    may_share_node,
     may_start,
 )
 from wolfpack.lab.driver import LabDriver, Probe
@@ -60,6 +60,10 @@ SLOT_WAIT_S = 120.0
 #: fence agent's reboot: power off, then on)
 REBOOT_S = 3.0
 PROBE_INTERVAL_S = 0.1
+#: how long the rows' read-back may wait for the database (a failback after the settle)
+READ_BACK_S = 60.0
+#: after a clock jumped back, how long its node is still watched
+JUMP_BACK_WATCH_S = 5.0
 SERVICES = ("Web", "SQL")
 TABLE = "wolfpack_chaos_rows"
 
@@ -74,6 +78,10 @@ class FaultRecord:
     skipped: str = ""
     error: str = ""
     fenced: bool | None = None  # all-paths-cut only
+    intent: str = ""  # failed-start-on-move: the move request
+    ended_on: str | None = None  # failed-start-on-move: where the group was Online after it
+    disturbed: str = ""  # clock-jump: the node fenced or its daemon gone meanwhile
+    daemon: int | None = None  # clock-jump: the node's wolfpackd when it jumped
     notes: list[str] = field(default_factory=list)
     outage_s: float = 0.0
     thread: threading.Thread | None = None
@@ -91,6 +99,7 @@ class FaultRecord:
             "at_s": round(self.t_in - origin, 3) if self.injected else None,
             "held_s": None if self.t_out is None else round(self.t_out - self.t_in, 3),
             "outage_s": round(self.outage_s, 3), "fenced": self.fenced,
+            "ended_on": self.ended_on, "disturbed": self.disturbed or None,
             "error": self.error or None, "notes": self.notes,
         }  # fmt: skip
 
@@ -191,6 +200,8 @@ class _Run:
             return sorted(self.rng.sample(world.members(state), 2))
         if f.kind is Kind.CLUSTER_POWER_CYCLE:
             return list(state.nodes)
+        if f.kind is Kind.FAILED_START_ON_MOVE:
+            return self._move_target(f.group)
         group = f.group or f.target.removeprefix("owner:")
         node = self.inj.owner(group) if f.group or f.target.startswith("owner:") else f.target
         if node is None or node in state.powered_off:
@@ -199,18 +210,21 @@ class _Run:
             return None
         return [node]
 
+    def _move_target(self, group: str) -> list[str] | None:
+        """[target, owner] for a move of ``group``, Online and not moving, to another node
+        that is Up; None while there is none."""
+        snap = self.inj.snapshot()
+        owner = None if snap is None else self.inj.online(snap, group)
+        if snap is None or owner is None or snap.group(group).transition is not None:
+            return None
+        up = [n for n in self.inj.state.nodes if n != owner and snap.node(n).state.value == "Up"]
+        return [self.rng.choice(up), owner] if up else None
+
     def _clash(self, f: Fault, nodes: list[str]) -> bool:
-        """Two faults on one node clash when either is a network one (both would change its
-        links or its nftables table) or either takes the node away."""
-        for r in self.active():
-            shared = set(nodes) & set(r.nodes)
-            if not shared:
-                continue
-            if f.kind in NETWORK_KINDS or r.fault.kind in NETWORK_KINDS:
-                return True
-            if f.scope != LIGHT or r.fault.scope != LIGHT:
-                return f.kind not in GROUP_KINDS and r.fault.kind not in GROUP_KINDS
-        return False
+        """Whether ``f`` on ``nodes`` would share a node with an active fault it may not
+        (:func:`~wolfpack.lab.chaos_lab_plan.may_share_node`)."""
+        return any(set(nodes) & set(r.nodes) and not may_share_node(f, r.fault)
+                   for r in self.active())  # fmt: skip
 
     def _wait_turn(self, rec: FaultRecord) -> bool:
         f = rec.fault
@@ -256,31 +270,58 @@ class _Run:
             return i.resource_hang(node, f.group)
         if k is Kind.DISK_FULL:
             return i.disk_full(node)
+        if k is Kind.FAILED_START_ON_MOVE:
+            rec.intent, undo = i.failed_start_on_move(node, f.group)
+            return undo
+        if k is Kind.CLOCK_JUMP:
+            rec.daemon = i.daemon(node)
+            return i.clock_jump(node, f.jump_s)
         return i.power_cycle()
 
     def _hold(self, rec: FaultRecord, undo: Undo | None) -> None:
+        """Hold the fault, then undo it: the undo runs however the hold ended."""
         threading.current_thread().record = rec  # type: ignore[attr-defined]
         f = rec.fault
         try:
-            if f.kind is Kind.ALL_PATHS_CUT:  # held until it is fenced, at most hold_s
-                deadline = rec.t_in + f.hold_s
-                while rec.nodes[0] not in self.inj.state.powered_off:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.1)
-                rec.fenced = rec.nodes[0] in self.inj.state.powered_off
-                rec.notes.append(f"{'fenced' if rec.fenced else 'NOT fenced'} after "
-                                 f"{time.monotonic() - rec.t_in:.1f} s")  # fmt: skip
-            else:
-                time.sleep(max(0.0, rec.t_in + f.hold_s - time.monotonic()))
-            if undo is not None:
-                undo()
+            try:
+                self._held(rec)
+            finally:
+                if undo is not None:
+                    undo()
+            if f.kind is Kind.CLOCK_JUMP:  # the jump back is a jump too
+                self._watch(rec, time.monotonic() + JUMP_BACK_WATCH_S)
         except Exception as exc:  # recorded: a fault that could not be undone fails the run
             rec.error = f"{type(exc).__name__}: {exc}"
             self._line(f"[{f.index}] undo failed: {rec.error}")
         finally:
             rec.t_out = time.monotonic()
             self._line(f"[{f.index}] {f.kind.value} undone after {rec.t_out - rec.t_in:.1f} s")
+
+    def _held(self, rec: FaultRecord) -> None:
+        f, deadline = rec.fault, rec.t_in + rec.fault.hold_s
+        if f.kind is Kind.ALL_PATHS_CUT:  # held until it is fenced, at most hold_s
+            while rec.nodes[0] not in self.inj.state.powered_off:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            rec.fenced = rec.nodes[0] in self.inj.state.powered_off
+            rec.notes.append(f"{'fenced' if rec.fenced else 'NOT fenced'} after "
+                             f"{time.monotonic() - rec.t_in:.1f} s")  # fmt: skip
+        elif f.kind is Kind.FAILED_START_ON_MOVE:  # held until the move settled
+            rec.ended_on = self.inj.move_settled(rec.intent, f.group, deadline)
+        elif f.kind is Kind.CLOCK_JUMP:
+            self._watch(rec, deadline)
+        else:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+
+    def _watch(self, rec: FaultRecord, until: float) -> None:
+        """A clock jump's node, until ``until``: fenced, or its daemon gone, is noted."""
+        node = rec.nodes[0]
+        while not rec.disturbed and time.monotonic() < until:
+            rec.disturbed = self.inj.disturbance(node, rec.daemon)
+            time.sleep(0.25)
+        if rec.disturbed:
+            self._note(f"after the clock jump: {rec.disturbed}")
 
     def _affected(self, rec: FaultRecord) -> list[str]:
         snap = self.inj.snapshot()
@@ -384,8 +425,7 @@ def run(
         r._stop.set()
         supervisor.join(timeout=60)  # nothing of the run touches the lab after it returns
     acked = [int(s.answer) for s in rows.samples() if s.ok and s.answer.isdigit()]
-    present_text = demo.sql_query(r.lab.state, f"SELECT id FROM {TABLE} WHERE run = '{run_id}'")
-    readable = all(x.isdigit() for x in present_text.split())
+    readable, present_text = _read_back(r, run_id)
     present = [int(x) for x in present_text.split()] if readable else []
     gaps = {"Web": [(g.start, g.end) for g in web.gaps()],
             "SQL": [(g.start, g.end) for g in rows.gaps()]}  # fmt: skip
@@ -408,6 +448,8 @@ def run(
         "config_changes": config_changes(before, r.export()),
         "errors": [f"[{x.fault.index}] {x.error}" for x in r.records if x.error],
         "unfenced_isolations": sum(1 for x in r.records if x.fenced is False),
+        "clock_jumps_disturbed": [f"[{x.fault.index}] {x.disturbed}"
+                                  for x in r.records if x.disturbed],
         "service_restarts": r.restarts,
         "observer": {"samples": record.samples, "longest_gap_s": round(record.longest_gap_s, 3),
                      "errors": record.errors},
@@ -415,6 +457,23 @@ def run(
         "faults": injected,
     })  # fmt: skip
     return doc
+
+
+def _read_back(r: _Run, run_id: str) -> tuple[bool, str]:
+    """(readable, text): the ids of the run's rows, read through sql.cluster.test. A
+    failback may begin just after the cluster settled (SQL's, once a node back from a fence
+    has been up 5 s) and take the database and its name away for a moment: an answer that
+    is no list of ids (no connection, the name not registered yet) is asked again every
+    second for at most :data:`READ_BACK_S`, then reported as unreadable (a failure)."""
+    deadline = time.monotonic() + READ_BACK_S
+    while True:
+        text = demo.sql_query(r.lab.state, f"SELECT id FROM {TABLE} WHERE run = '{run_id}'")
+        if all(x.isdigit() for x in text.split()):
+            return True, text
+        if time.monotonic() > deadline:
+            return False, text
+        r._line(f"reading the rows back: {text[:120]}; again in 1 s")
+        time.sleep(1.0)
 
 
 def failed(doc: dict[str, Any]) -> list[str]:
@@ -430,4 +489,6 @@ def failed(doc: dict[str, Any]) -> list[str]:
         out.append("not every group Online again within the bound")
     if not doc["completed"]:
         out.append("the run got stuck: a node fault found no turn")
+    if doc["clock_jumps_disturbed"]:
+        out.append(f"a wall-clock jump alone: {doc['clock_jumps_disturbed'][:5]}")
     return out + [f"fault error {e}" for e in doc["errors"]]

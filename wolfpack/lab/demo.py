@@ -1,6 +1,6 @@
 """The demo: the lab plus the seed's cluster ``jean`` Active/Active (S5, S6), and a tour.
 
-    python -m wolfpack.lab.demo up   [--dir DIR]   # lab up, the two groups, the tour
+    python -m wolfpack.lab.demo up   [--dir DIR] [--faketime]   # lab up, the groups, the tour
     python -m wolfpack.lab.demo down [--dir DIR]   # lab down
 
 Group Web prefers node2: IP Address 198.51.100.20, Network Name ``www`` (registered in the
@@ -263,13 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--dir", type=Path, default=Path(os.environ.get("WOLFPACK_LAB_DIR", DEFAULT_DIR))
     )
+    ap.add_argument("--faketime", action="store_true", help="see 'wolfpack lab up --faketime'")
     args = ap.parse_args(argv)
     try:
         if args.action == "down":
             world.down(args.dir, say)
             return 0
         pwd.getpwnam("postgres")  # KeyError: PostgreSQL is not installed
-        state, _ = world.up(args.dir, progress=say)
+        state, _ = world.up(args.dir, progress=say, faketime=args.faketime)
         install(state)
         tour(state)
     except (WolfpackError, KeyError, psycopg.Error) as exc:

@@ -124,6 +124,12 @@ def clock_skew_file(state: LabState, node: str) -> Path:
     return node_dir(state, node) / "clock_skew"
 
 
+def faketime_file(state: LabState, node: str) -> Path:
+    """The offset of the node's daemon's wall clock, ``+0`` or ``+30`` say, in a lab up
+    with ``--faketime`` (:mod:`wolfpack.lab.faketime`)."""
+    return node_dir(state, node) / "faketime"
+
+
 def token_file(state: LabState) -> Path:
     """The admin token the lab made for its administrator (``wolfpack log``, the web UI)."""
     return Path(state.dir) / "admin.token"

@@ -67,6 +67,8 @@ class LabState:
     #: shared disks by name: image, device, uuid (the loop devices are in loop_devices)
     disks: dict[str, dict[str, str]] = field(default_factory=dict)
     powered_off: list[str] = field(default_factory=list)
+    #: every wolfpackd under libfaketime, its wall clock movable (lab up --faketime)
+    faketime: bool = False
     version: int = VERSION
 
     @property

@@ -41,7 +41,8 @@ import time
 from pathlib import Path
 
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
-from wolfpack.lab import access, webui
+from wolfpack.lab import access, resolv, webui
+from wolfpack.lab import faketime as lab_faketime
 from wolfpack.lab.bind import BindError, BindServer
 from wolfpack.lab.cluster_doc import add_config, address_and_name, cluster_doc, dns_properties
 from wolfpack.lab.disks import make_lab_disks
@@ -71,7 +72,7 @@ from wolfpack.lab.layout import (
     clock_skew_file,
     disk_image,
     endpoints,
-    enter,
+    faketime_file,
     hosts,
     key_file,
     lab_env,
@@ -89,6 +90,7 @@ from wolfpack.lab.layout import (
     secret_file,
     shared_dir,
 )
+from wolfpack.lab.layout import enter as _enter
 from wolfpack.lab.netns import FABRIC, Lab
 from wolfpack.lab.power import check_node, power_off
 from wolfpack.lab.state import LOCK_FILE, LabProcess, LabState, locked
@@ -131,6 +133,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "down",
     "endpoints",
     "enter",
+    "faketime_file",
     "hosts",
     "in_admin",
     "key_file",
@@ -155,15 +158,25 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
 ]
 
 
+def enter(state: LabState, host: str) -> list[str]:
+    """The command prefix that runs something *on* ``host`` (:func:`wolfpack.lab.layout.
+    enter`), after binding the lab's resolv.conf again in a node's daemon's namespace if
+    the host replaced its own meanwhile (:mod:`wolfpack.lab.resolv`)."""
+    resolv.keep(state, host)
+    return _enter(state, host)
+
+
 # -- up ----------------------------------------------------------------------------------------
 def up(
-    lab_dir: Path, nodes: int = 3, cluster: str = "jean", progress: Progress = quiet
-) -> tuple[LabState, bool]:
+    lab_dir: Path, nodes: int = 3, cluster: str = "jean", progress: Progress = quiet,
+    *, faketime: bool = False,
+) -> tuple[LabState, bool]:  # fmt: skip
     """Build the lab in ``lab_dir``; (its state, False) if it was up already.
 
-    Anything else already in ``lab_dir`` is refused. A failure half-way removes what this
-    call made and raises the error."""
-    _check_machine()
+    ``faketime``: every wolfpackd under libfaketime, so the chaos suite can move one node's
+    wall clock (:mod:`wolfpack.lab.faketime`). Anything else already in ``lab_dir`` is
+    refused. A failure half-way removes what this call made and raises the error."""
+    _check_machine(faketime)
     if not MIN_NODES <= nodes <= MAX_NODES:
         raise ValidationError.single(
             "--nodes", f"a lab has {MIN_NODES} to {MAX_NODES} nodes, not {nodes}"
@@ -197,6 +210,7 @@ def up(
         prefix=f"wpl-{secrets.token_hex(3)}-",
         nodes=[f"node{i}" for i in range(1, nodes + 1)],
         cluster=cluster,
+        faketime=faketime,
     )
     state.save()
     try:
@@ -209,9 +223,14 @@ def up(
     return state, True
 
 
-def _check_machine() -> None:
+def _check_machine(faketime: bool) -> None:
     if os.geteuid() != 0:
         raise WolfpackError("the lab needs root (network namespaces, mounts): run it as root")
+    if faketime and not lab_faketime.LIBRARY.exists():
+        raise WolfpackError(
+            f"--faketime: {lab_faketime.LIBRARY} is missing: run 'bash scripts/setup' as root"
+            " (Debian package faketime)"
+        )
     for tool in ("ip", "etcd", "named", "arping", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             raise WolfpackError(f"{tool} is not installed: run 'bash scripts/setup' as root")
@@ -240,7 +259,7 @@ def _build(state: LabState, progress: Progress) -> None:
         lab.connect(host, PUB_IF, "public", f"{pub}/24")
         if priv is not None:
             lab.connect(host, PRIV_IF, "private", f"{priv}/24")
-        _write_resolv_conf(state, host)
+        resolv.write(state, host)
     nodes = ", ".join(f"{n} {public_address(n)}/{private_address(n)}" for n in state.nodes)
     progress(f"hosts: admin {ADMIN_ADDRESS}, dns {DNS_ADDRESS}, client {CLIENT_ADDRESS}, {nodes}")
     for d in (local_dir(state), shared_dir(state)):
@@ -262,21 +281,6 @@ def _build(state: LabState, progress: Progress) -> None:
     progress(f"the lab is up: cluster {state.cluster}, {len(state.nodes)} nodes, dir {state.dir}")
 
 
-def _write_resolv_conf(state: LabState, host: str) -> None:
-    etc = Path("/etc/netns")
-    for d in (etc, etc / (state.prefix + host)):
-        if not d.exists():
-            d.mkdir(mode=0o755)
-            state.directories.append(str(d))
-    path = etc / (state.prefix + host) / "resolv.conf"
-    state.files.append(str(path))
-    state.save()
-    path.write_text(
-        f"# wolfpack lab {state.prefix}: removed by 'wolfpack lab down'\n"
-        f"nameserver {DNS_ADDRESS}\nsearch {ZONE}\noptions timeout:1 attempts:2\n"
-    )
-
-
 def _start_dns(state: LabState, progress: Progress) -> None:
     progress(f"dns: BIND9 named -g on {DNS_ADDRESS}:53, zone {ZONE}, TSIG key {TSIG_KEY_NAME}")
     server = BindServer(
@@ -295,7 +299,10 @@ def _start_dns(state: LabState, progress: Progress) -> None:
     state.add_process("dns", "named", server.pid)
 
 
-def _spawn(state: LabState, host: str, role: str, argv: list[str], log: Path) -> LabProcess:
+def _spawn(
+    state: LabState, host: str, role: str, argv: list[str], log: Path,
+    env: dict[str, str] | None = None,
+) -> LabProcess:  # fmt: skip
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -304,7 +311,7 @@ def _spawn(state: LabState, host: str, role: str, argv: list[str], log: Path) ->
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "WOLFPACK_NODE": host},
+            env={**os.environ, "WOLFPACK_NODE": host, **(env or {})},
         )
     return state.add_process(host, role, proc.pid)
 
@@ -422,9 +429,17 @@ def _start_daemon(state: LabState, node: str) -> None:
     # ip netns exec gave the shell a mount namespace of its own (slave of the host's): the
     # bind mount is seen by this node's daemon and what it starts, by nobody else.
     script = 'mount --bind "$1" "$2" && exec "$3" -m wolfpack.node.daemon --config "$4"'
+    env = None
+    if state.faketime:  # LD_PRELOAD on the daemon's exec alone, not on sh or mount
+        offset = faketime_file(state, node)
+        if not offset.exists():
+            lab_faketime.set_offset(offset, 0)
+        env = lab_faketime.environment(offset)
+        script = (f'mount --bind "$1" "$2" && exec env LD_PRELOAD={lab_faketime.LIBRARY} "$3" '
+                  '-m wolfpack.lab.faketime wolfpack.node.daemon --config "$4"')  # fmt: skip
     argv = ["/bin/sh", "-c", script, "sh", str(own), str(local_dir(state)), sys.executable,
             str(config)]  # fmt: skip
-    _spawn(state, node, "wolfpackd", argv, node_dir(state, node) / "wolfpackd.log")
+    _spawn(state, node, "wolfpackd", argv, node_dir(state, node) / "wolfpackd.log", env)
 
 
 def _wait_nodes_up(state: LabState, nodes: list[str]) -> None:

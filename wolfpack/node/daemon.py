@@ -36,7 +36,12 @@ from wolfpack.node.lease import NodeLease, boottime
 from wolfpack.node.links import LinkMonitor, heard_by_network, own_interfaces
 from wolfpack.node.liveness import NodeAdmin
 from wolfpack.node.manager import ResourceManager
-from wolfpack.node.membership import HeartbeatSettings, Membership, MembershipView
+from wolfpack.node.membership import (
+    HeartbeatSettings,
+    Membership,
+    MembershipView,
+    next_incarnation,
+)
 from wolfpack.node.memory import limit_malloc_arenas, release_free_memory
 from wolfpack.node.pidregistry import PidRegistry
 from wolfpack.node.secret import check as check_secret
@@ -161,6 +166,7 @@ class Daemon(DaemonApi):
             HeartbeatSettings(s.heartbeat.interval_s, s.heartbeat.threshold),
             on_change=self._membership_changed,
             log=self.log,
+            incarnation=next_incarnation(self.run_dir / "incarnation", time.time_ns()),
         )
         self.membership.start()
         self.key_follower = KeyFollower(

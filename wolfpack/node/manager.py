@@ -274,7 +274,10 @@ class ResourceManager:
         if not is_active(self.local.get(name)):
             self._take_failed_offline(name, action.reason)
             return
-        self._step(name, ResourceEvent.TAKE_OFFLINE)
+        # OfflinePending already: an earlier stop was cut short (its report raised, etcd
+        # unreachable, say); it goes on from there (stepping again is illegal: issue 9)
+        if self.local.get(name) is not ResourceState.OFFLINE_PENDING:
+            self._step(name, ResourceEvent.TAKE_OFFLINE)
         if res is not None:
             self._report(name, ResourceState.OFFLINE_PENDING)
         self._terminate(name, timeout_s=res.pending_timeout_s if res is not None else 30.0)

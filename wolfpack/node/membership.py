@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path as FilePath
 from types import MappingProxyType
 
 from wolfpack.errors import IllegalTransition, ValidationError, WolfpackError
@@ -59,6 +60,7 @@ __all__ = [
     "PeerView",
     "Tracker",
     "Verdict",
+    "next_incarnation",
 ]
 
 _MIN_SECRET = 16  # same floor as wolfpack.node.secret.read_secret
@@ -69,6 +71,23 @@ _LOG_EVERY_S = 10.0  # a repeating problem (a flood of bad packets) is logged th
 
 #: the daemon's structured log: ``log(event, **fields)`` (wolfpack.node.daemon.JsonLog)
 Log = Callable[..., None]
+
+
+def next_incarnation(record: FilePath, now_ns: int) -> int:
+    """This start's heartbeat incarnation: the wall clock in ns, but always above the last
+    one recorded in ``record`` (written before it is used). Peers drop heartbeats of an
+    incarnation lower than one they have seen, so a wall clock stepped back (NTP, a wrong
+    RTC at boot) and a restart within that step would leave the node unheard until their
+    own restart; the record keeps it growing across restarts and reboots."""
+    try:
+        last = int(record.read_text().strip())
+    except (OSError, ValueError):
+        last = 0
+    value = max(now_ns, last + 1)
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(f"{value}\n")
+    tmp.replace(record)
+    return value
 
 
 @dataclass
@@ -103,9 +122,11 @@ class Membership:
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[MembershipView], None] | None = None,
         log: Log = lambda event, **fields: None,
+        incarnation: int | None = None,
     ) -> None:
-        # Wall-clock ns, not the monotonic clock: it must grow across restarts of the process.
-        self.incarnation = time.time_ns()
+        # It must grow across restarts of the process: the monotonic clock would not; the
+        # wall clock may be stepped back (the daemon gives next_incarnation's).
+        self.incarnation = time.time_ns() if incarnation is None else incarnation
         wire.check(wire.Heartbeat(node_id, node, "-", self.incarnation, 0))
         if len(secret) < _MIN_SECRET:
             raise ValidationError.single("secret", f"must be at least {_MIN_SECRET} bytes")
