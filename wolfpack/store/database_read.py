@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final, TypeAlias, TypeVar, cast
 
 from wolfpack.errors import (
@@ -136,10 +137,27 @@ class DatabaseRead:
 
     def section(self, prefix: str) -> dict[str, KeyValue]:
         """Direct children of ``prefix``, by name."""
+        if prefix.endswith("/"):
+            return dict(self._children.get(prefix, {}))
         out: dict[str, KeyValue] = {}
         for key, kv in self.kvs.items():
             if key.startswith(prefix) and "/" not in key[len(prefix) :]:
                 out[key[len(prefix) :]] = kv
+        return out
+
+    @cached_property
+    def _children(self) -> dict[str, dict[str, KeyValue]]:
+        """Every key by the prefix up to its last ``/``, then its name: all sections in one
+        pass over the read (a snapshot takes a dozen of them; at 24,000 keys a pass each
+        was a tenth of a second per read)."""
+        out: dict[str, dict[str, KeyValue]] = {}
+        for key, kv in self.kvs.items():
+            cut = key.rfind("/") + 1
+            parent = key[:cut]
+            found = out.get(parent)
+            if found is None:
+                found = out[parent] = {}
+            found[key[cut:]] = kv
         return out
 
     @property
