@@ -13,8 +13,11 @@ lease. There are no resource managers and no resources: only the coordinator wor
 The coordinator is the real one (``wolfpack.node.coordinator.Coordinator`` with the real
 ``Executor``, ``ClusterReader`` and ``EtcdStore``), elected on the last node's lease, woken
 by a watch on the root as wolfpackd's watch thread wakes it, ticking at least every second
-(the daemon's default ``tick_s``). Its ``heard`` is the simulation's membership: every node
-not lost (what the UDP heartbeats would say); with no fence agent it waits for the lease.
+(the daemon's default ``tick_s``). As in wolfpackd, that watch keeps the coordinator's copy
+of the root current (``wolfpack.store.mirror.RootMirror``: one full read at start, then the
+watch's events), which the coordinator reads instead of the whole root. Its ``heard`` is
+the simulation's membership: every node not lost (what the UDP heartbeats would say); with
+no fence agent it waits for the lease.
 
 Each run revokes one node's lease (the "lease expired" event: its keys go at one revision)
 and times, from just before the revoke call, until a watch on the root has seen every group
@@ -56,10 +59,11 @@ from wolfpack.model.states import NodeState
 from wolfpack.model.views import PublishedView
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
-from wolfpack.store import Delete, KeySpace, Put, Store, Watch, ensure_schema
+from wolfpack.store import Delete, KeySpace, Put, Store, Watch, WatchEvent, ensure_schema
 from wolfpack.store.config_writes import check_config
 from wolfpack.store.etcd import EtcdStore
 from wolfpack.store.etcd_process import EtcdProcess
+from wolfpack.store.mirror import RootMirror
 from wolfpack.store.repository import ClusterDB, encode
 from wolfpack.store.view import ClusterReader
 
@@ -271,6 +275,7 @@ class Sample:
     placed: dict[str, Any]
     quiet: dict[str, Any]
     idle_per_s: dict[str, Any]
+    full_reads: int = 0  # coordinator reads that could not use the copy, until quiet
 
 
 class Bench:
@@ -288,7 +293,9 @@ class Bench:
         self.observer = connect()  # the watch that times the runs
         self.store = CountingStore(connect())  # the coordinator's
         self.sim = SimulatedNodes(self.admin, keys, self.names)
-        self.reader = ClusterReader(self.store, keys)
+        self.mirror = RootMirror(self.store, keys.root)  # kept current by the wake watch
+        self.tracked = self.mirror.tracking(self.store)  # the coordinator's writes, noted
+        self.reader = ClusterReader(self.tracked, keys, mirror=self.mirror)
         self.coordinator: Coordinator | None = None
         self.events: list[tuple[float, str, dict[str, Any]]] = []
         self._stop = threading.Event()
@@ -322,10 +329,10 @@ class Bench:
         self.events.append((time.perf_counter(), event, fields))
 
     def _start_coordinator(self) -> None:
-        config = ClusterDB(self.store, self.keys).update_config
-        executor = Executor(self.store, self.keys, None, config, log=self._log)
+        config = ClusterDB(self.tracked, self.keys).update_config
+        executor = Executor(self.tracked, self.keys, None, config, log=self._log)
         self.coordinator = Coordinator(
-            self.store,
+            self.tracked,
             self.reader,
             self.me,
             lambda: self.sim.lease(self.me),
@@ -348,16 +355,15 @@ class Bench:
             self.coordinator = None
 
     def _wake_loop(self) -> None:
-        """wolfpackd's watch thread: wake the coordinator on every change under the root."""
-        watch: Watch = self.store.watch_prefix(self.keys.root)
-        with watch:
-            while not self._stop.is_set():
-                event = watch.get(timeout=0.5)
-                if event is None:
-                    continue
-                self.store.event_seen(len(event.key) + len(event.value))
-                if self.coordinator is not None:
-                    self.coordinator.wake.set()
+        """wolfpackd's watch thread: keep the coordinator's copy of the root current and
+        wake it on every change under the root."""
+        self.mirror.follow(self._stop, self._changed)
+
+    def _changed(self, events: list[WatchEvent]) -> None:
+        for event in events:
+            self.store.event_seen(len(event.key) + len(event.value))
+        if self.coordinator is not None:
+            self.coordinator.wake.set()
 
     # -- a run ---------------------------------------------------------------------------
     def owners(self) -> dict[str, str | None]:
@@ -378,6 +384,7 @@ class Bench:
             idle_s = time.perf_counter() - t_idle
             _quiet(watch, QUIET_S)
             before = self.store.snapshot()
+            fallbacks = self.mirror.fallbacks
             self.events.clear()
             t0 = time.perf_counter()
             self.sim.lose(lost)
@@ -397,6 +404,7 @@ class Bench:
             placed = self.store.snapshot().minus(before)
             _quiet(watch, QUIET_S)
             quiet = self.store.snapshot().minus(before)
+            full_reads = self.mirror.fallbacks - fallbacks
         detected = next(
             (t for t, e, f in self.events if e == "node_state" and f.get("node") == lost), t0
         )
@@ -412,6 +420,7 @@ class Bench:
             placed=placed,
             quiet=quiet,
             idle_per_s={k: round(v / idle_s, 1) for k, v in idle.items() if k != "by_method"},
+            full_reads=full_reads,
         )
 
 
@@ -468,6 +477,7 @@ def measure(
                 "requests": s.placed["requests"],
                 "bytes": s.placed["bytes_sent"] + s.placed["bytes_received"],
                 "by_method": s.placed["by_method"],
+                "coordinator_full_reads": s.full_reads,
             }
             for s in samples
         ],
@@ -506,7 +516,9 @@ MEASURED_HOW = (
     "its wake watch delivered. until_placed: up to the last placement; until_quiet: until "
     f"etcd had no write for {QUIET_S} s (idle ticks included; idle_per_s is the rate with "
     f"nothing happening, over {IDLE_S} s before the first run; bytes count once a response "
-    "has arrived). Means over the runs."
+    "has arrived). coordinator_full_reads: the coordinator's reads that could not use its "
+    "copy of the root kept by the watch and read the whole root instead, until quiet. "
+    "Means over the runs."
 )
 
 

@@ -45,6 +45,7 @@ from wolfpack.model.snapshot import (
 from wolfpack.model.timeline import History, Timeline
 from wolfpack.store.base import (
     Delete,
+    KeyValue,
     Op,
     Put,
     Store,
@@ -68,6 +69,7 @@ from wolfpack.store.keys import (
     KeySpace,
     StateKind,
 )
+from wolfpack.store.mirror import RootMirror
 
 __all__ = [
     "STATE_TYPES",
@@ -112,12 +114,22 @@ class ClusterDB(ConfigWrites):
 
     # -- reads ----------------------------------------------------------------------------
 
-    def read(self, cache: DecodeCache | None = None) -> DatabaseRead:
+    def read(
+        self, cache: DecodeCache | None = None, mirror: RootMirror | None = None
+    ) -> DatabaseRead:
         """One consistent read of everything under the root (documents parsed lazily, each
-        once per mod revision: ``cache``, else this handle's own cache)."""
+        once per mod revision: ``cache``, else this handle's own cache). ``mirror``: a copy
+        of the root kept current by a watch, read instead of the store when it can be
+        (:mod:`wolfpack.store.mirror`)."""
         cache = cache if cache is not None else self.decode_cache
-        kvs, revision = self.store.get_prefix(self.keys.root)
-        by_key = {kv.key: kv for kv in kvs}
+        by_key: Mapping[str, KeyValue]
+        if mirror is not None:
+            if mirror.prefix != self.keys.root:
+                raise ValueError(f"a mirror of {mirror.prefix!r} cannot read {self.keys.root!r}")
+            by_key, revision = mirror.read()
+        else:
+            kvs, revision = self.store.get_prefix(self.keys.root)
+            by_key = {kv.key: kv for kv in kvs}
         if cache is not None:
             cache.forget_except(by_key)
         return DatabaseRead(by_key, revision, self.keys, cache)

@@ -18,6 +18,7 @@ from wolfpack.model import codec
 from wolfpack.model.snapshot import NodeAdmin, Snapshot
 from wolfpack.model.views import PublishedView
 from wolfpack.store import KeySpace, KeyValue, Put, Store, mod_revision_is
+from wolfpack.store.mirror import RootMirror
 from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache, encode
 
 T = TypeVar("T")
@@ -76,15 +77,27 @@ def parse_view(read: DatabaseRead) -> ClusterView:
 
 
 class ClusterReader:
-    def __init__(self, store: Store, keys: KeySpace) -> None:
-        self.store, self.keys = store, keys
+    """Whole-root reads, each parsed into a :class:`ClusterView`. ``mirror``: read the
+    root's copy kept current by a watch instead of the store, when it can be used (the
+    coordinator's reads; :mod:`wolfpack.store.mirror`). ``cache``: parsed documents shared
+    with another reader of the same root."""
+
+    def __init__(
+        self,
+        store: Store,
+        keys: KeySpace,
+        *,
+        mirror: RootMirror | None = None,
+        cache: DecodeCache | None = None,
+    ) -> None:
+        self.store, self.keys, self.mirror = store, keys, mirror
         self.db = ClusterDB(store, keys)
-        self._cache = DecodeCache()
+        self.cache = cache if cache is not None else DecodeCache()
         self._lock = threading.Lock()
 
     def read(self) -> ClusterView:
-        with self._lock:  # the cache is shared by the coordinator and the resource manager
-            return parse_view(self.db.read(self._cache))
+        with self._lock:  # one read at a time per reader (and its memory)
+            return parse_view(self.db.read(self.cache, self.mirror))
 
 
 def update_doc(
