@@ -73,6 +73,7 @@ from wolfpack.store.mirror import RootMirror
 
 __all__ = [
     "STATE_TYPES",
+    "TXN_OPS",
     "ClusterDB",
     "DatabaseRead",
     "DecodeCache",
@@ -88,7 +89,8 @@ __all__ = [
 #: Raises what can be refused at once about a request, judged on a snapshot.
 RequestCheck: TypeAlias = Callable[[Snapshot], None]
 
-_TXN_OPS: Final = 100  # etcd refuses transactions of more than 128 operations by default
+#: writes per transaction: etcd refuses more than 128 operations (or compares) by default
+TXN_OPS: Final = 100
 
 
 def new_intent_id(now: float) -> str:
@@ -259,8 +261,8 @@ class ClusterDB(ConfigWrites):
         """Delete the oldest audit records beyond ``keep``; returns how many."""
         kvs, _ = self.store.get_prefix(self.keys.audit_prefix)
         old = [kv.key for kv in kvs[: max(0, len(kvs) - keep)]]
-        for i in range(0, len(old), _TXN_OPS):
-            self.store.txn([], [Delete(k) for k in old[i : i + _TXN_OPS]])
+        for i in range(0, len(old), TXN_OPS):
+            self.store.txn([], [Delete(k) for k in old[i : i + TXN_OPS]])
         return len(old)
 
     # -- failover timelines (wolfpack.model.timeline) ---------------------------------------
