@@ -339,3 +339,19 @@ def test_sections_are_the_direct_children_of_their_prefix() -> None:
         got = read.section(prefix)
         assert list(got.items()) == list(expected.items()), prefix
     assert list(read.section("/r/state/groups/")) == ["b", "a", ""]
+
+
+def test_an_unchanged_configuration_is_the_same_object_read_after_read(
+    db: ClusterDB, store: MemoryStore
+) -> None:
+    """Built once per change: its indexes (resources by group) are not rebuilt on every
+    read of a large cluster; any change to any configuration document gives a new one."""
+    db.update_config(add("nodes", Node("n1", 1)))
+    store.put(db.keys.state("nodes", "n1"), b"{}")  # state changes leave it as it is
+    first = db.read().config()
+    assert db.read().config() is first
+    db.update_config(add("nodes", Node("n2", 2)))
+    second = db.read().config()
+    assert second is not first and set(second.nodes) == {"n1", "n2"}
+    store.delete(db.keys.config("nodes", "n2"))  # a delete alone changes it too
+    assert set(db.read().config().nodes) == {"n1"}
