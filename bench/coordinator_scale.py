@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import cProfile
 import json
 import os
+import pstats
 import sys
 import tempfile
 import threading
@@ -54,6 +56,7 @@ import benchlib
 import requests
 from big_cluster import build
 
+from wolfpack.model.plan import Plan
 from wolfpack.model.snapshot import NodeStatus, Snapshot
 from wolfpack.model.states import NodeState
 from wolfpack.model.views import PublishedView
@@ -282,7 +285,14 @@ class Bench:
     """One cluster on one etcd (under ``keys.root``) with its simulated nodes and the real
     coordinator; :meth:`failover` is one measured run."""
 
-    def __init__(self, connect: Callable[[], EtcdStore], keys: KeySpace, nodes: int, res: int):
+    def __init__(
+        self,
+        connect: Callable[[], EtcdStore],
+        keys: KeySpace,
+        nodes: int,
+        res: int,
+        profiler: cProfile.Profile | None = None,
+    ):
         if nodes < 2:
             raise ValueError("at least two nodes: one to lose, one to coordinate")
         self.keys = keys
@@ -297,6 +307,7 @@ class Bench:
         self.tracked = self.mirror.tracking(self.store)  # the coordinator's writes, noted
         self.reader = ClusterReader(self.tracked, keys, mirror=self.mirror)
         self.coordinator: Coordinator | None = None
+        self.profiler = profiler  # of every coordinator tick, if given
         self.events: list[tuple[float, str, dict[str, Any]]] = []
         self._stop = threading.Event()
         self._waker = threading.Thread(target=self._wake_loop, name="watch", daemon=True)
@@ -341,6 +352,8 @@ class Bench:
             tick_s=TICK_S,
             log=self._log,
         )
+        if self.profiler is not None:
+            self.coordinator.tick = _profiled(self.profiler, self.coordinator.tick)  # type: ignore[method-assign]
         self.coordinator.start()
         self.coordinator.wake.set()
         deadline = time.monotonic() + WAIT_S
@@ -424,6 +437,19 @@ class Bench:
         )
 
 
+def _profiled(profiler: cProfile.Profile, tick: Callable[[], Plan]) -> Callable[[], Plan]:
+    """``tick`` profiled (on the coordinator's thread, while it runs)."""
+
+    def run() -> Plan:
+        profiler.enable()
+        try:
+            return tick()
+        finally:
+            profiler.disable()
+
+    return run
+
+
 def _owner(value: bytes) -> str | None:
     owner = json.loads(value).get("owner")
     return str(owner) if owner else None
@@ -441,11 +467,16 @@ def _quiet(watch: Watch, seconds: float) -> None:
 
 
 def measure(
-    connect: Callable[[], EtcdStore], keys: KeySpace, nodes: int, resources: int, runs: int
+    connect: Callable[[], EtcdStore],
+    keys: KeySpace,
+    nodes: int,
+    resources: int,
+    runs: int,
+    profiler: cProfile.Profile | None = None,
 ) -> dict[str, Any]:
     """``runs`` failovers of a cluster of ``nodes`` and ``resources`` under ``keys.root``,
-    each losing another node (never the coordinator's)."""
-    bench = Bench(connect, keys, nodes, resources)
+    each losing another node (never the coordinator's); ``profiler``: of its ticks."""
+    bench = Bench(connect, keys, nodes, resources, profiler)
     try:
         bench.start()
         samples = [bench.failover(bench.names[i % (nodes - 1)]) for i in range(runs)]
@@ -530,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     small = "also 3 nodes x 100 resources first, for comparison (default on)"
     ap.add_argument("--small", action=argparse.BooleanOptionalAction, default=True, help=small)
     ap.add_argument("--json", action="store_true", help="print the result as JSON last")
+    profile = "cProfile the coordinator's ticks at the largest size into FILE (pstats), top 25"
+    ap.add_argument("--profile", type=Path, metavar="FILE", help=profile + " to stderr")
     args = ap.parse_args(argv)
     if not 2 <= args.nodes <= 256 or not 5 <= args.resources <= 50000:
         ap.error("--nodes 2..256, --resources 5..50000")
@@ -542,7 +575,12 @@ def main(argv: list[str] | None = None) -> int:
     with private_etcd() as etcd:
         for nodes, resources in configs:
             keys = KeySpace(f"/wolfpack-{nodes}x{resources}/")
-            rows.append(measure(etcd.store, keys, nodes, resources, args.runs))
+            last = (nodes, resources) == configs[-1]
+            profiler = cProfile.Profile() if args.profile and last else None
+            rows.append(measure(etcd.store, keys, nodes, resources, args.runs, profiler))
+            if profiler is not None:
+                profiler.dump_stats(args.profile)
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     result = {
         "benchmark": "coordinator: lease of one node ended -> all its groups placed (real etcd)",
         "machine": benchlib.machine(),
@@ -562,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['requests_per_failover']:>5} {r['bytes_per_failover'] / 1024:>7.1f}",
             file=out,
         )
+    if args.profile:  # timings under the profiler are not the benchmark's
+        print(json.dumps(result) if args.json else "(profiled: results not written)")
+        return 0
     benchlib.report(result, RESULTS, as_json=args.json)
     benchlib.outage_plot(
         {f"{r['nodes']}n_{r['resources']}r": [s["seconds"] for s in r["samples"]] for r in rows},
