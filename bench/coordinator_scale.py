@@ -13,8 +13,11 @@ lease. There are no resource managers and no resources: only the coordinator wor
 The coordinator is the real one (``wolfpack.node.coordinator.Coordinator`` with the real
 ``Executor``, ``ClusterReader`` and ``EtcdStore``), elected on the last node's lease, woken
 by a watch on the root as wolfpackd's watch thread wakes it, ticking at least every second
-(the daemon's default ``tick_s``). Its ``heard`` is the simulation's membership: every node
-not lost (what the UDP heartbeats would say); with no fence agent it waits for the lease.
+(the daemon's default ``tick_s``). As in wolfpackd, that watch keeps the coordinator's copy
+of the root current (``wolfpack.store.mirror.RootMirror``: one full read at start, then the
+watch's events), which the coordinator reads instead of the whole root. Its ``heard`` is
+the simulation's membership: every node not lost (what the UDP heartbeats would say); with
+no fence agent it waits for the lease.
 
 Each run revokes one node's lease (the "lease expired" event: its keys go at one revision)
 and times, from just before the revoke call, until a watch on the root has seen every group
@@ -35,8 +38,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import cProfile
 import json
 import os
+import pstats
 import sys
 import tempfile
 import threading
@@ -51,15 +56,17 @@ import benchlib
 import requests
 from big_cluster import build
 
+from wolfpack.model.plan import Plan
 from wolfpack.model.snapshot import NodeStatus, Snapshot
 from wolfpack.model.states import NodeState
 from wolfpack.model.views import PublishedView
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
-from wolfpack.store import Delete, KeySpace, Put, Store, Watch, ensure_schema
+from wolfpack.store import Delete, KeySpace, Put, Store, Watch, WatchEvent, ensure_schema
 from wolfpack.store.config_writes import check_config
 from wolfpack.store.etcd import EtcdStore
 from wolfpack.store.etcd_process import EtcdProcess
+from wolfpack.store.mirror import RootMirror
 from wolfpack.store.repository import ClusterDB, encode
 from wolfpack.store.view import ClusterReader
 
@@ -271,13 +278,21 @@ class Sample:
     placed: dict[str, Any]
     quiet: dict[str, Any]
     idle_per_s: dict[str, Any]
+    full_reads: int = 0  # coordinator reads that could not use the copy, until quiet
 
 
 class Bench:
     """One cluster on one etcd (under ``keys.root``) with its simulated nodes and the real
     coordinator; :meth:`failover` is one measured run."""
 
-    def __init__(self, connect: Callable[[], EtcdStore], keys: KeySpace, nodes: int, res: int):
+    def __init__(
+        self,
+        connect: Callable[[], EtcdStore],
+        keys: KeySpace,
+        nodes: int,
+        res: int,
+        profiler: cProfile.Profile | None = None,
+    ):
         if nodes < 2:
             raise ValueError("at least two nodes: one to lose, one to coordinate")
         self.keys = keys
@@ -288,8 +303,11 @@ class Bench:
         self.observer = connect()  # the watch that times the runs
         self.store = CountingStore(connect())  # the coordinator's
         self.sim = SimulatedNodes(self.admin, keys, self.names)
-        self.reader = ClusterReader(self.store, keys)
+        self.mirror = RootMirror(self.store, keys.root)  # kept current by the wake watch
+        self.tracked = self.mirror.tracking(self.store)  # the coordinator's writes, noted
+        self.reader = ClusterReader(self.tracked, keys, mirror=self.mirror)
         self.coordinator: Coordinator | None = None
+        self.profiler = profiler  # of every coordinator tick, if given
         self.events: list[tuple[float, str, dict[str, Any]]] = []
         self._stop = threading.Event()
         self._waker = threading.Thread(target=self._wake_loop, name="watch", daemon=True)
@@ -322,10 +340,10 @@ class Bench:
         self.events.append((time.perf_counter(), event, fields))
 
     def _start_coordinator(self) -> None:
-        config = ClusterDB(self.store, self.keys).update_config
-        executor = Executor(self.store, self.keys, None, config, log=self._log)
+        config = ClusterDB(self.tracked, self.keys).update_config
+        executor = Executor(self.tracked, self.keys, None, config, log=self._log)
         self.coordinator = Coordinator(
-            self.store,
+            self.tracked,
             self.reader,
             self.me,
             lambda: self.sim.lease(self.me),
@@ -334,6 +352,8 @@ class Bench:
             tick_s=TICK_S,
             log=self._log,
         )
+        if self.profiler is not None:
+            self.coordinator.tick = _profiled(self.profiler, self.coordinator.tick)  # type: ignore[method-assign]
         self.coordinator.start()
         self.coordinator.wake.set()
         deadline = time.monotonic() + WAIT_S
@@ -348,16 +368,15 @@ class Bench:
             self.coordinator = None
 
     def _wake_loop(self) -> None:
-        """wolfpackd's watch thread: wake the coordinator on every change under the root."""
-        watch: Watch = self.store.watch_prefix(self.keys.root)
-        with watch:
-            while not self._stop.is_set():
-                event = watch.get(timeout=0.5)
-                if event is None:
-                    continue
-                self.store.event_seen(len(event.key) + len(event.value))
-                if self.coordinator is not None:
-                    self.coordinator.wake.set()
+        """wolfpackd's watch thread: keep the coordinator's copy of the root current and
+        wake it on every change under the root."""
+        self.mirror.follow(self._stop, self._changed)
+
+    def _changed(self, events: list[WatchEvent]) -> None:
+        for event in events:
+            self.store.event_seen(len(event.key) + len(event.value))
+        if self.coordinator is not None:
+            self.coordinator.wake.set()
 
     # -- a run ---------------------------------------------------------------------------
     def owners(self) -> dict[str, str | None]:
@@ -378,6 +397,7 @@ class Bench:
             idle_s = time.perf_counter() - t_idle
             _quiet(watch, QUIET_S)
             before = self.store.snapshot()
+            fallbacks = self.mirror.fallbacks
             self.events.clear()
             t0 = time.perf_counter()
             self.sim.lose(lost)
@@ -397,6 +417,7 @@ class Bench:
             placed = self.store.snapshot().minus(before)
             _quiet(watch, QUIET_S)
             quiet = self.store.snapshot().minus(before)
+            full_reads = self.mirror.fallbacks - fallbacks
         detected = next(
             (t for t, e, f in self.events if e == "node_state" and f.get("node") == lost), t0
         )
@@ -412,7 +433,21 @@ class Bench:
             placed=placed,
             quiet=quiet,
             idle_per_s={k: round(v / idle_s, 1) for k, v in idle.items() if k != "by_method"},
+            full_reads=full_reads,
         )
+
+
+def _profiled(profiler: cProfile.Profile, tick: Callable[[], Plan]) -> Callable[[], Plan]:
+    """``tick`` profiled (on the coordinator's thread, while it runs)."""
+
+    def run() -> Plan:
+        profiler.enable()
+        try:
+            return tick()
+        finally:
+            profiler.disable()
+
+    return run
 
 
 def _owner(value: bytes) -> str | None:
@@ -432,11 +467,16 @@ def _quiet(watch: Watch, seconds: float) -> None:
 
 
 def measure(
-    connect: Callable[[], EtcdStore], keys: KeySpace, nodes: int, resources: int, runs: int
+    connect: Callable[[], EtcdStore],
+    keys: KeySpace,
+    nodes: int,
+    resources: int,
+    runs: int,
+    profiler: cProfile.Profile | None = None,
 ) -> dict[str, Any]:
     """``runs`` failovers of a cluster of ``nodes`` and ``resources`` under ``keys.root``,
-    each losing another node (never the coordinator's)."""
-    bench = Bench(connect, keys, nodes, resources)
+    each losing another node (never the coordinator's); ``profiler``: of its ticks."""
+    bench = Bench(connect, keys, nodes, resources, profiler)
     try:
         bench.start()
         samples = [bench.failover(bench.names[i % (nodes - 1)]) for i in range(runs)]
@@ -468,6 +508,7 @@ def measure(
                 "requests": s.placed["requests"],
                 "bytes": s.placed["bytes_sent"] + s.placed["bytes_received"],
                 "by_method": s.placed["by_method"],
+                "coordinator_full_reads": s.full_reads,
             }
             for s in samples
         ],
@@ -506,7 +547,9 @@ MEASURED_HOW = (
     "its wake watch delivered. until_placed: up to the last placement; until_quiet: until "
     f"etcd had no write for {QUIET_S} s (idle ticks included; idle_per_s is the rate with "
     f"nothing happening, over {IDLE_S} s before the first run; bytes count once a response "
-    "has arrived). Means over the runs."
+    "has arrived). coordinator_full_reads: the coordinator's reads that could not use its "
+    "copy of the root kept by the watch and read the whole root instead, until quiet. "
+    "Means over the runs."
 )
 
 
@@ -518,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     small = "also 3 nodes x 100 resources first, for comparison (default on)"
     ap.add_argument("--small", action=argparse.BooleanOptionalAction, default=True, help=small)
     ap.add_argument("--json", action="store_true", help="print the result as JSON last")
+    profile = "cProfile the coordinator's ticks at the largest size into FILE (pstats), top 25"
+    ap.add_argument("--profile", type=Path, metavar="FILE", help=profile + " to stderr")
     args = ap.parse_args(argv)
     if not 2 <= args.nodes <= 256 or not 5 <= args.resources <= 50000:
         ap.error("--nodes 2..256, --resources 5..50000")
@@ -530,7 +575,12 @@ def main(argv: list[str] | None = None) -> int:
     with private_etcd() as etcd:
         for nodes, resources in configs:
             keys = KeySpace(f"/wolfpack-{nodes}x{resources}/")
-            rows.append(measure(etcd.store, keys, nodes, resources, args.runs))
+            last = (nodes, resources) == configs[-1]
+            profiler = cProfile.Profile() if args.profile and last else None
+            rows.append(measure(etcd.store, keys, nodes, resources, args.runs, profiler))
+            if profiler is not None:
+                profiler.dump_stats(args.profile)
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     result = {
         "benchmark": "coordinator: lease of one node ended -> all its groups placed (real etcd)",
         "machine": benchlib.machine(),
@@ -550,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['requests_per_failover']:>5} {r['bytes_per_failover'] / 1024:>7.1f}",
             file=out,
         )
+    if args.profile:  # timings under the profiler are not the benchmark's
+        print(json.dumps(result) if args.json else "(profiled: results not written)")
+        return 0
     benchlib.report(result, RESULTS, as_json=args.json)
     benchlib.outage_plot(
         {f"{r['nodes']}n_{r['resources']}r": [s["seconds"] for s in r["samples"]] for r in rows},

@@ -355,6 +355,35 @@ def test_watch_delivers_puts_and_deletes_in_order(harness: Harness) -> None:
         assert watch.get(timeout=0.3) is None  # nothing else, and no hang
 
 
+def test_watch_events_carry_the_keys_metadata(harness: Harness) -> None:
+    """A follower keeps a copy of the keys from the events alone (wolfpack.store.mirror):
+    each put says the key as get() would then, a delete only what went."""
+    s = harness.store
+    lease = harness.lease(30)
+    with s.watch_prefix(harness.k("m/")) as watch:
+        s.put(harness.k("m/a"), b"1")
+        s.put(harness.k("m/a"), b"2", lease=lease)
+        after = s.get(harness.k("m/a"))
+        s.delete(harness.k("m/a"))
+        events = [watch.get(timeout=MAX_WAIT) for _ in range(3)]
+    assert after is not None and events[0] and events[1] and events[2]
+    assert events[1].key_value() == after  # create revision, version 2, the lease
+    assert (events[0].version, events[0].create_revision) == (1, events[0].mod_revision)
+    assert events[2].kind == "delete" and events[2].key_value() is None
+
+
+def test_watch_hands_out_a_transaction_whole(harness: Harness) -> None:
+    """get_batch never splits a revision: a copy applied batch by batch is never half a
+    transaction."""
+    s = harness.store
+    keys = [harness.k(f"b/{i:03d}") for i in range(50)]
+    with s.watch_prefix(harness.k("b/")) as watch:
+        rev = s.txn([], [Put(k, b"x") for k in keys]).revision
+        batch = watch.get_batch(timeout=MAX_WAIT)  # all of it, in one batch
+        assert watch.get_batch(timeout=0.3) == []
+    assert [(e.key, e.mod_revision) for e in batch] == [(k, rev) for k in keys]
+
+
 def test_watch_sees_only_writes_after_it_started(harness: Harness) -> None:
     s = harness.store
     s.put(harness.k("before"), b"old")

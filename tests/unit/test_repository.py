@@ -20,10 +20,12 @@ from wolfpack.model.builtin_types import IP_ADDRESS, NETWORK_NAME, builtin_types
 from wolfpack.model.config import ClusterConfig, ClusterSettings, Group, Network, Node, Resource
 from wolfpack.model.snapshot import GroupStatus, IntentKind, NodeStatus, ResourceStatus
 from wolfpack.model.states import NodeState, ResourceState
+from wolfpack.store.base import KeyValue
 from wolfpack.store.keys import KeySpace, ensure_schema
 from wolfpack.store.memory import MemoryStore
 from wolfpack.store.repository import (
     ClusterDB,
+    DatabaseRead,
     NoClusterError,
     SchemaVersionError,
     StateSection,
@@ -318,3 +320,38 @@ def test_a_corrupt_document_is_a_store_error_naming_the_key(
     store.put("/t/config/nodes/node1", b"{not json")
     with pytest.raises(StoreError, match="/t/config/nodes/node1"):
         db.load_config()
+
+
+def test_sections_are_the_direct_children_of_their_prefix() -> None:
+    """DatabaseRead indexes every key by its parent once per read; a section is still
+    exactly the keys right under its prefix, in the read's order."""
+    keys = KeySpace("/r/")
+    names = ["/r/state/groups/b", "/r/state/groups/a", "/r/state/groups/a/deeper", "/r/x",
+             "/r/state/groupsy", "/r/state/nodes/n", "/r/state/groups/"]  # fmt: skip
+    kvs = {k: KeyValue(k, b"v", i + 2, i + 2, 1) for i, k in enumerate(names)}
+    read = DatabaseRead(kvs, 10, keys)
+    for prefix in ("/r/state/groups/", "/r/state/", "/r/", "/r/state/groups", "/r/none/"):
+        expected = {
+            k[len(prefix) :]: kv
+            for k, kv in kvs.items()
+            if k.startswith(prefix) and "/" not in k[len(prefix) :]
+        }
+        got = read.section(prefix)
+        assert list(got.items()) == list(expected.items()), prefix
+    assert list(read.section("/r/state/groups/")) == ["b", "a", ""]
+
+
+def test_an_unchanged_configuration_is_the_same_object_read_after_read(
+    db: ClusterDB, store: MemoryStore
+) -> None:
+    """Built once per change: its indexes (resources by group) are not rebuilt on every
+    read of a large cluster; any change to any configuration document gives a new one."""
+    db.update_config(add("nodes", Node("n1", 1)))
+    store.put(db.keys.state("nodes", "n1"), b"{}")  # state changes leave it as it is
+    first = db.read().config()
+    assert db.read().config() is first
+    db.update_config(add("nodes", Node("n2", 2)))
+    second = db.read().config()
+    assert second is not first and set(second.nodes) == {"n1", "n2"}
+    store.delete(db.keys.config("nodes", "n2"))  # a delete alone changes it too
+    assert set(db.read().config().nodes) == {"n1"}

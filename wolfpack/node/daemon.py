@@ -51,7 +51,17 @@ from wolfpack.node.views import ViewPublisher
 from wolfpack.node.watchdog import WatchdogClient
 from wolfpack.resources import AgentContext
 from wolfpack.resources.confine import Confinement
-from wolfpack.store import Delete, EtcdStore, KeySpace, Op, Put, Store, mod_revision_is
+from wolfpack.store import (
+    Delete,
+    EtcdStore,
+    KeySpace,
+    Op,
+    Put,
+    Store,
+    WatchEvent,
+    mod_revision_is,
+)
+from wolfpack.store.mirror import RootMirror
 from wolfpack.store.repository import ClusterDB, encode
 from wolfpack.store.view import ClusterReader
 
@@ -85,6 +95,9 @@ class Daemon(DaemonApi):
         self.store: Store = store
         self.keys = KeySpace(s.prefix)
         self.reader = ClusterReader(self.store, self.keys)
+        #: the root's copy the watch thread keeps current: the coordinator reads it on every
+        #: tick instead of the whole root (the resource manager still reads the store)
+        self.mirror = RootMirror(self.store, self.keys.root)
         self.db = ClusterDB(self.store, self.keys)
         #: what the REST API writes with, and the coordinator's configuration changes (the
         #: API's etcd user; the node's own, which may not change the configuration, if none)
@@ -227,10 +240,12 @@ class Daemon(DaemonApi):
             checks=self.checks,
         )
         self.manager.start()
-        executor = Executor(self.store, self.keys, fencer, self.api_db.update_config, log=self.log)
+        # the coordinator's writes are noted by the mirror, so its next read waits for them
+        store = self.mirror.tracking(self.store)
+        executor = Executor(store, self.keys, fencer, self.api_db.update_config, log=self.log)
         self.coordinator = Coordinator(
-            self.store,
-            self.reader,
+            store,
+            ClusterReader(store, self.keys, mirror=self.mirror, cache=self.reader.cache),
             s.node,
             self._valid_lease_id,
             self._heard,
@@ -344,27 +359,21 @@ class Daemon(DaemonApi):
                 part.wake.set()
 
     def _watch(self) -> None:
-        """Wake the loops on every change in the cluster database."""
-        while not self._stop.is_set():
-            try:
-                watch = self.store.watch_prefix(self.keys.root)
-                with watch:
-                    while not self._stop.is_set():
-                        event = watch.get(timeout=0.5)
-                        if event is None:
-                            continue
-                        self._wake()
-                        if event.key == self.keys.rotation and self.key_follower:
-                            self.key_follower.follow()
-                        if self.views is not None and event.key.startswith(
-                            (self.keys.views_prefix, self.keys.node_leases_prefix)
-                        ):
-                            self.views.wake()
-                        if event.key.startswith(self._topology_prefixes):
-                            self._refresh_peers()
-            except StoreError as exc:
-                self.log("watch_error", error=str(exc))
-                self._stop.wait(0.5)
+        """Keep the coordinator's copy of the root current, and wake the loops on every
+        change in the cluster database (one watch: :meth:`RootMirror.follow`)."""
+        self.mirror.follow(self._stop, self._changed, log=self.log)
+
+    def _changed(self, events: list[WatchEvent]) -> None:
+        self._wake()
+        keys = {event.key for event in events}
+        if self.keys.rotation in keys and self.key_follower:
+            self.key_follower.follow()
+        if self.views is not None and any(
+            k.startswith((self.keys.views_prefix, self.keys.node_leases_prefix)) for k in keys
+        ):
+            self.views.wake()
+        if any(k.startswith(self._topology_prefixes) for k in keys):
+            self._refresh_peers()
 
     @property
     def _topology_prefixes(self) -> tuple[str, ...]:

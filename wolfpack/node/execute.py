@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from wolfpack.errors import FenceError, StoreError, WolfpackError
 from wolfpack.model.config import ClusterConfig
@@ -23,7 +23,7 @@ from wolfpack.node.fencing import FenceAgent, FenceKind
 from wolfpack.policy.writes import GroupWrite, writes
 from wolfpack.store import Compare, Delete, KeySpace, KeyValue, Put, Store
 from wolfpack.store.repository import encode
-from wolfpack.store.view import update_doc
+from wolfpack.store.view import DocChange, update_doc, update_docs
 
 Log = Callable[..., None]
 T = TypeVar("T")
@@ -100,13 +100,28 @@ class Executor:
         """Write what ``decided`` says. Each action says what to write
         (:class:`~wolfpack.model.plan.ActionKind`); forecasts write nothing, and fencing is
         the coordinator's, before the writes (:meth:`fence`, with the plan's basis: M2).
-        ``read``: the read of the root the plan was made from; a status document is written
-        from it without reading it again, unless this plan wrote it already
-        (:func:`~wolfpack.store.view.update_doc`: the revision compare still holds)."""
+        ``read``: the read of the root the plan was made from; status documents are written
+        from it without reading them again, consecutive ones in one transaction, each
+        under a compare of its revision (:func:`~wolfpack.store.view.update_docs`), unless
+        this plan wrote them already (then from a fresh read). Writes keep the plan's
+        order: a request's action, or a configuration change, first writes what is
+        gathered before it."""
         written: set[str] = set()
+        gathered: dict[str, DocChange[Any]] = {}
         for action in decided.actions:
             if action.kind is ActionKind.FENCE_NODE:
                 continue
+            if action.intent is None and action.kind is not ActionKind.CHANGE_GROUP:
+                for doc in self._doc_changes(action, now):
+                    if doc.key in gathered:
+                        self._flush(guard, gathered, read, written)
+                    if read is None or doc.key in written:
+                        self._flush(guard, gathered, read, written)
+                        self._update(guard, doc, read, written)
+                    else:
+                        gathered[doc.key] = doc
+                continue
+            self._flush(guard, gathered, read, written)
             try:
                 self._write(guard, action, now, read, written)
             except WolfpackError as exc:
@@ -119,6 +134,22 @@ class Executor:
                 self._outcome(
                     guard, action.intent, status, action.reason.message, action.reason.code
                 )
+        self._flush(guard, gathered, read, written)
+
+    def _flush(
+        self,
+        guard: Guard,
+        gathered: dict[str, DocChange[Any]],
+        read: Mapping[str, KeyValue] | None,
+        written: set[str],
+    ) -> None:
+        """Write the gathered status changes from ``read`` (one transaction per hundred)."""
+        if not gathered:
+            return
+        assert read is not None  # only changes from a read are gathered
+        update_docs(self.store, list(gathered.values()), read, extra_compares=[guard.compare()])
+        written.update(gathered)
+        gathered.clear()
 
     def fence(self, node: str, lease: int, basis: FenceBasis | None = None) -> FenceOutcome:
         """Fence ``node`` (on ``lease``; 0: none known) if ``basis``, what the plan saw,
@@ -192,28 +223,32 @@ class Executor:
             self._change_group(guard, action)
             return
         done = written if written is not None else set()
+        for doc in self._doc_changes(action, now):
+            self._update(guard, doc, read, done)
+
+    def _doc_changes(self, action: Action, now: float) -> list[DocChange[Any]]:
+        out: list[DocChange[Any]] = []
         for w in writes(action, now):
             if isinstance(w, GroupWrite):
-                self._update(
-                    guard, self.keys.state("groups", w.group), GroupStatus, w.change, read, done
-                )
+                out.append(DocChange(self.keys.state("groups", w.group), GroupStatus, w.change))
             else:
                 key = self.keys.state("resources", w.resource)
-                self._update(guard, key, ResourceStatus, w.change, read, done)
+                out.append(DocChange(key, ResourceStatus, w.change))
+        return out
 
     def _update(
         self,
         guard: Guard,
-        key: str,
-        cls: type[T],
-        change: Callable[[T | None], T | None],
+        doc: DocChange[Any],
         read: Mapping[str, KeyValue] | None,
         written: set[str],
     ) -> None:
-        """One guarded status write, from ``read`` unless this plan wrote ``key`` already."""
-        fresh = read if key not in written else None
-        update_doc(self.store, key, cls, change, extra_compares=[guard.compare()], read=fresh)
-        written.add(key)
+        """One guarded status write, from ``read`` unless this plan wrote it already."""
+        fresh = read if doc.key not in written else None
+        update_doc(
+            self.store, doc.key, doc.cls, doc.change, extra_compares=[guard.compare()], read=fresh
+        )
+        written.add(doc.key)
 
     def _change_group(self, guard: Guard, action: Action) -> None:
         """L8: guarded by the election token like every other write of the coordinator."""

@@ -4,6 +4,7 @@
 * :class:`MemoryStore` -- in-process fake for unit tests
 * :class:`EtcdStore` -- etcd v3 through its HTTP gateway, for production
 * :mod:`wolfpack.store.keys` -- the key layout (schema version 1)
+* :mod:`wolfpack.store.mirror` -- a copy of the root kept current by a watch (the coordinator's)
 * :class:`EtcdProcess` -- run a private etcd for tests and the demo
 
 ``EtcdStore`` and ``EtcdProcess`` are imported on first use: their HTTP stack (etcd3gw,

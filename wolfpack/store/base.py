@@ -34,13 +34,14 @@ errors and raise :class:`ValueError` before anything is sent.
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, Protocol, TypeAlias, cast
 
 from wolfpack.errors import ConflictError, StoreError
 
@@ -127,12 +128,28 @@ class TxnResult:
 @dataclass(frozen=True)
 class WatchEvent:
     """One change seen by a watch. ``value`` is empty for deletes; ``mod_revision`` is the
-    revision of the write (all events of one transaction share it)."""
+    revision of the write (all events of one transaction share it).
+
+    A put also carries the key's metadata after the write (``create_revision``,
+    ``version``, ``lease``; 0 for deletes), so a follower can keep a copy of the keys
+    (:mod:`wolfpack.store.mirror`). Events compare by what changed (kind, key, value,
+    revision), not by that metadata."""
 
     kind: Literal["put", "delete"]
     key: str
     value: bytes
     mod_revision: int
+    create_revision: int = field(default=0, compare=False)
+    version: int = field(default=0, compare=False)
+    lease: int = field(default=0, compare=False)
+
+    def key_value(self) -> KeyValue | None:
+        """The key as it is after a put (None after a delete)."""
+        if self.kind == "delete":
+            return None
+        return KeyValue(
+            self.key, self.value, self.create_revision, self.mod_revision, self.version, self.lease
+        )
 
 
 def key_absent(key: str) -> Compare:
@@ -207,7 +224,12 @@ class Watch:
     ``revision + 1``. Nothing is delivered after :meth:`cancel`, which is idempotent and also
     runs on leaving a ``with`` block.
 
-    Stores feed it through :meth:`deliver` and :meth:`fail`; consumers never call those.
+    :meth:`get_batch` takes every event that has arrived at once, in whole revisions: stores
+    deliver all events of one revision together (:meth:`deliver_all`), so a consumer that
+    applies batches never sees half a transaction.
+
+    Stores feed it through :meth:`deliver`, :meth:`deliver_all` and :meth:`fail`; consumers
+    never call those.
     ``tick`` is called while a consumer waits (the in-memory store uses it to expire leases
     lazily even when nothing else calls the store).
     """
@@ -226,6 +248,7 @@ class Watch:
         self._lock = threading.Lock()
         self._cancelled = False
         self._error: StoreError | None = None
+        self._pending: collections.deque[WatchEvent] = collections.deque()  # of a taken batch
 
     @property
     def cancelled(self) -> bool:
@@ -236,6 +259,12 @@ class Watch:
         if not self._cancelled:
             self._queue.put(event)
 
+    def deliver_all(self, events: Sequence[WatchEvent]) -> None:
+        """Producer side: queue events that belong together (whole revisions) as one item, so
+        :meth:`get_batch` returns all of them or none."""
+        if events and not self._cancelled:
+            self._queue.put(tuple(events))
+
     def fail(self, error: StoreError) -> None:
         """Producer side: end the watch with ``error``, raised to the consumer after any
         events already queued."""
@@ -245,18 +274,57 @@ class Watch:
     def get(self, timeout: float | None = None) -> WatchEvent | None:
         """The next event, or ``None`` if none came within ``timeout`` seconds (``None`` waits
         forever) or the watch is cancelled. Raises the watch's error once it has failed."""
-        if self._error is not None:
-            raise self._error
         if self._cancelled:
             return None
+        if self._pending:
+            return self._pending.popleft()
+        if self._error is not None:
+            raise self._error
         item = self._wait(timeout)
         if item is None or item is _CANCELLED:
             return None
         if isinstance(item, StoreError):
             self._error = item
             raise item
+        if isinstance(item, tuple):
+            self._pending.extend(item[1:])
+            return cast(WatchEvent, item[0])
         assert isinstance(item, WatchEvent)
         return item
+
+    def get_batch(self, timeout: float | None = None) -> list[WatchEvent]:
+        """Every event that has arrived, waiting up to ``timeout`` seconds for the first
+        (``[]`` if none came or the watch is cancelled). Whole revisions: what a store
+        delivered together is never split. Events queued before the watch's error are
+        returned first; the error is raised by the next call."""
+        if self._cancelled:
+            return []
+        out = list(self._pending)
+        self._pending.clear()
+        if self._error is not None:
+            if out:
+                return out
+            raise self._error
+        item = None if out else self._wait(timeout)
+        while True:
+            if item is None and out:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    return out
+            if item is None or item is _CANCELLED:
+                return out
+            if isinstance(item, StoreError):
+                self._error = item
+                if out:
+                    return out
+                raise item
+            if isinstance(item, tuple):
+                out.extend(item)
+            else:
+                assert isinstance(item, WatchEvent)
+                out.append(item)
+            item = None
 
     def _wait(self, timeout: float | None) -> object | None:
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -18,8 +18,7 @@ from wolfpack.store.etcd_wire import (
     API_PATH,
     HINT,
     _error_body,
-    _key_str,
-    _unb64,
+    _kv,
     _WatchRefused,
 )
 
@@ -108,14 +107,9 @@ class _WatchStream:
                         raise ConnectionError(f"{message} (gRPC code {code})")
                     watch.fail(StoreError(f"etcd at {self.url} ended the watch: {message}"))
                     return
-                for ev in result.get("events", []):
-                    kv = ev["kv"]
-                    key = _key_str(_unb64(kv["key"]))
-                    rev = int(kv["mod_revision"])
-                    if ev.get("type") == "DELETE":
-                        watch.deliver(WatchEvent("delete", key, b"", rev))
-                    else:
-                        watch.deliver(WatchEvent("put", key, _unb64(kv.get("value", "")), rev))
+                # one message holds whole revisions (etcd splits a revision's events only
+                # when asked to fragment, which this watch never does): delivered together
+                watch.deliver_all([_event(ev) for ev in result.get("events", [])])
                 if result.get("canceled"):
                     compacted = int(result.get("compact_revision", 0))
                     reason = (
@@ -146,6 +140,16 @@ class _WatchStream:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2.0)
         self._conn.close()
+
+
+def _event(ev: dict[str, Any]) -> WatchEvent:
+    """One event of the gateway's JSON, with the key's metadata after a put."""
+    kv = _kv(ev["kv"])
+    if ev.get("type") == "DELETE":
+        return WatchEvent("delete", kv.key, b"", kv.mod_revision)
+    return WatchEvent(
+        "put", kv.key, kv.value, kv.mod_revision, kv.create_revision, kv.version, kv.lease
+    )
 
 
 def _read_message(resp: http.client.HTTPResponse) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ the start of every call (and while a watch consumer waits).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -172,7 +173,8 @@ class MemoryStore:
             version=1 if old is None else old.version + 1,
             lease=op.lease,
         )
-        return WatchEvent("put", op.key, bytes(op.value), rev)
+        kv = self._data[op.key]
+        return WatchEvent("put", op.key, kv.value, rev, kv.create_revision, kv.version, kv.lease)
 
     def _apply_delete(self, op: Delete, rev: int) -> list[WatchEvent]:
         if op.prefix:
@@ -200,9 +202,13 @@ class MemoryStore:
                 self._history.popleft()
             self._compacted = dropped.mod_revision + 1
         for w in self._watchers:
-            for ev in events:
-                if ev.key.startswith(w.prefix) and ev.mod_revision >= w.start_revision:
-                    w.watch.deliver(ev)
+            w.watch.deliver_all(
+                [
+                    ev
+                    for ev in events
+                    if ev.key.startswith(w.prefix) and ev.mod_revision >= w.start_revision
+                ]
+            )
 
     # -- watches -------------------------------------------------------------------------
 
@@ -221,9 +227,11 @@ class MemoryStore:
                     )
                 )
                 return watch
-            for ev in self._history:
-                if ev.mod_revision >= start and ev.key.startswith(prefix):
-                    watch.deliver(ev)
+            replay = [
+                e for e in self._history if e.mod_revision >= start and e.key.startswith(prefix)
+            ]
+            for _, same in itertools.groupby(replay, key=lambda e: e.mod_revision):
+                watch.deliver_all(list(same))  # a revision at a time, as etcd sends them
             self._watchers.append(_Watcher(prefix, start, watch))
             return watch
 

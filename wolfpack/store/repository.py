@@ -45,6 +45,7 @@ from wolfpack.model.snapshot import (
 from wolfpack.model.timeline import History, Timeline
 from wolfpack.store.base import (
     Delete,
+    KeyValue,
     Op,
     Put,
     Store,
@@ -68,9 +69,11 @@ from wolfpack.store.keys import (
     KeySpace,
     StateKind,
 )
+from wolfpack.store.mirror import RootMirror
 
 __all__ = [
     "STATE_TYPES",
+    "TXN_OPS",
     "ClusterDB",
     "DatabaseRead",
     "DecodeCache",
@@ -86,7 +89,8 @@ __all__ = [
 #: Raises what can be refused at once about a request, judged on a snapshot.
 RequestCheck: TypeAlias = Callable[[Snapshot], None]
 
-_TXN_OPS: Final = 100  # etcd refuses transactions of more than 128 operations by default
+#: writes per transaction: etcd refuses more than 128 operations (or compares) by default
+TXN_OPS: Final = 100
 
 
 def new_intent_id(now: float) -> str:
@@ -112,12 +116,22 @@ class ClusterDB(ConfigWrites):
 
     # -- reads ----------------------------------------------------------------------------
 
-    def read(self, cache: DecodeCache | None = None) -> DatabaseRead:
+    def read(
+        self, cache: DecodeCache | None = None, mirror: RootMirror | None = None
+    ) -> DatabaseRead:
         """One consistent read of everything under the root (documents parsed lazily, each
-        once per mod revision: ``cache``, else this handle's own cache)."""
+        once per mod revision: ``cache``, else this handle's own cache). ``mirror``: a copy
+        of the root kept current by a watch, read instead of the store when it can be
+        (:mod:`wolfpack.store.mirror`)."""
         cache = cache if cache is not None else self.decode_cache
-        kvs, revision = self.store.get_prefix(self.keys.root)
-        by_key = {kv.key: kv for kv in kvs}
+        by_key: Mapping[str, KeyValue]
+        if mirror is not None:
+            if mirror.prefix != self.keys.root:
+                raise ValueError(f"a mirror of {mirror.prefix!r} cannot read {self.keys.root!r}")
+            by_key, revision = mirror.read()
+        else:
+            kvs, revision = self.store.get_prefix(self.keys.root)
+            by_key = {kv.key: kv for kv in kvs}
         if cache is not None:
             cache.forget_except(by_key)
         return DatabaseRead(by_key, revision, self.keys, cache)
@@ -247,8 +261,8 @@ class ClusterDB(ConfigWrites):
         """Delete the oldest audit records beyond ``keep``; returns how many."""
         kvs, _ = self.store.get_prefix(self.keys.audit_prefix)
         old = [kv.key for kv in kvs[: max(0, len(kvs) - keep)]]
-        for i in range(0, len(old), _TXN_OPS):
-            self.store.txn([], [Delete(k) for k in old[i : i + _TXN_OPS]])
+        for i in range(0, len(old), TXN_OPS):
+            self.store.txn([], [Delete(k) for k in old[i : i + TXN_OPS]])
         return len(old)
 
     # -- failover timelines (wolfpack.model.timeline) ---------------------------------------

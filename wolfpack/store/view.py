@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from wolfpack.errors import ConflictError
 from wolfpack.model import codec
 from wolfpack.model.snapshot import NodeAdmin, Snapshot
 from wolfpack.model.views import PublishedView
-from wolfpack.store import KeySpace, KeyValue, Put, Store, mod_revision_is
-from wolfpack.store.repository import ClusterDB, DatabaseRead, DecodeCache, encode
+from wolfpack.store import Compare, KeySpace, KeyValue, Put, Store, mod_revision_is
+from wolfpack.store.mirror import RootMirror
+from wolfpack.store.repository import TXN_OPS, ClusterDB, DatabaseRead, DecodeCache, encode
 
 T = TypeVar("T")
 
@@ -76,15 +77,27 @@ def parse_view(read: DatabaseRead) -> ClusterView:
 
 
 class ClusterReader:
-    def __init__(self, store: Store, keys: KeySpace) -> None:
-        self.store, self.keys = store, keys
+    """Whole-root reads, each parsed into a :class:`ClusterView`. ``mirror``: read the
+    root's copy kept current by a watch instead of the store, when it can be used (the
+    coordinator's reads; :mod:`wolfpack.store.mirror`). ``cache``: parsed documents shared
+    with another reader of the same root."""
+
+    def __init__(
+        self,
+        store: Store,
+        keys: KeySpace,
+        *,
+        mirror: RootMirror | None = None,
+        cache: DecodeCache | None = None,
+    ) -> None:
+        self.store, self.keys, self.mirror = store, keys, mirror
         self.db = ClusterDB(store, keys)
-        self._cache = DecodeCache()
+        self.cache = cache if cache is not None else DecodeCache()
         self._lock = threading.Lock()
 
     def read(self) -> ClusterView:
-        with self._lock:  # the cache is shared by the coordinator and the resource manager
-            return parse_view(self.db.read(self._cache))
+        with self._lock:  # one read at a time per reader (and its memory)
+            return parse_view(self.db.read(self.cache, self.mirror))
 
 
 def update_doc(
@@ -130,6 +143,51 @@ def update_doc(
         if not from_read:
             time.sleep(0.001)
     raise ConflictError(f"{key}: too many concurrent writers, gave up after {attempts} tries")
+
+
+@dataclass(frozen=True)
+class DocChange(Generic[T]):
+    """One document's read-modify-write for :func:`update_docs` (as :func:`update_doc`'s
+    arguments)."""
+
+    key: str
+    cls: type[T]
+    change: Callable[[T | None], T | None]
+
+
+def update_docs(
+    store: Store,
+    changes: Sequence[DocChange[Any]],
+    read: Mapping[str, KeyValue],
+    *,
+    extra_compares: Sequence[Compare] = (),
+) -> None:
+    """:func:`update_doc` of several documents (each key once) from one consistent
+    ``read``, in one transaction per :data:`TXN_OPS` documents: each written only if its
+    revision is still the one read (and ``extra_compares`` hold), all or none. A
+    transaction refused, or a change that leaves its document as read, goes through
+    :func:`update_doc` on a fresh read, one document at a time, as without a batch (a
+    coordinator placing a lost node's 32 groups made 32 transactions of them:
+    bench/coordinator_scale.py)."""
+    if len({c.key for c in changes}) != len(changes):
+        raise ValueError("update_docs: each document may be changed once per call")
+    batch: list[tuple[DocChange[Any], int, bytes]] = []
+    alone: list[DocChange[Any]] = []
+    for c in changes:
+        kv = read.get(c.key)
+        current = codec.parse(c.cls, json.loads(kv.value)) if kv is not None else None
+        new = c.change(current)
+        if new is None or new == current:
+            alone.append(c)  # judged again on a fresh read
+        else:
+            batch.append((c, kv.mod_revision if kv is not None else 0, encode(new)))
+    for i in range(0, len(batch), TXN_OPS):
+        chunk = batch[i : i + TXN_OPS]
+        compares = [*(mod_revision_is(c.key, rev) for c, rev, _ in chunk), *extra_compares]
+        if not store.txn(compares, [Put(c.key, body) for c, _, body in chunk]).succeeded:
+            alone.extend(c for c, _, _ in chunk)  # written since the read, or the guard
+    for c in alone:
+        update_doc(store, c.key, c.cls, c.change, extra_compares=list(extra_compares))
 
 
 def _guard_failed(store: Store, compares: list[Any]) -> bool:
