@@ -1,14 +1,12 @@
 """``EtcdStore``: the production :class:`~wolfpack.store.base.Store`, on etcd v3.
 
-It speaks etcd's HTTP/JSON gateway (``/v3/...``) through the ``etcd3gw`` client, because that
-needs no gRPC stack and works with the etcd that Debian ships. Where etcd3gw lacks a feature
-(compare ops other than ``==``, watch from a revision, lease keepalive results) the gateway's
-JSON endpoints are called directly through the client's ``post()``; watches use one long-lived
-HTTP stream per watch read by a daemon thread.
+It speaks etcd's HTTP/JSON gateway (``/v3/...``) with ``requests`` (one POST per request,
+:mod:`wolfpack.store.etcd_endpoint`), because that needs no gRPC stack and works with the etcd
+that Debian ships; watches use one long-lived HTTP stream per watch read by a daemon thread.
 
 Failure handling:
 
-* every ``etcd3gw``/``requests``/socket exception is translated into the
+* every ``requests``/socket exception is translated into the
   :mod:`wolfpack.errors` tree; nothing third-party escapes.
 * with several endpoints, a request that provably never reached a server (connection refused,
   connect timeout) moves on to the next endpoint; so does any failed *read*. A write whose
@@ -38,7 +36,6 @@ from typing import Any
 
 import requests
 import urllib3.exceptions
-from etcd3gw import exceptions as etcd_exc
 
 from wolfpack.errors import LeaseNotFound, StoreError, StoreUnavailable
 from wolfpack.store.base import (
@@ -50,7 +47,13 @@ from wolfpack.store.base import (
     Watch,
     validate_ops,
 )
-from wolfpack.store.etcd_endpoint import _Endpoint, _parse_endpoint, _Session
+from wolfpack.store.etcd_endpoint import (
+    _Endpoint,
+    _GatewayError,
+    _GatewayTimeout,
+    _GatewayUnreachable,
+    _parse_endpoint,
+)
 from wolfpack.store.etcd_tls import EtcdCredentials
 from wolfpack.store.etcd_watch import _WatchStream
 from wolfpack.store.etcd_wire import (
@@ -156,7 +159,7 @@ class EtcdStore:
             text += " The write may or may not have been applied: re-read before retrying."
         return StoreUnavailable(f"{text} {HINT}")
 
-    def _translate(self, exc: etcd_exc.Etcd3Exception, url: str) -> StoreError:
+    def _translate(self, exc: _GatewayError, url: str) -> StoreError:
         code, message = _error_body(exc.detail_text)
         if code in (_GRPC_UNAVAILABLE, _GRPC_DEADLINE_EXCEEDED):
             return self._unavailable([f"{url}: {message}"])
@@ -176,13 +179,13 @@ class EtcdStore:
             ep = self._endpoints[idx]
             try:
                 reply = self._post(ep, path, payload, None)
-            except (etcd_exc.ConnectionFailedError, etcd_exc.ConnectionTimeoutError) as exc:
+            except (_GatewayUnreachable, _GatewayTimeout) as exc:
                 failures.append(f"{ep.url}: {_short_reason(exc.detail_text or str(exc))}")
                 last = exc
                 if idempotent or _not_sent(exc):
                     continue
                 raise self._unavailable(failures, maybe_applied=True) from exc
-            except etcd_exc.Etcd3Exception as exc:
+            except _GatewayError as exc:
                 raise self._translate(exc, ep.url) from exc
             except (requests.RequestException, ValueError, OSError) as exc:
                 raise StoreError(f"unexpected reply from etcd at {ep.url}: {exc}") from exc
@@ -194,14 +197,13 @@ class EtcdStore:
 
     @staticmethod
     def _post(ep: _Endpoint, path: str, payload: dict[str, Any], timeout: float | None) -> Any:
-        session = ep.client.session
-        if timeout is None or not isinstance(session, _Session):
-            return ep.client.post(ep.client.get_url(path), json=payload)
-        session.shorter.timeout = timeout
+        if timeout is None:
+            return ep.post(path, payload)
+        ep.session.shorter.timeout = timeout
         try:
-            return ep.client.post(ep.client.get_url(path), json=payload)
+            return ep.post(path, payload)
         finally:
-            session.shorter.timeout = None
+            ep.session.shorter.timeout = None
 
     # -- key-value -----------------------------------------------------------------------
 
@@ -304,9 +306,9 @@ class EtcdStore:
         ep = self._endpoints[idx]
         try:
             reply = self._post(ep, "lease/keepalive", payload, timeout)
-        except (etcd_exc.ConnectionFailedError, etcd_exc.ConnectionTimeoutError) as exc:
+        except (_GatewayUnreachable, _GatewayTimeout) as exc:
             raise _TryAgain(f"{ep.url}: {_short_reason(exc.detail_text or str(exc))}") from exc
-        except etcd_exc.Etcd3Exception as exc:
+        except _GatewayError as exc:
             error = self._translate(exc, ep.url)
             if isinstance(error, StoreUnavailable):
                 raise _TryAgain(f"{ep.url}: {_error_body(exc.detail_text)[1]}") from exc
@@ -404,4 +406,4 @@ class EtcdStore:
         if self._racers is not None:
             self._racers.shutdown(wait=False, cancel_futures=True)
         for ep in self._endpoints:
-            ep.client.session.close()
+            ep.session.close()

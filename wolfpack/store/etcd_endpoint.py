@@ -1,18 +1,46 @@
 """Where and how :class:`~wolfpack.store.etcd.EtcdStore` connects: one etcd endpoint's
-address, its HTTP session and its ``etcd3gw`` client."""
+address, its HTTP session, and the POST of one request to etcd's JSON gateway.
+
+The POST is what the ``etcd3gw`` client did for us (its errors under other names), without
+importing that library: it brought futurist, debtcollector, wrapt, asyncio and pbr, a
+tenth of a second of every ``wolfpack`` command (issue 12).
+"""
 
 from __future__ import annotations
 
+import functools
 import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-from etcd3gw.client import Etcd3Client
 
 from wolfpack.store.etcd_tls import AUTHENTICATE, EtcdCredentials, TokenAuth
 from wolfpack.store.etcd_wire import API_PATH, _error_body, _WatchRefused, split_endpoint
+
+
+class _GatewayError(Exception):
+    """etcd's gateway refused a request (``detail_text``: its answer), or was not reached."""
+
+    def __init__(self, detail_text: str | None = None, *args: object) -> None:
+        super().__init__(*args)
+        self.detail_text = detail_text
+
+
+class _GatewayUnreachable(_GatewayError):
+    """Not connected, the connection broke, or etcd answered 503 (no leader...)."""
+
+
+class _GatewayTimeout(_GatewayError):
+    """No answer in time (or etcd answered 408/504)."""
+
+
+_ERRORS_BY_STATUS: dict[int, type[_GatewayError]] = {
+    503: _GatewayUnreachable,
+    408: _GatewayTimeout,
+    504: _GatewayTimeout,
+}
 
 
 @dataclass(frozen=True)
@@ -20,14 +48,35 @@ class _Endpoint:
     url: str
     host: str
     port: int
-    client: Etcd3Client
-    tls: ssl.SSLContext | None = None
+    session: _Session
+    timeout: float
+    credentials: EtcdCredentials | None = None
+
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext | None:
+        """The TLS context of this endpoint's watch streams, made on the first watch (a
+        command that only reads needs none)."""
+        return self.credentials.ssl_context() if self.credentials is not None else None
+
+    def post(self, path: str, payload: dict[str, Any]) -> Any:
+        """POST ``payload`` to the gateway's ``path`` (``kv/range``): the answer's JSON, or
+        :class:`_GatewayError` (a connection failure as the subclasses, with the
+        ``requests`` exception as its context)."""
+        try:
+            resp = self.session.post(self.url + API_PATH + path, json=payload, timeout=self.timeout)
+        except requests.exceptions.Timeout as exc:
+            raise _GatewayTimeout(str(exc)) from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise _GatewayUnreachable(str(exc)) from exc
+        if resp.status_code != 200:
+            raise _ERRORS_BY_STATUS.get(resp.status_code, _GatewayError)(resp.text, resp.reason)
+        return resp.json()
 
 
 class _Session(requests.Session):
-    """A session whose request timeout a call may shorten for the current thread: etcd3gw
-    passes its own fixed timeout, and a keep-alive must fit the time left before the
-    holder's deadline (``EtcdStore._call``'s ``budget``)."""
+    """A session whose request timeout a call may shorten for the current thread: a request
+    is sent with the store's fixed timeout, and a keep-alive must fit the time left before
+    the holder's deadline (``EtcdStore._call``'s ``budget``)."""
 
     def __init__(self, auth: TokenAuth | None = None) -> None:
         super().__init__()
@@ -109,12 +158,7 @@ def _parse_endpoint(text: str, timeout: float, credentials: EtcdCredentials | No
         raise ValueError(f"etcd endpoint {text!r} is plain http: use https:// with certificates")
     session = _Session(credentials.auth() if credentials is not None else None)
     session.trust_env = False  # no proxies, .netrc or CA bundle from the environment
-    tls = None
     if credentials is not None:
         session.verify = str(credentials.ca)
         session.cert = credentials.requests_cert
-        tls = credentials.ssl_context()
-    client = Etcd3Client(
-        host=host, port=port, protocol=scheme, api_path=API_PATH, timeout=timeout, session=session
-    )
-    return _Endpoint(url, host, port, client, tls)
+    return _Endpoint(url, host, port, session, timeout, credentials)

@@ -12,7 +12,7 @@ from typing import Any
 
 from wolfpack.errors import StoreError, StoreUnavailable
 from wolfpack.store.base import Watch, WatchEvent
-from wolfpack.store.etcd_endpoint import _STALE_TOKEN, _Endpoint, _Session
+from wolfpack.store.etcd_endpoint import _STALE_TOKEN, _Endpoint
 from wolfpack.store.etcd_wire import (
     _GRPC_CALLER_ERRORS,
     API_PATH,
@@ -50,9 +50,8 @@ class _WatchStream:
     @classmethod
     def open(cls, ep: _Endpoint, body: bytes, timeout: float) -> _WatchStream:
         headers = {"Content-Type": "application/json"}
-        session = ep.client.session
-        if isinstance(session, _Session):
-            headers |= session.auth_headers(ep.url, timeout)
+        session = ep.session
+        headers |= session.auth_headers(ep.url, timeout)
         conn: http.client.HTTPConnection
         if ep.tls is not None:
             conn = http.client.HTTPSConnection(ep.host, ep.port, timeout=timeout, context=ep.tls)
@@ -77,7 +76,7 @@ class _WatchStream:
                 raise _WatchRefused(message or "watch was not created")
             if result.get("canceled"):  # how etcd refuses a watch it may not serve (RBAC)
                 reason = str(result.get("cancel_reason") or "cancelled at once")
-                if any(w in reason for w in _STALE_TOKEN) and isinstance(session, _Session):
+                if any(w in reason for w in _STALE_TOKEN):
                     if session.token_auth is not None:
                         session.token_auth.invalidate(headers.get("Authorization", ""))
                     raise ConnectionError(reason)  # a new token next time
