@@ -68,6 +68,7 @@ from wolfpack.store.keys import (
     KeySpace,
     StateKind,
 )
+from wolfpack.store.root_read import read_root
 
 __all__ = [
     "STATE_TYPES",
@@ -115,12 +116,7 @@ class ClusterDB(ConfigWrites):
     def read(self, cache: DecodeCache | None = None) -> DatabaseRead:
         """One consistent read of everything under the root (documents parsed lazily, each
         once per mod revision: ``cache``, else this handle's own cache)."""
-        cache = cache if cache is not None else self.decode_cache
-        kvs, revision = self.store.get_prefix(self.keys.root)
-        by_key = {kv.key: kv for kv in kvs}
-        if cache is not None:
-            cache.forget_except(by_key)
-        return DatabaseRead(by_key, revision, self.keys, cache)
+        return read_root(self.store, self.keys, cache if cache is not None else self.decode_cache)
 
     def load_config(self) -> tuple[ClusterConfig, int]:
         """The configuration and its epoch (``config_epoch``'s mod revision)."""
