@@ -1,12 +1,13 @@
 """``EtcdStore``: the production :class:`~wolfpack.store.base.Store`, on etcd v3.
 
-It speaks etcd's HTTP/JSON gateway (``/v3/...``) with ``requests`` (one POST per request,
-:mod:`wolfpack.store.etcd_endpoint`), because that needs no gRPC stack and works with the etcd
-that Debian ships; watches use one long-lived HTTP stream per watch read by a daemon thread.
+It speaks etcd's HTTP/JSON gateway (``/v3/...``) over plain HTTP/1.1, one POST per request
+on kept-alive connections (:mod:`wolfpack.store.etcd_endpoint`), because that needs no gRPC
+stack and works with the etcd that Debian ships; watches use one long-lived HTTP stream per
+watch read by a daemon thread.
 
 Failure handling:
 
-* every ``requests``/socket exception is translated into the
+* every ``http.client``/socket exception is translated into the
   :mod:`wolfpack.errors` tree; nothing third-party escapes.
 * with several endpoints, a request that provably never reached a server (connection refused,
   connect timeout) moves on to the next endpoint; so does any failed *read*. A write whose
@@ -33,9 +34,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
-
-import requests
-import urllib3.exceptions
 
 from wolfpack.errors import LeaseNotFound, StoreError, StoreUnavailable
 from wolfpack.store.base import (
@@ -89,20 +87,6 @@ KEEPALIVE_PAUSE_S = 0.05
 
 class _TryAgain(Exception):
     """One keep-alive attempt at one endpoint failed in a way another attempt may not."""
-
-
-def _not_sent(exc: BaseException) -> bool:
-    """True if the failed request provably never reached a server, so it is safe to send it to
-    another endpoint even if it is a write."""
-    ctx = exc.__context__
-    if isinstance(ctx, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(ctx, requests.exceptions.ConnectionError) and ctx.args:
-        inner = ctx.args[0]
-        reason = getattr(inner, "reason", inner)
-        # NewConnectionError (refused, unreachable, DNS) subclasses ConnectTimeoutError
-        return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
-    return False
 
 
 class EtcdStore:
@@ -182,12 +166,12 @@ class EtcdStore:
             except (_GatewayUnreachable, _GatewayTimeout) as exc:
                 failures.append(f"{ep.url}: {_short_reason(exc.detail_text or str(exc))}")
                 last = exc
-                if idempotent or _not_sent(exc):
+                if idempotent or exc.not_sent:
                     continue
                 raise self._unavailable(failures, maybe_applied=True) from exc
             except _GatewayError as exc:
                 raise self._translate(exc, ep.url) from exc
-            except (requests.RequestException, ValueError, OSError) as exc:
+            except (http.client.HTTPException, ValueError, OSError) as exc:
                 raise StoreError(f"unexpected reply from etcd at {ep.url}: {exc}") from exc
             if not isinstance(reply, dict):
                 raise StoreError(f"unexpected reply from etcd at {ep.url}: {reply!r}")
@@ -199,11 +183,11 @@ class EtcdStore:
     def _post(ep: _Endpoint, path: str, payload: dict[str, Any], timeout: float | None) -> Any:
         if timeout is None:
             return ep.post(path, payload)
-        ep.session.shorter.timeout = timeout
+        ep.shorter.timeout = timeout
         try:
             return ep.post(path, payload)
         finally:
-            ep.session.shorter.timeout = None
+            ep.shorter.timeout = None
 
     # -- key-value -----------------------------------------------------------------------
 
@@ -313,7 +297,7 @@ class EtcdStore:
             if isinstance(error, StoreUnavailable):
                 raise _TryAgain(f"{ep.url}: {_error_body(exc.detail_text)[1]}") from exc
             raise error from exc
-        except (requests.RequestException, ValueError, OSError) as exc:
+        except (http.client.HTTPException, ValueError, OSError) as exc:
             raise StoreError(f"unexpected reply from etcd at {ep.url}: {exc}") from exc
         if not isinstance(reply, dict):
             raise StoreError(f"unexpected reply from etcd at {ep.url}: {reply!r}")
@@ -406,4 +390,4 @@ class EtcdStore:
         if self._racers is not None:
             self._racers.shutdown(wait=False, cancel_futures=True)
         for ep in self._endpoints:
-            ep.session.close()
+            ep.close()

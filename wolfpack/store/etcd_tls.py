@@ -47,12 +47,8 @@ class EtcdCredentials:
     #: where the token is kept between processes (the CLI's; None: in memory only)
     token_cache: TokenCache | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def requests_cert(self) -> tuple[str, str] | None:
-        return (str(self.cert), str(self.key)) if self.cert and self.key else None
-
     def ssl_context(self) -> ssl.SSLContext:
-        """For connections made without ``requests`` (watch streams)."""
+        """The TLS context of a connection to etcd: its CA, this principal's certificate."""
         ctx = ssl.create_default_context(cafile=str(self.ca))
         if self.cert and self.key:
             ctx.load_cert_chain(str(self.cert), str(self.key))
