@@ -12,7 +12,9 @@ from ``$WOLFPACK_ETCD_CA``/``_CERT``/``_KEY``/``_PASSWORD_FILE``, else ``etcd_ca
 ``etcd_cert``, ``etcd_key``, ``etcd_password_file`` in the config file, else
 ``/etc/wolfpack/etcd/ca.crt``, ``admin.crt``, ``admin.key`` (password: the certificate's path
 with ``.password``). A plain ``http://`` endpoint is refused unless
-``$WOLFPACK_ETCD_INSECURE=1`` (or ``etcd_insecure: true``), which warns on every use.
+``$WOLFPACK_ETCD_INSECURE=1`` (or ``etcd_insecure: true``), which warns on every use. The
+etcd token is kept between commands (:func:`token_cache_dir`, docs/cli.md), and with it the
+user the credential files were checked to name.
 
 API mode (``--api URL[,URL...]``, ``$WOLFPACK_API`` or ``api:`` in the config file; token
 from ``--token``, ``$WOLFPACK_TOKEN`` or ``token:``): :func:`open_cluster` gives an
