@@ -35,6 +35,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,14 @@ RUN_TIMEOUT_S = 30.0
 IMPORTTIME_RUNS = 3
 
 
-def _env(state: LabState) -> dict[str, str]:
-    env = {**os.environ, **lab_env(state), "COLUMNS": "120"}
+def _env(state: LabState, tokens: Path) -> dict[str, str]:
+    # the etcd token kept between commands: where the bench cleans up, not ~/.cache
+    env = {
+        **os.environ,
+        **lab_env(state),
+        "COLUMNS": "120",
+        "WOLFPACK_ETCD_TOKEN_CACHE": str(tokens),
+    }
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env.pop("WOLFPACK_API", None)  # the database path, as the lab's admin host is set up
     return env
@@ -103,7 +110,13 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 def measure(state: LabState, runs: int, wolfpack: str, compare: str | None) -> dict[str, Any]:
-    env = _env(state)
+    with tempfile.TemporaryDirectory(prefix="wp-status-tokens-") as tokens:
+        return _measure(_env(state, Path(tokens)), state, runs, wolfpack, compare)
+
+
+def _measure(
+    env: dict[str, str], state: LabState, runs: int, wolfpack: str, compare: str | None
+) -> dict[str, Any]:
     commands = {"": wolfpack, **({"compare_": compare} if compare else {})}
     samples: dict[str, list[float]] = {"python_startup": []}
     shares: list[float] = []
