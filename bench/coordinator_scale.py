@@ -24,7 +24,7 @@ and times, from just before the revoke call, until a watch on the root has seen 
 that node owned get an owner record naming another node. Requests are the coordinator's
 Store calls, counted by a proxy around its store (one per call, by method); bytes are the
 HTTP bodies of its gateway requests and responses (JSON; TLS and headers not counted),
-counted by a response hook on its HTTP session. Both up to the last placement and until
+counted by an observer on its endpoints. Both up to the last placement and until
 etcd has been quiet for a second; the idle rate (requests and bytes per second with nothing
 happening) is measured before each revoke. Between runs the node comes back on a new lease
 and the state is put back as it was, with the coordinator stopped, so every run starts alike.
@@ -53,7 +53,6 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-import requests
 from big_cluster import build
 
 from wolfpack.model.plan import Plan
@@ -119,22 +118,20 @@ class Counts:
 
 class CountingStore:
     """A :class:`Store` that counts every call by method and passes it on; the HTTP bodies
-    of the wrapped ``EtcdStore``'s requests are counted by a response hook on its sessions."""
+    of the wrapped ``EtcdStore``'s requests are counted by an observer on its endpoints."""
 
     def __init__(self, inner: EtcdStore) -> None:
         self.inner = inner
         self.counts = Counts()
         self._lock = threading.Lock()
         for ep in inner._endpoints:
-            ep.client.session.hooks["response"].append(self._on_response)
+            ep.observers.append(self._on_exchange)
 
-    def _on_response(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
-        body = resp.request.body
-        sent = len(body) if isinstance(body, bytes | str) else 0
+    def _on_exchange(self, sent: int, received: int) -> None:
         with self._lock:
             self.counts.http_requests += 1
             self.counts.bytes_sent += sent
-            self.counts.bytes_received += len(resp.content)
+            self.counts.bytes_received += received
 
     def _count(self, method: str) -> None:
         with self._lock:
@@ -542,8 +539,8 @@ MEASURED_HOW = (
     "on the root, its own connection). requests: calls the coordinator made on its Store "
     "(a counting proxy; the wake watch counts once, at start), by method. bytes: HTTP "
     "request and response bodies of those calls (JSON over the gateway, base64 values; "
-    "authentication requests included, TLS and HTTP headers not), from a response hook "
-    "on the coordinator's EtcdStore sessions; watch_bytes: keys and values of the events "
+    "authentication requests included, TLS and HTTP headers not), from an observer "
+    "on the coordinator's EtcdStore endpoints; watch_bytes: keys and values of the events "
     "its wake watch delivered. until_placed: up to the last placement; until_quiet: until "
     f"etcd had no write for {QUIET_S} s (idle ticks included; idle_per_s is the rate with "
     f"nothing happening, over {IDLE_S} s before the first run; bytes count once a response "

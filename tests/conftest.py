@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -24,6 +25,22 @@ def pytest_runtest_makereport(
                 lines = log.read_text(errors="replace").splitlines()[-25:]
                 report.sections.append((f"daemon log {log.name} (last 25 lines)", "\n".join(lines)))
     return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def etcd_token_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The etcd tokens ``wolfpack`` commands keep between runs go to this run's temporary
+    directory (and the commands it starts inherit it), not to ~/.cache/wolfpack."""
+    path = tmp_path_factory.mktemp("etcd-tokens")
+    before = os.environ.get("WOLFPACK_ETCD_TOKEN_CACHE")
+    os.environ["WOLFPACK_ETCD_TOKEN_CACHE"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            del os.environ["WOLFPACK_ETCD_TOKEN_CACHE"]
+        else:
+            os.environ["WOLFPACK_ETCD_TOKEN_CACHE"] = before
 
 
 @pytest.fixture(scope="session")

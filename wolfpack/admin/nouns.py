@@ -30,9 +30,8 @@ from wolfpack.model.config import (
     ResourceType,
 )
 from wolfpack.model.dependencies import format_expression
-from wolfpack.model.fsm import group_state
+from wolfpack.model.fsm import derived_state
 from wolfpack.model.snapshot import Snapshot
-from wolfpack.model.states import GroupState
 from wolfpack.store.keys import StateKind
 
 # -- nodes --------------------------------------------------------------------------------
@@ -113,11 +112,6 @@ INTERFACES: Final[Noun[Interface]] = Noun(
 )
 
 # -- groups -------------------------------------------------------------------------------
-
-
-def derived_state(snap: Snapshot, group: str) -> GroupState:
-    """MSCS rule: a group's state comes from its resources' states."""
-    return group_state(snap.resource(r.name).state for r in snap.config.group_resources(group))
 
 
 def _group_details(snap: Snapshot, group: Group) -> dict[str, Any]:

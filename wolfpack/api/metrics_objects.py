@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from wolfpack.admin.nouns import derived_state
+from wolfpack.model.fsm import derived_state
 from wolfpack.model.health import NodeHealth
 from wolfpack.model.states import GroupState, NodeState, ResourceState
 

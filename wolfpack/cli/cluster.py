@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from wolfpack.admin.objects import flatten
 from wolfpack.cli import certs, output, rotate
 from wolfpack.cli.context import (
     endpoint,
@@ -160,7 +161,7 @@ def show_(as_json: JsonFlag = False) -> None:
         for kind in ("nodes", "networks", "interfaces", "groups", "resources", "types")
     ]
     database = [("database", f"{endpoint()} {root}"), ("config epoch", epoch)]
-    rows = output.flatten(codec.dump(cfg.cluster, exclude_defaults=False))
+    rows = flatten(codec.dump(cfg.cluster, exclude_defaults=False))
     output.properties(f"cluster {cfg.cluster.name}", rows + counts + database)
 
 

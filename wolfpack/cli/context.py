@@ -12,7 +12,9 @@ from ``$WOLFPACK_ETCD_CA``/``_CERT``/``_KEY``/``_PASSWORD_FILE``, else ``etcd_ca
 ``etcd_cert``, ``etcd_key``, ``etcd_password_file`` in the config file, else
 ``/etc/wolfpack/etcd/ca.crt``, ``admin.crt``, ``admin.key`` (password: the certificate's path
 with ``.password``). A plain ``http://`` endpoint is refused unless
-``$WOLFPACK_ETCD_INSECURE=1`` (or ``etcd_insecure: true``), which warns on every use.
+``$WOLFPACK_ETCD_INSECURE=1`` (or ``etcd_insecure: true``), which warns on every use. The
+etcd token is kept between commands (:func:`token_cache_dir`, docs/cli.md), and with it the
+user the credential files were checked to name.
 
 API mode (``--api URL[,URL...]``, ``$WOLFPACK_API`` or ``api:`` in the config file; token
 from ``--token``, ``$WOLFPACK_TOKEN`` or ``token:``): :func:`open_cluster` gives an
@@ -32,19 +34,17 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from wolfpack.cli import audited, output
-from wolfpack.cli.audited import CountingStore
+from wolfpack.cli import output
 from wolfpack.errors import FieldError, ValidationError
-from wolfpack.store.cluster import Cluster
 from wolfpack.store.etcd_tls import EtcdCredentials
 from wolfpack.store.etcd_wire import split_endpoint
 from wolfpack.store.keys import DEFAULT_ROOT, KeySpace
-from wolfpack.store.repository import ClusterDB
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `wolfpack status` needs no write path (issue 12)
+    from wolfpack.model.snapshot import Snapshot
+    from wolfpack.store.cluster import Cluster
     from wolfpack.store.etcd import EtcdStore
+    from wolfpack.store.repository import ClusterDB
 
 DEFAULT_ENDPOINT = "https://127.0.0.1:2379"
 ETCD_DIR = Path("/etc/wolfpack/etcd")
@@ -86,6 +86,8 @@ def config_file() -> Path | None:
 
 
 def _from_file(path: Path, key: str) -> str | None:
+    import yaml  # only when there is a config file
+
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -194,6 +196,19 @@ def open_cluster() -> Iterator[Cluster]:
         yield api
 
 
+def read_snapshot() -> Snapshot:
+    """The cluster as one consistent read, for a verb that only looks (``status``): one range
+    read of the root from the database (no audit record: nothing is written), or the
+    cluster from the REST API in API mode."""
+    if api_mode() is not None:
+        with open_cluster() as cluster:
+            return cluster.read_snapshot()
+    from wolfpack.store.root_read import read_root
+
+    with open_store() as store:
+        return read_root(store, keyspace()).snapshot()
+
+
 @contextmanager
 def open_db(what: str = "this command") -> Iterator[ClusterDB]:
     """The cluster database itself, closed afterwards. In API mode: a clear refusal, "``what``
@@ -233,10 +248,27 @@ def etcd_credentials(url: str) -> EtcdCredentials | None:
     assert paths["ca"] and paths["cert"] and paths["key"]
     try:
         return EtcdCredentials.load(
-            paths["ca"], paths["cert"], paths["key"], paths["password_file"], field="etcd"
+            paths["ca"],
+            paths["cert"],
+            paths["key"],
+            paths["password_file"],
+            field="etcd",
+            cache=token_cache_dir(),
+            endpoints=url,
         )
     except ValidationError as exc:
         raise ValidationError([_named(e) for e in exc.errors]) from None
+
+
+def token_cache_dir() -> Path | None:
+    """Where commands keep their etcd token for the next one (:mod:`~wolfpack.store.
+    etcd_token_cache`): ``$WOLFPACK_ETCD_TOKEN_CACHE`` (``off``: nowhere), else
+    ``$XDG_RUNTIME_DIR/wolfpack``, else ``~/.cache/wolfpack``."""
+    given = os.environ.get("WOLFPACK_ETCD_TOKEN_CACHE")
+    if given is not None:
+        return None if given in ("", "off") else Path(given).expanduser()
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return Path(runtime) / "wolfpack" if runtime else Path("~/.cache/wolfpack").expanduser()
 
 
 def _named(error: FieldError) -> FieldError:
@@ -268,8 +300,11 @@ def open_store() -> Iterator[EtcdStore]:
 def _database() -> Iterator[ClusterDB]:
     """The database as this administrator; a verb that changed it leaves an audit record
     (M10, :mod:`wolfpack.cli.audited`)."""
+    from wolfpack.cli import audited
+    from wolfpack.store.repository import ClusterDB
+
     with open_store() as store:
-        counting = CountingStore(store)
+        counting = audited.CountingStore(store)
         db = ClusterDB(counting, keyspace())
         user = store.credentials.user if store.credentials is not None else None
         try:

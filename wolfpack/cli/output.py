@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from wolfpack.admin.objects import flatten as flatten
+if TYPE_CHECKING:  # rich is imported on first use: `--json` output never needs it (issue 12)
+    from rich.console import Console
 
 
 def console(*, stderr: bool = False) -> Console:
     # A new console per call, so it writes to the sys.stdout of the moment (tests swap it).
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False)
 
 
@@ -46,6 +46,9 @@ def cell(value: Any) -> str:
 
 
 def table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for h in headers:
         t.add_column(h, overflow="fold")
@@ -60,9 +63,13 @@ def properties(title: str | None, rows: Iterable[tuple[str, Any]]) -> None:
 
 
 def message(text: str) -> None:
+    from rich.text import Text
+
     # soft_wrap: long lines (plan explanations) are left for the terminal to wrap
     console().print(Text(text), soft_wrap=True)
 
 
 def error(text: str) -> None:
+    from rich.text import Text
+
     console(stderr=True).print(Text(text, style="red"), soft_wrap=True)

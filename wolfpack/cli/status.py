@@ -7,10 +7,10 @@ from typing import Any
 
 import typer
 
-from wolfpack.admin.nouns import derived_state
 from wolfpack.cli import output
-from wolfpack.cli.context import open_cluster
+from wolfpack.cli.context import read_snapshot
 from wolfpack.cli.runner import JsonFlag, verb
+from wolfpack.model.fsm import derived_state
 from wolfpack.model.snapshot import Snapshot
 
 
@@ -82,8 +82,7 @@ def register(app: typer.Typer) -> None:
     @verb(app, "status")
     def status(as_json: JsonFlag = False) -> None:
         """Nodes and groups with their owners and states (Cluster Administrator)."""
-        with open_cluster() as db:
-            doc = document(db.read_snapshot())
+        doc = document(read_snapshot())  # one read, nothing written (issue 12)
         if as_json:
             output.print_json(doc)
         else:

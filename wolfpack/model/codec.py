@@ -16,14 +16,16 @@ import functools
 import types
 import typing
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
 from wolfpack.errors import FieldError, ValidationError
 from wolfpack.model.config import ClusterConfig
-from wolfpack.model.plan import Plan
 from wolfpack.model.snapshot import Snapshot
+
+if TYPE_CHECKING:  # a plan is parsed by few; a read of the database needs no plan
+    from wolfpack.model.plan import Plan
 
 T = TypeVar("T")
 
@@ -166,4 +168,6 @@ def parse_snapshot(data: Any) -> Snapshot:
 
 
 def parse_plan(data: Any) -> Plan:
+    from wolfpack.model.plan import Plan
+
     return parse(Plan, data)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from wolfpack.errors import IllegalTransition
 from wolfpack.model.states import GroupState, NodeState, ResourceState
+
+if TYPE_CHECKING:
+    from wolfpack.model.snapshot import Snapshot
 
 
 class NodeEvent(StrEnum):
@@ -97,3 +100,8 @@ def group_state(resource_states: Iterable[ResourceState]) -> GroupState:
     if online:
         return GroupState.PARTIAL_ONLINE
     return GroupState.OFFLINE
+
+
+def derived_state(snap: Snapshot, group: str) -> GroupState:
+    """A group's state in ``snap``, from its resources' states (:func:`group_state`)."""
+    return group_state(snap.resource(r.name).state for r in snap.config.group_resources(group))

@@ -7,8 +7,8 @@
 * :mod:`wolfpack.store.mirror` -- a copy of the root kept current by a watch (the coordinator's)
 * :class:`EtcdProcess` -- run a private etcd for tests and the demo
 
-``EtcdStore`` and ``EtcdProcess`` are imported on first use: their HTTP stack (etcd3gw,
-requests) costs a CLI verb's ``--help`` and the in-memory tests 0.15 s for nothing (issue 12).
+``EtcdStore`` and ``EtcdProcess`` are imported on first use: a CLI verb's ``--help`` and the
+in-memory tests have no use for their HTTP and TLS code (issue 12).
 """
 
 from typing import TYPE_CHECKING, Any

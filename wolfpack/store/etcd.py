@@ -1,14 +1,13 @@
 """``EtcdStore``: the production :class:`~wolfpack.store.base.Store`, on etcd v3.
 
-It speaks etcd's HTTP/JSON gateway (``/v3/...``) through the ``etcd3gw`` client, because that
-needs no gRPC stack and works with the etcd that Debian ships. Where etcd3gw lacks a feature
-(compare ops other than ``==``, watch from a revision, lease keepalive results) the gateway's
-JSON endpoints are called directly through the client's ``post()``; watches use one long-lived
-HTTP stream per watch read by a daemon thread.
+It speaks etcd's HTTP/JSON gateway (``/v3/...``) over plain HTTP/1.1, one POST per request
+on kept-alive connections (:mod:`wolfpack.store.etcd_endpoint`), because that needs no gRPC
+stack and works with the etcd that Debian ships; watches use one long-lived HTTP stream per
+watch read by a daemon thread.
 
 Failure handling:
 
-* every ``etcd3gw``/``requests``/socket exception is translated into the
+* every ``http.client``/socket exception is translated into the
   :mod:`wolfpack.errors` tree; nothing third-party escapes.
 * with several endpoints, a request that provably never reached a server (connection refused,
   connect timeout) moves on to the next endpoint; so does any failed *read*. A write whose
@@ -36,10 +35,6 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
-import requests
-import urllib3.exceptions
-from etcd3gw import exceptions as etcd_exc
-
 from wolfpack.errors import LeaseNotFound, StoreError, StoreUnavailable
 from wolfpack.store.base import (
     Compare,
@@ -50,7 +45,13 @@ from wolfpack.store.base import (
     Watch,
     validate_ops,
 )
-from wolfpack.store.etcd_endpoint import _Endpoint, _parse_endpoint, _Session
+from wolfpack.store.etcd_endpoint import (
+    _Endpoint,
+    _GatewayError,
+    _GatewayTimeout,
+    _GatewayUnreachable,
+    _parse_endpoint,
+)
 from wolfpack.store.etcd_tls import EtcdCredentials
 from wolfpack.store.etcd_watch import _WatchStream
 from wolfpack.store.etcd_wire import (
@@ -86,20 +87,6 @@ KEEPALIVE_PAUSE_S = 0.05
 
 class _TryAgain(Exception):
     """One keep-alive attempt at one endpoint failed in a way another attempt may not."""
-
-
-def _not_sent(exc: BaseException) -> bool:
-    """True if the failed request provably never reached a server, so it is safe to send it to
-    another endpoint even if it is a write."""
-    ctx = exc.__context__
-    if isinstance(ctx, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(ctx, requests.exceptions.ConnectionError) and ctx.args:
-        inner = ctx.args[0]
-        reason = getattr(inner, "reason", inner)
-        # NewConnectionError (refused, unreachable, DNS) subclasses ConnectTimeoutError
-        return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
-    return False
 
 
 class EtcdStore:
@@ -156,7 +143,7 @@ class EtcdStore:
             text += " The write may or may not have been applied: re-read before retrying."
         return StoreUnavailable(f"{text} {HINT}")
 
-    def _translate(self, exc: etcd_exc.Etcd3Exception, url: str) -> StoreError:
+    def _translate(self, exc: _GatewayError, url: str) -> StoreError:
         code, message = _error_body(exc.detail_text)
         if code in (_GRPC_UNAVAILABLE, _GRPC_DEADLINE_EXCEEDED):
             return self._unavailable([f"{url}: {message}"])
@@ -176,15 +163,15 @@ class EtcdStore:
             ep = self._endpoints[idx]
             try:
                 reply = self._post(ep, path, payload, None)
-            except (etcd_exc.ConnectionFailedError, etcd_exc.ConnectionTimeoutError) as exc:
+            except (_GatewayUnreachable, _GatewayTimeout) as exc:
                 failures.append(f"{ep.url}: {_short_reason(exc.detail_text or str(exc))}")
                 last = exc
-                if idempotent or _not_sent(exc):
+                if idempotent or exc.not_sent:
                     continue
                 raise self._unavailable(failures, maybe_applied=True) from exc
-            except etcd_exc.Etcd3Exception as exc:
+            except _GatewayError as exc:
                 raise self._translate(exc, ep.url) from exc
-            except (requests.RequestException, ValueError, OSError) as exc:
+            except (http.client.HTTPException, ValueError, OSError) as exc:
                 raise StoreError(f"unexpected reply from etcd at {ep.url}: {exc}") from exc
             if not isinstance(reply, dict):
                 raise StoreError(f"unexpected reply from etcd at {ep.url}: {reply!r}")
@@ -194,14 +181,13 @@ class EtcdStore:
 
     @staticmethod
     def _post(ep: _Endpoint, path: str, payload: dict[str, Any], timeout: float | None) -> Any:
-        session = ep.client.session
-        if timeout is None or not isinstance(session, _Session):
-            return ep.client.post(ep.client.get_url(path), json=payload)
-        session.shorter.timeout = timeout
+        if timeout is None:
+            return ep.post(path, payload)
+        ep.shorter.timeout = timeout
         try:
-            return ep.client.post(ep.client.get_url(path), json=payload)
+            return ep.post(path, payload)
         finally:
-            session.shorter.timeout = None
+            ep.shorter.timeout = None
 
     # -- key-value -----------------------------------------------------------------------
 
@@ -304,14 +290,14 @@ class EtcdStore:
         ep = self._endpoints[idx]
         try:
             reply = self._post(ep, "lease/keepalive", payload, timeout)
-        except (etcd_exc.ConnectionFailedError, etcd_exc.ConnectionTimeoutError) as exc:
+        except (_GatewayUnreachable, _GatewayTimeout) as exc:
             raise _TryAgain(f"{ep.url}: {_short_reason(exc.detail_text or str(exc))}") from exc
-        except etcd_exc.Etcd3Exception as exc:
+        except _GatewayError as exc:
             error = self._translate(exc, ep.url)
             if isinstance(error, StoreUnavailable):
                 raise _TryAgain(f"{ep.url}: {_error_body(exc.detail_text)[1]}") from exc
             raise error from exc
-        except (requests.RequestException, ValueError, OSError) as exc:
+        except (http.client.HTTPException, ValueError, OSError) as exc:
             raise StoreError(f"unexpected reply from etcd at {ep.url}: {exc}") from exc
         if not isinstance(reply, dict):
             raise StoreError(f"unexpected reply from etcd at {ep.url}: {reply!r}")
@@ -404,4 +390,4 @@ class EtcdStore:
         if self._racers is not None:
             self._racers.shutdown(wait=False, cancel_futures=True)
         for ep in self._endpoints:
-            ep.client.session.close()
+            ep.close()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wolfpack.errors import FieldError, ValidationError
+from wolfpack.store.etcd_token_cache import TokenCache
 
 AUTHENTICATE = "/v3/auth/authenticate"
 #: Fetch a new token after this long at most, whatever the token's own lifetime says.
@@ -43,13 +44,11 @@ class EtcdCredentials:
     key: Path | None = None
     user: str | None = None
     password: str | None = field(default=None, repr=False)
-
-    @property
-    def requests_cert(self) -> tuple[str, str] | None:
-        return (str(self.cert), str(self.key)) if self.cert and self.key else None
+    #: where the token is kept between processes (the CLI's; None: in memory only)
+    token_cache: TokenCache | None = field(default=None, repr=False, compare=False)
 
     def ssl_context(self) -> ssl.SSLContext:
-        """For connections made without ``requests`` (watch streams)."""
+        """The TLS context of a connection to etcd: its CA, this principal's certificate."""
         ctx = ssl.create_default_context(cafile=str(self.ca))
         if self.cert and self.key:
             ctx.load_cert_chain(str(self.cert), str(self.key))
@@ -58,7 +57,7 @@ class EtcdCredentials:
     def auth(self) -> TokenAuth | None:
         if self.user is None or self.password is None:
             return None
-        return TokenAuth(self.user, self.password)
+        return TokenAuth(self.user, self.password, cache=self.token_cache)
 
     @classmethod
     def load(
@@ -69,15 +68,17 @@ class EtcdCredentials:
         password_file: Path | None = None,
         *,
         field: str = "etcd",
+        cache: Path | None = None,
+        endpoints: str = "",
     ) -> EtcdCredentials:
         """Read and check a principal's files; ValidationError naming the field at fault
         (``<field>.ca``, ``.cert``, ``.key``, ``.password_file``). The password file
-        defaults to the certificate's path with ``.password``."""
-        from cryptography import x509  # lazy: only clients that use TLS pay for it
-        from cryptography.exceptions import InvalidSignature
+        defaults to the certificate's path with ``.password``.
 
-        from wolfpack.store.pki import user_of
-
+        ``cache`` (a directory; the CLI's): the token is kept there for the next process
+        (:mod:`wolfpack.store.etcd_token_cache`) with the user these very files were checked
+        to name, so a next process with the same files and ``endpoints`` skips the
+        certificate checks (and the import of their library)."""
         errors: list[FieldError] = []
         password_file = password_file or cert.with_suffix(".password")
         blobs: dict[str, bytes] = {}
@@ -110,34 +111,14 @@ class EtcdCredentials:
             )
         if errors:
             raise ValidationError(errors)
-        try:
-            ca_cert = x509.load_pem_x509_certificate(blobs["ca"])
-        except ValueError:
-            raise ValidationError.single(f"{field}.ca", f"{ca} is not a PEM certificate") from None
-        try:
-            leaf = x509.load_pem_x509_certificate(blobs["cert"])
-            leaf.verify_directly_issued_by(ca_cert)
-        except ValueError:
-            raise ValidationError.single(
-                f"{field}.cert", f"{cert} is not a PEM certificate"
-            ) from None
-        except (InvalidSignature, TypeError):
-            raise ValidationError.single(
-                f"{field}.cert", f"{cert} was not signed by the CA in {field}.ca ({ca})"
-            ) from None
-        user = user_of(blobs["cert"])
-        if user is None:
-            raise ValidationError.single(
-                f"{field}.cert",
-                f"{cert} names no etcd user: issue it with 'wolfpack cluster certs issue'",
-            )
-        try:
-            ssl.create_default_context().load_cert_chain(str(cert), str(key))
-        except ssl.SSLError as exc:
-            raise ValidationError.single(
-                f"{field}.key", f"{key} is not the key of {cert} ({exc.reason})"
-            ) from None
-        return cls(ca, cert, key, user, password)
+        kept = None
+        if cache is not None:
+            kept = TokenCache(cache, endpoints, blobs["ca"], blobs["cert"], blobs["key"], password)
+            user = kept.user()
+            if user is not None:  # checked by an earlier process, byte for byte the same files
+                return cls(ca, cert, key, user, password, kept)
+        user = _checked_user(blobs, (ca, cert, key), field)
+        return cls(ca, cert, key, user, password, kept)
 
     @classmethod
     def from_dir(cls, directory: Path, stem: str, *, field: str = "etcd") -> EtcdCredentials:
@@ -148,6 +129,43 @@ class EtcdCredentials:
             directory / f"{stem}.key",
             field=field,
         )
+
+
+def _checked_user(blobs: dict[str, bytes], paths: tuple[Path, Path, Path], field: str) -> str:
+    """The etcd user the certificate names, once checked: signed by the CA, and the key its
+    own (ValidationError naming the field at fault)."""
+    from cryptography import x509  # lazy: only clients that use TLS pay for it
+    from cryptography.exceptions import InvalidSignature
+
+    from wolfpack.store.pki import user_of
+
+    ca, cert, key = paths
+    try:
+        ca_cert = x509.load_pem_x509_certificate(blobs["ca"])
+    except ValueError:
+        raise ValidationError.single(f"{field}.ca", f"{ca} is not a PEM certificate") from None
+    try:
+        leaf = x509.load_pem_x509_certificate(blobs["cert"])
+        leaf.verify_directly_issued_by(ca_cert)
+    except ValueError:
+        raise ValidationError.single(f"{field}.cert", f"{cert} is not a PEM certificate") from None
+    except (InvalidSignature, TypeError):
+        raise ValidationError.single(
+            f"{field}.cert", f"{cert} was not signed by the CA in {field}.ca ({ca})"
+        ) from None
+    user = user_of(blobs["cert"])
+    if user is None:
+        raise ValidationError.single(
+            f"{field}.cert",
+            f"{cert} names no etcd user: issue it with 'wolfpack cluster certs issue'",
+        )
+    try:  # a bare context: the system's CAs are not needed to match a key (issue 12)
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(str(cert), str(key))
+    except ssl.SSLError as exc:
+        raise ValidationError.single(
+            f"{field}.key", f"{key} is not the key of {cert} ({exc.reason})"
+        ) from None
+    return user
 
 
 def _lifetime(token: str, now: float) -> float | None:
@@ -172,10 +190,12 @@ class TokenAuth:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        cache: TokenCache | None = None,
     ) -> None:
         self.user = user
         self._password = password
         self._clock, self._wall = clock, wall
+        self._cache = cache
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
@@ -191,13 +211,22 @@ class TokenAuth:
         valid is used as it is, and the next unhurried request fetches the new one."""
         with self._lock:
             now = self._clock()
+            if self._token is None and self._cache is not None:
+                kept = self._cache.load(self._wall())
+                if kept is not None:  # another process's token, until it is due
+                    self._token, self._renew_at = kept[0], now + min(kept[1], REFRESH_MAX_S)
             if self._token is None or (renew and now >= self._renew_at):
                 token = fetch(self.body())
                 if not token:  # authentication is off (a database being set up): ask again
                     return ""
                 left = _lifetime(token, self._wall())
-                wait = REFRESH_MAX_S if left is None else min(REFRESH_MAX_S, left / 2)
-                self._token, self._renew_at = token, now + max(REFRESH_MIN_S, wait)
+                wait = max(
+                    REFRESH_MIN_S, REFRESH_MAX_S if left is None else min(REFRESH_MAX_S, left / 2)
+                )
+                self._token, self._renew_at = token, now + wait
+                if self._cache is not None:
+                    wall = self._wall()
+                    self._cache.save(token, wall + wait, now=wall, user=self.user)
             return self._token
 
     def invalidate(self, token: str) -> None:
@@ -205,3 +234,5 @@ class TokenAuth:
         with self._lock:
             if self._token == token:
                 self._token = None
+            if self._cache is not None:
+                self._cache.forget(token)

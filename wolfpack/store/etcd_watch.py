@@ -12,7 +12,7 @@ from typing import Any
 
 from wolfpack.errors import StoreError, StoreUnavailable
 from wolfpack.store.base import Watch, WatchEvent
-from wolfpack.store.etcd_endpoint import _STALE_TOKEN, _Endpoint, _Session
+from wolfpack.store.etcd_endpoint import _STALE_TOKEN, HEADERS, _Endpoint
 from wolfpack.store.etcd_wire import (
     _GRPC_CALLER_ERRORS,
     API_PATH,
@@ -27,9 +27,9 @@ class _WatchStream:
     """One ``POST /v3/watch`` stream: set up synchronously (so the watch is established when
     ``watch_prefix`` returns), then read line by line by a daemon thread.
 
-    Plain ``http.client`` is used instead of ``requests`` because the socket must block without
-    a read timeout once the stream runs (etcd is silent while nothing changes), and cancel must
-    be able to shut the socket down to wake the reader.
+    A connection of its own, not one of the endpoint's kept-alive ones: the socket must block
+    without a read timeout once the stream runs (etcd is silent while nothing changes), and
+    cancel must be able to shut the socket down to wake the reader.
     """
 
     def __init__(
@@ -48,15 +48,9 @@ class _WatchStream:
 
     @classmethod
     def open(cls, ep: _Endpoint, body: bytes, timeout: float) -> _WatchStream:
-        headers = {"Content-Type": "application/json"}
-        session = ep.client.session
-        if isinstance(session, _Session):
-            headers |= session.auth_headers(ep.url, timeout)
-        conn: http.client.HTTPConnection
-        if ep.tls is not None:
-            conn = http.client.HTTPSConnection(ep.host, ep.port, timeout=timeout, context=ep.tls)
-        else:
-            conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
+        headers = dict(HEADERS)
+        headers |= ep.auth_headers(timeout)
+        conn = ep.connection(timeout)
         try:
             conn.request("POST", API_PATH + "watch", body=body, headers=headers)
             sock = conn.sock
@@ -76,9 +70,9 @@ class _WatchStream:
                 raise _WatchRefused(message or "watch was not created")
             if result.get("canceled"):  # how etcd refuses a watch it may not serve (RBAC)
                 reason = str(result.get("cancel_reason") or "cancelled at once")
-                if any(w in reason for w in _STALE_TOKEN) and isinstance(session, _Session):
-                    if session.token_auth is not None:
-                        session.token_auth.invalidate(headers.get("Authorization", ""))
+                if any(w in reason for w in _STALE_TOKEN):
+                    if ep.auth is not None:
+                        ep.auth.invalidate(headers.get("Authorization", ""))
                     raise ConnectionError(reason)  # a new token next time
                 raise _WatchRefused(reason)
             sock.settimeout(None)  # from now on etcd may stay silent for as long as it likes

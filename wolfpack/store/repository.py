@@ -45,7 +45,6 @@ from wolfpack.model.snapshot import (
 from wolfpack.model.timeline import History, Timeline
 from wolfpack.store.base import (
     Delete,
-    KeyValue,
     Op,
     Put,
     Store,
@@ -70,6 +69,7 @@ from wolfpack.store.keys import (
     StateKind,
 )
 from wolfpack.store.mirror import RootMirror
+from wolfpack.store.root_read import database_read, read_root
 
 __all__ = [
     "STATE_TYPES",
@@ -124,17 +124,12 @@ class ClusterDB(ConfigWrites):
         of the root kept current by a watch, read instead of the store when it can be
         (:mod:`wolfpack.store.mirror`)."""
         cache = cache if cache is not None else self.decode_cache
-        by_key: Mapping[str, KeyValue]
-        if mirror is not None:
-            if mirror.prefix != self.keys.root:
-                raise ValueError(f"a mirror of {mirror.prefix!r} cannot read {self.keys.root!r}")
-            by_key, revision = mirror.read()
-        else:
-            kvs, revision = self.store.get_prefix(self.keys.root)
-            by_key = {kv.key: kv for kv in kvs}
-        if cache is not None:
-            cache.forget_except(by_key)
-        return DatabaseRead(by_key, revision, self.keys, cache)
+        if mirror is None:
+            return read_root(self.store, self.keys, cache)
+        if mirror.prefix != self.keys.root:
+            raise ValueError(f"a mirror of {mirror.prefix!r} cannot read {self.keys.root!r}")
+        by_key, revision = mirror.read()
+        return database_read(by_key, revision, self.keys, cache)
 
     def load_config(self) -> tuple[ClusterConfig, int]:
         """The configuration and its epoch (``config_epoch``'s mod revision)."""
