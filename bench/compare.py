@@ -17,10 +17,12 @@ uplink, no default route), in its defaults and in its fastest documented tuning:
   0.1``.
 - **Pacemaker + Corosync** (:mod:`compare_pacemaker`): a group of ``ocf:heartbeat:IPaddr2``
   (198.51.100.20) and ``ocf:heartbeat:nginx``, Corosync over knet (UDP) on the private
-  network, **without fencing** (``stonith-enabled=false``: there is no fence device in this
-  lab's Pacemaker), ``no-quorum-policy`` left at its default. ``defaults``: Corosync's
-  token of 3000 ms (+650 ms token_coefficient for the third node); ``tuned``: ``token:
-  1000`` and ``token_coefficient: 0``.
+  network, ``no-quorum-policy`` left at its default. ``defaults`` and ``tuned`` run
+  **without fencing** (``stonith-enabled=false``: a lost node is assumed off at once);
+  ``defaults``: Corosync's token of 3000 ms (+650 ms token_coefficient for the third
+  node); ``tuned``: ``token: 1000`` and ``token_coefficient: 0``; ``fenced``: the defaults'
+  timings with a stonith device whose agent does the lab's power-off
+  (:mod:`compare_fence`), compared with Wolfpack's defaults, which fence too.
 
 The fault is the same for all: :func:`wolfpack.lab.power.power_off` of the node that serves
 the address (every process of its network namespace SIGKILLed, its addresses flushed, its
@@ -36,8 +38,10 @@ Prints a table (p50, p99 and the ratio Wolfpack p50 / peer p50 per configuration
 bench/results/compare.json and compare.png, and prints as its last stdout line a JSON
 object with ``ratio_keepalived_defaults``, ``ratio_pacemaker_defaults`` and
 ``ratio_keepalived_tuned`` (Wolfpack's p50 divided by the peer's; below 1: Wolfpack is
-faster). A system that cannot run here is recorded as missing with the reason, never given
-a number. Bounded: every wait has a time limit, and ``--budget-s`` stops starting new runs.
+faster); compare.json has every ratio (``ratio_pacemaker_tuned``, ``ratio_pacemaker_fenced``).
+Each peer lab's node logs are copied to /tmp/wolfpack-compare-logs before it is removed.
+A system that cannot run here is recorded as missing with the reason, never given a number.
+Bounded: every wait has a time limit, and ``--budget-s`` stops starting new runs.
 """
 
 from __future__ import annotations
@@ -56,8 +60,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import benchlib
+import compare_keepalived
+import compare_pacemaker
 import lab_failover
-from compare_keepalived import Keepalived
 from compare_lab import URL, WAIT_S, PeerLab, install_peers, say
 
 from wolfpack.errors import WolfpackError
@@ -68,8 +73,16 @@ from wolfpack.lab.state import LabState
 RESULTS = Path(__file__).parent / "results" / "compare.json"
 PLOT = RESULTS.with_suffix(".png")
 LABS = Path("/tmp/wolfpack-compare")
-CONFIGS = ("defaults", "tuned")
+CONFIGS = ("defaults", "tuned", "fenced")
 SYSTEMS = ("wolfpack", "keepalived", "pacemaker")
+#: each system's configurations; a peer's is compared with Wolfpack's of the same name, and
+#: Pacemaker's ``fenced`` with Wolfpack's defaults (which fence)
+SYSTEM_CONFIGS = {
+    "wolfpack": ("defaults", "tuned"),
+    "keepalived": ("defaults", "tuned"),
+    "pacemaker": ("defaults", "tuned", "fenced"),
+}
+BASELINE = {"defaults": "defaults", "tuned": "tuned", "fenced": "defaults"}
 #: Wolfpack's fastest documented setting (docs/daemon.md; settings.py allows 0.01 s x 3)
 WOLFPACK_TUNED: dict[str, dict[str, Any]] = {"heartbeat": {"interval_s": 0.05, "threshold": 4}}
 SETTLE_S = lab_failover.SETTLE_S
@@ -85,9 +98,7 @@ PeerFactory = Callable[[PeerLab, str], Peer]
 
 
 def peer_factories() -> dict[str, PeerFactory]:
-    from compare_pacemaker import Pacemaker
-
-    return {"keepalived": Keepalived, "pacemaker": Pacemaker}
+    return {"keepalived": compare_keepalived.Keepalived, "pacemaker": compare_pacemaker.Pacemaker}
 
 
 def poweroff_run(driver: LabDriver, owner: str, power_off: Callable[[], None], work: Path) -> float:
@@ -161,8 +172,9 @@ def ratios(stats: dict[str, dict[str, float]]) -> dict[str, float | None]:
     """Wolfpack's p50 over each peer's, configuration by configuration (None: not measured)."""
     out: dict[str, float | None] = {}
     for system in SYSTEMS[1:]:
-        for config in CONFIGS:
-            ours, theirs = stats.get(f"wolfpack_{config}"), stats.get(f"{system}_{config}")
+        for config in SYSTEM_CONFIGS[system]:
+            ours = stats.get(f"wolfpack_{BASELINE[config]}")
+            theirs = stats.get(f"{system}_{config}")
             ok = ours is not None and theirs is not None and theirs["p50_s"] > 0
             value = ours["p50_s"] / theirs["p50_s"] if ok else None  # type: ignore[index]
             out[f"ratio_{system}_{config}"] = None if value is None else round(value, 3)
@@ -176,7 +188,7 @@ def print_table(
         f"{'system':<12} {'config':<9} {'p50 s':>7} {'p99 s':>7} {'runs':>5} {'Wolfpack/peer':>14}"
     )
     for system in SYSTEMS:
-        for config in CONFIGS:
+        for config in SYSTEM_CONFIGS[system]:
             name = f"{system}_{config}"
             if name in missing:
                 print(f"{system:<12} {config:<9} missing: {missing[name]}")
@@ -222,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="wpc-bench-") as tmp:
         work = Path(tmp)
         for system in systems:
-            for config in configs:
+            for config in (c for c in SYSTEM_CONFIGS[system] if c in configs):
                 name = f"{system}_{config}"
                 say(f"{system}, {config}: {args.runs} power-offs")
                 try:
@@ -251,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         "runs": args.runs,
         "settings": {
             "wolfpack_tuned": WOLFPACK_TUNED,
+            "keepalived": compare_keepalived.CONFIGS,
+            "corosync_totem": {k: v[0] for k, v in compare_pacemaker.CONFIGS.items()},
+            "pacemaker_fenced": {k: v[1] for k, v in compare_pacemaker.CONFIGS.items()},
         },
         "probe_interval_s": 0.05,
         "installed": installed,

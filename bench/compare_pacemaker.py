@@ -8,8 +8,8 @@ copies of ``/etc/corosync``, ``/var/lib/corosync``, ``/var/lib/pacemaker``,
 is a tmpfs of its own (libqb's ring buffers). Corosync speaks knet over UDP on the private
 network (no crypto: a lab).
 
-The cluster: ``stonith-enabled=false`` (no fence device here: a node that vanishes is
-assumed to be off, which in this lab it is), ``no-quorum-policy`` at its default (stop),
+The cluster: ``stonith-enabled=false`` but in ``fenced`` (a node that vanishes is assumed
+to be off, which in this lab it is), ``no-quorum-policy`` at its default (stop),
 ``resource-stickiness=100`` so that nothing moves back when a node is powered on again
 (the next run powers off wherever the group is; a stickiness changes no failover time), and
 group ``web``: ``ocf:heartbeat:IPaddr2`` 198.51.100.20/24 on eth0, then
@@ -22,18 +22,30 @@ group ``web``: ``ocf:heartbeat:IPaddr2`` 198.51.100.20/24 on eth0, then
   require faster failure detection times which can be achieved by reducing the token
   timeout"). Pacemaker has no setting on this path: a lost node is acted on as soon as
   Corosync reports it.
+- ``fenced``: the defaults' timings with fencing, as Wolfpack's lab runs:
+  ``stonith-enabled=true``, ``stonith-action=off`` and a stonith device whose agent
+  (bench/compare_fence.py) does the lab's power-off, so the survivors start ``web`` only
+  once the lost node is confirmed off.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from compare_lab import NODES, VIP, Mount, PeerLab, wait
 
 from wolfpack.errors import WolfpackError
 from wolfpack.lab.layout import PUB_IF, node_number, private_address
+from wolfpack.lab.state import locked
 
-CONFIGS = {"defaults": "", "tuned": "  token: 1000\n  token_coefficient: 0\n"}
+TUNED_TOTEM = "  token: 1000\n  token_coefficient: 0\n"
+#: configuration -> (what it adds to corosync.conf's totem section, whether it fences)
+CONFIGS = {"defaults": ("", False), "tuned": (TUNED_TOTEM, False), "fenced": ("", True)}
+#: the lab fence agent's command (bench/compare_fence.py), where Pacemaker's fencer looks
+AGENT = Path("/usr/sbin/fence_wolfpack_compare")
 #: system directory -> (the node's own copy, made from the system's on first use)
 PRIVATE = {
     "/etc/corosync": "etc-corosync",
@@ -66,11 +78,22 @@ def resources_xml(nginx_conf: str) -> str:
     )
 
 
+FENCE_XML = (
+    f'<primitive id="fence-lab" class="stonith" type="{AGENT.name}">'
+    '<instance_attributes id="fence-lab-ia">'
+    '<nvpair id="fence-lab-hosts" name="pcmk_host_list" value="node1 node2 node3"/>'
+    "</instance_attributes>"
+    '<operations><op id="fence-lab-mon" name="monitor" interval="60s"/></operations>'
+    "</primitive>"
+)
+
+
 class Pacemaker:
     name = "pacemaker"
 
     def __init__(self, lab: PeerLab, config: str) -> None:
-        self.lab, self.totem = lab, CONFIGS[config]
+        self.lab = lab
+        self.totem, self.fenced = CONFIGS[config]
 
     def corosync_conf(self) -> str:
         nodes = "".join(
@@ -127,7 +150,12 @@ class Pacemaker:
             self.start(node)
         wait(lambda: self.view("node1")[0] == NODES and self.view("node1")[2], FORM_S,
              "pacemaker: 3 nodes online and a DC")  # fmt: skip
-        properties = {"stonith-enabled": "false", "symmetric-cluster": "true"}
+        properties = {"stonith-enabled": "false"}
+        if self.fenced:
+            self.install_agent()
+            properties = {"stonith-enabled": "true", "stonith-action": "off"}
+            self.lab.run("node1", ["cibadmin", "--create", "--scope", "resources",
+                                   "--xml-text", FENCE_XML])  # fmt: skip
         for key, value in properties.items():
             self.lab.run("node1", ["crm_attribute", "--type", "crm_config", "--name", key,
                                    "--update", value])  # fmt: skip
@@ -135,6 +163,23 @@ class Pacemaker:
                                "resource-stickiness", "--update", "100"])  # fmt: skip
         xml = resources_xml(str(self.lab.nginx_conf()))
         self.lab.run("node1", ["cibadmin", "--create", "--scope", "resources", "--xml-text", xml])
+
+    def install_agent(self) -> None:
+        """``/usr/sbin/fence_wolfpack_compare``, recorded in the lab state (removed with the
+        lab) before it is written; refused if someone else's is there."""
+        state = self.lab.lab_state
+        if AGENT.exists():
+            raise WolfpackError(f"{AGENT} exists (an earlier run's?): remove it, then retry")
+        with locked(self.lab.dir):
+            state.files.append(str(AGENT))
+            state.save()
+        fence = Path(__file__).with_name("compare_fence.py")
+        AGENT.write_text(
+            f"#!/bin/sh\n# bench/compare.py: removed with the lab in {state.dir}\n"
+            f"exec nsenter --mount=/proc/{os.getpid()}/ns/mnt -- {sys.executable} {fence}"
+            f' --dir {state.dir} --name {AGENT.name} "$@"\n'
+        )
+        AGENT.chmod(0o755)
 
     def settled(self) -> str:
         """The node running ``web``, once every node is online, sees it there and the
