@@ -211,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset")
     ap.add_argument("--budget-s", type=float, default=3600.0, help="start no run after this")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other configurations' samples from the existing compare.json",
+    )
     args = ap.parse_args(argv)
     if not 1 <= args.runs <= 50:
         ap.error("--runs must be 1 to 50")
@@ -252,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
                     missing.setdefault(name, "no run finished")
     with contextlib.suppress(OSError):
         LABS.rmdir()  # only if empty: every lab removed itself
+    if args.merge and RESULTS.exists():
+        old = json.loads(RESULTS.read_text())
+        redone = set(samples) | set(missing)
+        samples = {**{k: v for k, v in old["samples_s"].items() if k not in redone}, **samples}
+        missing = {**{k: v for k, v in old["missing"].items() if k not in redone}, **missing}
     stats = summary(samples)
     ratio = ratios(stats)
     print_table(stats, missing, ratio)

@@ -211,7 +211,11 @@ class PeerLab:
         self.state = LabState.load(self.dir)
 
     def power_on(self, node: str, start: Callable[[str], None]) -> None:
-        """Links up with the node's addresses, then ``start(node)`` its programs."""
+        """Links up with the node's addresses, then ``start(node)`` its programs, with an
+        empty /run as after a real power cycle (keepalived refuses to start over a pid file
+        whose number another process has taken meanwhile)."""
+        sysrun = self.node_dir(node) / "sysrun"
+        shutil.rmtree(sysrun, ignore_errors=True)
         with locked(self.dir):
             state = LabState.load(self.dir)
             links_up(state, node)
