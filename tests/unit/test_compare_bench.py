@@ -56,3 +56,29 @@ def test_corosync_tuned_shortens_the_token_and_defaults_keep_corosyncs() -> None
     assert "token: 1000" in tuned and "token_coefficient: 0" in tuned
     assert "token" not in defaults.replace("token_", "")
     assert "ring0_addr: 203.0.113.13" in defaults  # knet on the private network
+
+
+def test_the_fence_agents_metadata_names_plug_and_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pacemaker's fencer reads the agent's metadata to know it takes ``plug``."""
+    import xml.etree.ElementTree as ET
+
+    import compare_fence
+
+    assert compare_fence.main(["--dir", str(tmp_path), "-o", "metadata"]) == 0
+    doc = ET.fromstring(capsys.readouterr().out)
+    assert {p.get("name") for p in doc.iter("parameter")} >= {"action", "plug"}
+    assert {"off", "monitor", "metadata"} <= {a.get("name") for a in doc.iter("action")}
+
+
+def test_the_fence_agent_refuses_a_node_not_in_the_lab(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import compare_fence
+
+    from wolfpack.lab.state import LabState
+
+    LabState(dir=str(tmp_path), prefix="wpc-x-", nodes=["node1"], cluster="c").save()
+    assert compare_fence.main(["--dir", str(tmp_path), "-o", "off", "-n", "node9"]) == 1
+    assert "not a node of the lab" in capsys.readouterr().err
