@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
     if samples:
         benchlib.outage_plot(
-            samples,
+            {name.replace("_", "\n"): values for name, values in samples.items()},
             PLOT,
             targets={},
             title="The same power-off, seen by the same client (black: median)",
