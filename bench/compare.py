@@ -262,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         redone = set(samples) | set(missing)
         samples = {**{k: v for k, v in old["samples_s"].items() if k not in redone}, **samples}
         missing = {**{k: v for k, v in old["missing"].items() if k not in redone}, **missing}
+    order = [f"{s}_{c}" for s in SYSTEMS for c in SYSTEM_CONFIGS[s]]
+    samples = {name: samples[name] for name in order if name in samples}
     stats = summary(samples)
     ratio = ratios(stats)
     print_table(stats, missing, ratio)
