@@ -15,12 +15,19 @@ import time
 from pathlib import Path
 
 from wolfpack.errors import WolfpackError
-from wolfpack.lab.layout import KILL_WAIT_S, PRIV_IF, PUB_IF, run_dir
+from wolfpack.lab.layout import (
+    KILL_WAIT_S,
+    PRIV_IF,
+    PUB_IF,
+    private_address,
+    public_address,
+    run_dir,
+)
 from wolfpack.lab.netns import Lab
 from wolfpack.lab.state import LabState, locked
 from wolfpack.node.pidregistry import PidRegistry
 
-__all__ = ["check_node", "kill_namespace", "netns_pids", "power_off"]
+__all__ = ["check_node", "kill_namespace", "links_up", "netns_pids", "power_off"]
 
 
 def kill_namespace(state: LabState, host: str) -> list[int]:
@@ -72,6 +79,17 @@ def power_off(lab_dir: Path, node: str) -> list[int]:
             state.powered_off.append(node)
         state.save()
     return killed
+
+
+def links_up(state: LabState, node: str) -> None:
+    """Power on's network half: ``node``'s links up again with its own addresses."""
+    lab = Lab(state.prefix)
+    for ifname, address in ((PUB_IF, public_address(node)), (PRIV_IF, private_address(node))):
+        lab.ip(node, ["addr", "flush", "dev", ifname], what=f"flush {ifname}")
+        lab.add_address(node, ifname, f"{address}/24")
+        lab.set_link(node, ifname, up=True)
+    for ifname in (PUB_IF, PRIV_IF):
+        lab.wait_carrier(node, ifname, 5.0)
 
 
 def check_node(state: LabState, node: str) -> None:

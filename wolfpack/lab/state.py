@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wolfpack.errors import WolfpackError
 from wolfpack.node.pidregistry import PidEntry, proc_stat
@@ -69,6 +70,9 @@ class LabState:
     powered_off: list[str] = field(default_factory=list)
     #: every wolfpackd under libfaketime, its wall clock movable (lab up --faketime)
     faketime: bool = False
+    #: sections of wolfpackd.yaml that override the lab's own (bench/compare.py's "tuned"
+    #: heartbeat), merged key by key into each section
+    daemon_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: int = VERSION
 
     @property

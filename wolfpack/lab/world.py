@@ -39,6 +39,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.lab import access, resolv, webui
@@ -92,7 +93,7 @@ from wolfpack.lab.layout import (
 )
 from wolfpack.lab.layout import enter as _enter
 from wolfpack.lab.netns import FABRIC, Lab
-from wolfpack.lab.power import check_node, power_off
+from wolfpack.lab.power import check_node, links_up, power_off
 from wolfpack.lab.state import LOCK_FILE, LabProcess, LabState, locked
 from wolfpack.lab.status import check, in_admin, status
 from wolfpack.lab.teardown import down
@@ -111,6 +112,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "ETCD_PORT",
     "ETCD_READY_S",
     "HEARTBEAT_PORT",
+    "HOST_ADDRESSES",
     "KEY_ROOT",
     "MANAGEMENT_ADDRESS",
     "MAX_NODES",
@@ -125,6 +127,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "Progress",
     "add_config",
     "address_and_name",
+    "build_network",
     "check",
     "clock_skew_file",
     "cluster_doc",
@@ -166,16 +169,27 @@ def enter(state: LabState, host: str) -> list[str]:
     return _enter(state, host)
 
 
+#: the lab's hosts other than nodes, on the public network only
+HOST_ADDRESSES = {"admin": ADMIN_ADDRESS, "dns": DNS_ADDRESS, "client": CLIENT_ADDRESS}
+
+
 # -- up ----------------------------------------------------------------------------------------
 def up(
-    lab_dir: Path, nodes: int = 3, cluster: str = "jean", progress: Progress = quiet,
-    *, faketime: bool = False,
-) -> tuple[LabState, bool]:  # fmt: skip
+    lab_dir: Path,
+    nodes: int = 3,
+    cluster: str = "jean",
+    progress: Progress = quiet,
+    *,
+    faketime: bool = False,
+    daemon_settings: dict[str, dict[str, Any]] | None = None,
+) -> tuple[LabState, bool]:
     """Build the lab in ``lab_dir``; (its state, False) if it was up already.
 
     ``faketime``: every wolfpackd under libfaketime, so the chaos suite can move one node's
-    wall clock (:mod:`wolfpack.lab.faketime`). Anything else already in ``lab_dir`` is
-    refused. A failure half-way removes what this call made and raises the error."""
+    wall clock (:mod:`wolfpack.lab.faketime`). ``daemon_settings``: sections of every node's
+    wolfpackd.yaml to change (e.g. ``{"heartbeat": {"interval_s": 0.05}}``), checked like the
+    file is when a daemon starts. Anything else already in ``lab_dir`` is refused. A failure
+    half-way removes what this call made and raises the error."""
     _check_machine(faketime)
     if not MIN_NODES <= nodes <= MAX_NODES:
         raise ValidationError.single(
@@ -211,6 +225,7 @@ def up(
         nodes=[f"node{i}" for i in range(1, nodes + 1)],
         cluster=cluster,
         faketime=faketime,
+        daemon_settings=daemon_settings or {},
     )
     state.save()
     try:
@@ -237,29 +252,7 @@ def _check_machine(faketime: bool) -> None:
 
 
 def _build(state: LabState, progress: Progress) -> None:
-    lab = Lab(state.prefix)
-    progress(
-        f"network: bridges public {PUBLIC_SUBNET} and private {PRIVATE_SUBNET} "
-        f"in namespace {state.prefix}{FABRIC}"
-    )
-    state.namespaces.append(state.prefix + FABRIC)  # recorded before it exists
-    state.save()
-    for bridge in ("public", "private"):
-        lab.add_bridge(bridge)
-    plan: list[tuple[str, str, str | None]] = [
-        ("admin", ADMIN_ADDRESS, None),
-        ("dns", DNS_ADDRESS, None),
-        ("client", CLIENT_ADDRESS, None),
-        *((n, public_address(n), private_address(n)) for n in state.nodes),
-    ]
-    for host, pub, priv in plan:
-        state.namespaces.append(state.prefix + host)
-        state.save()
-        lab.add_host(host)
-        lab.connect(host, PUB_IF, "public", f"{pub}/24")
-        if priv is not None:
-            lab.connect(host, PRIV_IF, "private", f"{priv}/24")
-        resolv.write(state, host)
+    build_network(state, ["admin", "dns", "client"], progress)
     nodes = ", ".join(f"{n} {public_address(n)}/{private_address(n)}" for n in state.nodes)
     progress(f"hosts: admin {ADMIN_ADDRESS}, dns {DNS_ADDRESS}, client {CLIENT_ADDRESS}, {nodes}")
     for d in (local_dir(state), shared_dir(state)):
@@ -279,6 +272,33 @@ def _build(state: LabState, progress: Progress) -> None:
     state.phase = "up"
     state.save()
     progress(f"the lab is up: cluster {state.cluster}, {len(state.nodes)} nodes, dir {state.dir}")
+
+
+def build_network(state: LabState, others: list[str], progress: Progress) -> Lab:
+    """The fabric with its two bridges, hosts ``others`` (of :data:`HOST_ADDRESSES`) on the
+    public one and every node on both, each namespace recorded before it exists."""
+    lab = Lab(state.prefix)
+    progress(
+        f"network: bridges public {PUBLIC_SUBNET} and private {PRIVATE_SUBNET} "
+        f"in namespace {state.prefix}{FABRIC}"
+    )
+    state.namespaces.append(state.prefix + FABRIC)  # recorded before it exists
+    state.save()
+    for bridge in ("public", "private"):
+        lab.add_bridge(bridge)
+    plan: list[tuple[str, str, str | None]] = [
+        *((host, HOST_ADDRESSES[host], None) for host in others),
+        *((n, public_address(n), private_address(n)) for n in state.nodes),
+    ]
+    for host, pub, priv in plan:
+        state.namespaces.append(state.prefix + host)
+        state.save()
+        lab.add_host(host)
+        lab.connect(host, PUB_IF, "public", f"{pub}/24")
+        if priv is not None:
+            lab.connect(host, PRIV_IF, "private", f"{priv}/24")
+        resolv.write(state, host)
+    return lab
 
 
 def _start_dns(state: LabState, progress: Progress) -> None:
@@ -405,7 +425,7 @@ def _write_fence_agent(state: LabState) -> None:
 
 
 def _start_daemon(state: LabState, node: str) -> None:
-    settings = {
+    settings: dict[str, Any] = {
         "node": node,
         "endpoints": node_endpoints(state, node),
         "etcd": access.daemon_settings(state, node),
@@ -419,6 +439,8 @@ def _start_daemon(state: LabState, node: str) -> None:
         # cluster validate's clock check, shown without touching the machine's clock
         "lab_clock_skew_file": str(clock_skew_file(state, node)),
     }
+    for section, values in state.daemon_settings.items():
+        settings[section] = {**settings.get(section, {}), **values}
     own = node_dir(state, node) / "local"
     own.mkdir(mode=0o755, parents=True, exist_ok=True)
     (own / "node").write_text(f"{node}\n")
@@ -477,13 +499,7 @@ def power_on(lab_dir: Path, node: str, progress: Progress = quiet, *, wait: bool
         if node not in state.powered_off:
             progress(f"{node} is on already")
             return
-        lab = Lab(state.prefix)
-        for ifname, address in ((PUB_IF, public_address(node)), (PRIV_IF, private_address(node))):
-            lab.ip(node, ["addr", "flush", "dev", ifname], what=f"flush {ifname}")
-            lab.add_address(node, ifname, f"{address}/24")
-            lab.set_link(node, ifname, up=True)
-        for ifname in (PUB_IF, PRIV_IF):
-            lab.wait_carrier(node, ifname, 5.0)
+        links_up(state, node)
         with in_admin(state):
             if node in members(state):
                 _start_etcd_member(state, node)
