@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from wolfpack.policy.voters import MAX_VOTERS, Member, promotions, quorum, removal
+from wolfpack.policy.voters import MAX_VOTERS, Member, make_room, promotions, quorum, removal
 
 
 def members(voters: int, learners: int = 0, *, behind: int = 0, down: int = 0) -> list[Member]:
@@ -80,3 +80,15 @@ def test_a_removal_that_loses_quorum_is_refused_and_names_who_is_down() -> None:
 def test_allowed_removals(name: str, reason: str) -> None:
     decision = removal(members(3, 1), name)
     assert (decision.allowed, decision.reason) == (True, reason)
+
+
+def test_make_room_promotes_the_waiting_learner_before_another_joins() -> None:
+    """etcd 3.4 holds one learner: a third node's join first promotes the second's."""
+    decision = make_room(members(1, 1))
+    assert decision.reason == "MAKE_ROOM"
+    assert [m.name for m in decision.members] == ["l1"]
+    assert make_room(members(3)).reason == "NO_LEARNER"
+    behind = make_room(members(1, 1, behind=1))
+    assert (behind.members, behind.reason) == ((), "LEARNER_BEHIND")
+    assert "evict" in behind.detail
+    assert make_room(members(5, 1)).reason == "VOTERS_FULL"

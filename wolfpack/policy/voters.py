@@ -5,7 +5,10 @@ A member joins as a learner (it receives the log but does not vote) and is promo
 has caught up. Voters are kept odd and at most :data:`MAX_VOTERS`: a second voter adds no
 fault tolerance (two of two must agree) but doubles what can break it, so a cluster of two
 nodes keeps one voter and one learner until a third node or a witness arrives; then both
-learners are promoted together. A witness (``wolfpack witness``) is a voter like any other.
+learners become voters. etcd 3.4 holds at most one learner at a time, so before a new
+member is added the waiting learner, if caught up, is promoted to make room
+(:func:`make_room`; the voters are even only until the newcomer catches up). A witness
+(``wolfpack witness``) is a voter like any other.
 
 Every decision carries a reason code, as the placement policy's do.
 """
@@ -80,6 +83,30 @@ def promotions(members: Iterable[Member]) -> Promotion:
         f"{len(voters)} voters and {len(ready)} learner(s) ready: one more voter would make "
         "an even number, which survives no more failures; add a node or a witness",
     )
+
+
+def make_room(members: Iterable[Member]) -> Promotion:
+    """Before a member is added: the learner to promote first (etcd 3.4 allows one learner),
+    if any. Reason codes: ``NO_LEARNER`` (room already), ``MAKE_ROOM``, ``LEARNER_BEHIND``
+    (the waiting learner has not caught up: nobody can join until it has, or is evicted),
+    ``VOTERS_FULL`` (it stays a learner; the newcomer cannot be added)."""
+    all_members = list(members)
+    learners = [m for m in all_members if m.learner]
+    if not learners:
+        return Promotion((), "NO_LEARNER", "no learner waits")
+    voters = sum(1 for m in all_members if not m.learner)
+    names = ", ".join(sorted(m.name for m in learners))
+    if voters >= MAX_VOTERS:
+        return Promotion((), "VOTERS_FULL", f"{voters} voters and learner {names}: no room")
+    ready = sorted((m for m in learners if m.healthy), key=lambda m: m.name)
+    if not ready:
+        return Promotion(
+            (),
+            "LEARNER_BEHIND",
+            f"learner {names} has not caught up (is it running?): start it, or evict it, "
+            "before another member joins",
+        )
+    return Promotion((ready[0],), "MAKE_ROOM", f"{ready[0].name} votes, so one more may join")
 
 
 def removal(members: Iterable[Member], name: str) -> Removal:

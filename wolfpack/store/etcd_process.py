@@ -98,8 +98,10 @@ class EtcdPki:
     def ca_file(self) -> Path:
         return self.ca.cert_path
 
-    def server_args(self, member: Path) -> list[str]:
-        """etcd's TLS and authentication flags for one member (files from :meth:`member`)."""
+    @staticmethod
+    def server_args(member: Path) -> list[str]:
+        """etcd's TLS and authentication flags for one member (files from :meth:`member`,
+        or a node's ``/etc/wolfpack/etcd/member``)."""
         from wolfpack.store.pki import PEER_CN
 
         return [
