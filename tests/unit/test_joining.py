@@ -65,12 +65,11 @@ def test_create_forms_every_network_from_the_first_node() -> None:
     assert list(config_errors(cfg)) == []
 
 
-def test_loopback_link_local_ignored_and_virtual_addresses_are_not_interfaces() -> None:
+def test_link_local_ignored_and_virtual_addresses_are_not_interfaces() -> None:
     matched = match_networks(
         cluster(),
         "node1b",
         [
-            addr("127.0.0.1/8", "lo"),
             addr("169.254.3.4/16"),
             addr("198.51.100.10/24"),  # the management address this node may hold
             addr("198.51.100.13/24"),
@@ -98,7 +97,7 @@ def test_a_node_on_no_cluster_network_is_refused_naming_its_addresses() -> None:
 
 def test_a_node_without_usable_address_is_refused() -> None:
     with pytest.raises(ValidationError, match="no usable IPv4 address"):
-        with_node(ClusterConfig(), "node1", [addr("127.0.0.1/8")])
+        with_node(ClusterConfig(), "node1", [addr("169.254.0.1/16")])
 
 
 def test_an_existing_node_or_a_taken_id_is_refused() -> None:

@@ -47,8 +47,9 @@ class Matched:
 
 
 def usable(addresses: Iterable[HostAddress], ignore: Iterable[str] = ()) -> list[HostAddress]:
-    """The addresses a cluster network can use: IPv4, not loopback or link-local, not in
-    ``ignore`` (the cluster's own virtual addresses, which move between nodes)."""
+    """The addresses a cluster network can use: IPv4, not link-local, not in ``ignore``
+    (the cluster's own virtual addresses, which move between nodes). The loopback interface
+    is left out where addresses are read (tests use 127.0.x.y as nodes' addresses)."""
     skip = set(ignore)
     out = []
     for a in addresses:
@@ -56,7 +57,7 @@ def usable(addresses: Iterable[HostAddress], ignore: Iterable[str] = ()) -> list
             itf = a.interface
         except ValueError:
             continue
-        if itf.ip.is_loopback or itf.ip.is_link_local or a.address in skip:
+        if itf.ip.is_link_local or a.address in skip:
             continue
         out.append(a)
     return out

@@ -75,6 +75,10 @@ class MemberSection(pydantic.BaseModel):
     token: str = pydantic.Field(min_length=1)
     #: server.crt/key, peer.crt/key, ca.crt, jwt.key/pub (``EtcdPki.member``)
     pki_dir: Path = MEMBER_DIR
+    #: the cluster database CA and the administrator (root): what a node that admits
+    #: joining nodes needs (docs/security.md)
+    ca_dir: Path = MEMBER_DIR.parent / "ca"
+    admin_dir: Path = MEMBER_DIR.parent / "admin"
     binary: str | None = None
     #: how long the daemon waits at start for the member to answer
     ready_timeout_s: float = pydantic.Field(60.0, gt=0)
