@@ -109,7 +109,9 @@ class Daemon(DaemonApi):
         """Start the node's own etcd member first, if it has one (``etcd_member:``), and
         stop it again if the rest cannot start."""
         if self.settings.etcd_member is not None:
-            self.member = ManagedMember(self.settings.etcd_member, log=self.log)
+            self.member = ManagedMember(
+                self.settings.etcd_member, log=self.log, promote_via=self.settings.endpoints
+            )
             self.member.start()
         try:
             self._start()

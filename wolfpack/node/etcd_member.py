@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from wolfpack.errors import StoreUnavailable
+from wolfpack.errors import StoreUnavailable, WolfpackError
 from wolfpack.store.etcd_process import DEFAULT_BINARY, EtcdPki, find_etcd_binary
 from wolfpack.store.etcd_wire import split_endpoint
 
@@ -45,6 +45,7 @@ BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 #: a member that ran this long before dying starts again after the shortest backoff
 STABLE_S = 60.0
 STOP_GRACE_S = 10.0
+PROMOTE_EVERY_S = 2.0
 Log = Callable[..., None]
 
 
@@ -112,8 +113,14 @@ class ManagedMember:
     """One etcd process for ``section``, restarted when it dies until :meth:`stop`. Only
     ever signals the process it started."""
 
-    def __init__(self, section: MemberSection, log: Log | None = None) -> None:
+    def __init__(
+        self, section: MemberSection, log: Log | None = None, *, promote_via: str = ""
+    ) -> None:
+        """``promote_via``: the cluster's etcd endpoints, to promote caught-up learners
+        from (:mod:`wolfpack.admin.members`) every :data:`PROMOTE_EVERY_S`, as the
+        administrator in ``section.admin_dir``; empty: never (a witness, a create)."""
         self.section = section
+        self.promote_via = promote_via
         self._log = log or (lambda event, **fields: None)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
@@ -155,6 +162,32 @@ class ManagedMember:
         self._thread.start()
         if wait:
             self.wait_ready()
+        if self.promote_via and (s.admin_dir / "admin.password").exists():
+            threading.Thread(target=self._promote, name="etcd-voters", daemon=True).start()
+
+    def _promote(self) -> None:
+        """Keep the voters odd: any member node may do it, etcd refuses a second promotion
+        of the same learner, so two nodes doing it at once is harmless."""
+        from wolfpack.admin import members  # lazy: a witness never promotes
+        from wolfpack.store.etcd import EtcdStore
+        from wolfpack.store.etcd_tls import EtcdCredentials
+
+        admin = EtcdCredentials.from_dir(self.section.admin_dir, "admin", field="admin")
+        last = ""
+        while not self._stopping.wait(PROMOTE_EVERY_S):
+            store = EtcdStore(self.promote_via, timeout=3.0, credentials=admin)
+            try:
+                decision, done = members.promote_ready(store)
+            except WolfpackError as exc:
+                decision, done = None, []
+                if str(exc) != last:
+                    self._log("etcd_voters_failed", level="warning", error=str(exc))
+                    last = str(exc)
+            finally:
+                store.close()
+            if done and decision is not None:
+                self._log("etcd_promoted", members=done, reason=decision.reason,
+                          detail=decision.detail)  # fmt: skip
 
     def _spawn(self) -> None:
         with self._lock:

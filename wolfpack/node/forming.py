@@ -14,6 +14,7 @@ when a management address is given; the CLI's config file. The member is then st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class NodePlan:
     peer_port: int = 2380
     api_port: int = 9443
     heartbeat_port: int = 3343
+    #: where wolfpackd's API listens: every address by default, so that the management
+    #: address (the Cluster Group's, which moves) reaches it too
+    api_listen: str = "0.0.0.0"
     prefix: str = "/wolfpack/"
     layout: Layout = field(default_factory=Layout)
 
@@ -111,7 +115,7 @@ def daemon_settings(plan: NodePlan, endpoints: list[str], member: MemberSection)
         },
         "heartbeat": {"port": plan.heartbeat_port},
         "fence": {"agent": plan.fence_agent},
-        "api": {"listen": "0.0.0.0", "advertise": advertise, "port": plan.api_port},
+        "api": {"listen": plan.api_listen, "advertise": advertise, "port": plan.api_port},
         "etcd_member": member.model_dump(mode="json", exclude_defaults=True),
     }
 
@@ -225,10 +229,8 @@ def _cluster(
 ) -> ClusterConfig:
     from wolfpack.admin import tls  # lazy: cryptography
 
-    try:
+    with contextlib.suppress(AlreadyExistsError):  # a re-run: the rest is completed below
         db.initialize(settings)
-    except AlreadyExistsError:
-        pass  # a re-run: the rest is checked and completed below
     register(store, keys, secret)
     tls.ensure_ca(db, secret, plan.cluster)
 
@@ -276,7 +278,7 @@ def _with_cluster_group(cfg: ClusterConfig, name: str, m: Management) -> Cluster
                     "server": m.server,
                     "port": m.port,
                     "key_file": m.key_file,
-                },  # fmt: skip
+                },
             },
         },
     }

@@ -69,6 +69,10 @@ class Layout:
         return self.config_dir / "wolfpackd.yaml"
 
     @property
+    def witness_settings(self) -> Path:
+        return self.config_dir / "witness.yaml"
+
+    @property
     def cli_config(self) -> Path:
         return self.config_dir / "config.yaml"
 
@@ -79,7 +83,8 @@ class Layout:
     def made(self) -> list[Path]:
         """Every file and directory an install makes, to remove (destroy, evict)."""
         return [
-            self.secret, self.daemon_settings, self.cli_config, self.etcd_dir, self.etcd_data,
+            self.secret, self.daemon_settings, self.witness_settings, self.cli_config,
+            self.etcd_dir, self.etcd_data,
         ]  # fmt: skip
 
     def remove(self) -> list[str]:
