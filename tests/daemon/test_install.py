@@ -71,6 +71,11 @@ class Hosts:
         )
         log.close()
 
+    def stop(self, node: str) -> None:
+        proc = self.daemons[node]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
     def stop_all(self) -> None:
         for proc in self.daemons.values():
             if proc.poll() is None:
@@ -90,8 +95,9 @@ class Hosts:
         return EtcdStore(endpoints, timeout=3.0, credentials=admin)
 
 
-def cli(*args: str) -> Result:
-    env = {"WOLFPACK_ENDPOINT": None, "WOLFPACK_CONFIG": None}
+def cli(*args: str, config: Path | None = None) -> Result:
+    """The CLI on a host with no database configured, or as ``config``'s administrator."""
+    env = {"WOLFPACK_ENDPOINT": None, "WOLFPACK_CONFIG": str(config) if config else None}
     return CliRunner().invoke(app, [*args, "--json"], env=env)
 
 
@@ -174,3 +180,40 @@ def test_create_and_join_three_nodes_from_nothing(hosts: Hosts) -> None:
         store.close()
     assert sorted(cfg.networks) == ["network1", "network2"]
     assert len(cfg.interfaces) == 6
+
+    # evict and rejoin node3: stopped, evicted from node1, its files destroyed, joined again
+    admin = hosts.layout("node1").cli_config
+    host3 = hosts.flags("node3")[-10:-4]  # --config-dir, --data-dir, --run-dir
+    running = cli("cluster", "destroy", "--yes", *host3)
+    assert running.exit_code != 0 and "MEMBER_RUNNING" in running.output
+    hosts.stop("node3")
+    refused = cli("cluster", "destroy", "--yes", *host3)
+    assert "STILL_A_MEMBER" in refused.output  # evict first: nothing removed
+    assert hosts.layout("node3").daemon_settings.exists()
+    out = ok(cli("node", "evict", "node3", config=admin))
+    assert out["etcd_member_removed"] and out["users_removed"] == ["node:node3", "api:node3"]
+    assert voters(hosts) == [("node1", False), ("node2", False)]
+    ok(cli("cluster", "destroy", "--yes", *host3))
+    assert list((hosts.root / "node3").iterdir()) == []
+    ok(cli("cluster", "join", "alpha", "--server", hosts.api("node1"), "--secret-file",
+           secret, *hosts.flags("node3")))  # fmt: skip
+    hosts.start("node3")
+    wait_for(lambda: node_up(hosts, "node3"), timeout=UP_S)
+    wait_for(lambda: voters(hosts) == [("node1", False), ("node2", False), ("node3", False)],
+             timeout=UP_S)  # fmt: skip
+
+    # down to one node; the last voter cannot be evicted; destroy leaves nothing behind
+    hosts.stop("node3")
+    ok(cli("node", "evict", "node3", config=admin))
+    ok(cli("cluster", "destroy", "--yes", *hosts.flags("node3")[-10:-4]))
+    # two voters: node2 is evicted while it runs (with it down, 1 of 2 cannot commit)
+    ok(cli("node", "evict", "node2", config=admin))
+    hosts.stop("node2")
+    ok(cli("cluster", "destroy", "--yes", *hosts.flags("node2")[-10:-4]))
+    last = cli("node", "evict", "node1", config=admin)
+    assert last.exit_code != 0 and json.loads(last.stdout)["error"]["code"] == "LAST_VOTER"
+    assert voters(hosts) == [("node1", False)]
+    hosts.stop("node1")
+    ok(cli("cluster", "destroy", "--yes", *hosts.flags("node1")[-10:-4]))
+    for node in ("node1", "node2", "node3"):
+        assert list((hosts.root / node).iterdir()) == [], node

@@ -3,12 +3,15 @@ network (S21); a node on no cluster network is refused, naming its addresses (is
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from wolfpack.errors import AlreadyExistsError, ValidationError
 from wolfpack.model import codec
+from wolfpack.model.builtin_types import builtin_types
 from wolfpack.model.config import ClusterConfig
-from wolfpack.model.joining import HostAddress, match_networks, with_node
+from wolfpack.model.joining import HostAddress, match_networks, with_node, without_node
 from wolfpack.model.validation import config_errors
 
 
@@ -105,3 +108,33 @@ def test_an_existing_node_or_a_taken_id_is_refused() -> None:
         with_node(cluster(), "node1", [addr("198.51.100.12/24")])
     with pytest.raises(ValidationError, match="taken"):
         with_node(cluster(), "node2", [addr("198.51.100.12/24")], node_id=1)
+
+
+def test_evict_removes_the_node_its_interfaces_and_its_owner_entries() -> None:
+    cfg, _ = with_node(cluster(), "node2", [addr("198.51.100.12/24")])
+    doc = codec.dump(cfg)
+    doc["groups"] = {"Web": {"preferred_owners": ["node2", "node1"]}}
+    cfg = codec.parse_config(doc)
+    out = without_node(cfg, "node2")
+    assert "node2" not in out.nodes
+    assert not any(i.node == "node2" for i in out.interfaces.values())
+    assert out.groups["Web"].preferred_owners == ("node1",)
+    assert sorted(out.networks) == ["private", "public"]
+    assert list(config_errors(out)) == []
+    assert without_node(out, "node2") == out  # evicted already: nothing to do
+
+
+def test_evict_refuses_to_strand_a_resource_only_the_node_may_own() -> None:
+    doc = codec.dump(cluster())
+    doc["groups"] = {"Web": {}}
+    doc["resources"] = {
+        "app": {
+            "type": "Generic Application",
+            "group": "Web",
+            "possible_owners": ["node1"],
+            "properties": {"command": "sleep 1"},
+        }
+    }
+    cfg = dataclasses.replace(codec.parse_config(doc), types=builtin_types())
+    with pytest.raises(ValidationError, match=r"resources\.app\.possible_owners"):
+        without_node(cfg, "node1")

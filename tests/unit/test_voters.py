@@ -92,3 +92,10 @@ def test_make_room_promotes_the_waiting_learner_before_another_joins() -> None:
     assert (behind.members, behind.reason) == ((), "LEARNER_BEHIND")
     assert "evict" in behind.detail
     assert make_room(members(5, 1)).reason == "VOTERS_FULL"
+
+
+def test_no_membership_change_without_the_current_quorum() -> None:
+    """Two voters, one down: etcd cannot commit the removal of either (1 of 2)."""
+    decision = removal(members(2, down=1), "v2")
+    assert (decision.allowed, decision.reason) == (False, "NO_QUORUM")
+    assert "v2" in decision.detail

@@ -186,6 +186,31 @@ def join(
     )
 
 
+@verb(app, "destroy")
+def destroy(
+    yes: Annotated[bool, typer.Option("--yes", help="Really remove this host's files.")] = False,
+    config_dir: install.ConfigDir = Path("/etc/wolfpack"),
+    data_dir: install.DataDir = Path("/var/lib/wolfpack"),
+    run_dir: install.RunDir = Path("/run/wolfpack"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove what 'cluster create' or 'cluster join' made on this host: the secret, the
+    certificates and keys, the settings, the etcd member's data. wolfpackd must be stopped
+    first; a host still in a cluster of other members must be evicted first ('wolfpack node
+    evict NAME' on another node). On the last node this ends the cluster."""
+    if not yes:
+        raise ValidationError.single(
+            "--yes", "destroy removes this host's cluster files: add --yes"
+        )
+    layout = Layout(config_dir, data_dir, run_dir)
+    install.check_destroyable(layout)
+    gone = layout.remove()
+    if as_json:
+        output.print_json({"removed": gone})
+    else:
+        typer.echo("removed " + (", ".join(gone) or "nothing (no cluster files here)"))
+
+
 def _server_url(server: str, port: int) -> str:
     host, sep, given = server.rpartition(":")
     return f"https://{server}:{port}" if not sep else f"https://{host}:{given}"

@@ -129,3 +129,47 @@ def resolve_api(name: str, port: int) -> str:
             "with --server ADDRESS",
         ) from None
     return f"https://{infos[0][4][0]}:{port}"
+
+
+def check_destroyable(layout: Layout) -> None:
+    """Refuse to remove a host's files while its member runs (wolfpackd is up) or while it
+    is still a member of a cluster of others that answers (evict it first)."""
+    import yaml
+
+    from wolfpack.errors import RejectedError, StoreError
+    from wolfpack.node.etcd_member import MemberSection, health
+    from wolfpack.store import etcd_members
+    from wolfpack.store.etcd import EtcdStore
+    from wolfpack.store.etcd_tls import EtcdCredentials
+
+    path = layout.daemon_settings if layout.daemon_settings.exists() else layout.witness_settings
+    if not path.exists():
+        return
+    doc = yaml.safe_load(path.read_text()) or {}
+    if not doc.get("etcd_member"):
+        return
+    member = MemberSection.model_validate(doc["etcd_member"])
+    if health(member)[0]:
+        raise RejectedError(
+            "MEMBER_RUNNING",
+            f"this host's etcd member {member.name} is running: stop wolfpackd (or "
+            "'wolfpack witness run') first",
+        )
+    endpoints = [e for e in str(doc.get("endpoints", "")).split(",")
+                 if e and e not in member.client_urls]  # fmt: skip
+    if not endpoints or not (layout.admin_dir / "admin.password").exists():
+        return
+    store = EtcdStore(endpoints, timeout=2.0, credentials=EtcdCredentials.from_dir(
+        layout.admin_dir, "admin", field="admin"))  # fmt: skip
+    try:
+        listed = etcd_members.members(store)
+    except StoreError:
+        return  # nobody answers: the cluster is gone or going with this host
+    finally:
+        store.close()
+    if any(m.label == member.name for m in listed) and len(listed) > 1:
+        raise RejectedError(
+            "STILL_A_MEMBER",
+            f"{member.name} is still an etcd member of a cluster that runs: evict it first "
+            f"('wolfpack node evict {member.name}' on another node)",
+        )

@@ -43,7 +43,7 @@ def _verb(module: str) -> Callable[[], Command]:
 class _Commands(JsonErrors):
     lazy = {
         "cluster": _noun("cluster", "backup", "status", "validate"),  # `cluster status` too
-        "node": _noun("node"),
+        "node": _noun("node", "evict"),  # `node evict` (issue 10)
         "network": _noun("network"),
         "interface": _noun("interface"),
         "group": _noun("group"),

@@ -140,3 +140,38 @@ def with_node(
         interfaces={**cfg.interfaces, **{i.name: i for i in matched.interfaces}},
     )
     return changed, matched
+
+
+def without_node(cfg: ClusterConfig, node: str) -> ClusterConfig:
+    """``cfg`` with ``node`` evicted: the node, its interfaces, and its name in every
+    preferred-owners and possible-owners list. A resource that only ``node`` may own is an
+    error naming it (give it other possible owners first); networks stay."""
+    if node not in cfg.nodes:
+        return cfg
+    stranded = [r.name for r in cfg.resources.values() if r.possible_owners == (node,)]
+    if stranded:
+        raise ValidationError.single(
+            f"resources.{stranded[0]}.possible_owners",
+            f"only {node} may own {', '.join(stranded)}: give other possible owners first",
+        )
+    groups = {
+        name: dataclasses.replace(
+            g, preferred_owners=tuple(o for o in g.preferred_owners if o != node)
+        )
+        for name, g in cfg.groups.items()
+    }
+    resources = {
+        name: r
+        if r.possible_owners is None
+        else dataclasses.replace(
+            r, possible_owners=tuple(o for o in r.possible_owners if o != node)
+        )
+        for name, r in cfg.resources.items()
+    }
+    return dataclasses.replace(
+        cfg,
+        nodes={n: v for n, v in cfg.nodes.items() if n != node},
+        interfaces={n: i for n, i in cfg.interfaces.items() if i.node != node},
+        groups=groups,
+        resources=resources,
+    )

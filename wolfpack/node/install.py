@@ -84,7 +84,7 @@ class Layout:
         """Every file and directory an install makes, to remove (destroy, evict)."""
         return [
             self.secret, self.daemon_settings, self.witness_settings, self.cli_config,
-            self.etcd_dir, self.etcd_data,
+            self.etcd_dir, self.etcd_data, self.run_dir,
         ]  # fmt: skip
 
     def remove(self) -> list[str]:

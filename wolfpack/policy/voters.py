@@ -112,8 +112,9 @@ def make_room(members: Iterable[Member]) -> Promotion:
 def removal(members: Iterable[Member], name: str) -> Removal:
     """May the member ``name`` be removed (``wolfpack node evict``)? Never the last voter;
     never one whose removal leaves fewer healthy voters than the remaining voters' quorum.
-    Reason codes: ``NOT_A_MEMBER``, ``LEARNER``, ``LAST_VOTER``, ``WOULD_LOSE_QUORUM``,
-    ``VOTER``."""
+    The change itself needs the current voters' quorum (``NO_QUORUM`` otherwise). Reason
+    codes: ``NOT_A_MEMBER``, ``LEARNER``, ``LAST_VOTER``, ``NO_QUORUM``,
+    ``WOULD_LOSE_QUORUM``, ``VOTER``."""
     all_members = list(members)
     target = next((m for m in all_members if m.name == name), None)
     if target is None:
@@ -127,6 +128,16 @@ def removal(members: Iterable[Member], name: str) -> Removal:
             "LAST_VOTER",
             f"{name} is the last voting etcd member: removing it would end the cluster "
             "database; use 'wolfpack cluster destroy' to remove the whole cluster",
+        )
+    voters = [m for m in all_members if not m.learner]
+    alive = sum(1 for m in voters if m.healthy)
+    if alive < quorum(len(voters)):
+        down = ", ".join(sorted(m.name for m in voters if not m.healthy))
+        return Removal(
+            False,
+            "NO_QUORUM",
+            f"only {alive} of the {len(voters)} voters answer, so etcd cannot commit a "
+            f"membership change: bring {down} back first (evict a node while it runs)",
         )
     healthy = sum(1 for m in rest if m.healthy)
     if healthy < quorum(len(rest)):
