@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from wolfpack.cli.main import app
+from wolfpack.errors import StoreUnavailable
 from wolfpack.lab.localcluster import wait_for
 from wolfpack.node.install import Layout
 from wolfpack.store import EtcdStore, KeySpace
@@ -217,3 +218,57 @@ def test_create_and_join_three_nodes_from_nothing(hosts: Hosts) -> None:
     ok(cli("cluster", "destroy", "--yes", *hosts.flags("node1")[-10:-4]))
     for node in ("node1", "node2", "node3"):
         assert list((hosts.root / node).iterdir()) == [], node
+
+
+def test_two_nodes_and_a_witness(hosts: Hosts) -> None:
+    """S7/S13: the witness is the third vote; either node or the witness may be lost; a node
+    that loses both its peer and the witness has no quorum, stops and says so."""
+    ok(cli("cluster", "create", "alpha", *hosts.flags("node1")))
+    hosts.start("node1")
+    wait_for(lambda: node_up(hosts, "node1"), timeout=UP_S)
+    secret = str(hosts.layout("node1").secret)
+    ok(cli("cluster", "join", "alpha", "--server", hosts.api("node1"), "--secret-file", secret,
+           *hosts.flags("node2")))  # fmt: skip
+    hosts.start("node2")
+    wait_for(lambda: node_up(hosts, "node2"), timeout=UP_S)
+    assert voters(hosts) == [("node1", False), ("node2", True)]  # two voters would be worse
+
+    w = hosts.layout("witness")
+    out = ok(cli("witness", "join", "alpha", "--server", hosts.api("node1"), "--secret-file",
+                 secret, "--node", "witness", "--address", "127.0.3.9/24",
+                 "--etcd-port", str(free_port()), "--peer-port", str(free_port()),
+                 "--config-dir", str(w.config_dir), "--data-dir", str(w.data_dir)))  # fmt: skip
+    assert out["witness"] is True and out["id"] == 0
+    assert not (w.ca_dir / "ca.key").exists() and not (w.admin_dir / "admin.key").exists()
+    argv = [str(Path(sys.executable).parent / "wolfpack"), "witness", "run",
+            "--config-dir", str(w.config_dir)]  # fmt: skip
+
+    def start_witness() -> None:
+        log = open(hosts.root / "witness.log", "ab")  # noqa: SIM115 (owned by the child)
+        hosts.daemons["witness"] = subprocess.Popen(
+            argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        log.close()
+
+    start_witness()
+    three = [("node1", False), ("node2", False), ("witness", False)]
+    wait_for(lambda: voters(hosts) == three, timeout=UP_S)
+    store = hosts.store()
+    try:
+        cfg, _ = ClusterDB(store, KeySpace("/wolfpack/")).load_config()
+        assert sorted(cfg.nodes) == ["node1", "node2"]  # the witness is no node
+        hosts.stop("witness")  # the witness lost: the two nodes keep quorum
+        store.put("/alpha-test/1", b"x")
+        assert node_up(hosts, "node1") and node_up(hosts, "node2")
+        start_witness()
+        wait_for(lambda: len(voters(hosts)) == 3, timeout=UP_S)
+        hosts.stop("node2")  # a node lost: node1 and the witness keep quorum
+        wait_for(lambda: store.put("/alpha-test/2", b"x"), timeout=UP_S)
+        assert node_up(hosts, "node1")
+        hosts.stop("witness")  # both lost: node1 alone has no quorum, stops and says so
+        log = hosts.layout("node1").run_dir / "wolfpackd.log"
+        wait_for(lambda: "lease_lost" in log.read_text(), timeout=UP_S)
+        with pytest.raises(StoreUnavailable):
+            store.put("/alpha-test/3", b"x")
+    finally:
+        store.close()

@@ -56,6 +56,7 @@ class _Commands(JsonErrors):
         "token": _noun("token"),
         "audit": _noun("audit"),
         "lab": _noun("lab"),
+        "witness": _noun("witness"),  # issue 10
         "events": _verb("events"),
         "log": _verb("log"),
         "plan": _verb("plan"),
