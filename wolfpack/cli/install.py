@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from wolfpack.cli.context import explicit_endpoint
 from wolfpack.errors import ValidationError
 from wolfpack.model.joining import HostAddress
-from wolfpack.node.forming import Management, NodePlan
 from wolfpack.node.install import Layout, host_addresses, parse_addresses
-from wolfpack.node.settings import FENCE_CHOICES
+
+if TYPE_CHECKING:  # the verbs import them when they run: `cluster status` stays small
+    from wolfpack.node.forming import Management, NodePlan
 
 ConfigDir = Annotated[
     Path,
@@ -81,6 +82,9 @@ def plan(
         raise ValidationError.single(
             "--address", "this host has no global IPv4 address: give one with --address"
         )
+    from wolfpack.node.forming import NodePlan
+    from wolfpack.node.settings import FENCE_CHOICES
+
     if need_fence and not fence_agent:
         raise ValidationError.single("--fence-agent", FENCE_CHOICES)
     return NodePlan(
@@ -113,6 +117,8 @@ def management(
     if missing:
         raise ValidationError.single(missing[0], "must be given with --management-ip")
     assert zone is not None and server is not None and key_file is not None
+    from wolfpack.node.forming import Management
+
     return Management(address, zone, server, str(key_file))
 
 

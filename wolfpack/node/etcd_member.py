@@ -34,13 +34,11 @@ from typing import Any, Literal
 import pydantic
 
 from wolfpack.errors import StoreUnavailable, WolfpackError
-from wolfpack.store.etcd_process import DEFAULT_BINARY, EtcdPki, find_etcd_binary
+from wolfpack.store.etcd_process import DEFAULT_BINARY, RAFT_ARGS, EtcdPki, find_etcd_binary
 from wolfpack.store.etcd_wire import split_endpoint
 
 DATA_DIR = Path("/var/lib/wolfpack/etcd")
 MEMBER_DIR = Path("/etc/wolfpack/etcd/member")
-#: etcd's raft timing on every member Wolfpack starts (the lab's too)
-RAFT_ARGS = ("--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote")
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 #: a member that ran this long before dying starts again after the shortest backoff
 STABLE_S = 60.0
