@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner, Result
 
 from wolfpack.cli.main import app
@@ -29,6 +30,7 @@ from wolfpack.store.repository import ClusterDB
 
 pytestmark = pytest.mark.etcd
 UP_S = 40.0
+LEASE_TTL_S = 8
 
 
 class Hosts:
@@ -64,6 +66,12 @@ class Hosts:
         return f"127.0.3.{node[-1]}:{self.ports[node][2]}"
 
     def start(self, node: str) -> None:
+        # a longer lease than the default 3 s: on a loaded shared test host etcd's fsync
+        # has stalled every member for over 2.5 s, which self-fences nodes mid-test
+        path = self.layout(node).daemon_settings
+        settings = yaml.safe_load(path.read_text())
+        settings["lease"] = {"ttl_s": LEASE_TTL_S}
+        path.write_text(yaml.safe_dump(settings))
         log = open(self.root / f"{node}.log", "ab")  # noqa: SIM115 (owned by the child)
         argv = [sys.executable, "-m", "wolfpack.node.daemon", "--config",
                 str(self.layout(node).daemon_settings)]  # fmt: skip
