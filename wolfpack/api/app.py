@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -24,6 +25,7 @@ from wolfpack.api.middleware import ApiMiddleware
 from wolfpack.api.ratelimit import RateLimit
 from wolfpack.api.routes import admin, cluster, events, log, objects, requests
 from wolfpack.api.routes import health as health_routes
+from wolfpack.api.routes import join as join_routes
 from wolfpack.api.routes import validation as validation_routes
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.health import NodeHealth
@@ -50,6 +52,7 @@ def create_app(
     health: Callable[[], NodeHealth] | None = None,
     peer_keys: Callable[[], Sequence[bytes]] | None = None,
     validation: Callable[[ClusterConfig], NodeFacts] | None = None,
+    join: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> FastAPI:
     """The API of ``node`` on the database ``open_db()`` returns (called once). ``ca_pem``:
     the cluster CA, to verify the other nodes' APIs (the cluster log) when TLS is on.
@@ -57,7 +60,8 @@ def create_app(
     ``peer_keys``: the fan-out keys from the cluster secret (:mod:`wolfpack.admin.peer`), the
     one to sign with first (None: this API asks no other node and answers none).
     ``validation``: this node's self-check for ``cluster validate``, given the configuration
-    as the API last read it (None: no daemon here).
+    as the API last read it (None: no daemon here). ``join``: admits a joining node
+    (``POST /api/v1/cluster/join``; None: this node runs no etcd member and admits nobody).
 
     ``change_rate``: (changes per second, burst) per client address (0: no limit)."""
     db = open_db()
@@ -95,6 +99,7 @@ def create_app(
     app.state.health = health
     app.state.peer_keys = peer_keys
     app.state.validation = validation
+    app.state.join = join
     app.state.audit = audit = AuditLog(db, keep=audit_keep, clock=clock)
     errors.install(app)
     openapi.install(app)
@@ -102,6 +107,7 @@ def create_app(
     # objects: its routes are generic (/{kind}/{name}), so last
     for module in (
         cluster,
+        join_routes,
         health_routes,
         requests,
         admin,

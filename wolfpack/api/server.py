@@ -39,6 +39,7 @@ class ApiServer:
         health: Callable[[], NodeHealth] | None = None,
         peer_keys: Callable[[], Sequence[bytes]] | None = None,
         validation: Callable[[ClusterConfig], NodeFacts] | None = None,
+        join: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         """``tls``: this node's certificate and key files and the cluster CA (PEM).
         ``health``: what the daemon knows about itself (metrics, ``/readyz``).
@@ -48,6 +49,7 @@ class ApiServer:
         self.log_file, self.clock, self.tls, self.health = log_file, clock, tls, health
         self.peer_keys = peer_keys
         self.validation = validation
+        self.join = join
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -78,6 +80,7 @@ class ApiServer:
             log_file=self.log_file,
             logger=self.log,
             ca_pem=self.tls[2] if self.tls is not None else None,
+            join=self.join,
             health=self.health,
             peer_keys=self.peer_keys,
             validation=self.validation,

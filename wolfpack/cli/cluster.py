@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from wolfpack.admin.objects import flatten
-from wolfpack.cli import certs, output, rotate
+from wolfpack.cli import certs, install, output, rotate
 from wolfpack.cli.context import (
     endpoint,
     explicit_endpoint,
@@ -27,7 +26,8 @@ from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.errors import AlreadyExistsError, RejectedError, ValidationError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, ClusterSettings, Interface, Node
-from wolfpack.node.secret import check_verifier, new_secret, read_secret, verifier
+from wolfpack.node.install import Layout
+from wolfpack.node.secret import check_verifier, read_secret, verifier
 
 app = typer.Typer(help="The cluster: create, show, set, status.", no_args_is_help=True)
 app.add_typer(certs.app, name="certs")
@@ -54,32 +54,65 @@ def create_(
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     utc_offset_text: Annotated[str, typer.Option("--utc-offset", help=OFFSET_HELP)] = "0",
     secret_file: SecretFile = DEFAULT_SECRET,
+    node: install.NodeName = "",
+    addresses: install.Addresses = None,
+    peer_address: install.PeerAddress = "",
+    etcd_port: install.EtcdPort = 2379,
+    peer_port: install.PeerPort = 2380,
+    api_port: install.ApiPort = 9443,
+    api_listen: install.ApiListen = "0.0.0.0",
+    heartbeat_port: install.HeartbeatPort = 3343,
+    fence_agent: install.FenceAgent = None,
+    management_ip: Annotated[
+        str | None, typer.Option("--management-ip", help="The Cluster Group's IP Address.")
+    ] = None,
+    dns_zone: Annotated[str | None, typer.Option(help="Zone of the cluster's name.")] = None,
+    dns_server: Annotated[str | None, typer.Option(help="DNS server (RFC 2136).")] = None,
+    tsig_key_file: Annotated[Path | None, typer.Option(help="TSIG key for updates.")] = None,
+    config_dir: install.ConfigDir = Path("/etc/wolfpack"),
+    data_dir: install.DataDir = Path("/var/lib/wolfpack"),
+    run_dir: install.RunDir = Path("/run/wolfpack"),
     as_json: JsonFlag = False,
 ) -> None:
-    """Create the cluster in an empty cluster database, with the built-in resource types.
-
-    The cluster secret (signs heartbeats, admits joining nodes) is read from --secret-file,
-    or made there (mode 0600) if the file does not exist; copy it to every node."""
+    """Create the cluster (New-Cluster). With no cluster database configured, on its first
+    node: forms the etcd cluster with this host's member, the secret and CAs, the networks
+    from this host's addresses and the Cluster Group (with --management-ip); then start
+    wolfpackd. Re-run it with the same flags if it stopped half-way. With a database
+    configured (--endpoint, WOLFPACK_ENDPOINT): creates the cluster in it, with the secret
+    from --secret-file (made there, mode 0600, if missing; copy it to every node)."""
     settings = ClusterSettings(
         name, description, utc_offset(utc_offset_text, "cluster.utc_offset_minutes")
     )
-    secret = _read_or_make_secret(secret_file)
+    if install.formed(config_dir):
+        from wolfpack.node import forming
+
+        layout = Layout(config_dir, data_dir, run_dir)
+        mgmt = install.management(management_ip, dns_zone, dns_server, tsig_key_file)
+        plan = install.plan(
+            name, node, addresses, fence_agent, peer_address=peer_address,
+            etcd_port=etcd_port, peer_port=peer_port, api_port=api_port,
+            heartbeat_port=heartbeat_port, layout=layout, api_listen=api_listen,
+        )  # fmt: skip
+        progress = (lambda _: None) if as_json else typer.echo
+        cfg = forming.create(
+            plan,
+            description=settings.description,
+            utc_offset_minutes=settings.utc_offset_minutes,
+            management=mgmt,
+            progress=progress,
+        )
+        report(cfg.cluster, as_json, f"created cluster {name} on {plan.node}: start wolfpackd")
+        return
     from wolfpack.admin import tls  # lazy: cryptography is only needed here
+    from wolfpack.node.forming import read_or_make_secret
+
+    secret = read_or_make_secret(secret_file)
 
     with open_db("cluster create") as db:
         db.initialize(settings)
         db.add_secret_verifier(verifier(secret))
         tls.ensure_ca(db, secret, name)  # the REST API's cluster CA (docs/api.md)
     report(settings, as_json, f"created cluster {name} in the cluster database at {endpoint()}")
-
-
-def _read_or_make_secret(path: Path) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(new_secret() + b"\n")
-    return read_secret(path)
 
 
 @verb(app, "join")
@@ -92,13 +125,49 @@ def join(
         typer.Option("--interface", help="NETWORK=ADDRESS of this node; repeat per network."),
     ] = None,
     secret_file: SecretFile = DEFAULT_SECRET,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="A node's API as ADDRESS[:PORT] instead of the name's."),
+    ] = None,
+    addresses: install.Addresses = None,
+    peer_address: install.PeerAddress = "",
+    etcd_port: install.EtcdPort = 2379,
+    peer_port: install.PeerPort = 2380,
+    api_port: install.ApiPort = 9443,
+    api_listen: install.ApiListen = "0.0.0.0",
+    heartbeat_port: install.HeartbeatPort = 3343,
+    fence_agent: install.FenceAgent = None,
+    config_dir: install.ConfigDir = Path("/etc/wolfpack"),
+    data_dir: install.DataDir = Path("/var/lib/wolfpack"),
+    run_dir: install.RunDir = Path("/run/wolfpack"),
     as_json: JsonFlag = False,
 ) -> None:
-    """Join this node to a cluster (Add-ClusterNode): find the cluster database by
-    --endpoint or by resolving NAME, prove the cluster secret, and add the node with its
-    interfaces. The daemon (wolfpackd) then brings it into the cluster."""
-    node = node or socket.gethostname().split(".")[0]
+    """Join this node to a cluster (Add-ClusterNode). With no cluster database configured:
+    reach the cluster's REST API at NAME (its management address), prove the cluster secret
+    (--secret-file, copied from a node), and receive this node's etcd member, certificates
+    and settings; its addresses are matched to the cluster networks by subnet (a new segment
+    becomes a new network). Then start wolfpackd. With a database configured (--endpoint):
+    add the node and its --interface addresses to it, as before."""
     secret = read_secret(secret_file)
+    if interfaces is None and install.formed(config_dir):
+        from wolfpack.node.join_client import join as join_api
+
+        layout = Layout(config_dir, data_dir, run_dir)
+        plan = install.plan(
+            name, node, addresses, fence_agent, peer_address=peer_address,
+            etcd_port=etcd_port, peer_port=peer_port, api_port=api_port,
+            heartbeat_port=heartbeat_port, layout=layout, api_listen=api_listen,
+        )  # fmt: skip
+        url = _server_url(server, api_port) if server else install.resolve_api(name, api_port)
+        progress = (lambda _: None) if as_json else typer.echo
+        summary = join_api(plan, url, secret, progress=progress)
+        if as_json:
+            output.print_json(summary)
+        else:
+            typer.echo(f"{plan.node} joined cluster {summary['cluster']} as id {summary['id']}:"
+                       " start wolfpackd")  # fmt: skip
+        return
+    node = node or socket.gethostname().split(".")[0]
     if explicit_endpoint() is None:
         set_endpoint_override(resolve_cluster(name))
     with open_db("cluster join") as db:
@@ -116,6 +185,36 @@ def join(
         f"{node} joined cluster {cfg.cluster.name} as id "
         f"{added.nodes[node].id}; start wolfpackd on it",
     )
+
+
+@verb(app, "destroy")
+def destroy(
+    yes: Annotated[bool, typer.Option("--yes", help="Really remove this host's files.")] = False,
+    config_dir: install.ConfigDir = Path("/etc/wolfpack"),
+    data_dir: install.DataDir = Path("/var/lib/wolfpack"),
+    run_dir: install.RunDir = Path("/run/wolfpack"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove what 'cluster create' or 'cluster join' made on this host: the secret, the
+    certificates and keys, the settings, the etcd member's data. wolfpackd must be stopped
+    first; a host still in a cluster of other members must be evicted first ('wolfpack node
+    evict NAME' on another node). On the last node this ends the cluster."""
+    if not yes:
+        raise ValidationError.single(
+            "--yes", "destroy removes this host's cluster files: add --yes"
+        )
+    layout = Layout(config_dir, data_dir, run_dir)
+    install.check_destroyable(layout)
+    gone = layout.remove()
+    if as_json:
+        output.print_json({"removed": gone})
+    else:
+        typer.echo("removed " + (", ".join(gone) or "nothing (no cluster files here)"))
+
+
+def _server_url(server: str, port: int) -> str:
+    host, sep, given = server.rpartition(":")
+    return f"https://{server}:{port}" if not sep else f"https://{host}:{given}"
 
 
 def resolve_cluster(name: str, port: int = 2379) -> str:

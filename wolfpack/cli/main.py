@@ -74,7 +74,7 @@ def _verb(module: str) -> Callable[[], Command]:
 class _Commands(JsonErrors):
     lazy = {
         "cluster": _noun("cluster", "backup", "status", "validate"),  # `cluster status` too
-        "node": _noun("node"),
+        "node": _noun("node", "evict"),  # `node evict` (issue 10)
         "network": _noun("network"),
         "interface": _noun("interface"),
         "group": _noun("group"),
@@ -87,6 +87,7 @@ class _Commands(JsonErrors):
         "token": _noun("token"),
         "audit": _noun("audit"),
         "lab": _noun("lab"),
+        "witness": _noun("witness"),  # issue 10
         "events": _verb("events"),
         "log": _verb("log"),
         "plan": _verb("plan"),

@@ -26,6 +26,7 @@ from wolfpack.lab.localcluster import LocalCluster, wait_for
 from wolfpack.lab.netns import Lab
 from wolfpack.model.states import NetworkRole
 from wolfpack.store import EtcdStore
+from wolfpack.store.etcd_process import RAFT_ARGS
 
 ETCD_PRIV, ETCD_PUB = "203.0.113.5", "198.51.100.5"
 
@@ -99,7 +100,7 @@ class NetnsCluster(LocalCluster):
             [
                 *self.launcher("db"), binary, "--name", "db", "--data-dir", str(data),
                 "--logger=zap", "--log-level=error",
-                "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote",
+                *RAFT_ARGS,
                 "--listen-client-urls", f"https://{ETCD_PRIV}:2379,https://{ETCD_PUB}:2379",
                 "--advertise-client-urls", f"https://{ETCD_PUB}:2379",
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,

@@ -100,6 +100,7 @@ from wolfpack.lab.teardown import down
 from wolfpack.model.config import ClusterConfig, ClusterSettings
 from wolfpack.node.secret import new_secret, register
 from wolfpack.store import KeySpace
+from wolfpack.store.etcd_process import RAFT_ARGS
 from wolfpack.store.repository import ClusterDB, check_config
 
 __all__ = [  # the layout's names too: callers use world.X for everything of the lab
@@ -344,7 +345,7 @@ def _etcd_argv(state: LabState, node: str) -> list[str]:
     return [
         shutil.which("etcd") or "/usr/bin/etcd", "--name", node, "--data-dir", str(data),
         "--logger=zap", "--log-level=error",
-        "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote",
+        *RAFT_ARGS,
         "--listen-client-urls", f"https://0.0.0.0:{ETCD_PORT}",
         "--advertise-client-urls", f"https://{pub}:{ETCD_PORT},https://{priv}:{ETCD_PORT}",
         "--listen-peer-urls", f"https://{priv}:2380",

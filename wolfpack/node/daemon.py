@@ -26,6 +26,7 @@ from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.daemon_api import DaemonApi
 from wolfpack.node.dbaccess import log_access, open_stores
+from wolfpack.node.etcd_member import ManagedMember
 from wolfpack.node.execute import Executor
 from wolfpack.node.fence_setup import FENCING_DISABLED_COST, build_fencer, unfence_self
 from wolfpack.node.health import CheckTimes, node_health
@@ -120,8 +121,24 @@ class Daemon(DaemonApi):
         self._secret = b""
         self.key_follower: KeyFollower | None = None
         self._own_threads: list[threading.Thread] = []  # joined at shutdown
+        self.member: ManagedMember | None = None  # this node's etcd member, if it runs one
 
     def start(self) -> None:
+        """Start the node's own etcd member first, if it has one (``etcd_member:``), and
+        stop it again if the rest cannot start."""
+        if self.settings.etcd_member is not None:
+            self.member = ManagedMember(
+                self.settings.etcd_member, log=self.log, promote_via=self.settings.endpoints
+            )
+            self.member.start()
+        try:
+            self._start()
+        except BaseException:
+            if self.member is not None:
+                self.member.stop()
+            raise
+
+    def _start(self) -> None:
         s = self.settings
         fencer = build_fencer(s)  # bad input fails here, before anything has started
         if fencer is None:
@@ -461,6 +478,8 @@ class Daemon(DaemonApi):
         self.pids.remove(os.getpid())
         if self.confine is not None:
             self.confine.remove_root()
+        if self.member is not None:  # last: the lease is revoked, resources are stopped
+            self.member.stop()
         self.log("stopped")
 
     def run_forever(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wolfpack.errors import StoreUnavailable
 from wolfpack.model.config import ClusterConfig
@@ -102,6 +102,7 @@ class DaemonApi:
                 health=self.health,
                 peer_keys=self._peer_keys,
                 validation=self.validation_facts,
+                join=self._admit if self.settings.etcd_member is not None else None,
             )
             self.api.start()
         except Exception as exc:  # the cluster must not depend on its API (a TLS or port fault)
@@ -111,6 +112,23 @@ class DaemonApi:
         if self.api.wait_started():
             self.api.register()
             self.log("api_listening", url=self.api.url)
+
+    def _admit(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A joining node's request (``POST /api/v1/cluster/join``), with the cluster secret
+        this node holds and the credentials of its etcd member's section."""
+        from wolfpack.node.join_server import admit
+
+        member = self.settings.etcd_member
+        assert member is not None  # the route is only given when there is one
+        return admit(
+            message,
+            secret=self._secret,
+            endpoints=self.settings.endpoints,
+            mine=member,
+            db=self.api_db,
+            keys=self.keys,
+            log=self.log,
+        )
 
     def _peer_keys(self) -> list[bytes]:
         """The API fan-out's keys (M9): from the cluster secret(s) this node holds, the one

@@ -17,6 +17,7 @@ import yaml
 
 from wolfpack.api.settings import ApiSection
 from wolfpack.errors import FieldError, ValidationError
+from wolfpack.node.etcd_member import MemberSection
 from wolfpack.node.fencing import IO_AGENTS, RESERVED_OPTIONS, FenceKind, kind_of
 from wolfpack.store.etcd_tls import EtcdCredentials
 from wolfpack.store.etcd_wire import split_endpoint
@@ -249,6 +250,9 @@ class DaemonSettings(pydantic.BaseModel):
     dump_dir: Path | None = None
     watchdog_margin_s: float = pydantic.Field(0.3, ge=0.05, validate_default=True)
     api: ApiSection = ApiSection()
+    #: This node's own etcd member, started and supervised by the daemon (issue 10); absent:
+    #: etcd is run by someone else.
+    etcd_member: MemberSection | None = None
     #: The lab only (``wolfpack lab``): a file holding seconds added to the clock this node
     #: reports to ``cluster validate``, to show a skewed clock without touching the machine's.
     lab_clock_skew_file: Path | None = None

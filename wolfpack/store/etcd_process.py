@@ -44,6 +44,9 @@ from wolfpack.store.etcd_tls import EtcdCredentials
 #: where Debian's etcd-server package puts the binary; ``$WOLFPACK_ETCD`` overrides
 DEFAULT_BINARY = "/usr/bin/etcd"
 STOP_GRACE_SECONDS = 5.0
+#: etcd's raft timing on every member Wolfpack starts outside tests (managed members, the lab);
+#: the node lease's arithmetic assumes it (wolfpack.node.settings.LeaseSection)
+RAFT_ARGS = ("--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote")
 #: The administrator every EtcdProcess makes (``admin:<ADMIN>``), for tests and the demo.
 ADMIN = "lab"
 #: JWT lifetime: clients fetch a new token after half of it (wolfpack.store.etcd_tls).
@@ -98,8 +101,10 @@ class EtcdPki:
     def ca_file(self) -> Path:
         return self.ca.cert_path
 
-    def server_args(self, member: Path) -> list[str]:
-        """etcd's TLS and authentication flags for one member (files from :meth:`member`)."""
+    @staticmethod
+    def server_args(member: Path) -> list[str]:
+        """etcd's TLS and authentication flags for one member (files from :meth:`member`,
+        or a node's ``/etc/wolfpack/etcd/member``)."""
         from wolfpack.store.pki import PEER_CN
 
         return [

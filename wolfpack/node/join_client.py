@@ -1,0 +1,142 @@
+"""``wolfpack cluster join`` and ``wolfpack witness join`` on the joining host (issue 10).
+
+The host sends its name and addresses, signed with the cluster secret, to the REST API of
+a node of the cluster (found by the cluster name), and writes what comes back: the etcd
+member's certificates, its daemon's and API's etcd users, the cluster database CA and the
+administrator's credentials (a node acts for the cluster, docs/security.md), and its
+settings with ``etcd_member: {initial_state: existing}``. ``systemctl start wolfpackd``
+(or ``wolfpack witness run``) then starts the member, which catches up as a learner and is
+promoted by the voters policy.
+
+The API's certificate is not checked (the host has no CA yet): the answer is sealed with
+the secret, so a server without it can neither read the request's intent nor forge an
+answer (:mod:`wolfpack.node.join_wire`).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from wolfpack import errors
+from wolfpack.errors import ValidationError, WolfpackError
+from wolfpack.node.etcd_member import MemberSection
+from wolfpack.node.forming import NodePlan, cli_settings, daemon_settings
+from wolfpack.node.install import write_private, write_yaml
+from wolfpack.node.join_wire import new_nonce, sign, unseal
+
+Progress = Callable[[str], None]
+PATH = "/api/v1/cluster/join"
+TIMEOUT_S = 60.0  # the server may wait for etcd to settle before it adds the member
+
+
+def _post(url: str, message: dict[str, Any]) -> dict[str, Any]:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the answer is sealed: see the module's docstring
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx)
+    )
+    req = urllib.request.Request(
+        url + PATH,
+        data=json.dumps(message).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with opener.open(req, timeout=TIMEOUT_S) as resp:
+            answer = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            doc = json.loads(exc.read()).get("error", {})
+        except ValueError:
+            doc = {}
+        if isinstance(doc, dict) and doc.get("message"):
+            raise errors.from_document(doc, exc.code) from None
+        raise WolfpackError(f"the cluster at {url} refused the join: HTTP {exc.code}") from None
+    except (OSError, ValueError) as exc:
+        raise WolfpackError(
+            f"cannot reach the cluster's API at {url} ({exc}): is wolfpackd running on the "
+            "node that owns the cluster name, and is TCP 9443 open?"
+        ) from None
+    if not isinstance(answer, dict):
+        raise WolfpackError(f"unexpected answer from {url}: {answer!r}")
+    return answer
+
+
+def join(
+    plan: NodePlan,
+    url: str,
+    secret: bytes,
+    *,
+    witness: bool = False,
+    progress: Progress = lambda _: None,
+) -> dict[str, Any]:
+    """Join through the API at ``url``; the bundle's summary (no secrets)."""
+    lay = plan.layout
+    if lay.etcd_data.exists() and not lay.daemon_settings.exists():
+        raise ValidationError.single(
+            "data_dir",
+            f"{lay.etcd_data} holds etcd data of an earlier member: remove it (or run "
+            "'wolfpack cluster destroy --local') before joining",
+        )
+    nonce = new_nonce()
+    payload = {
+        "node": plan.node,
+        "addresses": [f"{a.address}/{a.prefix}" for a in plan.addresses],
+        "client_port": plan.client_port,
+        "peer_port": plan.peer_port,
+        "peer_address": plan.peer_address,
+        "witness": witness,
+    }
+    progress(f"asking {url} to admit {plan.node}")
+    bundle = unseal(secret, nonce, _post(url, sign(secret, payload, time.time(), nonce)))
+    if not lay.secret.exists():
+        write_private(lay.secret, secret + b"\n")
+    for rel, text in sorted(bundle["files"].items()):
+        target = lay.config_dir / rel
+        if ".." in Path(rel).parts:
+            raise WolfpackError(f"the join answer names a file outside {lay.config_dir}: {rel}")
+        write_private(target, text, 0o600 if rel.endswith((".key", ".password")) else 0o644)
+    member = MemberSection(
+        name=plan.node,
+        data_dir=lay.etcd_data,
+        peer_url=bundle["peer_url"],
+        client_urls=bundle["client_urls"],
+        initial_cluster=bundle["initial_cluster"],
+        initial_state="existing",
+        token=bundle["token"],
+        pki_dir=lay.member_dir,
+        ca_dir=lay.ca_dir,
+        admin_dir=lay.admin_dir,
+    )
+    endpoints = [str(e) for e in bundle["endpoints"]]
+    if witness:
+        write_yaml(lay.witness_settings, {"etcd_member": _member_doc(member)})
+    else:
+        write_yaml(lay.daemon_settings, daemon_settings(plan, endpoints, member))
+        write_yaml(lay.cli_config, cli_settings(plan, endpoints))
+    progress(
+        f"{plan.node} admitted to cluster {bundle['cluster']}: etcd learner at "
+        f"{bundle['peer_url']}, settings in {lay.config_dir}"
+    )
+    return {
+        "cluster": bundle["cluster"],
+        "node": plan.node,
+        "id": bundle["node_id"],
+        "witness": witness,
+        "interfaces": bundle["interfaces"],
+        "peer_url": bundle["peer_url"],
+        "settings": str(lay.witness_settings if witness else lay.daemon_settings),
+    }
+
+
+def _member_doc(member: MemberSection) -> dict[str, Any]:
+    doc: dict[str, Any] = member.model_dump(mode="json", exclude_defaults=True)
+    return doc
