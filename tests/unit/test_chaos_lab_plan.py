@@ -9,6 +9,7 @@ from wolfpack.lab.chaos_lab_judge import (
     per_kind,
     percentile,
     totals,
+    unfenced,
 )
 from wolfpack.lab.chaos_lab_plan import (
     CI_WEIGHTS,
@@ -100,6 +101,21 @@ def test_totals_add_the_runs_up() -> None:
     assert doc["faults_total"] == 2 and doc["run_count"] == 2
     assert (doc["double_owners"], doc["lost_rows"], doc["config_changes"]) == (0, 0, 2)
     assert doc["per_kind"]["power-off"]["count"] == 2 and "path-cut" not in doc["per_kind"]
+
+
+def test_isolations_not_fenced_are_split_by_what_the_node_held() -> None:
+    """Issue 9: a node with every path cut is fenced only when it may still run a group
+    (policy/engine.py); one that held nothing staying unfenced is by design, counted apart."""
+    cut = {"kind": "all-paths-cut", "injected": True, "outage_s": 0.0}
+    faults = [{**cut, "fenced": True, "groups": ["Web"]},
+              {**cut, "fenced": False, "groups": ["Web", "SQL"]},
+              {**cut, "fenced": False, "groups": []},
+              {**cut, "fenced": False, "groups": []},
+              {"kind": "power-off", "injected": True, "outage_s": 1.0, "fenced": None}]  # fmt: skip
+    assert unfenced(faults) == {"holding": 1, "idle": 2}
+    run = {"faults": faults, "double_owners": [], "lost_rows": [], "config_changes": [],
+           "recovered_s": 1.0, "rows_acknowledged": 0}  # fmt: skip
+    assert totals([run, run])["unfenced_isolations"] == {"holding": 2, "idle": 4}
 
 
 def test_the_new_kinds_aim_where_they_say() -> None:

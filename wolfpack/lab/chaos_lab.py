@@ -65,7 +65,9 @@ def summary(doc: dict[str, Any]) -> str:
         f"{'in ' + str(doc['recovered_s']) + ' s' if doc['recovered_s'] is not None else 'NOT'}",
         f"double owners {len(doc['double_owners'])}, committed rows lost "
         f"{len(doc['lost_rows'])} of {doc['rows_acknowledged']}, configuration changes "
-        f"{len(doc['config_changes'])}, isolated nodes not fenced {doc['unfenced_isolations']}, "
+        f"{len(doc['config_changes'])}, isolated nodes not fenced "
+        f"{doc['unfenced_isolations']['holding']} holding a group and "
+        f"{doc['unfenced_isolations']['idle']} holding none, "
         f"nodes fenced or restarted by a clock jump {len(doc['clock_jumps_disturbed'])}",
         f"{'kind':<22} {'count':>5} {'p50 s':>7} {'p99 s':>7}  (client-observed outage)",
     ]

@@ -6,6 +6,9 @@
   (:func:`lost_rows`);
 * configuration changes nobody asked for: the exported configuration before and after,
   line by line (:func:`config_changes`);
+* isolated nodes not fenced, split by whether they held a group (:func:`unfenced`): the
+  coordinator fences a lost node only when it may still run something (policy/engine.py,
+  ``_fence_lost_nodes``), so a node that held nothing staying unfenced is by design;
 * the totals over runs that ``bench/results/chaos.json`` holds (:func:`totals`).
 
 Overlapping faults share what clients saw: a gap is counted for every fault whose window
@@ -29,6 +32,7 @@ __all__ = [
     "per_kind",
     "percentile",
     "totals",
+    "unfenced",
 ]
 
 #: after a fault is undone, how long the gaps it caused may still begin (failback)
@@ -89,6 +93,15 @@ def config_changes(before: str, after: str) -> list[str]:
     return [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
 
 
+def unfenced(faults: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Isolations (every path cut) not fenced within their hold: ``holding`` the ones whose
+    node owned a group when cut (each one worth looking into), ``idle`` the ones that held
+    nothing (not fenced by design: nothing of theirs can start elsewhere)."""
+    missed = [f for f in faults if f.get("fenced") is False]
+    holding = sum(1 for f in missed if f.get("groups"))
+    return {"holding": holding, "idle": len(missed) - holding}
+
+
 def totals(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The top-level keys of chaos.json over every recorded run."""
     faults = [f for r in runs for f in r["faults"] if f.get("injected")]
@@ -100,5 +113,6 @@ def totals(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "config_changes": sum(len(r["config_changes"]) for r in runs),
         "not_recovered": sum(1 for r in runs if r.get("recovered_s") is None),
         "rows_acknowledged": sum(int(r.get("rows_acknowledged", 0)) for r in runs),
+        "unfenced_isolations": unfenced(faults),
         "per_kind": per_kind(faults),
     }

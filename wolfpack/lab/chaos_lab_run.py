@@ -34,7 +34,13 @@ from typing import Any
 from wolfpack.errors import WolfpackError
 from wolfpack.lab import demo, world
 from wolfpack.lab.chaos_lab_faults import ADMIN_LOCK, Injector, NotInjectable, Undo
-from wolfpack.lab.chaos_lab_judge import config_changes, fault_outage, lost_rows, per_kind
+from wolfpack.lab.chaos_lab_judge import (
+    config_changes,
+    fault_outage,
+    lost_rows,
+    per_kind,
+    unfenced,
+)
 from wolfpack.lab.chaos_lab_plan import (
     CLUSTER,
     GROUP_KINDS,
@@ -305,8 +311,9 @@ class _Run:
                     break
                 time.sleep(0.1)
             rec.fenced = rec.nodes[0] in self.inj.state.powered_off
+            idle = "" if rec.fenced or rec.groups else " (it held no group: nothing to fence for)"
             rec.notes.append(f"{'fenced' if rec.fenced else 'NOT fenced'} after "
-                             f"{time.monotonic() - rec.t_in:.1f} s")  # fmt: skip
+                             f"{time.monotonic() - rec.t_in:.1f} s{idle}")  # fmt: skip
         elif f.kind is Kind.FAILED_START_ON_MOVE:  # held until the move settled
             rec.ended_on = self.inj.move_settled(rec.intent, f.group, deadline)
         elif f.kind is Kind.CLOCK_JUMP:
@@ -447,7 +454,7 @@ def run(
         "lost_rows": lost_rows(acked, present) if readable else [f"unreadable: {present_text}"],
         "config_changes": config_changes(before, r.export()),
         "errors": [f"[{x.fault.index}] {x.error}" for x in r.records if x.error],
-        "unfenced_isolations": sum(1 for x in r.records if x.fenced is False),
+        "unfenced_isolations": unfenced(injected),
         "clock_jumps_disturbed": [f"[{x.fault.index}] {x.disturbed}"
                                   for x in r.records if x.disturbed],
         "service_restarts": r.restarts,
