@@ -17,22 +17,17 @@ from collections.abc import Sequence
 from typer._click.globals import get_current_context  # typer's own click (as runner.py)
 
 from wolfpack.admin.audit import AuditLog
-from wolfpack.store.base import Compare, KeyValue, Op, Store, TxnResult, Watch
+from wolfpack.store.base import Compare, Op, Store, TxnResult
 from wolfpack.store.repository import ClusterDB
+from wolfpack.store.wrapper import StoreWrapper
 
 
-class CountingStore:
+class CountingStore(StoreWrapper):
     """``store``, counting the writes that changed something."""
 
     def __init__(self, store: Store) -> None:
-        self.inner = store
+        super().__init__(store)
         self.writes = 0
-
-    def get(self, key: str) -> KeyValue | None:
-        return self.inner.get(key)
-
-    def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
-        return self.inner.get_prefix(prefix)
 
     def put(self, key: str, value: bytes, *, lease: int = 0) -> int:
         revision = self.inner.put(key, value, lease=lease)
@@ -51,27 +46,6 @@ class CountingStore:
         if success if result.succeeded else failure:
             self.writes += 1
         return result
-
-    def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> Watch:
-        return self.inner.watch_prefix(prefix, start_revision=start_revision)
-
-    def compact(self, revision: int) -> None:
-        self.inner.compact(revision)
-
-    def lease_grant(self, ttl: int) -> int:
-        return self.inner.lease_grant(ttl)
-
-    def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int:
-        return self.inner.lease_keepalive(lease_id, timeout=timeout)
-
-    def lease_revoke(self, lease_id: int) -> None:
-        self.inner.lease_revoke(lease_id)
-
-    def lease_ttl(self, lease_id: int) -> int:
-        return self.inner.lease_ttl(lease_id)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def command() -> str:

@@ -43,6 +43,7 @@ from wolfpack.store.base import (
     Watch,
     WatchEvent,
 )
+from wolfpack.store.wrapper import StoreWrapper
 
 #: how long a read waits for the copy to reach this process's own last write before it
 #: reads the store instead (the watch event normally comes within milliseconds)
@@ -200,31 +201,23 @@ class RootMirror:
             self._cond.notify_all()
 
 
-class _TrackingStore:
+class _TrackingStore(StoreWrapper):
     """A :class:`Store` that tells its mirror the revision of every write that put a key
     under the mirrored prefix (a delete alone is not waited for: its revision is not
     known to the caller when it deleted nothing)."""
 
     def __init__(self, inner: Store, mirror: RootMirror) -> None:
-        self.inner, self.mirror = inner, mirror
+        super().__init__(inner)
+        self.mirror = mirror
 
     def _puts_under(self, ops: Sequence[Op]) -> bool:
         return any(isinstance(op, Put) and op.key.startswith(self.mirror.prefix) for op in ops)
-
-    def get(self, key: str) -> KeyValue | None:
-        return self.inner.get(key)
-
-    def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
-        return self.inner.get_prefix(prefix)
 
     def put(self, key: str, value: bytes, *, lease: int = 0) -> int:
         revision = self.inner.put(key, value, lease=lease)
         if key.startswith(self.mirror.prefix):
             self.mirror.wrote(revision)
         return revision
-
-    def delete(self, key: str, *, prefix: bool = False) -> int:
-        return self.inner.delete(key, prefix=prefix)
 
     def txn(
         self, compare: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()
@@ -233,24 +226,3 @@ class _TrackingStore:
         if self._puts_under(success if result.succeeded else failure):
             self.mirror.wrote(result.revision)
         return result
-
-    def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> Watch:
-        return self.inner.watch_prefix(prefix, start_revision=start_revision)
-
-    def compact(self, revision: int) -> None:
-        self.inner.compact(revision)
-
-    def lease_grant(self, ttl: int) -> int:
-        return self.inner.lease_grant(ttl)
-
-    def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int:
-        return self.inner.lease_keepalive(lease_id, timeout=timeout)
-
-    def lease_revoke(self, lease_id: int) -> None:
-        self.inner.lease_revoke(lease_id)
-
-    def lease_ttl(self, lease_id: int) -> int:
-        return self.inner.lease_ttl(lease_id)
-
-    def close(self) -> None:
-        self.inner.close()
