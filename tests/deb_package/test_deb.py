@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = Path("/var/tmp/wolfpack-debootstrap-cache")
 #: what the cached root holds besides minbase: systemd to boot, etcd for the daemon, and the
 #: package's Depends and Recommends (the container has no network: apt needs nothing more)
-INCLUDE = "systemd,systemd-sysv,dbus,etcd-server,etcd-client,python3.11,logrotate"
+INCLUDE = "systemd,systemd-sysv,dbus,etcd-server,etcd-client,python3.11,logrotate,iproute2"
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 TOOLS = ("debootstrap", "systemd-nspawn", "nsenter", "dpkg-deb", "tar")
 

@@ -265,8 +265,11 @@ def test_join_through_dns(demo_lab: LabDriver) -> None:
     demo_lab.wolfpack("interface", "delete", "node7-public")
     demo_lab.wolfpack("node", "delete", "node7")
     missing = demo_lab.run(
-        "node3", [*env, "wolfpack", "cluster", "join", "nosuch.cluster.test", "--json"], check=False
-    )
+        "node3",
+        [*env, "wolfpack", "cluster", "join", "nosuch.cluster.test", "--node", "node7",
+         "--interface", "public=198.51.100.17", "--json"],
+        check=False,
+    )  # fmt: skip
     assert missing.returncode == 2
     error = json.loads(missing.stdout)["error"]
     assert "cannot resolve cluster name 'nosuch.cluster.test'" in error["message"]

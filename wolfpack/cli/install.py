@@ -18,7 +18,7 @@ import typer
 from wolfpack.cli.context import explicit_endpoint
 from wolfpack.errors import ValidationError
 from wolfpack.model.joining import HostAddress
-from wolfpack.node.install import Layout, host_addresses, parse_addresses
+from wolfpack.node.install import Layout, host_addresses, manages_member, parse_addresses
 
 if TYPE_CHECKING:  # the verbs import them when they run: `cluster status` stays small
     from wolfpack.node.forming import Management, NodePlan
@@ -59,7 +59,7 @@ NodeName = Annotated[str, typer.Option("--node", help="This host's name (default
 
 def formed(config_dir: Path) -> bool:
     """Does this run form or join with a managed member (see the module's docstring)?"""
-    return explicit_endpoint() is None or (config_dir / "wolfpackd.yaml").exists()
+    return explicit_endpoint() is None or manages_member(Layout(config_dir).daemon_settings)
 
 
 def plan(

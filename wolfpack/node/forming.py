@@ -27,7 +27,13 @@ from wolfpack.model.builtin_types import IP_ADDRESS, NETWORK_NAME
 from wolfpack.model.config import ClusterConfig, ClusterSettings
 from wolfpack.model.joining import HostAddress, with_node
 from wolfpack.node.etcd_member import ManagedMember, MemberSection
-from wolfpack.node.install import ADMIN_NAME, Layout, write_private, write_yaml
+from wolfpack.node.install import (
+    ADMIN_NAME,
+    Layout,
+    manages_member,
+    write_private,
+    write_yaml,
+)
 from wolfpack.node.secret import new_secret, read_secret, register
 from wolfpack.store import etcd_auth
 from wolfpack.store.etcd import EtcdStore
@@ -172,7 +178,7 @@ def create(
     """Form the cluster (see the module's docstring); its configuration at the end."""
     lay = plan.layout
     settings = ClusterSettings(plan.cluster, description, utc_offset_minutes)
-    if lay.daemon_settings.exists():
+    if manages_member(lay.daemon_settings):  # a re-run; not the package's example file
         _same_cluster(lay, plan)
     secret = read_or_make_secret(lay.secret)
     progress(f"cluster secret: {lay.secret}")

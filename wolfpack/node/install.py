@@ -38,6 +38,17 @@ from wolfpack.model.joining import HostAddress
 ADMIN_NAME = "cluster"  # the administrator every installed cluster has: admin:cluster
 
 
+def manages_member(daemon_settings: Path) -> bool:
+    """Was this host formed by ``cluster create``/``join`` (its wolfpackd.yaml has an
+    ``etcd_member:`` section)? The package ships an example wolfpackd.yaml without one,
+    which says nothing about how the host is set up (it is replaced when the host forms)."""
+    try:
+        found = yaml.safe_load(daemon_settings.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(found, dict) and bool(found.get("etcd_member"))
+
+
 @dataclass(frozen=True)
 class Layout:
     config_dir: Path = Path("/etc/wolfpack")
