@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -135,6 +136,17 @@ def node_up(hosts: Hosts, node: str) -> bool:
         store.close()
 
 
+def serving(hosts: Hosts, node: str) -> bool:
+    """Up, and its REST API (which starts after the node is Up) takes connections: only
+    then can a joining node reach it."""
+    host, port = hosts.api(node).rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1.0).close()
+    except OSError:
+        return False
+    return node_up(hosts, node)
+
+
 def voters(hosts: Hosts) -> list[tuple[str, bool]]:
     store = hosts.store()
     try:
@@ -149,7 +161,7 @@ def test_create_and_join_three_nodes_from_nothing(hosts: Hosts) -> None:
     again = cli("cluster", "create", "alpha", *hosts.flags("node1"))  # re-runnable
     assert again.exit_code == 0, again.output
     hosts.start("node1")
-    wait_for(lambda: node_up(hosts, "node1"), timeout=UP_S)
+    wait_for(lambda: serving(hosts, "node1"), timeout=UP_S)
     secret = str(hosts.layout("node1").secret)
 
     # bad joins first: each is refused with what to fix, and nothing changes
@@ -178,7 +190,7 @@ def test_create_and_join_three_nodes_from_nothing(hosts: Hosts) -> None:
         assert out["interfaces"] == {"network1": f"127.0.3.{node[-1]}",
                                      "network2": f"127.0.4.{node[-1]}"}  # fmt: skip
         hosts.start(node)
-        wait_for(lambda n=node: node_up(hosts, n), timeout=UP_S)  # type: ignore[misc]
+        wait_for(lambda n=node: serving(hosts, n), timeout=UP_S)  # type: ignore[misc]
     # the voters grew to three: node2 waited as a learner until node3 came
     wait_for(lambda: voters(hosts) == [("node1", False), ("node2", False), ("node3", False)],
              timeout=UP_S)  # fmt: skip
@@ -207,7 +219,7 @@ def test_create_and_join_three_nodes_from_nothing(hosts: Hosts) -> None:
     ok(cli("cluster", "join", "alpha", "--server", hosts.api("node1"), "--secret-file",
            secret, *hosts.flags("node3")))  # fmt: skip
     hosts.start("node3")
-    wait_for(lambda: node_up(hosts, "node3"), timeout=UP_S)
+    wait_for(lambda: serving(hosts, "node3"), timeout=UP_S)
     wait_for(lambda: voters(hosts) == [("node1", False), ("node2", False), ("node3", False)],
              timeout=UP_S)  # fmt: skip
 
@@ -233,12 +245,12 @@ def test_two_nodes_and_a_witness(hosts: Hosts) -> None:
     that loses both its peer and the witness has no quorum, stops and says so."""
     ok(cli("cluster", "create", "alpha", *hosts.flags("node1")))
     hosts.start("node1")
-    wait_for(lambda: node_up(hosts, "node1"), timeout=UP_S)
+    wait_for(lambda: serving(hosts, "node1"), timeout=UP_S)
     secret = str(hosts.layout("node1").secret)
     ok(cli("cluster", "join", "alpha", "--server", hosts.api("node1"), "--secret-file", secret,
            *hosts.flags("node2")))  # fmt: skip
     hosts.start("node2")
-    wait_for(lambda: node_up(hosts, "node2"), timeout=UP_S)
+    wait_for(lambda: serving(hosts, "node2"), timeout=UP_S)
     assert voters(hosts) == [("node1", False), ("node2", True)]  # two voters would be worse
 
     w = hosts.layout("witness")
