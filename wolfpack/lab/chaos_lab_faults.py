@@ -261,12 +261,18 @@ class Injector:
                                f' policy accept; iifname "{ifname}" drop; }}')  # fmt: skip
         return self._then_revive(drop, node)
 
-    def packet_loss(self, node: str, network: str, percent: int = 30) -> Undo:
+    def packet_loss(
+        self, node: str, network: str, percent: int = 30, *, inbound_only: bool = False
+    ) -> Undo:
+        """``percent`` of the packets on the node's ``network`` interface dropped, both ways;
+        ``inbound_only``: only arriving ones (on every node, each packet between two nodes
+        is then dropped once at ``percent``, not twice)."""
         ifname = cables.ifname(network)
+        hooks = (("input", "i"),) if inbound_only else (("input", "i"), ("output", "o"))
         rules = "\n".join(
             f"  chain {hook} {{ type filter hook {hook} priority -10; policy accept;"
             f' {way}ifname "{ifname}" numgen random mod 100 < {percent} drop; }}'
-            for hook, way in (("input", "i"), ("output", "o"))
+            for hook, way in hooks
         )
         return self._nft(node, rules)
 
