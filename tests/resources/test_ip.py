@@ -73,8 +73,9 @@ def test_vip_moves_between_nodes_and_the_client_follows(lab: Lab, tmp_path: Path
 
     one.stop(timeout_s=10)
     assert f"{VIP}/24" not in addresses(lab, "node1") and not one.looks_alive()
-    two.start(timeout_s=10)  # its gratuitous ARP updates the client's (existing) entry
-    assert lab.neighbour("client", VIP) == lab.mac("node2", "eth0")
+    two.start(timeout_s=10)  # its gratuitous ARP (sent in the background) updates the
+    mac = lab.mac("node2", "eth0")  # client's existing entry
+    assert wait_until(lambda: lab.neighbour("client", VIP) == mac, timeout=3)
     assert lab.ping("client", VIP)
     assert two.is_alive() and not one.looks_alive()
 

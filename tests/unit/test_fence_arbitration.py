@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -232,3 +233,34 @@ def test_h6_unfence_runs_at_start_for_io_fences_only() -> None:
 
     with pytest.raises(FenceError, match=r"fence\.agent.*no devices"):
         unfence_self(settings, Broken(FenceKind.IO), log)
+
+
+def test_the_fence_does_not_wait_for_the_snapshot_dump(tmp_path: Path) -> None:
+    """The snapshot behind a new decision is dumped after the decision is carried out
+    (issue 12: the fence is on every failover's path, the YAML dump need not be), and it
+    is still dumped when carrying the decision out fails."""
+    w = World()
+    dumps = tmp_path / "dumps"
+    w.coordinator.dump_dir = dumps
+    seen: list[int] = []
+    fence = w.agent.fence
+
+    def fence_and_look(node: str) -> None:
+        seen.append(len(list(dumps.glob("snapshot-*.yaml"))))
+        fence(node)
+
+    w.agent.fence = fence_and_look  # type: ignore[method-assign]
+    w.coordinator.tick()
+    assert w.agent.calls == [("off", "n2")] and seen == [0]
+    assert len(list(dumps.glob("snapshot-*.yaml"))) == 1
+
+    failing = World()
+    failing.coordinator.dump_dir = dumps2 = tmp_path / "dumps2"
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise FenceError("apply failed")
+
+    failing.coordinator.executor.apply = broken  # type: ignore[method-assign]
+    with pytest.raises(FenceError):
+        failing.coordinator.tick()
+    assert len(list(dumps2.glob("snapshot-*.yaml"))) == 1

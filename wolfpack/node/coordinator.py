@@ -209,17 +209,22 @@ class Coordinator:
         self._report_networks(snap)
         decided = plan(snap, now)
         lines = explain(decided)
-        if decided.actions and lines != self._last_plan:
+        new_plan = bool(decided.actions) and lines != self._last_plan
+        if new_plan:
             self.log(
                 "plan",
                 actions=[f"{a.kind} {a.subject} {a.node or ''}".strip() for a in decided.actions],
                 reasons=[str(a.reason.code) for a in decided.actions],
             )
-            self._dump(snap, now)
         self._last_plan = lines
         self.last_snapshot = snap
-        self._fence(view, [a.subject for a in decided.actions if a.kind is ActionKind.FENCE_NODE])
-        self.executor.apply(guard, decided, now, view.kvs)
+        try:
+            fence = [a.subject for a in decided.actions if a.kind is ActionKind.FENCE_NODE]
+            self._fence(view, fence)
+            self.executor.apply(guard, decided, now, view.kvs)
+        finally:  # the snapshot behind a new decision is kept after it is carried out, off
+            if new_plan:  # the failover's path, and also when carrying it out failed
+                self._dump(snap, now)
         self._fenced &= set(view.node_leases.values())  # leases gone need no memory
         self._io_fenced &= set(view.node_leases.values())
         self._keep_timelines(guard, snap, decided, now)

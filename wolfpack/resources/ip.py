@@ -9,7 +9,8 @@ built. A named namespace that does not exist is an error, never created.
 ``network`` property only names the cluster network, for messages), makes sure no other host
 on that segment answers ARP for it (RFC 5227 probe, ``arping -0``: two owners of one address
 is the failure this resource must never cause), adds it with the label ``<ifname>:wp`` and
-announces it by gratuitous ARP so that neighbours' caches point here at once.
+announces it by gratuitous ARP so that neighbours' caches point here at once (in the
+background: start returns once the address is added, so what depends on it starts sooner).
 
 The label marks the addresses the cluster added: *stop* removes only those, so a mistyped
 ``address`` that equals a node's own address is refused at start instead of being deleted at
@@ -34,6 +35,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,13 +57,15 @@ NETNS_ENV = "WOLFPACK_NETNS"
 #: label suffix of the addresses this agent adds (``eth0:wp``)
 LABEL_SUFFIX = ":wp"
 #: how long the duplicate-address probe waits for an answer, and its probes' spacing: on
-#: a LAN an ARP reply takes well under a millisecond, so RFC 5227's 1-2 s would only
-#: lengthen every failover (measured in bench/lab_failover.py)
-DAD_WAIT_S = 0.2
-DAD_PROBE_INTERVAL_S = 0.05
+#: a LAN an ARP reply takes well under a millisecond (the owner's kernel answers, however
+#: loaded its CPUs), so three probes 30 ms apart and 0.1 s in all cover a lost frame;
+#: RFC 5227's 1-2 s would only lengthen every failover (measured in bench/lab_failover.py)
+DAD_WAIT_S = 0.1
+DAD_PROBE_INTERVAL_S = 0.03
 #: gratuitous ARPs sent on start, and the pause between them (arping also waits one pause
-#: after the last: 50 ms keeps a lost frame covered and takes 0.1 s off every failover,
-#: measured in bench/lab_client_net.py)
+#: after the last: 50 ms keeps a lost frame covered, measured in bench/lab_client_net.py).
+#: They go out in the background: the address is usable once added, and arping's own
+#: start and exit (about 0.25 s) is not worth a failover's wait (bench/lab_failover.py)
 GARP_COUNT = 2
 GARP_INTERVAL_S = 0.05
 #: lower bound of any one arping call, whatever the caller's timeout
@@ -157,7 +161,7 @@ class IpAddressAgent(Agent):
             self._check_ours(settings, iface, *held)
             self._hold(settings, iface)
             self.log("ip_already_present", address=settings.cidr, interface=iface.name)
-            self._announce(arping, settings, iface, deadline)  # neighbours may be stale
+            self._announce_soon(arping, settings, iface)  # neighbours may be stale
             self._sense(iface)
             return
         if not iface.usable:
@@ -179,12 +183,12 @@ class IpAddressAgent(Agent):
         self._hold(settings, iface)  # recorded before it exists: never held unrecorded
         try:
             self._change("add", settings, iface)
-            self._announce(arping, settings, iface, deadline)
         except AgentError:
             with contextlib.suppress(AgentError):
                 self._change("del", settings, iface)
                 self.holdings.remove(ADDRESS, self.name)
             raise
+        self._announce_soon(arping, settings, iface)
         self.log("ip_added", address=settings.cidr, interface=iface.name, netns=self.netns)
         self._sense(iface)
 
@@ -435,3 +439,17 @@ class IpAddressAgent(Agent):
         argv = [arping, "-q", "-U", "-c", str(GARP_COUNT), "-W", str(GARP_INTERVAL_S)]
         wait = GARP_COUNT * GARP_INTERVAL_S
         self._arping([*argv, "-i", iface.name, "-S", addr, addr], deadline, wait)
+
+    def _announce_soon(self, arping: str, settings: _Settings, iface: _Iface) -> None:
+        """:meth:`_announce` in a thread of its own: start returns once the address is
+        added. A failed announcement is logged (neighbours then learn the address by their
+        own ARP, as after any cache timeout); it never takes the address away again."""
+        deadline = time.monotonic() + MIN_CALL_S
+
+        def run() -> None:
+            try:
+                self._announce(arping, settings, iface, deadline)
+            except AgentError as exc:
+                self.log("ip_announce_failed", address=settings.cidr, error=str(exc))
+
+        threading.Thread(target=run, name=f"garp-{self.name}", daemon=True).start()
