@@ -47,6 +47,7 @@ from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-unty
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
+from wolfpack.resources import arp
 from wolfpack.resources.base import Agent, AgentContext, AgentResult
 from wolfpack.resources.holdings import ADDRESS
 
@@ -62,6 +63,7 @@ LABEL_SUFFIX = ":wp"
 #: RFC 5227's 1-2 s would only lengthen every failover (measured in bench/lab_failover.py)
 DAD_WAIT_S = 0.1
 DAD_PROBE_INTERVAL_S = 0.03
+DAD_PROBES = 3
 #: gratuitous ARPs sent on start, and the pause between them (arping also waits one pause
 #: after the last: 50 ms keeps a lost frame covered, measured in bench/lab_client_net.py).
 #: They go out in the background: the address is usable once added, and arping's own
@@ -98,6 +100,7 @@ class _Iface:
     index: int
     name: str
     flags: int
+    mac: str = ""
     addrs: list[tuple[IPv4Interface, str]] = field(default_factory=list)
 
     @property
@@ -285,7 +288,10 @@ class IpAddressAgent(Agent):
             with self._rtnl() as ipr:
                 ifaces = {
                     int(link["index"]): _Iface(
-                        int(link["index"]), str(link.get_attr("IFLA_IFNAME")), int(link["flags"])
+                        int(link["index"]),
+                        str(link.get_attr("IFLA_IFNAME")),
+                        int(link["flags"]),
+                        str(link.get_attr("IFLA_ADDRESS") or ""),
                     )
                     for link in ipr.get_links()
                 }
@@ -420,9 +426,22 @@ class IpAddressAgent(Agent):
     def _probe(
         self, arping: str, settings: _Settings, iface: _Iface, deadline: float
     ) -> str | None:
-        """RFC 5227 probe (sender 0.0.0.0): the MAC of a host answering for the address."""
+        """RFC 5227 probe (sender 0.0.0.0): the MAC of a host answering for the address.
+        In-process (:mod:`wolfpack.resources.arp`); with arping where that cannot be done."""
+        try:
+            return arp.probe(
+                iface.name,
+                iface.mac,
+                settings.address,
+                count=DAD_PROBES,
+                interval_s=DAD_PROBE_INTERVAL_S,
+                wait_s=DAD_WAIT_S,
+                netns=self.netns,
+            )
+        except arp.ArpProbeError as exc:
+            self.log("ip_probe_with_arping", address=settings.cidr, why=str(exc))
         wait = DAD_WAIT_S
-        argv = [arping, "-0", "-C", "1", "-c", "3", "-W", str(DAD_PROBE_INTERVAL_S),
+        argv = [arping, "-0", "-C", "1", "-c", str(DAD_PROBES), "-W", str(DAD_PROBE_INTERVAL_S),
                 "-w", str(wait), "-i", iface.name]  # fmt: skip
         result = self._arping([*argv, str(settings.address)], deadline, wait)
         if result.returncode != 0:
