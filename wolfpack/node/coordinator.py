@@ -91,6 +91,7 @@ class Coordinator:
         self._last_plan: list[str] = []
         self._networks: NetworkStates | None = None  # the states last logged
         self.last_snapshot: Snapshot | None = None
+        self.dumping: threading.Thread | None = None  # the last snapshot dump's thread
 
     @property
     def is_coordinator(self) -> bool:
@@ -218,13 +219,11 @@ class Coordinator:
             )
         self._last_plan = lines
         self.last_snapshot = snap
-        try:
-            fence = [a.subject for a in decided.actions if a.kind is ActionKind.FENCE_NODE]
-            self._fence(view, fence)
-            self.executor.apply(guard, decided, now, view.kvs)
-        finally:  # the snapshot behind a new decision is kept after it is carried out, off
-            if new_plan:  # the failover's path, and also when carrying it out failed
-                self._dump(snap, now)
+        if new_plan:  # kept beside the failover, never on its path (the next tick decides)
+            self._dump_soon(snap, now)
+        fence = [a.subject for a in decided.actions if a.kind is ActionKind.FENCE_NODE]
+        self._fence(view, fence)
+        self.executor.apply(guard, decided, now, view.kvs)
         self._fenced &= set(view.node_leases.values())  # leases gone need no memory
         self._io_fenced &= set(view.node_leases.values())
         self._keep_timelines(guard, snap, decided, now)
@@ -307,6 +306,15 @@ class Coordinator:
             self.log(event, **fields)
         self._networks = states
 
+    def _dump_soon(self, snap: Snapshot, now: float) -> None:
+        """:meth:`_dump` in a thread of its own: a failover's fence and its next tick (the
+        placement) do not wait for a YAML file (the snapshot is immutable)."""
+        if self.dump_dir is None:
+            return
+        self.dumping = threading.Thread(target=self._dump, args=(snap, now), name="dump")
+        self.dumping.daemon = True
+        self.dumping.start()
+
     def _dump(self, snap: Snapshot, now: float) -> None:
         """Keep the snapshot behind each new decision: any incident becomes a scenario."""
         if self.dump_dir is None:
@@ -319,6 +327,7 @@ class Coordinator:
             "now": now,
             "snapshot": codec.dump(snap),
         }
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, where built
+        path.write_text(yaml.dump(doc, Dumper=dumper, sort_keys=False))
         for old in sorted(self.dump_dir.glob("snapshot-*.yaml"))[:-50]:
             old.unlink(missing_ok=True)
