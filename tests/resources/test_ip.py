@@ -246,5 +246,5 @@ def test_the_in_process_probe_finds_the_owner_and_nothing_else(lab: Lab, tmp_pat
     assert found == lab.mac("node1", "eth0")
     free = IPv4Address("198.51.100.101")
     assert arp.probe("eth0", mine, free, count=3, interval_s=0.03, wait_s=0.2, netns=ns) is None
-    with pytest.raises(arp.ArpProbeError):
+    with pytest.raises(OSError, match="no-such-if"):
         arp.probe("no-such-if", mine, free, count=1, interval_s=0.03, wait_s=0.1, netns=ns)

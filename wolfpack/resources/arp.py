@@ -24,17 +24,13 @@ import time
 from ipaddress import IPv4Address
 from pathlib import Path
 
-__all__ = ["ArpProbeError", "probe", "probe_frame", "sender_of"]
+__all__ = ["probe", "probe_frame", "sender_of"]
 
 ETH_P_ARP = 0x0806
 _CLONE_NEWNET = 0x40000000
 _PACKET_OUTGOING = 4
 _BROADCAST = b"\xff" * 6
 _ZERO_IP = b"\0" * 4
-
-
-class ArpProbeError(OSError):
-    """The probe could not be made (no raw socket here, an unknown interface)."""
 
 
 def probe_frame(mac: bytes, address: IPv4Address) -> bytes:
@@ -108,14 +104,15 @@ def probe(
 ) -> str | None:
     """Send ``count`` probes ``interval_s`` apart and listen ``wait_s`` in all: the MAC of a
     host that uses ``address``, or None. Returns at the first such frame. Bounded by
-    ``wait_s``; :class:`ArpProbeError` if no probe could be sent."""
+    ``wait_s``; OSError (saying why) if no probe could be sent: no raw socket here, an
+    unknown interface."""
     mine = bytes.fromhex(mac.replace(":", ""))
     if len(mine) != 6:
-        raise ArpProbeError(f"{ifname} has no Ethernet address ({mac!r})")
+        raise OSError(f"{ifname} has no Ethernet address ({mac!r})")
     try:
         sock = _open(ifname, netns)
     except OSError as exc:
-        raise ArpProbeError(f"cannot open a raw ARP socket on {ifname}: {exc}") from exc
+        raise OSError(f"cannot open a raw ARP socket on {ifname}: {exc}") from exc
     with contextlib.closing(sock):
         sock.setblocking(False)
         frame = probe_frame(mine, address)
@@ -128,7 +125,7 @@ def probe(
                 try:
                     sock.send(frame)
                 except OSError as exc:
-                    raise ArpProbeError(f"cannot send an ARP probe on {ifname}: {exc}") from exc
+                    raise OSError(f"cannot send an ARP probe on {ifname}: {exc}") from exc
                 sent += 1
                 continue
             if now >= deadline:

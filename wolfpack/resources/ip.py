@@ -438,7 +438,7 @@ class IpAddressAgent(Agent):
                 wait_s=DAD_WAIT_S,
                 netns=self.netns,
             )
-        except arp.ArpProbeError as exc:
+        except OSError as exc:
             self.log("ip_probe_with_arping", address=settings.cidr, why=str(exc))
         wait = DAD_WAIT_S
         argv = [arping, "-0", "-C", "1", "-c", str(DAD_PROBES), "-W", str(DAD_PROBE_INTERVAL_S),
