@@ -17,6 +17,7 @@ import pytest
 
 from wolfpack.errors import WolfpackError
 from wolfpack.lab.netns import Lab, LabError
+from wolfpack.lab.power import netns_pids
 from wolfpack.model.builtin_types import IP_ADDRESS, builtin_types
 from wolfpack.model.config import PropertyValue, Resource
 from wolfpack.resources import AgentError, AgentResult, arp
@@ -248,3 +249,20 @@ def test_the_in_process_probe_finds_the_owner_and_nothing_else(lab: Lab, tmp_pat
     assert arp.probe("eth0", mine, free, count=3, interval_s=0.03, wait_s=0.2, netns=ns) is None
     with pytest.raises(OSError, match="no-such-if"):
         arp.probe("no-such-if", mine, free, count=1, interval_s=0.03, wait_s=0.1, netns=ns)
+
+
+def test_stop_waits_for_the_announcement_of_its_start(lab: Lab, tmp_path: Path) -> None:
+    """The gratuitous ARPs go out in the background (issue 12), but never for an address
+    that is gone: a stop right after the start returns only once they are done."""
+    agent = agent_in(lab, "node1", tmp_path)
+    agent.start(timeout_s=10)
+    agent.stop(timeout_s=10)
+    assert f"{VIP}/24" not in addresses(lab, "node1")
+    assert [p for p in netns_pids(lab.ns("node1")) if VIP in _cmdline(p)] == []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -120,6 +120,8 @@ class IpAddressAgent(Agent):
         super().__init__(resource, rtype, ctx)
         #: network namespace to work in; None: the current one (the node daemon's own)
         self.netns: str | None = os.environ.get(NETNS_ENV) or None
+        #: the announcement of the last start, still under way (stop waits for it)
+        self._announcing: threading.Thread | None = None
 
     # -- validate ----------------------------------------------------------------------------
     def validate(self) -> None:
@@ -198,6 +200,8 @@ class IpAddressAgent(Agent):
     def stop(self, timeout_s: float) -> None:
         if self.ctx.links is not None:
             self.ctx.links.unwatch(self.name)
+        if self._announcing is not None:  # no announcement of an address no longer here
+            self._announcing.join(min(timeout_s, MIN_CALL_S + 1.0))
         settings = self.settings()
         for iface in self._snapshot():
             held = iface.holds(settings.address)
@@ -471,4 +475,5 @@ class IpAddressAgent(Agent):
             except AgentError as exc:
                 self.log("ip_announce_failed", address=settings.cidr, error=str(exc))
 
-        threading.Thread(target=run, name=f"garp-{self.name}", daemon=True).start()
+        self._announcing = threading.Thread(target=run, name=f"garp-{self.name}", daemon=True)
+        self._announcing.start()
