@@ -134,7 +134,22 @@ def where_it_went(
     points = [first, *found["milestones"].items(), ("answer", wall(gap.end))]
     phases = segments(points)
     print("  " + ", ".join(f"{k} {v:.3f}" for k, v in phases.items()), file=sys.stderr)
+    print("  " + per_resource(found), file=sys.stderr)
     return phases
+
+
+def per_resource(timeline: dict[str, Any]) -> str:
+    """Each resource's events, in ms from the decision: which ones dominate, and whether
+    they ran one after another or together."""
+    decided = timeline["decided"]
+    rows: dict[str, list[str]] = {}
+    for e in timeline["events"]:
+        if e["resource"]:
+            at = round((e["at"] - decided) * 1000)
+            rows.setdefault(e["resource"], []).append(f"{e['phase']} {at:+d}")
+    return "resources (ms from decided): " + "; ".join(
+        f"{name}: {', '.join(marks)}" for name, marks in rows.items()
+    )
 
 
 def web_poweroff(lab: LabDriver, work: Path) -> Run:
@@ -180,9 +195,13 @@ def sql_poweroff(lab: LabDriver, work: Path) -> Run:
     with lab.probe("sql", "sql.cluster.test", work / "sql.jsonl", *args) as probe:
         time.sleep(SETTLE_S)
         t_fault = time.monotonic()
+        old = probe.answers_since(0.0)[-1:]  # the old postmaster's start time
         lab.power("off", owner)
         new = lab.wait(lambda: moved(lab, "SQL", owner), WAIT_S, "SQL failed over")
-        lab.wait(lambda: probe.answers_since(t_fault), WAIT_S, "SQL answers")
+        # an answer of the new postmaster (the old one may still answer just after the command)
+        lab.wait(
+            lambda: any([a] != old for a in probe.answers_since(t_fault)), WAIT_S, "SQL answers"
+        )
         time.sleep(SETTLE_S)
     gap = outage(probe, t_fault, "sql power-off")
     first = ("last_answer", wall(gap.start))

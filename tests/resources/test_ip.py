@@ -10,15 +10,17 @@ import os
 import secrets
 import subprocess
 from collections.abc import Iterator
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
 from wolfpack.errors import WolfpackError
 from wolfpack.lab.netns import Lab, LabError
+from wolfpack.lab.power import netns_pids
 from wolfpack.model.builtin_types import IP_ADDRESS, builtin_types
 from wolfpack.model.config import PropertyValue, Resource
-from wolfpack.resources import AgentError, AgentResult
+from wolfpack.resources import AgentError, AgentResult, arp
 from wolfpack.resources.ip import IpAddressAgent
 
 from . import Recorder, wait_until
@@ -73,8 +75,9 @@ def test_vip_moves_between_nodes_and_the_client_follows(lab: Lab, tmp_path: Path
 
     one.stop(timeout_s=10)
     assert f"{VIP}/24" not in addresses(lab, "node1") and not one.looks_alive()
-    two.start(timeout_s=10)  # its gratuitous ARP updates the client's (existing) entry
-    assert lab.neighbour("client", VIP) == lab.mac("node2", "eth0")
+    two.start(timeout_s=10)  # its gratuitous ARP (sent in the background) updates the
+    mac = lab.mac("node2", "eth0")  # client's existing entry
+    assert wait_until(lambda: lab.neighbour("client", VIP) == mac, timeout=3)
     assert lab.ping("client", VIP)
     assert two.is_alive() and not one.looks_alive()
 
@@ -223,3 +226,43 @@ def test_lab_destroy_removes_exactly_its_namespaces(tmp_path: Path) -> None:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     assert prefix not in listed.stdout
     lab.destroy()  # twice is harmless
+
+
+def test_the_in_process_probe_finds_the_owner_and_nothing_else(lab: Lab, tmp_path: Path) -> None:
+    """The duplicate-address probe without arping (issue 12): the owner's MAC for a used
+    address, None for a free one, and the agent's start used it (no arping fallback)."""
+    rec = Recorder(tmp_path / "node1", node="node1")
+    props: dict[str, PropertyValue] = {"address": VIP, "network": "public"}
+    one = IpAddressAgent(Resource("vip", IP_ADDRESS, "g", properties=props), RTYPE, rec.ctx)
+    one.netns = lab.ns("node1")
+    one.start(timeout_s=10)
+    assert "ip_added" in [e for e, _ in rec.events]
+    assert "ip_probe_with_arping" not in [e for e, _ in rec.events]
+
+    mine = lab.mac("node2", "eth0")
+    ns = lab.ns("node2")
+    found = arp.probe(
+        "eth0", mine, IPv4Address(VIP), count=3, interval_s=0.03, wait_s=1.0, netns=ns
+    )
+    assert found == lab.mac("node1", "eth0")
+    free = IPv4Address("198.51.100.101")
+    assert arp.probe("eth0", mine, free, count=3, interval_s=0.03, wait_s=0.2, netns=ns) is None
+    with pytest.raises(OSError, match="no-such-if"):
+        arp.probe("no-such-if", mine, free, count=1, interval_s=0.03, wait_s=0.1, netns=ns)
+
+
+def test_stop_waits_for_the_announcement_of_its_start(lab: Lab, tmp_path: Path) -> None:
+    """The gratuitous ARPs go out in the background (issue 12), but never for an address
+    that is gone: a stop right after the start returns only once they are done."""
+    agent = agent_in(lab, "node1", tmp_path)
+    agent.start(timeout_s=10)
+    agent.stop(timeout_s=10)
+    assert f"{VIP}/24" not in addresses(lab, "node1")
+    assert [p for p in netns_pids(lab.ns("node1")) if VIP in _cmdline(p)] == []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -203,6 +203,36 @@ def test_config_nginx_rejects_is_err_configured(
     assert not agent.looks_alive()
 
 
+def test_an_accepted_config_is_not_tested_again_a_changed_one_is(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``nginx -t`` is a process start on every failover's path: skipped for a
+    configuration it accepted already, run again when the text or mime.types changed."""
+    mime = h.base / "mime.types"
+    mime.write_text("types { text/html html; }\n")
+    monkeypatch.setattr("wolfpack.resources.nginx.MIME_TYPES", mime)
+    agent, rec = h.agent()
+
+    def tested() -> int:
+        return sum(1 for event, _ in rec.events if event == "nginx_config_tested")
+
+    for _ in range(2):
+        agent.start(timeout_s=MAX_WAIT)
+        agent.stop(timeout_s=MAX_WAIT)
+    assert tested() == 1
+
+    mime.write_text("types { text/html html\n")  # the same path, now broken
+    with pytest.raises(AgentError) as err:
+        agent.start(timeout_s=MAX_WAIT)
+    assert err.value.code is AgentResult.ERR_CONFIGURED
+    assert "nginx rejects the configuration" in str(err.value)
+    assert h.masters() == []
+
+    mime.write_text("types { text/html html htm; }\n")
+    agent.start(timeout_s=MAX_WAIT)
+    assert tested() == 2 and agent.is_alive()
+
+
 def test_missing_nginx_is_err_installed(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("wolfpack.resources.nginx.DEFAULT_PATH", str(h.base / "empty-bin"))
     agent, _ = h.agent(node="node3")

@@ -23,7 +23,7 @@ import pytest
 from wolfpack.model.builtin_types import POSTGRESQL, builtin_types
 from wolfpack.model.config import PropertyValue, Resource
 from wolfpack.resources import Agent, AgentError, AgentResult, agent_class
-from wolfpack.resources.postgresql import PostgresAgent
+from wolfpack.resources.postgresql import PostgresAgent, init_sync_args
 
 from . import MAX_WAIT, Recorder, alive, free_port, running_in_group, running_with, wait_until
 
@@ -288,3 +288,30 @@ def test_root_is_refused_as_the_account(h: Harness) -> None:
     with pytest.raises(AgentError) as err:
         agent.validate()
     assert err.value.code is AgentResult.ERR_CONFIGURED and "property user" in str(err.value)
+
+
+def test_crash_recovery_syncs_the_disk_with_one_syncfs(h: Harness) -> None:
+    """Issue 12: a start after a crash (a failover) does not fsync the data directory file
+    by file; the server says which method it was started with."""
+    agent, _ = h.agent()
+    agent.start(timeout_s=START_WAIT)
+    os.kill(agent.pids()[0], signal.SIGKILL)  # the old owner's crash
+    agent.stop(timeout_s=MAX_WAIT)
+    agent.start(timeout_s=START_WAIT)  # crash recovery
+    with h.connect() as conn:
+        row = conn.execute("SHOW recovery_init_sync_method").fetchone()
+    assert row == ("syncfs",)
+    agent.stop(timeout_s=MAX_WAIT)
+    assert h.postmasters() == []
+
+
+def test_syncfs_only_where_postgresql_and_the_kernel_offer_it(tmp_path: Path) -> None:
+    assert init_sync_args(str(tmp_path), "6.1.0-13-amd64") == ()  # no cluster yet
+    (tmp_path / "PG_VERSION").write_text("15\n")
+    assert init_sync_args(str(tmp_path), "6.1.0-13-amd64") == (
+        "-c",
+        "recovery_init_sync_method=syncfs",
+    )
+    assert init_sync_args(str(tmp_path), "5.4.0") == ()  # syncfs errors not reported
+    (tmp_path / "PG_VERSION").write_text("13\n")
+    assert init_sync_args(str(tmp_path), "6.1.0") == ()  # no such setting before 14

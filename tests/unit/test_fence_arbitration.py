@@ -4,13 +4,17 @@ agent that records its calls."""
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import yaml
 
 from wolfpack.errors import FenceError
+from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig, ClusterSettings, Group, Node
-from wolfpack.model.snapshot import GroupStatus, NodeStatus
+from wolfpack.model.snapshot import GroupStatus, NodeStatus, Snapshot
 from wolfpack.model.states import NodeState
 from wolfpack.model.views import PublishedView, Silence
 from wolfpack.node.coordinator import Coordinator
@@ -232,3 +236,42 @@ def test_h6_unfence_runs_at_start_for_io_fences_only() -> None:
 
     with pytest.raises(FenceError, match=r"fence\.agent.*no devices"):
         unfence_self(settings, Broken(FenceKind.IO), log)
+
+
+def test_the_fence_does_not_wait_for_the_snapshot_dump(tmp_path: Path) -> None:
+    """The snapshot behind a new decision is dumped beside the decision, in a thread of its
+    own (issue 12: the fence and the next tick's placement are on every failover's path,
+    the YAML file is not); it is dumped also when carrying the decision out fails."""
+    w = World()
+    dumps = tmp_path / "dumps"
+    w.coordinator.dump_dir = dumps
+    release = threading.Event()
+    dump = w.coordinator._dump
+
+    def slow_dump(snap: Snapshot, now: float) -> None:
+        release.wait(10)
+        dump(snap, now)
+
+    w.coordinator._dump = slow_dump  # type: ignore[method-assign]
+    w.coordinator.tick()  # returns with the dump held back
+    assert w.agent.calls == [("off", "n2")]
+    assert not list(dumps.glob("snapshot-*.yaml"))
+    release.set()
+    assert w.coordinator.dumping is not None
+    w.coordinator.dumping.join(10)
+    (kept,) = dumps.glob("snapshot-*.yaml")
+    doc = yaml.safe_load(kept.read_text())  # a scenario: the snapshot reads back whole
+    assert codec.parse(Snapshot, doc["snapshot"]) == w.coordinator.last_snapshot
+
+    failing = World()
+    failing.coordinator.dump_dir = dumps2 = tmp_path / "dumps2"
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise FenceError("apply failed")
+
+    failing.coordinator.executor.apply = broken  # type: ignore[method-assign]
+    with pytest.raises(FenceError):
+        failing.coordinator.tick()
+    assert failing.coordinator.dumping is not None
+    failing.coordinator.dumping.join(10)
+    assert len(list(dumps2.glob("snapshot-*.yaml"))) == 1

@@ -91,6 +91,7 @@ class Coordinator:
         self._last_plan: list[str] = []
         self._networks: NetworkStates | None = None  # the states last logged
         self.last_snapshot: Snapshot | None = None
+        self.dumping: threading.Thread | None = None  # the last snapshot dump's thread
 
     @property
     def is_coordinator(self) -> bool:
@@ -209,16 +210,19 @@ class Coordinator:
         self._report_networks(snap)
         decided = plan(snap, now)
         lines = explain(decided)
-        if decided.actions and lines != self._last_plan:
+        new_plan = bool(decided.actions) and lines != self._last_plan
+        if new_plan:
             self.log(
                 "plan",
                 actions=[f"{a.kind} {a.subject} {a.node or ''}".strip() for a in decided.actions],
                 reasons=[str(a.reason.code) for a in decided.actions],
             )
-            self._dump(snap, now)
         self._last_plan = lines
         self.last_snapshot = snap
-        self._fence(view, [a.subject for a in decided.actions if a.kind is ActionKind.FENCE_NODE])
+        if new_plan:  # kept beside the failover, never on its path (the next tick decides)
+            self._dump_soon(snap, now)
+        fence = [a.subject for a in decided.actions if a.kind is ActionKind.FENCE_NODE]
+        self._fence(view, fence)
         self.executor.apply(guard, decided, now, view.kvs)
         self._fenced &= set(view.node_leases.values())  # leases gone need no memory
         self._io_fenced &= set(view.node_leases.values())
@@ -302,6 +306,15 @@ class Coordinator:
             self.log(event, **fields)
         self._networks = states
 
+    def _dump_soon(self, snap: Snapshot, now: float) -> None:
+        """:meth:`_dump` in a thread of its own: a failover's fence and its next tick (the
+        placement) do not wait for a YAML file (the snapshot is immutable)."""
+        if self.dump_dir is None:
+            return
+        self.dumping = threading.Thread(target=self._dump, args=(snap, now), name="dump")
+        self.dumping.daemon = True
+        self.dumping.start()
+
     def _dump(self, snap: Snapshot, now: float) -> None:
         """Keep the snapshot behind each new decision: any incident becomes a scenario."""
         if self.dump_dir is None:
@@ -314,6 +327,7 @@ class Coordinator:
             "now": now,
             "snapshot": codec.dump(snap),
         }
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, where built
+        path.write_text(yaml.dump(doc, Dumper=dumper, sort_keys=False))
         for old in sorted(self.dump_dir.glob("snapshot-*.yaml"))[:-50]:
             old.unlink(missing_ok=True)

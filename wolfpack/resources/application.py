@@ -106,6 +106,9 @@ class _Phase(StrEnum):
 
 
 class ApplicationAgent(Agent):
+    #: pause between two checks while starting (an agent whose check is cheap polls faster)
+    check_every_s = CHECK_EVERY_S
+
     def __init__(self, resource: Resource, rtype: ResourceType, ctx: AgentContext) -> None:
         super().__init__(resource, rtype, ctx)
         self._lock = threading.Lock()
@@ -286,7 +289,7 @@ class ApplicationAgent(Agent):
             last = self._check(cfg, min(left, cfg.check_timeout_s))
             if last.returncode == 0:
                 break
-            watch.exited.wait(max(0.0, min(CHECK_EVERY_S, deadline - time.monotonic())))
+            watch.exited.wait(max(0.0, min(self.check_every_s, deadline - time.monotonic())))
         with self._lock:
             if not watch.exited.is_set():
                 self._phase = _Phase.ONLINE

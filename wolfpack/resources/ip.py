@@ -9,7 +9,8 @@ built. A named namespace that does not exist is an error, never created.
 ``network`` property only names the cluster network, for messages), makes sure no other host
 on that segment answers ARP for it (RFC 5227 probe, ``arping -0``: two owners of one address
 is the failure this resource must never cause), adds it with the label ``<ifname>:wp`` and
-announces it by gratuitous ARP so that neighbours' caches point here at once.
+announces it by gratuitous ARP so that neighbours' caches point here at once (in the
+background: start returns once the address is added, so what depends on it starts sooner).
 
 The label marks the addresses the cluster added: *stop* removes only those, so a mistyped
 ``address`` that equals a node's own address is refused at start instead of being deleted at
@@ -34,6 +35,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-unty
 
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
+from wolfpack.resources import arp
 from wolfpack.resources.base import Agent, AgentContext, AgentResult
 from wolfpack.resources.holdings import ADDRESS
 
@@ -55,13 +58,16 @@ NETNS_ENV = "WOLFPACK_NETNS"
 #: label suffix of the addresses this agent adds (``eth0:wp``)
 LABEL_SUFFIX = ":wp"
 #: how long the duplicate-address probe waits for an answer, and its probes' spacing: on
-#: a LAN an ARP reply takes well under a millisecond, so RFC 5227's 1-2 s would only
-#: lengthen every failover (measured in bench/lab_failover.py)
-DAD_WAIT_S = 0.2
-DAD_PROBE_INTERVAL_S = 0.05
+#: a LAN an ARP reply takes well under a millisecond (the owner's kernel answers, however
+#: loaded its CPUs), so three probes 30 ms apart and 0.1 s in all cover a lost frame;
+#: RFC 5227's 1-2 s would only lengthen every failover (measured in bench/lab_failover.py)
+DAD_WAIT_S = 0.1
+DAD_PROBE_INTERVAL_S = 0.03
+DAD_PROBES = 3
 #: gratuitous ARPs sent on start, and the pause between them (arping also waits one pause
-#: after the last: 50 ms keeps a lost frame covered and takes 0.1 s off every failover,
-#: measured in bench/lab_client_net.py)
+#: after the last: 50 ms keeps a lost frame covered, measured in bench/lab_client_net.py).
+#: They go out in the background: the address is usable once added, and arping's own
+#: start and exit (about 0.25 s) is not worth a failover's wait (bench/lab_failover.py)
 GARP_COUNT = 2
 GARP_INTERVAL_S = 0.05
 #: lower bound of any one arping call, whatever the caller's timeout
@@ -94,6 +100,7 @@ class _Iface:
     index: int
     name: str
     flags: int
+    mac: str = ""
     addrs: list[tuple[IPv4Interface, str]] = field(default_factory=list)
 
     @property
@@ -113,6 +120,8 @@ class IpAddressAgent(Agent):
         super().__init__(resource, rtype, ctx)
         #: network namespace to work in; None: the current one (the node daemon's own)
         self.netns: str | None = os.environ.get(NETNS_ENV) or None
+        #: the announcement of the last start, still under way (stop waits for it)
+        self._announcing: threading.Thread | None = None
 
     # -- validate ----------------------------------------------------------------------------
     def validate(self) -> None:
@@ -157,7 +166,7 @@ class IpAddressAgent(Agent):
             self._check_ours(settings, iface, *held)
             self._hold(settings, iface)
             self.log("ip_already_present", address=settings.cidr, interface=iface.name)
-            self._announce(arping, settings, iface, deadline)  # neighbours may be stale
+            self._announce_soon(arping, settings, iface)  # neighbours may be stale
             self._sense(iface)
             return
         if not iface.usable:
@@ -179,18 +188,20 @@ class IpAddressAgent(Agent):
         self._hold(settings, iface)  # recorded before it exists: never held unrecorded
         try:
             self._change("add", settings, iface)
-            self._announce(arping, settings, iface, deadline)
         except AgentError:
             with contextlib.suppress(AgentError):
                 self._change("del", settings, iface)
                 self.holdings.remove(ADDRESS, self.name)
             raise
+        self._announce_soon(arping, settings, iface)
         self.log("ip_added", address=settings.cidr, interface=iface.name, netns=self.netns)
         self._sense(iface)
 
     def stop(self, timeout_s: float) -> None:
         if self.ctx.links is not None:
             self.ctx.links.unwatch(self.name)
+        if self._announcing is not None:  # no announcement of an address no longer here
+            self._announcing.join(min(timeout_s, MIN_CALL_S + 1.0))
         settings = self.settings()
         for iface in self._snapshot():
             held = iface.holds(settings.address)
@@ -281,7 +292,10 @@ class IpAddressAgent(Agent):
             with self._rtnl() as ipr:
                 ifaces = {
                     int(link["index"]): _Iface(
-                        int(link["index"]), str(link.get_attr("IFLA_IFNAME")), int(link["flags"])
+                        int(link["index"]),
+                        str(link.get_attr("IFLA_IFNAME")),
+                        int(link["flags"]),
+                        str(link.get_attr("IFLA_ADDRESS") or ""),
                     )
                     for link in ipr.get_links()
                 }
@@ -416,9 +430,22 @@ class IpAddressAgent(Agent):
     def _probe(
         self, arping: str, settings: _Settings, iface: _Iface, deadline: float
     ) -> str | None:
-        """RFC 5227 probe (sender 0.0.0.0): the MAC of a host answering for the address."""
+        """RFC 5227 probe (sender 0.0.0.0): the MAC of a host answering for the address.
+        In-process (:mod:`wolfpack.resources.arp`); with arping where that cannot be done."""
+        try:
+            return arp.probe(
+                iface.name,
+                iface.mac,
+                settings.address,
+                count=DAD_PROBES,
+                interval_s=DAD_PROBE_INTERVAL_S,
+                wait_s=DAD_WAIT_S,
+                netns=self.netns,
+            )
+        except OSError as exc:
+            self.log("ip_probe_with_arping", address=settings.cidr, why=str(exc))
         wait = DAD_WAIT_S
-        argv = [arping, "-0", "-C", "1", "-c", "3", "-W", str(DAD_PROBE_INTERVAL_S),
+        argv = [arping, "-0", "-C", "1", "-c", str(DAD_PROBES), "-W", str(DAD_PROBE_INTERVAL_S),
                 "-w", str(wait), "-i", iface.name]  # fmt: skip
         result = self._arping([*argv, str(settings.address)], deadline, wait)
         if result.returncode != 0:
@@ -435,3 +462,18 @@ class IpAddressAgent(Agent):
         argv = [arping, "-q", "-U", "-c", str(GARP_COUNT), "-W", str(GARP_INTERVAL_S)]
         wait = GARP_COUNT * GARP_INTERVAL_S
         self._arping([*argv, "-i", iface.name, "-S", addr, addr], deadline, wait)
+
+    def _announce_soon(self, arping: str, settings: _Settings, iface: _Iface) -> None:
+        """:meth:`_announce` in a thread of its own: start returns once the address is
+        added. A failed announcement is logged (neighbours then learn the address by their
+        own ARP, as after any cache timeout); it never takes the address away again."""
+        deadline = time.monotonic() + MIN_CALL_S
+
+        def run() -> None:
+            try:
+                self._announce(arping, settings, iface, deadline)
+            except AgentError as exc:
+                self.log("ip_announce_failed", address=settings.cidr, error=str(exc))
+
+        self._announcing = threading.Thread(target=run, name=f"garp-{self.name}", daemon=True)
+        self._announcing.start()
