@@ -50,6 +50,8 @@ from wolfpack.store.view import ClusterReader, ClusterView, update_doc
 
 Log = Callable[..., None]
 RELEASE_RETRY_S = 0.25  # a start refused as busy elsewhere is tried again after this
+#: a start that ends after a self-fence waits this long for a stop_everything under way
+STALE_STOP_WAIT_S = 5.0
 AgentFactory = Callable[[Resource, ResourceType, AgentContext], Agent]
 
 
@@ -147,13 +149,14 @@ class ResourceManager:
     def _stale(self, name: str) -> bool:
         return self._epochs.get(name, 0) != self._fence_epoch
 
-    def _sweep(self) -> None:
+    def _sweep(self, wait_s: float = 0.0) -> None:
         """After a self-fence, stop what a start under way at the fence left running, and
-        forget local states such a start wrote after its resource was stopped."""
+        forget local states such a start wrote after its resource was stopped. ``wait_s``:
+        how long to wait for a stop_everything under way to end first (0: skip this turn)."""
         if not self._fence_epoch:
             return
         stale = [n for n in list(self.running) if self._stale(n)]
-        if stale and self._stopping.acquire(blocking=False):
+        if stale and self._stopping.acquire(timeout=max(0.0, wait_s)):
             try:
                 why = "started before the self-fence, or without a valid lease"
                 self._stop_these(why, stale, self._fence_until)
@@ -334,7 +337,10 @@ class ResourceManager:
         rtype = snap.config.types[res.type]
         self.running[res.name] = Running.online(agent, res, rtype, self.clock())
         if self._stale(res.name):
-            return  # the node self-fenced while this started: the monitor's sweep stops it
+            # the node self-fenced while this started: stop it now, from this thread (the
+            # monitor may be asleep for up to a second, longer than the lease's margin)
+            self._sweep(wait_s=STALE_STOP_WAIT_S)
+            return
         self._step(res.name, ResourceEvent.STARTED)
         # A failure requested while this start ran stays requested: the next pass carries
         # it out (the report keeps ``fail_requested``).
