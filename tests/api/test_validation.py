@@ -19,6 +19,7 @@ from wolfpack.api.settings import ApiSection
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterSettings
 from wolfpack.model.node_facts import ClockFact, EtcdFact, NodeFacts
+from wolfpack.policy.validate import CHECKS
 from wolfpack.store.memory import MemoryStore
 from wolfpack.store.repository import ClusterDB
 
@@ -150,3 +151,52 @@ def test_a_node_whose_api_does_not_answer_is_named(pair: Pair) -> None:
     pair.db.register_api("node3", {"node": "node3", "url": f"http://127.0.0.1:{free_port()}"})
     body = pair.get("node1", PATH.format("node3")).json()
     assert body["facts"] is None and "127.0.0.1" in body["error"]
+
+
+CLUSTER_PATH = "/api/v1/cluster/validation"
+
+
+def test_the_cluster_report_has_a_row_per_node_and_check_and_names_the_unasked(
+    pair: Pair,
+) -> None:
+    """S1, issue 10 item 5: one request asks every node (node1 itself, node2 through its
+    API) and judges; node3, whose API is not there, is a row of the report, not an error.
+    The shape is what ``wolfpack cluster validate --json`` prints."""
+    r = pair.get("node1", CLUSTER_PATH)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert set(report) == {"at", "nodes", "rows"}
+    assert report["nodes"] == ["node1", "node2", "node3"]
+    rows = report["rows"]
+    for node in ("node1", "node2"):
+        assert {x["check"] for x in rows if x["node"] == node} == set(CHECKS), node
+        answered = [x for x in rows if x["node"] == node and x["check"] == "node"]
+        assert [x["code"] for x in answered] == ["NODE_ANSWERED"]
+    unasked = [x for x in rows if x["node"] == "node3"]
+    assert [(x["check"], x["verdict"], x["code"]) for x in unasked] == [
+        ("node", "fail", "NODE_NOT_ASKED")
+    ]
+    assert "node3 could not be asked" in unasked[0]["message"]
+    # node2's clock is 5 s ahead of node1's (the API asked): measured through the relay
+    clock = next(x for x in rows if x["check"] == "clock" and x["node"] == "node2")
+    assert clock["verdict"] == "fail" and clock["code"] == "CLOCK_SKEW"
+
+
+def test_the_cluster_report_for_the_nodes_given(pair: Pair) -> None:
+    r = pair.get("node2", CLUSTER_PATH + "?node=node1&node=node1")
+    assert r.status_code == 200, r.text
+    assert r.json()["nodes"] == ["node1"]
+    assert {x["node"] for x in r.json()["rows"]} == {"node1"}
+
+
+def test_the_cluster_report_refuses_an_unknown_node_naming_the_field(pair: Pair) -> None:
+    r = pair.get("node1", CLUSTER_PATH + "?node=node1&node=node9")
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["fields"] == [
+        {"field": "node", "message": "'node9' is not a node of cluster pair"}
+    ]
+
+
+def test_the_cluster_report_needs_a_token(pair: Pair) -> None:
+    assert httpx.get(pair.servers["node1"].url + CLUSTER_PATH, timeout=15).status_code == 401

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 import typer
@@ -23,7 +23,7 @@ from wolfpack.cli.log import ApiOption, TokenOption
 from wolfpack.cli.runner import EXIT_ERROR, EXIT_UNAVAILABLE, JsonFlag, verb
 from wolfpack.errors import FieldError, ValidationError, WolfpackError
 from wolfpack.model import codec
-from wolfpack.model.node_facts import NodeFacts, ValidationReport
+from wolfpack.model.node_facts import NodeFacts, ValidationReport, report_document
 from wolfpack.policy.validate import judge
 
 #: nodes asked at once
@@ -127,8 +127,7 @@ def register(app: typer.Typer) -> None:
         found = ask_all(names, api, token, show=not as_json)
         report = judge(cfg, found, time.time())
         if as_json:
-            document: dict[str, Any] = codec.dump(report, exclude_defaults=False)
-            output.print_json(document)
+            output.print_json(report_document(report))
         else:
             show(report, cfg.cluster.name)
         code = exit_code(report)

@@ -11,6 +11,9 @@ plain values, coded to and from JSON by :mod:`wolfpack.model.codec`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from wolfpack.model import codec
 
 # -- what to look at (from the configuration) -----------------------------------------------
 
@@ -221,3 +224,10 @@ class ValidationReport:
     def unasked(self) -> tuple[str, ...]:
         """Nodes that could not be asked (their facts are unknown)."""
         return tuple(r.node for r in self.rows if r.code == "NODE_NOT_ASKED")
+
+
+def report_document(report: ValidationReport) -> dict[str, Any]:
+    """The report as JSON: what ``wolfpack cluster validate --json`` prints and
+    ``GET /api/v1/cluster/validation`` answers (every field, defaults too)."""
+    document: dict[str, Any] = codec.dump(report, exclude_defaults=False)
+    return document

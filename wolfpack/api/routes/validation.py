@@ -1,5 +1,7 @@
-"""A node's facts for ``wolfpack cluster validate`` (S1, Test-Cluster):
-``GET /api/v1/nodes/{name}/validation``.
+"""Cluster validation (S1, Test-Cluster): a node's facts, ``GET
+/api/v1/nodes/{name}/validation``, and the whole report, ``GET /api/v1/cluster/validation``
+(every node asked at once, judged by :func:`wolfpack.policy.validate.judge`: what
+``wolfpack cluster validate --json`` prints, and the web UI's Validate Cluster… shows).
 
 What a node sees (its addresses, which peers it reaches, names, clock, disks, programs, etcd,
 fence agent, watchdog) only that node can say, so the API asked relays to the named node's
@@ -16,33 +18,40 @@ A node that cannot be asked is an answer too (200 with ``facts: null`` and ``err
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from wolfpack.admin import peer
 from wolfpack.admin.peer import plain_beyond_loopback
-from wolfpack.api.auth import current, reader_or_peer
+from wolfpack.api.auth import Reader, current, reader_or_peer
 from wolfpack.api.routes.common import JSONBytes, cache, json_response
-from wolfpack.errors import NotFoundError, WolfpackError
+from wolfpack.errors import FieldError, NotFoundError, ValidationError, WolfpackError
 from wolfpack.model import codec
-from wolfpack.model.node_facts import NodeFacts
+from wolfpack.model.node_facts import NodeFacts, report_document
+from wolfpack.policy.validate import judge
 
 router = APIRouter(prefix="/api/v1")
 PATH = "/api/v1/nodes/{name}/validation"
 #: the node's self-check is bounded at 5 s; this leaves room for the round trip
 RELAY_TIMEOUT_S = 8.0
+#: one node's answer to the cluster report, however slow its connection (httpx's timeout is
+#: per phase: connect, then read)
+CLUSTER_TIMEOUT_S = RELAY_TIMEOUT_S + 2.0
 
 
 Asker = Annotated[str, Depends(reader_or_peer())]
 
 
-def _answer(name: str, asked_by: str, facts: NodeFacts | None, error: str | None) -> JSONBytes:
-    body = codec.dump(facts, exclude_defaults=False) if facts is not None else None
-    return json_response({"node": name, "asked_by": asked_by, "facts": body, "error": error})
+def _answer(name: str, asked_by: str, found: NodeFacts | str) -> JSONBytes:
+    if isinstance(found, str):
+        return json_response({"node": name, "asked_by": asked_by, "facts": None, "error": found})
+    body = codec.dump(found, exclude_defaults=False)
+    return json_response({"node": name, "asked_by": asked_by, "facts": body, "error": None})
 
 
 def _stamped(facts: NodeFacts, node: str, sent: float, received: float) -> NodeFacts:
@@ -50,6 +59,22 @@ def _stamped(facts: NodeFacts, node: str, sent: float, received: float) -> NodeF
         facts.clock, reference_node=node, reference_sent=sent, reference_received=received
     )
     return dataclasses.replace(facts, clock=clock)
+
+
+async def facts_of(request: Request, name: str, built: Any) -> NodeFacts | str:
+    """``name``'s facts, stamped with this node's clock, or why they could not be had:
+    this node's from its daemon's self-check, another's through its API."""
+    state = request.app.state
+    if name != state.node:
+        return await _relay(request, name, built)
+    if state.validation is None:
+        return "no daemon behind this API"
+    sent = state.clock()
+    try:
+        facts: NodeFacts = await run_in_threadpool(state.validation, built.snapshot.config)
+    except WolfpackError as exc:
+        return f"the self-check failed: {exc}"
+    return _stamped(facts, state.node, sent, state.clock())
 
 
 @router.get(
@@ -64,36 +89,61 @@ async def node_validation(request: Request, name: str, who: Asker) -> JSONBytes:
     built = last if last is not None else await current(request)
     if name not in built.snapshot.config.nodes:
         raise NotFoundError("node", name)
-    if name == state.node:
-        if state.validation is None:
-            return _answer(name, state.node, None, "no daemon behind this API")
-        sent = state.clock()
-        config = built.snapshot.config
+    if name != state.node and who.startswith("node:"):
+        # a relayed request is answered where it lands, never relayed again
+        return _answer(name, state.node, f"{state.node} relays no node's request")
+    return _answer(name, state.node, await facts_of(request, name, built))
+
+
+@router.get(
+    "/cluster/validation",
+    summary="The cluster validation report: every node asked, judged (Test-Cluster)",
+)
+async def cluster_validation(
+    request: Request,
+    who: Reader,
+    node: Annotated[
+        list[str] | None, Query(description="Validate only this node; repeat for more.")
+    ] = None,
+) -> JSONBytes:
+    """S1: what ``wolfpack cluster validate --json`` prints. Every node is asked at once,
+    each bounded by :data:`CLUSTER_TIMEOUT_S`; one that cannot be asked is a row of the
+    report (``NODE_NOT_ASKED``), never a failure of the request."""
+    built = await current(request)
+    config = built.snapshot.config
+    names = list(dict.fromkeys(node or sorted(config.nodes)))
+    unknown = [n for n in names if n not in config.nodes]
+    if unknown:
+        raise ValidationError(
+            [
+                FieldError("node", f"{n!r} is not a node of cluster {config.cluster.name}")
+                for n in unknown
+            ]
+        )
+
+    async def bounded(name: str) -> NodeFacts | str:
         try:
-            facts: NodeFacts = await run_in_threadpool(state.validation, config)
-        except WolfpackError as exc:
-            return _answer(name, state.node, None, f"the self-check failed: {exc}")
-        return _answer(name, state.node, _stamped(facts, state.node, sent, state.clock()), None)
-    if who.startswith("node:"):  # a relayed request is answered where it lands, never again
-        return _answer(name, state.node, None, f"{state.node} relays no node's request")
-    return await _relay(request, name, built)
+            return await asyncio.wait_for(facts_of(request, name, built), CLUSTER_TIMEOUT_S)
+        except TimeoutError:
+            return f"no answer within {CLUSTER_TIMEOUT_S:.0f} s"
+
+    answers = await asyncio.gather(*(bounded(n) for n in names))
+    report = judge(config, dict(zip(names, answers, strict=True)), request.app.state.clock())
+    return json_response(report_document(report))
 
 
-async def _relay(request: Request, name: str, built: Any) -> JSONBytes:
+async def _relay(request: Request, name: str, built: Any) -> NodeFacts | str:
     import httpx  # only here, as for the cluster log
 
     state = request.app.state
     url = built.apis.get(name, {}).get("url")
     keys: Sequence[bytes] = state.peer_keys() if state.peer_keys is not None else ()
-    error = None
     if not url:
-        error = "no API registered (is wolfpackd running there?)"
-    elif plain_beyond_loopback(str(url)):
-        error = f"refused: {url} is plain HTTP beyond loopback (api.tls: false there)"
-    elif not keys:
-        error = "this API holds no cluster key"
-    if error is not None:
-        return _answer(name, state.node, None, error)
+        return "no API registered (is wolfpackd running there?)"
+    if plain_beyond_loopback(str(url)):
+        return f"refused: {url} is plain HTTP beyond loopback (api.tls: false there)"
+    if not keys:
+        return "this API holds no cluster key"
     verify: Any = True
     if state.ca_pem is not None:
         from wolfpack.admin.tls import client_context
@@ -112,8 +162,8 @@ async def _relay(request: Request, name: str, built: Any) -> JSONBytes:
             body = r.json()
         received = state.clock()
         if body.get("facts") is None:
-            return _answer(name, state.node, None, str(body.get("error") or "no facts"))
+            return str(body.get("error") or "no facts")
         facts = codec.parse(NodeFacts, body["facts"])
     except (httpx.HTTPError, ValueError, AttributeError, WolfpackError) as exc:
-        return _answer(name, state.node, None, f"{url}: {str(exc) or type(exc).__name__}")
-    return _answer(name, state.node, _stamped(facts, state.node, sent, received), None)
+        return f"{url}: {str(exc) or type(exc).__name__}"
+    return _stamped(facts, state.node, sent, received)

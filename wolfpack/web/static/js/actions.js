@@ -3,7 +3,7 @@
 import { enc, post, del } from "./api.js";
 import { byName, changeGroupBlocker, groupOwner, groupResources, nodeState, nodeDraining, groupState } from "./model.js";
 import { state, canWrite, act } from "./ui.js";
-import { groupProperties, resourceProperties, nodeProperties, networkProperties, newGroup, newResource } from "./dialogs.js";
+import { groupProperties, resourceProperties, nodeProperties, networkProperties, newGroup, newResource, validateCluster } from "./dialogs.js";
 
 function confirmDelete(kind, name) {
   return window.confirm(`Delete ${kind} ${name}? This cannot be undone.`);
@@ -115,8 +115,11 @@ export function networkMenu(net) {
 }
 
 export function folderMenu(id) {
+  // Validating changes nothing: every role may.
+  const validate = { id: "validate", label: "Validate Cluster…", run: () => validateCluster() };
+  if (id === "cluster") return canWrite() ? [{ id: "new-group", label: "New Group…", run: () => newGroup() }, { separator: true }, validate] : [validate];
   if (!canWrite()) return [];
-  if (id === "groups" || id === "cluster") return [{ id: "new-group", label: "New Group…", run: () => newGroup() }];
+  if (id === "groups") return [{ id: "new-group", label: "New Group…", run: () => newGroup() }];
   if (id === "resources") return [{ id: "new-resource", label: "New Resource…", run: () => newResource(null) }];
   return [];
 }

@@ -6,6 +6,7 @@ import { byName, find, groupResources, nodeState, groupState, resourceState, gro
 import { state, el, canWrite, say, clearError } from "./ui.js";
 import * as F from "./forms.js";
 import { historyPage } from "./timeline.js";
+import { validationPage } from "./validation.js";
 
 const dialog = () => document.getElementById("dialog");
 let returnFocus = null;
@@ -15,9 +16,10 @@ function closeDialog() {
   if (d.open) d.close();
 }
 
-function setup(title, body, buttons, errorBox) {
+function setup(title, body, buttons, errorBox, size = "") {
   const d = dialog();
   if (d.open) d.close();
+  d.className = size;
   returnFocus = document.activeElement;
   d.replaceChildren(
     el("div", { class: "dialog-head" },
@@ -222,6 +224,13 @@ export async function networkProperties(name) {
       ["public", "public: clients only"], ["none", "none: not used by the cluster"]]).element,
     F.text(form, "description", "Description", n.description).element);
   propertiesDialog({ kind: "networks", name, title: `${name} Properties`, pages: [["General", general]], form, original: { ...n } });
+}
+
+// Validate Cluster… (S1): the validation report, in a wide dialog; any role may run it.
+export function validateCluster() {
+  const name = (state.doc && state.doc.cluster && state.doc.cluster.name) || "cluster";
+  setup(`Validate Cluster ${name}`, validationPage(), [el("button", { type: "button", onclick: closeDialog }, "Close")],
+    el("div", { hidden: true }), "wide");
 }
 
 // --- wizards ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import {
 import { state, el, canWrite } from "./ui.js";
 import { openMenu } from "./menu.js";
 import { menuFor, folderMenu } from "./actions.js";
-import { groupProperties, resourceProperties, nodeProperties, networkProperties, newGroup, newResource } from "./dialogs.js";
+import { groupProperties, resourceProperties, nodeProperties, networkProperties, newGroup, newResource, validateCluster } from "./dialogs.js";
 import { topology } from "./topology.js";
 
 const PROPERTIES = { groups: groupProperties, resources: resourceProperties, nodes: nodeProperties, networks: networkProperties };
@@ -112,7 +112,10 @@ export function detailView() {
   if (id === "cluster") {
     return {
       title: `Cluster ${clusterName}`,
-      actions: write ? [button("New Group…", () => newGroup(), { id: "new-group" })] : [],
+      actions: [
+        write ? button("New Group…", () => newGroup(), { id: "new-group" }) : null,
+        button("Validate Cluster…", () => validateCluster(), { id: "validate-cluster" }),
+      ].filter(Boolean),
       body: el("div", {},
         el("p", { class: "muted" }, `Coordinator: ${doc.coordinator || "—"} · revision ${doc.revision ?? "—"}`),
         el("h3", {}, "Nodes"), nodesTable(byName(doc.nodes)),
