@@ -32,6 +32,7 @@ from typing import Any
 
 import benchlib
 
+from wolfpack.errors import WolfpackError
 from wolfpack.lab import access, demo, world
 from wolfpack.lab.driver import LabDriver
 from wolfpack.lab.state import LabState
@@ -164,7 +165,16 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--seconds must be 1 to 120 and --settle 0 to 120")
     if os.geteuid() != 0:
         ap.error("the lab needs root")
-    runs = [measure(args.dir, n, args.seconds, args.settle) for n in args.nodes]
+    runs, failed = [], {}
+    for n in args.nodes:
+        try:
+            runs.append(measure(args.dir, n, args.seconds, args.settle))
+        except WolfpackError as exc:  # recorded: the counts that did come up still count
+            print(f"{n} nodes: FAILED: {exc}", file=sys.stderr, flush=True)
+            failed[str(n)] = str(exc)
+    if not runs:
+        print("no node count came up: nothing to write", file=sys.stderr)
+        return 1
     model: dict[str, Any] = {}
     for key in ("cpu_percent", "rss_mb"):
         a, b = fit([r["nodes"] - 1 for r in runs], [r[f"{key}_max"] for r in runs])
@@ -173,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     largest = max(runs, key=lambda r: r["nodes"])
     summary: dict[str, Any] = {
         "nodes_measured": [r["nodes"] for r in runs],
+        "nodes_failed": failed,
         "cpu_percent_max_by_nodes": {str(r["nodes"]): r["cpu_percent_max"] for r in runs},
         "rss_mb_max_by_nodes": {str(r["nodes"]): r["rss_mb_max"] for r in runs},
         f"cpu_percent_at_{PROJECT_TO}_nodes": model["cpu_percent"][f"at_{PROJECT_TO}_nodes"],
@@ -208,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {RESULTS} and {PLOT}")
     if args.json:
         print(json.dumps(summary))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -465,6 +465,13 @@ def _start_daemon(state: LabState, node: str) -> None:
     _spawn(state, node, "wolfpackd", argv, node_dir(state, node) / "wolfpackd.log", env)
 
 
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+
+
 def _wait_nodes_up(state: LabState, nodes: list[str]) -> None:
     store = access.admin_store(state, timeout=2.0)
     db = ClusterDB(store, KeySpace(KEY_ROOT))
@@ -481,8 +488,10 @@ def _wait_nodes_up(state: LabState, nodes: list[str]) -> None:
                     and not p.running]  # fmt: skip
             if dead or time.monotonic() > deadline:
                 who = dead[0].host if dead else nodes[0]
+                log = node_dir(state, who) / "wolfpackd.log"
                 raise WolfpackError(
-                    f"wolfpackd on {who} did not come up; see {node_dir(state, who)}/wolfpackd.log"
+                    f"wolfpackd on {who} did not come up ({'it exited' if dead else 'timed out'});"
+                    f" the end of {log} (removed with the lab):\n{_tail(log)}"
                 )
             time.sleep(0.1)
     finally:
