@@ -19,9 +19,8 @@ import pytest
 from wolfpack.lab import access, layout, webui, world
 from wolfpack.lab.demo import SQL_PASSWORD
 from wolfpack.lab.driver import LabDriver
-from wolfpack.lab.state import LabState
 
-from .conftest import Machine, wolfpack_cli
+from .conftest import Machine, down_removes_everything, wolfpack_cli
 
 pytestmark = pytest.mark.netns
 
@@ -276,31 +275,4 @@ def test_join_through_dns(demo_lab: LabDriver) -> None:
 def test_down_removes_everything_and_only_that(
     demo_lab: LabDriver, machine_before: Machine
 ) -> None:
-    state = demo_lab.reload()
-    pids = list(state.processes)
-    assert pids and any(p.running for p in pids)
-    files = [Path(f) for f in state.files]
-    assert files and all(f.exists() for f in files)
-    loops = list(state.loop_devices)
-    assert len(loops) == 2
-    result = subprocess.run(
-        [wolfpack_cli(), "lab", "down", "--dir", state.dir, "--json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["removed"] is True
-    after = Machine.now()
-    # Other programs may change the machine meanwhile: compare what names this lab.
-    for needle in (state.prefix, state.dir):
-        assert after.mentioning(needle) == machine_before.mentioning(needle) == set()
-    assert after.host_links == machine_before.host_links  # the lab never adds one there
-    assert not any(p.running for p in pids)
-    assert not any(f.exists() for f in files)
-    attached = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
-    assert not any(state.dir in line for line in attached.splitlines())
-    assert not Path(state.dir).exists()
-    assert not LabState.exists(Path(state.dir))
-    again = subprocess.run(
-        [wolfpack_cli(), "lab", "down", "--dir", state.dir], capture_output=True, text=True
-    )
-    assert again.returncode == 0 and "nothing to remove" in again.stdout
+    down_removes_everything(demo_lab, machine_before, disks=2)

@@ -270,7 +270,7 @@ def _check_machine(faketime: bool) -> None:
 
 def _build(state: LabState, progress: Progress) -> None:
     build_network(state, ["admin", "dns", "client"], progress)
-    nodes = ", ".join(f"{n} {public_address(n)}/{private_address(n)}" for n in state.nodes)
+    nodes = ", ".join(f"{n} {public_address(n)}/{private_address(n)}" for n in powered(state))
     progress(f"hosts: admin {ADMIN_ADDRESS}, dns {DNS_ADDRESS}, client {CLIENT_ADDRESS}, {nodes}")
     for d in (local_dir(state), shared_dir(state)):
         d.mkdir(mode=0o755, exist_ok=True)
