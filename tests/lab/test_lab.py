@@ -263,13 +263,19 @@ def test_join_through_dns(demo_lab: LabDriver) -> None:
     assert f"nameserver {world.DNS_ADDRESS}" in shown.read_text()  # the lab's again
     demo_lab.wolfpack("interface", "delete", "node7-public")
     demo_lab.wolfpack("node", "delete", "node7")
+    # the install path's join (issue 10): nothing of this host's is written before it resolves
+    scratch = str(world.node_dir(demo_lab.state, "node3") / "join-scratch")
     missing = demo_lab.run(
-        "node3", [*env, "wolfpack", "cluster", "join", "nosuch.cluster.test", "--json"], check=False
-    )
+        "node3",
+        [*env, "wolfpack", "cluster", "join", "nosuch.cluster.test", "--fence-agent", "none",
+         "--config-dir", scratch, "--data-dir", scratch, "--run-dir", scratch, "--json"],
+        check=False,
+    )  # fmt: skip
     assert missing.returncode == 2
     error = json.loads(missing.stdout)["error"]
     assert "cannot resolve cluster name 'nosuch.cluster.test'" in error["message"]
     assert "node7" not in demo_lab.snapshot().config.nodes
+    assert not Path(scratch).exists()
 
 
 def test_down_removes_everything_and_only_that(
