@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         {"web_poweroff": seconds},
         PLOT,
         targets=TARGETS,
-        title="Two nodes + witness: Web outage seen by the client (black: median, red: target)",
+        title="Two nodes + witness: Web outage (black: median, red: target)",
     )
     benchlib.print_outages({"web_poweroff": seconds})
     print(f"wrote {RESULTS} and {PLOT}")

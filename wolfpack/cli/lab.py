@@ -40,8 +40,9 @@ def _progress(as_json: bool) -> Callable[[str], None]:
 @verb(app, "up")
 def up_(
     nodes: Annotated[
-        int, typer.Option("--nodes", help="How many nodes (3 to 16; 2 with --witness).")
-    ] = 3,
+        int | None,
+        typer.Option("--nodes", help="How many nodes (3 to 16, default 3; 2 with --witness)."),
+    ] = None,
     cluster: Annotated[str, typer.Option("--cluster", help="The cluster's name.")] = "jean",
     faketime: Annotated[
         bool,
@@ -64,6 +65,8 @@ def up_(
     """Build the lab (idempotent: a lab that is up is left as it is)."""
     from wolfpack.lab import world
 
+    if nodes is None:
+        nodes = world.WITNESS_NODES if witness else 3
     state, made = world.up(
         lab_dir, nodes, cluster, _progress(as_json), faketime=faketime, witness=witness
     )

@@ -131,6 +131,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "PUBLIC_SUBNET",
     "PUB_IF",
     "TSIG_KEY_NAME",
+    "WITNESS_NODES",
     "ZONE",
     "Progress",
     "add_config",
