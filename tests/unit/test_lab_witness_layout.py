@@ -5,6 +5,7 @@ exactly two nodes (refused before anything is made)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,25 @@ def test_a_witness_lab_has_two_nodes_and_others_three_or_more(
         world.up(tmp_path / "lab", nodes, witness=witness)
     assert err.value.errors[0].field == "--nodes"
     assert not (tmp_path / "lab").exists()  # refused before anything was made
+
+
+def test_the_demo_finds_the_public_network_by_its_subnet() -> None:
+    """``cluster create`` names the networks it finds (network1, ...), the document-built
+    lab calls them public/private: the demo's IP Addresses go on whichever is 198.51.100/24,
+    and a cluster without it is refused by name."""
+    from wolfpack.errors import WolfpackError
+    from wolfpack.lab.cluster_doc import public_network
+    from wolfpack.lab.demo import demo_doc
+    from wolfpack.model.config import ClusterConfig, Network
+
+    formed = ClusterConfig(networks={
+        "network1": Network("network1", layout.PUBLIC_SUBNET),
+        "network2": Network("network2", layout.PRIVATE_SUBNET)})  # fmt: skip
+    assert public_network(formed) == "network1"
+    lab = state(True)
+    lab.disks = {n: {"uuid": f"uuid-{n}"} for n in layout.DISKS}
+    doc = demo_doc(lab, "network1")
+    assert doc["resources"]["web-ip"]["properties"]["network"] == "network1"
+    assert doc["groups"]["Web"]["preferred_owners"] == ["node2", "node1"]  # no node3 here
+    with pytest.raises(WolfpackError, match=re.escape(layout.PUBLIC_SUBNET)):
+        public_network(ClusterConfig(networks={"n": Network("n", layout.PRIVATE_SUBNET)}))
