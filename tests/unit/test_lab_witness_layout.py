@@ -5,6 +5,7 @@ exactly two nodes (refused before anything is made)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def test_only_a_witness_lab_has_the_witness_host() -> None:
 def test_a_witness_lab_has_two_nodes_and_others_three_or_more(
     tmp_path: Path, nodes: int, witness: bool
 ) -> None:
-    if world.os.geteuid() != 0:
+    if os.geteuid() != 0:
         pytest.skip("lab up checks for root first")
     with pytest.raises(ValidationError) as err:
         world.up(tmp_path / "lab", nodes, witness=witness)
