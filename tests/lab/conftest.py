@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from wolfpack.lab.driver import LabDriver
+from wolfpack.lab.state import LabState
 
 pytestmark = pytest.mark.netns
 
@@ -107,3 +108,37 @@ def demo_up(lab_dir: Path, *options: str) -> LabDriver:
 def demo_lab(machine_before: Machine, lab_dir: Path) -> LabDriver:
     """The lab with the seed's groups (the demo's), built by the real commands."""
     return demo_up(lab_dir)
+
+
+def down_removes_everything(lab: LabDriver, machine_before: Machine, disks: int) -> None:
+    """``wolfpack lab down`` of ``lab`` removes every process, file, loop device (``disks``
+    of them), namespace and directory the lab recorded, and nothing else; a second down
+    finds nothing to remove."""
+    state = lab.reload()
+    pids = list(state.processes)
+    assert pids and any(p.running for p in pids)
+    files = [Path(f) for f in state.files]
+    assert files and all(f.exists() for f in files)
+    loops = list(state.loop_devices)
+    assert len(loops) == disks
+    result = subprocess.run(
+        [wolfpack_cli(), "lab", "down", "--dir", state.dir, "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["removed"] is True
+    after = Machine.now()
+    # Other programs may change the machine meanwhile: compare what names this lab.
+    for needle in (state.prefix, state.dir):
+        assert after.mentioning(needle) == machine_before.mentioning(needle) == set()
+    assert after.host_links == machine_before.host_links  # the lab never adds one there
+    assert not any(p.running for p in pids)
+    assert not any(f.exists() for f in files)
+    attached = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    assert not any(state.dir in line for line in attached.splitlines())
+    assert not Path(state.dir).exists()
+    assert not LabState.exists(Path(state.dir))
+    again = subprocess.run(
+        [wolfpack_cli(), "lab", "down", "--dir", state.dir], capture_output=True, text=True
+    )
+    assert again.returncode == 0 and "nothing to remove" in again.stdout

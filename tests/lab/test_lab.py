@@ -19,9 +19,8 @@ import pytest
 from wolfpack.lab import access, layout, webui, world
 from wolfpack.lab.demo import SQL_PASSWORD
 from wolfpack.lab.driver import LabDriver
-from wolfpack.lab.state import LabState
 
-from .conftest import Machine, wolfpack_cli
+from .conftest import Machine, down_removes_everything, wolfpack_cli
 
 pytestmark = pytest.mark.netns
 
@@ -264,46 +263,22 @@ def test_join_through_dns(demo_lab: LabDriver) -> None:
     assert f"nameserver {world.DNS_ADDRESS}" in shown.read_text()  # the lab's again
     demo_lab.wolfpack("interface", "delete", "node7-public")
     demo_lab.wolfpack("node", "delete", "node7")
+    # the install path's join (issue 10): nothing of this host's is written before it resolves
+    scratch = str(world.node_dir(demo_lab.state, "node3") / "join-scratch")
     missing = demo_lab.run(
         "node3",
-        [*env, "wolfpack", "cluster", "join", "nosuch.cluster.test", "--node", "node7",
-         "--interface", "public=198.51.100.17", "--json"],
+        [*env, "wolfpack", "cluster", "join", "nosuch.cluster.test", "--fence-agent", "none",
+         "--config-dir", scratch, "--data-dir", scratch, "--run-dir", scratch, "--json"],
         check=False,
     )  # fmt: skip
     assert missing.returncode == 2
     error = json.loads(missing.stdout)["error"]
     assert "cannot resolve cluster name 'nosuch.cluster.test'" in error["message"]
     assert "node7" not in demo_lab.snapshot().config.nodes
+    assert not Path(scratch).exists()
 
 
 def test_down_removes_everything_and_only_that(
     demo_lab: LabDriver, machine_before: Machine
 ) -> None:
-    state = demo_lab.reload()
-    pids = list(state.processes)
-    assert pids and any(p.running for p in pids)
-    files = [Path(f) for f in state.files]
-    assert files and all(f.exists() for f in files)
-    loops = list(state.loop_devices)
-    assert len(loops) == 2
-    result = subprocess.run(
-        [wolfpack_cli(), "lab", "down", "--dir", state.dir, "--json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["removed"] is True
-    after = Machine.now()
-    # Other programs may change the machine meanwhile: compare what names this lab.
-    for needle in (state.prefix, state.dir):
-        assert after.mentioning(needle) == machine_before.mentioning(needle) == set()
-    assert after.host_links == machine_before.host_links  # the lab never adds one there
-    assert not any(p.running for p in pids)
-    assert not any(f.exists() for f in files)
-    attached = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
-    assert not any(state.dir in line for line in attached.splitlines())
-    assert not Path(state.dir).exists()
-    assert not LabState.exists(Path(state.dir))
-    again = subprocess.run(
-        [wolfpack_cli(), "lab", "down", "--dir", state.dir], capture_output=True, text=True
-    )
-    assert again.returncode == 0 and "nothing to remove" in again.stdout
+    down_removes_everything(demo_lab, machine_before, disks=2)

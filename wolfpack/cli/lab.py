@@ -39,7 +39,10 @@ def _progress(as_json: bool) -> Callable[[str], None]:
 
 @verb(app, "up")
 def up_(
-    nodes: Annotated[int, typer.Option("--nodes", help="How many nodes (3 to 16).")] = 3,
+    nodes: Annotated[
+        int | None,
+        typer.Option("--nodes", help="How many nodes (3 to 16, default 3; 2 with --witness)."),
+    ] = None,
     cluster: Annotated[str, typer.Option("--cluster", help="The cluster's name.")] = "jean",
     faketime: Annotated[
         bool,
@@ -48,13 +51,25 @@ def up_(
             help="Every wolfpackd under libfaketime: the chaos suite's clock jumps need it.",
         ),
     ] = False,
+    witness: Annotated[
+        bool,
+        typer.Option(
+            "--witness",
+            help="The seed's two-node cluster and a witness host, built with 'cluster create',"
+            " 'cluster join' and 'witness join' (give --nodes 2).",
+        ),
+    ] = False,
     lab_dir: DirOption = DEFAULT_DIR,
     as_json: JsonFlag = False,
 ) -> None:
     """Build the lab (idempotent: a lab that is up is left as it is)."""
     from wolfpack.lab import world
 
-    state, made = world.up(lab_dir, nodes, cluster, _progress(as_json), faketime=faketime)
+    if nodes is None:
+        nodes = world.WITNESS_NODES if witness else 3
+    state, made = world.up(
+        lab_dir, nodes, cluster, _progress(as_json), faketime=faketime, witness=witness
+    )
     doc = {**world.status(lab_dir), "created": made}
     if as_json:
         output.print_json(doc)
@@ -113,7 +128,7 @@ def down_(lab_dir: DirOption = DEFAULT_DIR, as_json: JsonFlag = False) -> None:
 @verb(app, "power")
 def power_(
     action: Annotated[str, typer.Argument(help="on or off.")],
-    node: Annotated[str, typer.Argument(help="The lab node, e.g. node2.")],
+    node: Annotated[str, typer.Argument(help="The lab node, e.g. node2 (or witness).")],
     lab_dir: DirOption = DEFAULT_DIR,
     as_json: JsonFlag = False,
 ) -> None:

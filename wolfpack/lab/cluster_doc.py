@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from wolfpack.errors import WolfpackError
 from wolfpack.lab.layout import (
     DNS_ADDRESS,
     DTC_PORT,
@@ -26,7 +27,7 @@ from wolfpack.model.builtin_types import GENERIC_APPLICATION, IP_ADDRESS, NETWOR
 from wolfpack.model.config import ClusterConfig
 from wolfpack.store.repository import ClusterDB
 
-__all__ = ["add_config", "address_and_name", "cluster_doc", "dns_properties"]
+__all__ = ["add_config", "address_and_name", "cluster_doc", "dns_properties", "public_network"]
 
 
 def cluster_doc(state: LabState) -> dict[str, Any]:
@@ -78,15 +79,17 @@ def cluster_doc(state: LabState) -> dict[str, Any]:
 
 
 def address_and_name(
-    state: LabState, group: str, prefix: str, address: str, host: str, name: str | None = None
-) -> dict[str, Any]:
-    """A virtual server's IP Address ``<prefix>-ip`` on the public network and the Network
-    Name (``name``, default ``<prefix>-name``) registering ``host`` on it in the lab's DNS."""
+    state: LabState, group: str, prefix: str, address: str, host: str, name: str | None = None,
+    network: str = "public",
+) -> dict[str, Any]:  # fmt: skip
+    """A virtual server's IP Address ``<prefix>-ip`` on the public network (named
+    ``network``) and the Network Name (``name``, default ``<prefix>-name``) registering
+    ``host`` on it in the lab's DNS."""
     return {
         f"{prefix}-ip": {
             "type": IP_ADDRESS,
             "group": group,
-            "properties": {"address": address, "network": "public"},
+            "properties": {"address": address, "network": network},
         },
         name or f"{prefix}-name": {
             "type": NETWORK_NAME,
@@ -106,6 +109,16 @@ def dns_properties(state: LabState, name: str) -> dict[str, Any]:
         "port": 53,
         "key_file": str(key_file(state)),
     }
+
+
+def public_network(cfg: ClusterConfig) -> str:
+    """The name of the cluster's network on the lab's public subnet: ``public`` in the lab
+    built from :func:`cluster_doc`, ``network1`` say in one formed by ``cluster create``
+    (which names the networks it finds, S21)."""
+    for net in cfg.networks.values():
+        if net.subnet == PUBLIC_SUBNET:
+            return net.name
+    raise WolfpackError(f"the cluster has no network on {PUBLIC_SUBNET}")
 
 
 def add_config(db: ClusterDB, doc: dict[str, Any]) -> ClusterConfig:

@@ -1,6 +1,7 @@
 """The demo: the lab plus the seed's cluster ``jean`` Active/Active (S5, S6), and a tour.
 
-    python -m wolfpack.lab.demo up   [--dir DIR] [--faketime]   # lab up, the groups, the tour
+    python -m wolfpack.lab.demo up   [--dir DIR] [--faketime] [--nodes 2 --witness]
+                                     # lab up, the groups, the tour
     python -m wolfpack.lab.demo down [--dir DIR]   # lab down
 
 Group Web prefers node2: IP Address 198.51.100.20, Network Name ``www`` (registered in the
@@ -28,6 +29,7 @@ import psycopg
 
 from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.lab import access, webui, world
+from wolfpack.lab.cluster_doc import public_network
 from wolfpack.lab.layout import MANAGEMENT_ADDRESS, token_file
 from wolfpack.lab.state import DEFAULT_DIR, LabState
 from wolfpack.model.builtin_types import (
@@ -71,31 +73,40 @@ def disk(state: LabState, group: str, name: str) -> dict[str, Any]:
     }
 
 
-def demo_doc(state: LabState) -> dict[str, Any]:
-    """The Web and SQL groups as a configuration document."""
+def preferred(state: LabState, group: str) -> list[str]:
+    """``group``'s preferred owners among the lab's nodes (node1 and node2 in the two-node
+    lab)."""
+    return [n for n in GROUPS[group] if n in state.nodes]
+
+
+def demo_doc(state: LabState, network: str = "public") -> dict[str, Any]:
+    """The Web and SQL groups as a configuration document; ``network``: the public one's
+    name (:func:`wolfpack.lab.cluster_doc.public_network`)."""
     return {
         "groups": {
             "Web": {
                 "description": "the web server (IIS analog)",
-                "preferred_owners": GROUPS["Web"],
+                "preferred_owners": preferred(state, "Web"),
             },
             "SQL": {
                 "description": "the database's virtual server (S40)",
-                "preferred_owners": GROUPS["SQL"],
+                "preferred_owners": preferred(state, "SQL"),
                 "failback": {"mode": "immediate", "stability_delay_s": 5},
             },
         },
         "resources": {
             "web-disk": disk(state, "Web", "web"),
             "sql-disk": disk(state, "SQL", "sql"),
-            **world.address_and_name(state, "Web", "web", WEB_ADDRESS, "www", name="www"),
+            **world.address_and_name(
+                state, "Web", "web", WEB_ADDRESS, "www", name="www", network=network
+            ),
             "web": {
                 "type": WEB_SERVER,
                 "group": "Web",
                 "dependencies": [["web-disk"], ["web-ip"]],
                 "properties": {"docroot": str(docroot(state)), "listen_address": WEB_ADDRESS},
             },
-            **world.address_and_name(state, "SQL", "sql", SQL_ADDRESS, "sql"),
+            **world.address_and_name(state, "SQL", "sql", SQL_ADDRESS, "sql", network=network),
             "sql": {
                 "type": POSTGRESQL,
                 "group": "SQL",
@@ -128,7 +139,8 @@ def install(state: LabState) -> None:
         store = access.admin_store(state, timeout=2.0)
         try:
             db = ClusterDB(store, KeySpace(world.KEY_ROOT))
-            world.add_config(db, demo_doc(state))
+            network = public_network(db.load_config()[0])
+            world.add_config(db, demo_doc(state, network))
             say("groups Web (preferred node2) and SQL (preferred node1): waiting until Online")
             _wait_online(db, list(GROUPS))
             owner = db.read_snapshot().group("SQL").owner
@@ -208,7 +220,10 @@ def tour(state: LabState) -> None:
     tries = [
         (f"{wp} status", "who owns what (S33)"),
         (f"{lab} exec client -- curl -s http://www.cluster.test/", "the page names the node"),
-        (f"{wp} group move Web node3", "move a group (S39)"),
+        (
+            f"{wp} group move Web {state.nodes[-1] if len(state.nodes) > 2 else 'node1'}",
+            "move a group (S39)",
+        ),
         (f"{lab} power off node1", "SQL fails over (the lab fence powers node1 off)"),
         (f"{lab} exec client -- psql -h sql.cluster.test -U postgres", f"password {SQL_PASSWORD}"),
         (f"{wp} resource fail web", "Initiate Failure: restarted in place"),
@@ -264,13 +279,19 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", type=Path, default=Path(os.environ.get("WOLFPACK_LAB_DIR", DEFAULT_DIR))
     )
     ap.add_argument("--faketime", action="store_true", help="see 'wolfpack lab up --faketime'")
+    ap.add_argument("--nodes", type=int, default=3, help="see 'wolfpack lab up --nodes'")
+    ap.add_argument(
+        "--witness", action="store_true", help="the seed's two nodes and a witness (--nodes 2)"
+    )
     args = ap.parse_args(argv)
     try:
         if args.action == "down":
             world.down(args.dir, say)
             return 0
         pwd.getpwnam("postgres")  # KeyError: PostgreSQL is not installed
-        state, _ = world.up(args.dir, progress=say, faketime=args.faketime)
+        state, _ = world.up(
+            args.dir, args.nodes, progress=say, faketime=args.faketime, witness=args.witness
+        )
         install(state)
         tour(state)
     except (WolfpackError, KeyError, psycopg.Error) as exc:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wolfpack.lab.state import LabState
+
+if TYPE_CHECKING:  # the fence agent imports this module: it must start fast
+    from wolfpack.node.install import Layout
 
 #: how a lab step says what it does, a line at a time (the CLI prints them)
 Progress = Callable[[str], None]
@@ -23,10 +27,16 @@ ZONE = "cluster.test"
 PUBLIC_SUBNET, PRIVATE_SUBNET = "198.51.100.0/24", "203.0.113.0/24"
 ADMIN_ADDRESS, DNS_ADDRESS, CLIENT_ADDRESS = "198.51.100.1", "198.51.100.2", "198.51.100.3"
 MANAGEMENT_ADDRESS = "198.51.100.10"
+#: the two-node lab's witness host (lab up --nodes 2 --witness): a vote-only etcd member
+#: on both networks, at the next addresses free after the admin, dns and client hosts
+WITNESS = "witness"
+WITNESS_PUBLIC, WITNESS_PRIVATE = "198.51.100.4", "203.0.113.4"
 PUB_IF, PRIV_IF = "eth0", "eth1"
 #: how many nodes carry an etcd member
 ETCD_MEMBERS = 3
 MIN_NODES, MAX_NODES = 3, 16
+#: the nodes of the lab with a witness: the seed's own two-node cluster (S7, S13)
+WITNESS_NODES = 2
 ETCD_PORT, HEARTBEAT_PORT, DTC_PORT = 2379, 3343, 3372
 #: every node's REST API (and web Cluster Administrator), on all its lab addresses, so the
 #: management address reaches the API of whichever node owns the Cluster Group
@@ -44,11 +54,20 @@ def node_number(node: str) -> int:
 
 
 def public_address(node: str) -> str:
+    if node == WITNESS:
+        return WITNESS_PUBLIC
     return f"198.51.100.{10 + node_number(node)}"
 
 
 def private_address(node: str) -> str:
+    if node == WITNESS:
+        return WITNESS_PRIVATE
     return f"203.0.113.{10 + node_number(node)}"
+
+
+def powered(state: LabState) -> list[str]:
+    """The hosts ``lab power`` switches: the nodes, and the witness if the lab has one."""
+    return [*state.nodes, *([WITNESS] if state.witness else [])]
 
 
 def members(state: LabState) -> list[str]:
@@ -81,11 +100,21 @@ def etcd_files(state: LabState, node: str) -> Path:
 
 
 def hosts(state: LabState) -> list[str]:
-    return ["admin", "dns", "client", *state.nodes]
+    return ["admin", "dns", "client", *powered(state)]
 
 
 def node_dir(state: LabState, node: str) -> Path:
     return Path(state.dir) / "nodes" / node
+
+
+def installed(state: LabState, host: str) -> Layout:
+    """Where ``cluster create``/``cluster join``/``witness join`` put a host's files in a
+    lab built through them (:mod:`wolfpack.lab.formed`): its /etc/wolfpack, /var/lib/wolfpack
+    and /run/wolfpack, under the host's directory (so ``lab down`` removes them)."""
+    from wolfpack.node.install import Layout
+
+    d = node_dir(state, host)
+    return Layout(d / "etc", d / "lib", d / "run")
 
 
 def run_dir(state: LabState, node: str) -> Path:

@@ -19,6 +19,7 @@ from wolfpack.lab.layout import (
     KILL_WAIT_S,
     PRIV_IF,
     PUB_IF,
+    powered,
     private_address,
     public_address,
     run_dir,
@@ -93,5 +94,7 @@ def links_up(state: LabState, node: str) -> None:
 
 
 def check_node(state: LabState, node: str) -> None:
-    if node not in state.nodes:
-        raise WolfpackError(f"NODE: {node!r} is not a node of this lab ({', '.join(state.nodes)})")
+    if node not in powered(state):
+        raise WolfpackError(
+            f"NODE: {node!r} is not a node of this lab ({', '.join(powered(state))})"
+        )

@@ -73,6 +73,9 @@ class LabState:
     #: sections of wolfpackd.yaml that override the lab's own (bench/compare.py's "tuned"
     #: heartbeat), merged key by key into each section
     daemon_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: built through the commands a user runs (cluster create/join, witness join), with a
+    #: ``witness`` host: the seed's two-node cluster (lab up --nodes 2 --witness, issue 10)
+    witness: bool = False
     version: int = VERSION
 
     @property

@@ -35,8 +35,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,13 @@ from wolfpack.lab import access, resolv, webui
 from wolfpack.lab import faketime as lab_faketime
 from wolfpack.lab.bind import BindError, BindServer
 from wolfpack.lab.cluster_doc import add_config, address_and_name, cluster_doc, dns_properties
+from wolfpack.lab.daemons import (
+    fence_agent,
+    launch_daemon,
+    spawn,
+    wait_nodes_up,
+    write_fence_agent,
+)
 from wolfpack.lab.disks import make_lab_disks
 from wolfpack.lab.layout import (
     ADMIN_ADDRESS,
@@ -68,6 +73,7 @@ from wolfpack.lab.layout import (
     PUB_IF,
     PUBLIC_SUBNET,
     TSIG_KEY_NAME,
+    WITNESS_NODES,
     ZONE,
     Progress,
     clock_skew_file,
@@ -84,6 +90,7 @@ from wolfpack.lab.layout import (
     node_dir,
     node_endpoints,
     node_number,
+    powered,
     private_address,
     public_address,
     quiet,
@@ -94,7 +101,7 @@ from wolfpack.lab.layout import (
 from wolfpack.lab.layout import enter as _enter
 from wolfpack.lab.netns import FABRIC, Lab
 from wolfpack.lab.power import check_node, links_up, power_off
-from wolfpack.lab.state import LOCK_FILE, LabProcess, LabState, locked
+from wolfpack.lab.state import LOCK_FILE, LabState, locked
 from wolfpack.lab.status import check, in_admin, status
 from wolfpack.lab.teardown import down
 from wolfpack.model.config import ClusterConfig, ClusterSettings
@@ -124,6 +131,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "PUBLIC_SUBNET",
     "PUB_IF",
     "TSIG_KEY_NAME",
+    "WITNESS_NODES",
     "ZONE",
     "Progress",
     "add_config",
@@ -183,18 +191,26 @@ def up(
     *,
     faketime: bool = False,
     daemon_settings: dict[str, dict[str, Any]] | None = None,
+    witness: bool = False,
 ) -> tuple[LabState, bool]:
     """Build the lab in ``lab_dir``; (its state, False) if it was up already.
 
     ``faketime``: every wolfpackd under libfaketime, so the chaos suite can move one node's
     wall clock (:mod:`wolfpack.lab.faketime`). ``daemon_settings``: sections of every node's
     wolfpackd.yaml to change (e.g. ``{"heartbeat": {"interval_s": 0.05}}``), checked like the
-    file is when a daemon starts. Anything else already in ``lab_dir`` is refused. A failure
+    file is when a daemon starts. ``witness``: the seed's two-node cluster and a witness
+    host, built through cluster create/join and witness join (:mod:`wolfpack.lab.formed`).
+    Anything else already in ``lab_dir`` is refused. A failure
     half-way removes what this call made and raises the error."""
     _check_machine(faketime)
-    if not MIN_NODES <= nodes <= MAX_NODES:
+    if witness and nodes != WITNESS_NODES:
         raise ValidationError.single(
-            "--nodes", f"a lab has {MIN_NODES} to {MAX_NODES} nodes, not {nodes}"
+            "--nodes", f"a lab with a witness has {WITNESS_NODES} nodes (S7): give --nodes 2"
+        )
+    if not witness and not MIN_NODES <= nodes <= MAX_NODES:
+        raise ValidationError.single(
+            "--nodes",
+            f"a lab has {MIN_NODES} to {MAX_NODES} nodes, not {nodes} (or 2 with --witness)",
         )
     check_config(ClusterConfig(cluster=ClusterSettings(name=cluster)))  # names --cluster
     lab_dir = lab_dir.resolve()
@@ -226,6 +242,7 @@ def up(
         nodes=[f"node{i}" for i in range(1, nodes + 1)],
         cluster=cluster,
         faketime=faketime,
+        witness=witness,
         daemon_settings=daemon_settings or {},
     )
     state.save()
@@ -254,7 +271,7 @@ def _check_machine(faketime: bool) -> None:
 
 def _build(state: LabState, progress: Progress) -> None:
     build_network(state, ["admin", "dns", "client"], progress)
-    nodes = ", ".join(f"{n} {public_address(n)}/{private_address(n)}" for n in state.nodes)
+    nodes = ", ".join(f"{n} {public_address(n)}/{private_address(n)}" for n in powered(state))
     progress(f"hosts: admin {ADMIN_ADDRESS}, dns {DNS_ADDRESS}, client {CLIENT_ADDRESS}, {nodes}")
     for d in (local_dir(state), shared_dir(state)):
         d.mkdir(mode=0o755, exist_ok=True)
@@ -263,12 +280,18 @@ def _build(state: LabState, progress: Progress) -> None:
     make_lab_disks(state, progress)
     with in_admin(state):
         _start_dns(state, progress)
-        _start_etcd(state, progress)
-        _create_cluster(state, progress)
-        for node in state.nodes:
-            _start_daemon(state, node)
-        progress(f"wolfpackd on {', '.join(state.nodes)}: waiting until every node is Up")
-        _wait_nodes_up(state, state.nodes)
+        write_fence_agent(state)
+        if state.witness:  # through the commands a user runs (issue 10)
+            from wolfpack.lab import formed  # lazy: it builds on this module's network
+
+            formed.build(state, progress)
+        else:
+            _start_etcd(state, progress)
+            _create_cluster(state, progress)
+            for node in state.nodes:
+                _start_daemon(state, node)
+            progress(f"wolfpackd on {', '.join(state.nodes)}: waiting until every node is Up")
+            wait_nodes_up(state, state.nodes)
     webui.start(state, progress)  # an admin token, and the web UI on this machine's loopback
     state.phase = "up"
     state.save()
@@ -277,7 +300,8 @@ def _build(state: LabState, progress: Progress) -> None:
 
 def build_network(state: LabState, others: list[str], progress: Progress) -> Lab:
     """The fabric with its two bridges, hosts ``others`` (of :data:`HOST_ADDRESSES`) on the
-    public one and every node on both, each namespace recorded before it exists."""
+    public one and every node (and the witness) on both, each namespace recorded before it
+    exists."""
     lab = Lab(state.prefix)
     progress(
         f"network: bridges public {PUBLIC_SUBNET} and private {PRIVATE_SUBNET} "
@@ -289,7 +313,7 @@ def build_network(state: LabState, others: list[str], progress: Progress) -> Lab
         lab.add_bridge(bridge)
     plan: list[tuple[str, str, str | None]] = [
         *((host, HOST_ADDRESSES[host], None) for host in others),
-        *((n, public_address(n), private_address(n)) for n in state.nodes),
+        *((n, public_address(n), private_address(n)) for n in powered(state)),
     ]
     for host, pub, priv in plan:
         state.namespaces.append(state.prefix + host)
@@ -320,23 +344,6 @@ def _start_dns(state: LabState, progress: Progress) -> None:
     state.add_process("dns", "named", server.pid)
 
 
-def _spawn(
-    state: LabState, host: str, role: str, argv: list[str], log: Path,
-    env: dict[str, str] | None = None,
-) -> LabProcess:  # fmt: skip
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [*netns_exec(state, host), *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "WOLFPACK_NODE": host, **(env or {})},
-        )
-    return state.add_process(host, role, proc.pid)
-
-
 def _etcd_argv(state: LabState, node: str) -> list[str]:
     data = node_dir(state, node) / "etcd"
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -357,7 +364,7 @@ def _etcd_argv(state: LabState, node: str) -> list[str]:
 
 
 def _start_etcd_member(state: LabState, node: str) -> None:
-    _spawn(state, node, "etcd", _etcd_argv(state, node), node_dir(state, node) / "etcd.log")
+    spawn(state, node, "etcd", _etcd_argv(state, node), node_dir(state, node) / "etcd.log")
 
 
 def _start_etcd(state: LabState, progress: Progress) -> None:
@@ -397,7 +404,6 @@ def _create_cluster(state: LabState, progress: Progress) -> None:
     path = secret_file(state)
     path.write_bytes(secret + b"\n")
     path.chmod(0o600)
-    _write_fence_agent(state)
     store = access.admin_store(state, timeout=2.0)
     try:
         db = ClusterDB(store, KeySpace(KEY_ROOT))
@@ -406,23 +412,6 @@ def _create_cluster(state: LabState, progress: Progress) -> None:
         add_config(db, cluster_doc(state))
     finally:
         store.close()
-
-
-def _write_fence_agent(state: LabState) -> None:
-    """The lab fence agent, run by a node's daemon. A fence device acts from outside the
-    node, so the agent first leaves the node's disks behind: a private copy of its mount
-    namespace without them. Otherwise the ``ip netns exec`` it runs in the fenced node's
-    namespace would carry the fencing node's disk mounts there for a moment, and the
-    chaos suite's observer would rightly see one disk mounted on two nodes."""
-    disks = " ".join(f'"{mount_point(state, name)}"' for name in DISKS)
-    fence = Path(state.dir) / "fence_lab"
-    fence.write_text(
-        "#!/bin/sh\n# the lab fence agent (fence-agents interface: options on stdin)\n"
-        "exec unshare --mount --propagation private sh -c "
-        f'\'for m in {disks}; do umount -l "$m" 2>/dev/null; done; '
-        f'exec {sys.executable} -m wolfpack.lab.fence --dir "{state.dir}"\'\n'
-    )
-    fence.chmod(0o755)
 
 
 def _start_daemon(state: LabState, node: str) -> None:
@@ -434,7 +423,7 @@ def _start_daemon(state: LabState, node: str) -> None:
         "secret_file": str(secret_file(state)),
         "run_dir": str(run_dir(state, node)),
         "heartbeat": {"port": HEARTBEAT_PORT},
-        "fence": {"agent": str(Path(state.dir) / "fence_lab"), "timeout_s": 15},
+        "fence": {"agent": str(fence_agent(state)), "timeout_s": 15},
         "dump_dir": str(node_dir(state, node) / "dumps"),
         "api": {"listen": "0.0.0.0", "advertise": public_address(node), "port": API_PORT},
         # cluster validate's clock check, shown without touching the machine's clock
@@ -442,60 +431,12 @@ def _start_daemon(state: LabState, node: str) -> None:
     }
     for section, values in state.daemon_settings.items():
         settings[section] = {**settings.get(section, {}), **values}
-    own = node_dir(state, node) / "local"
-    own.mkdir(mode=0o755, parents=True, exist_ok=True)
-    (own / "node").write_text(f"{node}\n")
     config = node_dir(state, node) / "wolfpackd.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
     import yaml  # local: only up needs it
 
     config.write_text(yaml.safe_dump(settings))
-    # ip netns exec gave the shell a mount namespace of its own (slave of the host's): the
-    # bind mount is seen by this node's daemon and what it starts, by nobody else.
-    script = 'mount --bind "$1" "$2" && exec "$3" -m wolfpack.node.daemon --config "$4"'
-    env = None
-    if state.faketime:  # LD_PRELOAD on the daemon's exec alone, not on sh or mount
-        offset = faketime_file(state, node)
-        if not offset.exists():
-            lab_faketime.set_offset(offset, 0)
-        env = lab_faketime.environment(offset)
-        script = (f'mount --bind "$1" "$2" && exec env LD_PRELOAD={lab_faketime.LIBRARY} "$3" '
-                  '-m wolfpack.lab.faketime wolfpack.node.daemon --config "$4"')  # fmt: skip
-    argv = ["/bin/sh", "-c", script, "sh", str(own), str(local_dir(state)), sys.executable,
-            str(config)]  # fmt: skip
-    _spawn(state, node, "wolfpackd", argv, node_dir(state, node) / "wolfpackd.log", env)
-
-
-def _tail(path: Path, lines: int = 8) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(unreadable: {exc})"
-
-
-def _wait_nodes_up(state: LabState, nodes: list[str]) -> None:
-    store = access.admin_store(state, timeout=2.0)
-    db = ClusterDB(store, KeySpace(KEY_ROOT))
-    deadline = time.monotonic() + NODES_UP_S
-    try:
-        while True:
-            try:
-                snap = db.read_snapshot()
-                if all(snap.node(n).state.value == "Up" for n in nodes):
-                    return
-            except StoreError:
-                pass
-            dead = [p for p in state.processes if p.role == "wolfpackd" and p.host in nodes
-                    and not p.running]  # fmt: skip
-            if dead or time.monotonic() > deadline:
-                who = dead[0].host if dead else nodes[0]
-                log = node_dir(state, who) / "wolfpackd.log"
-                raise WolfpackError(
-                    f"wolfpackd on {who} did not come up ({'it exited' if dead else 'timed out'});"
-                    f" the end of {log} (removed with the lab):\n{_tail(log)}"
-                )
-            time.sleep(0.1)
-    finally:
-        store.close()
+    launch_daemon(state, node, config)
 
 
 # -- power ---------------------------------------------------------------------------------------
@@ -511,14 +452,19 @@ def power_on(lab_dir: Path, node: str, progress: Progress = quiet, *, wait: bool
             return
         links_up(state, node)
         with in_admin(state):
-            if node in members(state):
-                _start_etcd_member(state, node)
-            _start_daemon(state, node)
+            if state.witness:  # the installed services: wolfpackd runs the etcd member
+                from wolfpack.lab import formed
+
+                formed.start(state, node)
+            else:
+                if node in members(state):
+                    _start_etcd_member(state, node)
+                _start_daemon(state, node)
             state.powered_off.remove(node)
             state.save()
-            if wait:
+            if wait and node in state.nodes:
                 progress(f"{node} powered on: waiting until it is Up")
-                _wait_nodes_up(state, [node])
+                wait_nodes_up(state, [node])
 
 
 def restart(lab_dir: Path, node: str, role: str) -> bool:
@@ -527,6 +473,8 @@ def restart(lab_dir: Path, node: str, role: str) -> bool:
     with locked(lab_dir.resolve()):
         state = LabState.load(lab_dir.resolve())
         check_node(state, node)
+        if state.witness:
+            raise WolfpackError("restart: a lab with a witness runs the installed services only")
         if node in state.powered_off or any(p.running for p in state.processes_of(node)
                                             if p.role == role):  # fmt: skip
             return False

@@ -40,6 +40,13 @@ from wolfpack.errors import LeaseNotFound, StoreError, WolfpackError
 from wolfpack.store import Compare, KeySpace, KeyValue, Put, Store, key_absent, mod_revision_is
 
 #: the fence thread re-reads the clock at least this often (a suspend stops its waits)
+#: what a node's log says when it stops serving for want of a quorum (S13): etcd answers a
+#: renewal only with a majority of its voters
+LOST_WHY = (
+    "could not renew the lease before its deadline: no quorum (the cluster database did not"
+    " answer in time; this node may have lost the other voters, e.g. the other node and the"
+    " witness, or its network to them)"
+)
 FENCE_POLL_S = 0.1
 #: after a failed renewal the next try comes this soon (or at renew_every_s, if shorter)
 RETRY_S = 0.2
@@ -277,7 +284,7 @@ class NodeLease:
                 if left is None or left > 0:
                     self._cond.wait(FENCE_POLL_S if left is None else min(left, FENCE_POLL_S))
                     continue
-            self._fence("could not renew the lease before its deadline", when_due=True)
+            self._fence(LOST_WHY, when_due=True)
 
     # -- renewals -------------------------------------------------------------------------
     def _run(self) -> None:

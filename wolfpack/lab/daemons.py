@@ -1,0 +1,128 @@
+"""Starting a lab host's programs and waiting for its nodes: shared by the lab built from a
+configuration document (:mod:`wolfpack.lab.world`) and the one built through the commands
+a user runs (:mod:`wolfpack.lab.formed`). Every process is recorded in the lab's state as it
+starts, so ``lab down`` finds it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from wolfpack.errors import StoreError, WolfpackError
+from wolfpack.lab import access
+from wolfpack.lab import faketime as lab_faketime
+from wolfpack.lab.layout import (
+    DISKS,
+    KEY_ROOT,
+    NODES_UP_S,
+    faketime_file,
+    local_dir,
+    mount_point,
+    netns_exec,
+    node_dir,
+)
+from wolfpack.lab.state import LabProcess, LabState
+from wolfpack.store import KeySpace
+from wolfpack.store.repository import ClusterDB
+
+__all__ = ["fence_agent", "launch_daemon", "spawn", "wait_nodes_up", "write_fence_agent"]
+
+
+def spawn(
+    state: LabState, host: str, role: str, argv: list[str], log: Path,
+    env: dict[str, str] | None = None,
+) -> LabProcess:  # fmt: skip
+    """Start ``argv`` in ``host``'s namespace, in its own session, output to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [*netns_exec(state, host), *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "WOLFPACK_NODE": host, **(env or {})},
+        )
+    return state.add_process(host, role, proc.pid)
+
+
+def fence_agent(state: LabState) -> Path:
+    return Path(state.dir) / "fence_lab"
+
+
+def write_fence_agent(state: LabState) -> None:
+    """The lab fence agent, run by a node's daemon. A fence device acts from outside the
+    node, so the agent first leaves the node's disks behind: a private copy of its mount
+    namespace without them. Otherwise the ``ip netns exec`` it runs in the fenced node's
+    namespace would carry the fencing node's disk mounts there for a moment, and the
+    chaos suite's observer would rightly see one disk mounted on two nodes."""
+    disks = " ".join(f'"{mount_point(state, name)}"' for name in DISKS)
+    fence = fence_agent(state)
+    fence.write_text(
+        "#!/bin/sh\n# the lab fence agent (fence-agents interface: options on stdin)\n"
+        "exec unshare --mount --propagation private sh -c "
+        f'\'for m in {disks}; do umount -l "$m" 2>/dev/null; done; '
+        f'exec {sys.executable} -m wolfpack.lab.fence --dir "{state.dir}"\'\n'
+    )
+    fence.chmod(0o755)
+
+
+def launch_daemon(state: LabState, node: str, config: Path) -> LabProcess:
+    """wolfpackd on ``node`` with settings ``config``, in a mount namespace of its own in
+    which the lab's ``local`` directory is the node's own (its page names the node)."""
+    own = node_dir(state, node) / "local"
+    own.mkdir(mode=0o755, parents=True, exist_ok=True)
+    (own / "node").write_text(f"{node}\n")
+    # ip netns exec gave the shell a mount namespace of its own (slave of the host's): the
+    # bind mount is seen by this node's daemon and what it starts, by nobody else.
+    script = 'mount --bind "$1" "$2" && exec "$3" -m wolfpack.node.daemon --config "$4"'
+    env = None
+    if state.faketime:  # LD_PRELOAD on the daemon's exec alone, not on sh or mount
+        offset = faketime_file(state, node)
+        if not offset.exists():
+            lab_faketime.set_offset(offset, 0)
+        env = lab_faketime.environment(offset)
+        script = (f'mount --bind "$1" "$2" && exec env LD_PRELOAD={lab_faketime.LIBRARY} "$3" '
+                  '-m wolfpack.lab.faketime wolfpack.node.daemon --config "$4"')  # fmt: skip
+    argv = ["/bin/sh", "-c", script, "sh", str(own), str(local_dir(state)), sys.executable,
+            str(config)]  # fmt: skip
+    return spawn(state, node, "wolfpackd", argv, node_dir(state, node) / "wolfpackd.log", env)
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+
+
+def wait_nodes_up(state: LabState, nodes: list[str], timeout_s: float = NODES_UP_S) -> None:
+    """Until every one of ``nodes`` is Up in the cluster database (read as the lab's
+    administrator, from the admin host's namespace: the caller is in it)."""
+    store = access.admin_store(state, timeout=2.0)
+    db = ClusterDB(store, KeySpace(KEY_ROOT))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                snap = db.read_snapshot()
+                if all(n in snap.config.nodes and snap.node(n).state.value == "Up"
+                       for n in nodes):  # fmt: skip
+                    return
+            except StoreError:
+                pass
+            dead = [p for p in state.processes if p.role == "wolfpackd" and p.host in nodes
+                    and not p.running]  # fmt: skip
+            if dead or time.monotonic() > deadline:
+                who = dead[0].host if dead else nodes[0]
+                log = node_dir(state, who) / "wolfpackd.log"
+                raise WolfpackError(
+                    f"wolfpackd on {who} did not come up ({'it exited' if dead else 'timed out'});"
+                    f" the end of {log} (removed with the lab):\n{_tail(log)}"
+                )
+            time.sleep(0.1)
+    finally:
+        store.close()
