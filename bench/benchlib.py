@@ -8,6 +8,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,23 @@ from typing import Any
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def write_results(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with the machine (its load at the end: it is shared, and load stretches
+    latency) and the time of measurement added, written to ``path`` as JSON; returned."""
+    doc = {
+        **doc,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
 
 
 def report(result: dict[str, Any], results: Path, *, as_json: bool) -> None:

@@ -51,7 +51,6 @@ import contextlib
 import functools
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -281,15 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "probe_interval_s": 0.05,
         "installed": installed,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+    doc = benchlib.write_results(RESULTS, doc)
     if samples:
         benchlib.outage_plot(
             {name.replace("_", "\n"): values for name, values in samples.items()},

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import benchlib
 from compare import WOLFPACK_TUNED
 
 from wolfpack.lab import demo, world
@@ -205,15 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         "lossy_network": LOSSY_NETWORK,
         "settings": {name: SETTINGS[name] for name in runs},
         "runs": runs,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+    doc = benchlib.write_results(RESULTS, doc)
     print(f"{'setting':<10} {'false failovers':>16} {'nodes lost':>11} {'longest gap s':>14}")
     for name, r in runs.items():
         print(f"{name:<10} {r['false_failovers']:>16} {r['nodes_down_or_fenced']:>11} "

@@ -34,7 +34,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -304,15 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         "phases_s": spent,
         "phase_samples_s": phases,
         "probe_interval_s": 0.05,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+    doc = benchlib.write_results(RESULTS, doc)
     benchlib.outage_plot(
         results,
         PLOT,

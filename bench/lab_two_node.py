@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -90,15 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         "probe_interval_s": 0.05,
         "lab": "two nodes (cluster create + cluster join) and a witness (witness join)",
         "build_s": round(build_s, 1) if brought_up else None,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+    doc = benchlib.write_results(RESULTS, doc)
     benchlib.outage_plot(
         {"web_poweroff": seconds},
         PLOT,
