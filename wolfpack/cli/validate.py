@@ -21,10 +21,10 @@ from wolfpack.cli import output
 from wolfpack.cli.context import api_get, open_cluster
 from wolfpack.cli.log import ApiOption, TokenOption
 from wolfpack.cli.runner import EXIT_ERROR, EXIT_UNAVAILABLE, JsonFlag, verb
-from wolfpack.errors import FieldError, ValidationError, WolfpackError
+from wolfpack.errors import ValidationError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.node_facts import NodeFacts, ValidationReport, report_document
-from wolfpack.policy.validate import judge
+from wolfpack.policy.validate import judge, nodes_to_ask
 
 #: nodes asked at once
 PARALLEL = 8
@@ -115,16 +115,7 @@ def register(app: typer.Typer) -> None:
         node could not be asked."""
         with open_cluster() as cluster:
             cfg, _ = cluster.load_config()
-        names = list(dict.fromkeys(nodes or sorted(cfg.nodes)))
-        unknown = [n for n in names if n not in cfg.nodes]
-        if unknown:
-            raise ValidationError(
-                [
-                    FieldError("--node", f"{n!r} is not a node of cluster {cfg.cluster.name}")
-                    for n in unknown
-                ]
-            )
-        found = ask_all(names, api, token, show=not as_json)
+        found = ask_all(nodes_to_ask(cfg, nodes, "--node"), api, token, show=not as_json)
         report = judge(cfg, found, time.time())
         if as_json:
             output.print_json(report_document(report))

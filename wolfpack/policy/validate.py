@@ -15,6 +15,7 @@ import ipaddress
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
 
+from wolfpack.errors import FieldError, ValidationError
 from wolfpack.model.config import ClusterConfig, Resource
 from wolfpack.model.node_facts import (
     CheckRow,
@@ -464,6 +465,21 @@ def check_watchdog(node: str, facts: NodeFacts) -> CheckRow:
             "its resources; restart wolfpackd on it",
         )
     return _row("watchdog", node, PASS, "WATCHDOG_OK", w.detail or "running")
+
+
+def nodes_to_ask(cfg: ClusterConfig, asked: Sequence[str] | None, field: str) -> list[str]:
+    """The nodes a validation asks: ``asked`` (each once, in order) or every node; a name
+    that is not a node of the cluster is refused under ``field`` (``--node``, ``node``)."""
+    names = list(dict.fromkeys(asked or sorted(cfg.nodes)))
+    unknown = [n for n in names if n not in cfg.nodes]
+    if unknown:
+        raise ValidationError(
+            [
+                FieldError(field, f"{n!r} is not a node of cluster {cfg.cluster.name}")
+                for n in unknown
+            ]
+        )
+    return names
 
 
 def judge(cfg: ClusterConfig, found: Mapping[str, NodeFacts | str], now: float) -> ValidationReport:

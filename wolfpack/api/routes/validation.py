@@ -30,10 +30,10 @@ from wolfpack.admin import peer
 from wolfpack.admin.peer import plain_beyond_loopback
 from wolfpack.api.auth import Reader, current, reader_or_peer
 from wolfpack.api.routes.common import JSONBytes, cache, json_response
-from wolfpack.errors import FieldError, NotFoundError, ValidationError, WolfpackError
+from wolfpack.errors import NotFoundError, WolfpackError
 from wolfpack.model import codec
 from wolfpack.model.node_facts import NodeFacts, report_document
-from wolfpack.policy.validate import judge
+from wolfpack.policy.validate import judge, nodes_to_ask
 
 router = APIRouter(prefix="/api/v1")
 PATH = "/api/v1/nodes/{name}/validation"
@@ -111,15 +111,7 @@ async def cluster_validation(
     report (``NODE_NOT_ASKED``), never a failure of the request."""
     built = await current(request)
     config = built.snapshot.config
-    names = list(dict.fromkeys(node or sorted(config.nodes)))
-    unknown = [n for n in names if n not in config.nodes]
-    if unknown:
-        raise ValidationError(
-            [
-                FieldError("node", f"{n!r} is not a node of cluster {config.cluster.name}")
-                for n in unknown
-            ]
-        )
+    names = nodes_to_ask(config, node, "node")
 
     async def bounded(name: str) -> NodeFacts | str:
         try:
