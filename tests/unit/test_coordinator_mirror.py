@@ -5,9 +5,7 @@ copy behind etcd never makes a write succeed that a full read would have refused
 
 from __future__ import annotations
 
-import collections
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
@@ -25,20 +23,10 @@ from wolfpack.store.mirror import RootMirror
 from wolfpack.store.repository import ClusterDB
 from wolfpack.store.view import ClusterReader
 
+from .counting import Counting
+
 NODES = ("n1", "n2", "n3")
 GROUPS = [f"G{i}" for i in range(6)]  # all on n2, n1 next
-
-
-class Counting:
-    """The store, with every call counted by method."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self.store = store
-        self.calls: collections.Counter[str] = collections.Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        self.calls[name] += 1
-        return getattr(self.store, name)
 
 
 class World:

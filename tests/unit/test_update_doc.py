@@ -4,7 +4,6 @@ when it is not (bench/coordinator_scale.py counts the requests this saves)."""
 
 from __future__ import annotations
 
-import collections
 import json
 from dataclasses import replace
 from typing import Any
@@ -19,20 +18,10 @@ from wolfpack.store import KeySpace, MemoryStore, key_exists
 from wolfpack.store.repository import encode
 from wolfpack.store.view import DocChange, update_doc, update_docs
 
+from .counting import Counting
+
 KEYS = KeySpace()
 KEY = KEYS.state("groups", "Web")
-
-
-class Counting:
-    """The store, with every call counted by method."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self.store = store
-        self.calls: collections.Counter[str] = collections.Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        self.calls[name] += 1
-        return getattr(self.store, name)
 
 
 def read_of(store: MemoryStore) -> dict[str, Any]:
