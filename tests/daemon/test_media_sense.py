@@ -32,6 +32,7 @@ from wolfpack.model import codec
 from wolfpack.model.builtin_types import IP_ADDRESS
 from wolfpack.model.config import ClusterConfig, Resource
 from wolfpack.model.networks import derive
+from wolfpack.model.snapshot import IntentKind
 from wolfpack.model.states import InterfaceState, NetworkState
 
 pytestmark = [
@@ -208,3 +209,30 @@ def test_the_private_cable_cut_moves_nothing_and_fences_nobody(cluster: NetnsClu
         for e in events
     )  # the coordinator said so in the cluster log
     mend_cable(cluster, "node3", "priv")
+
+
+def test_the_coordinators_private_cable_cut_leaves_it_following_the_database(
+    cluster: NetnsCluster,
+) -> None:
+    """The coordinator's watch of the cluster database runs over its private cable first.
+    Cut, that stream goes silent without an error; the coordinator must notice it is dead
+    and follow the database over the public path, or it decides on a stale copy: here it
+    would never see a move it did not write itself."""
+    coordinator = cluster.coordinator()
+    assert coordinator is not None
+    target = next(n for n in ("node1", "node2") if n != coordinator)
+    cut_cable(cluster, coordinator, "priv")
+    itf = f"{coordinator}-priv"
+    wait_for(lambda: interface_state(cluster, itf) is InterfaceState.FAILED, timeout=20)
+    cluster.db.add_intent(IntentKind.MOVE_GROUP, "Web", target)
+    wait_for(lambda: served_by(cluster) == target, timeout=20)
+    assert holders(cluster) == [target]
+    assert cluster.coordinator() == coordinator  # nobody fenced it or took over
+    assert fenced(cluster) == []
+    events = [e for n in cluster.names for e in cluster.log_lines(n)]
+    assert any(
+        e.get("event") == "interface_state" and e.get("interface") == itf
+        and e.get("state") == "Failed"
+        for e in events
+    )  # fmt: skip
+    mend_cable(cluster, coordinator, "priv")
