@@ -120,6 +120,17 @@ def fenced(c: NetnsCluster) -> list[dict[str, object]]:
     ]
 
 
+def coordinator_said(c: NetnsCluster, interface: str, state: str) -> bool:
+    """The cluster log (merged from every node's) has the interface's state change."""
+    return any(
+        e.get("event") == "interface_state"
+        and e.get("interface") == interface
+        and e.get("state") == state
+        for n in c.names
+        for e in c.log_lines(n)
+    )
+
+
 def failures(c: NetnsCluster, node: str) -> list[str]:
     return [
         str(e.get("why"))
@@ -201,13 +212,7 @@ def test_the_private_cable_cut_moves_nothing_and_fences_nobody(cluster: NetnsClu
     assert fenced(cluster) == []
     assert network_state(cluster, "priv") is NetworkState.PARTITIONED
     assert interface_state(cluster, "node3-pub") is InterfaceState.UP
-    events = [e for n in cluster.names for e in cluster.log_lines(n)]
-    assert any(
-        e.get("event") == "interface_state"
-        and e.get("interface") == "node3-priv"
-        and e.get("state") == "Failed"
-        for e in events
-    )  # the coordinator said so in the cluster log
+    wait_for(lambda: coordinator_said(cluster, "node3-priv", "Failed"), timeout=10)
     mend_cable(cluster, "node3", "priv")
 
 
@@ -229,10 +234,5 @@ def test_the_coordinators_private_cable_cut_leaves_it_following_the_database(
     assert holders(cluster) == [target]
     assert cluster.coordinator() == coordinator  # nobody fenced it or took over
     assert fenced(cluster) == []
-    events = [e for n in cluster.names for e in cluster.log_lines(n)]
-    assert any(
-        e.get("event") == "interface_state" and e.get("interface") == itf
-        and e.get("state") == "Failed"
-        for e in events
-    )  # fmt: skip
+    wait_for(lambda: coordinator_said(cluster, itf, "Failed"), timeout=10)
     mend_cable(cluster, coordinator, "priv")

@@ -22,7 +22,7 @@ from wolfpack.lab.bind import BindServer
 from wolfpack.model.builtin_types import NETWORK_NAME, builtin_types
 from wolfpack.model.config import PropertyValue, Resource
 from wolfpack.resources import Agent, AgentError, AgentResult, agent_class
-from wolfpack.resources.network_name import NetworkNameAgent
+from wolfpack.resources.network_name import NetworkNameAgent, TsigKey, read_key_file
 
 from . import Recorder, alive, free_port, running_with
 
@@ -183,6 +183,29 @@ def test_a_node_that_never_registered_the_name_neither_removes_nor_adopts_it(
     assert bind.lookup("shared") == [ADDRESS] and owner.is_alive()
 
 
+def test_a_late_stop_on_the_old_owner_leaves_the_new_owners_registration_of_the_same_address(
+    h: Harness, bind: BindServer
+) -> None:
+    """A failover: the virtual address moves with the group, so the new owner registers the
+    same address the old one did. The old owner's stop (late, or the cleanup of a node
+    powered on again after a fence) must not delete the new owner's record: it proves the
+    registration is its own with a prerequisite the server checks (RFC 2136 §2.4.2)."""
+    old, _ = h.agent(h.props("failover"), "node1")
+    old.start(timeout_s=5)
+    new, _ = h.agent(h.props("failover"), "node2")
+    new.start(timeout_s=5)
+    assert bind.lookup("failover") == [ADDRESS]
+    after_reboot, rec = h.agent(h.props("failover"), "node1")  # its registered.json is left
+    after_reboot.stop(timeout_s=5)
+    assert bind.lookup("failover") == [ADDRESS] and new.is_alive()
+    assert "agent_deregister_skipped" in rec.names()
+    old.stop(timeout_s=5)  # the old instance itself, late
+    assert bind.lookup("failover") == [ADDRESS] and new.is_alive()
+    assert not after_reboot.adopt()  # nor may the old owner take the name back as its own
+    new.stop(timeout_s=5)  # the owner's own stop still removes it
+    assert bind.lookup("failover") == []
+
+
 def test_a_stop_that_cannot_reach_the_server_is_logged_not_raised(
     h: Harness, bind: BindServer
 ) -> None:
@@ -297,3 +320,15 @@ def test_bind_server_stop_leaves_no_named_it_started() -> None:
         server.stop()  # twice is fine
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("secret", ["ab//cd+/Zm9vYmFy", "//////8=", "Zm9v//8="])
+def test_a_key_file_secret_may_hold_comment_marks(tmp_path: Path, secret: str) -> None:
+    """base64 has '/' in its alphabet, so about one tsig-keygen key in a hundred holds '//':
+    only comments outside quoted strings are comments."""
+    path = tmp_path / "k.key"
+    path.write_text(
+        "# made by tsig-keygen\n/* a block\n comment */\n"
+        f'key "k1" {{ // the cluster\'s key\n\talgorithm hmac-sha256;\n\tsecret "{secret}";\n}};\n'
+    )
+    assert read_key_file(path) == [TsigKey("k1", "hmac-sha256", secret)]

@@ -8,12 +8,17 @@ HostRecordTTL), then queries the server until it answers with it. A move is ther
 update by the new owner; the old owner's :meth:`NetworkNameAgent.is_alive` then sees another
 address and returns False, which is right: the name has moved.
 
-A successful start writes ``<run_dir>/resources/<name>/registered.json`` (name, address,
-server); ``stop`` deregisters only what this node registered (that file, or this instance's
-start), and then only the record for *our* address (an update that removes one RR, RFC 2136
-§2.5.4). So a node stopping late never removes the registration of the node the name moved
-to, and a stop on a node that never registered the name sends nothing, even when both use
-the same (moved) virtual address. A stop that cannot reach the server is logged, not raised:
+Each registration is marked as its registrant's: the same update replaces the name's TXT
+records with a token of its own (``wolfpack-registration node=<node> id=<random>``), much as
+RFC 4703's DHCID record marks which DHCP client owns a name. A successful start writes
+``<run_dir>/resources/<name>/registered.json`` (name, address, server, token); ``stop``
+deregisters only what this node registered (that file, or this instance's start), in an
+update whose prerequisite is that token (RFC 2136 §2.4.2): the server deletes our address
+and our token only if the name still carries it, in one step. The virtual address moves
+with its group, so after a failover the new owner has registered the *same* address; the
+old owner's late stop (or the clean-up of a node powered on again after a fence) then finds
+another token and deletes nothing (``agent_deregister_skipped``). A stop on a node that never
+registered the name sends nothing. A stop that cannot reach the server is logged, not raised:
 the record is replaced by whoever brings the name online next, and a failed deregistration
 must not hold the group; nor is it tried when the link toward the server is down or has no
 carrier (the client cable was pulled, S41): ARP would take seconds to give up, and the
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -50,8 +56,10 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.txtbase
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
@@ -73,6 +81,9 @@ QUERY_TIMEOUT_S = 2.0
 #: pause between two verification queries after an update
 VERIFY_EVERY_S = 0.05
 
+#: a quoted string (kept: a base64 secret may hold "//"), or a comment of named.conf's three
+#: kinds (removed)
+_COMMENT_OR_STRING = re.compile(r'"[^"]*"|#[^\n]*|//[^\n]*|/\*.*?\*/', re.DOTALL)
 _KEY = re.compile(r'key\s+"?([^"\s{]+)"?\s*\{(.*?)\}\s*;', re.DOTALL)
 _ALGORITHM = re.compile(r'algorithm\s+"?([A-Za-z0-9-]+)"?\s*;')
 _SECRET = re.compile(r'secret\s+"([^"]+)"\s*;')
@@ -93,7 +104,9 @@ class TsigKey:
 
 def read_key_file(path: Path) -> list[TsigKey]:
     """The keys in a BIND key file; ValueError saying what is wrong with it."""
-    text = re.sub(r"(#|//)[^\n]*", "", path.read_text())
+    text = _COMMENT_OR_STRING.sub(
+        lambda m: m.group(0) if m.group(0).startswith('"') else " ", path.read_text()
+    )
     keys = []
     for match in _KEY.finditer(text):
         name, body = match.group(1), match.group(2)
@@ -136,7 +149,7 @@ class _Settings:
         return f"{self.server}:{self.port}"
 
     def record(self) -> dict[str, object]:
-        """What registered.json holds: enough to tell whether it is this registration."""
+        """What registered.json holds besides the token: the settings registered with."""
         return {"name": self.host, "address": self.address, "server": self.where}
 
     @property
@@ -164,6 +177,7 @@ class NetworkNameAgent(Agent):
         self._lock = threading.Lock()
         self._phase = _Phase.OFFLINE
         self._settings: _Settings | None = None  # those it was registered (or adopted) with
+        self._token: str | None = None  # the mark of that registration (its TXT record)
 
     @property
     def record_file(self) -> Path:
@@ -312,14 +326,25 @@ class NetworkNameAgent(Agent):
         return self.error(
             AgentResult.ERR_CONFIGURED,
             f"DNS server {cfg.where} refused the update of {cfg.host} signed with key"
-            f" {cfg.key.name!r} ({what}): is the key right and may it update {cfg.domain}?",
+            f" {cfg.key.name!r} ({what}): is the key right, and may it update A and TXT records"
+            f" in {cfg.domain} (update-policy {{ grant {cfg.key.name} zonesub A TXT; }})?",
             "key_name",
         )
 
-    def _update(self, cfg: _Settings, msg: dns.update.UpdateMessage, timeout_s: float) -> None:
+    def _update(
+        self,
+        cfg: _Settings,
+        msg: dns.update.UpdateMessage,
+        timeout_s: float,
+        allow: tuple[dns.rcode.Rcode, ...] = (),
+    ) -> bool:
+        """Send an update; False if applied, True if refused with an rcode in ``allow`` (a
+        prerequisite that did not hold), AgentError for any other refusal."""
         rcode = self._exchange(cfg, msg, timeout_s)
         if rcode == dns.rcode.NOERROR:
-            return
+            return False
+        if rcode in allow:
+            return True
         what = dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
         if rcode == dns.rcode.REFUSED:
             raise self._key_error(cfg, what)
@@ -337,7 +362,21 @@ class NetworkNameAgent(Agent):
 
     def addresses(self, cfg: _Settings, timeout_s: float) -> set[str]:
         """The A records the server has for the name now (empty if none)."""
-        query = dns.message.make_query(cfg.fqdn, dns.rdatatype.A)
+        return {r.to_text() for r in self._answer(cfg, dns.rdatatype.A, timeout_s)}
+
+    def _tokens(self, cfg: _Settings, timeout_s: float) -> set[str]:
+        """The registration tokens (TXT records) the server has for the name now."""
+        return {
+            b"".join(r.strings).decode("utf-8", "replace")
+            for r in self._answer(cfg, dns.rdatatype.TXT, timeout_s)
+            if isinstance(r, dns.rdtypes.txtbase.TXTBase)
+        }
+
+    def _answer(
+        self, cfg: _Settings, rdtype: dns.rdatatype.RdataType, timeout_s: float
+    ) -> list[dns.rdata.Rdata]:
+        """The records of ``rdtype`` the server has for the name now (empty if none)."""
+        query = dns.message.make_query(cfg.fqdn, rdtype)
         timeout_s = max(timeout_s, 0.001)
         try:
             reply = dns.query.tcp(query, cfg.server, port=cfg.port, timeout=timeout_s)
@@ -358,8 +397,8 @@ class NetworkNameAgent(Agent):
                 f"DNS server {cfg.where} answered {dns.rcode.to_text(rcode)} for {cfg.host}",
                 "server",
             )
-        rrset = reply.get_rrset(reply.answer, cfg.fqdn, dns.rdataclass.IN, dns.rdatatype.A)
-        return set() if rrset is None else {rdata.to_text() for rdata in rrset}
+        rrset = reply.get_rrset(reply.answer, cfg.fqdn, dns.rdataclass.IN, rdtype)
+        return [] if rrset is None else list(rrset)
 
     # -- start -------------------------------------------------------------------------------
     def start(self, timeout_s: float) -> None:
@@ -369,8 +408,10 @@ class NetworkNameAgent(Agent):
                 return
         deadline = time.monotonic() + timeout_s
         self.log("agent_starting", name=cfg.host, address=cfg.address, server=cfg.where)
+        token = f"wolfpack-registration node={self.ctx.node} id={secrets.token_hex(8)}"
         update = cfg.update()
         update.replace(cfg.relative, cfg.ttl, dns.rdatatype.A, cfg.address)
+        update.replace(cfg.relative, cfg.ttl, dns.rdatatype.TXT, _quoted(token))
         try:
             self._update(cfg, update, deadline - time.monotonic())
         except AgentError as exc:
@@ -378,9 +419,9 @@ class NetworkNameAgent(Agent):
             raise
         try:
             self._verify(cfg, deadline)
-            write_json(self.record_file, cfg.record())
+            write_json(self.record_file, {**cfg.record(), "token": token})
         except (AgentError, OSError) as exc:
-            self._deregister(cfg, QUERY_TIMEOUT_S)  # leave nothing registered
+            self._deregister(cfg, token, QUERY_TIMEOUT_S)  # leave nothing registered
             self._start_failed(exc)
             if isinstance(exc, AgentError):
                 raise
@@ -388,13 +429,13 @@ class NetworkNameAgent(Agent):
                 AgentResult.ERR_GENERIC, f"cannot record the registration: {exc}"
             ) from exc
         with self._lock:
-            self._phase, self._settings = _Phase.ONLINE, cfg
+            self._phase, self._settings, self._token = _Phase.ONLINE, cfg, token
         self.log("agent_online", name=cfg.host, address=cfg.address)
 
     def _start_failed(self, exc: Exception) -> None:
         self.log("agent_start_failed", **error_fields(exc))
         with self._lock:
-            self._phase, self._settings = _Phase.OFFLINE, None
+            self._phase, self._settings, self._token = _Phase.OFFLINE, None, None
 
     def _verify(self, cfg: _Settings, deadline: float) -> None:
         """Wait until the server answers the name with our address."""
@@ -418,32 +459,47 @@ class NetworkNameAgent(Agent):
     def stop(self, timeout_s: float) -> None:
         with self._lock:
             self._phase = _Phase.STOPPING
-            cfg = self._settings
+            cfg, token = self._settings, self._token
         self.log("agent_stopping")
         if cfg is None and self.record_file.exists():  # left by an earlier instance
             try:
-                cfg = self.settings()
+                cfg, token = self.settings(), self._stored_token()
             except AgentError as exc:
                 self.log("agent_deregister_skipped", error=str(exc))
         if cfg is not None:
-            self._deregister(cfg, timeout_s)
+            self._deregister(cfg, token, timeout_s)
         self.record_file.unlink(missing_ok=True)
         with self._lock:
-            self._phase, self._settings = _Phase.OFFLINE, None
+            self._phase, self._settings, self._token = _Phase.OFFLINE, None, None
         self.log("agent_offline")
 
-    def _deregister(self, cfg: _Settings, timeout_s: float) -> None:
-        """Delete the record for our address only; an absent record is fine. Logged, not
+    def _stored_token(self) -> str | None:
+        """The token registered.json holds (None: no file, or one without a token)."""
+        stored = read_json(self.record_file)
+        token = stored.get("token") if isinstance(stored, dict) else None
+        return token if isinstance(token, str) else None
+
+    def _deregister(self, cfg: _Settings, token: str | None, timeout_s: float) -> None:
+        """Delete our address and our token, only while the name still carries our token
+        (the server checks, in the same update); an absent record is fine. Logged, not
         raised, when the server cannot be told (see the module docstring)."""
+        if token is None:
+            why = "no token in registered.json (an older registration): left for the next owner"
+            self.log("agent_deregister_skipped", why=why)
+            return
         lost = lost_link_toward(cfg.server)
         if lost is not None:
             why = f"link {lost} toward DNS server {cfg.where} is down or has no carrier"
             self.log("agent_deregister_failed", error=why)
             return
         update = cfg.update()
+        update.present(cfg.relative, dns.rdatatype.TXT, _quoted(token))
         update.delete(cfg.relative, dns.rdatatype.A, cfg.address)
+        update.delete(cfg.relative, dns.rdatatype.TXT, _quoted(token))
         try:
-            self._update(cfg, update, timeout_s)
+            if self._update(cfg, update, timeout_s, allow=(dns.rcode.NXRRSET,)):
+                why = f"{cfg.host} was registered again since (not by this registration)"
+                self.log("agent_deregister_skipped", why=why)
         except AgentError as exc:
             self.log("agent_deregister_failed", error=str(exc))
 
@@ -485,15 +541,30 @@ class NetworkNameAgent(Agent):
         except AgentError as exc:
             self.log("agent_adopt_rejected", why=str(exc))
             return False
-        if read_json(self.record_file) != cfg.record():
+        stored = read_json(self.record_file)
+        token = self._stored_token()
+        if token is None or stored != {**cfg.record(), "token": token}:
             self.log("agent_adopt_rejected", why="this node has not registered this name")
             return False
         if not self._registered(cfg):
             return False
+        try:
+            tokens = self._tokens(cfg, QUERY_TIMEOUT_S)
+        except AgentError as exc:
+            self.log("agent_adopt_rejected", why=str(exc))
+            return False
+        if token not in tokens:
+            self.log("agent_adopt_rejected", why=f"{cfg.host} was registered again since")
+            return False
         with self._lock:
-            self._phase, self._settings = _Phase.ONLINE, cfg
+            self._phase, self._settings, self._token = _Phase.ONLINE, cfg, token
         self.log("agent_adopted", name=cfg.host, address=cfg.address)
         return True
 
     def pids(self) -> list[int]:
         return []  # nothing runs: the record lives in the DNS server
+
+
+def _quoted(token: str) -> str:
+    """A token as TXT rdata text (one quoted string; tokens have no quotes or backslashes)."""
+    return f'"{token}"'
