@@ -393,6 +393,23 @@ def observer(lab: LabDriver) -> SafetyObserver:
     )  # fmt: skip
 
 
+def _create_table(r: _Run) -> None:
+    """The writer's table, through the name a client uses. Settled is the cluster's word;
+    the client may need a moment more (up to 30 s, as the probes wait for their first
+    answer), and whatever it got last is the error."""
+    said: list[str] = []
+
+    def created() -> bool:
+        said[:] = [demo.sql_query(r.lab.state, f"CREATE TABLE IF NOT EXISTS {TABLE} "
+                                  "(run text, id bigint, PRIMARY KEY (run, id))")]  # fmt: skip
+        return "CREATE TABLE" in said[0]
+
+    try:
+        LabDriver.wait(created, 30, "the writer's table", every_s=0.5)
+    except TimeoutError:
+        raise WolfpackError(f"cannot create the writer's table: {said[0]}") from None
+
+
 def run(
     lab_dir: Path, seed: int, faults: list[Fault], work: Path,
     progress: Callable[[str], None] = print, recover_s: float = RECOVER_S,
@@ -407,10 +424,7 @@ def run(
     r.lift_thresholds()
     before = r.export()
     run_id = f"s{seed}-{int(time.time())}"
-    sql = demo.sql_query(r.lab.state, f"CREATE TABLE IF NOT EXISTS {TABLE} "
-                         "(run text, id bigint, PRIMARY KEY (run, id))")  # fmt: skip
-    if "CREATE TABLE" not in sql:
-        raise WolfpackError(f"cannot create the writer's table: {sql}")
+    _create_table(r)
     supervisor = threading.Thread(target=r._supervise, daemon=True)
     doc: dict[str, Any] = {"seed": seed, "faults_planned": len(faults), "not_done": NOT_DONE}
     with observer(r.lab) as obs, _clients(r.lab, work, run_id) as (web, rows), ExitStack() as st:
