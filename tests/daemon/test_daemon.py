@@ -64,6 +64,28 @@ def test_node_crash_fails_over_to_the_next_node(cluster: LocalCluster) -> None:
     no_overlap(cluster)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a nice value below 0 needs root")
+def test_the_daemon_runs_above_the_workloads_and_its_resources_at_the_normal_priority(
+    cluster: LocalCluster,
+) -> None:
+    """A busy node must not look dead (issue 12: false failovers under CPU load): every
+    thread of wolfpackd at its nice value (-10 by default), the program it runs at 0."""
+    cluster.start_all()
+    cluster.add_app_group("Web", preferred=("node1",))
+    running_on(cluster, "Web", "node1")
+    daemon = cluster.daemons["node1"].pid
+    tids = [int(t) for t in os.listdir(f"/proc/{daemon}/task")]
+    assert len(tids) > 5  # heartbeats, lease, watch, coordinator, manager, API, ...
+    assert {os.getpriority(os.PRIO_PROCESS, t) for t in tids} == {-10}
+    apps = [
+        p for p, _, label in PidRegistry(cluster.run_dir("node1")).alive() if label == "resource"
+    ]
+    assert apps
+    assert [os.getpriority(os.PRIO_PROCESS, p) for p in apps] == [0] * len(apps)
+    assert all(b"probe_app" in Path(f"/proc/{p}/cmdline").read_bytes() for p in apps)  # not nice
+    assert cluster.answer("Web") == "node1"  # the program runs, under the nice wrapper
+
+
 def test_frozen_daemon_stops_its_resources_before_anyone_starts_them(
     cluster: LocalCluster,
 ) -> None:

@@ -72,6 +72,7 @@ def run(
     import yaml
 
     from wolfpack.node.etcd_member import ManagedMember, MemberSection
+    from wolfpack.resources.priority import DAEMON_NICE, raise_own
 
     path = Layout(config_dir).witness_settings
     if not path.exists():
@@ -82,6 +83,10 @@ def run(
 
     def log(event: str, **fields: Any) -> None:
         print(json.dumps({"event": event, **fields}, default=str), flush=True)
+
+    problem = raise_own(DAEMON_NICE)  # the vote must not starve either (before any thread)
+    if problem is not None:
+        log("priority_not_raised", why=problem)
 
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -52,6 +52,7 @@ from wolfpack.node.views import ViewPublisher
 from wolfpack.node.watchdog import WatchdogClient
 from wolfpack.resources import AgentContext
 from wolfpack.resources.confine import Confinement
+from wolfpack.resources.priority import raise_own
 from wolfpack.store import (
     Delete,
     EtcdStore,
@@ -540,7 +541,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         settings = load_settings(args.config, overrides)
-        if not Daemon(settings).run_forever():
+        priority_problem = raise_own(settings.nice)  # before any thread starts
+        daemon = Daemon(settings)
+        if priority_problem is not None:
+            daemon.log("priority_not_raised", level="warning", why=priority_problem)
+        if not daemon.run_forever():
             return systemd.EX_FAILURE
     except ValidationError as exc:
         print(f"wolfpackd: {exc}", file=sys.stderr)

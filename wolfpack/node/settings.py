@@ -245,6 +245,10 @@ class DaemonSettings(pydantic.BaseModel):
     #: The coordinator decides on every change; this is the longest it waits without one
     #: (for time-based decisions: failback windows, stability delays, pending timeouts).
     tick_s: float = pydantic.Field(1.0, gt=0)
+    #: The daemon's nice value (and its etcd member's): above the workloads, so that a busy
+    #: node's heartbeats and lease renewals are not taken for a dead node's (resources'
+    #: programs run at 0 whatever this is). Needs root to go below 0.
+    nice: int = pydantic.Field(-10, ge=-20, le=19)
     drain_on_shutdown: bool = True
     drain_timeout_s: float = pydantic.Field(30.0, ge=0)
     dump_dir: Path | None = None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from wolfpack.resources.confine import Cgroup
+from wolfpack.resources.priority import as_resource
 from wolfpack.resources.process import ProcessGroup
 
 __all__ = [
@@ -91,11 +92,13 @@ class Account:
         output: IO[bytes] | int,
         gate: StartGate | None = None,
     ) -> subprocess.Popen[bytes]:
-        """Start ``argv`` as this account, leader of a new session, stdin from /dev/null and
-        stdout+stderr to ``output``. With ``gate``, the program itself runs only once the
+        """Start ``argv`` as this account, leader of a new session, at the normal priority
+        (:mod:`wolfpack.resources.priority`), stdin from /dev/null and stdout+stderr to
+        ``output``. With ``gate``, the program itself runs only once the
         gate is opened (see :class:`StartGate`). OSError if it cannot be started."""
+        argv = as_resource(argv)  # at the normal priority, not the daemon's
         return subprocess.Popen(
-            gate.wrap(argv) if gate is not None else list(argv),
+            gate.wrap(argv) if gate is not None else argv,
             cwd=cwd,
             env=dict(env),
             stdin=gate.read_fd if gate is not None else subprocess.DEVNULL,
