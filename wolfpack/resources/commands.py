@@ -8,6 +8,7 @@ Process identity and groups (the rules for "which processes are ours") are in
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import pwd
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from wolfpack.resources.confine import Cgroup
-from wolfpack.resources.priority import as_resource
+from wolfpack.resources.priority import resource_prefix
 from wolfpack.resources.process import ProcessGroup
 
 __all__ = [
@@ -96,7 +97,12 @@ class Account:
         (:mod:`wolfpack.resources.priority`), stdin from /dev/null and stdout+stderr to
         ``output``. With ``gate``, the program itself runs only once the
         gate is opened (see :class:`StartGate`). OSError if it cannot be started."""
-        argv = as_resource(argv)  # at the normal priority, not the daemon's
+        prefix = resource_prefix()  # at the normal priority, not the daemon's
+        if prefix:  # the program would be nice's to find: say what Popen would have said
+            unrunnable = _unrunnable(argv[0], cwd, env.get("PATH", DEFAULT_PATH))
+            if unrunnable is not None:
+                raise unrunnable
+        argv = [*prefix, *argv]
         return subprocess.Popen(
             gate.wrap(argv) if gate is not None else argv,
             cwd=cwd,
@@ -150,6 +156,20 @@ class StartGate:
         if self._write_fd >= 0:
             os.close(self._write_fd)
             self._write_fd = -1
+
+
+def _unrunnable(program: str, directory: str, path: str) -> OSError | None:
+    """The error exec would give for ``program`` (None: it would run)."""
+    if find_program(program, directory, path) is not None:
+        return None
+    places = (
+        [os.path.join(directory, program)]
+        if "/" in program
+        else [os.path.join(d, program) for d in path.split(os.pathsep) if d]
+    )
+    if any(os.path.exists(p) for p in places):
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
 
 
 def find_program(program: str, directory: str, path: str = DEFAULT_PATH) -> str | None:

@@ -15,15 +15,14 @@ Nice values are per thread on Linux and threads inherit their creator's: the dae
 its own before it starts any thread (:func:`raise_own`), and every thread, and the etcd
 member it spawns, has it. A resource's program would inherit it too, so every program an
 agent starts is put back to :data:`RESOURCE_NICE` from its first instruction
-(:func:`as_resource` prefixes ``nice -n``, which exec's it: the PID is the program's).
+(:func:`resource_prefix`: ``nice -n``, which exec's it, so the PID is the program's).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
-__all__ = ["DAEMON_NICE", "RESOURCE_NICE", "as_resource", "raise_own"]
+__all__ = ["DAEMON_NICE", "RESOURCE_NICE", "raise_own", "resource_prefix"]
 
 #: the daemon's nice value by default (wolfpackd.yaml ``nice``)
 DAEMON_NICE = -10
@@ -48,9 +47,10 @@ def raise_own(nice: int) -> str | None:
     return None
 
 
-def as_resource(argv: Sequence[str]) -> list[str]:
-    """``argv`` run at :data:`RESOURCE_NICE` whatever this thread's nice value is."""
+def resource_prefix() -> list[str]:
+    """What to put before a resource's argv to run it at :data:`RESOURCE_NICE` whatever
+    this thread's nice value is (nothing when they are the same)."""
     delta = RESOURCE_NICE - current()
     if delta == 0 or not os.access(NICE, os.X_OK):
-        return list(argv)
-    return [NICE, "-n", str(delta), "--", *argv]
+        return []
+    return [NICE, "-n", str(delta), "--"]
