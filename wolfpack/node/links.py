@@ -40,15 +40,13 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from pyroute2 import IPRoute  # type: ignore[import-untyped, unused-ignore]
-from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped, unused-ignore]
-
 from wolfpack.errors import StoreError
 from wolfpack.model import codec
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.links import LinkCondition, LinkReport, NodeLinks
 from wolfpack.model.media import Change, MediaSense
 from wolfpack.node.membership import MembershipView
+from wolfpack.resources.netlink import IPRoute, NetlinkError
 from wolfpack.store import Compare, KeySpace, Put, Store
 
 __all__ = ["LinkMonitor", "Own", "condition_of", "heard_by_network", "own_interfaces"]

@@ -82,7 +82,7 @@ class SelfcheckSettings:
 
 def addresses() -> tuple[AddressFact, ...]:
     """Every IPv4 address of this network namespace, with its link's condition."""
-    from pyroute2 import IPRoute  # lazy: netlink only when asked
+    from wolfpack.resources.netlink import IPRoute  # lazy: netlink only when asked
 
     out = []
     with IPRoute() as ipr:

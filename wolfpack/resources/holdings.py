@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wolfpack.resources.confine import KILL_WAIT_S, Cgroup, safe_name
+
 # at import, not when releasing: the watchdog releases at ``deadline - 0.3 s``, and a first
 # import of pyroute2 then takes 0.1-1.7 s on a loaded machine (issue 8, lab freeze_unfenced)
-from pyroute2 import IPRoute  # type: ignore[import-untyped, unused-ignore]
-
-from wolfpack.resources.confine import KILL_WAIT_S, Cgroup, safe_name
+from wolfpack.resources.netlink import IPRoute
 
 __all__ = ["ADDRESS", "CGROUP", "MOUNT", "Holding", "Holdings", "release"]
 

@@ -42,14 +42,12 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
-from pyroute2 import IPRoute  # type: ignore[import-untyped, unused-ignore]
-from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped, unused-ignore]
-
 from wolfpack.errors import AgentError
 from wolfpack.model.config import Resource, ResourceType
 from wolfpack.resources import arp
 from wolfpack.resources.base import Agent, AgentContext, AgentResult
 from wolfpack.resources.holdings import ADDRESS
+from wolfpack.resources.netlink import IPRoute, NetlinkError
 
 __all__ = ["NETNS_ENV", "IpAddressAgent"]
 

@@ -5,8 +5,7 @@ to give up (S41)."""
 
 from __future__ import annotations
 
-from pyroute2 import IPRoute  # type: ignore[import-untyped, unused-ignore]
-from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped, unused-ignore]
+from wolfpack.resources.netlink import IPRoute, NetlinkError
 
 __all__ = ["lost_link_toward"]
 
