@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,21 @@ def serving(hosts: Hosts, node: str) -> bool:
     return node_up(hosts, node)
 
 
+def events(hosts: Hosts, node: str) -> list[dict[str, Any]]:
+    """The daemon's log lines so far."""
+    text = (hosts.root / f"{node}.log").read_text(errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.startswith('{"ts"')]
+
+
+def etcd_member_pid(daemon: int) -> int:
+    """The etcd member the daemon started (its child; setpriv exec's etcd)."""
+    for tid in os.listdir(f"/proc/{daemon}/task"):
+        for child in Path(f"/proc/{daemon}/task/{tid}/children").read_text().split():
+            if Path(f"/proc/{child}/comm").read_text().strip() == "etcd":
+                return int(child)
+    raise AssertionError(f"wolfpackd {daemon} runs no etcd")
+
+
 def voters(hosts: Hosts) -> list[tuple[str, bool]]:
     store = hosts.store()
     try:
@@ -201,6 +217,24 @@ def test_create_and_join_three_nodes_from_nothing(hosts: Hosts) -> None:
         store.close()
     assert sorted(cfg.networks) == ["network1", "network2"]
     assert len(cfg.interfaces) == 6
+
+    # node1 was formed with its own member as its only endpoint; it now asks every voter, so
+    # its own member frozen for longer than the lease costs it nothing
+    def asks_every_voter() -> bool:
+        said = [e for e in events(hosts, "node1") if e.get("event") == "etcd_endpoints"]
+        return bool(said) and len(said[-1]["endpoints"]) == 3
+
+    wait_for(asks_every_voter, timeout=UP_S)
+    member = etcd_member_pid(hosts.daemons["node1"].pid)
+    os.kill(member, signal.SIGSTOP)
+    try:
+        time.sleep(LEASE_TTL_S + 2)
+        assert hosts.daemons["node1"].poll() is None
+        assert node_up(hosts, "node1")
+        lost = [e for e in events(hosts, "node1") if e.get("event", "").startswith("lease_lost")]
+        assert lost == []
+    finally:
+        os.kill(member, signal.SIGCONT)
 
     # evict and rejoin node3: stopped, evicted from node1, its files destroyed, joined again
     admin = hosts.layout("node1").cli_config

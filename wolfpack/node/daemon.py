@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from wolfpack import __version__
 from wolfpack.errors import StoreError, ValidationError, WolfpackError
 from wolfpack.model.health import NodeHealth
-from wolfpack.node import inventory, systemd
+from wolfpack.node import etcd_endpoints, inventory, systemd
 from wolfpack.node.claims import LeaseClaims
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.daemon_api import DaemonApi
@@ -278,7 +278,10 @@ class Daemon(DaemonApi):
             log=self.log,
         )
         self.coordinator.start()
-        for target, name in ((self._watch, "watch"), (self._log_counters, "counters")):
+        threads = [(self._watch, "watch"), (self._log_counters, "counters")]
+        if s.etcd_member is not None and isinstance(self.store, EtcdStore):
+            threads.append((self._follow_members, "etcd-endpoints"))
+        for target, name in threads:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._own_threads.append(thread)
@@ -380,6 +383,13 @@ class Daemon(DaemonApi):
         """Keep the coordinator's copy of the root current, and wake the loops on every
         change in the cluster database (one watch: :meth:`RootMirror.follow`)."""
         self.mirror.follow(self._stop, self._changed, log=self.log)
+
+    def _follow_members(self) -> None:
+        """Ask every voting etcd member, not only the configured ones
+        (:mod:`wolfpack.node.etcd_endpoints`)."""
+        stores = [st for st in (self.store, self._api_store) if isinstance(st, EtcdStore)]
+        configured = [e.strip() for e in self.settings.endpoints.split(",") if e.strip()]
+        etcd_endpoints.follow(stores, configured, self._stop, self.log)
 
     def _changed(self, events: list[WatchEvent]) -> None:
         self._wake()

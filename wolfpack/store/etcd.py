@@ -83,6 +83,9 @@ KEEPALIVE_ATTEMPT_S = 0.4
 #: After a round of keep-alives that all failed at once (connections refused), this pause
 #: before the next round: no busy loop against a cluster that is down.
 KEEPALIVE_PAUSE_S = 0.05
+#: endpoints a store is made ready to race keep-alives to, at least (a cluster of 5 members,
+#: each with a private and a public address; :meth:`EtcdStore.set_endpoints` may add more)
+MEMBERS_EXPECTED = 10
 
 
 class _TryAgain(Exception):
@@ -112,8 +115,10 @@ class EtcdStore:
             raise ValueError("timeout must be positive")
         self._timeout = timeout
         self.credentials = credentials
+        #: replaced whole, never changed in place (:meth:`set_endpoints`): a request reads it
+        #: once, through :meth:`_in_order`
         self._endpoints = [_parse_endpoint(e, timeout, credentials) for e in items]
-        self._current = 0
+        self._current = self._endpoints[0]  # the one that last answered: asked first
         self._lock = threading.Lock()
         self._watches: set[Watch] = set()
         self._closed = False
@@ -122,6 +127,36 @@ class EtcdStore:
     @property
     def endpoints(self) -> list[str]:
         return [e.url for e in self._endpoints]
+
+    def set_endpoints(self, endpoints: Sequence[str]) -> bool:
+        """Ask these endpoints from now on (the members of a cluster that grew or shrank);
+        the connections to those kept are kept, those to the others closed once no request
+        uses them. Whether anything changed."""
+        urls = [e for e in dict.fromkeys(endpoints) if e.strip()]
+        if not urls:
+            raise ValueError("EtcdStore needs at least one endpoint")
+        with self._lock:
+            self._check_open()
+            old = {ep.url: ep for ep in self._endpoints}
+            if list(old) == urls:
+                return False
+            fresh = [
+                old.get(u) or _parse_endpoint(u, self._timeout, self.credentials) for u in urls
+            ]
+            self._endpoints = fresh
+            dropped = [ep for url, ep in old.items() if url not in urls]
+        for ep in dropped:
+            ep.close()  # idle connections; one in use is closed when its request ends
+        return True
+
+    def _in_order(self) -> list[_Endpoint]:
+        """The endpoints, the one that last answered first."""
+        eps = self._endpoints
+        current = self._current
+        if current not in eps:
+            return list(eps)
+        i = eps.index(current)
+        return eps[i:] + eps[:i]
 
     def __repr__(self) -> str:
         return f"EtcdStore({','.join(self.endpoints)!r})"
@@ -157,10 +192,7 @@ class EtcdStore:
         self._check_open()
         failures: list[str] = []
         last: BaseException | None = None
-        first = self._current
-        for i in range(len(self._endpoints)):
-            idx = (first + i) % len(self._endpoints)
-            ep = self._endpoints[idx]
+        for ep in self._in_order():
             try:
                 reply = self._post(ep, path, payload, None)
             except (_GatewayUnreachable, _GatewayTimeout) as exc:
@@ -175,7 +207,7 @@ class EtcdStore:
                 raise StoreError(f"unexpected reply from etcd at {ep.url}: {exc}") from exc
             if not isinstance(reply, dict):
                 raise StoreError(f"unexpected reply from etcd at {ep.url}: {reply!r}")
-            self._current = idx
+            self._current = ep
             return reply
         raise self._unavailable(failures) from last
 
@@ -264,12 +296,12 @@ class EtcdStore:
         the new leader was asked (issue 9); a keep-alive is idempotent, so racing is safe."""
         self._check_open()
         ends = time.monotonic() + budget
-        failures: dict[int, str] = {}
-        first = self._current
+        failures: dict[str, str] = {}
+        order = self._in_order()
         try:
-            return self._keepalive_at(first, payload, min(KEEPALIVE_ATTEMPT_S, budget))
+            return self._keepalive_at(order[0], payload, min(KEEPALIVE_ATTEMPT_S, budget))
         except _TryAgain as exc:
-            failures[first] = str(exc)
+            failures[order[0].url] = str(exc)
         while (left := ends - time.monotonic()) > 0:
             round_start = time.monotonic()
             attempt = min(KEEPALIVE_ATTEMPT_S, left)
@@ -282,12 +314,14 @@ class EtcdStore:
             if time.monotonic() - round_start < KEEPALIVE_PAUSE_S:
                 time.sleep(max(0.0, min(KEEPALIVE_PAUSE_S, ends - time.monotonic())))
         spent = f"no answer within the {budget:.2f} s budget"
-        raise self._unavailable([*(failures[i] for i in sorted(failures)), spent])
+        said = [failures[ep.url] for ep in self._endpoints if ep.url in failures]
+        raise self._unavailable([*said, spent])
 
-    def _keepalive_at(self, idx: int, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """One keep-alive sent to endpoint ``idx``; :class:`_TryAgain` if another may work,
-        the store's own error if etcd answered no (the lease is gone)."""
-        ep = self._endpoints[idx]
+    def _keepalive_at(
+        self, ep: _Endpoint, payload: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """One keep-alive sent to ``ep``; :class:`_TryAgain` if another may work, the
+        store's own error if etcd answered no (the lease is gone)."""
         try:
             reply = self._post(ep, "lease/keepalive", payload, timeout)
         except (_GatewayUnreachable, _GatewayTimeout) as exc:
@@ -306,24 +340,25 @@ class EtcdStore:
             if code in (_GRPC_UNAVAILABLE, _GRPC_DEADLINE_EXCEEDED):
                 raise _TryAgain(f"{ep.url}: {message}")
             raise StoreError(f"lease keepalive failed: {message} (code {code})")
-        self._current = idx
+        self._current = ep
         return reply
 
     def _start_round(
         self, payload: dict[str, Any], attempt: float
-    ) -> dict[Future[dict[str, Any]], int]:
+    ) -> dict[Future[dict[str, Any]], str]:
         """One keep-alive to every endpoint at once, on the race's threads (made on first
         need: a healthy cluster never races; room for a round still running out its
         attempts and the next). Under the lock, so a store closed meanwhile refuses."""
         with self._lock:
             self._check_open()
-            if self._racers is None:
+            if self._racers is None:  # threads are made as needed, up to this
                 self._racers = ThreadPoolExecutor(
-                    max_workers=2 * len(self._endpoints), thread_name_prefix="etcd-keepalive"
+                    max_workers=2 * max(len(self._endpoints), MEMBERS_EXPECTED),
+                    thread_name_prefix="etcd-keepalive",
                 )
             return {
-                self._racers.submit(self._keepalive_at, i, payload, attempt): i
-                for i in range(len(self._endpoints))
+                self._racers.submit(self._keepalive_at, ep, payload, attempt): ep.url
+                for ep in self._endpoints
             }
 
     def lease_revoke(self, lease_id: int) -> None:
@@ -349,9 +384,7 @@ class EtcdStore:
             create["start_revision"] = start_revision
         body = json.dumps({"create_request": create}).encode()
         failures: list[str] = []
-        first = self._current
-        for i in range(len(self._endpoints)):
-            ep = self._endpoints[(first + i) % len(self._endpoints)]
+        for ep in self._in_order():
             try:
                 stream = _WatchStream.open(ep, body, self._timeout)
             except _WatchRefused as exc:

@@ -1,0 +1,64 @@
+"""A store's endpoints follow the cluster (issue 10): :meth:`EtcdStore.set_endpoints` on a
+real etcd, and which endpoints a node with its own member asks (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from wolfpack.errors import StoreUnavailable
+from wolfpack.node.etcd_endpoints import endpoints_for
+from wolfpack.store import EtcdStore
+from wolfpack.store.etcd_members import EtcdMember
+from wolfpack.store.etcd_process import EtcdProcess, free_port
+
+
+def member(name: str, *urls: str, learner: bool = False) -> EtcdMember:
+    return EtcdMember(abs(hash(name)) % 1000, name, (f"https://{name}:2380",), urls, learner)
+
+
+def test_a_node_asks_its_configured_endpoints_first_then_every_other_voter() -> None:
+    found = [
+        member("node2", "https://b:2379"),
+        member("node1", "https://a:2379", "https://a2:2379"),
+        member("node3", "https://c:2379"),
+        member("node4", "https://d:2379", learner=True),
+    ]
+    assert endpoints_for(["https://a:2379"], found) == [
+        "https://a:2379", "https://a2:2379", "https://b:2379", "https://c:2379"
+    ]  # fmt: skip
+
+
+def test_a_configured_endpoint_whose_member_was_removed_is_dropped() -> None:
+    found = [member("node1", "https://a:2379"), member("node2", "https://b:2379")]
+    assert endpoints_for(["https://c:2379", "https://b:2379"], found) == [
+        "https://b:2379", "https://a:2379"
+    ]  # fmt: skip
+
+
+def test_with_no_member_to_ask_the_configured_endpoints_stay() -> None:
+    assert endpoints_for(["https://a:2379"], []) == ["https://a:2379"]
+    learner = [member("node9", "https://z:2379", learner=True)]
+    assert endpoints_for(["https://a:2379"], learner) == ["https://a:2379"]
+
+
+@pytest.mark.etcd
+def test_set_endpoints_moves_a_store_to_endpoints_that_answer(etcd: EtcdProcess) -> None:
+    scheme = etcd.endpoint.split(":", 1)[0]
+    dead, live = f"{scheme}://127.0.0.1:{free_port()}", etcd.endpoint
+    store = EtcdStore(dead, timeout=1.0, credentials=etcd.admin)
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.put("/x", b"1")
+        assert store.set_endpoints([dead, live])
+        assert store.endpoints == [dead, live]
+        assert store.put("/x", b"2") > 0 and store.get("/x").value == b"2"  # type: ignore[union-attr]
+        assert not store.set_endpoints([dead, live])  # the same: nothing changed
+        assert store.set_endpoints([live, live])  # duplicates once
+        assert store.endpoints == [live]
+        with pytest.raises(ValueError):
+            store.set_endpoints([" "])
+        assert store.endpoints == [live]
+    finally:
+        store.close()
+    with pytest.raises(StoreUnavailable):
+        store.set_endpoints([live])  # a closed store stays closed
