@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Locator,
+    Page,
+    Playwright,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from wolfpack.admin import tokens
 from wolfpack.lab.localcluster import LocalCluster, free_port, wait_for
@@ -22,7 +30,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 #: ``WOLFPACK_SCREENSHOTS=1`` refreshes docs/images/; otherwise they go to a temporary
 #: directory, so a test run leaves the work tree as it was.
 DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
-DESKTOP = {"width": 1280, "height": 800}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 expect.set_options(timeout=30_000)
 
