@@ -106,6 +106,7 @@ from wolfpack.lab.status import check, in_admin, status
 from wolfpack.lab.teardown import down
 from wolfpack.model.config import ClusterConfig, ClusterSettings
 from wolfpack.node.secret import new_secret, register
+from wolfpack.resources.priority import DAEMON_NICE, NICE
 from wolfpack.store import KeySpace
 from wolfpack.store.etcd_process import RAFT_ARGS
 from wolfpack.store.repository import ClusterDB, check_config
@@ -364,7 +365,10 @@ def _etcd_argv(state: LabState, node: str) -> list[str]:
 
 
 def _start_etcd_member(state: LabState, node: str) -> None:
-    spawn(state, node, "etcd", _etcd_argv(state, node), node_dir(state, node) / "etcd.log")
+    """At the priority a member wolfpackd runs gets (it inherits the daemon's nice value):
+    above the workloads (:mod:`wolfpack.resources.priority`)."""
+    argv = [NICE, "-n", str(DAEMON_NICE), *_etcd_argv(state, node)]
+    spawn(state, node, "etcd", argv, node_dir(state, node) / "etcd.log")
 
 
 def _start_etcd(state: LabState, progress: Progress) -> None:
