@@ -222,7 +222,8 @@ def test_create_and_join_three_nodes_from_nothing(hosts: Hosts) -> None:
     # its own member frozen for longer than the lease costs it nothing
     def asks_every_voter() -> bool:
         said = [e for e in events(hosts, "node1") if e.get("event") == "etcd_endpoints"]
-        return bool(said) and len(said[-1]["endpoints"]) == 3
+        ports = {url.rsplit(":", 1)[1] for url in said[-1]["endpoints"]} if said else set()
+        return ports == {str(hosts.ports[n][0]) for n in ("node1", "node2", "node3")}
 
     wait_for(asks_every_voter, timeout=UP_S)
     member = etcd_member_pid(hosts.daemons["node1"].pid)

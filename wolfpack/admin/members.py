@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from wolfpack.errors import RejectedError, StoreError
+from wolfpack.errors import RejectedError, StoreError, StoreUnavailable
 from wolfpack.policy.voters import Member, Promotion, Removal, make_room, promotions, removal
 from wolfpack.store import etcd_members
 from wolfpack.store.etcd import EtcdStore
@@ -63,8 +63,31 @@ def add_learner(store: EtcdStore, peer_url: str) -> tuple[EtcdMember, list[EtcdM
 
 
 def remove(store: EtcdStore, member: EtcdMember) -> bool:
-    """Remove ``member`` (False: it was gone already), once etcd finds the rest settled."""
-    return _settled(lambda: etcd_members.remove(store, member.id))
+    """Remove ``member`` (False: it was gone already), once etcd finds the rest settled;
+    returns once the rest have a leader again."""
+    removed = _settled(lambda: etcd_members.remove(store, member.id))
+    _until_led(store)
+    return removed
+
+
+def _until_led(store: EtcdStore) -> None:
+    """Wait (up to :data:`SETTLE_S`) until a linearizable read answers. The member removed
+    may have been the leader: it steps down once the removal is applied, and the rest
+    elect a new one an election timeout later. A write sent meanwhile times out (and may
+    or may not be applied), so the eviction's next writes wait for it."""
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        try:
+            store.get(LEADER_PROBE_KEY)  # linearizable: answered only with a leader
+            return
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+#: any key: a read of it needs a leader, what it holds does not matter
+LEADER_PROBE_KEY = "/wolfpack-leader-probe"
 
 
 def _settled(call: Callable[[], T]) -> T:
