@@ -34,6 +34,23 @@ def test_the_witness_is_a_host_on_both_lab_networks_at_free_addresses() -> None:
     assert priv not in {layout.private_address(n) for n in nodes}
 
 
+def test_every_lab_address_is_distinct_at_the_largest_lab() -> None:
+    """Each node's public address is none of the fixed hosts' nor a demo group's."""
+    from wolfpack.lab import demo
+
+    nodes = [f"node{i}" for i in range(1, layout.MAX_NODES + 1)]
+    fixed = [layout.ADMIN_ADDRESS, layout.DNS_ADDRESS, layout.CLIENT_ADDRESS,
+             layout.MANAGEMENT_ADDRESS, demo.WEB_ADDRESS, demo.SQL_ADDRESS,
+             layout.public_address("witness")]  # fmt: skip
+    public = [layout.public_address(n) for n in nodes]
+    assert len(set(public)) == len(public) and not set(public) & set(fixed)
+    assert public[:3] == ["198.51.100.11", "198.51.100.12", "198.51.100.13"]
+    private = [layout.private_address(n) for n in [*nodes, "witness"]]
+    assert len(set(private)) == len(private)
+    subnet = ipaddress.ip_network(layout.PUBLIC_SUBNET)
+    assert all(ipaddress.ip_address(a) in subnet for a in public)
+
+
 def test_only_a_witness_lab_has_the_witness_host() -> None:
     assert layout.powered(state(True)) == ["node1", "node2", "witness"]
     assert layout.hosts(state(True))[-1] == "witness"

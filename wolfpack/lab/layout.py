@@ -54,9 +54,12 @@ def node_number(node: str) -> int:
 
 
 def public_address(node: str) -> str:
+    """node1..node9 at .11-.19; node10..node16 at .110-.116, since .20 and .30 are the demo's
+    Web and SQL addresses (a 16-node lab once gave node10 Web's address)."""
     if node == WITNESS:
         return WITNESS_PUBLIC
-    return f"198.51.100.{10 + node_number(node)}"
+    n = node_number(node)
+    return f"198.51.100.{10 + n if n < 10 else 100 + n}"
 
 
 def private_address(node: str) -> str:
