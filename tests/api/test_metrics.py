@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from wolfpack.lab.localcluster import LocalCluster, wait_for
+from wolfpack.node.grace import FLOOR_S
 from wolfpack.node.pidregistry import PidRegistry
 
 pytestmark = pytest.mark.etcd
@@ -96,6 +97,8 @@ def test_metrics_follow_a_failover(cluster: LocalCluster) -> None:
     assert value(after, "wolfpack_lease_valid") == 1
     remaining = value(after, "wolfpack_lease_remaining_seconds")
     assert remaining is not None and remaining > 0
+    grace = value(after, "wolfpack_fencing_grace_seconds")  # sized from etcd's round trips
+    assert grace is not None and FLOOR_S <= grace <= 3
     assert value(after, "wolfpack_watchdog_armed") == 1
     assert value(after, "wolfpack_heartbeat_path_up", peer="node2", network="heartbeat") == 1
     assert value(after, "wolfpack_heartbeat_path_up", peer="node1", network="heartbeat") == 0

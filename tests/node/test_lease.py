@@ -314,3 +314,26 @@ def test_a_revoked_lease_fences_at_once_with_no_time_left() -> None:
     fenced_at, deadline, why = seen[0]
     assert "revoked" in why
     assert deadline <= fenced_at
+
+
+def test_each_renewal_reports_its_round_trip_for_the_fencing_grace() -> None:
+    """The fencing grace is sized from the renewals' round trips (wolfpack.node.grace): a
+    keep-alive that takes 50 ms is reported as taking at least that."""
+
+    class Slow(MemoryStore):
+        def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int:
+            time.sleep(0.05)
+            return super().lease_keepalive(lease_id, timeout=timeout)
+
+    trips: list[float] = []
+    lease = NodeLease(
+        Slow(), KEYS, "n1", {}, ttl_s=3, renew_every_s=0.1, margin_s=0.5,
+        on_round_trip=trips.append,
+    )  # fmt: skip
+    lease.acquire()
+    lease.start()
+    try:
+        assert wait_for(lambda: len(trips) >= 3)
+    finally:
+        lease.stop()
+    assert all(0.05 <= t < 2.0 for t in trips)

@@ -85,7 +85,7 @@ class World:
             frozenset,
             executor,
             silence=lambda: {"n2": Silence(mark, 5.0)},
-            grace_s=0.5,
+            grace=lambda: 0.5,
         )
         self.coordinator._campaign()
         assert self.coordinator.is_coordinator
@@ -184,7 +184,7 @@ def test_h5_a_silent_coordinator_is_not_fenced_by_a_survivor() -> None:
         Executor(w.store, w.keys, agent, w.db.update_config),
         lambda: frozenset({"n1"}),
         silence=lambda: {"n1": Silence(mark, 5.0)},
-        grace_s=0.5,
+        grace=lambda: 0.5,
     )
     survivor._campaign()
     assert agent.calls == [] and not survivor.is_coordinator
@@ -209,7 +209,7 @@ def test_h5_a_coordinator_gone_in_etcd_too_is_replaced_then_fenced_by_the_new_on
         Executor(w.store, w.keys, agent, w.db.update_config),
         lambda: frozenset({"n1"}),
         silence=lambda: {"n1": Silence(mark, 5.0)},
-        grace_s=0.5,
+        grace=lambda: 0.5,
     )
     survivor._campaign()
     assert survivor.is_coordinator

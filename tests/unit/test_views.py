@@ -28,7 +28,7 @@ class Node:
             lambda: self.listening,
             lambda: self.lease,
             guard,
-            grace_s=0.5,
+            grace=lambda: 0.5,
             clock=lambda: self.now[0],
         )
 

@@ -142,6 +142,12 @@ def node_families(h: NodeHealth) -> Iterator[Any]:
         h.lease_remaining_s,
     )
     yield gauge(
+        "wolfpack_fencing_grace_seconds",
+        "How long a peer silent on every heartbeat path has to answer in etcd before it is"
+        " Down (sized from this node's etcd round trips unless heartbeat.grace_s is set)",
+        h.fencing_grace_s,
+    )
+    yield gauge(
         "wolfpack_watchdog_running", "1 while the watchdog process runs", int(h.watchdog_running)
     )
     yield gauge(

@@ -62,6 +62,8 @@ class NodeHealth:
     watchdog_running: bool
     watchdog_armed: bool  # the watchdog holds a lease deadline to enforce
     vital_threads_dead: tuple[str, ...] = ()
+    #: how long this node, as coordinator, waits for a silent peer to answer in etcd
+    fencing_grace_s: float = 0.5
     paths: tuple[PathHealth, ...] = ()
     heartbeat_counters: Mapping[str, int] = field(default_factory=dict)
     #: (resource, check) -> latency of the health checks run here (LooksAlive, IsAlive)

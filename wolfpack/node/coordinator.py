@@ -65,7 +65,7 @@ class Coordinator:
         *,
         silence: Callable[[], Mapping[str, Silence]] = dict,
         last_heard: Callable[[], Mapping[str, Mapping[str, float]]] = dict,
-        grace_s: float = 0.5,
+        grace: Callable[[], float] = lambda: 0.5,
         tick_s: float = 0.5,
         dump_dir: Path | None = None,
         wall: Callable[[], float] = time.time,
@@ -75,7 +75,7 @@ class Coordinator:
         self.keys = reader.keys
         self.lease_id, self.heard, self.lost = lease_id, heard, lost
         self.listening = listening
-        self.silence, self.grace_s = silence, grace_s
+        self.silence, self.grace = silence, grace
         self.last_heard = last_heard
         self.executor = executor
         self.tick_s, self.dump_dir, self.wall, self.log = tick_s, dump_dir, wall, log
@@ -168,7 +168,7 @@ class Coordinator:
         if election.value.decode() != holder:
             return False
         if not coordinator_may_be_replaced(
-            holder, view.node_leases, view.views, self.silence(), self.grace_s, self.listening()
+            holder, view.node_leases, view.views, self.silence(), self.grace(), self.listening()
         ):
             return False
         compares = [
@@ -198,7 +198,7 @@ class Coordinator:
             silence_counts=self.listening(),
             views=view.views,
             silence=self.silence(),
-            grace_s=self.grace_s,
+            grace_s=self.grace(),
             last_heard=self._last_heard_of(set(view.node_leases) - heard),
             fences=self._fence_times,
         )

@@ -29,6 +29,7 @@ from wolfpack.node.dbaccess import log_access, open_stores
 from wolfpack.node.etcd_member import ManagedMember
 from wolfpack.node.execute import Executor
 from wolfpack.node.fence_setup import FENCING_DISABLED_COST, build_fencer, unfence_self
+from wolfpack.node.grace import RoundTrips
 from wolfpack.node.health import CheckTimes, node_health
 from wolfpack.node.heartbeat_tracker import heartbeat_paths
 from wolfpack.node.jsonlog import JsonLog
@@ -119,6 +120,12 @@ class Daemon(DaemonApi):
         self.links: LinkMonitor | None = None
         self.api: ApiServer | None = None
         self.checks = CheckTimes()  # health-check latency per resource, for /metrics
+        #: this node's etcd round trips, which size the fencing grace (docs/fencing.md)
+        self.round_trips = RoundTrips(
+            fallback_s=s.heartbeat.interval_s * s.heartbeat.threshold,
+            ceiling_s=float(s.lease.ttl_s),
+            fixed_s=s.heartbeat.grace_s,
+        )
         self._secret = b""
         self.key_follower: KeyFollower | None = None
         self._own_threads: list[threading.Thread] = []  # joined at shutdown
@@ -168,6 +175,7 @@ class Daemon(DaemonApi):
             clock=boottime,
             on_deadline=self._arm_watchdog,
             on_lost=self._lease_lost,
+            on_round_trip=self.round_trips.observe,
             log=self.log,
         )
         # M4: another live daemon with this node name (a cloned VM) stops us here, before
@@ -216,8 +224,9 @@ class Daemon(DaemonApi):
             self._listening,
             self._valid_lease_id,
             lease.guard,
-            grace_s=s.heartbeat.effective_grace_s,
+            grace=self.round_trips.grace,
             on_grace=self._wake,
+            on_round_trip=self.round_trips.observe,
             log=self.log,
         )
         self.views.start()
@@ -272,7 +281,7 @@ class Daemon(DaemonApi):
             self._listening,
             silence=self.views.silence,
             last_heard=self._last_heard,
-            grace_s=s.heartbeat.effective_grace_s,
+            grace=self.round_trips.grace,
             tick_s=s.tick_s,
             dump_dir=s.dump_dir,
             log=self.log,

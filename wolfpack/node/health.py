@@ -65,6 +65,7 @@ def node_health(d: Daemon) -> NodeHealth:
         node=d.settings.node,
         lease_valid=lease is not None and lease.valid(),
         lease_remaining_s=max(0.0, lease.remaining()) if lease is not None else 0.0,
+        fencing_grace_s=d.round_trips.grace(),
         heartbeats_listening=d._listening(),
         watchdog_running=watchdog is not None and watchdog.alive(),
         watchdog_armed=watchdog is not None and watchdog.armed,

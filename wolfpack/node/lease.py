@@ -125,6 +125,7 @@ class NodeLease:
         pid_running: Callable[[int], bool] = _pid_running,
         on_deadline: Callable[[float], None] = lambda deadline: None,
         on_lost: Callable[[str], None] = lambda why: None,
+        on_round_trip: Callable[[float], None] = lambda seconds: None,
         log: Callable[..., None] = lambda event, **fields: None,
     ) -> None:
         self.store, self.keys, self.node = store, keys, node
@@ -133,6 +134,7 @@ class NodeLease:
         self.ttl_s, self.renew_every_s, self.margin_s = ttl_s, renew_every_s, margin_s
         self.clock, self.pid_running = clock, pid_running
         self.on_deadline, self.on_lost, self.log = on_deadline, on_lost, log
+        self.on_round_trip = on_round_trip  # each renewal's time: the fencing grace's input
         self.lease_id = 0
         self.key_revision = 0  # create revision of our liveness key
         self.deadline = 0.0  # by self.clock; resources may run only before deadline - margin
@@ -323,6 +325,7 @@ class NodeLease:
             if self._fenced or lease_id != self.lease_id:
                 return False  # too late: fenced meanwhile, this lease is given up
             self._set_deadline(t0 + self.ttl_s)
+        self.on_round_trip(self.clock() - t0)
         return True
 
     def _try_reacquire(self) -> bool:

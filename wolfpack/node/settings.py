@@ -29,13 +29,9 @@ class HeartbeatSection(pydantic.BaseModel):
     threshold: int = pydantic.Field(4, ge=3, le=120)
     port: int = pydantic.Field(3343, ge=1, le=65535)
     #: After a peer falls silent on every heartbeat path, how long the coordinator waits
-    #: for a sign of life from it in etcd before it is Down (docs/fencing.md). Default:
-    #: one heartbeat timeout (interval_s x threshold).
+    #: for a sign of life from it in etcd before it is Down (docs/fencing.md). Default
+    #: (None): sized from this node's measured etcd round trips (:mod:`wolfpack.node.grace`).
     grace_s: float | None = pydantic.Field(None, ge=0, le=60)
-
-    @property
-    def effective_grace_s(self) -> float:
-        return self.interval_s * self.threshold if self.grace_s is None else self.grace_s
 
 
 class LeaseSection(pydantic.BaseModel):

@@ -65,8 +65,10 @@ class ViewPublisher:
       daemon stalled): then a peer already published as heard is not dropped.
     - ``lease()``: our valid lease id (0: none, publish nothing); ``guard()``: a compare that
       holds while our liveness key is ours.
-    - ``on_grace()``: called ``grace_s`` after a peer first went missing from our view, so
+    - ``grace()``: how long a peer missing from our view has to answer it (:mod:`.grace`);
+      ``on_grace()`` is called that long after a peer first went missing from our view, so
       the coordinator judges it on time.
+    - ``on_round_trip(seconds)``: told how long each of our view writes took.
     """
 
     def __init__(
@@ -79,15 +81,16 @@ class ViewPublisher:
         lease: Callable[[], int],
         guard: Callable[[], Compare],
         *,
-        grace_s: float,
+        grace: Callable[[], float],
         on_grace: Callable[[], None] = lambda: None,
+        on_round_trip: Callable[[float], None] = lambda seconds: None,
         clock: Callable[[], float] = time.monotonic,
         log: Log = lambda event, **fields: None,
     ) -> None:
         self.store, self.keys, self.node = store, keys, node
         self.peers, self.listening = peers, listening
         self.lease, self.guard = lease, guard
-        self.grace_s, self.on_grace = grace_s, on_grace
+        self.grace, self.on_grace, self.on_round_trip = grace, on_grace, on_round_trip
         self.clock, self.log = clock, log
         self.published: PublishedView | None = None
         self._published_lease = 0
@@ -172,13 +175,15 @@ class ViewPublisher:
         epoch = self._epoch + 1 if changed else self._epoch
         acks = {p: e for p, e in {**acked, **owed}.items() if p in others}
         view = PublishedView(heard, epoch, MappingProxyType(acks))
+        sent = self.clock()
         result = self.store.txn(
             [self.guard()], [Put(self.keys.view(self.node), view.encode(), lease=lease)]
         )
+        now = self.clock()
+        self.on_round_trip(now - sent)
         if not result.succeeded:
             return None  # our liveness key is not ours any more: the lease thread handles it
         written = PublishedView(heard, epoch, view.acks, result.revision)
-        now = self.clock()
         with self._lock:
             self._epoch, self.published, self._published_lease = epoch, written, lease
             for peer in set(peers) | set(self._marks):
@@ -186,7 +191,7 @@ class ViewPublisher:
                     self._marks.pop(peer, None)
                 elif peer not in self._marks:
                     self._marks[peer] = (result.revision, now)
-                    self._graces.append(now + self.grace_s)
+                    self._graces.append(now + self.grace())
         if changed:
             self.log("view_published", heard=sorted(heard), epoch=epoch, revision=result.revision)
         return written
