@@ -57,6 +57,13 @@ def test_up_builds_the_seed_cluster_active_active(demo_lab: LabDriver) -> None:
     roles = {h: sorted(p["role"] for p in v["processes"]) for h, v in doc["hosts"].items()}
     assert roles["dns"] == ["named"]
     assert roles["node1"] == roles["node3"] == ["etcd", "wolfpackd"]
+    # S40: SQL was made with the database wizard on the admin host, not written as a document
+    records = json.loads(demo_lab.wolfpack("audit", "list", "--since", "1d", "--json").stdout)
+    made = [r["path"] for r in records if r["method"] == "CLI" and r["status"] == 0]
+    wizard, failback = "wolfpack db create SQL", "wolfpack group set SQL"
+    assert wizard in made and failback in made and made.index(wizard) < made.index(failback)
+    sql = json.loads(demo_lab.wolfpack("group", "show", "SQL", "--json").stdout)
+    assert sql["failback"]["mode"] == "immediate"
 
 
 def test_a_second_up_finds_the_lab_up(demo_lab: LabDriver) -> None:

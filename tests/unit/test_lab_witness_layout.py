@@ -76,7 +76,7 @@ def test_the_demo_finds_the_public_network_by_its_subnet() -> None:
     and a cluster without it is refused by name."""
     from wolfpack.errors import WolfpackError
     from wolfpack.lab.cluster_doc import public_network
-    from wolfpack.lab.demo import demo_doc
+    from wolfpack.lab.demo import database_wizard, demo_doc
     from wolfpack.model.config import ClusterConfig, Network
 
     formed = ClusterConfig(networks={
@@ -88,5 +88,11 @@ def test_the_demo_finds_the_public_network_by_its_subnet() -> None:
     doc = demo_doc(lab, "network1")
     assert doc["resources"]["web-ip"]["properties"]["network"] == "network1"
     assert doc["groups"]["Web"]["preferred_owners"] == ["node2", "node1"]  # no node3 here
+    assert "SQL" not in doc["groups"]  # made by the database wizard (S40), not the document
+    wizard, failback = database_wizard(lab)
+    assert wizard[:4] == ["wolfpack", "db", "create", "SQL"]
+    assert wizard[wizard.index("--preferred-owners") + 1] == "node1,node2"
+    assert wizard[wizard.index("--disk") + 1] == "UUID=uuid-sql"
+    assert failback[-4:] == ["--failback", "immediate", "--stability-delay", "5s"]
     with pytest.raises(WolfpackError, match=re.escape(layout.PUBLIC_SUBNET)):
         public_network(ClusterConfig(networks={"n": Network("n", layout.PRIVATE_SUBNET)}))

@@ -11,6 +11,10 @@ Group SQL prefers node1: IP Address 198.51.100.30, Network Name ``sql``, Physica
 ``sql-disk`` and a PostgreSQL Server whose data directory is on that disk, so every node
 that takes the group over sees the same database. SQL fails back to node1 (immediately,
 once node1 has been up for 5 s, S38); Web keeps the default (failback prevented).
+
+Web is added as a configuration document; SQL is made as an administrator makes it, with
+the database wizard (``wolfpack db create``, S40) and ``wolfpack group set`` for its failback,
+run on the lab's admin host.
 """
 
 from __future__ import annotations
@@ -32,11 +36,7 @@ from wolfpack.lab import access, webui, world
 from wolfpack.lab.cluster_doc import public_network
 from wolfpack.lab.layout import MANAGEMENT_ADDRESS, token_file
 from wolfpack.lab.state import DEFAULT_DIR, LabState
-from wolfpack.model.builtin_types import (
-    PHYSICAL_DISK,
-    POSTGRESQL,
-    WEB_SERVER,
-)
+from wolfpack.model.builtin_types import PHYSICAL_DISK, WEB_SERVER
 from wolfpack.model.fsm import group_state
 from wolfpack.model.states import GroupState
 from wolfpack.store import KeySpace
@@ -88,15 +88,9 @@ def demo_doc(state: LabState, network: str = "public") -> dict[str, Any]:
                 "description": "the web server (IIS analog)",
                 "preferred_owners": preferred(state, "Web"),
             },
-            "SQL": {
-                "description": "the database's virtual server (S40)",
-                "preferred_owners": preferred(state, "SQL"),
-                "failback": {"mode": "immediate", "stability_delay_s": 5},
-            },
         },
         "resources": {
             "web-disk": disk(state, "Web", "web"),
-            "sql-disk": disk(state, "SQL", "sql"),
             **world.address_and_name(
                 state, "Web", "web", WEB_ADDRESS, "www", name="www", network=network
             ),
@@ -106,19 +100,22 @@ def demo_doc(state: LabState, network: str = "public") -> dict[str, Any]:
                 "dependencies": [["web-disk"], ["web-ip"]],
                 "properties": {"docroot": str(docroot(state)), "listen_address": WEB_ADDRESS},
             },
-            **world.address_and_name(state, "SQL", "sql", SQL_ADDRESS, "sql", network=network),
-            "sql": {
-                "type": POSTGRESQL,
-                "group": "SQL",
-                "dependencies": [["sql-disk"], ["sql-ip"]],
-                "properties": {
-                    "data_directory": str(data_directory(state)),
-                    "listen_address": SQL_ADDRESS,
-                    "initialize": True,
-                },
-            },
         },
     }
+
+
+def database_wizard(state: LabState) -> list[list[str]]:
+    """The administrator's commands that make the SQL group (S40): the database wizard, which
+    finds the network, takes the DNS settings of the cluster's Network Names and checks every
+    preferred owner for the PostgreSQL binaries; then SQL's failback policy (S38)."""
+    return [
+        ["wolfpack", "db", "create", "SQL", "--ip", SQL_ADDRESS,
+         "--disk", disk(state, "SQL", "sql")["properties"]["device"],
+         "--mountpoint", str(world.mount_point(state, "sql")), "--dns-name", "sql",
+         "--preferred-owners", ",".join(preferred(state, "SQL")),
+         "--description", "the database's virtual server (S40)"],
+        ["wolfpack", "group", "set", "SQL", "--failback", "immediate", "--stability-delay", "5s"],
+    ]  # fmt: skip
 
 
 def write_pages(state: LabState) -> None:
@@ -133,14 +130,19 @@ def write_pages(state: LabState) -> None:
 
 
 def install(state: LabState) -> None:
-    """Add the groups (again: the same document changes nothing) and wait until both serve."""
+    """Add the groups (again: the same document changes nothing, and the wizard runs only
+    if there is no SQL group yet) and wait until both serve."""
     write_pages(state)
     with world.in_admin(state):
         store = access.admin_store(state, timeout=2.0)
         try:
             db = ClusterDB(store, KeySpace(world.KEY_ROOT))
-            network = public_network(db.load_config()[0])
-            world.add_config(db, demo_doc(state, network))
+            cfg = db.load_config()[0]
+            world.add_config(db, demo_doc(state, public_network(cfg)))
+            if "SQL" not in cfg.groups:
+                for argv in database_wizard(state):
+                    say(" ".join(argv))
+                    world.run_on(state, "admin", [*argv, "--json"])
             say("groups Web (preferred node2) and SQL (preferred node1): waiting until Online")
             _wait_online(db, list(GROUPS))
             owner = db.read_snapshot().group("SQL").owner

@@ -10,7 +10,6 @@ by its PID (SIGTERM, then SIGKILL) when its context ends.
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import subprocess
 import sys
@@ -79,23 +78,7 @@ class LabDriver:
         self, host: str, argv: list[str], *, check: bool = True, timeout_s: float = CLI_TIMEOUT_S
     ) -> subprocess.CompletedProcess[str]:
         """``argv`` on lab host ``host`` with the lab's WOLFPACK_* environment."""
-        bin_dir = str(Path(sys.executable).parent)
-        env = {**os.environ, **world.lab_env(self.state)}
-        env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
-        result = subprocess.run(
-            [*world.enter(self.state, host), *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env=env,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise WolfpackError(
-                f"on {host}: {' '.join(argv)} exited {result.returncode}: "
-                f"{result.stdout.strip()} {result.stderr.strip()}"
-            )
-        return result
+        return world.run_on(self.state, host, argv, check=check, timeout_s=timeout_s)
 
     def wolfpack(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """The ``wolfpack`` CLI on the admin host."""

@@ -35,6 +35,8 @@ import contextlib
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -164,6 +166,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "public_address",
     "restart",
     "run_dir",
+    "run_on",
     "secret_file",
     "shared_dir",
     "status",
@@ -177,6 +180,27 @@ def enter(state: LabState, host: str) -> list[str]:
     the host replaced its own meanwhile (:mod:`wolfpack.lab.resolv`)."""
     resolv.keep(state, host)
     return _enter(state, host)
+
+
+def run_on(
+    state: LabState, host: str, argv: list[str], *, check: bool = True, timeout_s: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` on lab host ``host`` (:func:`enter`) with the lab's WOLFPACK_* environment
+    and this Python's ``wolfpack`` first on the PATH; WolfpackError naming the host, the
+    command and its output if it fails and ``check``."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, **lab_env(state)}
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
+    result = subprocess.run(
+        [*enter(state, host), *argv],
+        capture_output=True, text=True, timeout=timeout_s, env=env, check=False,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise WolfpackError(
+            f"on {host}: {' '.join(argv)} exited {result.returncode}: "
+            f"{result.stdout.strip()} {result.stderr.strip()}"
+        )
+    return result
 
 
 #: the lab's hosts other than nodes, on the public network only
