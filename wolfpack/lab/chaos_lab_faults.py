@@ -262,16 +262,19 @@ class Injector:
         return self._then_revive(drop, node)
 
     def packet_loss(
-        self, node: str, network: str, percent: int = 30, *, inbound_only: bool = False
-    ) -> Undo:
+        self, node: str, network: str, percent: int = 30, *, inbound_only: bool = False,
+        udp_port: int | None = None,
+    ) -> Undo:  # fmt: skip
         """``percent`` of the packets on the node's ``network`` interface dropped, both ways;
         ``inbound_only``: only arriving ones (on every node, each packet between two nodes
-        is then dropped once at ``percent``, not twice)."""
+        is then dropped once at ``percent``, not twice); ``udp_port``: only UDP packets to
+        that port (the heartbeats, say), not etcd's or anything else on the network."""
         ifname = cables.ifname(network)
         hooks = (("input", "i"),) if inbound_only else (("input", "i"), ("output", "o"))
+        only = f" udp dport {udp_port}" if udp_port is not None else ""
         rules = "\n".join(
             f"  chain {hook} {{ type filter hook {hook} priority -10; policy accept;"
-            f' {way}ifname "{ifname}" numgen random mod 100 < {percent} drop; }}'
+            f' {way}ifname "{ifname}"{only} numgen random mod 100 < {percent} drop; }}'
             for hook, way in hooks
         )
         return self._nft(node, rules)
