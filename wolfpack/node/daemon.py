@@ -29,6 +29,7 @@ from wolfpack.node.dbaccess import log_access, open_stores
 from wolfpack.node.etcd_member import ManagedMember
 from wolfpack.node.execute import Executor
 from wolfpack.node.fence_setup import FENCING_DISABLED_COST, build_fencer, unfence_self
+from wolfpack.node.grace import CEILING as GRACE_CEILING
 from wolfpack.node.grace import RoundTrips
 from wolfpack.node.health import CheckTimes, node_health
 from wolfpack.node.heartbeat_tracker import heartbeat_paths
@@ -121,10 +122,9 @@ class Daemon(DaemonApi):
         self.api: ApiServer | None = None
         self.checks = CheckTimes()  # health-check latency per resource, for /metrics
         #: this node's etcd round trips, which size the fencing grace (docs/fencing.md)
+        timeout = s.heartbeat.interval_s * s.heartbeat.threshold
         self.round_trips = RoundTrips(
-            fallback_s=s.heartbeat.interval_s * s.heartbeat.threshold,
-            ceiling_s=float(s.lease.ttl_s),
-            fixed_s=s.heartbeat.grace_s,
+            fallback_s=timeout, ceiling_s=GRACE_CEILING * timeout, fixed_s=s.heartbeat.grace_s
         )
         self._secret = b""
         self.key_follower: KeyFollower | None = None
@@ -318,9 +318,14 @@ class Daemon(DaemonApi):
 
     def _log_counters(self) -> None:
         """The heartbeat counters (docs/membership.md) in the log every few seconds, so a
-        growing ``dropped_*`` or ``send_errors`` shows in ``wolfpack log`` and the journal."""
+        growing ``dropped_*`` or ``send_errors`` shows in ``wolfpack log`` and the journal;
+        and the fencing grace when etcd's round trips changed it (docs/fencing.md)."""
         last: dict[str, int] = {}
+        grace = self.round_trips.grace()
         while not self._stop.wait(COUNTERS_EVERY_S):
+            if abs(self.round_trips.grace() - grace) >= 0.05:  # etcd got slower or faster
+                grace = self.round_trips.grace()
+                self.log("fencing_grace", grace_s=round(grace, 3))
             if self.membership is None:
                 continue
             counters = dict(self.membership.counters)

@@ -7,12 +7,15 @@ reaches us through ours. So the grace need only cover those few round trips, wit
 a slow one, and a fixed grace is either too long on a fast etcd (every power-off failover
 waits for it) or too short on a slow one (a live node is fenced). The grace in effect is
 
-    min(ceiling, max(FLOOR_S, FACTOR x p99 of this node's recent etcd round trips))
+    min(CEILING x timeout, max(FLOOR_S, FACTOR x p99 of this node's recent etcd round trips))
 
-measured on the lease keep-alives (every ``lease.renew_every_s``) and the view writes; the
-ceiling is the lease TTL, past which the lease decides anyway. With too few samples yet
-(the first seconds after a start) it is the fallback: one heartbeat timeout. An explicit
-``heartbeat.grace_s`` turns the adaptation off.
+measured on the lease keep-alives (every ``lease.renew_every_s``) and the view writes, where
+``timeout`` is one heartbeat timeout (``interval_s x threshold``). The ceiling keeps a slow
+spell of etcd from making every power-off wait for the lease to expire instead (measured:
+the first minute of a busy lab start gave 3 s graces): past it, a silent peer etcd is too
+slow to hear from is fenced rather than waited for, which costs at most a needless failover,
+never a second owner. With too few samples yet (the first seconds after a start) the grace
+is one heartbeat timeout. An explicit ``heartbeat.grace_s`` turns the adaptation off.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
-__all__ = ["FACTOR", "FLOOR_S", "MIN_SAMPLES", "WINDOW", "RoundTrips", "adaptive_grace"]
+__all__ = ["CEILING", "FACTOR", "FLOOR_S", "MIN_SAMPLES", "WINDOW", "RoundTrips", "adaptive_grace"]
 
 #: never less than this, however fast etcd is: a live peer must also be scheduled to answer
 FLOOR_S = 0.25
 #: an answer costs about four round trips (write, watch, read, write, watch); twice that
 FACTOR = 8.0
+#: never more than this many heartbeat timeouts (1 s at the defaults)
+CEILING = 2.0
 #: round trips kept (a minute of keep-alives at the default renewal), so that a slow spell
 #: (an etcd leader election) lengthens the grace for a while, then ages out
 WINDOW = 120
