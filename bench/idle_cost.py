@@ -80,12 +80,24 @@ def all_up(lab: LabDriver) -> bool:
     return all(snap.node(n).state is NodeState.UP for n in lab.state.nodes)
 
 
+def not_up(lab: LabDriver) -> str:
+    try:
+        snap = lab.snapshot()
+    except Exception as exc:
+        return f"the cluster did not answer ({exc})"
+    states = {n: str(snap.node(n).state) for n in lab.state.nodes}
+    return ", ".join(f"{n} {st}" for n, st in states.items() if st != str(NodeState.UP))
+
+
 def measure(lab_dir: Path, nodes: int, seconds: float, settle: float) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     state, brought_up = world.up(lab_dir, nodes=nodes, progress=demo.say)
     try:
         lab = LabDriver(lab_dir)
-        lab.wait(lambda: all_up(lab), WAIT_S, "every node Up")
+        try:
+            lab.wait(lambda: all_up(lab), WAIT_S, "every node Up")
+        except TimeoutError as exc:  # say which nodes were not, and as what
+            raise WolfpackError(f"{exc}: {not_up(lab)}") from exc
         time.sleep(settle)
         daemons = {p.host: p.pid for p in state.processes if p.role == "wolfpackd"}
         start = {node: cpu_seconds(pid) for node, pid in daemons.items()}

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from wolfpack.errors import StoreError, WolfpackError
@@ -47,6 +48,12 @@ def spawn(
             env={**os.environ, "WOLFPACK_NODE": host, **(env or {})},
         )
     return state.add_process(host, role, proc.pid)
+
+
+#: a daemon that exits while the lab waits for it is started again this often, this much
+#: later (wolfpackd.service: Restart=on-failure, RestartSec=2s)
+RESTARTS = 3
+RESTART_AFTER_S = 2.0
 
 
 def fence_agent(state: LabState) -> Path:
@@ -99,12 +106,19 @@ def _tail(path: Path, lines: int = 8) -> str:
         return f"(unreadable: {exc})"
 
 
-def wait_nodes_up(state: LabState, nodes: list[str], timeout_s: float = NODES_UP_S) -> None:
+def wait_nodes_up(
+    state: LabState, nodes: list[str], timeout_s: float = NODES_UP_S,
+    restart: Callable[[str], None] | None = None,
+) -> None:  # fmt: skip
     """Until every one of ``nodes`` is Up in the cluster database (read as the lab's
-    administrator, from the admin host's namespace: the caller is in it)."""
+    administrator, from the admin host's namespace: the caller is in it). A daemon that
+    exits meanwhile is started again with ``restart(node)`` after ``RESTART_AFTER_S``, at
+    most ``RESTARTS`` times, as its unit's ``Restart=on-failure`` would (a 16-node lab
+    starting at once can keep etcd too busy for a daemon's first requests)."""
     store = access.admin_store(state, timeout=2.0)
     db = ClusterDB(store, KeySpace(KEY_ROOT))
     deadline = time.monotonic() + timeout_s
+    restarts: dict[str, int] = {}
     try:
         while True:
             try:
@@ -116,6 +130,13 @@ def wait_nodes_up(state: LabState, nodes: list[str], timeout_s: float = NODES_UP
                 pass
             dead = [p for p in state.processes if p.role == "wolfpackd" and p.host in nodes
                     and not p.running]  # fmt: skip
+            for p in dead:
+                if restart is not None and restarts.get(p.host, 0) < RESTARTS:
+                    restarts[p.host] = restarts.get(p.host, 0) + 1
+                    state.processes.remove(p)
+                    time.sleep(RESTART_AFTER_S)
+                    restart(p.host)
+            dead = [p for p in dead if p in state.processes]
             if dead or time.monotonic() > deadline:
                 who = dead[0].host if dead else nodes[0]
                 log = node_dir(state, who) / "wolfpackd.log"

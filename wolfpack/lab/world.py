@@ -316,7 +316,13 @@ def _build(state: LabState, progress: Progress) -> None:
             for node in state.nodes:
                 _start_daemon(state, node)
             progress(f"wolfpackd on {', '.join(state.nodes)}: waiting until every node is Up")
-            wait_nodes_up(state, state.nodes)
+
+            def restart(node: str) -> None:
+                progress(f"wolfpackd on {node} exited while starting: started again, as its"
+                         " unit's Restart=on-failure would (its log says why)")  # fmt: skip
+                _start_daemon(state, node)
+
+            wait_nodes_up(state, state.nodes, restart=restart)
     webui.start(state, progress)  # an admin token, and the web UI on this machine's loopback
     state.phase = "up"
     state.save()
