@@ -12,7 +12,7 @@ waits for it) or too short on a slow one (a live node is fenced). The grace in e
 measured on the lease keep-alives (every ``lease.renew_every_s``) and the view writes, where
 ``timeout`` is one heartbeat timeout (``interval_s x threshold``). The ceiling keeps a slow
 spell of etcd from making every power-off wait for the lease to expire instead (measured:
-the first minute of a busy lab start gave 3 s graces): past it, a silent peer etcd is too
+after a power-off that took the etcd leader with it, graces reached 3 s): past it, a silent peer etcd is too
 slow to hear from is fenced rather than waited for, which costs at most a needless failover,
 never a second owner. With too few samples yet (the first seconds after a start) the grace
 is one heartbeat timeout. An explicit ``heartbeat.grace_s`` turns the adaptation off.
@@ -33,9 +33,11 @@ FLOOR_S = 0.25
 FACTOR = 8.0
 #: never more than this many heartbeat timeouts (1 s at the defaults)
 CEILING = 2.0
-#: round trips kept (a minute of keep-alives at the default renewal), so that a slow spell
-#: (an etcd leader election) lengthens the grace for a while, then ages out
-WINDOW = 120
+#: round trips kept (20 s of keep-alives at the default renewal, less with view writes), so
+#: that a slow spell (an etcd leader election) lengthens the grace for a little while, then
+#: ages out: a window of a minute kept the grace at its cap for the next three or four
+#: failovers after a power-off that took the etcd leader with it
+WINDOW = 40
 #: fewer samples than this say nothing yet: the fallback holds
 MIN_SAMPLES = 20
 
