@@ -12,10 +12,11 @@ waits for it) or too short on a slow one (a live node is fenced). The grace in e
 measured on the lease keep-alives (every ``lease.renew_every_s``) and the view writes, where
 ``timeout`` is one heartbeat timeout (``interval_s x threshold``). The ceiling keeps a slow
 spell of etcd from making every power-off wait for the lease to expire instead (measured:
-after a power-off that took the etcd leader with it, graces reached 3 s): past it, a silent peer etcd is too
-slow to hear from is fenced rather than waited for, which costs at most a needless failover,
-never a second owner. With too few samples yet (the first seconds after a start) the grace
-is one heartbeat timeout. An explicit ``heartbeat.grace_s`` turns the adaptation off.
+after a power-off that took the etcd leader with it, graces reached 3 s): past it, a silent
+peer that etcd is too slow to hear from is fenced rather than waited for, which costs at
+most a needless failover, never a second owner. With too few samples yet (the first
+seconds after a start) the grace is one heartbeat timeout. An explicit
+``heartbeat.grace_s`` turns the adaptation off.
 """
 
 from __future__ import annotations
