@@ -323,8 +323,9 @@ class Daemon(DaemonApi):
         last: dict[str, int] = {}
         grace = self.round_trips.grace()
         while not self._stop.wait(COUNTERS_EVERY_S):
-            if abs(self.round_trips.grace() - grace) >= 0.05:  # etcd got slower or faster
-                grace = self.round_trips.grace()
+            now = self.round_trips.grace()
+            if abs(now - grace) >= 0.05:  # etcd got slower or faster
+                grace = now
                 self.log("fencing_grace", grace_s=round(grace, 3))
             if self.membership is None:
                 continue
