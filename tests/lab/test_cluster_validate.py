@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from wolfpack.lab import validate_faults as faults
+from wolfpack.lab import world
 from wolfpack.lab.driver import LabDriver
 
 from .conftest import lab_skip_reason
@@ -125,7 +126,8 @@ def test_a_cut_private_cable_is_found_from_both_ends(lab: LabDriver) -> None:
     assert ("networks", NODE, "NETWORK_UNREACHABLE") in found, trouble(report)
     assert ("networks", "node1", "NETWORK_UNREACHABLE") in found, trouble(report)
     unreachable = [r["message"] for r in report["rows"] if r["code"] == "NETWORK_UNREACHABLE"]
-    assert any(
-        "node1 cannot reach node3 at 203.0.113.13 on network private" in m for m in unreachable
-    )
+    nets = json.loads(lab.wolfpack("network", "list", "--json").stdout)
+    private = next(n["name"] for n in nets if n["subnet"] == world.PRIVATE_SUBNET)
+    expected = f"node1 cannot reach node3 at 203.0.113.13 on network {private}"
+    assert any(expected in m for m in unreachable), unreachable
     lab.wait(lambda: passes(lab), HEAL_S, "validate passing after the cable is mended", every_s=5.0)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from wolfpack.lab import world
+from wolfpack.lab import layout, world
 from wolfpack.lab.state import LOCK_FILE, LabState
+from wolfpack.node.pidregistry import proc_stat
 
 from .conftest import Machine, lab_skip_reason, wolfpack_cli
 
@@ -50,7 +52,8 @@ class Interrupted(Exception):
 
 
 def test_up_failing_half_way_removes_what_it_made() -> None:
-    """Interrupted once etcd runs (namespaces, named, etcd and files exist by then)."""
+    """Interrupted once node1's wolfpackd runs its etcd member (namespaces, named, the
+    daemon, its member and files exist by then)."""
     base = Path(tempfile.mkdtemp(prefix="wpl-test-", dir="/tmp"))
     base.chmod(0o755)
     lab_dir = base / "lab"
@@ -58,9 +61,16 @@ def test_up_failing_half_way_removes_what_it_made() -> None:
     (lab_dir / LOCK_FILE).touch()  # left by a late fence call after a down: no lab, no refusal
     seen: list[LabState] = []
 
+    members: list[int] = []
+
     def progress(text: str) -> None:
-        if text.startswith("cluster "):
-            seen.append(LabState.load(lab_dir))
+        if text.startswith("wolfpackd on node1"):
+            seen.append(state := LabState.load(lab_dir))
+            deadline = time.monotonic() + 30
+            while (pid := layout.role_pid(state, "node1", "etcd")) is None:
+                assert time.monotonic() < deadline, "node1's wolfpackd started no etcd member"
+                time.sleep(0.1)
+            members.append(pid)
             raise Interrupted(text)
 
     try:
@@ -70,7 +80,10 @@ def test_up_failing_half_way_removes_what_it_made() -> None:
         world.down(lab_dir)  # nothing to do if the test passes
         base.rmdir()
     made = seen[0]
-    assert len(made.namespaces) == 7 and {p.role for p in made.processes} == {"named", "etcd"}
+    assert len(made.namespaces) == 7
+    assert {p.role for p in made.processes} == {"named", "wolfpackd"}
+    member = proc_stat(members[0])  # gone with its node (a zombie for a moment, at most)
+    assert member is None or not member.running
     assert len(made.loop_devices) == 2
     assert made.files
     after = Machine.now()

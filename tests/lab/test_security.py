@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from wolfpack.lab import access, world
+from wolfpack.lab import access, layout, world
 from wolfpack.lab.driver import LabDriver
 from wolfpack.store.pki import ClusterCA
 
@@ -115,7 +115,7 @@ def test_a_certificate_from_another_ca_is_refused(demo_lab: LabDriver, tmp_path:
 def test_a_cluster_certificate_alone_is_not_a_user(demo_lab: LabDriver) -> None:
     """node1's certificate copied to the client host, without node1's password: etcd
     accepts the TLS connection, and refuses every request of a user it does not know."""
-    files = world.node_dir(demo_lab.state, "node1") / "etcd"
+    files = layout.etcd_files(demo_lab.state, "node1")
     before = database(demo_lab)
     tls = ["--cacert", str(files / "ca.crt"), "--cert", str(files / "node.crt"),
            "--key", str(files / "node.key")]  # fmt: skip
@@ -142,10 +142,10 @@ def test_a_node_cannot_write_the_configuration_or_another_nodes_keys(
         f"{root[:-1]}.audit/evil",
     ]
     before = database(demo_lab)
-    files = world.node_dir(state, "node1") / "etcd"
+    files = layout.etcd_files(state, "node1")
     result = demo_lab.run(
         "node1",
-        [sys.executable, "-c", ATTEMPT, str(files), world.node_endpoints(state, "node1"),
+        [sys.executable, "-c", ATTEMPT, str(files), world.endpoints(state),
          *forbidden, f"{root}inventory/node1"],
     )  # fmt: skip
     outcome = json.loads(result.stdout)
@@ -172,4 +172,5 @@ def test_daemons_run_as_their_node_users_and_admins_get_in_from_anywhere(
     status = demo_lab.run("client", ["wolfpack", "status", "--json"])
     assert json.loads(status.stdout)
     users = demo_lab.run("admin", [*access.etcdctl(demo_lab.state), "user", "list"]).stdout
-    assert {"root", "admin:lab", "node:node1", "api:node1"} <= set(users.split())
+    admin = access.pki(demo_lab.state).admin.user  # admin:cluster, made by cluster create
+    assert {"root", admin, "node:node1", "api:node1"} <= set(users.split())

@@ -153,7 +153,7 @@ def test_a_node_whose_users_were_revoked_writes_nothing(demo_lab: LabDriver) -> 
     before = database(demo_lab)
     root = world.KEY_ROOT
     keys = [f"{root}inventory/node3", f"{root}state/groups/Web", f"{root}config/groups/Web"]
-    files = world.node_dir(state, "node3") / "etcd"  # the revoked node's own files, stolen
+    files = layout.etcd_files(state, "node3")  # the revoked node's own files, stolen
     result = demo_lab.run(
         "client", [sys.executable, "-c", ATTEMPT, str(files), world.endpoints(state), *keys],
     )  # fmt: skip

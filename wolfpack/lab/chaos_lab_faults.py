@@ -106,8 +106,7 @@ class Injector:
         return self._role_pid(node, "wolfpackd")
 
     def _role_pid(self, node: str, role: str) -> int | None:
-        return next((p.pid for p in self.state.processes_of(node)
-                     if p.role == role and p.running), None)  # fmt: skip
+        return world.role_pid(self.state, node, role)
 
     def _signal(self, pids: Iterable[int], sig: signal.Signals) -> list[int]:
         done = []

@@ -186,7 +186,7 @@ class _Run:
                 for role in ("etcd", "wolfpackd"):
                     if role == "etcd" and node not in world.members(state):
                         continue
-                    if not any(p.running for p in state.processes_of(node) if p.role == role):
+                    if world.role_pid(state, node, role) is None:
                         time.sleep(2.0)  # RestartSec
                         with ADMIN_LOCK, contextlib.suppress(WolfpackError):
                             if self._stop.is_set():

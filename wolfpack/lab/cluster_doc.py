@@ -27,7 +27,15 @@ from wolfpack.model.builtin_types import GENERIC_APPLICATION, IP_ADDRESS, NETWOR
 from wolfpack.model.config import ClusterConfig
 from wolfpack.store.repository import ClusterDB
 
-__all__ = ["add_config", "address_and_name", "cluster_doc", "dns_properties", "public_network"]
+__all__ = [
+    "COORDINATOR_DESCRIPTION",
+    "add_config",
+    "address_and_name",
+    "cluster_doc",
+    "coordinator_properties",
+    "dns_properties",
+    "public_network",
+]
 
 
 def cluster_doc(state: LabState) -> dict[str, Any]:
@@ -41,10 +49,6 @@ def cluster_doc(state: LabState) -> dict[str, Any]:
             "network": "private",
             "address": private_address(n),
         }
-    dtc = (
-        f"{sys.executable} -m wolfpack.lab.probe_app --port {DTC_PORT} "
-        f"--address {MANAGEMENT_ADDRESS} --record /dev/null"
-    )
     return {
         "nodes": nodes,
         "networks": {
@@ -66,15 +70,24 @@ def cluster_doc(state: LabState) -> dict[str, Any]:
             "coordinator": {
                 "type": GENERIC_APPLICATION,
                 "group": "Cluster Group",
-                "description": "transaction coordinator (DTC analog, S22)",
+                "description": COORDINATOR_DESCRIPTION,
                 "dependencies": [["cluster-ip"]],
-                "properties": {
-                    "command": dtc,
-                    "check_command": f"/bin/bash -c 'exec 3<>/dev/tcp/{MANAGEMENT_ADDRESS}/"
-                    f"{DTC_PORT}'",
-                },
+                "properties": coordinator_properties(),
             },
         },
+    }
+
+
+COORDINATOR_DESCRIPTION = "transaction coordinator (DTC analog, S22)"
+
+
+def coordinator_properties() -> dict[str, str]:
+    """The Cluster Group's Generic Application standing for the transaction coordinator
+    (S22): a small server on the management address, checked by connecting to it."""
+    return {
+        "command": f"{sys.executable} -m wolfpack.lab.probe_app --port {DTC_PORT} "
+        f"--address {MANAGEMENT_ADDRESS} --record /dev/null",
+        "check_command": f"/bin/bash -c 'exec 3<>/dev/tcp/{MANAGEMENT_ADDRESS}/{DTC_PORT}'",
     }
 
 

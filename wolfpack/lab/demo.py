@@ -217,7 +217,9 @@ def tour(state: LabState) -> None:
     html = on_client(state, ["curl", "-s", "--max-time", "2", "http://www.cluster.test/"])
     page = re.sub(r"<[^>]*>", " ", html.split("</title>")[-1]).strip()
     db = sql_query(state, "SELECT 'PostgreSQL ' || current_setting('server_version')")
-    lab = f"wolfpack lab --dir {state.dir}" if Path(state.dir) != DEFAULT_DIR else "wolfpack lab"
+    # --dir belongs to each lab verb, so a lab elsewhere is named the way every verb reads it
+    custom = Path(state.dir) != DEFAULT_DIR
+    lab = f"WOLFPACK_LAB_DIR={state.dir} wolfpack lab" if custom else "wolfpack lab"
     wp = f"{lab} exec admin -- wolfpack"
     tries = [
         (f"{wp} status", "who owns what (S33)"),
@@ -234,7 +236,10 @@ def tour(state: LabState) -> None:
         (f"{wp} log --since 5m", "the cluster log: every node's lines, merged"),
         (f"{wp} events --follow", "every change as it happens (Ctrl-C ends it)"),
         (f"{lab} status", "hosts, processes, disks, nodes, groups"),
-        ("bash scripts/demo down", "removes the whole lab, and only the lab"),
+        (
+            f"{lab} down" if custom else "bash scripts/demo down",
+            "removes the whole lab, and only the lab",
+        ),
     ]
     width = max(len(c) for c, _ in tries)
     commands = "\n".join(f"  {c:<{width}}  # {why}" for c, why in tries)

@@ -1,8 +1,9 @@
-"""The seed's two-node cluster in the lab, built through the commands a user runs (issue 10,
-S7, S8, S13, S20, S21): ``wolfpack lab up --nodes 2 --witness``.
+"""The lab's cluster built through the commands a user runs (issue 10, S7, S8, S13, S20,
+S21): ``wolfpack lab up`` (up to :data:`~wolfpack.lab.layout.FORMED_MAX_NODES` nodes) and
+the seed's two-node cluster, ``wolfpack lab up --nodes 2 --witness``.
 
-On top of the network, DNS and shared disks of :mod:`wolfpack.lab.world` (a ``witness``
-host on both networks, 198.51.100.4 and 203.0.113.4, besides node1 and node2), in order:
+On top of the network, DNS and shared disks of :mod:`wolfpack.lab.world` (with a witness: a
+``witness`` host on both networks, 198.51.100.4 and 203.0.113.4), in order:
 
 1. on node1: ``wolfpack cluster create jean --management-ip 198.51.100.10 ...``, which forms
    etcd with node1's member, the secret and the CAs, the networks from node1's addresses and
@@ -11,16 +12,21 @@ host on both networks, 198.51.100.4 and 203.0.113.4, besides node1 and node2), i
 2. the administrator's copies, as on an administrator's workstation: the secret
    (``<dir>/secret``) and node1's ``admin:cluster`` credentials and CA (``<dir>/pki``),
    which every ``wolfpack lab exec admin -- wolfpack ...`` uses;
-3. on node2: ``wolfpack cluster join jean.cluster.test --secret-file ...``: the name resolves
-   (S20) to the management address, whose API admits node2 and matches its addresses to
-   the networks by subnet (S21); then wolfpackd until node2 is Up (an etcd learner: two
-   voters would lose quorum with either node);
-4. on the witness: ``wolfpack witness join jean.cluster.test`` and ``wolfpack witness run``,
-   until node1, node2 and the witness are three voting members.
+3. on node2, node3, ... in turn: ``wolfpack cluster join jean.cluster.test --secret-file
+   ...``: the name resolves (S20) to the management address, whose API admits the node as
+   an etcd learner and matches its addresses to the networks by subnet (S21); then
+   wolfpackd until the node is Up;
+4. with a witness: ``wolfpack witness join jean.cluster.test`` and ``wolfpack witness
+   run``; then, until the daemons have promoted the learners (the voters odd, at most 5:
+   node1, node2 and the witness; node1-3 in the default lab);
+5. without one, the administrator's next steps from the admin host: the private network
+   for heartbeats only, the Cluster Group's coordinator (S22), its preferred owners, and
+   the group moved to the first of them.
 
-Every host's files go under ``<dir>/nodes/<host>/{etc,lib,run}`` (its /etc/wolfpack,
-/var/lib/wolfpack and /run/wolfpack), every process is recorded in the lab's state as it
-starts, so ``lab down`` removes exactly what this made.
+Before each daemon starts, the lab adds its own settings to the node's wolfpackd.yaml
+(:func:`lab_settings`). Every host's files go under ``<dir>/nodes/<host>/{etc,lib,run}``
+(its /etc/wolfpack, /var/lib/wolfpack and /run/wolfpack), every process is recorded in the
+lab's state as it starts, so ``lab down`` removes exactly what this made.
 """
 
 from __future__ import annotations
@@ -36,15 +42,18 @@ from typing import Any
 
 from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.lab import access
+from wolfpack.lab.cluster_doc import COORDINATOR_DESCRIPTION, coordinator_properties
 from wolfpack.lab.daemons import fence_agent, launch_daemon, spawn, wait_nodes_up
 from wolfpack.lab.layout import (
     DNS_ADDRESS,
     KEY_ROOT,
     MANAGEMENT_ADDRESS,
     NODES_UP_S,
+    PRIVATE_SUBNET,
     WITNESS,
     ZONE,
     Progress,
+    clock_skew_file,
     installed,
     key_file,
     netns_exec,
@@ -53,13 +62,15 @@ from wolfpack.lab.layout import (
     secret_file,
 )
 from wolfpack.lab.state import LabState
+from wolfpack.model.builtin_types import GENERIC_APPLICATION
 from wolfpack.model.fsm import group_state
 from wolfpack.model.states import GroupState
+from wolfpack.policy.voters import MAX_VOTERS
 from wolfpack.store import KeySpace
 from wolfpack.store import etcd_members as em
 from wolfpack.store.repository import ClusterDB
 
-__all__ = ["build", "cluster_name", "start", "voters"]
+__all__ = ["build", "cluster_name", "expected_voters", "lab_settings", "start", "voters"]
 
 CLI_TIMEOUT_S = 180.0
 CLUSTER_GROUP = "Cluster Group"
@@ -99,7 +110,7 @@ def _host_dirs(state: LabState, host: str, *, run: bool = True) -> list[str]:
 def build(state: LabState, progress: Progress) -> None:
     """Steps 1-4 of the module's docstring (the network, DNS and disks are made already;
     the caller is in the admin host's namespace)."""
-    first, second = state.nodes
+    first, *others = state.nodes
     name = cluster_name(state)
     _on_host(state, first, [
         "cluster", "create", state.cluster, "--node", first,
@@ -109,26 +120,94 @@ def build(state: LabState, progress: Progress) -> None:
         *_host_dirs(state, first),
     ], progress)  # fmt: skip
     _administrator_copies(state)
-    start(state, first)
-    progress(f"wolfpackd on {first}: waiting until it is Up and {name} resolves")
-    wait_nodes_up(state, [first])
+    _start_node(state, first, progress, f"it is Up and {name} resolves")
     _wait_cluster_group(state)
-    _wait_resolves(state, second, name)
-    _on_host(state, second, [
-        "cluster", "join", name, "--node", second, "--fence-agent", str(fence_agent(state)),
-        "--secret-file", str(secret_file(state)), *_host_dirs(state, second),
-    ], progress)  # fmt: skip
-    start(state, second)
-    progress(f"wolfpackd on {second}: waiting until it is Up")
-    wait_nodes_up(state, [second])
-    _on_host(state, WITNESS, [
-        "witness", "join", name, "--node", WITNESS, "--secret-file", str(secret_file(state)),
-        *_host_dirs(state, WITNESS, run=False),
-    ], progress)  # fmt: skip
-    start(state, WITNESS)
-    progress(f"wolfpack witness run on {WITNESS}: waiting for three voters")
-    want = sorted([(first, False), (second, False), (WITNESS, False)])
+    for node in others:
+        _wait_resolves(state, node, name)
+        _on_host(state, node, [
+            "cluster", "join", name, "--node", node, "--fence-agent", str(fence_agent(state)),
+            "--secret-file", str(secret_file(state)), *_host_dirs(state, node),
+        ], progress)  # fmt: skip
+        _start_node(state, node, progress, "it is Up")
+    if state.witness:
+        _on_host(state, WITNESS, [
+            "witness", "join", name, "--node", WITNESS, "--secret-file", str(secret_file(state)),
+            *_host_dirs(state, WITNESS, run=False),
+        ], progress)  # fmt: skip
+        start(state, WITNESS)
+        progress(f"wolfpack witness run on {WITNESS}: waiting for three voters")
+    want = expected_voters([*state.nodes, *([WITNESS] if state.witness else [])])
+    if not state.witness:
+        progress(f"etcd: waiting until {', '.join(n for n, learner in want if not learner)}"
+                 " vote (the daemons promote caught-up learners)")  # fmt: skip
     _wait(lambda: voters(state) == want, NODES_UP_S, f"etcd voters {want}", state)
+    if not state.witness:
+        _administrator_steps(state, progress)
+
+
+def _administrator_steps(state: LabState, progress: Progress) -> None:
+    """What an administrator does next, from the admin host, to finish the cluster as the
+    lab written as a document has it: the private network for heartbeats only (``cluster
+    create`` makes every network it finds mixed); the Cluster Group's transaction
+    coordinator (S22) on the management address; the last node first among the Cluster
+    Group's preferred owners, and the group moved there (node1 and node2 are the seed's SQL
+    and Web servers)."""
+    from wolfpack.lab.world import run_on  # lazy: world builds on this module
+
+    store = access.admin_store(state, timeout=2.0)
+    try:
+        cfg = ClusterDB(store, KeySpace(KEY_ROOT)).load_config()[0]
+    finally:
+        store.close()
+    private = next(n.name for n in cfg.networks.values() if n.subnet == PRIVATE_SUBNET)
+    owners = list(reversed(state.nodes))
+    props = [f"--prop={k}={v}" for k, v in coordinator_properties().items()]
+    for argv in (
+        ["wolfpack", "network", "set", private, "--role", "private", "--description",
+         "heartbeats"],
+        ["wolfpack", "resource", "create", "coordinator", "--type", GENERIC_APPLICATION,
+         "--group", CLUSTER_GROUP, "--description", COORDINATOR_DESCRIPTION,
+         "--depends", "[cluster-ip]", *props],
+        ["wolfpack", "group", "set", CLUSTER_GROUP, "--preferred-owners", ",".join(owners)],
+        ["wolfpack", "group", "move", CLUSTER_GROUP, owners[0]],
+    ):  # fmt: skip
+        shown = [a if " " not in a else repr(a) for a in argv if not a.startswith("--prop=")]
+        progress(f"admin: {' '.join(shown)}")
+        run_on(state, "admin", argv)
+
+
+def expected_voters(hosts: list[str]) -> list[tuple[str, bool]]:
+    """The members as (name, learner) once the daemons have promoted every learner they
+    will (:func:`wolfpack.policy.voters.promotions`): the voters odd and at most
+    ``MAX_VOTERS``, the rest (one at most here) a learner."""
+    count = min(len(hosts), MAX_VOTERS)
+    count -= 1 - count % 2
+    return sorted((h, i >= count) for i, h in enumerate(hosts))
+
+
+def _start_node(state: LabState, node: str, progress: Progress, until: str) -> None:
+    """The lab's own settings into the node's wolfpackd.yaml, then wolfpackd, until Up."""
+    lab_settings(state, node)
+    start(state, node)
+    progress(f"wolfpackd on {node}: waiting until {until}")
+    wait_nodes_up(state, [node], restart=lambda n: start(state, n))
+
+
+def lab_settings(state: LabState, node: str) -> None:
+    """What the lab adds to the wolfpackd.yaml ``cluster create``/``join`` wrote, as an
+    administrator edits /etc/wolfpack/wolfpackd.yaml: a fence timeout for a busy machine,
+    dumps in the node's directory, the clock skew file ``cluster validate``'s clock check
+    reads (:func:`wolfpack.lab.layout.clock_skew_file`), and ``lab up``'s own overrides."""
+    import yaml  # local: only up needs it
+
+    path = installed(state, node).daemon_settings
+    settings: dict[str, Any] = yaml.safe_load(path.read_text())
+    settings["fence"] = {**settings.get("fence", {}), "timeout_s": 15}
+    settings["dump_dir"] = str(node_dir(state, node) / "dumps")
+    settings["lab_clock_skew_file"] = str(clock_skew_file(state, node))
+    for section, values in state.daemon_settings.items():
+        settings[section] = {**settings.get(section, {}), **values}
+    path.write_text(yaml.safe_dump(settings))
 
 
 def _administrator_copies(state: LabState) -> None:

@@ -6,6 +6,7 @@ agent, which must start fast: nothing heavy here).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,9 +33,13 @@ MANAGEMENT_ADDRESS = "198.51.100.10"
 WITNESS = "witness"
 WITNESS_PUBLIC, WITNESS_PRIVATE = "198.51.100.4", "203.0.113.4"
 PUB_IF, PRIV_IF = "eth0", "eth1"
-#: how many nodes carry an etcd member
+#: how many nodes carry an etcd member in a lab written as a document
 ETCD_MEMBERS = 3
 MIN_NODES, MAX_NODES = 3, 16
+#: the largest lab built through ``cluster create`` and ``cluster join``: every join adds an
+#: etcd member, and etcd keeps at most 5 voters and one learner
+#: (:data:`wolfpack.policy.voters.MAX_VOTERS`); larger labs are written as a document
+FORMED_MAX_NODES = 6
 #: the nodes of the lab with a witness: the seed's own two-node cluster (S7, S13)
 WITNESS_NODES = 2
 ETCD_PORT, HEARTBEAT_PORT, DTC_PORT = 2379, 3343, 3372
@@ -74,7 +79,9 @@ def powered(state: LabState) -> list[str]:
 
 
 def members(state: LabState) -> list[str]:
-    return state.nodes[:ETCD_MEMBERS]
+    """The nodes that carry an etcd member: every node of a formed lab (each join adds
+    one), the first :data:`ETCD_MEMBERS` of one written as a document."""
+    return list(state.nodes) if state.formed else state.nodes[:ETCD_MEMBERS]
 
 
 def endpoints(state: LabState) -> str:
@@ -99,6 +106,8 @@ def pki_dir(state: LabState) -> Path:
 
 def etcd_files(state: LabState, node: str) -> Path:
     """A node's etcd credentials (``ca.crt``, ``node.*``, ``api.*``): /etc/wolfpack/etcd."""
+    if state.formed:
+        return installed(state, node).etcd_dir
     return node_dir(state, node) / "etcd"
 
 
@@ -191,9 +200,37 @@ def netns_exec(state: LabState, host: str) -> list[str]:
 def enter(state: LabState, host: str) -> list[str]:
     """The command prefix that runs something *on* ``host``: on a node whose daemon runs,
     in that daemon's mount namespace too (so it sees the node's own mounts)."""
-    daemon = next(
-        (p for p in state.processes_of(host) if p.role == "wolfpackd" and p.running), None
-    )
+    daemon = role_pid(state, host, "wolfpackd")
     if daemon is None:
         return netns_exec(state, host)
-    return ["nsenter", "-t", str(daemon.pid), "-m", "-n", "--"]
+    return ["nsenter", "-t", str(daemon), "-m", "-n", "--"]
+
+
+def role_pid(state: LabState, host: str, role: str) -> int | None:
+    """The PID of ``host``'s running ``role`` (``etcd``, ``wolfpackd``, ...): a process the
+    lab started, or in a formed lab the etcd member its wolfpackd started and restarts (a
+    child of the daemon: ``setpriv`` exec's etcd); None if none runs."""
+    found = next((p.pid for p in state.processes_of(host) if p.role == role and p.running), None)
+    if found is not None or role != "etcd" or not state.formed:
+        return found
+    daemon = role_pid(state, host, "wolfpackd")
+    return None if daemon is None else _child_named(daemon, "etcd")
+
+
+def _child_named(pid: int, comm: str) -> int | None:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                if Path(f"/proc/{child}/comm").read_text().strip() == comm:
+                    return int(child)
+            except OSError:
+                continue
+    return None

@@ -76,6 +76,10 @@ class LabState:
     #: built through the commands a user runs (cluster create/join, witness join), with a
     #: ``witness`` host: the seed's two-node cluster (lab up --nodes 2 --witness, issue 10)
     witness: bool = False
+    #: built through ``cluster create`` and ``cluster join`` (every lab of up to
+    #: :data:`wolfpack.lab.layout.FORMED_MAX_NODES` nodes): each wolfpackd runs its node's
+    #: etcd member; otherwise written as a configuration document beside a lab-run etcd
+    formed: bool = False
     version: int = VERSION
 
     @property

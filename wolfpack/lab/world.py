@@ -10,13 +10,15 @@ What ``up`` builds, each object with the lab's unique prefix (``wpl-<hex>-``):
   commands run: ``wolfpack lab exec admin -- wolfpack status``);
 * ``/etc/netns/<ns>/resolv.conf`` for every host (``ip netns exec`` mounts it over
   ``/etc/resolv.conf``), naming the dns host, so ``www.cluster.test`` resolves in the lab;
-* a 3-member etcd cluster, one member on each of node1..3, over TLS with authentication on
-  (:mod:`wolfpack.lab.access`: certificates in ``<dir>/pki``); ``wolfpackd`` on every node, each
-  in its own mount namespace, in which ``<dir>/local`` is the node's own directory (a page
-  there names the node) while ``<dir>/shared`` is the same on every node;
 * the cluster (default ``jean``) with its nodes, networks and the Cluster Group (S16, S18,
   S22): management IP 198.51.100.10, network name ``<cluster>.cluster.test`` and a Generic
-  Application standing for the transaction coordinator.
+  Application standing for the transaction coordinator; ``wolfpackd`` on every node, each
+  in its own mount namespace, in which ``<dir>/local`` is the node's own directory (a page
+  there names the node) while ``<dir>/shared`` is the same on every node. A lab of up to
+  :data:`~wolfpack.lab.layout.FORMED_MAX_NODES` nodes is built through ``cluster create``
+  and ``cluster join`` (:mod:`wolfpack.lab.formed`: each daemon runs its node's etcd
+  member); a larger one is written as a configuration document beside a 3-member etcd the
+  lab runs on node1..3, over TLS with authentication on (:mod:`wolfpack.lab.access`).
 
 Every object is recorded in ``<dir>/state.json`` (:mod:`wolfpack.lab.state`) before the next
 is made, so ``down`` in any later process removes exactly those, and an ``up`` that fails
@@ -64,6 +66,7 @@ from wolfpack.lab.layout import (
     ETCD_MEMBERS,
     ETCD_PORT,
     ETCD_READY_S,
+    FORMED_MAX_NODES,
     HEARTBEAT_PORT,
     KEY_ROOT,
     MANAGEMENT_ADDRESS,
@@ -96,6 +99,7 @@ from wolfpack.lab.layout import (
     private_address,
     public_address,
     quiet,
+    role_pid,
     run_dir,
     secret_file,
     shared_dir,
@@ -122,6 +126,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "ETCD_MEMBERS",
     "ETCD_PORT",
     "ETCD_READY_S",
+    "FORMED_MAX_NODES",
     "HEARTBEAT_PORT",
     "HOST_ADDRESSES",
     "KEY_ROOT",
@@ -165,6 +170,7 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "private_address",
     "public_address",
     "restart",
+    "role_pid",
     "run_dir",
     "run_on",
     "secret_file",
@@ -224,7 +230,8 @@ def up(
     wall clock (:mod:`wolfpack.lab.faketime`). ``daemon_settings``: sections of every node's
     wolfpackd.yaml to change (e.g. ``{"heartbeat": {"interval_s": 0.05}}``), checked like the
     file is when a daemon starts. ``witness``: the seed's two-node cluster and a witness
-    host, built through cluster create/join and witness join (:mod:`wolfpack.lab.formed`).
+    host. Built through cluster create/join (and witness join) up to
+    :data:`FORMED_MAX_NODES` nodes (:mod:`wolfpack.lab.formed`), as a document beyond.
     Anything else already in ``lab_dir`` is refused. A failure
     half-way removes what this call made and raises the error."""
     _check_machine(faketime)
@@ -268,6 +275,7 @@ def up(
         cluster=cluster,
         faketime=faketime,
         witness=witness,
+        formed=witness or nodes <= FORMED_MAX_NODES,
         daemon_settings=daemon_settings or {},
     )
     state.save()
@@ -306,7 +314,7 @@ def _build(state: LabState, progress: Progress) -> None:
     with in_admin(state):
         _start_dns(state, progress)
         write_fence_agent(state)
-        if state.witness:  # through the commands a user runs (issue 10)
+        if state.formed:  # through the commands a user runs (issue 10)
             from wolfpack.lab import formed  # lazy: it builds on this module's network
 
             formed.build(state, progress)
@@ -486,7 +494,7 @@ def power_on(lab_dir: Path, node: str, progress: Progress = quiet, *, wait: bool
             return
         links_up(state, node)
         with in_admin(state):
-            if state.witness:  # the installed services: wolfpackd runs the etcd member
+            if state.formed:  # the installed services: wolfpackd runs the etcd member
                 from wolfpack.lab import formed
 
                 formed.start(state, node)
@@ -507,13 +515,17 @@ def restart(lab_dir: Path, node: str, role: str) -> bool:
     with locked(lab_dir.resolve()):
         state = LabState.load(lab_dir.resolve())
         check_node(state, node)
-        if state.witness:
-            raise WolfpackError("restart: a lab with a witness runs the installed services only")
-        if node in state.powered_off or any(p.running for p in state.processes_of(node)
-                                            if p.role == role):  # fmt: skip
+        if node in state.powered_off or role_pid(state, node, role) is not None:
             return False
+        if state.formed and role == "etcd":
+            return False  # its wolfpackd restarts its member (or starts it when it starts)
         state.processes = [p for p in state.processes if p.host != node or p.role != role]
         with in_admin(state):
-            (_start_etcd_member if role == "etcd" else _start_daemon)(state, node)
+            if state.formed:
+                from wolfpack.lab import formed
+
+                formed.start(state, node)
+            else:
+                (_start_etcd_member if role == "etcd" else _start_daemon)(state, node)
         state.save()
         return True
