@@ -128,10 +128,9 @@ def harmless(lab: LabDriver, work: Path, kind: str) -> dict[str, Any]:
             time.sleep(FLAP_S)
             cables.mend(lab.state, HOME, "public")
         else:
+            private = lab.interface(HOME, "private")
             cables.cut(lab.state, HOME, "private")
-            lab.wait(
-                lambda: interface_failed(lab, f"{HOME}-private"), WAIT_S, "private interface Failed"
-            )
+            lab.wait(lambda: interface_failed(lab, private), WAIT_S, "private interface Failed")
         time.sleep(WATCH_S)
         gaps = probe.gaps(t_fault)
         answers = set(probe.answers_since(t_fault))

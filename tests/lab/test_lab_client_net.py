@@ -84,8 +84,8 @@ def test_the_owners_client_network_lost_serves_web_elsewhere(
         cables.ACTIONS[fault](web.state, HOME, "public")
         new = web.wait(lambda: served_elsewhere(web, probe, t_fault), WAIT_S, "Web elsewhere")
     assert new != HOME and web.online_on("Web") == new
-    assert interface(web, f"{HOME}-public") is InterfaceState.FAILED
-    assert interface(web, f"{new}-public") is InterfaceState.UP
+    assert interface(web, web.interface(HOME, "public")) is InterfaceState.FAILED
+    assert interface(web, web.interface(new, "public")) is InterfaceState.UP
     snap = web.snapshot()
     assert snap.node(HOME).state.value == "Up" and not snap.node(HOME).fenced
     assert len(snap.group("Web").failovers) >= 1
@@ -104,7 +104,7 @@ def test_a_flap_shorter_than_the_window_moves_nothing(web: LabDriver, tmp_path: 
     assert answers and set(answers) == {HOME}
     snap = web.snapshot()
     assert snap.group("Web").owner == HOME and snap.group("Web").failovers == before
-    assert interface(web, f"{HOME}-public") is InterfaceState.UP
+    assert interface(web, web.interface(HOME, "public")) is InterfaceState.UP
 
 
 def test_the_private_network_cut_moves_nothing_and_fences_nobody(
@@ -116,7 +116,7 @@ def test_the_private_network_cut_moves_nothing_and_fences_nobody(
         t_fault = time.monotonic()
         cables.cut(web.state, HOME, "private")
         web.wait(
-            lambda: interface(web, f"{HOME}-private") is InterfaceState.FAILED,
+            lambda: interface(web, web.interface(HOME, "private")) is InterfaceState.FAILED,
             WAIT_S,
             "the private interface Failed",
         )

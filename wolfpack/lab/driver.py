@@ -129,6 +129,15 @@ class LabDriver:
     def owner(self, group: str) -> str | None:
         return self.snapshot().group(group).owner
 
+    def interface(self, node: str, cable: str) -> str:
+        """The name of ``node``'s cluster interface on the lab's ``public`` or ``private``
+        bridge (``node2-network1`` in a lab formed by cluster create, which names the
+        networks it finds; ``node2-public`` in one written as a document)."""
+        subnet = {"public": world.PUBLIC_SUBNET, "private": world.PRIVATE_SUBNET}[cable]
+        cfg = self.snapshot().config
+        return next(i.name for i in cfg.interfaces.values()
+                    if i.node == node and cfg.networks[i.network].subnet == subnet)  # fmt: skip
+
     def online_on(self, group: str) -> str | None:
         """The group's owner if the group is Online, else None."""
         try:
