@@ -2,11 +2,12 @@
 
     python bench/idle_cost.py --nodes 3 8 16 --seconds 10 [--json]
 
-For each node count, builds the lab (``wolfpack lab up --nodes N``: a 3-member etcd, every
-node's ``wolfpackd`` with its REST API, the Cluster Group online, no other groups), waits
-until every node is Up and the cluster has been quiet for ``--settle`` seconds, then reads
-every ``wolfpackd``'s CPU time (``utime + stime`` of the process itself from
-``/proc/PID/stat``: its resources are children and not counted) and resident memory
+For each node count, builds the lab (``wolfpack lab up --nodes N``: cluster create and
+join; every node's ``wolfpackd`` with its REST API, the first six each running an etcd
+member as its child, the Cluster Group online, no other groups), waits until every node is
+Up and the cluster has been quiet for ``--settle`` seconds, then reads every
+``wolfpackd``'s CPU time (``utime + stime`` of the process itself from ``/proc/PID/stat``:
+its resources and its etcd member are children and not counted) and resident memory
 (``VmRSS``) at the start and end of ``--seconds``, and tears the lab down again.
 
 Heartbeats go to every peer on every heartbeat network (8 per second per path by default),

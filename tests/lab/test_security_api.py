@@ -29,7 +29,7 @@ pytestmark = [
 ]
 
 #: node1's API as the client host reaches it (the public network); the client has no CA
-API = f"https://{world.public_address('node1')}:{world.API_PORT}"
+API = f"https://{world.public_address('node1')}:{layout.API_PORT}"
 CHANGE = f"{API}/api/v1/groups/Web/offline"
 
 #: Run on the client host: ``count`` unauthenticated changes on one connection, the statuses.
@@ -136,7 +136,7 @@ def test_oversized_and_deeply_nested_bodies_are_refused(
 
 def test_a_flood_of_unauthenticated_changes_writes_nothing(demo_lab: LabDriver) -> None:
     before, logged = database(demo_lab), audit(demo_lab)
-    host, port = world.public_address("node1"), str(world.API_PORT)
+    host, port = world.public_address("node1"), str(layout.API_PORT)
     flood = demo_lab.run("client", [sys.executable, "-c", FLOOD, host, port, "300"])
     seen = {int(k): v for k, v in json.loads(flood.stdout).items()}
     assert sum(seen.values()) == 300

@@ -1,7 +1,6 @@
-"""The lab built through ``cluster create`` and ``cluster join`` (issue 10): which labs are
-formed that way, which nodes carry an etcd member, the voters ``lab up`` waits for, and
-where a formed node's etcd member is found (a child of its wolfpackd, not a process the
-lab started)."""
+"""The lab built through ``cluster create`` and ``cluster join`` (issue 10): which nodes
+carry an etcd member, the voters ``lab up`` waits for, and where a node's etcd member is
+found (a child of its wolfpackd, not a process the lab started)."""
 
 from __future__ import annotations
 
@@ -20,10 +19,10 @@ from wolfpack.lab import formed, layout
 from wolfpack.lab.state import LabState
 
 
-def lab(tmp_path: Path, nodes: int, *, formed_: bool) -> LabState:
+def lab(tmp_path: Path, nodes: int) -> LabState:
     names = [f"node{i}" for i in range(1, nodes + 1)]
     return LabState(dir=str(tmp_path), prefix="wpl-abc123-", nodes=names, cluster="jean",
-                    formed=formed_)  # fmt: skip
+                    formed=True)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -34,28 +33,23 @@ def lab(tmp_path: Path, nodes: int, *, formed_: bool) -> LabState:
         (["node1", "node2", "node3", "node4"], ["node1", "node2", "node3"]),  # odd: 3 and a learner
         ([f"node{i}" for i in range(1, 6)], [f"node{i}" for i in range(1, 6)]),
         ([f"node{i}" for i in range(1, 7)], [f"node{i}" for i in range(1, 6)]),  # at most 5
+        ([f"node{i}" for i in range(1, 17)], [f"node{i}" for i in range(1, 6)]),
     ],
 )
 def test_lab_up_waits_for_odd_voters_at_most_five(hosts: list[str], voting: list[str]) -> None:
     want = formed.expected_voters(hosts)
     assert [h for h, learner in want if not learner] == sorted(voting)
-    assert sorted(h for h, _ in want) == sorted(hosts)
+    assert sorted(h for h, _ in want) == sorted(hosts[:6])  # later joins get no member
 
 
-def test_every_node_of_a_formed_lab_carries_a_member_and_a_document_lab_three(
-    tmp_path: Path,
-) -> None:
-    assert layout.members(lab(tmp_path, 6, formed_=True)) == [f"node{i}" for i in range(1, 7)]
-    assert layout.members(lab(tmp_path, 8, formed_=False)) == ["node1", "node2", "node3"]
-    assert layout.FORMED_MAX_NODES == 6  # 5 voters and one learner: a 7th join is refused
+def test_the_first_six_nodes_carry_a_member(tmp_path: Path) -> None:
+    assert layout.members(lab(tmp_path, 3)) == ["node1", "node2", "node3"]
+    assert layout.members(lab(tmp_path, 16)) == [f"node{i}" for i in range(1, 7)]
 
 
-def test_a_formed_nodes_credentials_are_where_join_wrote_them(tmp_path: Path) -> None:
-    made = layout.etcd_files(lab(tmp_path, 3, formed_=True), "node2")
-    assert made == layout.installed(lab(tmp_path, 3, formed_=True), "node2").etcd_dir
-    assert layout.etcd_files(lab(tmp_path, 8, formed_=False), "node2") == (
-        tmp_path / "nodes" / "node2" / "etcd"
-    )
+def test_a_nodes_credentials_are_where_join_wrote_them(tmp_path: Path) -> None:
+    made = layout.etcd_files(lab(tmp_path, 3), "node2")
+    assert made == tmp_path / "nodes" / "node2" / "etc" / "etcd"
 
 
 @pytest.fixture
@@ -79,7 +73,7 @@ def test_a_formed_nodes_member_is_its_daemons_child(
     tmp_path: Path, daemon_with_member: tuple[int, Path]
 ) -> None:
     pid, _ = daemon_with_member
-    formed_lab = lab(tmp_path, 3, formed_=True)
+    formed_lab = lab(tmp_path, 3)
     formed_lab.add_process("node1", "wolfpackd", pid)
     deadline = time.monotonic() + 10
     while (member := layout.role_pid(formed_lab, "node1", "etcd")) is None:
@@ -88,6 +82,3 @@ def test_a_formed_nodes_member_is_its_daemons_child(
     assert Path(f"/proc/{member}/comm").read_text().strip() == "etcd"
     assert layout.role_pid(formed_lab, "node1", "wolfpackd") == pid
     assert layout.role_pid(formed_lab, "node2", "etcd") is None  # no daemon there
-    document = lab(tmp_path, 3, formed_=False)
-    document.add_process("node1", "wolfpackd", pid)
-    assert layout.role_pid(document, "node1", "etcd") is None  # the lab runs its members

@@ -1,6 +1,7 @@
-"""The lab cluster's configuration as a document (nodes, networks, interfaces and the
-Cluster Group, S16, S18, S22) and the pieces other lab documents are made of: a virtual
-server's IP Address and Network Name registered in the lab's DNS."""
+"""Pieces of the lab's configuration documents (the demo's Web group, the safety
+scenarios' groups): a virtual server's IP Address and Network Name registered in the lab's
+DNS, the Cluster Group's transaction coordinator (S22), and adding a document to the
+cluster."""
 
 from __future__ import annotations
 
@@ -13,17 +14,13 @@ from wolfpack.lab.layout import (
     DNS_ADDRESS,
     DTC_PORT,
     MANAGEMENT_ADDRESS,
-    PRIVATE_SUBNET,
     PUBLIC_SUBNET,
     ZONE,
     key_file,
-    node_number,
-    private_address,
-    public_address,
 )
 from wolfpack.lab.state import LabState
 from wolfpack.model import codec
-from wolfpack.model.builtin_types import GENERIC_APPLICATION, IP_ADDRESS, NETWORK_NAME
+from wolfpack.model.builtin_types import IP_ADDRESS, NETWORK_NAME
 from wolfpack.model.config import ClusterConfig
 from wolfpack.store.repository import ClusterDB
 
@@ -31,51 +28,10 @@ __all__ = [
     "COORDINATOR_DESCRIPTION",
     "add_config",
     "address_and_name",
-    "cluster_doc",
     "coordinator_properties",
     "dns_properties",
     "public_network",
 ]
-
-
-def cluster_doc(state: LabState) -> dict[str, Any]:
-    """Nodes, networks, interfaces and the Cluster Group, as a configuration document."""
-    nodes = {n: {"id": node_number(n)} for n in state.nodes}
-    interfaces: dict[str, Any] = {}
-    for n in state.nodes:
-        interfaces[f"{n}-public"] = {"node": n, "network": "public", "address": public_address(n)}
-        interfaces[f"{n}-private"] = {
-            "node": n,
-            "network": "private",
-            "address": private_address(n),
-        }
-    return {
-        "nodes": nodes,
-        "networks": {
-            "public": {"subnet": PUBLIC_SUBNET, "role": "mixed", "description": "clients"},
-            "private": {"subnet": PRIVATE_SUBNET, "role": "private", "description": "heartbeats"},
-        },
-        "interfaces": interfaces,
-        "groups": {
-            "Cluster Group": {
-                "description": "management IP and the cluster name (S16)",
-                # the last node first: node1 and node2 are the seed's SQL and Web servers
-                "preferred_owners": list(reversed(state.nodes)),
-            }
-        },
-        "resources": {
-            **address_and_name(
-                state, "Cluster Group", "cluster", MANAGEMENT_ADDRESS, state.cluster
-            ),
-            "coordinator": {
-                "type": GENERIC_APPLICATION,
-                "group": "Cluster Group",
-                "description": COORDINATOR_DESCRIPTION,
-                "dependencies": [["cluster-ip"]],
-                "properties": coordinator_properties(),
-            },
-        },
-    }
 
 
 COORDINATOR_DESCRIPTION = "transaction coordinator (DTC analog, S22)"
@@ -125,9 +81,8 @@ def dns_properties(state: LabState, name: str) -> dict[str, Any]:
 
 
 def public_network(cfg: ClusterConfig) -> str:
-    """The name of the cluster's network on the lab's public subnet: ``public`` in the lab
-    built from :func:`cluster_doc`, ``network1`` say in one formed by ``cluster create``
-    (which names the networks it finds, S21)."""
+    """The name of the cluster's network on the lab's public subnet: ``network1`` say, as
+    ``cluster create`` names the networks it finds (S21)."""
     for net in cfg.networks.values():
         if net.subnet == PUBLIC_SUBNET:
             return net.name

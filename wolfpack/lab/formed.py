@@ -45,9 +45,11 @@ from wolfpack.lab import access
 from wolfpack.lab.cluster_doc import COORDINATOR_DESCRIPTION, coordinator_properties
 from wolfpack.lab.daemons import fence_agent, launch_daemon, spawn, wait_nodes_up
 from wolfpack.lab.layout import (
+    API_PORT,
     DNS_ADDRESS,
     KEY_ROOT,
     MANAGEMENT_ADDRESS,
+    MAX_MEMBERS,
     NODES_UP_S,
     PRIVATE_SUBNET,
     WITNESS,
@@ -108,7 +110,7 @@ def _host_dirs(state: LabState, host: str, *, run: bool = True) -> list[str]:
 
 
 def build(state: LabState, progress: Progress) -> None:
-    """Steps 1-4 of the module's docstring (the network, DNS and disks are made already;
+    """Steps 1-5 of the module's docstring (the network, DNS and disks are made already;
     the caller is in the admin host's namespace)."""
     first, *others = state.nodes
     name = cluster_name(state)
@@ -124,7 +126,7 @@ def build(state: LabState, progress: Progress) -> None:
     _wait_cluster_group(state)
     for node in others:
         _wait_resolves(state, node, name)
-        _on_host(state, node, [
+        _join(state, node, [
             "cluster", "join", name, "--node", node, "--fence-agent", str(fence_agent(state)),
             "--secret-file", str(secret_file(state)), *_host_dirs(state, node),
         ], progress)  # fmt: skip
@@ -146,9 +148,9 @@ def build(state: LabState, progress: Progress) -> None:
 
 
 def _administrator_steps(state: LabState, progress: Progress) -> None:
-    """What an administrator does next, from the admin host, to finish the cluster as the
-    lab written as a document has it: the private network for heartbeats only (``cluster
-    create`` makes every network it finds mixed); the Cluster Group's transaction
+    """What an administrator does next, from the admin host, to finish the cluster: the
+    private network for heartbeats only (``cluster create`` makes every network it finds
+    mixed); the Cluster Group's transaction
     coordinator (S22) on the management address; the last node first among the Cluster
     Group's preferred owners, and the group moved there (node1 and node2 are the seed's SQL
     and Web servers)."""
@@ -176,13 +178,33 @@ def _administrator_steps(state: LabState, progress: Progress) -> None:
         run_on(state, "admin", argv)
 
 
+#: a join refused because the previous node's learner has not caught up yet is tried again,
+#: as an administrator would, this often and this far apart
+JOIN_TRIES, JOIN_RETRY_S = 10, 2.0
+
+
+def _join(state: LabState, node: str, args: list[str], progress: Progress) -> None:
+    for attempt in range(1, JOIN_TRIES + 1):
+        try:
+            _on_host(state, node, args, progress)
+            return
+        except WolfpackError as exc:
+            if "LEARNER_BEHIND" not in str(exc) or attempt == JOIN_TRIES:
+                raise
+        progress(f"{node}: the last learner has not caught up yet: joining again in "
+                 f"{JOIN_RETRY_S:g} s")  # fmt: skip
+        time.sleep(JOIN_RETRY_S)
+
+
 def expected_voters(hosts: list[str]) -> list[tuple[str, bool]]:
     """The members as (name, learner) once the daemons have promoted every learner they
-    will (:func:`wolfpack.policy.voters.promotions`): the voters odd and at most
-    ``MAX_VOTERS``, the rest (one at most here) a learner."""
-    count = min(len(hosts), MAX_VOTERS)
+    will (:func:`wolfpack.policy.voters.promotions`): the first :data:`MAX_MEMBERS` hosts
+    to join have one (later ones are admitted without one, ``VOTERS_FULL``), the voters odd and
+    at most ``MAX_VOTERS``, the rest (one at most) a learner."""
+    joined = hosts[:MAX_MEMBERS]
+    count = min(len(joined), MAX_VOTERS)
     count -= 1 - count % 2
-    return sorted((h, i >= count) for i, h in enumerate(hosts))
+    return sorted((h, i >= count) for i, h in enumerate(joined))
 
 
 def _start_node(state: LabState, node: str, progress: Progress, until: str) -> None:
@@ -260,7 +282,10 @@ def _wait_cluster_group(state: LabState) -> None:
 
 
 def _wait_resolves(state: LabState, host: str, name: str) -> None:
-    """Until ``name`` resolves on ``host`` (the Network Name's DNS update is done)."""
+    """Until ``name`` resolves on ``host`` (the Network Name's DNS update is done) and the
+    API there takes connections: a daemon starts its API last, so the Cluster Group can be
+    Online on it, and its name resolve, a moment before (CI17: a join under libfaketime
+    was refused a connection this way)."""
 
     def resolves() -> bool:
         done = subprocess.run(
@@ -269,7 +294,14 @@ def _wait_resolves(state: LabState, host: str, name: str) -> None:
         )  # fmt: skip
         return MANAGEMENT_ADDRESS in done.stdout
 
+    def answers() -> bool:
+        probe = f"exec 3<>/dev/tcp/{MANAGEMENT_ADDRESS}/{API_PORT}"
+        done = subprocess.run([*netns_exec(state, host), "bash", "-c", probe],
+                              capture_output=True, timeout=10, check=False)  # fmt: skip
+        return done.returncode == 0
+
     _wait(resolves, 30.0, f"{name} resolving to {MANAGEMENT_ADDRESS} on {host}", state)
+    _wait(answers, 30.0, f"the API at {MANAGEMENT_ADDRESS}:{API_PORT} from {host}", state)
 
 
 def _wait(predicate: Any, timeout_s: float, what: str, state: LabState) -> None:

@@ -33,13 +33,10 @@ MANAGEMENT_ADDRESS = "198.51.100.10"
 WITNESS = "witness"
 WITNESS_PUBLIC, WITNESS_PRIVATE = "198.51.100.4", "203.0.113.4"
 PUB_IF, PRIV_IF = "eth0", "eth1"
-#: how many nodes carry an etcd member in a lab written as a document
-ETCD_MEMBERS = 3
 MIN_NODES, MAX_NODES = 3, 16
-#: the largest lab built through ``cluster create`` and ``cluster join``: every join adds an
-#: etcd member, and etcd keeps at most 5 voters and one learner
-#: (:data:`wolfpack.policy.voters.MAX_VOTERS`); larger labs are written as a document
-FORMED_MAX_NODES = 6
+#: how many nodes carry an etcd member: each join adds one until etcd has 5 voters and a
+#: learner (:data:`wolfpack.policy.voters.MAX_VOTERS`); later nodes use theirs
+MAX_MEMBERS = 6
 #: the nodes of the lab with a witness: the seed's own two-node cluster (S7, S13)
 WITNESS_NODES = 2
 ETCD_PORT, HEARTBEAT_PORT, DTC_PORT = 2379, 3343, 3372
@@ -79,23 +76,13 @@ def powered(state: LabState) -> list[str]:
 
 
 def members(state: LabState) -> list[str]:
-    """The nodes that carry an etcd member: every node of a formed lab (each join adds
-    one), the first :data:`ETCD_MEMBERS` of one written as a document."""
-    return list(state.nodes) if state.formed else state.nodes[:ETCD_MEMBERS]
+    """The nodes that carry an etcd member: the first :data:`MAX_MEMBERS` to join."""
+    return state.nodes[:MAX_MEMBERS]
 
 
 def endpoints(state: LabState) -> str:
     """The etcd client URLs as the admin and client hosts reach them (public network)."""
     return ",".join(f"https://{public_address(n)}:{ETCD_PORT}" for n in members(state))
-
-
-def node_endpoints(state: LabState, node: str) -> str:
-    """A node's own member first (no network on the way), then the others, private first."""
-    others = [n for n in members(state) if n != node]
-    urls = [f"https://127.0.0.1:{ETCD_PORT}"] if node in members(state) else []
-    urls += [f"https://{private_address(n)}:{ETCD_PORT}" for n in others]
-    urls += [f"https://{public_address(n)}:{ETCD_PORT}" for n in others]
-    return ",".join(urls)
 
 
 def pki_dir(state: LabState) -> Path:
@@ -106,9 +93,7 @@ def pki_dir(state: LabState) -> Path:
 
 def etcd_files(state: LabState, node: str) -> Path:
     """A node's etcd credentials (``ca.crt``, ``node.*``, ``api.*``): /etc/wolfpack/etcd."""
-    if state.formed:
-        return installed(state, node).etcd_dir
-    return node_dir(state, node) / "etcd"
+    return installed(state, node).etcd_dir
 
 
 def hosts(state: LabState) -> list[str]:
@@ -208,10 +193,10 @@ def enter(state: LabState, host: str) -> list[str]:
 
 def role_pid(state: LabState, host: str, role: str) -> int | None:
     """The PID of ``host``'s running ``role`` (``etcd``, ``wolfpackd``, ...): a process the
-    lab started, or in a formed lab the etcd member its wolfpackd started and restarts (a
+    lab started, or the node's etcd member, which its wolfpackd started and restarts (a
     child of the daemon: ``setpriv`` exec's etcd); None if none runs."""
     found = next((p.pid for p in state.processes_of(host) if p.role == role and p.running), None)
-    if found is not None or role != "etcd" or not state.formed:
+    if found is not None or role != "etcd":
         return found
     daemon = role_pid(state, host, "wolfpackd")
     return None if daemon is None else _child_named(daemon, "etcd")

@@ -76,9 +76,10 @@ class LabState:
     #: built through the commands a user runs (cluster create/join, witness join), with a
     #: ``witness`` host: the seed's two-node cluster (lab up --nodes 2 --witness, issue 10)
     witness: bool = False
-    #: built through ``cluster create`` and ``cluster join`` (every lab of up to
-    #: :data:`wolfpack.lab.layout.FORMED_MAX_NODES` nodes): each wolfpackd runs its node's
-    #: etcd member; otherwise written as a configuration document beside a lab-run etcd
+    #: built through ``cluster create`` and ``cluster join`` (every lab since issue 10):
+    #: each wolfpackd runs its node's etcd member. False: a lab state from an older
+    #: Wolfpack (a lab-run etcd, the cluster written as a document), which ``down`` removes
+    #: and nothing else starts
     formed: bool = False
     version: int = VERSION
 

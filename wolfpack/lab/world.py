@@ -10,15 +10,14 @@ What ``up`` builds, each object with the lab's unique prefix (``wpl-<hex>-``):
   commands run: ``wolfpack lab exec admin -- wolfpack status``);
 * ``/etc/netns/<ns>/resolv.conf`` for every host (``ip netns exec`` mounts it over
   ``/etc/resolv.conf``), naming the dns host, so ``www.cluster.test`` resolves in the lab;
-* the cluster (default ``jean``) with its nodes, networks and the Cluster Group (S16, S18,
-  S22): management IP 198.51.100.10, network name ``<cluster>.cluster.test`` and a Generic
-  Application standing for the transaction coordinator; ``wolfpackd`` on every node, each
-  in its own mount namespace, in which ``<dir>/local`` is the node's own directory (a page
-  there names the node) while ``<dir>/shared`` is the same on every node. A lab of up to
-  :data:`~wolfpack.lab.layout.FORMED_MAX_NODES` nodes is built through ``cluster create``
-  and ``cluster join`` (:mod:`wolfpack.lab.formed`: each daemon runs its node's etcd
-  member); a larger one is written as a configuration document beside a 3-member etcd the
-  lab runs on node1..3, over TLS with authentication on (:mod:`wolfpack.lab.access`).
+* the cluster (default ``jean``), built through ``cluster create`` on node1 and ``cluster
+  join`` on the others (:mod:`wolfpack.lab.formed`): its nodes, networks and the Cluster
+  Group (S16, S18, S22: management IP 198.51.100.10, network name
+  ``<cluster>.cluster.test`` and a Generic Application standing for the transaction
+  coordinator); ``wolfpackd`` on every node running the node's etcd member (the first six
+  nodes: 5 voters and a learner; the rest use theirs), each in its own mount namespace, in
+  which ``<dir>/local`` is the node's own directory (a page there names the node) while
+  ``<dir>/shared`` is the same on every node.
 
 Every object is recorded in ``<dir>/state.json`` (:mod:`wolfpack.lab.state`) before the next
 is made, so ``down`` in any later process removes exactly those, and an ``up`` that fails
@@ -26,7 +25,7 @@ half-way removes what it made. "Power off" (:func:`power_off`, also the lab fenc
 kills every process in a node's namespace and takes its links down, forgetting its
 addresses as a machine losing power would; :func:`power_on` starts it again.
 
-Beside it: the cluster's configuration document (:mod:`wolfpack.lab.cluster_doc`), ``status``
+Beside it: configuration documents of lab groups (:mod:`wolfpack.lab.cluster_doc`), ``status``
 (:mod:`wolfpack.lab.status`) and ``down`` (:mod:`wolfpack.lab.teardown`); their names are
 importable from here too.
 """
@@ -39,34 +38,27 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from wolfpack.errors import StoreError, ValidationError, WolfpackError
-from wolfpack.lab import access, resolv, webui
+from wolfpack.errors import ValidationError, WolfpackError
 from wolfpack.lab import faketime as lab_faketime
+from wolfpack.lab import formed, resolv, webui
 from wolfpack.lab.bind import BindError, BindServer
-from wolfpack.lab.cluster_doc import add_config, address_and_name, cluster_doc, dns_properties
+from wolfpack.lab.cluster_doc import add_config, address_and_name, dns_properties
 from wolfpack.lab.daemons import (
-    fence_agent,
-    launch_daemon,
-    spawn,
     wait_nodes_up,
     write_fence_agent,
 )
 from wolfpack.lab.disks import make_lab_disks
 from wolfpack.lab.layout import (
     ADMIN_ADDRESS,
-    API_PORT,
     CLIENT_ADDRESS,
     DISKS,
     DNS_ADDRESS,
     DTC_PORT,
-    ETCD_MEMBERS,
     ETCD_PORT,
     ETCD_READY_S,
-    FORMED_MAX_NODES,
     HEARTBEAT_PORT,
     KEY_ROOT,
     MANAGEMENT_ADDRESS,
@@ -93,7 +85,6 @@ from wolfpack.lab.layout import (
     mount_point,
     netns_exec,
     node_dir,
-    node_endpoints,
     node_number,
     powered,
     private_address,
@@ -111,11 +102,7 @@ from wolfpack.lab.state import LOCK_FILE, LabState, locked
 from wolfpack.lab.status import check, in_admin, status
 from wolfpack.lab.teardown import down
 from wolfpack.model.config import ClusterConfig, ClusterSettings
-from wolfpack.node.secret import new_secret, register
-from wolfpack.resources.priority import DAEMON_NICE, NICE
-from wolfpack.store import KeySpace
-from wolfpack.store.etcd_process import RAFT_ARGS
-from wolfpack.store.repository import ClusterDB, check_config
+from wolfpack.store.repository import check_config
 
 __all__ = [  # the layout's names too: callers use world.X for everything of the lab
     "ADMIN_ADDRESS",
@@ -123,10 +110,8 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "DISKS",
     "DNS_ADDRESS",
     "DTC_PORT",
-    "ETCD_MEMBERS",
     "ETCD_PORT",
     "ETCD_READY_S",
-    "FORMED_MAX_NODES",
     "HEARTBEAT_PORT",
     "HOST_ADDRESSES",
     "KEY_ROOT",
@@ -147,7 +132,6 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "build_network",
     "check",
     "clock_skew_file",
-    "cluster_doc",
     "disk_image",
     "dns_properties",
     "down",
@@ -163,7 +147,6 @@ __all__ = [  # the layout's names too: callers use world.X for everything of the
     "mount_point",
     "netns_exec",
     "node_dir",
-    "node_endpoints",
     "node_number",
     "power_off",
     "power_on",
@@ -230,8 +213,7 @@ def up(
     wall clock (:mod:`wolfpack.lab.faketime`). ``daemon_settings``: sections of every node's
     wolfpackd.yaml to change (e.g. ``{"heartbeat": {"interval_s": 0.05}}``), checked like the
     file is when a daemon starts. ``witness``: the seed's two-node cluster and a witness
-    host. Built through cluster create/join (and witness join) up to
-    :data:`FORMED_MAX_NODES` nodes (:mod:`wolfpack.lab.formed`), as a document beyond.
+    host. Built through cluster create/join and witness join (:mod:`wolfpack.lab.formed`).
     Anything else already in ``lab_dir`` is refused. A failure
     half-way removes what this call made and raises the error."""
     _check_machine(faketime)
@@ -275,7 +257,7 @@ def up(
         cluster=cluster,
         faketime=faketime,
         witness=witness,
-        formed=witness or nodes <= FORMED_MAX_NODES,
+        formed=True,
         daemon_settings=daemon_settings or {},
     )
     state.save()
@@ -314,23 +296,7 @@ def _build(state: LabState, progress: Progress) -> None:
     with in_admin(state):
         _start_dns(state, progress)
         write_fence_agent(state)
-        if state.formed:  # through the commands a user runs (issue 10)
-            from wolfpack.lab import formed  # lazy: it builds on this module's network
-
-            formed.build(state, progress)
-        else:
-            _start_etcd(state, progress)
-            _create_cluster(state, progress)
-            for node in state.nodes:
-                _start_daemon(state, node)
-            progress(f"wolfpackd on {', '.join(state.nodes)}: waiting until every node is Up")
-
-            def restart(node: str) -> None:
-                progress(f"wolfpackd on {node} exited while starting: started again, as its"
-                         " unit's Restart=on-failure would (its log says why)")  # fmt: skip
-                _start_daemon(state, node)
-
-            wait_nodes_up(state, state.nodes, restart=restart)
+        formed.build(state, progress)  # through the commands a user runs (issue 10)
     webui.start(state, progress)  # an admin token, and the web UI on this machine's loopback
     state.phase = "up"
     state.save()
@@ -383,104 +349,6 @@ def _start_dns(state: LabState, progress: Progress) -> None:
     state.add_process("dns", "named", server.pid)
 
 
-def _etcd_argv(state: LabState, node: str) -> list[str]:
-    data = node_dir(state, node) / "etcd"
-    data.mkdir(mode=0o700, parents=True, exist_ok=True)
-    peers = ",".join(f"{n}=https://{private_address(n)}:2380" for n in members(state))
-    pub, priv = public_address(node), private_address(node)
-    return [
-        shutil.which("etcd") or "/usr/bin/etcd", "--name", node, "--data-dir", str(data),
-        "--logger=zap", "--log-level=error",
-        *RAFT_ARGS,
-        "--listen-client-urls", f"https://0.0.0.0:{ETCD_PORT}",
-        "--advertise-client-urls", f"https://{pub}:{ETCD_PORT},https://{priv}:{ETCD_PORT}",
-        "--listen-peer-urls", f"https://{priv}:2380",
-        "--initial-advertise-peer-urls", f"https://{priv}:2380",
-        "--initial-cluster", peers, "--initial-cluster-state", "new",
-        "--initial-cluster-token", state.prefix.rstrip("-"),
-        *access.member_args(state, node),
-    ]  # fmt: skip
-
-
-def _start_etcd_member(state: LabState, node: str) -> None:
-    """At the priority a member wolfpackd runs gets (it inherits the daemon's nice value):
-    above the workloads (:mod:`wolfpack.resources.priority`)."""
-    argv = [NICE, "-n", str(DAEMON_NICE), *_etcd_argv(state, node)]
-    spawn(state, node, "etcd", argv, node_dir(state, node) / "etcd.log")
-
-
-def _start_etcd(state: LabState, progress: Progress) -> None:
-    progress(
-        f"etcd: a {ETCD_MEMBERS}-member cluster on {', '.join(members(state))}, TLS with "
-        "client certificates from the cluster database CA, authentication on"
-    )
-    for node in members(state):
-        _start_etcd_member(state, node)
-    store = access.admin_store(state, timeout=1.0)
-    try:
-        deadline = time.monotonic() + ETCD_READY_S
-        while True:
-            try:
-                store.put("/wolfpack-lab/probe", b"ok")
-                break
-            except StoreError as exc:
-                dead = [p for p in state.processes if p.role == "etcd" and not p.running]
-                if dead or time.monotonic() > deadline:
-                    why = f"member on {dead[0].host} exited" if dead else str(exc)
-                    log = node_dir(state, "node1") / "etcd.log"
-                    raise WolfpackError(f"etcd did not start ({why}); see {log}") from exc
-                time.sleep(0.1)
-        store.delete("/wolfpack-lab/probe")
-    finally:
-        store.close()
-    users = access.secure(state)
-    progress(f"etcd users: admin:lab (root), {', '.join(users)}")
-
-
-def _create_cluster(state: LabState, progress: Progress) -> None:
-    progress(
-        f"cluster {state.cluster}: nodes, networks, Cluster Group (management IP "
-        f"{MANAGEMENT_ADDRESS}, name {state.cluster}.{ZONE})"
-    )
-    secret = new_secret()
-    path = secret_file(state)
-    path.write_bytes(secret + b"\n")
-    path.chmod(0o600)
-    store = access.admin_store(state, timeout=2.0)
-    try:
-        db = ClusterDB(store, KeySpace(KEY_ROOT))
-        db.initialize(ClusterSettings(name=state.cluster, description="the Wolfpack lab"))
-        register(store, KeySpace(KEY_ROOT), secret)
-        add_config(db, cluster_doc(state))
-    finally:
-        store.close()
-
-
-def _start_daemon(state: LabState, node: str) -> None:
-    settings: dict[str, Any] = {
-        "node": node,
-        "endpoints": node_endpoints(state, node),
-        "etcd": access.daemon_settings(state, node),
-        "prefix": KEY_ROOT,
-        "secret_file": str(secret_file(state)),
-        "run_dir": str(run_dir(state, node)),
-        "heartbeat": {"port": HEARTBEAT_PORT},
-        "fence": {"agent": str(fence_agent(state)), "timeout_s": 15},
-        "dump_dir": str(node_dir(state, node) / "dumps"),
-        "api": {"listen": "0.0.0.0", "advertise": public_address(node), "port": API_PORT},
-        # cluster validate's clock check, shown without touching the machine's clock
-        "lab_clock_skew_file": str(clock_skew_file(state, node)),
-    }
-    for section, values in state.daemon_settings.items():
-        settings[section] = {**settings.get(section, {}), **values}
-    config = node_dir(state, node) / "wolfpackd.yaml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    import yaml  # local: only up needs it
-
-    config.write_text(yaml.safe_dump(settings))
-    launch_daemon(state, node, config)
-
-
 # -- power ---------------------------------------------------------------------------------------
 def power_on(lab_dir: Path, node: str, progress: Progress = quiet, *, wait: bool = True) -> None:
     """Bring ``node``'s links up with its own addresses and start its etcd and wolfpackd;
@@ -489,24 +357,28 @@ def power_on(lab_dir: Path, node: str, progress: Progress = quiet, *, wait: bool
     with locked(lab_dir):
         state = LabState.load(lab_dir)
         check_node(state, node)
+        _check_installed(state)
         if node not in state.powered_off:
             progress(f"{node} is on already")
             return
         links_up(state, node)
         with in_admin(state):
-            if state.formed:  # the installed services: wolfpackd runs the etcd member
-                from wolfpack.lab import formed
-
-                formed.start(state, node)
-            else:
-                if node in members(state):
-                    _start_etcd_member(state, node)
-                _start_daemon(state, node)
+            formed.start(state, node)  # the installed services: wolfpackd runs the member
             state.powered_off.remove(node)
             state.save()
             if wait and node in state.nodes:
                 progress(f"{node} powered on: waiting until it is Up")
                 wait_nodes_up(state, [node])
+
+
+def _check_installed(state: LabState) -> None:
+    """A lab state from before the lab was built through cluster create and join (its
+    etcd run by the lab, its cluster written as a document) cannot start its services."""
+    if not state.formed:
+        raise WolfpackError(
+            f"the lab in {state.dir} was made by an older Wolfpack: remove it with 'wolfpack "
+            f"lab down --dir {state.dir}' and make it again"
+        )
 
 
 def restart(lab_dir: Path, node: str, role: str) -> bool:
@@ -515,17 +387,13 @@ def restart(lab_dir: Path, node: str, role: str) -> bool:
     with locked(lab_dir.resolve()):
         state = LabState.load(lab_dir.resolve())
         check_node(state, node)
+        _check_installed(state)
         if node in state.powered_off or role_pid(state, node, role) is not None:
             return False
-        if state.formed and role == "etcd":
+        if role == "etcd":
             return False  # its wolfpackd restarts its member (or starts it when it starts)
         state.processes = [p for p in state.processes if p.host != node or p.role != role]
         with in_admin(state):
-            if state.formed:
-                from wolfpack.lab import formed
-
-                formed.start(state, node)
-            else:
-                (_start_etcd_member if role == "etcd" else _start_daemon)(state, node)
+            formed.start(state, node)
         state.save()
         return True

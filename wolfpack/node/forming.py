@@ -101,12 +101,15 @@ class NodePlan:
         )
 
 
-def daemon_settings(plan: NodePlan, endpoints: list[str], member: MemberSection) -> dict[str, Any]:
-    """wolfpackd.yaml for the node (docs/install.md, "The daemon's settings")."""
+def daemon_settings(
+    plan: NodePlan, endpoints: list[str], member: MemberSection | None
+) -> dict[str, Any]:
+    """wolfpackd.yaml for the node (docs/install.md, "The daemon's settings"); without an
+    ``etcd_member:`` section for a node that runs no member (it uses ``endpoints``)."""
     lay = plan.layout
     etcd = lay.etcd_dir
     advertise = plan.addresses[0].address
-    return {
+    settings: dict[str, Any] = {
         "node": plan.node,
         "endpoints": ",".join(endpoints),
         "prefix": plan.prefix,
@@ -122,8 +125,10 @@ def daemon_settings(plan: NodePlan, endpoints: list[str], member: MemberSection)
         "heartbeat": {"port": plan.heartbeat_port},
         "fence": {"agent": plan.fence_agent},
         "api": {"listen": plan.api_listen, "advertise": advertise, "port": plan.api_port},
-        "etcd_member": member.model_dump(mode="json", exclude_defaults=True),
     }
+    if member is not None:
+        settings["etcd_member"] = member.model_dump(mode="json", exclude_defaults=True)
+    return settings
 
 
 def cli_settings(plan: NodePlan, endpoints: list[str]) -> dict[str, Any]:

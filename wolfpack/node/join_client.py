@@ -104,7 +104,38 @@ def join(
         if ".." in Path(rel).parts:
             raise WolfpackError(f"the join answer names a file outside {lay.config_dir}: {rel}")
         write_private(target, text, 0o600 if rel.endswith((".key", ".password")) else 0o644)
-    member = MemberSection(
+    has_member = bool(bundle.get("member", True))
+    member = _member(plan, bundle) if has_member else None
+    endpoints = [str(e) for e in bundle["endpoints"]]
+    if witness:
+        assert member is not None  # the server refuses a witness it cannot give one
+        write_yaml(lay.witness_settings, {"etcd_member": _member_doc(member)})
+    else:
+        write_yaml(lay.daemon_settings, daemon_settings(plan, endpoints, member))
+        write_yaml(lay.cli_config, cli_settings(plan, endpoints))
+    etcd = (
+        f"etcd learner at {bundle['peer_url']}"
+        if has_member
+        else "no etcd member of its own (etcd has 5 voters and a learner: the node uses theirs)"
+    )
+    progress(f"{plan.node} admitted to cluster {bundle['cluster']}: {etcd}, settings in "
+             f"{lay.config_dir}")  # fmt: skip
+    return {
+        "cluster": bundle["cluster"],
+        "node": plan.node,
+        "id": bundle["node_id"],
+        "witness": witness,
+        "interfaces": bundle["interfaces"],
+        "peer_url": bundle["peer_url"],
+        "etcd_member": has_member,
+        "settings": str(lay.witness_settings if witness else lay.daemon_settings),
+    }
+
+
+def _member(plan: NodePlan, bundle: dict[str, Any]) -> MemberSection:
+    """The ``etcd_member:`` section for the member the cluster added for this node."""
+    lay = plan.layout
+    return MemberSection(
         name=plan.node,
         data_dir=lay.etcd_data,
         peer_url=bundle["peer_url"],
@@ -116,25 +147,6 @@ def join(
         ca_dir=lay.ca_dir,
         admin_dir=lay.admin_dir,
     )
-    endpoints = [str(e) for e in bundle["endpoints"]]
-    if witness:
-        write_yaml(lay.witness_settings, {"etcd_member": _member_doc(member)})
-    else:
-        write_yaml(lay.daemon_settings, daemon_settings(plan, endpoints, member))
-        write_yaml(lay.cli_config, cli_settings(plan, endpoints))
-    progress(
-        f"{plan.node} admitted to cluster {bundle['cluster']}: etcd learner at "
-        f"{bundle['peer_url']}, settings in {lay.config_dir}"
-    )
-    return {
-        "cluster": bundle["cluster"],
-        "node": plan.node,
-        "id": bundle["node_id"],
-        "witness": witness,
-        "interfaces": bundle["interfaces"],
-        "peer_url": bundle["peer_url"],
-        "settings": str(lay.witness_settings if witness else lay.daemon_settings),
-    }
 
 
 def _member_doc(member: MemberSection) -> dict[str, Any]:

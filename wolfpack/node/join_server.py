@@ -8,7 +8,8 @@ refusal changes nothing:
 1. computes the configuration with the new node and its interfaces matched by subnet (a
    node on no cluster network is refused here, naming its addresses);
 2. adds the joiner's etcd member as a learner (promoting a waiting learner first; refused
-   when the waiting one has not caught up);
+   when the waiting one has not caught up). A node, not a witness, that finds 5 voters and
+   a learner already gets no member: it uses the members' client URLs;
 3. issues its member certificates and (not for a witness) its daemon's and API's etcd
    users, with the cluster database CA this node holds;
 4. writes the Node and its interfaces (and any new network) to the configuration;
@@ -28,16 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from wolfpack.admin import members
-from wolfpack.errors import ValidationError
+from wolfpack.errors import RejectedError, ValidationError
 from wolfpack.model.builtin_types import IP_ADDRESS
 from wolfpack.model.config import ClusterConfig
 from wolfpack.model.joining import HostAddress, with_node
 from wolfpack.node.etcd_member import MemberSection
 from wolfpack.node.install import ADMIN_NAME, parse_addresses
 from wolfpack.node.join_wire import seal, verify
-from wolfpack.store import etcd_auth
+from wolfpack.store import etcd_auth, etcd_members
 from wolfpack.store.etcd import EtcdStore
-from wolfpack.store.etcd_members import initial_cluster
+from wolfpack.store.etcd_members import EtcdMember, initial_cluster
 from wolfpack.store.etcd_tls import EtcdCredentials
 from wolfpack.store.keys import KeySpace
 from wolfpack.store.repository import ClusterDB
@@ -115,14 +116,15 @@ def admit(
     admin = EtcdCredentials.from_dir(mine.admin_dir, "admin", field="etcd_member.admin_dir")
     store = EtcdStore(endpoints, timeout=5.0, credentials=admin)
     try:
-        member, listed = members.add_learner(store, peer_url)
-        log("join_member_added", joiner=node, peer_url=peer_url, witness=witness)
+        member, listed = _add_member(store, peer_url, node, witness, log)
         ca = ClusterCA.load(mine.ca_dir)
         files: dict[str, str] = {}
         with tempfile.TemporaryDirectory(prefix="wolfpack-join-") as tmp:
             out = Path(tmp)
-            ca.issue_member(node, sorted({peer, *(a.address for a in addresses)}), out / "m")
-            files |= _read(out / "m", MEMBER_FILES, "etcd/member")
+            if member is not None:
+                names = sorted({peer, *(a.address for a in addresses)})
+                ca.issue_member(node, names, out / "m")
+                files |= _read(out / "m", MEMBER_FILES, "etcd/member")
             if not witness:
                 for kind in ("node", "api"):
                     _, password = ca.issue_principal(kind, node, out / "etcd")
@@ -133,22 +135,42 @@ def admit(
         cfg = cfg if witness else db.update_config(joined)
     finally:
         store.close()
-    others = [u for m in listed if m.id != member.id for u in m.client_urls]
-    log("join_admitted", joiner=node, witness=witness, member=f"{member.id:x}")
+    others = [u for m in listed if member is None or m.id != member.id for u in m.client_urls]
+    log("join_admitted", joiner=node, witness=witness,
+        member=f"{member.id:x}" if member is not None else "none")  # fmt: skip
     bundle = {
         "cluster": cfg.cluster.name,
         "node": node,
         "node_id": cfg.nodes[node].id if node in cfg.nodes else 0,
         "interfaces": {i.network: i.address for i in cfg.interfaces.values() if i.node == node},
-        "peer_url": peer_url,
-        "client_urls": client_urls,
-        "initial_cluster": initial_cluster(listed, node, peer_url),
+        "member": member is not None,
+        "peer_url": peer_url if member is not None else "",
+        "client_urls": client_urls if member is not None else [],
+        "initial_cluster": initial_cluster(listed, node, peer_url) if member is not None else "",
         "token": mine.token,
         # its own member first: with another first, a node whose peer lost power would wait
         # out a connect timeout on each of the peer's addresses (10 s in the two-node lab)
         # before it reached the quorum next to it
-        "endpoints": client_urls + others,
+        "endpoints": (client_urls if member is not None else []) + others,
         "admin": f"admin:{ADMIN_NAME}",
         "files": files,
     }
     return seal(secret, str(body["nonce"]), bundle)
+
+
+def _add_member(
+    store: EtcdStore, peer_url: str, node: str, witness: bool, log: Log
+) -> tuple[EtcdMember | None, list[EtcdMember]]:
+    """The joiner's new etcd learner, and the members; no member for a node when etcd has
+    all the voters it will have and a learner waits already (``VOTERS_FULL``): the node
+    then uses the members' client URLs, as a node of a large cluster does (etcd advises at
+    most 5 voters; WSFC clusters reach 64 nodes). A witness exists only to vote: refused."""
+    try:
+        member, listed = members.add_learner(store, peer_url)
+    except RejectedError as exc:
+        if witness or exc.code != "VOTERS_FULL":
+            raise
+        log("join_without_member", joiner=node, why=str(exc))
+        return None, etcd_members.members(store)
+    log("join_member_added", joiner=node, peer_url=peer_url, witness=witness)
+    return member, listed

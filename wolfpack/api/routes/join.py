@@ -35,7 +35,9 @@ async def join(request: Request, message: Message) -> JSONBytes:
             raise RejectedError(
                 "NOT_A_MEMBER_NODE",
                 f"node {request.app.state.node} runs no etcd member of its own and admits no "
-                "node: join through a node that does (the cluster name reaches one)",
+                "node: join through one that does, with 'wolfpack cluster join NAME --server "
+                "ADDRESS' ('wolfpack node list' shows the nodes; the first six to join have "
+                "a member)",
             )
         answer = await run_in_threadpool(admit, message)
     except WolfpackError as exc:
