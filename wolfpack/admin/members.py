@@ -35,8 +35,15 @@ def health(listed: Sequence[EtcdMember], credentials: EtcdCredentials | None) ->
 
 def promote_ready(store: EtcdStore) -> tuple[Promotion, list[str]]:
     """Promote the learners the policy picks; the decision and the names promoted (a
-    learner etcd still finds behind is left for the next round)."""
-    decision = promotions(health(etcd_members.members(store), store.credentials))
+    learner etcd still finds behind is left for the next round). The members are probed
+    only when a learner waits: the daemons of every member node ask every few seconds, and
+    a probe is a TLS connection to each member."""
+    listed = etcd_members.members(store)
+    if any(m.learner for m in listed):
+        known = health(listed, store.credentials)
+    else:
+        known = [Member(m.id, m.label, m.learner, True) for m in listed]
+    decision = promotions(known)
     done = []
     for m in decision.members:
         try:
