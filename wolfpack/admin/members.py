@@ -33,17 +33,24 @@ def health(listed: Sequence[EtcdMember], credentials: EtcdCredentials | None) ->
     return out
 
 
+def _hoping(listed: Sequence[EtcdMember]) -> list[Member]:
+    """The members as the policy would see them if every one were healthy: whether a
+    decision needs the members probed at all."""
+    return [Member(m.id, m.label, m.learner, True) for m in listed]
+
+
 def promote_ready(store: EtcdStore) -> tuple[Promotion, list[str]]:
     """Promote the learners the policy picks; the decision and the names promoted (a
     learner etcd still finds behind is left for the next round). The members are probed
-    only when a learner waits: the daemons of every member node ask every few seconds, and
-    a probe is a TLS connection to each member."""
+    only when the policy would promote someone if every learner had caught up: the daemons
+    of every member node ask every few seconds, a probe is a TLS connection to each member,
+    and most of the time nobody is to be promoted (every member votes, or 5 voters and a
+    learner that stays one)."""
     listed = etcd_members.members(store)
-    if any(m.learner for m in listed):
-        known = health(listed, store.credentials)
-    else:
-        known = [Member(m.id, m.label, m.learner, True) for m in listed]
-    decision = promotions(known)
+    hoped = promotions(_hoping(listed))
+    if not hoped.members:
+        return hoped, []
+    decision = promotions(health(listed, store.credentials))
     done = []
     for m in decision.members:
         try:
@@ -61,7 +68,9 @@ def add_learner(store: EtcdStore, peer_url: str) -> tuple[EtcdMember, list[EtcdM
     listed = etcd_members.members(store)
     existing = next((m for m in listed if peer_url in m.peer_urls), None)
     if existing is None:
-        room = make_room(health(listed, store.credentials))
+        room = make_room(_hoping(listed))  # room, or full, whatever the learner's progress
+        if room.members:  # a learner to promote first: only if it has caught up
+            room = make_room(health(listed, store.credentials))
         if room.reason in ("LEARNER_BEHIND", "VOTERS_FULL"):
             raise RejectedError(room.reason, room.detail)
         for m in room.members:
