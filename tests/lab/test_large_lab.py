@@ -1,7 +1,7 @@
 """A cluster past six nodes, built through cluster create and join (issue 10; WSFC's reach
 64): ``wolfpack lab up --nodes 7``. The first six joins add an etcd member (the daemons keep
 five voters and one learner); the seventh node is admitted without one, comes Up on the
-members' client URLs, and holds groups like any other (the Cluster Group moves to it, its
+voters' client URLs, and holds groups like any other (the Cluster Group moves to it, its
 first preferred owner). Then ``lab down`` removes exactly what the lab made."""
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ def test_the_seventh_node_joins_without_an_etcd_member(large_lab: LabDriver) -> 
     assert voters == [(f"node{i}", i == 6) for i in range(1, 7)]  # node7: no member
     settings = yaml.safe_load(layout.installed(state, "node7").daemon_settings.read_text())
     assert "etcd_member" not in settings
-    members = {f"https://{world.public_address(f'node{i}')}:2379" for i in range(1, 7)}
-    assert members <= set(settings["endpoints"].split(","))
+    endpoints = set(settings["endpoints"].split(","))
+    voters = {f"https://{world.public_address(f'node{i}')}:2379" for i in range(1, 6)}
+    assert voters <= endpoints  # the learner's are not: a learner serves no requests
+    assert f"https://{world.public_address('node6')}:2379" not in endpoints
     assert world.role_pid(state, "node7", "etcd") is None
     assert world.role_pid(state, "node6", "etcd") is not None
     log = (world.node_dir(state, "node1") / "wolfpackd.log").read_text()

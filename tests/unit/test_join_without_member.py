@@ -1,6 +1,6 @@
 """A node joining a cluster whose etcd has all the voters it will have and a learner
 waiting gets no member of its own (issue 10: clusters past six nodes, as WSFC's reach 64):
-it is admitted, and its daemon uses the members' client URLs. A witness exists only to
+it is admitted, and its daemon uses the voters' client URLs. A witness exists only to
 vote, so it is refused; any other refusal stands for nodes too."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ refusal changes nothing:
    node on no cluster network is refused here, naming its addresses);
 2. adds the joiner's etcd member as a learner (promoting a waiting learner first; refused
    when the waiting one has not caught up). A node, not a witness, that finds 5 voters and
-   a learner already gets no member: it uses the members' client URLs;
+   a learner already gets no member: it uses the voters' client URLs;
 3. issues its member certificates and (not for a witness) its daemon's and API's etcd
    users, with the cluster database CA this node holds;
 4. writes the Node and its interfaces (and any new network) to the configuration;
@@ -135,7 +135,10 @@ def admit(
         cfg = cfg if witness else db.update_config(joined)
     finally:
         store.close()
-    others = [u for m in listed if member is None or m.id != member.id for u in m.client_urls]
+    if member is None:  # the voters' (a learner serves no requests)
+        others = [u for m in listed if not m.learner for u in m.client_urls]
+    else:
+        others = [u for m in listed if m.id != member.id for u in m.client_urls]
     log("join_admitted", joiner=node, witness=witness,
         member=f"{member.id:x}" if member is not None else "none")  # fmt: skip
     bundle = {
@@ -163,7 +166,7 @@ def _add_member(
 ) -> tuple[EtcdMember | None, list[EtcdMember]]:
     """The joiner's new etcd learner, and the members; no member for a node when etcd has
     all the voters it will have and a learner waits already (``VOTERS_FULL``): the node
-    then uses the members' client URLs, as a node of a large cluster does (etcd advises at
+    then uses the voters' client URLs, as a node of a large cluster does (etcd advises at
     most 5 voters; WSFC clusters reach 64 nodes). A witness exists only to vote: refused."""
     try:
         member, listed = members.add_learner(store, peer_url)
