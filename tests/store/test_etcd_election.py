@@ -165,12 +165,17 @@ def test_second_daemon_with_the_same_node_name_refuses_on_etcd(etcd_server: Etcd
         store.close()
 
 
-def test_lab_members_run_with_pre_vote(tmp_path: Path) -> None:
-    """M6: the lab's 3-member etcd (wolfpack lab up) runs with --pre-vote too."""
-    from wolfpack.lab.state import LabState
-    from wolfpack.lab.world import _etcd_argv
+def test_managed_members_run_with_pre_vote(tmp_path: Path) -> None:
+    """M6: every member wolfpackd runs (the lab's too: it is built with cluster create and
+    join) has --pre-vote and the 500 ms election timeout the lease's arithmetic assumes."""
+    from wolfpack.node.etcd_member import MemberSection, member_argv
 
-    state = LabState(str(tmp_path), "wpt-", ["node1", "node2", "node3"], "lab")
-    argv = _etcd_argv(state, "node1")
+    section = MemberSection(
+        name="node1", data_dir=tmp_path / "etcd", peer_url="https://203.0.113.11:2380",
+        client_urls=["https://198.51.100.11:2379"], token="jean",
+        initial_cluster="node1=https://203.0.113.11:2380", pki_dir=tmp_path / "member",
+        ca_dir=tmp_path / "ca", admin_dir=tmp_path / "admin",
+    )  # fmt: skip
+    argv = member_argv(section, "/usr/bin/etcd")
     assert "--pre-vote" in argv
     assert argv[argv.index("--election-timeout") + 1] == "500"

@@ -1,6 +1,6 @@
 """The lab's cluster built through the commands a user runs (issue 10, S7, S8, S13, S20,
-S21): ``wolfpack lab up`` (up to :data:`~wolfpack.lab.layout.FORMED_MAX_NODES` nodes) and
-the seed's two-node cluster, ``wolfpack lab up --nodes 2 --witness``.
+S21): ``wolfpack lab up`` and the seed's two-node cluster, ``wolfpack lab up --nodes 2
+--witness``.
 
 On top of the network, DNS and shared disks of :mod:`wolfpack.lab.world` (with a witness: a
 ``witness`` host on both networks, 198.51.100.4 and 203.0.113.4), in order:
