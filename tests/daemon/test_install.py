@@ -22,6 +22,7 @@ from typer.testing import CliRunner, Result
 
 from wolfpack.cli.main import app
 from wolfpack.errors import StoreUnavailable
+from wolfpack.lab.layout import child_named
 from wolfpack.lab.localcluster import wait_for
 from wolfpack.node.install import Layout
 from wolfpack.store import EtcdStore, KeySpace
@@ -156,11 +157,10 @@ def events(hosts: Hosts, node: str) -> list[dict[str, Any]]:
 
 def etcd_member_pid(daemon: int) -> int:
     """The etcd member the daemon started (its child; setpriv exec's etcd)."""
-    for tid in os.listdir(f"/proc/{daemon}/task"):
-        for child in Path(f"/proc/{daemon}/task/{tid}/children").read_text().split():
-            if Path(f"/proc/{child}/comm").read_text().strip() == "etcd":
-                return int(child)
-    raise AssertionError(f"wolfpackd {daemon} runs no etcd")
+    member = child_named(daemon, "etcd")
+    if member is None:
+        raise AssertionError(f"wolfpackd {daemon} runs no etcd")
+    return member
 
 
 def voters(hosts: Hosts) -> list[tuple[str, bool]]:

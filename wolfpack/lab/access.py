@@ -11,10 +11,7 @@ node1's CA and ``admin:cluster`` files in ``<dir>/pki`` (:mod:`wolfpack.lab.form
 
 from __future__ import annotations
 
-from wolfpack.lab.layout import (
-    endpoints,
-    pki_dir,
-)
+from wolfpack.lab.layout import endpoints, pki_dir
 from wolfpack.lab.state import LabState
 from wolfpack.store import EtcdStore
 from wolfpack.store.etcd_process import EtcdPki

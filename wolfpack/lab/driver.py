@@ -131,8 +131,7 @@ class LabDriver:
 
     def interface(self, node: str, cable: str) -> str:
         """The name of ``node``'s cluster interface on the lab's ``public`` or ``private``
-        bridge (``node2-network1`` in a lab formed by cluster create, which names the
-        networks it finds; ``node2-public`` in one written as a document)."""
+        bridge (``node2-network1``, say: ``cluster create`` names the networks it finds)."""
         subnet = {"public": world.PUBLIC_SUBNET, "private": world.PRIVATE_SUBNET}[cable]
         cfg = self.snapshot().config
         return next(i.name for i in cfg.interfaces.values()

@@ -199,10 +199,11 @@ def role_pid(state: LabState, host: str, role: str) -> int | None:
     if found is not None or role != "etcd":
         return found
     daemon = role_pid(state, host, "wolfpackd")
-    return None if daemon is None else _child_named(daemon, "etcd")
+    return None if daemon is None else child_named(daemon, "etcd")
 
 
-def _child_named(pid: int, comm: str) -> int | None:
+def child_named(pid: int, comm: str) -> int | None:
+    """A child of ``pid`` (of any of its threads) whose command name is ``comm``."""
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:

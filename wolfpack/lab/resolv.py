@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 
 from wolfpack.errors import WolfpackError
-from wolfpack.lab.layout import DNS_ADDRESS, ZONE
+from wolfpack.lab.layout import DNS_ADDRESS, ZONE, role_pid
 from wolfpack.lab.state import LabState
 
 __all__ = ["keep", "lab_file", "write"]
@@ -55,20 +55,18 @@ def keep(state: LabState, host: str) -> bool:
     """Bind the lab's resolv.conf again in ``host``'s daemon's mount namespace if that
     namespace no longer shows it; whether it had to (False too for a host without a
     running daemon: each command there gets a fresh mount)."""
-    daemon = next(
-        (p for p in state.processes_of(host) if p.role == "wolfpackd" and p.running), None
-    )
+    daemon = role_pid(state, host, "wolfpackd")
     if daemon is None:
         return False
     wanted = lab_file(state, host)
     try:
         text = wanted.read_text()
-        shown = Path(f"/proc/{daemon.pid}/root/etc/resolv.conf").read_text()
+        shown = Path(f"/proc/{daemon}/root/etc/resolv.conf").read_text()
     except OSError:
         return False
     if shown == text:
         return False
-    argv = ["nsenter", "-t", str(daemon.pid), "-m", "--",
+    argv = ["nsenter", "-t", str(daemon), "-m", "--",
             "mount", "--bind", str(wanted), "/etc/resolv.conf"]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
     if done.returncode != 0:

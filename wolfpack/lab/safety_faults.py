@@ -132,19 +132,21 @@ def nft_tables(lab: LabDriver, node: str) -> str:
 
 
 def daemon_pid(lab: LabDriver, node: str) -> int:
-    proc = next(p for p in lab.state.processes_of(node) if p.role == "wolfpackd" and p.running)
-    return proc.pid
+    pid = world.role_pid(lab.state, node, "wolfpackd")
+    if pid is None:
+        raise WolfpackError(f"no wolfpackd runs on {node}")
+    return pid
 
 
 @contextlib.contextmanager
 def frozen(lab: LabDriver, node: str) -> Iterator[int]:
     """SIGSTOP ``node``'s wolfpackd only (not its children); SIGCONT on the way out if it
     is still that process (a fence may have powered the node off meanwhile)."""
-    proc = next(p for p in lab.state.processes_of(node) if p.role == "wolfpackd" and p.running)
-    pidfd = os.pidfd_open(proc.pid)
+    pid = daemon_pid(lab, node)
+    pidfd = os.pidfd_open(pid)
     try:
         signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
-        yield proc.pid
+        yield pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             signal.pidfd_send_signal(pidfd, signal.SIGCONT)

@@ -135,26 +135,32 @@ def admit(
         cfg = cfg if witness else db.update_config(joined)
     finally:
         store.close()
-    if member is None:  # the voters' (a learner serves no requests)
-        others = [u for m in listed if not m.learner for u in m.client_urls]
-    else:
-        others = [u for m in listed if m.id != member.id for u in m.client_urls]
     log("join_admitted", joiner=node, witness=witness,
         member=f"{member.id:x}" if member is not None else "none")  # fmt: skip
+    if member is None:  # the voters' client URLs (a learner serves no requests)
+        etcd: dict[str, Any] = {
+            "member": False, "peer_url": "", "client_urls": [], "initial_cluster": "",
+            "endpoints": [u for m in listed if not m.learner for u in m.client_urls],
+        }  # fmt: skip
+    else:
+        others = [u for m in listed if m.id != member.id for u in m.client_urls]
+        etcd = {
+            "member": True,
+            "peer_url": peer_url,
+            "client_urls": client_urls,
+            "initial_cluster": initial_cluster(listed, node, peer_url),
+            # its own member first: with another first, a node whose peer lost power would
+            # wait out a connect timeout on each of the peer's addresses (10 s in the
+            # two-node lab) before it reached the quorum next to it
+            "endpoints": client_urls + others,
+        }
     bundle = {
         "cluster": cfg.cluster.name,
         "node": node,
         "node_id": cfg.nodes[node].id if node in cfg.nodes else 0,
         "interfaces": {i.network: i.address for i in cfg.interfaces.values() if i.node == node},
-        "member": member is not None,
-        "peer_url": peer_url if member is not None else "",
-        "client_urls": client_urls if member is not None else [],
-        "initial_cluster": initial_cluster(listed, node, peer_url) if member is not None else "",
+        **etcd,
         "token": mine.token,
-        # its own member first: with another first, a node whose peer lost power would wait
-        # out a connect timeout on each of the peer's addresses (10 s in the two-node lab)
-        # before it reached the quorum next to it
-        "endpoints": (client_urls if member is not None else []) + others,
         "admin": f"admin:{ADMIN_NAME}",
         "files": files,
     }
