@@ -55,7 +55,7 @@ def test_a_few_dozen_overlapping_faults_never_make_two_owners_or_lose_a_row(
     doc = chaos_lab.main_run(chaos_lab_up.dir, FAULTS, seed, ci=True, progress=print)
     print(chaos_lab.summary(doc))
     report = json.dumps({k: doc[k] for k in ("double_owners", "lost_rows", "config_changes",
-                                             "clock_jumps_disturbed", "errors", "failed")},
+                                             "clock_jumps_disturbed", "errors", "failed", "stuck")},
                         indent=1)  # fmt: skip
     assert doc["double_owners"] == [], report
     assert doc["lost_rows"] == [], report

@@ -73,5 +73,6 @@ def summary(doc: dict[str, Any]) -> str:
     ]
     for kind, v in doc["per_kind"].items():
         lines.append(f"{kind:<22} {v['count']:>5} {v['outage_p50_s']:>7} {v['outage_p99_s']:>7}")
+    lines += [f"not settled: {line}" for line in doc.get("stuck", [])]
     verdict = "PASSED" if not doc["failed"] else "FAILED: " + "; ".join(doc["failed"])
     return "\n".join([*lines, f"{verdict}   replay: {doc['replay']}"])

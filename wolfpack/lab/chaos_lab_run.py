@@ -55,6 +55,7 @@ from wolfpack.lab.driver import LabDriver, Probe
 from wolfpack.lab.layout import pki_dir
 from wolfpack.lab.safety_observer import SafetyObserver, Watched
 from wolfpack.lab.safety_record import KINDS
+from wolfpack.policy import explain, plan
 
 __all__ = ["RECOVER_S", "FaultRecord", "run"]
 
@@ -144,6 +145,27 @@ class _Run:
             return False
         return all(snap.group(g).transition is None and self.inj.online(snap, g) is not None
                    for g in snap.config.groups)  # fmt: skip
+
+    def stuck(self) -> list[str]:
+        """Why the cluster is not settled, for a reader of a failed run: every node not Up,
+        every group not Online or still moving (owner, transition, each resource's state),
+        and what the policy would do now and why (``wolfpack plan --explain``)."""
+        snap = self.inj.snapshot()
+        if snap is None:
+            return ["the cluster database cannot be read"]
+        lines = [f"node {n}: {snap.node(n).state.value}" for n in self.inj.state.nodes
+                 if snap.node(n).state.value != "Up"]  # fmt: skip
+        for g in snap.config.groups:
+            status = snap.group(g)
+            if status.transition is None and self.inj.online(snap, g) is not None:
+                continue
+            states = ", ".join(f"{r.name} {st.state.value} on {st.node}"
+                               for r in snap.config.group_resources(g)
+                               for st in [snap.resource(r.name)])  # fmt: skip
+            t = status.transition
+            moving = "settled" if t is None else f"{t.kind.value} {t.source}->{t.target} {t.code}"
+            lines.append(f"group {g}: owner {status.owner}, {moving}; {states}")
+        return lines + explain(plan(snap, time.time()))
 
     def lift_thresholds(self) -> None:
         """Hundreds of failovers in a row: every group's threshold lifted before the
@@ -441,6 +463,7 @@ def run(
         with contextlib.suppress(TimeoutError):
             LabDriver.wait(r.settled, recover_s, "recovery", every_s=0.5)
             recovered = time.monotonic() - t_end
+        stuck = [] if recovered is not None else _diagnose(r)
         time.sleep(2.0)
         record = obs.record()
         r._stop.set()
@@ -462,6 +485,7 @@ def run(
         "took_s": round(time.monotonic() - r.t0, 1),
         "faults_s": round(t_end - r.t0, 1),
         "recovered_s": None if recovered is None else round(recovered, 1),
+        "stuck": stuck,
         "double_owners": doubles,
         "rows_acknowledged": len(acked),
         "rows_read_back": len(present),
@@ -478,6 +502,17 @@ def run(
         "faults": injected,
     })  # fmt: skip
     return doc
+
+
+def _diagnose(r: _Run) -> list[str]:
+    """:meth:`_Run.stuck`, never raising: a diagnosis must not hide the verdict."""
+    try:
+        lines = r.stuck()
+    except Exception as e:  # any failure to diagnose is itself reported
+        lines = [f"no diagnosis: {e!r}"]
+    for line in lines:
+        r._line(f"not settled: {line}")
+    return lines
 
 
 def _read_back(r: _Run, run_id: str) -> tuple[bool, str]:
