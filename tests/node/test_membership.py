@@ -86,6 +86,24 @@ def test_up_until_threshold_times_interval_of_silence_on_every_path() -> None:
     assert t.next_expiry(1.7) is None
 
 
+def test_a_peer_silent_on_every_path_for_the_suspicion_time_is_suspected_not_down() -> None:
+    """The fencing grace overlaps the heartbeat timeout (docs/fencing.md): a peer silent on
+    every path for suspect_s is suspected (left out of the published view) while still up;
+    the suspicion is a change listeners hear of, and it ends with the next heartbeat."""
+    t = Tracker(timeout_s=0.5, suspect_s=0.25)
+    t.configure({n: Path(n, (LO, 0), {"b": (LO, 1)}) for n in NETS})
+    t.accept(hb("b", "private"), "private", 1.0)
+    t.accept(hb("b", "mixed"), "mixed", 1.2)
+    assert t.next_expiry(1.2) == pytest.approx(1.25)  # private's suspicion: nothing changes
+    assert not t.view(1.44, {}).peers["b"].suspected
+    quiet = t.view(1.45, {}).peers["b"]
+    assert quiet.suspected and quiet.up
+    assert t.signature(1.44) != t.signature(1.45)
+    assert t.next_expiry(1.45) == pytest.approx(1.5)
+    assert t.accept(hb("b", "mixed", seq=2), "mixed", 1.46) is Verdict.ACCEPTED
+    assert not t.view(1.46, {}).peers["b"].suspected
+
+
 def test_one_silent_path_partitions_the_network_and_never_fails_the_node() -> None:
     t = tracker()
     for peer in ("b", "c"):
@@ -208,6 +226,10 @@ def test_signature_changes_exactly_when_the_view_changes_state() -> None:
 
 def test_default_settings_detect_a_dead_node_in_half_a_second() -> None:
     assert HeartbeatSettings().timeout_s == pytest.approx(0.5)
+    assert HeartbeatSettings().suspect_s == pytest.approx(0.25)
+    assert HeartbeatSettings(0.1, threshold=3).suspect_s == pytest.approx(0.2)
+    assert HeartbeatSettings(0.1, threshold=10).suspect_s == pytest.approx(0.5)
+    assert HeartbeatSettings(0.1, threshold=1).suspect_s == pytest.approx(0.1)
     with pytest.raises(ValidationError) as info:
         HeartbeatSettings(interval_s=0, threshold=0)
     assert {e.field for e in info.value.errors} == {"interval_s", "threshold"}

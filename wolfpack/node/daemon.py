@@ -342,10 +342,12 @@ class Daemon(DaemonApi):
         return started and self.membership is not None and self.membership.listening()
 
     def _peers(self) -> dict[str, bool]:
-        """Every configured peer -> heard now on some heartbeat path."""
+        """Every configured peer -> heard lately on some heartbeat path (not suspected): what
+        our published view says we hear. Left out at the suspicion time, half the heartbeat
+        timeout, so a silent peer's fencing grace is running by the time it is Down."""
         if self.membership is None:
             return {}
-        return {name: peer.up for name, peer in self.membership.view().peers.items()}
+        return {name: not peer.suspected for name, peer in self.membership.view().peers.items()}
 
     def _heard_by_network(self) -> dict[str, list[str]]:
         return heard_by_network(self.membership.view()) if self.membership else {}

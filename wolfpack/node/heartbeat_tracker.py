@@ -8,6 +8,7 @@ clock; :mod:`wolfpack.node.membership` is the shell (sockets, the thread) around
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -79,6 +80,15 @@ class HeartbeatSettings:
         """Silence after which a path is Failed (and, on every path, a peer is down)."""
         return self.interval_s * self.threshold
 
+    @property
+    def suspect_s(self) -> float:
+        """Silence on every path after which a peer is *suspected*: half the timeout (in
+        whole intervals, at least two when the threshold allows; 0.25 s at the defaults).
+        A suspected peer is left out of this node's published view, so the etcd half of
+        the Down verdict (the fencing grace: does the peer answer through etcd?) runs while
+        the heartbeat timeout is still running, instead of after it (docs/fencing.md)."""
+        return self.interval_s * min(self.threshold, max(2, math.ceil(self.threshold / 2)))
+
 
 @dataclass(frozen=True)
 class PathView:
@@ -101,6 +111,9 @@ class PeerView:
     last_heard: float | None  # latest over all paths
     paths: Mapping[str, PathView]  # network -> path
     incarnation: int | None = None  # sender's start time (ns); changes when the peer restarts
+    #: silent on every path for the suspicion time (:attr:`HeartbeatSettings.suspect_s`):
+    #: not Down, but no longer in the view this node publishes
+    suspected: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,8 +163,9 @@ class Tracker:
     reopen the door to its old packets.
     """
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, suspect_s: float | None = None) -> None:
         self.timeout_s = timeout_s
+        self.suspect_s = timeout_s if suspect_s is None else min(suspect_s, timeout_s)
         self._links: dict[tuple[str, str], _Link] = {}  # (peer, network) -> link
         self._networks: tuple[str, ...] = ()
         self._seen: dict[tuple[str, str], tuple[int, int]] = {}  # -> (incarnation, sequence)
@@ -187,12 +201,22 @@ class Tracker:
     def _is_up(self, link: _Link, now: float) -> bool:
         return link.last_heard is not None and now - link.last_heard < self.timeout_s
 
+    def _is_fresh(self, link: _Link, now: float) -> bool:
+        return link.last_heard is not None and now - link.last_heard < self.suspect_s
+
+    def _suspected(self, now: float) -> frozenset[str]:
+        fresh = {peer for (peer, _), link in self._links.items() if self._is_fresh(link, now)}
+        return frozenset(peer for peer, _ in self._links if peer not in fresh)
+
     def next_expiry(self, now: float) -> float | None:
-        """When the next up link goes silent unless heard again; None if none is up."""
+        """When the next link goes silent (suspected, or Failed) unless heard again; None if
+        none is heard within the timeout."""
         ends = [
-            link.last_heard + self.timeout_s
+            end
             for link in self._links.values()
-            if link.last_heard is not None and self._is_up(link, now)
+            if link.last_heard is not None
+            for end in (link.last_heard + self.suspect_s, link.last_heard + self.timeout_s)
+            if end > now
         ]
         return min(ends, default=None)
 
@@ -203,6 +227,7 @@ class Tracker:
             frozenset(self._links),
             frozenset(key for key, link in self._links.items() if self._is_up(link, now)),
             frozenset((peer, self._newest.get(peer)) for peer, _ in self._links),
+            self._suspected(now),
         )
 
     def view(self, now: float, counters: Mapping[str, int]) -> MembershipView:
@@ -212,6 +237,7 @@ class Tracker:
                 self._is_up(link, now), link.last_heard, link.lost
             )
         peers = {}
+        suspected = self._suspected(now)
         for peer, by_network in paths.items():
             heard = [p.last_heard for p in by_network.values() if p.last_heard is not None]
             peers[peer] = PeerView(
@@ -219,6 +245,7 @@ class Tracker:
                 last_heard=max(heard, default=None),
                 paths=MappingProxyType(by_network),
                 incarnation=self._newest.get(peer),
+                suspected=peer in suspected,
             )
         networks = {network: _network_state(network, peers) for network in self._networks}
         return MembershipView(

@@ -140,7 +140,7 @@ class Membership:
         self._throttle: dict[tuple[str, str], tuple[float, int]] = {}  # (event, network) ->
         # (when last logged, how many since): owned by the thread
         self._paths = _check_paths(paths, node)
-        self._tracker = Tracker(settings.timeout_s)
+        self._tracker = Tracker(settings.timeout_s, settings.suspect_s)
         self._tracker.configure(self._paths)
         self._counters = dict.fromkeys(COUNTERS, 0)
         self._sequence: dict[str, int] = {}  # network -> last sequence sent
