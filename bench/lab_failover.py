@@ -50,11 +50,12 @@ from wolfpack.model.timeline import segments
 
 RESULTS = Path(__file__).parent / "results" / "lab_failover.json"
 PLOT = RESULTS.with_suffix(".png")
+#: issue 12's targets (30 runs): the JSON's ``met`` compares each measure with its target
 TARGETS = {
-    "web_poweroff_p50_s": 1.5,
-    "web_poweroff_p99_s": 2.5,
-    "web_move_p50_s": 1.0,
-    "sql_poweroff_p50_s": 3.0,
+    "web_poweroff_p50_s": 0.8,
+    "web_poweroff_p99_s": 1.5,
+    "web_move_p50_s": 0.5,
+    "sql_poweroff_p50_s": 1.2,
 }
 WAIT_S = 60.0
 #: quiet time before a fault, and after the service answers again, in every run
