@@ -17,6 +17,7 @@ from wolfpack.node import join_server
 from wolfpack.node.etcd_member import MemberSection
 from wolfpack.node.forming import NodePlan, daemon_settings
 from wolfpack.node.install import Layout, parse_addresses
+from wolfpack.node.settings import DaemonSettings
 from wolfpack.store.etcd_members import EtcdMember
 
 LISTED = [
@@ -89,13 +90,27 @@ def test_a_memberless_nodes_settings_name_the_members_and_no_member_section(
     without = daemon_settings(plan(tmp_path), urls, None)
     assert "etcd_member" not in without
     assert without["endpoints"] == ",".join(urls)
+    # the voters of the day: it follows the member list (an evicted voter, a new one)
+    assert DaemonSettings.model_validate(without).follows_members
     member = MemberSection(
         name="node7", data_dir=tmp_path / "lib" / "etcd", peer_url="https://203.0.113.17:2380",
         client_urls=["https://198.51.100.17:2379"], initial_cluster="node7=https://203.0.113.17:2380",
         initial_state="existing", token="t", pki_dir=tmp_path / "m", ca_dir=tmp_path / "ca",
         admin_dir=tmp_path / "admin",
     )  # fmt: skip
-    assert daemon_settings(plan(tmp_path), urls, member)["etcd_member"]["name"] == "node7"
+    with_member = daemon_settings(plan(tmp_path), urls, member)
+    assert with_member["etcd_member"]["name"] == "node7" and "follow_members" not in with_member
+    assert DaemonSettings.model_validate(with_member).follows_members
+
+
+def test_a_daemon_on_an_etcd_someone_else_runs_follows_no_member_list() -> None:
+    """Its members may advertise addresses only their own hosts can use."""
+    external = DaemonSettings.model_validate({"node": "n1", "fence": {"agent": "none"}})
+    assert not external.follows_members
+    told = DaemonSettings.model_validate(
+        {"node": "n1", "fence": {"agent": "none"}, "follow_members": True}
+    )
+    assert told.follows_members
 
 
 def test_the_joining_node_writes_settings_without_a_member(

@@ -288,7 +288,7 @@ class Daemon(DaemonApi):
         )
         self.coordinator.start()
         threads = [(self._watch, "watch"), (self._log_counters, "counters")]
-        if s.etcd_member is not None and isinstance(self.store, EtcdStore):
+        if s.follows_members and isinstance(self.store, EtcdStore):
             threads.append((self._follow_members, "etcd-endpoints"))
         for target, name in threads:
             thread = threading.Thread(target=target, name=name, daemon=True)

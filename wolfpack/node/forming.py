@@ -105,7 +105,8 @@ def daemon_settings(
     plan: NodePlan, endpoints: list[str], member: MemberSection | None
 ) -> dict[str, Any]:
     """wolfpackd.yaml for the node (docs/install.md, "The daemon's settings"); without an
-    ``etcd_member:`` section for a node that runs no member (it uses ``endpoints``)."""
+    ``etcd_member:`` section for a node that runs no member (it uses ``endpoints``, and
+    follows the member list for more)."""
     lay = plan.layout
     etcd = lay.etcd_dir
     advertise = plan.addresses[0].address
@@ -128,6 +129,8 @@ def daemon_settings(
     }
     if member is not None:
         settings["etcd_member"] = member.model_dump(mode="json", exclude_defaults=True)
+    else:  # the voters of the day: follow the member list (evictions, new voters)
+        settings["follow_members"] = True
     return settings
 
 

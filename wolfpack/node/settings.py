@@ -253,9 +253,19 @@ class DaemonSettings(pydantic.BaseModel):
     #: This node's own etcd member, started and supervised by the daemon (issue 10); absent:
     #: etcd is run by someone else.
     etcd_member: MemberSection | None = None
+    #: Ask every voting etcd member, read from the member list every few seconds, not only
+    #: ``endpoints`` (:mod:`wolfpack.node.etcd_endpoints`). Unset: on with ``etcd_member:``,
+    #: off for an etcd someone else runs (its members may advertise addresses only their own
+    #: hosts can use). ``cluster join`` sets it for a node it admitted without a member of its
+    #: own, whose endpoints are the voters of the day: it follows evictions and new voters.
+    follow_members: bool | None = None
     #: The lab only (``wolfpack lab``): a file holding seconds added to the clock this node
     #: reports to ``cluster validate``, to show a skewed clock without touching the machine's.
     lab_clock_skew_file: Path | None = None
+
+    @property
+    def follows_members(self) -> bool:
+        return self.follow_members if self.follow_members is not None else bool(self.etcd_member)
 
     @pydantic.field_validator("watchdog_margin_s")
     @classmethod
