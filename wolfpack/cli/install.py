@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -21,7 +21,10 @@ from wolfpack.model.joining import HostAddress
 from wolfpack.node.install import Layout, host_addresses, manages_member, parse_addresses
 
 if TYPE_CHECKING:  # the verbs import them when they run: `cluster status` stays small
+    from wolfpack.errors import RejectedError
+    from wolfpack.node.etcd_member import MemberSection
     from wolfpack.node.forming import Management, NodePlan
+    from wolfpack.store import Store
 
 ConfigDir = Annotated[
     Path,
@@ -139,12 +142,13 @@ def resolve_api(name: str, port: int) -> str:
 
 def check_destroyable(layout: Layout) -> None:
     """Refuse to remove a host's files while its member runs (wolfpackd is up) or while it
-    is still a member of a cluster of others that answers (evict it first)."""
+    is still part of a cluster of others that answers (evict it first): for a node with an
+    etcd member, the member list names it; for a node joined without one, the cluster's
+    configuration does."""
     import yaml
 
     from wolfpack.errors import RejectedError, StoreError
     from wolfpack.node.etcd_member import MemberSection, health
-    from wolfpack.store import etcd_members
     from wolfpack.store.etcd import EtcdStore
     from wolfpack.store.etcd_tls import EtcdCredentials
 
@@ -152,30 +156,54 @@ def check_destroyable(layout: Layout) -> None:
     if not path.exists():
         return
     doc = yaml.safe_load(path.read_text()) or {}
-    if not doc.get("etcd_member"):
-        return
-    member = MemberSection.model_validate(doc["etcd_member"])
-    if health(member)[0]:
+    member = MemberSection.model_validate(doc["etcd_member"]) if doc.get("etcd_member") else None
+    if member is not None and health(member)[0]:
         raise RejectedError(
             "MEMBER_RUNNING",
             f"this host's etcd member {member.name} is running: stop wolfpackd (or "
             "'wolfpack witness run') first",
         )
-    endpoints = [e for e in str(doc.get("endpoints", "")).split(",")
-                 if e and e not in member.client_urls]  # fmt: skip
+    own = member.client_urls if member is not None else []
+    endpoints = [e for e in str(doc.get("endpoints", "")).split(",") if e and e not in own]
     if not endpoints or not (layout.admin_dir / "admin.password").exists():
         return
     store = EtcdStore(endpoints, timeout=2.0, credentials=EtcdCredentials.from_dir(
         layout.admin_dir, "admin", field="admin"))  # fmt: skip
     try:
-        listed = etcd_members.members(store)
+        refusal = still_in_cluster(store, member, str(doc.get("node", "")),
+                                   str(doc.get("prefix", "/wolfpack/")))  # fmt: skip
     except StoreError:
         return  # nobody answers: the cluster is gone or going with this host
     finally:
         store.close()
-    if any(m.label == member.name for m in listed) and len(listed) > 1:
-        raise RejectedError(
-            "STILL_A_MEMBER",
-            f"{member.name} is still an etcd member of a cluster that runs: evict it first "
-            f"('wolfpack node evict {member.name}' on another node)",
+    if refusal is not None:
+        raise refusal
+
+
+def still_in_cluster(
+    store: Store, member: MemberSection | None, node: str, prefix: str
+) -> RejectedError | None:
+    """Why this host is still part of the cluster that ``store`` reaches (None: it is not).
+    With a member (``store`` an etcd): the member list names it among others. Without one:
+    the configuration has ``node`` (a memberless node is evicted from the configuration)."""
+    from wolfpack.errors import RejectedError
+    from wolfpack.store import KeySpace, etcd_members
+    from wolfpack.store.etcd import EtcdStore
+    from wolfpack.store.repository import ClusterDB
+
+    if member is not None:
+        listed = etcd_members.members(cast(EtcdStore, store))
+        if any(m.label == member.name for m in listed) and len(listed) > 1:
+            return RejectedError(
+                "STILL_A_MEMBER",
+                f"{member.name} is still an etcd member of a cluster that runs: evict it first "
+                f"('wolfpack node evict {member.name}' on another node)",
+            )
+        return None
+    if node and node in ClusterDB(store, KeySpace(prefix)).load_config()[0].nodes:
+        return RejectedError(
+            "STILL_A_NODE",
+            f"{node} is still a node of the cluster: evict it first ('wolfpack node evict "
+            f"{node}' on another node)",
         )
+    return None
