@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from wolfpack.policy.voters import MAX_VOTERS, Member, make_room, promotions, quorum, removal
+from wolfpack.policy.voters import (
+    MAX_VOTERS,
+    Member,
+    make_room,
+    promotions,
+    quorum,
+    removal,
+    settled_voters,
+)
 
 
 def members(voters: int, learners: int = 0, *, behind: int = 0, down: int = 0) -> list[Member]:
@@ -99,3 +107,14 @@ def test_no_membership_change_without_the_current_quorum() -> None:
     decision = removal(members(2, down=1), "v2")
     assert (decision.allowed, decision.reason) == (False, "NO_QUORUM")
     assert "v2" in decision.detail
+
+
+@pytest.mark.parametrize("count", range(0, 9))
+def test_settled_voters_is_what_promotions_reach(count: int) -> None:
+    """settled_voters (the lab's expectation, issue 10) agrees with promoting learners
+    until promotions says no more: the members joined one by one as learners, caught up."""
+    group = members(1, count - 1) if count else []
+    while (step := promotions(group)).members:
+        chosen = {m.id for m in step.members}
+        group = [Member(m.id, m.name, m.learner and m.id not in chosen, m.healthy) for m in group]
+    assert sum(not m.learner for m in group) == settled_voters(count)

@@ -49,7 +49,6 @@ from wolfpack.lab.layout import (
     DNS_ADDRESS,
     KEY_ROOT,
     MANAGEMENT_ADDRESS,
-    MAX_MEMBERS,
     NODES_UP_S,
     PRIVATE_SUBNET,
     WITNESS,
@@ -67,7 +66,7 @@ from wolfpack.lab.state import LabState
 from wolfpack.model.builtin_types import GENERIC_APPLICATION
 from wolfpack.model.fsm import group_state
 from wolfpack.model.states import GroupState
-from wolfpack.policy.voters import MAX_VOTERS
+from wolfpack.policy.voters import MAX_MEMBERS, settled_voters
 from wolfpack.store import KeySpace
 from wolfpack.store import etcd_members as em
 from wolfpack.store.repository import ClusterDB
@@ -198,12 +197,10 @@ def _join(state: LabState, node: str, args: list[str], progress: Progress) -> No
 
 def expected_voters(hosts: list[str]) -> list[tuple[str, bool]]:
     """The members as (name, learner) once the daemons have promoted every learner they
-    will (:func:`wolfpack.policy.voters.promotions`): the first :data:`MAX_MEMBERS` hosts
-    to join have one (later ones are admitted without one, ``VOTERS_FULL``), the voters odd and
-    at most ``MAX_VOTERS``, the rest (one at most) a learner."""
+    will (:func:`wolfpack.policy.voters.settled_voters`): the first ``MAX_MEMBERS`` hosts
+    to join have one (later ones are admitted without one, ``VOTERS_FULL``)."""
     joined = hosts[:MAX_MEMBERS]
-    count = min(len(joined), MAX_VOTERS)
-    count -= 1 - count % 2
+    count = settled_voters(len(joined))
     return sorted((h, i >= count) for i, h in enumerate(joined))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wolfpack.lab.state import LabState
+from wolfpack.policy.voters import MAX_MEMBERS
 
 if TYPE_CHECKING:  # the fence agent imports this module: it must start fast
     from wolfpack.node.install import Layout
@@ -34,9 +35,6 @@ WITNESS = "witness"
 WITNESS_PUBLIC, WITNESS_PRIVATE = "198.51.100.4", "203.0.113.4"
 PUB_IF, PRIV_IF = "eth0", "eth1"
 MIN_NODES, MAX_NODES = 3, 16
-#: how many nodes carry an etcd member: each join adds one until etcd has 5 voters and a
-#: learner (:data:`wolfpack.policy.voters.MAX_VOTERS`); later nodes use theirs
-MAX_MEMBERS = 6
 #: the nodes of the lab with a witness: the seed's own two-node cluster (S7, S13)
 WITNESS_NODES = 2
 ETCD_PORT, HEARTBEAT_PORT, DTC_PORT = 2379, 3343, 3372
@@ -76,7 +74,8 @@ def powered(state: LabState) -> list[str]:
 
 
 def members(state: LabState) -> list[str]:
-    """The nodes that carry an etcd member: the first :data:`MAX_MEMBERS` to join."""
+    """The nodes that carry an etcd member: the first ``MAX_MEMBERS`` to join (each join
+    adds one until etcd has its voters and a learner; later nodes use theirs)."""
     return state.nodes[:MAX_MEMBERS]
 
 

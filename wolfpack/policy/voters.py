@@ -51,6 +51,18 @@ class Removal:
     detail: str
 
 
+#: members a cluster holds: the voters and the one learner etcd 3.4 allows; a node that
+#: joins later has no member of its own (``VOTERS_FULL``: it uses the voters')
+MAX_MEMBERS = MAX_VOTERS + 1
+
+
+def settled_voters(members: int) -> int:
+    """How many of ``members`` caught-up members vote once :func:`promotions` has promoted
+    every learner it will: odd, at most :data:`MAX_VOTERS` (the rest stay learners)."""
+    capped = min(members, MAX_VOTERS)
+    return capped if capped % 2 else max(capped - 1, 0)
+
+
 def quorum(voters: int) -> int:
     """How many voters must agree for anything to change."""
     return voters // 2 + 1
