@@ -593,6 +593,30 @@ def test_idle_heartbeats_use_little_cpu(cluster: Cluster) -> None:
     assert used < 0.25, f"{used:.0%} of a CPU for three idle nodes: a busy loop?"
 
 
+def test_rounds_are_paced_however_many_packets_arrive(cluster: Cluster) -> None:
+    """Issue 12 (cost that grows gently): packets arriving every millisecond are read in
+    batches, at most 8 rounds (each judging every link) per interval, not a round per packet
+    (with N peers that was O(N^2) work per second)."""
+    a = cluster.add("a", settings=HeartbeatSettings())  # 125 ms: a round per 15.6 ms at most
+    flood = cluster.udp()
+    rounds = [0]
+    real_round = a._round
+
+    def counted() -> float:
+        rounds[0] += 1
+        return real_round()
+
+    a._round = counted  # type: ignore[method-assign]
+    private = a.local_addresses["private"]
+    began = time.monotonic()
+    for _ in range(500):
+        flood.sendto(b"WPHB garbage", private)
+        time.sleep(0.001)
+    elapsed = time.monotonic() - began
+    assert wait_until(lambda: a.counters["dropped_malformed"] == 500)
+    assert rounds[0] <= elapsed / (0.125 / 8) + 5, f"{rounds[0]} rounds for 500 packets"
+
+
 def test_m3_a_stalled_loop_reads_its_sockets_before_judging(cluster: Cluster) -> None:
     """M3: a's daemon stalls for 2 s (four timeouts) while b's heartbeats sit unread in a's
     socket. Nothing judges b Down meanwhile (another thread asking a's view included); when
