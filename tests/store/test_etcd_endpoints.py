@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from wolfpack.errors import StoreUnavailable
-from wolfpack.node.etcd_endpoints import endpoints_for
+from wolfpack.node.etcd_endpoints import endpoints_for, own_voter_url
 from wolfpack.store import EtcdStore
 from wolfpack.store.etcd_members import EtcdMember
 from wolfpack.store.etcd_process import EtcdProcess, free_port
@@ -62,3 +62,31 @@ def test_set_endpoints_moves_a_store_to_endpoints_that_answer(etcd: EtcdProcess)
         store.close()
     with pytest.raises(StoreUnavailable):
         store.set_endpoints([live])  # a closed store stays closed
+
+
+def test_a_node_prefers_its_own_member_only_once_it_votes() -> None:
+    found = [member("node1", "https://a:2379"), member("node3", "https://c:2379", learner=True)]
+    assert own_voter_url(["https://c:2379"], found) is None  # a learner serves no requests
+    promoted = [found[0], member("node3", "https://c:2379")]
+    assert own_voter_url(["https://c:2379"], promoted) == "https://c:2379"
+    assert own_voter_url([], promoted) is None  # a memberless node has no own member
+
+
+@pytest.mark.etcd
+def test_prefer_moves_a_store_to_an_endpoint_that_answers(etcd: EtcdProcess) -> None:
+    """Issue 12: a store keeps asking the member that answered last (another node's, say);
+    prefer() moves it to the node's own member, but only if that answers now."""
+    scheme = etcd.endpoint.split(":", 1)[0]
+    first = etcd.endpoint
+    own = first.replace("127.0.0.1", "localhost")  # the same member by another name
+    dead = f"{scheme}://127.0.0.1:{free_port()}"
+    store = EtcdStore([first, own, dead], timeout=1.0, credentials=etcd.admin)
+    try:
+        assert store.get("/prefer") is None and store.asked_first == first
+        assert not store.prefer(dead)  # no answer: the store stays where it was
+        assert store.asked_first == first
+        assert store.prefer(own) and store.asked_first == own
+        assert not store.prefer(own)  # asked first already
+        assert store.put("/prefer", b"1") > 0 and store.asked_first == own
+    finally:
+        store.close()

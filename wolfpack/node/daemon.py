@@ -406,7 +406,9 @@ class Daemon(DaemonApi):
         (:mod:`wolfpack.node.etcd_endpoints`)."""
         stores = [st for st in (self.store, self._api_store) if isinstance(st, EtcdStore)]
         configured = [e.strip() for e in self.settings.endpoints.split(",") if e.strip()]
-        etcd_endpoints.follow(stores, configured, self._stop, self.log)
+        member = self.settings.etcd_member
+        own = member.client_urls if member is not None else []
+        etcd_endpoints.follow(stores, configured, self._stop, self.log, own=own)
 
     def _changed(self, events: list[WatchEvent]) -> None:
         self._wake()

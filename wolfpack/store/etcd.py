@@ -149,6 +149,31 @@ class EtcdStore:
             ep.close()  # idle connections; one in use is closed when its request ends
         return True
 
+    @property
+    def asked_first(self) -> str:
+        """The endpoint the next request goes to first (the one that last answered, or the
+        one :meth:`prefer` chose)."""
+        return self._in_order()[0].url
+
+    def prefer(self, url: str, *, probe_s: float = 0.5) -> bool:
+        """Ask ``url`` first from now on, if it answers a status request within ``probe_s``
+        (a node's own member, once it votes: the fastest answer, and the one member that
+        cannot die while this node lives). Without it a store keeps asking whichever member
+        answered last, which may be another node's: when that node dies, every request
+        waits out the timeout before it moves on, and a failover waits with it. Whether
+        the store moved to it."""
+        with self._lock:
+            self._check_open()
+            ep = next((e for e in self._endpoints if e.url == url), None)
+        if ep is None or self._current is ep:
+            return False
+        try:
+            self._post(ep, "maintenance/status", {}, probe_s)
+        except (_GatewayError, http.client.HTTPException, ValueError, OSError):
+            return False
+        self._current = ep
+        return True
+
     def _in_order(self) -> list[_Endpoint]:
         """The endpoints, the one that last answered first."""
         eps = self._endpoints
