@@ -44,6 +44,16 @@ def moved(lab: LabDriver, group: str, old: str) -> str | None:
     return owner if owner not in (None, old) else None
 
 
+def why_interrupted(lab: LabDriver, group: str, node: str) -> str:
+    """For a failed assertion: the group's history and what ``node``'s daemon logged about
+    its resources (a restart in place, a failed check), so a CI failure says why."""
+    history = lab.wolfpack("group", "history", group, check=False).stdout[-3000:]
+    log = Path(lab.state.dir) / "nodes" / node / "wolfpackd.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    about = [line for line in lines if '"resource' in line or "restart" in line][-40:]
+    return "\n".join([history, f"{node}'s resource events:", *about])
+
+
 def test_up_builds_the_seed_cluster_active_active(demo_lab: LabDriver) -> None:
     """S5, S6: Web on node2, SQL on node1, both Online; every node Up; no problem."""
     doc = json.loads(demo_lab.lab("status", "--json").stdout)
@@ -220,7 +230,7 @@ def test_web_fails_over_when_its_node_is_powered_off(demo_lab: LabDriver, tmp_pa
         time.sleep(0.5)
     assert new == "node3"  # next in the preferred owners (node2, node3, node1)
     gaps = probe.gaps()
-    assert len(gaps) == 1, gaps
+    assert len(gaps) == 1, (gaps, why_interrupted(demo_lab, "Web", new))
     assert (gaps[0].before, gaps[0].after) == ("node2", "node3")
     after = probe.answers_since(gaps[0].end)
     assert after and set(after) == {"node3"}
