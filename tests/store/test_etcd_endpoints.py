@@ -88,5 +88,10 @@ def test_prefer_moves_a_store_to_an_endpoint_that_answers(etcd: EtcdProcess) -> 
         assert store.prefer(own) and store.asked_first == own
         assert not store.prefer(own)  # asked first already
         assert store.put("/prefer", b"1") > 0 and store.asked_first == own
+        # a keep-alive race won by another member does not move the rest away from home
+        lease = store.lease_grant(10)
+        other = next(ep for ep in store._endpoints if ep.url == first)
+        store._keepalive_at(other, {"ID": lease}, 1.0)
+        assert store.asked_first == own
     finally:
         store.close()

@@ -57,10 +57,12 @@ NETNS_ENV = "WOLFPACK_NETNS"
 LABEL_SUFFIX = ":wp"
 #: how long the duplicate-address probe waits for an answer, and its probes' spacing: on
 #: a LAN an ARP reply takes well under a millisecond (the owner's kernel answers, however
-#: loaded its CPUs), so three probes 30 ms apart and 0.1 s in all cover a lost frame;
-#: RFC 5227's 1-2 s would only lengthen every failover (measured in bench/lab_failover.py)
-DAD_WAIT_S = 0.1
-DAD_PROBE_INTERVAL_S = 0.03
+#: loaded its CPUs), so three probes 15 ms apart and 50 ms in all cover two lost frames;
+#: RFC 5227's 1-2 s would only lengthen every failover. The wait is on every failover's
+#: and move's critical path (the address, then what depends on it): 0.1 s was 100 of the
+#: 175 ms an address took to come online in bench/lab_failover.py (stop 23)
+DAD_WAIT_S = 0.05
+DAD_PROBE_INTERVAL_S = 0.015
 DAD_PROBES = 3
 #: gratuitous ARPs sent on start, and the pause between them (arping also waits one pause
 #: after the last: 50 ms keeps a lost frame covered, measured in bench/lab_client_net.py).

@@ -119,6 +119,9 @@ class EtcdStore:
         #: once, through :meth:`_in_order`
         self._endpoints = [_parse_endpoint(e, timeout, credentials) for e in items]
         self._current = self._endpoints[0]  # the one that last answered: asked first
+        #: the endpoint :meth:`prefer` chose (a node's own member): a keep-alive answered
+        #: elsewhere in a race does not move the other requests away from it
+        self._home: _Endpoint | None = None
         self._lock = threading.Lock()
         self._watches: set[Watch] = set()
         self._closed = False
@@ -165,13 +168,16 @@ class EtcdStore:
         with self._lock:
             self._check_open()
             ep = next((e for e in self._endpoints if e.url == url), None)
-        if ep is None or self._current is ep:
+        if ep is None:
+            return False
+        if self._current is ep:
+            self._home = ep
             return False
         try:
             self._post(ep, "maintenance/status", {}, probe_s)
         except (_GatewayError, http.client.HTTPException, ValueError, OSError):
             return False
-        self._current = ep
+        self._current = self._home = ep
         return True
 
     def _in_order(self) -> list[_Endpoint]:
@@ -365,7 +371,12 @@ class EtcdStore:
             if code in (_GRPC_UNAVAILABLE, _GRPC_DEADLINE_EXCEEDED):
                 raise _TryAgain(f"{ep.url}: {message}")
             raise StoreError(f"lease keepalive failed: {message} (code {code})")
-        self._current = ep
+        if self._home is None or self._current is not self._home:
+            # a race won by another member: the rest follows, unless it is at home (a
+            # keep-alive slower than 0.4 s there once, on a busy machine, moved every
+            # request to another node's member, and a failover then waited out the request
+            # timeout when that node died)
+            self._current = ep
         return reply
 
     def _start_round(
