@@ -8,6 +8,7 @@ import pytest
 from wolfpack.errors import StoreUnavailable
 from wolfpack.node.etcd_endpoints import endpoints_for, own_voter_url
 from wolfpack.store import EtcdStore
+from wolfpack.store.etcd import _serving
 from wolfpack.store.etcd_members import EtcdMember
 from wolfpack.store.etcd_process import EtcdProcess, free_port
 
@@ -95,3 +96,14 @@ def test_prefer_moves_a_store_to_an_endpoint_that_answers(etcd: EtcdProcess) -> 
         assert store.asked_first == own
     finally:
         store.close()
+
+
+def test_a_member_is_preferred_only_while_it_serves() -> None:
+    """A member just started answers its status before it knows a leader or has caught
+    up: it is not preferred then (the gateway sends numbers as strings)."""
+    head = {"raftIndex": "500", "leader": "7"}
+    assert _serving({"leader": "7", "raftAppliedIndex": "450"}, head)
+    assert not _serving({"leader": "0", "raftAppliedIndex": "500"}, head)  # no leader yet
+    assert not _serving({"leader": "7", "raftAppliedIndex": "350"}, head)  # behind
+    assert not _serving({"leader": "7", "raftAppliedIndex": "500", "errors": ["NOSPACE"]}, head)
+    assert not _serving("not a status", head)

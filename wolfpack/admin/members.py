@@ -11,8 +11,8 @@ from typing import TypeVar
 from wolfpack.errors import RejectedError, StoreError, StoreUnavailable
 from wolfpack.policy.voters import Member, Promotion, Removal, make_room, promotions, removal
 from wolfpack.store import etcd_members
-from wolfpack.store.etcd import EtcdStore
-from wolfpack.store.etcd_members import CAUGHT_UP_ENTRIES, EtcdMember
+from wolfpack.store.etcd import CAUGHT_UP_ENTRIES, EtcdStore
+from wolfpack.store.etcd_members import EtcdMember
 from wolfpack.store.etcd_tls import EtcdCredentials
 
 #: how long a membership change waits for etcd to find the voters connected (it wants 5 s)

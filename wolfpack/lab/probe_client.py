@@ -121,8 +121,16 @@ def changeover(samples: Sequence[Sample], after: float) -> Gap | None:
 
 
 def http_try(url: str) -> str:
+    """The node a page names (or its first 40 characters). A reply cut short is a failure,
+    not an answer: a server killed mid-reply (a power-off) closes the connection after the
+    headers, and ``read(4096)`` returned the empty rest as an answer '' (CI22: a power-off's
+    gap then began with '' instead of the old node). The whole body is read (the lab's pages
+    are a few hundred bytes), so a cut one raises ``IncompleteRead``; an empty body raises
+    too (every lab page has content)."""
     with urllib.request.urlopen(url, timeout=TRY_TIMEOUT_S) as reply:
-        body = reply.read(4096).decode(errors="replace")
+        body = reply.read().decode(errors="replace")
+    if not body.strip():
+        raise OSError("an empty reply (the server went away mid-reply)")
     match = _NODE.search(body)
     return match.group(0) if match else body.strip()[:40]
 

@@ -159,12 +159,14 @@ class EtcdStore:
         return self._in_order()[0].url
 
     def prefer(self, url: str, *, probe_s: float = 0.5) -> bool:
-        """Ask ``url`` first from now on, if it answers a status request within ``probe_s``
-        (a node's own member, once it votes: the fastest answer, and the one member that
-        cannot die while this node lives). Without it a store keeps asking whichever member
-        answered last, which may be another node's: when that node dies, every request
-        waits out the timeout before it moves on, and a failover waits with it. Whether
-        the store moved to it."""
+        """Ask ``url`` first from now on (a node's own member, once it votes: the fastest
+        answer, and the one member that cannot die while this node lives), if its status
+        shows it serving: it answers within ``probe_s``, knows a leader, reports no error
+        and has applied the log to within :data:`CAUGHT_UP_ENTRIES` of the member asked
+        now (a member just started answers its status before it can serve a request).
+        Without it a store keeps asking whichever member answered last, which may be
+        another node's: when that node dies, every request waits out the timeout before it
+        moves on, and a failover waits with it. Whether the store moved to it."""
         with self._lock:
             self._check_open()
             ep = next((e for e in self._endpoints if e.url == url), None)
@@ -174,8 +176,11 @@ class EtcdStore:
             self._home = ep
             return False
         try:
-            self._post(ep, "maintenance/status", {}, probe_s)
+            mine = self._post(ep, "maintenance/status", {}, probe_s)
+            theirs = self._post(self._current, "maintenance/status", {}, probe_s)
         except (_GatewayError, http.client.HTTPException, ValueError, OSError):
+            return False
+        if not _serving(mine, theirs):
             return False
         self._current = self._home = ep
         return True
@@ -460,3 +465,23 @@ class EtcdStore:
             self._racers.shutdown(wait=False, cancel_futures=True)
         for ep in self._endpoints:
             ep.close()
+
+
+#: a member this many raft entries behind has not caught up (a learner is not promoted, a
+#: node's own member is not preferred)
+CAUGHT_UP_ENTRIES = 100
+
+
+def _serving(mine: Any, theirs: Any) -> bool:
+    """Whether a member's status (``mine``) shows it serving requests as well as the member
+    whose status is ``theirs``: a leader known, no error, the log applied to within
+    :data:`CAUGHT_UP_ENTRIES` (the gateway sends 64-bit numbers as strings)."""
+    if not isinstance(mine, dict) or not isinstance(theirs, dict):
+        return False
+    try:
+        leader = int(str(mine.get("leader", 0)))
+        applied = int(str(mine.get("raftAppliedIndex", mine.get("raftIndex", 0))))
+        head = int(str(theirs.get("raftIndex", 0)))
+    except ValueError:
+        return False
+    return leader != 0 and not mine.get("errors") and applied >= head - CAUGHT_UP_ENTRIES

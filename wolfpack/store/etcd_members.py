@@ -22,8 +22,6 @@ from wolfpack.store.etcd_tls import EtcdCredentials
 
 #: how long one member's status may take in :func:`probe`
 PROBE_TIMEOUT_S = 1.0
-#: a learner this many raft entries behind the leader has not caught up
-CAUGHT_UP_ENTRIES = 100
 
 
 @dataclass(frozen=True)
