@@ -55,6 +55,7 @@ from wolfpack.lab.driver import LabDriver, Probe
 from wolfpack.lab.layout import pki_dir
 from wolfpack.lab.safety_observer import SafetyObserver, Watched
 from wolfpack.lab.safety_record import KINDS
+from wolfpack.model.snapshot import Snapshot
 from wolfpack.policy import explain, plan
 
 __all__ = ["RECOVER_S", "FaultRecord", "run"]
@@ -143,8 +144,11 @@ class _Run:
         snap = self.inj.snapshot()
         if snap is None or not self.inj.nodes_up(snap):
             return False
-        return all(snap.group(g).transition is None and self.inj.online(snap, g) is not None
-                   for g in snap.config.groups)  # fmt: skip
+        return all(self._group_settled(snap, g) for g in snap.config.groups)
+
+    def _group_settled(self, snap: Snapshot, group: str) -> bool:
+        """Online, and not moving."""
+        return snap.group(group).transition is None and self.inj.online(snap, group) is not None
 
     def stuck(self) -> list[str]:
         """Why the cluster is not settled, for a reader of a failed run: every node not Up,
@@ -156,9 +160,9 @@ class _Run:
         lines = [f"node {n}: {snap.node(n).state.value}" for n in self.inj.state.nodes
                  if snap.node(n).state.value != "Up"]  # fmt: skip
         for g in snap.config.groups:
-            status = snap.group(g)
-            if status.transition is None and self.inj.online(snap, g) is not None:
+            if self._group_settled(snap, g):
                 continue
+            status = snap.group(g)
             states = ", ".join(f"{r.name} {st.state.value} on {st.node}"
                                for r in snap.config.group_resources(g)
                                for st in [snap.resource(r.name)])  # fmt: skip

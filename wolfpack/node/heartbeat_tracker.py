@@ -198,14 +198,19 @@ class Tracker:
         link.last_heard = now
         return Verdict.ACCEPTED
 
-    def _is_up(self, link: _Link, now: float) -> bool:
-        return link.last_heard is not None and now - link.last_heard < self.timeout_s
+    @staticmethod
+    def _heard_within(link: _Link, now: float, span: float) -> bool:
+        return link.last_heard is not None and now - link.last_heard < span
 
-    def _is_fresh(self, link: _Link, now: float) -> bool:
-        return link.last_heard is not None and now - link.last_heard < self.suspect_s
+    def _is_up(self, link: _Link, now: float) -> bool:
+        return self._heard_within(link, now, self.timeout_s)
 
     def _suspected(self, now: float) -> frozenset[str]:
-        fresh = {peer for (peer, _), link in self._links.items() if self._is_fresh(link, now)}
+        fresh = {
+            peer
+            for (peer, _), link in self._links.items()
+            if self._heard_within(link, now, self.suspect_s)
+        }
         return frozenset(peer for peer, _ in self._links if peer not in fresh)
 
     def next_expiry(self, now: float) -> float | None:
