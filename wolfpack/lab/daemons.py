@@ -5,6 +5,7 @@ starts, so ``lab down`` finds it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,23 +14,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wolfpack.errors import StoreError, WolfpackError
-from wolfpack.lab import access
+from wolfpack.lab import access, fence_client, power_switch
 from wolfpack.lab import faketime as lab_faketime
 from wolfpack.lab.layout import (
-    DISKS,
     KEY_ROOT,
     NODES_UP_S,
     faketime_file,
     local_dir,
-    mount_point,
     netns_exec,
     node_dir,
 )
+from wolfpack.lab.netns import FABRIC
 from wolfpack.lab.state import LabProcess, LabState
 from wolfpack.store import KeySpace
 from wolfpack.store.repository import ClusterDB
 
-__all__ = ["fence_agent", "launch_daemon", "spawn", "wait_nodes_up", "write_fence_agent"]
+__all__ = [
+    "fence_agent",
+    "launch_daemon",
+    "spawn",
+    "start_power_switch",
+    "wait_nodes_up",
+    "write_fence_agent",
+]
 
 
 def spawn(
@@ -61,20 +68,40 @@ def fence_agent(state: LabState) -> Path:
 
 
 def write_fence_agent(state: LabState) -> None:
-    """The lab fence agent, run by a node's daemon. A fence device acts from outside the
-    node, so the agent first leaves the node's disks behind: a private copy of its mount
-    namespace without them. Otherwise the ``ip netns exec`` it runs in the fenced node's
-    namespace would carry the fencing node's disk mounts there for a moment, and the
-    chaos suite's observer would rightly see one disk mounted on two nodes."""
-    disks = " ".join(f'"{mount_point(state, name)}"' for name in DISKS)
+    """The lab fence agent, run by a node's daemon: a few lines of Python started with
+    ``-I -S`` that ask the lab's power switch (:mod:`wolfpack.lab.power_switch`), which
+    acts from outside every node, as a fence device does."""
+    client = Path(fence_client.__file__)
     fence = fence_agent(state)
     fence.write_text(
         "#!/bin/sh\n# the lab fence agent (fence-agents interface: options on stdin)\n"
-        "exec unshare --mount --propagation private sh -c "
-        f'\'for m in {disks}; do umount -l "$m" 2>/dev/null; done; '
-        f'exec {sys.executable} -m wolfpack.lab.fence --dir "{state.dir}"\'\n'
+        f'exec "{sys.executable}" -I -S "{client}" "{power_switch.socket_path(state.dir)}"\n'
     )
     fence.chmod(0o755)
+
+
+#: how long ``lab up`` waits for the power switch's socket
+SWITCH_READY_S = 10.0
+
+
+def start_power_switch(state: LabState) -> LabProcess:
+    """The lab's power switch, in the fabric's namespace (outside every node); returns once
+    it listens."""
+    argv = [sys.executable, "-m", "wolfpack.lab.power_switch", "--dir", state.dir]
+    sock = power_switch.socket_path(state.dir)
+    with contextlib.suppress(FileNotFoundError):
+        sock.unlink()
+    proc = spawn(state, FABRIC, "power-switch", argv, Path(state.dir) / "power_switch.out")
+    deadline = time.monotonic() + SWITCH_READY_S
+    while not sock.exists():
+        if not proc.running:
+            raise WolfpackError(f"the lab's power switch exited: see {state.dir}/power_switch.out")
+        if time.monotonic() > deadline:
+            raise WolfpackError(
+                f"the lab's power switch did not listen within {SWITCH_READY_S:g} s"
+            )
+        time.sleep(0.02)
+    return proc
 
 
 def launch_daemon(state: LabState, node: str, config: Path) -> LabProcess:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -30,6 +29,9 @@ from wolfpack.node.pidregistry import PidRegistry
 
 __all__ = ["check_node", "kill_namespace", "links_up", "netns_pids", "power_off"]
 
+#: how often a power-off looks again for processes that outlive SIGKILL for a moment
+KILL_POLL_S = 0.002
+
 
 def kill_namespace(state: LabState, host: str) -> list[int]:
     """SIGKILL every process in ``host``'s namespace (and every recorded one of it)."""
@@ -47,7 +49,7 @@ def kill_namespace(state: LabState, host: str) -> list[int]:
                 killed.append(pid)
         if time.monotonic() > deadline:
             raise WolfpackError(f"processes in {ns} survive SIGKILL: {sorted(pids)}")
-        time.sleep(0.02)
+        time.sleep(KILL_POLL_S)
     recorded = [p.entry() for p in state.processes_of(host) if p.running]
     if host in state.nodes:
         PidRegistry(run_dir(state, host)).kill_all(signal.SIGKILL)
@@ -56,12 +58,25 @@ def kill_namespace(state: LabState, host: str) -> list[int]:
 
 
 def netns_pids(ns: str) -> set[int]:
-    if not Path("/run/netns", ns).exists():
+    """The processes in network namespace ``ns`` (what ``ip netns pids`` prints, read here
+    from /proc without starting it: a fence runs this during every failover). A process
+    that has exited but is not reaped yet has no namespace any more and is not listed."""
+    try:
+        target = os.stat(Path("/run/netns", ns))
+    except FileNotFoundError:
         return set()
-    result = subprocess.run(
-        ["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10, check=False
-    )
-    return {int(x) for x in result.stdout.split() if x.isdigit()}
+    pids: set[int] = set()
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                st = os.stat(f"/proc/{entry.name}/ns/net")
+            except OSError:  # gone meanwhile, or a zombie
+                continue
+            if st.st_ino == target.st_ino and st.st_dev == target.st_dev:
+                pids.add(int(entry.name))
+    return pids
 
 
 def power_off(lab_dir: Path, node: str) -> list[int]:
@@ -71,10 +86,12 @@ def power_off(lab_dir: Path, node: str) -> list[int]:
         state = LabState.load(lab_dir)
         check_node(state, node)
         killed = kill_namespace(state, node)
-        lab = Lab(state.prefix)
-        for ifname in (PUB_IF, PRIV_IF):
-            lab.ip(node, ["addr", "flush", "dev", ifname], what=f"flush {ifname}")
-            lab.set_link(node, ifname, up=False)
+        ifnames = (PUB_IF, PRIV_IF)
+        Lab(state.prefix).ip_batch(
+            node,
+            [*(f"addr flush dev {i}" for i in ifnames), *(f"link set {i} down" for i in ifnames)],
+            what="flush the addresses and take the links down",
+        )
         state.forget_dead(node)
         if node not in state.powered_off:
             state.powered_off.append(node)

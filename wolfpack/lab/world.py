@@ -47,6 +47,7 @@ from wolfpack.lab import formed, resolv, webui
 from wolfpack.lab.bind import BindError, BindServer
 from wolfpack.lab.cluster_doc import add_config, address_and_name, dns_properties
 from wolfpack.lab.daemons import (
+    start_power_switch,
     wait_nodes_up,
     write_fence_agent,
 )
@@ -296,6 +297,7 @@ def _build(state: LabState, progress: Progress) -> None:
     with in_admin(state):
         _start_dns(state, progress)
         write_fence_agent(state)
+        start_power_switch(state)
         formed.build(state, progress)  # through the commands a user runs (issue 10)
     webui.start(state, progress)  # an admin token, and the web UI on this machine's loopback
     state.phase = "up"
