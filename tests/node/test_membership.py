@@ -235,6 +235,18 @@ def test_default_settings_detect_a_dead_node_in_half_a_second() -> None:
     assert {e.field for e in info.value.errors} == {"interval_s", "threshold"}
 
 
+def test_suspicion_comes_early_enough_for_the_grace_to_end_by_the_timeout() -> None:
+    """issue 12: with a grace longer than timeout - suspect_s, a Down waited for the grace;
+    the suspicion now starts that much earlier, down to one and a half intervals."""
+    hb = HeartbeatSettings()  # 0.125 s x 4: timeout 0.5 s, suspicion 0.25 s
+    assert hb.suspect_within(0.25) == pytest.approx(0.25)  # the grace ends at the timeout
+    assert hb.suspect_within(0.1) == pytest.approx(0.25)  # never later than suspect_s
+    assert hb.suspect_within(0.3) == pytest.approx(0.2)
+    assert hb.suspect_within(0.41) == pytest.approx(0.1875)  # 1.5 intervals at the earliest
+    assert hb.suspect_within(5.0) == pytest.approx(0.1875)
+    assert HeartbeatSettings(0.1, threshold=1).suspect_within(5.0) == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize(
     ("path", "field"),
     [
@@ -388,6 +400,26 @@ def test_a_stopped_node_is_down_after_threshold_times_interval(cluster: Cluster)
     assert view.up() == {"b"}
     assert view.peers["c"].last_heard is not None  # kept for the administrator
     assert view.networks == dict.fromkeys(NETS, NetworkState.UP)  # a node failure, not a network
+
+
+def test_a_shorter_suspicion_time_suspects_a_stopped_peer_sooner(cluster: Cluster) -> None:
+    """set_suspect_s (the daemon follows the fencing grace with it): the stopped peer is
+    suspected after the new, shorter time, well before the old one, and still up."""
+    a, c = cluster.add("a"), cluster.add("c")
+    cluster.connect()
+    assert wait_until(lambda: all_up(cluster))
+    assert a.set_suspect_s(0.1) and not a.set_suspect_s(0.1)  # FAST's own: 0.25 s
+    stopped_at = time.monotonic()
+    c.stop()
+
+    def suspected_at() -> float | None:
+        return next((t for t, v in cluster.events["a"] if t > stopped_at
+                     and v.peers["c"].suspected), None)  # fmt: skip
+
+    assert wait_until(lambda: suspected_at() is not None)
+    at = suspected_at()
+    assert at is not None and 0.1 - FAST.interval_s <= at - stopped_at < FAST.suspect_s
+    assert "c" in next(v for t, v in cluster.events["a"] if t == at).up()
 
 
 def test_a_silent_path_fails_the_interface_and_never_the_node(cluster: Cluster) -> None:

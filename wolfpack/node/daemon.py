@@ -319,16 +319,18 @@ class Daemon(DaemonApi):
     def _log_counters(self) -> None:
         """The heartbeat counters (docs/membership.md) in the log every few seconds, so a
         growing ``dropped_*`` or ``send_errors`` shows in ``wolfpack log`` and the journal;
-        and the fencing grace when etcd's round trips changed it (docs/fencing.md)."""
+        and the fencing grace when etcd's round trips changed it, with the suspicion time
+        that follows it (docs/fencing.md)."""
         last: dict[str, int] = {}
         grace = self.round_trips.grace()
         while not self._stop.wait(COUNTERS_EVERY_S):
             now = self.round_trips.grace()
-            if abs(now - grace) >= 0.05:  # etcd got slower or faster
-                grace = now
-                self.log("fencing_grace", grace_s=round(grace, 3))
             if self.membership is None:
                 continue
+            suspect = self.membership.settings.suspect_within(now)
+            if self.membership.set_suspect_s(suspect) or abs(now - grace) >= 0.05:
+                grace = now  # etcd got slower or faster
+                self.log("fencing_grace", grace_s=round(grace, 3), suspect_s=round(suspect, 3))
             counters = dict(self.membership.counters)
             if counters != last:
                 self.log("membership_counters", counters=counters)

@@ -58,6 +58,10 @@ def heartbeat_paths(cfg: ClusterConfig, me: str, port: int) -> list[Path]:
     return paths
 
 
+#: a peer is suspected after this many intervals of silence on every path at the earliest
+EARLIEST_SUSPECT_INTERVALS = 1.5
+
+
 @dataclass(frozen=True)
 class HeartbeatSettings:
     """Defaults: a heartbeat every 125 ms, a peer is down after 4 silent intervals on every
@@ -88,6 +92,15 @@ class HeartbeatSettings:
         the Down verdict (the fencing grace: does the peer answer through etcd?) runs while
         the heartbeat timeout is still running, instead of after it (docs/fencing.md)."""
         return self.interval_s * min(self.threshold, max(2, math.ceil(self.threshold / 2)))
+
+    def suspect_within(self, grace_s: float) -> float:
+        """The suspicion time for a fencing grace of ``grace_s``: early enough that the grace
+        ends by the heartbeat timeout (a slow etcd lengthens the grace, and a Down that
+        waited for it came that much later: issue 12), never later than :attr:`suspect_s`
+        and never before :data:`EARLIEST_SUSPECT_INTERVALS` intervals of silence, so that
+        one heartbeat lost on every path at once is not yet a suspicion."""
+        earliest = min(self.timeout_s, EARLIEST_SUSPECT_INTERVALS * self.interval_s)
+        return min(self.suspect_s, max(earliest, self.timeout_s - grace_s))
 
 
 @dataclass(frozen=True)

@@ -350,6 +350,17 @@ class Membership:
         self._wake_at = self._next_send if expiry is None else min(self._next_send, expiry)
         return max(0.0, self._wake_at - self._clock())
 
+    def set_suspect_s(self, seconds: float) -> bool:
+        """Suspect a silent peer after ``seconds`` from now on (at most the timeout;
+        :meth:`HeartbeatSettings.suspect_within`); True if that changed it."""
+        with self._lock:
+            seconds = min(seconds, self.settings.timeout_s)
+            if abs(seconds - self._tracker.suspect_s) < 1e-9:
+                return False
+            self._tracker.suspect_s = seconds
+        self._wake()  # the next expiry may now be sooner
+        return True
+
     def set_keys(self, send: bytes, accept: tuple[bytes, ...]) -> None:
         """Sign with ``send`` from the next heartbeat on, accept any of ``accept`` (a key
         rotation: wolfpack.node.keyring). Whole-reference swaps: no lock needed."""
