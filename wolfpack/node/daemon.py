@@ -98,10 +98,13 @@ class Daemon(DaemonApi):
         )
         self.store: Store = store
         self.keys = KeySpace(s.prefix)
-        self.reader = ClusterReader(self.store, self.keys)
-        #: the root's copy the watch thread keeps current: the coordinator reads it on every
-        #: tick instead of the whole root (the resource manager still reads the store)
+        #: the root's copy the watch thread keeps current: the coordinator and the resource
+        #: manager read it on every pass instead of the whole root (a range read of etcd
+        #: on every wake-up, on the path of every start: issue 12). Their writes go through
+        #: ``tracking``, so a read waits until the copy holds them; a write decided on a
+        #: copy that is behind fails its compares (mod revisions, the lease), never succeeds
         self.mirror = RootMirror(self.store, self.keys.root)
+        self.reader = ClusterReader(self.mirror.tracking(self.store), self.keys, mirror=self.mirror)
         self.db = ClusterDB(self.store, self.keys)
         #: what the REST API writes with, and the coordinator's configuration changes (the
         #: API's etcd user; the node's own, which may not change the configuration, if none)
