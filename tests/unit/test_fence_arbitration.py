@@ -7,6 +7,7 @@ import io
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,13 +20,15 @@ from wolfpack.model.states import NodeState
 from wolfpack.model.views import PublishedView, Silence
 from wolfpack.node.coordinator import Coordinator
 from wolfpack.node.execute import Executor
+from wolfpack.node.fence_check import FenceBasis, basis_changed
 from wolfpack.node.fence_setup import unfence_self
 from wolfpack.node.fencing import FenceKind
 from wolfpack.node.jsonlog import JsonLog
 from wolfpack.node.settings import load_settings
-from wolfpack.store import Delete, KeySpace, MemoryStore, Put
+from wolfpack.store import Delete, KeySpace, KeyValue, MemoryStore, Put, TxnResult
 from wolfpack.store.repository import ClusterDB
 from wolfpack.store.view import ClusterReader, ClusterView
+from wolfpack.store.wrapper import StoreWrapper
 
 
 class RecordingAgent:
@@ -275,3 +278,45 @@ def test_the_fence_does_not_wait_for_the_snapshot_dump(tmp_path: Path) -> None:
     assert failing.coordinator.dumping is not None
     failing.coordinator.dumping.join(10)
     assert len(list(dumps2.glob("snapshot-*.yaml"))) == 1
+
+
+class CountingStore(StoreWrapper):
+    """Counts the requests a check makes: each is an etcd round trip."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        super().__init__(inner)
+        self.calls: list[str] = []
+
+    def get(self, key: str) -> KeyValue | None:
+        self.calls.append("get")
+        return self.inner.get(key)
+
+    def txn(self, compare: Any, success: Any, failure: Any = ()) -> TxnResult:
+        self.calls.append("txn")
+        return self.inner.txn(compare, success, failure)
+
+
+def basis_of(w: World) -> FenceBasis:
+    election = w.store.get(w.keys.coordinator)
+    view = w.store.get(w.keys.view("n2"))
+    assert election is not None and view is not None
+    return FenceBasis(
+        w.keys.coordinator, election.create_revision, w.keys.node_lease("n2"),
+        w.lease["n2"], w.keys.view("n2"), view.mod_revision,
+    )  # fmt: skip
+
+
+def test_m2_the_last_look_is_one_transaction_when_the_basis_holds() -> None:
+    """issue 12: the check is on the path of every power-off failover; reads only follow a
+    refusal, to say why."""
+    w = World()
+    counting = CountingStore(w.store)
+    assert basis_changed(counting, basis_of(w)) is None
+    assert counting.calls == ["txn"]
+
+
+def test_m2_the_last_look_refuses_a_target_whose_liveness_key_is_gone() -> None:
+    w = World()
+    basis = basis_of(w)
+    w.store.lease_revoke(w.lease["n2"])  # its lease expired meanwhile: no fence needed
+    assert basis_changed(w.store, basis) == "its lease is gone already"

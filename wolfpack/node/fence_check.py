@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from wolfpack.store import Compare, Store, mod_revision_is
+from wolfpack.store import Compare, Store, key_exists, mod_revision_is
 
 
 class FenceOutcome(Enum):
@@ -46,24 +46,28 @@ class FenceBasis:
     view_key: str
     view_revision: int  # mod revision of the target's published view, 0 if it had none
 
-    def compares(self, liveness_revision: int) -> list[Compare]:
+    def compares(self) -> list[Compare]:
+        """All of it, in one transaction: the election key is ours, the target's liveness
+        key exists on the lease the plan saw, its view is the one the plan saw."""
         return [
             Compare(self.election_key, "create", "==", self.token),
-            mod_revision_is(self.liveness_key, liveness_revision),
+            key_exists(self.liveness_key),
+            Compare(self.liveness_key, "lease", "==", self.lease),
             mod_revision_is(self.view_key, self.view_revision),
         ]
 
 
 def basis_changed(store: Store, basis: FenceBasis) -> str | None:
-    """None if the basis still holds now (checked in one read-only transaction); else why
-    not, for the log."""
+    """None if the basis still holds now, checked in one read-only transaction (one etcd
+    round trip on the path of every power-off failover; reads only to say why not, for
+    the log)."""
+    if store.txn(basis.compares(), []).succeeded:
+        return None
     kv = store.get(basis.liveness_key)
     if kv is None:
         return "its lease is gone already"
     if kv.lease != basis.lease:
         return f"it came back on a new lease ({kv.lease}, the plan saw {basis.lease})"
-    if store.txn(basis.compares(kv.mod_revision), []).succeeded:
-        return None
     election = store.get(basis.election_key)
     if election is None or election.create_revision != basis.token:
         return "this node is no longer the coordinator"
