@@ -57,7 +57,11 @@ def sender_of(frame: bytes, address: IPv4Address, mine: bytes) -> str | None:
 
 def _open(ifname: str, netns: str | None) -> socket.socket:
     def make() -> socket.socket:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+        # Protocol 0 at first: a packet socket made with a protocol is hooked to every
+        # interface at once, and binding it to one then unhooks it with a network-wide
+        # synchronisation (synchronize_net: 10-15 ms, on the path of every address start).
+        # Made without one it receives nothing until the bind hooks it to ours alone.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             sock.bind((ifname, ETH_P_ARP))
         except OSError:
