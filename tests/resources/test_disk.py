@@ -28,6 +28,7 @@ from wolfpack.lab.disks import LoopDisk, attach_shared_disk, make_shared_disk, r
 from wolfpack.model.builtin_types import PHYSICAL_DISK, builtin_types
 from wolfpack.model.config import Resource
 from wolfpack.resources import AgentError, AgentResult, create_agent
+from wolfpack.resources import disk as disk_module
 from wolfpack.resources.disk import DiskAgent
 from wolfpack.resources.ext4 import parse_dumpe2fs
 from wolfpack.resources.mounts import mount_holding, parse_mountinfo
@@ -584,3 +585,26 @@ def test_postgresql_initialize_refuses_a_local_filesystem_without_mmp(
     _, mounted, _ = json.loads(done.stdout)
     assert mounted is not None and "no multi-mount protection" in mounted
     assert disk.device in mounted or "/dev/" in mounted
+
+
+@NEEDS_LOOP
+def test_a_uuid_is_looked_up_once_and_a_stale_device_is_noticed(
+    disk: LoopDisk, tmp_path: Path
+) -> None:
+    """issue 12: blkid (a probe of every block device) runs on the first start only; the
+    device remembered is used while its superblock still carries the UUID, and looked up
+    again once another filesystem holds it."""
+    other = make_shared_disk(tmp_path / "other.img", 64, "wpother")
+    try:
+        agent = _agent(tmp_path, props(f"UUID={disk.uuid}", tmp_path / "mnt"))
+        cfg = agent.settings()
+        disk_module._RESOLVED.pop(cfg.device, None)
+        assert agent._found(cfg, time.monotonic() + 10)[0] == disk.device
+        assert disk_module._RESOLVED[cfg.device] == disk.device
+        disk_module._RESOLVED[cfg.device] = other.device  # as if loop devices were renumbered
+        device, sb = agent._found(cfg, time.monotonic() + 10)
+        assert (device, sb.uuid) == (disk.device, disk.uuid)
+        assert disk_module._RESOLVED[cfg.device] == disk.device
+    finally:
+        disk_module._RESOLVED.clear()
+        remove_shared_disk(other)

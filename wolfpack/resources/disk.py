@@ -51,6 +51,20 @@ from wolfpack.resources.holdings import MOUNT
 
 __all__ = ["CLAIM_KIND", "PROBE_FILE", "DiskAgent"]
 
+#: ``UUID=…`` / ``LABEL=…`` -> the block device blkid found carrying it, in this daemon
+_RESOLVED: dict[str, str] = {}
+
+
+def _carries(spec: str, sb: Superblock) -> bool:
+    """Does the filesystem ``sb`` answer to the ``device`` property ``spec``?"""
+    kind, _, value = spec.partition("=")
+    if kind == "UUID":
+        return sb.uuid.lower() == value.lower()
+    if kind == "LABEL":
+        return sb.label == value
+    return True  # a device path names the device itself
+
+
 CLAIM_KIND = "disks"
 #: the file is_alive writes, fsyncs and reads back at the top of the filesystem
 PROBE_FILE = ".wolfpack-alive"
@@ -158,7 +172,7 @@ class DiskAgent(Agent):
     def start(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         cfg = self.settings()
-        device = self._resolve(cfg, deadline)
+        device, sb = self._found(cfg, deadline)
         entry = mounts.mount_at(cfg.mount_point)
         if entry is not None and entry.devno != mounts.block_devno(device):
             raise self.error(
@@ -166,7 +180,6 @@ class DiskAgent(Agent):
                 f"{cfg.mount_point} already has {entry.source} ({entry.fstype}) mounted on it",
                 "mountpoint",
             )
-        sb = self._superblock(device, deadline)
         if not sb.has_mmp:
             raise self.error(
                 AgentResult.ERR_CONFIGURED,
@@ -194,9 +207,27 @@ class DiskAgent(Agent):
             raise
         self.log("disk_mounted", device=device, mountpoint=cfg.mount_point, uuid=sb.uuid)
 
+    def _found(self, cfg: _Settings, deadline: float) -> tuple[str, Superblock]:
+        """The block device ``device`` names and its superblock, checked to carry the
+        UUID or label asked for: a device remembered from an earlier start that another
+        disk now holds is forgotten and the name looked up again."""
+        device = self._resolve(cfg, deadline)
+        sb = self._superblock(device, deadline)
+        if not _carries(cfg.device, sb):
+            _RESOLVED.pop(cfg.device, None)
+            device = self._resolve(cfg, deadline)
+            sb = self._superblock(device, deadline)
+        return device, sb
+
     def _resolve(self, cfg: _Settings, deadline: float) -> str:
-        """The block device ``device`` names, remembered for the cheap checks."""
-        if cfg.device.startswith(("UUID=", "LABEL=")):
+        """The block device ``device`` names, remembered for the cheap checks. A UUID= or
+        LABEL= is looked up with blkid (a probe of every block device) once per daemon:
+        then the device found is used again while it exists, and the start checks that its
+        superblock still carries that UUID or label (:func:`_carries`)."""
+        remembered = _RESOLVED.get(cfg.device)
+        if remembered is not None and mounts.block_devno(remembered) is not None:
+            device = remembered
+        elif cfg.device.startswith(("UUID=", "LABEL=")):
             result = run_tool(
                 ["blkid", "-c", "/dev/null", "-o", "device", "-t", cfg.device],
                 _left(deadline),
@@ -215,7 +246,7 @@ class DiskAgent(Agent):
                     " device path instead",
                     "device",
                 )
-            device = found[0]
+            device = _RESOLVED[cfg.device] = found[0]
         else:
             device = cfg.device
         if mounts.block_devno(device) is None:
