@@ -80,11 +80,14 @@ def netns_pids(ns: str) -> set[int]:
 
 
 def power_off(lab_dir: Path, node: str) -> list[int]:
-    """Kill every process of ``node`` and take its links down (losing its addresses)."""
+    """Kill every process of ``node`` and take its links down (losing its addresses). A
+    node powered off already, with nothing running in its namespace, is left as it is."""
     lab_dir = lab_dir.resolve()
     with locked(lab_dir):
         state = LabState.load(lab_dir)
         check_node(state, node)
+        if node in state.powered_off and not netns_pids(state.prefix + node):
+            return []  # off, and nothing of it runs: confirmed, as a PDU confirms an outlet
         killed = kill_namespace(state, node)
         ifnames = (PUB_IF, PRIV_IF)
         Lab(state.prefix).ip_batch(
