@@ -3,9 +3,12 @@ real etcd, and which endpoints a node with its own member asks (pure)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from wolfpack.errors import StoreUnavailable
+from wolfpack.node import etcd_endpoints
 from wolfpack.node.etcd_endpoints import endpoints_for, own_voter_url
 from wolfpack.store import EtcdStore
 from wolfpack.store.etcd import _serving
@@ -107,3 +110,38 @@ def test_a_member_is_preferred_only_while_it_serves() -> None:
     assert not _serving({"leader": "7", "raftAppliedIndex": "350"}, head)  # behind
     assert not _serving({"leader": "7", "raftAppliedIndex": "500", "errors": ["NOSPACE"]}, head)
     assert not _serving("not a status", head)
+
+
+class FakeStore:
+    """What follow() uses of an EtcdStore: it records the calls and moves to ``own`` once."""
+
+    def __init__(self) -> None:
+        self.preferred: list[str] = []
+
+    def set_endpoints(self, urls: list[str]) -> bool:
+        return False
+
+    def prefer(self, url: str) -> bool:
+        self.preferred.append(url)
+        return len(self.preferred) == 1  # moved the first time, asked first already after
+
+
+def test_follow_reports_the_move_to_the_own_member_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """issue 12: the daemon opens its watch again when its store moves to the node's own
+    member (a watch stays on the member it was opened on)."""
+    found = [member("node1", "https://a:2379"), member("node3", "https://c:2379")]
+    monkeypatch.setattr(etcd_endpoints, "members", lambda store: found)
+    store, moves, logged = FakeStore(), [], []
+    stop = threading.Event()
+    rounds = iter(range(3))
+    monkeypatch.setattr(stop, "wait", lambda s: next(rounds) == 2)  # three rounds, then stop
+    etcd_endpoints.follow(
+        [store],  # type: ignore[list-item]
+        ["https://a:2379"],
+        stop,
+        lambda event, **f: logged.append(event),
+        own=["https://c:2379"],
+        on_preferred=lambda: moves.append("moved"),
+    )
+    assert store.preferred == ["https://c:2379"] * 3
+    assert moves == ["moved"] and logged == ["etcd_endpoint_preferred"]

@@ -198,6 +198,42 @@ def test_a_failed_watch_drops_the_copy_and_the_follower_reads_again(store: Memor
     assert not mirror.following  # a copy nobody follows is never used
 
 
+def test_rewatch_reads_and_watches_again_without_an_error() -> None:
+    """issue 12: once the store asks its node's own member first, the follower opens its
+    watch again (there); the old watch is cancelled, nothing is logged as an error, and the
+    copy is current afterwards."""
+    watches: list[Watch] = []
+
+    class Watched(MemoryStore):
+        def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> Watch:
+            watch = super().watch_prefix(prefix, start_revision=start_revision)
+            watches.append(watch)
+            return watch
+
+    s = Watched()
+    mirror = RootMirror(s, ROOT)
+    stop = threading.Event()
+    logged: list[str] = []
+    follower = threading.Thread(
+        target=mirror.follow, args=(stop,), kwargs={"log": lambda e, **f: logged.append(e)}
+    )
+    follower.start()
+    try:
+        assert _until(lambda: len(watches) == 1 and mirror.following)
+        mirror.rewatch()
+        assert _until(lambda: len(watches) == 2 and mirror.following)
+        assert watches[0].cancelled and not watches[1].cancelled
+        assert logged == []
+        revision = s.put(f"{ROOT}after", b"seen")
+        assert _until(lambda: mirror.read()[1] >= revision)
+        assert mirror.read()[0][f"{ROOT}after"].value == b"seen"
+    finally:
+        stop.set()
+        follower.join(timeout=WAIT_S)
+        s.close()
+    assert not follower.is_alive()
+
+
 def test_following_random_changes_keeps_the_copy_equal_to_the_store(store: MemoryStore) -> None:
     """Every batch the follower hands on holds whole revisions, and after any mix of
     writes the copy is the store's own read (S39-style property, seeded)."""

@@ -413,7 +413,9 @@ class Daemon(DaemonApi):
         configured = [e.strip() for e in self.settings.endpoints.split(",") if e.strip()]
         member = self.settings.etcd_member
         own = member.client_urls if member is not None else []
-        etcd_endpoints.follow(stores, configured, self._stop, self.log, own=own)
+        etcd_endpoints.follow(
+            stores, configured, self._stop, self.log, own=own, on_preferred=self.mirror.rewatch
+        )
 
     def _changed(self, events: list[WatchEvent]) -> None:
         self._wake()

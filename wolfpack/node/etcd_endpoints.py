@@ -52,6 +52,7 @@ def follow(
     log: Log,
     every_s: float = FOLLOW_EVERY_S,
     own: Sequence[str] = (),
+    on_preferred: Callable[[], None] = lambda: None,
 ) -> None:
     """Keep ``stores`` asking the voters until ``stop`` (a thread's whole life); logs
     ``etcd_endpoints`` on each change. A failed read changes nothing. With ``own`` (the
@@ -59,7 +60,8 @@ def follow(
     asks it first again (``etcd_endpoint_preferred``), whichever member answered last: a
     node that joined while its member was a learner otherwise kept asking another node's
     member, and when that node died, the view and fencing writes of a failover waited out
-    the request timeout (2.8 s measured, the first failover after a lab came up)."""
+    the request timeout (2.8 s measured, the first failover after a lab came up).
+    ``on_preferred`` is called then: a watch opened earlier is still on the other member."""
     while True:
         try:
             found = members(stores[0])
@@ -73,5 +75,6 @@ def follow(
             home = own_voter_url(own, found)
             if home is not None and any([store.prefer(home) for store in stores]):
                 log("etcd_endpoint_preferred", endpoint=home)
+                on_preferred()
         if stop.wait(every_s):
             return

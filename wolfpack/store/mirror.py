@@ -78,6 +78,7 @@ class RootMirror:
         self._written = 0  # newest revision this process put a key under the prefix at
         #: reads that found no usable copy and read the store instead
         self.fallbacks = 0
+        self._rewatch = threading.Event()
 
     @property
     def following(self) -> bool:
@@ -135,7 +136,7 @@ class RootMirror:
         while not stop.is_set():
             try:
                 with self.begin() as watch:
-                    while not stop.is_set():
+                    while not stop.is_set() and not self._rewatch.is_set():
                         events = watch.get_batch(timeout=POLL_S)
                         if events:
                             self.apply(events)
@@ -147,10 +148,19 @@ class RootMirror:
             finally:
                 self.drop()
 
+    def rewatch(self) -> None:
+        """Read the prefix and watch it again, now (within ``POLL_S``): the store asks
+        another endpoint first from now on (its node's own etcd member). A watch stays on
+        the member it was opened on; were that member's node to die, the copy would stay
+        stale, without an error, for the seconds TCP takes to notice (the first failover
+        after a lab came up waited 4.9 s for it)."""
+        self._rewatch.set()
+
     def begin(self) -> Watch:
         """One full read, and the watch that continues it: the copy is used from here on.
         :meth:`follow` calls it; whoever calls it applies the watch's batches
         (:meth:`apply`) and cancels it."""
+        self._rewatch.clear()
         kvs, revision = self.store.get_prefix(self.prefix)
         watch = self.store.watch_prefix(self.prefix, start_revision=revision + 1)
         with self._cond:
