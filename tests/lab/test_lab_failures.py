@@ -81,7 +81,7 @@ def test_up_failing_half_way_removes_what_it_made() -> None:
         base.rmdir()
     made = seen[0]
     assert len(made.namespaces) == 7
-    assert {p.role for p in made.processes} == {"named", "wolfpackd"}
+    assert {p.role for p in made.processes} == {"named", "power-switch", "wolfpackd"}
     member = proc_stat(members[0])  # gone with its node (a zombie for a moment, at most)
     assert member is None or not member.running
     assert len(made.loop_devices) == 2

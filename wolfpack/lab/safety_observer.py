@@ -299,35 +299,15 @@ class Sampler:
             add_read(self.leases[node], t0, time.monotonic(), lease)
 
     def _sample(self) -> None:
+        """Addresses first, then mounts, then processes: a sample that follows a kick (an
+        exit, an address change) reads what the change may have ended before the slower
+        walk of every process (a fence that confirms within a few milliseconds leaves no
+        more than that between a node's end and its lease's)."""
         t0 = time.monotonic()
         if self._last:
             self.longest_gap_s = max(self.longest_gap_s, t0 - self._last)
         self._last = t0
-        boot_offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
-        mount_pids: dict[int, tuple[str, list[int]]] = {}  # mount ns -> (node, its pids)
-        seen: set[tuple[str, int, int]] = set()
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            node = self._inodes.get(_link_inode(entry.name, "net") or 0)
-            if node is None:
-                continue
-            mnt = _link_inode(entry.name, "mnt")
-            if mnt is not None:
-                mount_pids.setdefault(mnt, (node, []))[1].append(int(entry.name))
-            group = self._group_of(entry.name)
-            st = proc_stat(int(entry.name)) if group is not None else None
-            if group is None or st is None or not st.running:
-                continue  # not watched, gone, or a zombie (which runs nothing)
-            key = (node, int(entry.name), st.starttime)
-            seen.add(key)
-            self._saw_process(group, key, st.starttime / self._tick - boot_offset, t0)
-        t1 = time.monotonic()
-        with self._lock:
-            for key, p in self._procs.items():
-                if p.exited is None and p.fd is None and key not in seen:
-                    p.exited = t1  # gone, and no pidfd said when: by this read at the latest
-        for node, ipr in self._ipr.items():
+        for name, ipr in self._ipr.items():
             a0 = time.monotonic()
             try:
                 held: set[str] | None = {str(m.get("IFA_ADDRESS")) for m in ipr.get_addr(family=2)}
@@ -337,22 +317,49 @@ class Sampler:
             with self._lock:
                 for w in (w for w in self.watched if w.addresses):
                     present = None if held is None else any(a in held for a in w.addresses)
-                    self._track(w.group, node, ADDRESS).observe(a0, a1, present)
-        t2 = time.monotonic()
+                    self._track(w.group, name, ADDRESS).observe(a0, a1, present)
+        t1 = time.monotonic()
+        mount_pids: dict[int, tuple[str, list[int]]] = {}  # mount ns -> (node, its pids)
+        in_node: list[tuple[str, str]] = []  # (pid, node) of every process of a node
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            node = self._inodes.get(_link_inode(entry.name, "net") or 0)
+            if node is None:
+                continue
+            in_node.append((entry.name, node))
+            mnt = _link_inode(entry.name, "mnt")
+            if mnt is not None:
+                mount_pids.setdefault(mnt, (node, []))[1].append(int(entry.name))
         mounted: dict[str, set[str]] = {n: set() for n in self.nodes}
-        for node, pids in mount_pids.values():
+        for owner, pids in mount_pids.values():
             # any process of the namespace shows its mounts; one that exited meanwhile (a
             # database backend, say) shows nothing, so the next one is asked
-            for pid in sorted(pids):
-                if text := _read(f"/proc/{pid}/mountinfo"):
-                    mounted[node] |= mount_points(text)
+            for number in sorted(pids):
+                if text := _read(f"/proc/{number}/mountinfo"):
+                    mounted[owner] |= mount_points(text)
                     break
-        t3 = time.monotonic()
+        t2 = time.monotonic()
         with self._lock:
             for w in (w for w in self.watched if w.mounts):
                 for node in self.nodes:
                     present = any(m in mounted[node] for m in w.mounts)
-                    self._track(w.group, node, MOUNT).observe(t2, t3, present)
+                    self._track(w.group, node, MOUNT).observe(t1, t2, present)
+        boot_offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
+        seen: set[tuple[str, int, int]] = set()
+        for proc, where in in_node:
+            group = self._group_of(proc)
+            st = proc_stat(int(proc)) if group is not None else None
+            if group is None or st is None or not st.running:
+                continue  # not watched, gone, or a zombie (which runs nothing)
+            key = (where, int(proc), st.starttime)
+            seen.add(key)
+            self._saw_process(group, key, st.starttime / self._tick - boot_offset, t2)
+        t3 = time.monotonic()
+        with self._lock:
+            for key, p in self._procs.items():
+                if p.exited is None and p.fd is None and key not in seen:
+                    p.exited = t3  # gone, and no pidfd said when: by this read at the latest
             self.samples += 1
 
     def _group_of(self, pid: str) -> str | None:
