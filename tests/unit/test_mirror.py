@@ -4,6 +4,7 @@ revision, and whenever the copy cannot be shown current a read goes to the store
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -165,51 +166,23 @@ def test_a_batch_going_backwards_or_without_metadata_drops_the_copy(store: Memor
             assert f"{ROOT}a" not in mirror.read()[0]
 
 
-def test_a_failed_watch_drops_the_copy_and_the_follower_reads_again(store: MemoryStore) -> None:
-    watches: list[Watch] = []
+class Watched(MemoryStore):
+    """A store that keeps every watch it opened, in order."""
 
-    class Watched(MemoryStore):
-        def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> Watch:
-            watch = super().watch_prefix(prefix, start_revision=start_revision)
-            watches.append(watch)
-            return watch
+    def __init__(self) -> None:
+        super().__init__()
+        self.watches: list[Watch] = []
 
-    s = Watched()
-    mirror = RootMirror(s, ROOT)
-    stop = threading.Event()
-    errors: list[str] = []
-    follower = threading.Thread(
-        target=mirror.follow, args=(stop,), kwargs={"log": lambda e, **f: errors.append(e)}
-    )
-    follower.start()
-    try:
-        assert _until(lambda: len(watches) == 1 and mirror.following)
-        watches[0].fail(StoreError("history was compacted"))
-        assert _until(lambda: len(watches) == 2 and mirror.following)  # read and watched again
-        assert errors == ["watch_error"]
-        revision = s.put(f"{ROOT}after", b"seen")
-        assert _until(lambda: mirror.read()[1] >= revision)
-        assert mirror.read()[0][f"{ROOT}after"].value == b"seen"
-    finally:
-        stop.set()
-        follower.join(timeout=WAIT_S)
-        s.close()
-    assert not follower.is_alive()
-    assert not mirror.following  # a copy nobody follows is never used
+    def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> Watch:
+        watch = super().watch_prefix(prefix, start_revision=start_revision)
+        self.watches.append(watch)
+        return watch
 
 
-def test_rewatch_reads_and_watches_again_without_an_error() -> None:
-    """issue 12: once the store asks its node's own member first, the follower opens its
-    watch again (there); the old watch is cancelled, nothing is logged as an error, and the
-    copy is current afterwards."""
-    watches: list[Watch] = []
-
-    class Watched(MemoryStore):
-        def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> Watch:
-            watch = super().watch_prefix(prefix, start_revision=start_revision)
-            watches.append(watch)
-            return watch
-
+@contextlib.contextmanager
+def following() -> Iterator[tuple[Watched, RootMirror, list[str]]]:
+    """A follower thread over a fresh :class:`Watched` store, with the events it logged;
+    stopped (and checked stopped) afterwards; its first watch is open on entry."""
     s = Watched()
     mirror = RootMirror(s, ROOT)
     stop = threading.Event()
@@ -219,19 +192,40 @@ def test_rewatch_reads_and_watches_again_without_an_error() -> None:
     )
     follower.start()
     try:
-        assert _until(lambda: len(watches) == 1 and mirror.following)
-        mirror.rewatch()
-        assert _until(lambda: len(watches) == 2 and mirror.following)
-        assert watches[0].cancelled and not watches[1].cancelled
-        assert logged == []
-        revision = s.put(f"{ROOT}after", b"seen")
-        assert _until(lambda: mirror.read()[1] >= revision)
-        assert mirror.read()[0][f"{ROOT}after"].value == b"seen"
+        assert _until(lambda: len(s.watches) == 1 and mirror.following)
+        yield s, mirror, logged
     finally:
         stop.set()
         follower.join(timeout=WAIT_S)
         s.close()
     assert not follower.is_alive()
+
+
+def assert_current(s: MemoryStore, mirror: RootMirror) -> None:
+    revision = s.put(f"{ROOT}after", b"seen")
+    assert _until(lambda: mirror.read()[1] >= revision)
+    assert mirror.read()[0][f"{ROOT}after"].value == b"seen"
+
+
+def test_a_failed_watch_drops_the_copy_and_the_follower_reads_again() -> None:
+    with following() as (s, mirror, errors):
+        s.watches[0].fail(StoreError("history was compacted"))
+        assert _until(lambda: len(s.watches) == 2 and mirror.following)  # read, watched again
+        assert errors == ["watch_error"]
+        assert_current(s, mirror)
+    assert not mirror.following  # a copy nobody follows is never used
+
+
+def test_rewatch_reads_and_watches_again_without_an_error() -> None:
+    """issue 12: once the store asks its node's own member first, the follower opens its
+    watch again (there); the old watch is cancelled, nothing is logged as an error, and the
+    copy is current afterwards."""
+    with following() as (s, mirror, logged):
+        mirror.rewatch()
+        assert _until(lambda: len(s.watches) == 2 and mirror.following)
+        assert s.watches[0].cancelled and not s.watches[1].cancelled
+        assert logged == []
+        assert_current(s, mirror)
 
 
 def test_following_random_changes_keeps_the_copy_equal_to_the_store(store: MemoryStore) -> None:
