@@ -47,6 +47,15 @@ def report(result: dict[str, Any], results: Path, *, as_json: bool) -> None:
         print(json.dumps(result))
 
 
+def fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares ``y = a + b x``; with one point, a flat line through it."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+    return my - b * mx, b
+
+
 def percentile(values: list[float], p: float) -> float:
     """The nearest-rank ``p``-th percentile (0-100) of ``values`` (not empty)."""
     ordered = sorted(values)

@@ -132,15 +132,6 @@ def measure(lab_dir: Path, nodes: int, seconds: float, settle: float) -> dict[st
     return result
 
 
-def fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    """Least squares ``y = a + b x``; with one point, a flat line through it."""
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
-    return my - b * mx, b
-
-
 def plot(runs: list[dict[str, Any]], model: dict[str, Any]) -> None:
     import matplotlib
 
@@ -190,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     model: dict[str, Any] = {}
     for key in ("cpu_percent", "rss_mb"):
-        a, b = fit([r["nodes"] - 1 for r in runs], [r[f"{key}_max"] for r in runs])
+        a, b = benchlib.fit([r["nodes"] - 1 for r in runs], [r[f"{key}_max"] for r in runs])
         projected = round(a + b * (PROJECT_TO - 1), 2)
         model[key] = {"a": round(a, 3), "b": round(b, 5), f"at_{PROJECT_TO}_nodes": projected}
     largest = max(runs, key=lambda r: r["nodes"])

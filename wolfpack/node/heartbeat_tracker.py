@@ -193,7 +193,8 @@ class Tracker:
         self._networks = tuple(paths)
 
     def accept(self, hb: wire.Heartbeat, network: str, now: float) -> Verdict:
-        """Judge a verified heartbeat that arrived on ``network``'s socket at ``now``."""
+        """Judge a verified heartbeat that arrived on ``network``'s socket at ``now`` (the
+        kernel's arrival time: datagrams read together may carry times out of order)."""
         if hb.network != network:
             return Verdict.MALFORMED  # signed for another network: misrouted or moved
         link = self._links.get((hb.node, network))
@@ -208,7 +209,8 @@ class Tracker:
             link.lost += hb.sequence - seen[1] - 1
         self._seen[hb.node, network] = (hb.incarnation, hb.sequence)
         self._newest[hb.node] = hb.incarnation
-        link.last_heard = now
+        if link.last_heard is None or now > link.last_heard:
+            link.last_heard = now
         return Verdict.ACCEPTED
 
     @staticmethod
