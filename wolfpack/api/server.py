@@ -63,6 +63,7 @@ class ApiServer:
         import uvicorn  # imported only when the API is on: keeps a node without it small
 
         from wolfpack.api.app import create_app
+        from wolfpack.api.quiet_server import QuietServer
 
         # Hand the GIL over every 0.2 ms, not 5: a busy event loop serving reads must not
         # keep a change (or the daemon's own heartbeat and lease threads) waiting for it
@@ -102,7 +103,7 @@ class ApiServer:
             timeout_graceful_shutdown=2,
             **ssl,
         )
-        self._server = uvicorn.Server(config)
+        self._server = QuietServer(config)
         self._thread = threading.Thread(target=self._run, name="api", daemon=True)
         self._thread.start()
 
@@ -142,6 +143,6 @@ class ApiServer:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.request_exit()
         if self._thread is not None:
             self._thread.join(timeout=5)
