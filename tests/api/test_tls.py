@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import ssl
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +16,8 @@ import httpx
 import pytest
 from cryptography import x509
 
-from wolfpack.admin import tls, tokens
-from wolfpack.errors import StoreError
+from wolfpack.admin import cert_child, cert_memo, tls, tokens
+from wolfpack.errors import StoreError, WolfpackError
 from wolfpack.lab.localcluster import LocalCluster
 from wolfpack.model.config import ClusterSettings
 from wolfpack.store.memory import MemoryStore
@@ -53,6 +56,64 @@ def test_node_certificate_is_reused_and_renewed_when_addresses_change(tmp_path: 
         tls.node_certificate(
             db, b"another-secret-of-32-bytes-xxxxx", "tls", "n2", [], tmp_path / "2"
         )
+
+
+def test_a_certificate_found_good_is_remembered_byte_for_byte(tmp_path: Path) -> None:
+    """Issue 12 (memory): the verdict is kept beside the certificate with a digest of the
+    certificate, key, CA and names; anything changed, or renewal due, and it no longer
+    holds, so the full check (with cryptography) runs again."""
+    db = ClusterDB(MemoryStore())
+    db.initialize(ClusterSettings(name="tls"))
+    tls.node_certificate(db, SECRET, "tls", "node1", ["198.51.100.1"], tmp_path)
+    ca = tls.ensure_ca(db, SECRET, "tls")
+    names = cert_memo.san_names("node1", ["198.51.100.1"])
+    now = time.time()
+    assert cert_memo.remembered(tmp_path, ca, names, now)
+    assert not cert_memo.remembered(tmp_path, ca, names, now + 900 * 86400)  # renewal due
+    assert not cert_memo.remembered(tmp_path, ca + b"\n", names, now)  # another CA
+    other = cert_memo.san_names("node1", ["198.51.100.2"])
+    assert not cert_memo.remembered(tmp_path, ca, other, now)  # another address
+    (tmp_path / "api.crt").write_bytes((tmp_path / "api.crt").read_bytes() + b"\n")
+    assert not cert_memo.remembered(tmp_path, ca, names, now)  # the certificate changed
+
+
+def test_a_remembered_certificate_is_taken_without_cryptography(tmp_path: Path) -> None:
+    """What the daemon does at its next start: the memo alone, in a process that never
+    imports cryptography (its Rust core is ~9 MB resident)."""
+    db = ClusterDB(MemoryStore())
+    db.initialize(ClusterSettings(name="tls"))
+    tls.node_certificate(db, SECRET, "tls", "node1", ["198.51.100.1"], tmp_path)
+    (tmp_path / "ca.pem").write_bytes(tls.ensure_ca(db, SECRET, "tls"))
+    script = (
+        "import sys, time; from pathlib import Path; from wolfpack.admin import cert_memo\n"
+        f"where = Path({str(tmp_path)!r})\n"
+        "names = cert_memo.san_names('node1', ['198.51.100.1'])\n"
+        "ok = cert_memo.remembered(where, (where / 'ca.pem').read_bytes(), names, time.time())\n"
+        "print(ok, 'cryptography' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
+
+
+def test_a_child_process_makes_the_certificate_and_says_why_it_could_not(
+    tmp_path: Path,
+) -> None:
+    """The daemon's first start: the child issues the certificate and leaves the verdict
+    remembered, so the daemon never imports cryptography; a wrong secret is refused with
+    the reason, and nothing is written."""
+    db = ClusterDB(MemoryStore())
+    db.initialize(ClusterSettings(name="tls"))
+    ca = tls.ensure_ca(db, SECRET, "tls")
+    key = db.encrypted_ca_key()
+    assert key is not None
+    cert_child.in_child(ca, key, SECRET, "node1", ["198.51.100.1"], tmp_path / "tls")
+    names = cert_memo.san_names("node1", ["198.51.100.1"])
+    assert cert_memo.remembered(tmp_path / "tls", ca, names, time.time())
+    leaf = x509.load_pem_x509_certificate((tmp_path / "tls" / "api.crt").read_bytes())
+    leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(ca))
+    with pytest.raises(WolfpackError, match="cannot decrypt the cluster CA key"):
+        cert_child.in_child(ca, key, b"x" * 32, "node1", [], tmp_path / "other")
+    assert not (tmp_path / "other").exists()
 
 
 @pytest.fixture(scope="module")

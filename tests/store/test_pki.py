@@ -4,6 +4,8 @@ and that a bad one is refused naming the field before anything connects."""
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from wolfpack.errors import ValidationError
 from wolfpack.store import KeySpace
 from wolfpack.store.etcd_auth import Permission, roles_of
-from wolfpack.store.etcd_tls import EtcdCredentials
+from wolfpack.store.etcd_tls import EtcdCredentials, check_in_child
 from wolfpack.store.pki import PEER_CN, ClusterCA, user_name, user_of
 
 KEYS = KeySpace("/wolfpack/")
@@ -129,3 +131,56 @@ def test_a_nodes_roles_grant_no_write_to_what_defines_the_cluster() -> None:
         assert _writes(perms, key), key
     assert roles_of("admin:alice", KEYS) == {"root": []}
     assert _writes(next(iter(roles_of("api:n1", KEYS).values())), KEYS.config("groups", "g"))
+
+
+def loaded_elsewhere(directory: Path) -> list[str]:
+    """The user a new process finds in ``directory``'s node files, and whether it loaded
+    cryptography to find it."""
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from wolfpack.store.etcd_tls import EtcdCredentials, check_in_child\n"
+        f"c = EtcdCredentials.from_dir(Path({str(directory)!r}), 'node')\n"
+        "print(c.user, 'cryptography' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_checked_credentials_are_remembered_so_a_daemon_restarts_without_cryptography(
+    ca: ClusterCA, tmp_path: Path
+) -> None:
+    """Issue 12 (memory): the check of a principal's files is kept beside the certificate
+    with a digest of the CA, certificate and key; a later process with the same bytes takes
+    the user from it and never loads cryptography (~9 MB resident for a daemon's life)."""
+    ca.issue_principal("node", "n1", tmp_path / "n1")
+    ca.issue_principal("node", "n2", tmp_path / "n2")
+    d = tmp_path / "n1"
+    memo = d / "node.crt.checked"
+    assert not memo.exists()
+    assert EtcdCredentials.from_dir(d, "node").user == "node:n1"
+    assert stat.S_IMODE(memo.stat().st_mode) == 0o600
+    assert loaded_elsewhere(d) == ["node:n1", "False"]
+    memo.chmod(0o666)  # others may write it: it vouches for nothing, the full check runs
+    assert loaded_elsewhere(d) == ["node:n1", "True"]
+    memo.chmod(0o600)
+    (d / "node.key").write_bytes((tmp_path / "n2" / "node.key").read_bytes())
+    with pytest.raises(ValidationError) as info:  # the bytes changed: checked again
+        EtcdCredentials.from_dir(d, "node")
+    assert fields(info) == {"etcd.key"}
+
+
+def test_a_child_checks_the_files_first_and_a_bad_file_is_left_to_the_callers_load(
+    ca: ClusterCA, tmp_path: Path
+) -> None:
+    """wolfpackd's first start: a child process checks the files and leaves the verdict, so
+    the daemon's own load needs no cryptography; bad files leave no verdict and nothing is
+    raised there (the daemon's load then names the field)."""
+    ca.issue_principal("node", "n1", tmp_path / "n1")
+    ca.issue_principal("node", "n2", tmp_path / "n2")
+    d = tmp_path / "n1"
+    check_in_child(d / "ca.crt", d / "node.crt", d / "node.key")
+    assert (d / "node.crt.checked").exists()
+    assert loaded_elsewhere(d) == ["node:n1", "False"]
+    bad = tmp_path / "n2"
+    check_in_child(d / "ca.crt", bad / "node.crt", d / "node.key")  # another cert's key
+    assert not (bad / "node.crt.checked").exists()

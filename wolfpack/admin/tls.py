@@ -12,10 +12,10 @@ of them changed, when it expires within 30 days, or when the CA changed.
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import os
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from ipaddress import ip_address
 from pathlib import Path
 
 from cryptography import x509
@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from wolfpack.admin.cert_memo import remember, san_names
 from wolfpack.errors import StoreError
 from wolfpack.store.base import Delete, Put
 from wolfpack.store.pki import ca_builder
@@ -84,6 +85,10 @@ def _ca_key(db: ClusterDB, secret: bytes) -> ec.EllipticCurvePrivateKey:
     pem = db.encrypted_ca_key()
     if pem is None:
         raise StoreError("the cluster has no CA key: run 'wolfpack cluster create' or a daemon")
+    return decrypted_ca_key(pem, secret)
+
+
+def decrypted_ca_key(pem: bytes, secret: bytes) -> ec.EllipticCurvePrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=secret)
     except ValueError:
@@ -97,41 +102,52 @@ def _ca_key(db: ClusterDB, secret: bytes) -> ec.EllipticCurvePrivateKey:
 
 
 def _sans(node: str, addresses: Iterable[str]) -> list[x509.GeneralName]:
-    names: list[x509.GeneralName] = [x509.DNSName(node), x509.DNSName("localhost")]
-    ips = sorted({*addresses, "127.0.0.1"})
-    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips if _is_ip(a)]
-    return names
+    return [
+        x509.DNSName(name[4:]) if name.startswith("DNS:") else x509.IPAddress(ip_address(name[3:]))
+        for name in san_names(node, addresses)
+    ]
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _still_good(cert_path: Path, ca_pem: bytes, wanted: list[x509.GeneralName]) -> bool:
+def _renewal_due(cert_path: Path, ca_pem: bytes, wanted: list[x509.GeneralName]) -> float | None:
+    """When the certificate in ``cert_path`` is to be renewed (wall clock), if it is
+    signed by the CA, names exactly ``wanted`` and that is still ahead; else None."""
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         ca = x509.load_pem_x509_certificate(ca_pem)
         cert.verify_directly_issued_by(ca)
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (OSError, ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
-        return False
-    return cert.not_valid_after_utc - RENEW_BEFORE > _now() and set(sans) == set(wanted)
+        return None
+    due = cert.not_valid_after_utc - RENEW_BEFORE
+    return due.timestamp() if due > _now() and set(sans) == set(wanted) else None
 
 
 def node_certificate(
     db: ClusterDB, secret: bytes, cluster: str, node: str, addresses: Iterable[str], where: Path
 ) -> tuple[Path, Path]:
-    """This node's certificate and key files in ``where`` (made or renewed if needed)."""
+    """This node's certificate and key files in ``where`` (made or renewed if needed), and
+    the verdict remembered (:mod:`wolfpack.admin.cert_memo`): the next start with the same
+    files does not load this module."""
     ca_pem = ensure_ca(db, secret, cluster)
+    return certificate_for(ca_pem, lambda: _ca_key(db, secret), node, addresses, where)
+
+
+def certificate_for(
+    ca_pem: bytes,
+    ca_key: Callable[[], ec.EllipticCurvePrivateKey],
+    node: str,
+    addresses: Iterable[str],
+    where: Path,
+) -> tuple[Path, Path]:
+    """:func:`node_certificate` once the CA is known (``ca_key()`` only if one is issued)."""
+    addresses = list(addresses)
     cert_path, key_path = where / "api.crt", where / "api.key"
-    wanted = _sans(node, addresses)
-    if key_path.exists() and _still_good(cert_path, ca_pem, wanted):
-        return cert_path, key_path
-    return issue(ca_pem, _ca_key(db, secret), node, addresses, where)
+    due = _renewal_due(cert_path, ca_pem, _sans(node, addresses)) if key_path.exists() else None
+    if due is None:
+        issue(ca_pem, ca_key(), node, addresses, where)
+        due = (_now() + datetime.timedelta(days=NODE_DAYS) - RENEW_BEFORE).timestamp()
+    remember(where, ca_pem, san_names(node, addresses), due)
+    return cert_path, key_path
 
 
 def issue(

@@ -8,6 +8,7 @@ on one page; it uses only the daemon's attributes declared below.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -167,14 +168,29 @@ class DaemonApi:
         raise AssertionError("unreachable")
 
     def _api_tls(self) -> tuple[Path, Path, bytes]:
-        """This node's API certificate (made or renewed now if needed) and the cluster CA."""
-        from wolfpack.admin import tls  # lazy: cryptography only when TLS is on
+        """This node's API certificate (made or renewed now if needed) and the cluster CA.
+        The same files found good by an earlier start are taken as they are; otherwise a
+        child process checks or makes them: this process never loads cryptography
+        (:mod:`wolfpack.admin.cert_memo`, :mod:`wolfpack.admin.cert_child`: ~9 MB)."""
+        from wolfpack.admin import cert_child, cert_memo
 
         s = self.settings
-        cfg = self.reader.read().snapshot.config
+        where = self.run_dir / "tls"
         addresses = self._api_addresses()
+        ca_pem = self.api_db.ca_certificate()
+        names = cert_memo.san_names(s.node, addresses)
+        if ca_pem is not None and cert_memo.remembered(where, ca_pem, names, time.time()):
+            return where / "api.crt", where / "api.key", ca_pem
+        ca_key = self.api_db.encrypted_ca_key()
+        if ca_pem is not None and ca_key is not None:  # checked or made by a child process
+            cert_child.in_child(ca_pem, ca_key, self._secret, s.node, addresses, where)
+            if cert_memo.remembered(where, ca_pem, names, time.time()):
+                return where / "api.crt", where / "api.key", ca_pem
+        from wolfpack.admin import tls  # no CA yet: made here (cryptography stays loaded)
+
+        cfg = self.reader.read().snapshot.config
         cert, key = tls.node_certificate(
-            self.api_db, self._secret, cfg.cluster.name, s.node, addresses, self.run_dir / "tls"
+            self.api_db, self._secret, cfg.cluster.name, s.node, addresses, where
         )
         return cert, key, tls.ensure_ca(self.api_db, self._secret, cfg.cluster.name)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from wolfpack.node.settings import INSECURE_COST, DaemonSettings
 from wolfpack.store import EtcdStore, Store
+from wolfpack.store.etcd_tls import check_in_child
 
 
 def _insecure(s: DaemonSettings) -> bool:
@@ -19,8 +20,12 @@ def open_stores(s: DaemonSettings) -> tuple[EtcdStore, EtcdStore | None]:
     Bad or missing files raise ValidationError naming the ``etcd.`` field."""
     if _insecure(s):
         return EtcdStore(s.endpoints, timeout=1.0), None
-    node = s.etcd.node_credentials()
-    api = s.etcd.api_credentials() if s.api.active else None
+    e = s.etcd
+    check_in_child(e.ca, e.cert, e.key)  # then the loads below need no cryptography
+    if s.api.active and e.api_cert.exists():
+        check_in_child(e.ca, e.api_cert, e.api_key)
+    node = e.node_credentials()
+    api = e.api_credentials() if s.api.active else None
     store = EtcdStore(s.endpoints, timeout=1.0, credentials=node)
     return store, (EtcdStore(s.endpoints, timeout=1.0, credentials=api) if api else None)
 

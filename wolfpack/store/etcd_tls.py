@@ -17,8 +17,11 @@ instead of refusing it, which would look like an unreachable database.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,12 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wolfpack.errors import FieldError, ValidationError
+from wolfpack.store import verdict_memo
 from wolfpack.store.etcd_token_cache import TokenCache
 
 AUTHENTICATE = "/v3/auth/authenticate"
 #: Fetch a new token after this long at most, whatever the token's own lifetime says.
 REFRESH_MAX_S = 120.0
 REFRESH_MIN_S = 5.0
+#: how long :func:`check_in_child` waits for its child (a stalled machine: the caller checks)
+CHECK_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,7 @@ class EtcdCredentials:
             user = kept.user()
             if user is not None:  # checked by an earlier process, byte for byte the same files
                 return cls(ca, cert, key, user, password, kept)
-        user = _checked_user(blobs, (ca, cert, key), field)
+        user = _remembered_user(blobs, (ca, cert, key), field)
         return cls(ca, cert, key, user, password, kept)
 
     @classmethod
@@ -128,6 +134,48 @@ class EtcdCredentials:
             directory / f"{stem}.crt",
             directory / f"{stem}.key",
             field=field,
+        )
+
+
+def _memo(cert: Path) -> Path:
+    return cert.with_name(f"{cert.name}.checked")
+
+
+def _remembered_user(blobs: dict[str, bytes], paths: tuple[Path, Path, Path], field: str) -> str:
+    """:func:`_checked_user`, or its verdict for byte for byte the same files, remembered
+    beside the certificate (:mod:`wolfpack.store.verdict_memo`): a later process (a
+    restarted daemon) needs no cryptography, ~9 MB resident for its whole life."""
+    parts = [blobs["ca"], blobs["cert"], blobs["key"]]
+    verdict = verdict_memo.recall(_memo(paths[1]), parts, time.time())
+    if verdict is not None and isinstance(verdict.get("user"), str):
+        return str(verdict["user"])
+    user = _checked_user(blobs, paths, field)
+    verdict_memo.record(_memo(paths[1]), parts, {"user": user})
+    return user
+
+
+def check_in_child(ca: Path, cert: Path, key: Path) -> None:
+    """Have a child process check these files (and remember its verdict), so that this
+    process then loads them without cryptography: wolfpackd before its first
+    :meth:`EtcdCredentials.load`. Nothing is raised here: if the files are bad the
+    caller's own load says which field."""
+    try:
+        parts = [ca.read_bytes(), cert.read_bytes(), key.read_bytes()]
+    except OSError:
+        return  # the caller's load names the file
+    if verdict_memo.recall(_memo(cert), parts, time.time()) is not None:
+        return  # checked before, byte for byte: no child needed
+    script = (
+        "import sys; from pathlib import Path; from wolfpack.store import etcd_tls\n"
+        "ca, cert, key = map(Path, sys.argv[1:4])\n"
+        "blobs = {'ca': ca.read_bytes(), 'cert': cert.read_bytes(), 'key': key.read_bytes()}\n"
+        "etcd_tls._remembered_user(blobs, (ca, cert, key), 'etcd')\n"
+    )
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [sys.executable, "-c", script, str(ca), str(cert), str(key)],
+            capture_output=True,
+            timeout=CHECK_TIMEOUT_S,
         )
 
 
