@@ -121,3 +121,18 @@ def test_a_deposed_coordinator_with_a_stale_copy_writes_nothing(world: World) ->
     with pytest.raises(WolfpackError):
         world.coordinator.tick()  # every write is compared with the election in etcd
     assert world.owners() == before == {g: "n2" for g in GROUPS}
+
+
+def test_a_campaign_reads_the_election_from_the_copy(world: World) -> None:
+    """Every node campaigns every tick: while the copy is current the election is read
+    from it, not from etcd, and a takeover the copy has seen is followed."""
+    world.counting.calls.clear()
+    world.coordinator._campaign()
+    assert world.coordinator.is_coordinator
+    assert world.counting.calls["get"] == 0
+    world.store.txn([], [Delete(world.keys.coordinator)])
+    world.store.put(world.keys.coordinator, b"n3", lease=world.lease["n3"])
+    world.catch_up()
+    world.coordinator._campaign()
+    assert not world.coordinator.is_coordinator
+    assert world.counting.calls["get"] == 0

@@ -45,7 +45,7 @@ from wolfpack.node.liveness import (
     silence_verdicts,
 )
 from wolfpack.policy import explain, plan
-from wolfpack.store import Compare, Delete, Put, Store, key_absent, mod_revision_is
+from wolfpack.store import Compare, Delete, KeyValue, Put, Store, key_absent, mod_revision_is
 from wolfpack.store.view import ClusterReader, ClusterView
 
 Log = Callable[..., None]
@@ -140,7 +140,7 @@ class Coordinator:
         if lease == 0:
             self.token = 0
             return
-        kv = self.store.get(self.keys.coordinator)
+        kv = self._election()
         if kv is not None:
             holder = kv.value.decode()
             mine = holder == self.node and kv.lease == lease
@@ -154,6 +154,18 @@ class Coordinator:
         if result.succeeded:
             self.token = result.revision
             self.log("coordinator_elected", token=self.token)
+
+    def _election(self) -> KeyValue | None:
+        """The election key, from the watch-kept copy of the root while it is current: every
+        node campaigns every tick, and a read of etcd each time was an idle node's most
+        frequent request after its lease (issue 12). A copy a little behind costs nothing:
+        a campaign on it fails its transaction's compare, and a deposed coordinator's
+        writes fail theirs (every one compares the election in etcd)."""
+        mirror = self.reader.mirror
+        if mirror is not None and mirror.following:
+            kvs, _ = mirror.read()
+            return kvs.get(self.keys.coordinator)
+        return self.store.get(self.keys.coordinator)
 
     def _replace_silent_coordinator(self, holder: str) -> bool:
         """The coordinator's node is silent on every heartbeat path. Never fence it on our
