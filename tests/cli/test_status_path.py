@@ -1,7 +1,8 @@
 """``wolfpack status`` as an administrator runs it (issue 12 item 4), against the real etcd
-over TLS with its etcd user: the first command checks the certificates and keeps its token;
-the next one answers the same from one read, without the certificate library or an HTTP
-client library loaded, and a token etcd no longer takes (users changed) is fetched again."""
+over TLS with its etcd user: the first command checks the certificates (the verdict is
+kept beside them) and keeps its token; the next one answers the same from one read,
+without the certificate library or an HTTP client library loaded, and a token etcd no
+longer takes (users changed) is fetched again."""
 
 from __future__ import annotations
 
@@ -52,9 +53,12 @@ def status(cli: Cli, cache: Path | str) -> tuple[dict[str, Any], set[str]]:
 
 def test_a_warm_status_loads_no_certificate_or_http_library(cluster: Cli, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
+    memo = Path(f"{cluster.etcd_env['WOLFPACK_ETCD_CERT']}.checked")
+    memo.unlink(missing_ok=True)  # as if nothing had checked these files yet
     first, loaded_first = status(cluster, cache)
     assert first["cluster"] == "jean"
-    assert "cryptography" in loaded_first  # a cold start checks the certificate files
+    # a cold start checks the certificate files and remembers its verdict beside them
+    assert "cryptography" in loaded_first and memo.is_file()
     assert [p.name.startswith("etcd-token-") for p in cache.iterdir()] == [True]
     again, loaded = status(cluster, cache)
     assert again == first

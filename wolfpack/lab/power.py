@@ -50,10 +50,17 @@ def kill_namespace(state: LabState, host: str) -> list[int]:
         if time.monotonic() > deadline:
             raise WolfpackError(f"processes in {ns} survive SIGKILL: {sorted(pids)}")
         time.sleep(KILL_POLL_S)
-    recorded = [p.entry() for p in state.processes_of(host) if p.running]
+    alive = [p for p in state.processes_of(host) if p.running]
     if host in state.nodes:
         PidRegistry(run_dir(state, host)).kill_all(signal.SIGKILL)
-    PidRegistry(state.dir).kill(recorded, signal.SIGKILL)
+    PidRegistry(state.dir).kill([p.entry() for p in alive], signal.SIGKILL)
+    # A killed process leaves its namespace before it has ended (it still tears down its
+    # memory): wait for its end, or a power on right after would find it and take the new
+    # daemon for one that exited.
+    while alive := [p for p in alive if p.running]:
+        if time.monotonic() > deadline:
+            raise WolfpackError(f"processes of {host} survive SIGKILL: {[p.pid for p in alive]}")
+        time.sleep(KILL_POLL_S)
     return killed
 
 
