@@ -67,6 +67,17 @@ def test_a_member_has_a_server_and_a_peer_certificate(ca: ClusterCA, tmp_path: P
         ca.issue_member("node2", ["node2.example"], tmp_path / "m2")
 
 
+def test_etcds_command_line_is_made_without_cryptography() -> None:
+    """Every node's wolfpackd builds its etcd member's flags at start: that must not load
+    the certificate code for a name (cryptography's Rust core stayed resident, ~9 MB)."""
+    script = (
+        "import sys; from pathlib import Path; from wolfpack.store.etcd_process import EtcdPki\n"
+        "print(EtcdPki.server_args(Path('/m'))[-4:], 'cryptography' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert PEER_CN in out.stdout and out.stdout.split()[-1] == "False"
+
+
 def test_a_ca_is_never_overwritten(ca: ClusterCA) -> None:
     with pytest.raises(ValidationError) as info:
         ClusterCA.create(ca.directory, "other")

@@ -40,6 +40,7 @@ from typing import IO
 from wolfpack.errors import StoreUnavailable
 from wolfpack.store.etcd import EtcdStore
 from wolfpack.store.etcd_tls import EtcdCredentials
+from wolfpack.store.pki_names import PEER_CN, PRINCIPAL_KINDS
 
 #: where Debian's etcd-server package puts the binary; ``$WOLFPACK_ETCD`` overrides
 DEFAULT_BINARY = "/usr/bin/etcd"
@@ -88,8 +89,6 @@ class EtcdPki:
     def principal(self, kind: str, name: str, out: Path | None = None) -> EtcdCredentials:
         """Files for ``kind:name`` (``node``, ``api``, ``admin``) in ``out`` (default:
         ``<pki>/<kind>-<name>``), made if missing; its etcd user is not created here."""
-        from wolfpack.store.pki import PRINCIPAL_KINDS
-
         if kind not in PRINCIPAL_KINDS:
             raise ValueError(f"kind must be one of {PRINCIPAL_KINDS}, not {kind!r}")
         where = out or self.directory / f"{kind}-{name}"
@@ -105,8 +104,6 @@ class EtcdPki:
     def server_args(member: Path) -> list[str]:
         """etcd's TLS and authentication flags for one member (files from :meth:`member`,
         or a node's ``/etc/wolfpack/etcd/member``)."""
-        from wolfpack.store.pki import PEER_CN
-
         return [
             "--client-cert-auth",
             "--trusted-ca-file", str(member / "ca.crt"),

@@ -29,7 +29,6 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 from urllib.parse import quote, unquote
 
 from cryptography import x509
@@ -38,13 +37,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wolfpack.errors import ValidationError
+from wolfpack.store.pki_names import PEER_CN, PRINCIPAL_KINDS, USER_URI, PrincipalKind
 
 CA_DAYS = 3650
 LEAF_DAYS = 825
-PEER_CN = "wolfpack-etcd-peer"
-USER_URI = "urn:wolfpack:etcd-user:"
-PrincipalKind = Literal["node", "api", "admin"]
-PRINCIPAL_KINDS: tuple[PrincipalKind, ...] = ("node", "api", "admin")
 _NAME = re.compile(r"^[^/\x00-\x1f\x7f]{1,64}$")  # the model's rule for names
 
 
