@@ -207,6 +207,10 @@ def test_create_and_join_three_nodes_from_nothing(hosts: Hosts) -> None:
                                      "network2": f"127.0.4.{node[-1]}"}  # fmt: skip
         hosts.start(node)
         wait_for(lambda n=node: serving(hosts, n), timeout=UP_S)  # type: ignore[misc]
+    # node1 admitted both in a child process: the daemon itself never loaded cryptography
+    # (its Rust core would stay resident, ~9 MB: issue 12)
+    maps = Path(f"/proc/{hosts.daemons['node1'].pid}/maps").read_text()
+    assert "cryptography" not in maps
     # the voters grew to three: node2 waited as a learner until node3 came
     wait_for(lambda: voters(hosts) == [("node1", False), ("node2", False), ("node3", False)],
              timeout=UP_S)  # fmt: skip

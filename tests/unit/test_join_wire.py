@@ -3,9 +3,17 @@ stale request is refused, and only a holder can read or forge the answer."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wolfpack.errors import AuthError, ValidationError
+from wolfpack.node import join_wire
 from wolfpack.node.join_wire import MAX_AGE_S, seal, sign, unseal, verify
 
 SECRET = b"s" * 43
@@ -47,3 +55,29 @@ def test_the_sealed_answer_opens_only_with_the_secret_and_the_nonce() -> None:
         unseal(b"other", "n1", sealed)
     with pytest.raises(AuthError):
         unseal(SECRET, "n2", sealed)  # an answer meant for another request
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    secret=st.binary(min_size=1, max_size=80),
+    purpose=st.binary(max_size=40),
+    salt=st.none() | st.binary(min_size=1, max_size=40),
+)
+def test_the_key_derivation_is_cryptographys_hkdf_byte_for_byte(
+    secret: bytes, purpose: bytes, salt: bytes | None
+) -> None:
+    """The daemon derives the request's MAC key with the standard library (no cryptography
+    resident, issue 12); a node of an older version derives it with cryptography's HKDF, and
+    both must agree for a join across versions to verify."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=purpose)
+    assert join_wire._key(secret, purpose, salt) == hkdf.derive(secret)
+
+
+def test_checking_a_request_loads_no_cryptography() -> None:
+    script = (
+        "import sys, time; from wolfpack.node import join_wire as w\n"
+        "m = w.sign(b's' * 32, {'node': 'n'}, time.time(), w.new_nonce())\n"
+        "print(w.verify(b's' * 32, m, time.time())['node'], 'cryptography' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["n", "False"]

@@ -24,11 +24,6 @@ import json
 import os
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from wolfpack.errors import AuthError, ValidationError
 
 PROTOCOL = "wolfpack-join-1"
@@ -37,8 +32,12 @@ MAX_AGE_S = 300.0
 
 
 def _key(secret: bytes, purpose: bytes, salt: bytes | None = None) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=purpose)
-    return hkdf.derive(secret)
+    """HKDF-SHA256 (RFC 5869) of ``secret``, 32 bytes: one block of the expand step. Written
+    with :mod:`hmac` so that a daemon checks a join request without loading cryptography
+    (~9 MB resident for the rest of its life, issue 12); tests/unit/test_join_wire.py holds
+    it to cryptography's HKDF byte for byte."""
+    prk = hmac.new(salt or bytes(hashlib.sha256().digest_size), secret, hashlib.sha256)
+    return hmac.new(prk.digest(), purpose + b"\x01", hashlib.sha256).digest()
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -83,6 +82,8 @@ def verify(secret: bytes, message: dict[str, Any], now: float) -> dict[str, Any]
 
 def seal(secret: bytes, nonce: str, bundle: dict[str, Any]) -> dict[str, str]:
     """``bundle`` encrypted and authenticated for the joiner that sent ``nonce``."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # the join's child only
+
     iv = os.urandom(12)
     key = _key(secret, b"wolfpack join bundle", nonce.encode())
     data = AESGCM(key).encrypt(iv, _canonical(bundle), nonce.encode())
@@ -91,6 +92,9 @@ def seal(secret: bytes, nonce: str, bundle: dict[str, Any]) -> dict[str, str]:
 
 def unseal(secret: bytes, nonce: str, sealed: dict[str, Any]) -> dict[str, Any]:
     """The bundle; AuthError if it was not sealed with this secret for this nonce."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     try:
         iv = base64.b64decode(str(sealed["iv"]))
         data = base64.b64decode(str(sealed["sealed"]))
