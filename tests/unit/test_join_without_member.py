@@ -17,6 +17,7 @@ from wolfpack.node import join_server
 from wolfpack.node.etcd_member import MemberSection
 from wolfpack.node.forming import NodePlan, daemon_settings
 from wolfpack.node.install import Layout, parse_addresses
+from wolfpack.node.join_wire import seal
 from wolfpack.node.settings import DaemonSettings
 from wolfpack.store.etcd_members import EtcdMember
 
@@ -134,3 +135,43 @@ def test_the_joining_node_writes_settings_without_a_member(
     written = yaml.safe_load((tmp_path / "etc" / "wolfpackd.yaml").read_text())
     assert "etcd_member" not in written and written["endpoints"] == ",".join(urls)
     assert (tmp_path / "etc" / "etcd" / "node.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_join_whose_answer_was_lost_is_asked_for_again_signed_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API did not answer (a busy first node, the cluster name moving): the join is
+    sent again with a new nonce, at most ``ATTEMPTS`` times; a refusal is never retried."""
+    from wolfpack.node import join_client
+
+    bundle = {
+        "cluster": "jean", "node": "node7", "node_id": 7, "interfaces": {}, "member": False,
+        "peer_url": "", "client_urls": [], "initial_cluster": "", "token": "t",
+        "endpoints": ["https://198.51.100.11:2379"], "admin": "admin:cluster", "files": {},
+    }  # fmt: skip
+    sent: list[str] = []
+
+    def post(url: str, message: dict[str, Any]) -> dict[str, Any]:
+        sent.append(message["request"]["nonce"])
+        if len(sent) < join_client.ATTEMPTS:
+            raise join_client.Unreachable("cannot reach the cluster's API (timed out)")
+        return seal(b"s" * 32, message["request"]["nonce"], bundle)
+
+    monkeypatch.setattr(join_client, "_post", post)
+    monkeypatch.setattr(join_client, "RETRY_PAUSE_S", 0.0)
+    said: list[str] = []
+    summary = join_client.join(plan(tmp_path), "https://198.51.100.10:9443", b"s" * 32,
+                               progress=said.append)  # fmt: skip
+    assert summary["id"] == 7 and len(set(sent)) == len(sent) == join_client.ATTEMPTS
+    assert sum("asking again" in line for line in said) == join_client.ATTEMPTS - 1
+
+    sent.clear()
+
+    def refuse(url: str, message: dict[str, Any]) -> dict[str, Any]:
+        sent.append(message["request"]["nonce"])
+        raise RejectedError("LEARNER_BEHIND", "learner node6 has not caught up")
+
+    monkeypatch.setattr(join_client, "_post", refuse)
+    with pytest.raises(RejectedError):
+        join_client.join(plan(tmp_path / "again"), "https://198.51.100.10:9443", b"s" * 32)
+    assert len(sent) == 1

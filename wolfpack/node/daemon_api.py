@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from wolfpack.api.server import ApiServer
 
 API_TLS_ATTEMPTS = 3  # the API certificate at start: etcd may be slow on a loaded host
+#: joins are admitted one at a time: a joiner that asks again after a lost answer must not
+#: have its users' passwords set by the earlier attempt after the later one
+_ONE_JOIN_AT_A_TIME = threading.Lock()
 
 
 class DaemonApi:
@@ -120,9 +123,10 @@ class DaemonApi:
         from wolfpack.node.join_child import admit_in_child  # ~9 MB of cryptography spared
 
         assert self.settings.etcd_member is not None  # the route is only given when there is one
-        return admit_in_child(
-            message, settings=self.settings, secret=self._secret, now=time.time(), log=self.log
-        )
+        with _ONE_JOIN_AT_A_TIME:  # a joiner asking again waits for its first attempt to end
+            return admit_in_child(
+                message, settings=self.settings, secret=self._secret, now=time.time(), log=self.log
+            )
 
     def _peer_keys(self) -> list[bytes]:
         """The API fan-out's keys (M9): from the cluster secret(s) this node holds, the one

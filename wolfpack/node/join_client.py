@@ -34,6 +34,15 @@ from wolfpack.node.join_wire import new_nonce, sign, unseal
 Progress = Callable[[str], None]
 PATH = "/api/v1/cluster/join"
 TIMEOUT_S = 60.0  # the server may wait for etcd to settle before it adds the member
+#: how often a join is asked for when the API does not answer (a busy node, or the cluster
+#: name moving meanwhile); each attempt is signed afresh, and the server admits one join at
+#: a time, so a later attempt's answer is the one that counts
+ATTEMPTS = 3
+RETRY_PAUSE_S = 2.0
+
+
+class Unreachable(WolfpackError):
+    """The cluster's API did not answer the join (not a refusal: asking again is safe)."""
 
 
 def _post(url: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +70,7 @@ def _post(url: str, message: dict[str, Any]) -> dict[str, Any]:
             raise errors.from_document(doc, exc.code) from None
         raise WolfpackError(f"the cluster at {url} refused the join: HTTP {exc.code}") from None
     except (OSError, ValueError) as exc:
-        raise WolfpackError(
+        raise Unreachable(
             f"cannot reach the cluster's API at {url} ({exc}): is wolfpackd running on the "
             "node that owns the cluster name, and is TCP 9443 open?"
         ) from None
@@ -86,7 +95,6 @@ def join(
             f"{lay.etcd_data} holds etcd data of an earlier member: remove it (or run "
             "'wolfpack cluster destroy --local') before joining",
         )
-    nonce = new_nonce()
     payload = {
         "node": plan.node,
         "addresses": [f"{a.address}/{a.prefix}" for a in plan.addresses],
@@ -96,7 +104,7 @@ def join(
         "witness": witness,
     }
     progress(f"asking {url} to admit {plan.node}")
-    bundle = unseal(secret, nonce, _post(url, sign(secret, payload, time.time(), nonce)))
+    bundle = _admitted(url, secret, payload, progress)
     if not lay.secret.exists():
         write_private(lay.secret, secret + b"\n")
     for rel, text in sorted(bundle["files"].items()):
@@ -130,6 +138,24 @@ def join(
         "etcd_member": has_member,
         "settings": str(lay.witness_settings if witness else lay.daemon_settings),
     }
+
+
+def _admitted(
+    url: str, secret: bytes, payload: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """The server's bundle, asked for again (signed afresh) while the API does not answer:
+    a join run again finds its member and gives its users new passwords, so an attempt
+    whose answer was lost leaves nothing behind that the next one does not replace."""
+    for attempt in range(1, ATTEMPTS + 1):
+        nonce = new_nonce()
+        try:
+            return unseal(secret, nonce, _post(url, sign(secret, payload, time.time(), nonce)))
+        except Unreachable as exc:
+            if attempt == ATTEMPTS:
+                raise
+            progress(f"{exc}: asking again ({attempt + 1} of {ATTEMPTS})")
+            time.sleep(RETRY_PAUSE_S)
+    raise AssertionError("unreachable")
 
 
 def _member(plan: NodePlan, bundle: dict[str, Any]) -> MemberSection:
