@@ -61,16 +61,18 @@ def admit_in_child(
             timeout=CHILD_TIMEOUT_S,
             check=False,
         )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise WolfpackError(f"the join's child did not finish ({exc}): join again") from None
+    try:
         result = json.loads(done.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        raise WolfpackError(
-            f"the join's child process failed ({exc}): try the join again"
-        ) from None
+    except ValueError:  # it crashed: its last words
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise WolfpackError(f"the join's child process failed: {last}") from None
     for line in result.get("log", []):
         log(**line)
     if "answer" in result:
         return dict(result["answer"])
-    raise _error(result.get("error") or {"message": done.stderr.strip()[-500:]})
+    raise _error(result.get("error") or {})
 
 
 def _describe(exc: WolfpackError) -> dict[str, Any]:
