@@ -26,6 +26,7 @@ exceptions are translated at the edge that calls the library (``raise ... from e
     │   └── BadSignature          * its HMAC does not match the cluster secret
     ├── NodeIdentityConflict      * another running daemon holds this node's liveness key
     │                               (node/lease.py)
+    ├── Unreachable               * a join's answer did not come; asked again (node/join_client.py)
     ├── WaitTimeout               * ``--wait`` gave up before the cluster got there (cli/wait.py)
     ├── ScenarioError             * a policy scenario file is invalid (tools/scenarios.py)
     ├── LabError                  * a lab network, disk or process step failed (lab/netns.py)
