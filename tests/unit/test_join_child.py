@@ -44,7 +44,7 @@ def test_a_refusal_in_the_child_is_raised_again_with_its_type_and_fields() -> No
 
 def test_an_unsigned_request_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[Any] = []
-    monkeypatch.setattr(join_child.subprocess, "run", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(join_child, "run_module", lambda *a, **k: started.append(a))
     forged = sign(b"x" * 32, {"node": "node9"}, time.time(), new_nonce())
     with pytest.raises(AuthError):
         join_child.admit_in_child(

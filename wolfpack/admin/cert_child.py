@@ -14,13 +14,14 @@ secret crosses a command line or the environment.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from wolfpack.errors import WolfpackError
+from wolfpack.json_child import last_words, run_module
 
 __all__ = ["CHILD_TIMEOUT_S", "in_child", "main"]
 
@@ -50,22 +51,12 @@ def in_child(
         "addresses": list(addresses),
         "where": str(where),
     }
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "wolfpack.admin.cert_child"],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT_S,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WolfpackError(f"the API certificate's child process failed: {exc}") from None
+    done = run_module("wolfpack.admin.cert_child", request, timeout=CHILD_TIMEOUT_S,
+                      what="the API certificate's child process")  # fmt: skip
     if done.returncode != 0:
-        lines = (done.stdout.strip() or done.stderr.strip() or "no output").splitlines()
-        try:
-            reason = str(json.loads(lines[-1])["error"])
-        except (ValueError, KeyError, TypeError):
-            reason = lines[-1]
+        reason = last_words(done)
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            reason = str(json.loads(reason)["error"])
         raise WolfpackError(f"cannot make this node's API certificate: {reason}")
 
 

@@ -20,7 +20,7 @@ from wolfpack.cli.runner import JsonFlag, verb
 from wolfpack.errors import ValidationError
 from wolfpack.store import etcd_auth
 from wolfpack.store.etcd_tls import EtcdCredentials
-from wolfpack.store.pki import PrincipalKind
+from wolfpack.store.pki_names import PrincipalKind
 
 app = typer.Typer(
     help="The cluster database's CA, certificates and etcd users.", no_args_is_help=True

@@ -13,7 +13,6 @@ the sealed answer, or the error to raise, and the log lines to write, on stdout.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from typing import Any
 
@@ -27,6 +26,7 @@ from wolfpack.errors import (
     ValidationError,
     WolfpackError,
 )
+from wolfpack.json_child import last_words, run_module
 from wolfpack.node.join_server import Log
 from wolfpack.node.join_wire import verify
 from wolfpack.node.settings import DaemonSettings
@@ -52,22 +52,12 @@ def admit_in_child(
         "secret": secret.hex(),
         "message": message,
     }
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "wolfpack.node.join_child"],
-            input=json.dumps(payload),
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise WolfpackError(f"the join's child did not finish ({exc}): join again") from None
+    done = run_module("wolfpack.node.join_child", payload, timeout=CHILD_TIMEOUT_S,
+                      what="the join's child process")  # fmt: skip
     try:
         result = json.loads(done.stdout)
     except ValueError:  # it crashed: its last words
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise WolfpackError(f"the join's child process failed: {last}") from None
+        raise WolfpackError(f"the join's child process failed: {last_words(done)}") from None
     for line in result.get("log", []):
         log(**line)
     if "answer" in result:
