@@ -20,8 +20,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from wolfpack.admin.json_child import last_words, run_module
 from wolfpack.errors import WolfpackError
-from wolfpack.json_child import last_words, run_module
 
 __all__ = ["CHILD_TIMEOUT_S", "in_child", "main"]
 

@@ -16,6 +16,7 @@ import json
 import sys
 from typing import Any
 
+from wolfpack.admin.json_child import last_words, run_module
 from wolfpack.errors import (
     AuthError,
     ConflictError,
@@ -26,7 +27,6 @@ from wolfpack.errors import (
     ValidationError,
     WolfpackError,
 )
-from wolfpack.json_child import last_words, run_module
 from wolfpack.node.join_server import Log
 from wolfpack.node.join_wire import verify
 from wolfpack.node.settings import DaemonSettings
