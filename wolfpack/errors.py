@@ -207,6 +207,21 @@ class LeaseNotFound(StoreError):
     http_status = 410
 
 
+def to_document(exc: WolfpackError) -> dict[str, Any]:
+    """``exc`` as the REST API answers with it (``{type, message, fields, code}``); what
+    :func:`from_document` turns back into the same error."""
+    fields = (
+        [{"field": f.field, "message": f.message} for f in exc.errors]
+        if isinstance(exc, ValidationError)
+        else []
+    )
+    doc: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc), "fields": fields}
+    code = getattr(exc, "code", None)
+    if isinstance(code, str):
+        doc["code"] = code
+    return doc
+
+
 def from_document(doc: Mapping[str, Any], http_status: int) -> WolfpackError:
     """The error a REST API answered with (``{type, message, fields, code}``, written by
     ``api/errors.py``) as the error it was on the server, so a client prints the same

@@ -16,6 +16,8 @@ from wolfpack.errors import (
     StoreUnavailable,
     ValidationError,
     WolfpackError,
+    from_document,
+    to_document,
 )
 from wolfpack.node import join_child
 from wolfpack.node.join_wire import new_nonce, sign
@@ -33,12 +35,12 @@ def test_a_refusal_in_the_child_is_raised_again_with_its_type_and_fields() -> No
         StoreUnavailable("etcd did not answer"),
     ]
     for exc in cases:
-        again = join_child._error(join_child._describe(exc))
+        again = from_document(to_document(exc), exc.http_status)
         assert type(again) is type(exc) and str(again) == str(exc)
         assert again.http_status == exc.http_status
-    v = join_child._error(join_child._describe(cases[0]))
+    v = from_document(to_document(cases[0]), 422)
     assert isinstance(v, ValidationError) and v.errors == cases[0].errors  # type: ignore[attr-defined]
-    r = join_child._error(join_child._describe(cases[1]))
+    r = from_document(to_document(cases[1]), 409)
     assert isinstance(r, RejectedError) and r.code == "VOTERS_FULL"
 
 

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from wolfpack.errors import StoreUnavailable, ValidationError, WolfpackError
+from wolfpack.errors import StoreUnavailable, WolfpackError, to_document
 
 
 def error_body(kind: str, message: str, fields: list[dict[str, str]] | None = None) -> Any:
@@ -20,15 +20,7 @@ def error_body(kind: str, message: str, fields: list[dict[str, str]] | None = No
 
 
 def from_wolfpack(exc: WolfpackError) -> JSONResponse:
-    fields = (
-        [{"field": f.field, "message": f.message} for f in exc.errors]
-        if isinstance(exc, ValidationError)
-        else []
-    )
-    body = error_body(type(exc).__name__, str(exc), fields)
-    code = getattr(exc, "code", None)
-    if isinstance(code, str):
-        body["error"]["code"] = code
+    body = {"error": to_document(exc)}
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
     if isinstance(exc, StoreUnavailable):
         headers = {"Retry-After": "1"}

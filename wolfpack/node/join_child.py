@@ -17,16 +17,7 @@ import sys
 from typing import Any
 
 from wolfpack.admin.json_child import last_words, run_module
-from wolfpack.errors import (
-    AuthError,
-    ConflictError,
-    FieldError,
-    RejectedError,
-    StoreError,
-    StoreUnavailable,
-    ValidationError,
-    WolfpackError,
-)
+from wolfpack.errors import WolfpackError, from_document, to_document
 from wolfpack.node.join_server import Log
 from wolfpack.node.join_wire import verify
 from wolfpack.node.settings import DaemonSettings
@@ -35,10 +26,6 @@ __all__ = ["admit_in_child"]
 
 #: the longest a child may take (the joiner waits 60 s for its answer)
 CHILD_TIMEOUT_S = 90.0
-
-_PLAIN: dict[str, type[WolfpackError]] = {
-    cls.__name__: cls for cls in (AuthError, ConflictError, StoreError, StoreUnavailable)
-}
 
 
 def admit_in_child(
@@ -62,26 +49,9 @@ def admit_in_child(
         log(**line)
     if "answer" in result:
         return dict(result["answer"])
-    raise _error(result.get("error") or {})
-
-
-def _describe(exc: WolfpackError) -> dict[str, Any]:
-    doc: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
-    if isinstance(exc, ValidationError):
-        doc["type"] = "ValidationError"
-        doc["fields"] = [[e.field, e.message] for e in exc.errors]
-    if isinstance(exc, RejectedError):
-        doc["type"], doc["code"] = "RejectedError", exc.code
-    return doc
-
-
-def _error(doc: dict[str, Any]) -> WolfpackError:
-    kind, message = doc.get("type"), str(doc.get("message", ""))
-    if kind == "ValidationError":
-        return ValidationError([FieldError(str(f), str(m)) for f, m in doc.get("fields", [])])
-    if kind == "RejectedError":
-        return RejectedError(str(doc.get("code", "")), message)
-    return _PLAIN.get(str(kind), WolfpackError)(message or "the join's child process failed")
+    if "error" not in result:
+        raise WolfpackError("the join's child process gave no answer")
+    raise from_document(result["error"], int(result.get("status", WolfpackError.http_status)))
 
 
 def main() -> int:
@@ -102,13 +72,14 @@ def main() -> int:
         assert settings.etcd_member is not None, "only a node with an etcd member admits"
         store, api = open_stores(settings)
         try:
+            keys = KeySpace(settings.prefix)
             answer = admit(
                 payload["message"],
                 secret=bytes.fromhex(payload["secret"]),
                 endpoints=settings.endpoints,
                 mine=settings.etcd_member,
-                db=ClusterDB(api or store, KeySpace(settings.prefix)),
-                keys=KeySpace(settings.prefix),
+                db=ClusterDB(api or store, keys),
+                keys=keys,
                 log=log,
             )
         finally:
@@ -117,7 +88,7 @@ def main() -> int:
                 api.close()
         result = {"answer": answer, "log": lines}
     except WolfpackError as exc:
-        result = {"error": _describe(exc), "log": lines}
+        result = {"error": to_document(exc), "status": exc.http_status, "log": lines}
     json.dump(result, sys.stdout)
     return 0
 
