@@ -394,11 +394,14 @@ def test_a_stopped_node_is_down_after_threshold_times_interval(cluster: Cluster)
             return any(t > stopped_at and "c" not in v.up() for t, v in events)
 
         assert wait_until(told), f"{name} never said c is down"
-        down_at = next(t for t, v in events if t > stopped_at and "c" not in v.up())
-        assert 0.8 * FAST.timeout_s <= down_at - stopped_at <= WAIT_S
+        down_at, down = next((t, v) for t, v in events if t > stopped_at and "c" not in v.up())
+        # silence counts from c's last heartbeat heard, not from stop(): a starved sender
+        # on a loaded machine went quiet earlier (clocks converted: a few ms of slack)
+        heard = down.peers["c"].last_heard
+        assert heard is not None  # kept for the administrator
+        assert FAST.timeout_s - 0.01 <= down_at - heard and down_at - stopped_at <= WAIT_S
     view = a.view()
     assert view.up() == {"b"}
-    assert view.peers["c"].last_heard is not None  # kept for the administrator
     assert view.networks == dict.fromkeys(NETS, NetworkState.UP)  # a node failure, not a network
 
 

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from wolfpack.errors import WolfpackError
@@ -33,8 +34,14 @@ __all__ = ["check_node", "kill_namespace", "links_up", "netns_pids", "power_off"
 KILL_POLL_S = 0.002
 
 
-def kill_namespace(state: LabState, host: str) -> list[int]:
-    """SIGKILL every process in ``host``'s namespace (and every recorded one of it)."""
+def kill_namespace(
+    state: LabState, host: str, meanwhile: Callable[[], object] | None = None
+) -> list[int]:
+    """SIGKILL every process in ``host``'s namespace (and every recorded one of it), and
+    return once they have all ended. ``meanwhile`` runs as soon as none is left in the
+    namespace, before the wait for their ends: a power-off takes the links down there, so
+    the node's addresses go with its processes, as at a power cut, and well before a fence
+    that waits for this returns (the lab's safety observer measures that order)."""
     ns = state.prefix + host
     killed: list[int] = []
     deadline = time.monotonic() + KILL_WAIT_S
@@ -54,6 +61,8 @@ def kill_namespace(state: LabState, host: str) -> list[int]:
     if host in state.nodes:
         PidRegistry(run_dir(state, host)).kill_all(signal.SIGKILL)
     PidRegistry(state.dir).kill([p.entry() for p in alive], signal.SIGKILL)
+    if meanwhile is not None:
+        meanwhile()
     # A killed process leaves its namespace before it has ended (it still tears down its
     # memory): wait for its end, or a power on right after would find it and take the new
     # daemon for one that exited.
@@ -95,13 +104,13 @@ def power_off(lab_dir: Path, node: str) -> list[int]:
         check_node(state, node)
         if node in state.powered_off and not netns_pids(state.prefix + node):
             return []  # off, and nothing of it runs: confirmed, as a PDU confirms an outlet
-        killed = kill_namespace(state, node)
         ifnames = (PUB_IF, PRIV_IF)
-        Lab(state.prefix).ip_batch(
-            node,
-            [*(f"addr flush dev {i}" for i in ifnames), *(f"link set {i} down" for i in ifnames)],
-            what="flush the addresses and take the links down",
-        )
+        cut = [*(f"addr flush dev {i}" for i in ifnames), *(f"link set {i} down" for i in ifnames)]
+
+        def cut_links() -> None:
+            Lab(state.prefix).ip_batch(node, cut, what="take the links and addresses down")
+
+        killed = kill_namespace(state, node, meanwhile=cut_links)
         state.forget_dead(node)
         if node not in state.powered_off:
             state.powered_off.append(node)

@@ -10,10 +10,12 @@ Where a group is active is read from the kernel, per node namespace, every ``per
   opened in each node's namespace); a change is pushed by the kernel and read at once.
 * **mounts**: the group's mount points in any mount namespace of a process of the node
   (each ``wolfpackd`` has its own; its resources inherit it), from ``/proc/PID/mountinfo``,
-  read every sample and at once after a watched process exits. (No file stays open there:
+  read every sample and at once after a watched process exits, each node's at a moment
+  of its own (the namespaces found by the sample's walk of /proc, read after it). (No file stays open there:
   an open mountinfo would keep a dead node's mount namespace, and its disk, alive.)
 * **leases**: every node's liveness key, read through the members of etcd's majority side
-  (linearizable reads from the admin host), the faulted node's back to back: when the quorum
+  (linearizable reads from the admin host), the faulted node's every 10 ms, and every 2 ms
+  for half a second once one of its processes exits (a fence has begun): when the quorum
   lets a node's lease go, another node may take its groups, so that is the deadline a fence
   or self-fence must beat.
 
@@ -69,6 +71,10 @@ REPLY_TIMEOUT_S = 30.0
 #: a sample every PERIOD_S (and at once on a change); the focus node's liveness key is
 #: read every FOCUS_S; two samples are at least MIN_GAP_S apart
 PERIOD_S, FOCUS_S, MIN_GAP_S = 0.05, 0.01, 0.002
+#: once a process of the focus node exits (a fence, a watchdog), its key is read every
+#: BURST_S for BURST_FOR_S: a fence confirms within milliseconds and the lease goes right
+#: after, so the last read that still saw the lease must be close to its end
+BURST_S, BURST_FOR_S = 0.002, 0.5
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,7 @@ class Sampler:
         # the exit watcher wakes the sampler: what a process leaves behind (its mounts, a
         # whole namespace at a power-off) is read right after it exits
         self._kick_r, self._kick_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._burst_until = 0.0  # monotonic: the focus node's key read every BURST_S till then
         self._threads = [threading.Thread(target=t, daemon=True)
                          for t in (self._loop, self._watch_exits, self._watch_leases)]  # fmt: skip
 
@@ -263,6 +270,8 @@ class Sampler:
                     elif fds[fd].fd == fd:
                         fds[fd].exited, fds[fd].fd = now, None
                         os.close(fd)
+                        if fds[fd].node == self.lease_focus:
+                            self._burst_until = now + BURST_FOR_S
                         with contextlib.suppress(OSError):
                             os.write(self._kick_w, b"x")
 
@@ -285,7 +294,8 @@ class Sampler:
                 nodes, every = list(self.lease_keys), began + self.period_s
             for node in nodes if store is not None else []:
                 self._read_lease(store, str(node))
-            self._stop.wait(max(0.0, began + FOCUS_S - time.monotonic()))
+            every_s = BURST_S if began < self._burst_until else FOCUS_S
+            self._stop.wait(max(0.0, began + every_s - time.monotonic()))
 
     def _read_lease(self, store: EtcdStore | None, node: str) -> None:
         t0 = time.monotonic()
@@ -332,19 +342,27 @@ class Sampler:
             if mnt is not None:
                 mount_pids.setdefault(mnt, (node, []))[1].append(int(entry.name))
         mounted: dict[str, set[str]] = {n: set() for n in self.nodes}
+        # when each node's namespaces were read: a move's unmount on one node and mount on
+        # the next can fall within one sample, and only these moments order them
+        read_at: dict[str, tuple[float, float]] = {}
         for owner, pids in mount_pids.values():
+            r0 = time.monotonic()
             # any process of the namespace shows its mounts; one that exited meanwhile (a
             # database backend, say) shows nothing, so the next one is asked
             for number in sorted(pids):
                 if text := _read(f"/proc/{number}/mountinfo"):
                     mounted[owner] |= mount_points(text)
                     break
+            lo, hi = read_at.get(owner, (r0, r0))
+            read_at[owner] = (min(lo, r0), max(hi, time.monotonic()))
         t2 = time.monotonic()
         with self._lock:
             for w in (w for w in self.watched if w.mounts):
                 for node in self.nodes:
                     present = any(m in mounted[node] for m in w.mounts)
-                    self._track(w.group, node, MOUNT).observe(t1, t2, present)
+                    # a node without a namespace (off) was found so by the walk
+                    at = read_at.get(node, (t1, t2))
+                    self._track(w.group, node, MOUNT).observe(*at, present)
         boot_offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
         seen: set[tuple[str, int, int]] = set()
         for proc, where in in_node:
