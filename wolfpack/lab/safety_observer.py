@@ -11,8 +11,9 @@ Where a group is active is read from the kernel, per node namespace, every ``per
 * **mounts**: the group's mount points in any mount namespace of a process of the node
   (each ``wolfpackd`` has its own; its resources inherit it), from ``/proc/PID/mountinfo``,
   read every sample and at once after a watched process exits, each node's at a moment
-  of its own (the namespaces found by the sample's walk of /proc, read after it). (No file stays open there:
-  an open mountinfo would keep a dead node's mount namespace, and its disk, alive.)
+  of its own (the namespaces found by the sample's walk of /proc, read after it). (No file
+  stays open there: an open mountinfo would keep a dead node's mount namespace, and its
+  disk, alive.)
 * **leases**: every node's liveness key, read through the members of etcd's majority side
   (linearizable reads from the admin host), the faulted node's every 10 ms, and every 2 ms
   for half a second once one of its processes exits (a fence has begun): when the quorum
