@@ -5,6 +5,7 @@ off for real is the lab tests' part (tests/lab)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -82,3 +83,35 @@ def test_the_agent_runs_on_the_standard_library_alone() -> None:
     )
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def _logged(lab_dir: Path) -> list[dict[str, object]]:
+    lines = (lab_dir / "power_switch.log").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("how", ["stdin", "argument"])
+def test_power_wait_delays_the_status_read_back_after_an_off(lab_dir: Path, how: str) -> None:
+    """fence-agents' ``power_wait`` (the lab safety test's fenced freeze confirms 0.1 s after
+    the off): the status is asked for that long after the off, and only then confirmed."""
+    sock = str(power_switch.socket_path(lab_dir))
+    stdin, flags = "action=off\nplug=node2\n", []
+    if how == "stdin":
+        stdin += "power_wait=0.3\n"
+    else:
+        flags = ["--power-wait=0.3"]
+    done = subprocess.run([*AGENT, sock, *flags], input=stdin, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    off, status = _logged(lab_dir)[-2:]
+    assert (off["action"], status["action"]) == ("off", "status")
+    assert float(str(status["ts"])) - float(str(off["ts"])) >= 0.3 - 0.002  # ts: to the ms
+
+
+def test_a_bad_power_wait_or_flag_is_refused_before_any_off(lab_dir: Path) -> None:
+    sock = str(power_switch.socket_path(lab_dir))
+    bad = agent(lab_dir, "action=off\nplug=node1\npower_wait=soon\n")
+    assert bad.returncode == 1 and "power_wait must be a number" in bad.stderr
+    flag = subprocess.run([*AGENT, sock, "--delay=1"], input="action=off\nplug=node1\n",
+                          capture_output=True, text=True)  # fmt: skip
+    assert flag.returncode == 1 and "usage" in flag.stderr
+    assert (lab_dir / "power_switch.log").read_text() == ""  # nothing was asked of the switch

@@ -67,16 +67,22 @@ def fence_agent(state: LabState) -> Path:
     return Path(state.dir) / "fence_lab"
 
 
-def write_fence_agent(state: LabState) -> None:
+def fence_agent_script(state: LabState, power_wait_s: float = 0.0) -> str:
     """The lab fence agent, run by a node's daemon: a few lines of Python started with
     ``-I -S`` that ask the lab's power switch (:mod:`wolfpack.lab.power_switch`), which
-    acts from outside every node, as a fence device does."""
+    acts from outside every node, as a fence device does; ``power_wait_s``: how long after
+    an off it reads the status back (fence-agents' ``power_wait``)."""
     client = Path(fence_client.__file__)
-    fence = fence_agent(state)
-    fence.write_text(
+    wait = f" --power-wait={power_wait_s}" if power_wait_s else ""
+    return (
         "#!/bin/sh\n# the lab fence agent (fence-agents interface: options on stdin)\n"
-        f'exec "{sys.executable}" -I -S "{client}" "{power_switch.socket_path(state.dir)}"\n'
+        f'exec "{sys.executable}" -I -S "{client}" "{power_switch.socket_path(state.dir)}"{wait}\n'
     )
+
+
+def write_fence_agent(state: LabState) -> None:
+    fence = fence_agent(state)
+    fence.write_text(fence_agent_script(state))
     fence.chmod(0o755)
 
 

@@ -7,11 +7,14 @@ The fence-agents interface (options on standard input, exit status 0 = done and 
 ``-I -S``, it imports only the standard library's ``socket`` and ``sys``: it starts in a few
 milliseconds, as a fence agent talking to a BMC does. Like the fence-agents library it
 reads the status back after an ``off`` and confirms only once the switch says the node is
-off. Bounded: no answer within :data:`TIMEOUT_S` is a failed fence.
+off, ``power_wait`` seconds after the off (fence-agents' option: ``power_wait=S`` on
+standard input, or ``--power-wait=S`` after the socket; 0 by default). Bounded: no answer
+within :data:`TIMEOUT_S` is a failed fence.
 """
 
 import socket
 import sys
+import time
 
 PROG = "fence_wolfpack_lab"
 TIMEOUT_S = 30.0
@@ -37,16 +40,26 @@ def ask(path: str, request: bytes) -> tuple[int, str]:
     return int(code), message
 
 
+USAGE = f"usage: {PROG} POWER_SOCKET [--power-wait=SECONDS] (options on standard input)"
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(f"usage: {PROG} POWER_SOCKET (options on standard input)", file=sys.stderr)
+    flags = dict(a[2:].replace("-", "_").partition("=")[::2] for a in argv[2:])
+    if len(argv) < 2 or set(flags) - {"power_wait"}:
+        print(USAGE, file=sys.stderr)
         return 1
     request = sys.stdin.buffer.read()
+    options = {**flags, **dict(line.partition("=")[::2] for line in request.decode().splitlines())}
+    try:
+        power_wait = float(options.get("power_wait") or 0)
+    except ValueError:
+        print(f"{PROG}: power_wait must be a number of seconds", file=sys.stderr)
+        return 1
     code, message = ask(argv[1], request)
-    options = dict(line.partition("=")[::2] for line in request.decode().splitlines())
     if code == 0 and options.get("action", "reboot") in ("off", "reboot"):
-        # as the fence-agents library does after an off: read the status back, and
-        # confirm only once the device itself says the outlet is off
+        # as the fence-agents library does after an off: wait power_wait, read the status
+        # back, and confirm only once the device itself says the outlet is off
+        time.sleep(max(0.0, power_wait))
         plug = options.get("plug") or options.get("port") or options.get("nodename") or ""
         status, said = ask(argv[1], f"action=status\nplug={plug}\n".encode())
         if status != 2:

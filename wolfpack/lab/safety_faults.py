@@ -21,11 +21,11 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from wolfpack.errors import WolfpackError
 from wolfpack.lab import access, world
+from wolfpack.lab.daemons import fence_agent, fence_agent_script
 from wolfpack.lab.driver import LabDriver
 
 __all__ = [
@@ -154,18 +154,34 @@ def frozen(lab: LabDriver, node: str) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def fence_device_unreachable(lab: LabDriver) -> Iterator[None]:
-    """The lab fence agent fails (exit 1) meanwhile: nobody can fence a node."""
-    agent = Path(lab.state.dir) / "fence_lab"
-    saved, failing = agent.with_name("fence_lab.saved"), agent.with_name("fence_lab.failing")
-    failing.write_text("#!/bin/sh\necho 'fence device unreachable (lab)' >&2\nexit 1\n")
-    failing.chmod(0o755)
+def fence_agent_replaced(lab: LabDriver, script: str) -> Iterator[None]:
+    """The lab's fence agent is ``script`` meanwhile (swapped atomically: a fence call runs
+    one or the other, whole), and the original again on the way out."""
+    agent = fence_agent(lab.state)
+    saved, other = agent.with_name("fence_lab.saved"), agent.with_name("fence_lab.other")
+    other.write_text(script)
+    other.chmod(0o755)
     os.link(agent, saved)
-    os.replace(failing, agent)  # atomic: a fence call runs one or the other, whole
+    os.replace(other, agent)
     try:
         yield
     finally:
         os.replace(saved, agent)
+
+
+def fence_device_unreachable(lab: LabDriver) -> contextlib.AbstractContextManager[None]:
+    """The lab fence agent fails (exit 1) meanwhile: nobody can fence a node."""
+    return fence_agent_replaced(
+        lab, "#!/bin/sh\necho 'fence device unreachable (lab)' >&2\nexit 1\n"
+    )
+
+
+def fence_confirms_after(
+    lab: LabDriver, power_wait_s: float
+) -> contextlib.AbstractContextManager[None]:
+    """The lab fence agent reads the status back ``power_wait_s`` after each off (the node
+    is off at once; only the confirmation, and so the lease's end, comes later)."""
+    return fence_agent_replaced(lab, fence_agent_script(lab.state, power_wait_s))
 
 
 def daemon_events(lab: LabDriver, node: str, since: float, *events: str) -> list[dict[str, Any]]:

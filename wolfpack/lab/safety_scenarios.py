@@ -7,9 +7,10 @@ by the cluster's own account of itself.
   failed by the administrator until it fails over (restart threshold 3). Zero overlap of
   its runs; afterwards Online on the new node, its status naming that node, nothing planned.
 * :func:`freeze_daemon`: SIGSTOP of Web's owner's ``wolfpackd`` only. With the lab fence
-  agent the survivors power the node off; with ``fenced=False`` the fence device is
-  unreachable and the node's own watchdog must stop Web. Either way Web's processes,
-  address and mount are gone before the quorum lets the lease go.
+  agent the survivors power the node off (confirmed :data:`POWER_WAIT_S` later); with
+  ``fenced=False`` the fence device is unreachable and the node's own watchdog must stop
+  Web. Either way Web's processes, address and mount are gone before the quorum lets the
+  lease go.
 * :func:`etcd_cut`: Web's owner cut from etcd (its heartbeats still flow) for ``cut_s``;
   by default its etcd member leads at the cut, the hard case: that member acknowledges
   keep-alives until it finds it lost the quorum. Web's resources gone before the quorum
@@ -42,6 +43,7 @@ from wolfpack.lab.layout import pki_dir
 from wolfpack.lab.safety_faults import (
     daemon_events,
     etcd_leader,
+    fence_confirms_after,
     fence_device_unreachable,
     frozen,
     member_endpoint,
@@ -65,6 +67,15 @@ WEB_ELSEWHERE_S = 6.0
 SLOW_MARK = "--term-delay"
 SLOW_PORT = 18088
 LEASE = LeaseSection()
+#: the fenced freeze's device confirms an off this long after it (fence-agents'
+#: ``power_wait``; a BMC's or PDU's confirmation takes longer still). The node is off at
+#: once; the confirmation, and so the lease's end, comes this much later. The lab's device
+#: confirms in about a millisecond otherwise, and the lease then goes within a few more:
+#: closer than the observer can time two things reliably on a loaded machine. A lease let
+#: go before the confirmation would still end before the node's resources do (the off
+#: itself takes tens of milliseconds); with the wait, the right order has a margin the
+#: observer can see.
+POWER_WAIT_S = 0.1
 WEB_HOME, SQL_HOME = demo.GROUPS["Web"][0], demo.GROUPS["SQL"][0]
 
 
@@ -327,7 +338,8 @@ def freeze_daemon(
     lab: LabDriver, obs: SafetyObserver, work: Path, *, fenced: bool = True
 ) -> Result:
     """SIGSTOP of Web's owner's wolfpackd (only); thawed once its lease is gone. With
-    ``fenced=False`` the fence device is unreachable meanwhile."""
+    ``fenced=False`` the fence device is unreachable meanwhile; fenced, the device confirms
+    :data:`POWER_WAIT_S` after it powered the node off (see there)."""
     prepare(lab)
     victim = WEB_HOME
     r = Result("freeze_daemon" if fenced else "freeze_unfenced", victim)
@@ -336,6 +348,9 @@ def freeze_daemon(
         time.sleep(0.3)
         if not fenced:
             stack.enter_context(fence_device_unreachable(lab))
+        else:
+            stack.enter_context(fence_confirms_after(lab, POWER_WAIT_S))
+            r.measures["fence_power_wait_s"] = POWER_WAIT_S
         t = time.monotonic()
         stack.enter_context(frozen(lab, victim))
         lease = obs.record().lease_at(victim, t)
