@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from wolfpack.lab import safety_scenarios as scenarios
+from wolfpack.lab.daemons import fence_agent
 from wolfpack.lab.driver import LabDriver
 from wolfpack.lab.safety_faults import nft_tables
 from wolfpack.lab.safety_observer import SafetyObserver
@@ -102,9 +103,12 @@ def test_a_node_cut_from_etcd_stops_before_the_quorum_lets_its_lease_go(
 
 
 def test_the_faults_are_all_undone(demo_lab: LabDriver, observer: SafetyObserver) -> None:
-    """No nft rule left in any node namespace, no daemon stopped, every node Up, and the
-    observer saw every sample it took (a late observer would blur its intervals)."""
+    """No nft rule left in any node namespace, no daemon stopped, the lab's own fence agent
+    back, every node Up, and the observer saw every sample it took (a late observer would
+    blur its intervals)."""
     state = demo_lab.reload()
+    agent = fence_agent(state).read_text()
+    assert "fence_client" in agent and "--power-wait" not in agent and "exit 1" not in agent
     for node in state.nodes:
         assert "wolfpack_lab_etcd_cut" not in nft_tables(demo_lab, node)
     daemons = [p for p in state.processes if p.role == "wolfpackd"]
