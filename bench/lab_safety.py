@@ -10,7 +10,8 @@ liveness keys read through etcd's majority):
 
 - fail_slow_app: a Generic Application that takes 3 s to exit on SIGTERM, failed until
   its group fails over (restart threshold 3);
-- freeze_daemon: SIGSTOP of Web's owner's wolfpackd (the lab agent fences it);
+- freeze_daemon: SIGSTOP of Web's owner's wolfpackd (the lab agent fences it, confirming
+  0.1 s after the off: safety_scenarios.POWER_WAIT_S);
 - freeze_unfenced: the same, with the fence device unreachable (its watchdog acts);
 - etcd_cut: Web's owner cut from etcd for 15 s while its etcd member leads;
 - etcd_cut_follower: the same while another member leads.
