@@ -144,14 +144,19 @@ def test_a_nodes_roles_grant_no_write_to_what_defines_the_cluster() -> None:
     assert _writes(next(iter(roles_of("api:n1", KEYS).values())), KEYS.config("groups", "g"))
 
 
-def loaded_elsewhere(directory: Path) -> list[str]:
-    """The user a new process finds in ``directory``'s node files, and whether it loaded
-    cryptography to find it."""
+def loaded_elsewhere(directory: Path, *, in_child: bool = False) -> list[str]:
+    """The user a new process finds in ``directory``'s node files (or the fields of its
+    ValidationError), and whether it loaded cryptography to find it."""
     script = (
         "import sys; from pathlib import Path\n"
-        "from wolfpack.store.etcd_tls import EtcdCredentials, check_in_child\n"
-        f"c = EtcdCredentials.from_dir(Path({str(directory)!r}), 'node')\n"
-        "print(c.user, 'cryptography' in sys.modules)\n"
+        "from wolfpack.errors import ValidationError\n"
+        "from wolfpack.store.etcd_tls import EtcdCredentials\n"
+        "try:\n"
+        f"    c = EtcdCredentials.from_dir(Path({str(directory)!r}), 'node', in_child={in_child})\n"
+        "    found = c.user\n"
+        "except ValidationError as exc:\n"
+        "    found = ','.join(sorted(e.field for e in exc.errors))\n"
+        "print(found, 'cryptography' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return out.stdout.split()
@@ -195,3 +200,20 @@ def test_a_child_checks_the_files_first_and_a_bad_file_is_left_to_the_callers_lo
     bad = tmp_path / "n2"
     check_in_child(d / "ca.crt", bad / "node.crt", d / "node.key")  # another cert's key
     assert not (bad / "node.crt.checked").exists()
+
+
+def test_a_load_in_child_leaves_the_check_to_a_child_and_names_a_bad_field_itself(
+    ca: ClusterCA, tmp_path: Path
+) -> None:
+    """``in_child`` (how wolfpackd loads its node's, its API's and the admin's files): with
+    no verdict remembered, a child checks the files and this process never loads
+    cryptography; files the child found bad are checked here again, to name the field."""
+    ca.issue_principal("node", "n1", tmp_path / "n1")
+    ca.issue_principal("node", "n2", tmp_path / "n2")
+    d = tmp_path / "n1"
+    assert loaded_elsewhere(d, in_child=True) == ["node:n1", "False"]
+    assert (d / "node.crt.checked").exists()
+    (d / "node.crt.checked").unlink()
+    assert loaded_elsewhere(d) == ["node:n1", "True"]  # without: checked in-process
+    (d / "node.key").write_bytes((tmp_path / "n2" / "node.key").read_bytes())
+    assert loaded_elsewhere(d, in_child=True) == ["etcd.key", "True"]

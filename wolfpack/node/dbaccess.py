@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 from wolfpack.node.settings import INSECURE_COST, DaemonSettings
 from wolfpack.store import EtcdStore, Store
-from wolfpack.store.etcd_tls import check_in_child
 
 
 def _insecure(s: DaemonSettings) -> bool:
@@ -21,11 +20,8 @@ def open_stores(s: DaemonSettings) -> tuple[EtcdStore, EtcdStore | None]:
     if _insecure(s):
         return EtcdStore(s.endpoints, timeout=1.0), None
     e = s.etcd
-    check_in_child(e.ca, e.cert, e.key)  # then the loads below need no cryptography
-    if s.api.active and e.api_cert.exists():
-        check_in_child(e.ca, e.api_cert, e.api_key)
-    node = e.node_credentials()
-    api = e.api_credentials() if s.api.active else None
+    node = e.node_credentials(in_child=True)  # checked by a child: no cryptography here
+    api = e.api_credentials(in_child=True) if s.api.active else None
     store = EtcdStore(s.endpoints, timeout=1.0, credentials=node)
     return store, (EtcdStore(s.endpoints, timeout=1.0, credentials=api) if api else None)
 

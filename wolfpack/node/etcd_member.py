@@ -168,11 +168,12 @@ class ManagedMember:
         of the same learner, so two nodes doing it at once is harmless."""
         from wolfpack.admin import members  # lazy: a witness never promotes
         from wolfpack.store.etcd import EtcdStore
-        from wolfpack.store.etcd_tls import EtcdCredentials, check_in_child
+        from wolfpack.store.etcd_tls import EtcdCredentials
 
-        where = self.section.admin_dir
-        check_in_child(where / "ca.crt", where / "admin.crt", where / "admin.key")  # ~9 MB less
-        admin = EtcdCredentials.from_dir(where, "admin", field="admin")
+        # checked by a child: no cryptography in the daemon (~9 MB)
+        admin = EtcdCredentials.from_dir(
+            self.section.admin_dir, "admin", field="admin", in_child=True
+        )
         last = ""
         # one client for the thread's life: a new one authenticates again, and etcd's
         # bcrypt check of the password costs its leader tens of milliseconds of CPU each

@@ -143,11 +143,14 @@ class EtcdSection(pydantic.BaseModel):
     #: Accept plain http:// endpoints without authentication (logged at every start).
     insecure: bool = False
 
-    def node_credentials(self) -> EtcdCredentials:
-        """The daemon's files, checked (ValidationError naming ``etcd.<field>``)."""
-        return EtcdCredentials.load(self.ca, self.cert, self.key, self.password_file)
+    def node_credentials(self, *, in_child: bool = False) -> EtcdCredentials:
+        """The daemon's files, checked (ValidationError naming ``etcd.<field>``); for
+        ``in_child`` see :meth:`EtcdCredentials.load`."""
+        return EtcdCredentials.load(
+            self.ca, self.cert, self.key, self.password_file, in_child=in_child
+        )
 
-    def api_credentials(self) -> EtcdCredentials | None:
+    def api_credentials(self, *, in_child: bool = False) -> EtcdCredentials | None:
         """The REST API's files if there are any (None: the API uses the node's and cannot
         change the configuration); set explicitly, they must be there."""
         explicit = {"api_cert", "api_key", "api_password_file"} & self.model_fields_set
@@ -155,8 +158,9 @@ class EtcdSection(pydantic.BaseModel):
             return None
         try:
             return EtcdCredentials.load(
-                self.ca, self.api_cert, self.api_key, self.api_password_file, field="etcd"
-            )
+                self.ca, self.api_cert, self.api_key, self.api_password_file, field="etcd",
+                in_child=in_child,
+            )  # fmt: skip
         except ValidationError as exc:  # name the api_ fields, not the node's
             errors = [
                 FieldError(e.field.replace("etcd.cert", "etcd.api_cert")

@@ -76,6 +76,7 @@ class EtcdCredentials:
         field: str = "etcd",
         cache: Path | None = None,
         endpoints: str = "",
+        in_child: bool = False,
     ) -> EtcdCredentials:
         """Read and check a principal's files; ValidationError naming the field at fault
         (``<field>.ca``, ``.cert``, ``.key``, ``.password_file``). The password file
@@ -84,7 +85,12 @@ class EtcdCredentials:
         ``cache`` (a directory; the CLI's): the token is kept there for the next process
         (:mod:`wolfpack.store.etcd_token_cache`) with the user these very files were checked
         to name, so a next process with the same files and ``endpoints`` skips the
-        certificate checks (and the import of their library)."""
+        certificate checks (and the import of their library).
+
+        ``in_child`` (wolfpackd's): files with no remembered verdict are checked by a child
+        process first (:func:`check_in_child`), so that this process, which lives long,
+        never loads cryptography (~9 MB resident); files the child found bad are checked
+        here again, to name the field."""
         errors: list[FieldError] = []
         password_file = password_file or cert.with_suffix(".password")
         blobs: dict[str, bytes] = {}
@@ -123,17 +129,20 @@ class EtcdCredentials:
             user = kept.user()
             if user is not None:  # checked by an earlier process, byte for byte the same files
                 return cls(ca, cert, key, user, password, kept)
-        user = _remembered_user(blobs, (ca, cert, key), field)
+        user = _remembered_user(blobs, (ca, cert, key), field, in_child=in_child)
         return cls(ca, cert, key, user, password, kept)
 
     @classmethod
-    def from_dir(cls, directory: Path, stem: str, *, field: str = "etcd") -> EtcdCredentials:
+    def from_dir(
+        cls, directory: Path, stem: str, *, field: str = "etcd", in_child: bool = False
+    ) -> EtcdCredentials:
         """``directory/ca.crt`` and ``directory/<stem>.crt/.key/.password``."""
         return cls.load(
             directory / "ca.crt",
             directory / f"{stem}.crt",
             directory / f"{stem}.key",
             field=field,
+            in_child=in_child,
         )
 
 
@@ -141,30 +150,36 @@ def _memo(cert: Path) -> Path:
     return cert.with_name(f"{cert.name}.checked")
 
 
-def _remembered_user(blobs: dict[str, bytes], paths: tuple[Path, Path, Path], field: str) -> str:
+def _remembered_user(
+    blobs: dict[str, bytes], paths: tuple[Path, Path, Path], field: str, *, in_child: bool = False
+) -> str:
     """:func:`_checked_user`, or its verdict for byte for byte the same files, remembered
     beside the certificate (:mod:`wolfpack.store.verdict_memo`): a later process (a
-    restarted daemon) needs no cryptography, ~9 MB resident for its whole life."""
+    restarted daemon) needs no cryptography, ~9 MB resident for its whole life. With
+    ``in_child`` a child makes the verdict when none is remembered."""
     parts = [blobs["ca"], blobs["cert"], blobs["key"]]
-    verdict = verdict_memo.recall(_memo(paths[1]), parts, time.time())
-    if verdict is not None and isinstance(verdict.get("user"), str):
-        return str(verdict["user"])
-    user = _checked_user(blobs, paths, field)
-    verdict_memo.record(_memo(paths[1]), parts, {"user": user})
+    memo = _memo(paths[1])
+
+    def recalled() -> str | None:
+        verdict = verdict_memo.recall(memo, parts, time.time())
+        user = None if verdict is None else verdict.get("user")
+        return user if isinstance(user, str) else None
+
+    if (user := recalled()) is not None:
+        return user
+    if in_child:
+        check_in_child(*paths)
+        if (user := recalled()) is not None:
+            return user
+    user = _checked_user(blobs, paths, field)  # here: a bad file's field named
+    verdict_memo.record(memo, parts, {"user": user})
     return user
 
 
 def check_in_child(ca: Path, cert: Path, key: Path) -> None:
-    """Have a child process check these files (and remember its verdict), so that this
-    process then loads them without cryptography: wolfpackd before its first
-    :meth:`EtcdCredentials.load`. Nothing is raised here: if the files are bad the
-    caller's own load says which field."""
-    try:
-        parts = [ca.read_bytes(), cert.read_bytes(), key.read_bytes()]
-    except OSError:
-        return  # the caller's load names the file
-    if verdict_memo.recall(_memo(cert), parts, time.time()) is not None:
-        return  # checked before, byte for byte: no child needed
+    """Have a child process check these files and remember its verdict, so that this
+    process then loads them without cryptography (``EtcdCredentials.load(in_child=True)``).
+    Nothing is raised here: if the files are bad the caller's own check names the field."""
     script = (
         "import sys; from pathlib import Path; from wolfpack.store import etcd_tls\n"
         "ca, cert, key = map(Path, sys.argv[1:4])\n"
