@@ -15,6 +15,7 @@ import pytest
 
 from wolfpack.errors import StoreError
 from wolfpack.store import Delete, KeyValue, MemoryStore, Put, Store, WatchEvent, key_absent
+from wolfpack.store import mirror as mirror_module
 from wolfpack.store.base import Watch
 from wolfpack.store.mirror import RootMirror
 
@@ -226,6 +227,39 @@ def test_rewatch_reads_and_watches_again_without_an_error() -> None:
         assert s.watches[0].cancelled and not s.watches[1].cancelled
         assert logged == []
         assert_current(s, mirror)
+
+
+def test_what_changed_while_no_watch_ran_is_handed_on_as_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between a lost watch and the next full read (or at a rewatch) no watch reports the
+    changes; the follower hands them on as events made from the difference. The daemon
+    makes heartbeat peers from them (CI: a node that rejoined meanwhile had its heartbeats
+    dropped as unknown by the node whose watch was down, for good)."""
+    monkeypatch.setattr(mirror_module, "RETRY_S", 2.0)  # the gap: no watch for 2 s
+    s = Watched()
+    for key in ("stays", "goes", "changes"):
+        s.put(f"{ROOT}{key}", b"1")
+    mirror = RootMirror(s, ROOT)
+    stop = threading.Event()
+    seen: list[WatchEvent] = []
+    follower = threading.Thread(target=mirror.follow, args=(stop, seen.extend))
+    follower.start()
+    try:
+        assert _until(lambda: len(s.watches) == 1 and mirror.following)
+        s.watches[0].fail(StoreError("the stream was lost"))
+        assert _until(lambda: not mirror.following)
+        s.put(f"{ROOT}new", b"1")
+        s.delete(f"{ROOT}goes")
+        s.put(f"{ROOT}changes", b"2")
+        assert _until(lambda: len(s.watches) == 2 and len(seen) >= 3)
+        got = {(e.kind, e.key.removeprefix(ROOT), e.value) for e in seen}
+        assert got == {("put", "new", b"1"), ("delete", "goes", b""), ("put", "changes", b"2")}
+        assert_current(s, mirror)
+    finally:
+        stop.set()
+        follower.join(timeout=WAIT_S)
+        s.close()
 
 
 def test_following_random_changes_keeps_the_copy_equal_to_the_store(store: MemoryStore) -> None:

@@ -132,21 +132,45 @@ class RootMirror:
         """Keep the copy current until ``stop`` is set (a thread's whole life): read the
         prefix, watch it from the revision after, apply each batch of events and then pass
         it to ``on_events``. After a store error (logged as ``watch_error``) the copy is
-        dropped and, ``RETRY_S`` later, read and watched again."""
+        dropped and, ``RETRY_S`` later, read and watched again; so it is at once on
+        :meth:`rewatch`. What changed between the last batch and the new read reached no
+        watch: it is passed to ``on_events`` as events made from the difference (a node
+        that joined meanwhile would otherwise never become a heartbeat peer)."""
+        known: dict[str, KeyValue] | None = None  # the copy as last followed
         while not stop.is_set():
+            failed, began = False, False
             try:
                 with self.begin() as watch:
+                    began = True
+                    if known is not None and (missed := self._missed_since(known)):
+                        on_events(missed)
                     while not stop.is_set() and not self._rewatch.is_set():
                         events = watch.get_batch(timeout=POLL_S)
                         if events:
                             self.apply(events)
                             on_events(events)
             except StoreError as exc:
-                self.drop()
                 log("watch_error", error=str(exc))
-                stop.wait(RETRY_S)
+                failed = True
             finally:
+                if began:
+                    with self._cond:  # as of its last whole batch (a bad one changed nothing)
+                        known = dict(self._kvs)
                 self.drop()
+            if failed:
+                stop.wait(RETRY_S)
+
+    def _missed_since(self, known: Mapping[str, KeyValue]) -> list[WatchEvent]:
+        """The copy's difference from ``known`` as watch events: a put for every key new or
+        written since, a delete (at the copy's revision) for every key gone."""
+        with self._cond:
+            now, revision = dict(self._kvs), self._revision
+        kept = {k: kv.mod_revision for k, kv in known.items()}
+        changed = sorted((kv for k, kv in now.items() if kept.get(k) != kv.mod_revision),
+                         key=lambda kv: kv.mod_revision)  # fmt: skip
+        puts = [WatchEvent("put", kv.key, kv.value, kv.mod_revision, kv.create_revision,
+                           kv.version, kv.lease) for kv in changed]  # fmt: skip
+        return puts + [WatchEvent("delete", k, b"", revision) for k in sorted(known.keys() - now)]
 
     def rewatch(self) -> None:
         """Read the prefix and watch it again, now (within ``POLL_S``): the store asks
