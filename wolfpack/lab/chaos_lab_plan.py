@@ -200,12 +200,15 @@ def may_share_node(a: Fault, b: Fault) -> bool:
     """Whether ``a`` and ``b`` may hit one node at once: never two network faults (both
     would change its links or its nftables table); a failed start on a move or a clock
     jump only beside a group's crash, hang or full disk (what happens to their nodes is
-    theirs to judge); a fault that takes the node away only beside a group's."""
+    theirs to judge), and a failed start on a move never beside a fault of its own group
+    (a hung stop holds the move, whose end is then not the failed start's); a fault that
+    takes the node away only beside a group's."""
     kinds = {a.kind, b.kind}
     if kinds & NETWORK_KINDS:
         return False
     if kinds & ALONE:
-        return bool(kinds & LEAVE_NODE)
+        same_group = Kind.FAILED_START_ON_MOVE in kinds and a.group == b.group
+        return bool(kinds & LEAVE_NODE) and not same_group
     if a.scope != LIGHT or b.scope != LIGHT:
         return bool(kinds & GROUP_KINDS)
     return True
