@@ -4,12 +4,12 @@
 
 The fence-agents interface (options on standard input, exit status 0 = done and confirmed,
 2 = off for ``status``), carried out by :mod:`wolfpack.lab.power_switch`. Run as a file with
-``-I -S``, it imports only the standard library's ``socket`` and ``sys``: it starts in a few
-milliseconds, as a fence agent talking to a BMC does. Like the fence-agents library it
-reads the status back after an ``off`` and confirms only once the switch says the node is
-off, ``power_wait`` seconds after the off (fence-agents' option: ``power_wait=S`` on
-standard input, or ``--power-wait=S`` after the socket; 0 by default). Bounded: no answer
-within :data:`TIMEOUT_S` is a failed fence.
+``-I -S``, it imports only the standard library's ``socket``, ``sys`` and ``time``: it
+starts in a few milliseconds, as a fence agent talking to a BMC does. Like the
+fence-agents library it reads the status back after an ``off`` and confirms only once the
+switch says the node is off, ``power_wait`` seconds after the off (fence-agents' option:
+``power_wait=S`` on standard input, or ``--power-wait=S`` after the socket; 0 by
+default). Bounded: no answer within :data:`TIMEOUT_S` is a failed fence.
 """
 
 import socket

@@ -7,7 +7,8 @@
 * :func:`frozen`: a node's ``wolfpackd`` stopped with SIGSTOP (its resources and its
   watchdog run on), SIGCONT on the way out;
 * :func:`fence_device_unreachable`: the lab fence agent fails, so nobody can fence a node
-  and its own watchdog must stop its resources;
+  and its own watchdog must stop its resources; :func:`fence_confirms_after`: it confirms
+  an off only some time after it;
 * the etcd leader (:func:`etcd_leader`, :func:`move_leader`) and the daemons' own log
   lines (:func:`daemon_events`).
 """
@@ -33,6 +34,8 @@ __all__ = [
     "daemon_pid",
     "etcd_cut",
     "etcd_leader",
+    "fence_agent_replaced",
+    "fence_confirms_after",
     "fence_device_unreachable",
     "frozen",
     "move_leader",
