@@ -715,6 +715,49 @@ def test_m3_a_stalled_loop_reads_its_sockets_before_judging(cluster: Cluster) ->
     assert a.listening() and a.view().up() == {"b"}
 
 
+def test_a_peer_is_judged_when_the_sockets_were_read_not_later(cluster: Cluster) -> None:
+    """S3/M3: the loop reads a's socket just before b's silence would reach the timeout, and
+    is then held up (preempted) past it. Judging at the later moment would call b Down while
+    b's next heartbeat may sit unread, and tell listeners something :meth:`view` (judged at
+    the read) disagrees with (CI of 0bca6cf: a said c was down, then its view had c up).
+    Judged at the read: no Down that round; the next round, which reads first, says it."""
+    now = [1000.0]
+    told: list[frozenset[str]] = []
+    a = Membership(
+        "a",
+        1,
+        SECRET,
+        [Path("private", (LO, 0), {"b": (LO, 9)})],
+        FAST,
+        clock=lambda: now[0],
+        on_change=lambda view: told.append(view.up()),
+    )
+    cluster.members["a"] = a
+    a._open()  # rounds run by hand, with the fake clock
+    a._open_rounds()
+    cluster.udp().sendto(encode(hb("b", "private"), SECRET), a.local_addresses["private"])
+    time.sleep(0.05)  # in a's socket
+    a._round()
+    assert a.view().up() == {"b"} and told[-1] == {"b"}
+    heard = a.view().peers["b"].last_heard
+    assert heard is not None
+    now[0] = heard + FAST.timeout_s - 0.01  # the round reads just before the timeout ...
+    receive = a._receive
+
+    def held_up_after_reading(network: str, at: float, wall: float) -> None:
+        receive(network, at, wall)
+        now[0] += 0.05  # ... and is preempted past it before judging
+
+    a._receive = held_up_after_reading  # type: ignore[method-assign]
+    wait = a._round()
+    assert told[-1] == {"b"}, "Down told for a moment after the sockets were read"
+    assert a.view().up() == {"b"}
+    assert wait == 0.0  # the timeout already passed: go round again at once
+    a._receive = receive  # type: ignore[method-assign]
+    a._round()
+    assert told[-1] == frozenset() and a.view().up() == frozenset()
+
+
 def test_key_rotation_phases_keep_every_peer_up(cluster: Cluster) -> None:
     """Issue 11 item 4 (wolfpack.node.keyring's phases): a accepts both secrets and still
     signs with the old; b switches to signing with the new one; then both keep only the

@@ -340,9 +340,9 @@ class Membership:
         self._read_at = read_at
         with self._lock:
             self._judged_at = read_at
-        self._notice_changes()
+        self._notice_changes(read_at)
         with self._lock:
-            expiry = self._tracker.next_expiry(self._clock())
+            expiry = self._tracker.next_expiry(read_at)  # one already due: go round at once
         self._wake_at = self._next_send if expiry is None else min(self._next_send, expiry)
         return max(0.0, self._wake_at - self._clock())
 
@@ -454,9 +454,11 @@ class Membership:
             event, network=network, **fields, **({"not_logged": left_out} if left_out else {})
         )
 
-    def _notice_changes(self) -> None:
+    def _notice_changes(self, now: float) -> None:
+        """Tell listeners what changed, judged at ``now``: the moment the sockets were last
+        read (a heartbeat that came after it sits unread; judging later would call its
+        sender silent, and :meth:`view` would disagree with what listeners were told)."""
         with self._lock:
-            now = self._clock()
             signature = self._tracker.signature(now)
             if signature == self._last_signature:
                 return
