@@ -207,19 +207,29 @@ class LeaseNotFound(StoreError):
     http_status = 410
 
 
+def error_document(
+    kind: str, message: str, fields: Sequence[Mapping[str, str]] = (), code: str | None = None
+) -> dict[str, Any]:
+    """The REST API's error shape, ``{type, message, fields[, code]}``: the one place that
+    says it (the API's own errors and :func:`to_document`)."""
+    doc: dict[str, Any] = {"type": kind, "message": message, "fields": [dict(f) for f in fields]}
+    if code is not None:
+        doc["code"] = code
+    return doc
+
+
 def to_document(exc: WolfpackError) -> dict[str, Any]:
-    """``exc`` as the REST API answers with it (``{type, message, fields, code}``); what
-    :func:`from_document` turns back into the same error."""
+    """``exc`` as the REST API answers with it; what :func:`from_document` turns back into
+    the same error."""
     fields = (
         [{"field": f.field, "message": f.message} for f in exc.errors]
         if isinstance(exc, ValidationError)
         else []
     )
-    doc: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc), "fields": fields}
     code = getattr(exc, "code", None)
-    if isinstance(code, str):
-        doc["code"] = code
-    return doc
+    return error_document(
+        type(exc).__name__, str(exc), fields, code if isinstance(code, str) else None
+    )
 
 
 def from_document(doc: Mapping[str, Any], http_status: int) -> WolfpackError:

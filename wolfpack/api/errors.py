@@ -12,11 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from wolfpack.errors import StoreUnavailable, WolfpackError, to_document
+from wolfpack.errors import StoreUnavailable, WolfpackError, error_document, to_document
 
 
 def error_body(kind: str, message: str, fields: list[dict[str, str]] | None = None) -> Any:
-    return {"error": {"type": kind, "message": message, "fields": fields or []}}
+    return {"error": error_document(kind, message, fields or ())}
 
 
 def from_wolfpack(exc: WolfpackError) -> JSONResponse:
